@@ -1,0 +1,67 @@
+package dev.rq.model.distributed;
+
+import java.util.List;
+
+/**
+ * The collective operations the model and trainer need to make statistics global across
+ * data-parallel ranks. A single process uses {@link #local()}, which is a no-op.
+ *
+ * <p>All operations are blocking and must be called by every rank in the same order with arrays
+ * of the same length (SPMD). Implementations must be <b>deterministic</b>: {@link #allReduceSum}
+ * returns bit-identical results on every rank, and the result does not depend on timing (fixed
+ * chunking and a fixed summation order). Arrays are host float arrays; callers copy NDArrays to
+ * and from the host around a call.
+ */
+public interface Collective extends AutoCloseable {
+
+    /** @return this process's rank in {@code [0, worldSize)}. */
+    int rank();
+
+    /** @return the number of ranks. */
+    int worldSize();
+
+    /**
+     * Sums {@code data} element-wise over all ranks, in place. On return every rank holds the same
+     * bits.
+     *
+     * @param data this rank's contribution; replaced by the global sum
+     */
+    void allReduceSum(float[] data);
+
+    /**
+     * Sums {@code data} element-wise over all ranks in double precision, in place (for small
+     * statistics such as counts where float rounding would be visible).
+     *
+     * @param data this rank's contribution; replaced by the global sum
+     */
+    void allReduceSum(double[] data);
+
+    /**
+     * Copies root's {@code data} into every other rank's {@code data} (same length everywhere).
+     *
+     * @param data root's values on root; overwritten with them elsewhere
+     * @param root the sending rank
+     */
+    void broadcast(float[] data, int root);
+
+    /**
+     * Gathers one byte array from every rank, to every rank.
+     *
+     * @param data this rank's bytes (may differ in length between ranks)
+     * @return the arrays of all ranks, indexed by rank
+     */
+    List<byte[]> allGather(byte[] data);
+
+    /** Blocks until every rank has reached this point. */
+    default void barrier() {
+        allGather(new byte[0]);
+    }
+
+    @Override
+    default void close() {}
+
+    /** @return the single-process collective (rank 0 of 1): every operation is a no-op. */
+    static Collective local() {
+        return LocalCollective.INSTANCE;
+    }
+}
