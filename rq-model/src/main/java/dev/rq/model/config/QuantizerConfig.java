@@ -1,0 +1,107 @@
+package dev.rq.model.config;
+
+import java.util.List;
+
+/**
+ * Residual quantizer and stage-1 loss settings ({@code hparams} of the official RQ-VAE, §2 and §3
+ * of the spec). Defaults follow the official {@code augment_arch_defaults}.
+ *
+ * @param embedDim codebook vector dimension C (quant_conv output channels)
+ * @param nEmbed codebook size K: one value (shared codebook) or one per depth
+ * @param decay EMA decay γ: one value or one per depth
+ * @param lossType reconstruction loss, {@code mse} or {@code l1}
+ * @param latentLossWeight β, the commitment-loss weight
+ * @param bottleneckType always {@code rq}
+ * @param latentShape [H, W, C] of the quantizer input
+ * @param codeShape [h, w, D] of the code stack
+ * @param sharedCodebook one codebook for all depths
+ * @param restartUnusedCodes re-seed codes whose EMA count drops below 1
+ * @param eps Laplace smoothing ε of the cluster sizes
+ * @param checkpointing gradient checkpointing flag of official configs (memory only; accepted and
+ *     ignored)
+ */
+public record QuantizerConfig(
+        Integer embedDim,
+        List<Integer> nEmbed,
+        List<Double> decay,
+        String lossType,
+        Double latentLossWeight,
+        String bottleneckType,
+        List<Integer> latentShape,
+        List<Integer> codeShape,
+        Boolean sharedCodebook,
+        Boolean restartUnusedCodes,
+        Double eps,
+        Boolean checkpointing) {
+
+    private static final String P = "model.hparams.";
+
+    public QuantizerConfig {
+        ConfigException.required(embedDim, P + "embed_dim");
+        ConfigException.required(nEmbed, P + "n_embed");
+        ConfigException.required(codeShape, P + "code_shape");
+        nEmbed = List.copyOf(nEmbed);
+        codeShape = List.copyOf(codeShape);
+        decay = decay == null ? List.of(0.99) : List.copyOf(decay);
+        lossType = lossType == null ? "l1" : lossType;
+        latentLossWeight = latentLossWeight == null ? 0.25 : latentLossWeight;
+        bottleneckType = bottleneckType == null ? "rq" : bottleneckType;
+        sharedCodebook = sharedCodebook != null && sharedCodebook;
+        restartUnusedCodes = restartUnusedCodes != null && restartUnusedCodes;
+        eps = eps == null ? 1e-5 : eps;
+        checkpointing = checkpointing != null && checkpointing;
+        ConfigException.require(embedDim > 0, P + "embed_dim", "must be positive, got %s", embedDim);
+        ConfigException.require(codeShape.size() == 3, P + "code_shape", "must be [h, w, depth], got %s", codeShape);
+        for (int s : codeShape) {
+            ConfigException.require(s > 0, P + "code_shape", "entries must be positive, got %s", codeShape);
+        }
+        if (latentShape == null) {
+            latentShape = List.of(codeShape.get(0), codeShape.get(1), embedDim);
+        }
+        latentShape = List.copyOf(latentShape);
+        ConfigException.require(latentShape.size() == 3, P + "latent_shape", "must be [H, W, C], got %s", latentShape);
+        ConfigException.require(latentShape.get(2).equals(embedDim), P + "latent_shape",
+                "last entry must equal embed_dim %s, got %s", embedDim, latentShape);
+        ConfigException.require(latentShape.get(0).equals(codeShape.get(0)) && latentShape.get(1).equals(codeShape.get(1)),
+                P + "code_shape",
+                "spatial code shape must equal the latent shape %s (this project does not split positions), got %s",
+                latentShape, codeShape);
+        int depth = codeShape.get(2);
+        ConfigException.require(nEmbed.size() == 1 || (!sharedCodebook && nEmbed.size() == depth), P + "n_embed",
+                "must be one value%s, got %s", sharedCodebook ? " with shared_codebook" : " or one per depth", nEmbed);
+        for (int k : nEmbed) {
+            ConfigException.require(k > 0, P + "n_embed", "must be positive, got %s", nEmbed);
+        }
+        ConfigException.require(decay.size() == 1 || (!sharedCodebook && decay.size() == depth), P + "decay",
+                "must be one value%s, got %s", sharedCodebook ? " with shared_codebook" : " or one per depth", decay);
+        for (double d : decay) {
+            ConfigException.require(d > 0 && d < 1, P + "decay", "must be in (0, 1), got %s", decay);
+        }
+        ConfigException.require(lossType.equals("mse") || lossType.equals("l1"), P + "loss_type",
+                "must be mse or l1, got %s", lossType);
+        ConfigException.require(latentLossWeight >= 0, P + "latent_loss_weight", "must be >= 0, got %s", latentLossWeight);
+        ConfigException.require(bottleneckType.equals("rq"), P + "bottleneck_type", "only rq is supported, got %s",
+                bottleneckType);
+        ConfigException.require(eps > 0, P + "eps", "must be positive, got %s", eps);
+    }
+
+    /** @return code depth D */
+    public int depth() {
+        return codeShape.get(2);
+    }
+
+    /** @return codebook size K of depth {@code d} */
+    public int codebookSize(int d) {
+        return nEmbed.size() == 1 ? nEmbed.get(0) : nEmbed.get(d);
+    }
+
+    /** @return EMA decay of depth {@code d} */
+    public double decayOf(int d) {
+        return decay.size() == 1 ? decay.get(0) : decay.get(d);
+    }
+
+    /** @return number of distinct codebooks (1 when shared) */
+    public int numCodebooks() {
+        return sharedCodebook ? 1 : depth();
+    }
+}

@@ -1,0 +1,85 @@
+package dev.rq.model.config;
+
+import java.util.List;
+
+/**
+ * Optimisation settings of a training run. {@code batchSize} is the <b>global</b> batch: the
+ * number of images per optimizer step summed over all workers and accumulation micro-steps.
+ *
+ * @param batchSize global images per optimizer step
+ * @param gradAccumSteps micro-batches per optimizer step (per worker batch = batch / (workers·accum))
+ * @param lr peak learning rate
+ * @param betas Adam β1, β2
+ * @param adamEps Adam ε
+ * @param weightDecay decoupled weight decay (0 = Adam, as the official stage 1)
+ * @param warmupSteps linear warm-up from 0 to lr
+ * @param schedule {@code constant} or {@code cosine} after warm-up
+ * @param minLr the cosine schedule's floor
+ * @param maxSteps optimizer steps of the run
+ * @param gradClipNorm global-norm clip (0 = off, as the official stage 1)
+ * @param seed seed of initialisation, data order, augmentation and codebook restarts
+ * @param checkpointEvery optimizer steps between checkpoints (0 = only at the end)
+ * @param keepCheckpoints how many committed checkpoints to keep
+ * @param logEvery steps between metric records
+ */
+public record TrainConfig(
+        Integer batchSize,
+        Integer gradAccumSteps,
+        Double lr,
+        List<Double> betas,
+        Double adamEps,
+        Double weightDecay,
+        Integer warmupSteps,
+        String schedule,
+        Double minLr,
+        Integer maxSteps,
+        Double gradClipNorm,
+        Long seed,
+        Integer checkpointEvery,
+        Integer keepCheckpoints,
+        Integer logEvery) {
+
+    private static final String P = "train.";
+
+    public TrainConfig {
+        batchSize = batchSize == null ? 16 : batchSize;
+        gradAccumSteps = gradAccumSteps == null ? 1 : gradAccumSteps;
+        lr = lr == null ? 4e-5 : lr;
+        betas = betas == null ? List.of(0.5, 0.9) : List.copyOf(betas);
+        adamEps = adamEps == null ? 1e-8 : adamEps;
+        weightDecay = weightDecay == null ? 0.0 : weightDecay;
+        warmupSteps = warmupSteps == null ? 0 : warmupSteps;
+        schedule = schedule == null ? "constant" : schedule;
+        minLr = minLr == null ? 0.0 : minLr;
+        maxSteps = maxSteps == null ? 1000 : maxSteps;
+        gradClipNorm = gradClipNorm == null ? 0.0 : gradClipNorm;
+        seed = seed == null ? 0L : seed;
+        checkpointEvery = checkpointEvery == null ? 0 : checkpointEvery;
+        keepCheckpoints = keepCheckpoints == null ? 3 : keepCheckpoints;
+        logEvery = logEvery == null ? 10 : logEvery;
+        ConfigException.require(batchSize > 0, P + "batch_size", "must be positive, got %s", batchSize);
+        ConfigException.require(gradAccumSteps > 0, P + "grad_accum_steps", "must be positive, got %s", gradAccumSteps);
+        ConfigException.require(batchSize % gradAccumSteps == 0, P + "grad_accum_steps",
+                "must divide batch_size %s, got %s", batchSize, gradAccumSteps);
+        ConfigException.require(lr > 0, P + "lr", "must be positive, got %s", lr);
+        ConfigException.require(betas.size() == 2 && betas.get(0) >= 0 && betas.get(0) < 1
+                && betas.get(1) >= 0 && betas.get(1) < 1, P + "betas", "must be two values in [0, 1), got %s", betas);
+        ConfigException.require(adamEps > 0, P + "adam_eps", "must be positive, got %s", adamEps);
+        ConfigException.require(weightDecay >= 0, P + "weight_decay", "must be >= 0, got %s", weightDecay);
+        ConfigException.require(warmupSteps >= 0, P + "warmup_steps", "must be >= 0, got %s", warmupSteps);
+        ConfigException.require(schedule.equals("constant") || schedule.equals("cosine"), P + "schedule",
+                "must be constant or cosine, got %s", schedule);
+        ConfigException.require(minLr >= 0 && minLr <= lr, P + "min_lr", "must be in [0, lr], got %s", minLr);
+        ConfigException.require(maxSteps > 0, P + "max_steps", "must be positive, got %s", maxSteps);
+        ConfigException.require(gradClipNorm >= 0, P + "grad_clip_norm", "must be >= 0, got %s", gradClipNorm);
+        ConfigException.require(checkpointEvery >= 0, P + "checkpoint_every", "must be >= 0, got %s", checkpointEvery);
+        ConfigException.require(keepCheckpoints > 0, P + "keep_checkpoints", "must be positive, got %s", keepCheckpoints);
+        ConfigException.require(logEvery > 0, P + "log_every", "must be positive, got %s", logEvery);
+    }
+
+    /** @return the default training settings */
+    public static TrainConfig defaults() {
+        return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null, null);
+    }
+}

@@ -1,0 +1,28 @@
+package dev.rq.model.nn;
+
+import ai.djl.ndarray.NDArray;
+
+/** {@code Normalize(C)} of the official VAE: GroupNorm(32 groups, eps 1e-6, affine). */
+public final class GroupNorm {
+
+    static final int GROUPS = 32;
+    static final float EPS = 1e-6f;
+
+    private final ParamStore ps;
+    private final String w;
+    private final String b;
+
+    public GroupNorm(ParamStore ps, String prefix, int channels) {
+        if (channels % GROUPS != 0) {
+            throw new IllegalArgumentException(prefix + ": " + channels + " channels not divisible by 32 groups");
+        }
+        this.ps = ps;
+        this.w = ps.declare(prefix + ".weight", new long[] {channels}, ParamStore.Init.ONES, 0, true);
+        this.b = ps.declare(prefix + ".bias", new long[] {channels}, ParamStore.Init.ZEROS, 0, true);
+    }
+
+    /** x: [B, C, H, W] → [B, C, H, W]. */
+    public NDArray forward(NDArray x) {
+        return Ops.groupNorm(x, GROUPS, ps.get(w), ps.get(b), EPS);
+    }
+}

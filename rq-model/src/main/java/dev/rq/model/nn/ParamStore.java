@@ -1,0 +1,204 @@
+package dev.rq.model.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.util.Rng;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The named tensors of a model, keyed by their official PyTorch state-dict names, in declaration
+ * (state-dict) order. Trainable parameters are flagged; buffers (EMA statistics, codebooks learnt
+ * by EMA) are not, and the optimizer never touches them.
+ *
+ * <p>Modules declare their tensors once with {@link #declare}; the store initialises them with
+ * PyTorch's default initialisers from a seeded {@link Rng}, so a model is reproducible from its
+ * seed without libtorch's global generator.
+ */
+public final class ParamStore implements AutoCloseable {
+
+    /** How a tensor is initialised. */
+    public enum Init {
+        /** PyTorch default for Conv/Linear weights: U(−1/√fan_in, 1/√fan_in). */
+        FAN_IN_UNIFORM,
+        /** All ones (norm weights). */
+        ONES,
+        /** All zeros (norm biases, EMA counts). */
+        ZEROS,
+        /** N(0, 1) (nn.Embedding default). */
+        NORMAL,
+        /** N(0, 0.02) (transformer positional embeddings). */
+        NORMAL_002
+    }
+
+    /** A declared tensor. */
+    public record Spec(String key, long[] shape, Init init, long fanIn, boolean trainable) {}
+
+    private final NDManager manager;
+    private final Map<String, Spec> specs = new LinkedHashMap<>();
+    private final Map<String, NDArray> values = new LinkedHashMap<>();
+
+    public ParamStore(NDManager manager) {
+        this.manager = manager;
+    }
+
+    /** @return the manager owning the tensors */
+    public NDManager manager() {
+        return manager;
+    }
+
+    /**
+     * Declares a tensor. Declaring the same key twice is an error.
+     *
+     * @param fanIn the fan-in used by {@link Init#FAN_IN_UNIFORM} (ignored otherwise)
+     */
+    public String declare(String key, long[] shape, Init init, long fanIn, boolean trainable) {
+        if (specs.containsKey(key)) {
+            throw new IllegalStateException("duplicate parameter " + key);
+        }
+        specs.put(key, new Spec(key, shape, init, fanIn, trainable));
+        return key;
+    }
+
+    /** Initialises every declared tensor from {@code rng} in declaration order. */
+    public void initialize(Rng rng) {
+        for (Spec s : specs.values()) {
+            int n = Math.toIntExact(numel(s.shape));
+            float[] v = new float[n];
+            switch (s.init) {
+                case FAN_IN_UNIFORM -> {
+                    double bound = 1.0 / Math.sqrt(s.fanIn);
+                    for (int i = 0; i < n; i++) {
+                        v[i] = (float) ((rng.nextDouble() * 2 - 1) * bound);
+                    }
+                }
+                case ONES -> Arrays.fill(v, 1f);
+                case ZEROS -> {}
+                case NORMAL -> {
+                    for (int i = 0; i < n; i++) {
+                        v[i] = (float) rng.nextGaussian();
+                    }
+                }
+                case NORMAL_002 -> {
+                    for (int i = 0; i < n; i++) {
+                        v[i] = (float) (0.02 * rng.nextGaussian());
+                    }
+                }
+            }
+            set(s.key, manager.create(v, new Shape(s.shape)));
+        }
+    }
+
+    /** Replaces the value of a declared tensor (shape-checked). */
+    public void set(String key, NDArray value) {
+        Spec s = spec(key);
+        if (!Arrays.equals(s.shape, value.getShape().getShape())) {
+            throw new IllegalArgumentException("tensor " + key + " has shape " + value.getShape()
+                    + ", expected " + Arrays.toString(s.shape));
+        }
+        value.attach(manager);
+        NDArray old = values.put(key, value);
+        if (s.trainable) {
+            value.setRequiresGradient(true);
+        }
+        if (old != null && old != value) {
+            old.close();
+        }
+    }
+
+    /** @return the tensor {@code key} */
+    public NDArray get(String key) {
+        NDArray v = values.get(key);
+        if (v == null) {
+            throw new IllegalArgumentException("no tensor " + key);
+        }
+        return v;
+    }
+
+    /** @return the declaration of {@code key} */
+    public Spec spec(String key) {
+        Spec s = specs.get(key);
+        if (s == null) {
+            throw new IllegalArgumentException("unknown parameter " + key);
+        }
+        return s;
+    }
+
+    /** @return all keys in declaration order */
+    public List<String> keys() {
+        return new ArrayList<>(specs.keySet());
+    }
+
+    /** @return the trainable keys in declaration order */
+    public List<String> trainableKeys() {
+        return specs.values().stream().filter(Spec::trainable).map(Spec::key).toList();
+    }
+
+    /** @return the number of trainable scalars */
+    public long trainableCount() {
+        return specs.values().stream().filter(Spec::trainable).mapToLong(s -> numel(s.shape)).sum();
+    }
+
+    /**
+     * Loads tensors from a host state dict: every declared key must be present with its declared
+     * shape; extra keys are reported.
+     *
+     * @param strict fail on keys of {@code state} that are not declared
+     */
+    public void load(Map<String, HostTensor> state, boolean strict) {
+        List<String> missing = new ArrayList<>();
+        for (Spec s : specs.values()) {
+            HostTensor t = state.get(s.key);
+            if (t == null) {
+                missing.add(s.key);
+                continue;
+            }
+            if (!Arrays.equals(t.shape(), s.shape)) {
+                throw new IllegalArgumentException("tensor " + s.key + " has shape " + Arrays.toString(t.shape())
+                        + " in the state dict, but the config gives " + Arrays.toString(s.shape));
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("state dict lacks " + missing.size() + " tensors: " + missing);
+        }
+        if (strict) {
+            List<String> extra = state.keySet().stream().filter(k -> !specs.containsKey(k)).toList();
+            if (!extra.isEmpty()) {
+                throw new IllegalArgumentException("state dict has unexpected tensors: " + extra);
+            }
+        }
+        for (Spec s : specs.values()) {
+            NDArray a = state.get(s.key).toNDArray(manager);
+            set(s.key, a.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? a
+                    : a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
+        }
+    }
+
+    /** @return every tensor copied to the host, in declaration order */
+    public Map<String, HostTensor> toHost() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (String k : specs.keySet()) {
+            out.put(k, HostTensor.of(get(k)));
+        }
+        return out;
+    }
+
+    static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+
+    @Override
+    public void close() {
+        values.values().forEach(NDArray::close);
+        values.clear();
+    }
+}

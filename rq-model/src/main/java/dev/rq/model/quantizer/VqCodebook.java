@@ -1,0 +1,246 @@
+package dev.rq.model.quantizer;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.nn.ParamStore;
+import dev.rq.model.util.Rng;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One EMA codebook ({@code VQEmbedding} of the official code, spec §2.1–2.6).
+ *
+ * <p>Tensors (official keys under {@code quantizer.codebooks.<d>}): {@code weight} [K+1, C] (row K
+ * is the zero padding row, never selected or updated), {@code cluster_size_ema} [K], {@code
+ * embed_ema} [K, C]. None of them is trained by gradient: training-mode lookups update the EMA
+ * buffers, optionally restart unused codes, and refresh the weight with Laplace smoothing.
+ *
+ * <p>Distributed training: counts and sums are all-reduced, and restart candidates are drawn from
+ * the gathered vectors of all ranks with a generator in the same state on every rank, so N ranks
+ * compute exactly what one rank with the whole batch computes.
+ */
+public final class VqCodebook {
+
+    private final ParamStore ps;
+    private final String weightKey;
+    private final String clusterKey;
+    private final String embedKey;
+    private final int size;
+    private final int dim;
+    private final double decay;
+    private final double eps;
+    private final boolean restartUnused;
+
+    VqCodebook(ParamStore ps, String prefix, int size, int dim, double decay, double eps, boolean restart) {
+        this.ps = ps;
+        this.size = size;
+        this.dim = dim;
+        this.decay = decay;
+        this.eps = eps;
+        this.restartUnused = restart;
+        this.weightKey = ps.declare(prefix + ".weight", new long[] {size + 1, dim}, ParamStore.Init.NORMAL, 0, false);
+        this.clusterKey = ps.declare(prefix + ".cluster_size_ema", new long[] {size}, ParamStore.Init.ZEROS, 0, false);
+        this.embedKey = ps.declare(prefix + ".embed_ema", new long[] {size, dim}, ParamStore.Init.ZEROS, 0, false);
+    }
+
+    /** Completes random initialisation: zero padding row, {@code embed_ema = weight[0:K]}. */
+    void initBuffers() {
+        NDArray w = ps.get(weightKey);
+        w.set(new NDIndex(size), 0f);
+        ps.set(embedKey, w.get(new NDIndex("0:" + size)).duplicate());
+    }
+
+    /** @return codebook size K (real rows) */
+    public int size() {
+        return size;
+    }
+
+    /** @return the key of the weight tensor */
+    public String weightKey() {
+        return weightKey;
+    }
+
+    /** @return the weight [K+1, C] (row K is the padding row) */
+    public NDArray weight() {
+        return ps.get(weightKey);
+    }
+
+    /**
+     * Squared distances to the K real codes: ‖x‖² + ‖e‖² − 2 x·e.
+     *
+     * @param x [N, C]
+     * @return [N, K]
+     */
+    NDArray distances(NDArray x) {
+        NDArray e = weight().get(new NDIndex("0:" + size)); // [K, C]
+        NDArray xsq = x.square().sum(new int[] {1}, true); // [N, 1]
+        NDArray esq = e.square().sum(new int[] {1}).reshape(1, size); // [1, K]
+        return xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f)); // [N, K]
+    }
+
+    /**
+     * Nearest codes of x (first minimum on ties).
+     *
+     * @param x [N, C]
+     * @return [N] int64
+     */
+    NDArray nearest(NDArray x) {
+        return distances(x).argMin(1);
+    }
+
+    /**
+     * Looks up code vectors.
+     *
+     * @param idx [...] int64 in [0, K] (K is the zero padding row)
+     * @return [..., C]
+     */
+    public NDArray embed(NDArray idx) {
+        Shape s = idx.getShape();
+        NDArray flat = weight().get(new NDIndex("{}", idx.flatten())); // [N, C]
+        return flat.reshape(s.addAll(new Shape(dim)));
+    }
+
+    /**
+     * One codebook call (spec §2.3): nearest codes with the current weight; in training also the
+     * EMA update, restart and weight refresh — the returned vectors use the pre-update weight.
+     *
+     * @param x [N, C] detached inputs
+     * @return (embeds [N, C], idx [N], counts [K] float: this call's assignment counts, global
+     *     when training)
+     */
+    Lookup lookup(NDArray x, boolean training, Collective collective, Rng rng) {
+        NDArray idx = nearest(x);
+        NDArray embeds = embed(idx);
+        NDArray counts;
+        if (training) {
+            counts = updateBuffers(x, idx, collective, rng);
+            refreshWeight();
+        } else {
+            counts = idx.oneHot(size).sum(new int[] {0});
+        }
+        return new Lookup(embeds, idx, counts);
+    }
+
+    /** The result of one lookup. */
+    record Lookup(NDArray embeds, NDArray idx, NDArray counts) {}
+
+    private NDArray updateBuffers(NDArray x, NDArray idx, Collective collective, Rng rng) {
+        NDManager m = x.getManager();
+        NDArray oneHot = idx.oneHot(size); // [N, K]
+        NDArray counts = oneHot.sum(new int[] {0}); // [K]
+        NDArray sums = oneHot.transpose().matMul(x); // [K, C]
+        if (collective.worldSize() > 1) {
+            float[] host = new float[size * (dim + 1)];
+            System.arraycopy(counts.toFloatArray(), 0, host, 0, size);
+            System.arraycopy(sums.toFloatArray(), 0, host, size, size * dim);
+            collective.allReduceSum(host);
+            float[] c = new float[size];
+            float[] s = new float[size * dim];
+            System.arraycopy(host, 0, c, 0, size);
+            System.arraycopy(host, size, s, 0, size * dim);
+            counts = m.create(c);
+            sums = m.create(s, new Shape(size, dim));
+        }
+        NDArray clusterEma = ps.get(clusterKey);
+        NDArray embedEma = ps.get(embedKey);
+        clusterEma.muli((float) decay).addi(counts.mul((float) (1 - decay)));
+        embedEma.muli((float) decay).addi(sums.mul((float) (1 - decay)));
+        if (restartUnused) {
+            restart(x, clusterEma, embedEma, collective, rng);
+        }
+        return counts;
+    }
+
+    /**
+     * Restart of unused codes (spec §2.5): codes whose EMA count is below 1 are re-seeded from a
+     * random pool of this call's input vectors (over all ranks, in rank order), tiled with uniform
+     * noise U[0,1)·0.01/√C when there are fewer vectors than codes. The pool row for code k is row
+     * {@code perm[k]} of a seeded random permutation, as in the official code; nothing is drawn
+     * when no code is unused.
+     */
+    private void restart(NDArray x, NDArray clusterEma, NDArray embedEma, Collective collective, Rng rng) {
+        float[] cluster = clusterEma.toFloatArray();
+        List<Integer> dead = new ArrayList<>();
+        for (int k = 0; k < size; k++) {
+            if (cluster[k] < 1f) {
+                dead.add(k);
+            }
+        }
+        if (dead.isEmpty()) {
+            return;
+        }
+        float[] pool = gather(x, collective); // [Ntot, C] row-major
+        int n = pool.length / dim;
+        boolean tiled = n < size;
+        int reps = tiled ? (size + n - 1) / n : 1;
+        int poolRows = n * reps;
+        // first K entries of a random permutation of the pool rows (partial Fisher–Yates)
+        int[] perm = new int[poolRows];
+        for (int i = 0; i < poolRows; i++) {
+            perm[i] = i;
+        }
+        int keep = Math.min(size, poolRows);
+        for (int i = 0; i < keep; i++) {
+            int j = i + rng.nextInt(poolRows - i);
+            int t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        float noiseScale = (float) (0.01 / Math.sqrt(dim));
+        float[] rows = new float[dead.size() * dim];
+        float[] ones = new float[dead.size()];
+        long[] deadIdx = new long[dead.size()];
+        for (int i = 0; i < dead.size(); i++) {
+            int k = dead.get(i);
+            int src = perm[k] % n;
+            for (int c = 0; c < dim; c++) {
+                float v = pool[src * dim + c];
+                rows[i * dim + c] = tiled ? v + rng.nextFloat() * noiseScale : v;
+            }
+            ones[i] = 1f;
+            deadIdx[i] = k;
+        }
+        NDManager m = x.getManager();
+        NDArray where = m.create(deadIdx);
+        embedEma.set(new NDIndex("{}", where), m.create(rows, new Shape(dead.size(), dim)));
+        clusterEma.set(new NDIndex("{}", where), m.create(ones));
+    }
+
+    private float[] gather(NDArray x, Collective collective) {
+        float[] local = x.toFloatArray();
+        if (collective.worldSize() == 1) {
+            return local;
+        }
+        ByteBuffer bb = ByteBuffer.allocate(local.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bb.asFloatBuffer().put(local);
+        List<byte[]> parts = collective.allGather(bb.array());
+        int total = parts.stream().mapToInt(p -> p.length / 4).sum();
+        float[] all = new float[total];
+        int off = 0;
+        for (byte[] p : parts) {
+            ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(all, off, p.length / 4);
+            off += p.length / 4;
+        }
+        return all;
+    }
+
+    /** weight[k] = embed_ema[k] / Ñ_k with Ñ = n·(cluster_ema + ε)/(n + K·ε) (spec §2.6). */
+    private void refreshWeight() {
+        NDArray cluster = ps.get(clusterKey);
+        NDArray n = cluster.sum();
+        NDArray smoothed = cluster.add((float) eps).div(n.add((float) (size * eps))).mul(n); // [K]
+        NDArray w = ps.get(embedKey).div(smoothed.reshape(size, 1)); // [K, C]
+        ps.get(weightKey).set(new NDIndex("0:" + size), w);
+    }
+
+    /** @return true if {@code d} is float32 */
+    static boolean isFloat(NDArray a) {
+        return a.getDataType() == DataType.FLOAT32;
+    }
+}

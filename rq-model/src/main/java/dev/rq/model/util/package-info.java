@@ -1,0 +1,2 @@
+/** Small utilities: the checkpointable random generator, hashing. */
+package dev.rq.model.util;

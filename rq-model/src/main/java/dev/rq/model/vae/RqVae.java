@@ -1,0 +1,238 @@
+package dev.rq.model.vae;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import dev.rq.model.config.VaeConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Conv2d;
+import dev.rq.model.nn.ParamStore;
+import dev.rq.model.quantizer.ResidualQuantizer;
+import dev.rq.model.util.Rng;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The RQ-VAE (stage 1), exactly the official model (spec §1–2): encoder → {@code quant_conv} →
+ * channels-last → residual quantizer → channels-first → {@code post_quant_conv} → decoder.
+ *
+ * <p>Shapes: images x [B, 3, R, R] in [−1, 1]; latents z [B, h, w, C] (channels last); codes [B, h,
+ * w, D] int64, depth last, raster order. Tensors are kept under their official state-dict names,
+ * so checkpoints of the official code load directly.
+ */
+public final class RqVae implements AutoCloseable {
+
+    private final VaeConfig config;
+    private final ParamStore params;
+    private final Encoder encoder;
+    private final Decoder decoder;
+    private final ResidualQuantizer quantizer;
+    private final Conv2d quantConv;
+    private final Conv2d postQuantConv;
+
+    private RqVae(VaeConfig config, NDManager manager) {
+        this.config = config;
+        this.params = new ParamStore(manager);
+        // declaration order = official state-dict order
+        this.encoder = new Encoder(params, config.ddconfig());
+        this.decoder = new Decoder(params, config.ddconfig());
+        this.quantizer = new ResidualQuantizer(params, config.hparams());
+        int z = config.ddconfig().zChannels();
+        int e = config.hparams().embedDim();
+        this.quantConv = new Conv2d(params, "quant_conv", z, e, 1, 1, 0);
+        this.postQuantConv = new Conv2d(params, "post_quant_conv", e, z, 1, 1, 0);
+    }
+
+    /** Creates a randomly initialised model (PyTorch default initialisers, seeded). */
+    public static RqVae create(VaeConfig config, NDManager manager, long seed) {
+        RqVae m = new RqVae(config, manager);
+        m.params.initialize(Rng.of(seed, 0x1417));
+        m.quantizer.initBuffers();
+        return m;
+    }
+
+    /**
+     * Creates a model from an official-format state dict. With a shared codebook the per-depth
+     * copies must be identical; depth 0 is used.
+     */
+    public static RqVae fromStateDict(VaeConfig config, Map<String, HostTensor> state, NDManager manager) {
+        RqVae m = new RqVae(config, manager);
+        if (config.hparams().sharedCodebook()) {
+            for (int d = 1; d < config.hparams().depth(); d++) {
+                for (String t : List.of("weight", "cluster_size_ema", "embed_ema")) {
+                    HostTensor a = state.get("quantizer.codebooks.0." + t);
+                    HostTensor b = state.get("quantizer.codebooks." + d + "." + t);
+                    if (a != null && b != null && !java.util.Arrays.equals(a.data(), b.data())) {
+                        throw new IllegalArgumentException("shared codebook: quantizer.codebooks." + d + "." + t
+                                + " differs from quantizer.codebooks.0." + t);
+                    }
+                }
+            }
+            Map<String, HostTensor> filtered = new LinkedHashMap<>(state);
+            filtered.keySet().removeIf(k -> k.startsWith("quantizer.codebooks.") && !k.startsWith("quantizer.codebooks.0."));
+            state = filtered;
+        }
+        m.params.load(state, true);
+        return m;
+    }
+
+    /** @return the official state dict (shared codebooks repeated per depth) */
+    public Map<String, HostTensor> stateDict() {
+        Map<String, HostTensor> internal = params.toHost();
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        Map<String, HostTensor> q = quantizer.officialState(internal);
+        internal.forEach((k, v) -> {
+            if (k.startsWith("quantizer.")) {
+                if (k.startsWith("quantizer.codebooks.0.")) {
+                    out.putAll(q); // insert all depths where the quantizer's entries start
+                }
+            } else {
+                out.put(k, v);
+            }
+        });
+        if (!out.keySet().containsAll(q.keySet())) {
+            out.putAll(q);
+        }
+        return out;
+    }
+
+    /** @return the configuration */
+    public VaeConfig config() {
+        return config;
+    }
+
+    /** @return the tensors (trainable parameters and buffers) */
+    public ParamStore params() {
+        return params;
+    }
+
+    /** @return the residual quantizer */
+    public ResidualQuantizer quantizer() {
+        return quantizer;
+    }
+
+    /**
+     * Encoder, then {@code quant_conv}, then channels-last.
+     *
+     * @param x [B, 3, R, R]
+     * @return z_e [B, h, w, C]
+     */
+    public NDArray encode(NDArray x, boolean training) {
+        NDArray z = quantConv.forward(encoder.forward(x, training)); // [B, C, h, w]
+        return z.transpose(0, 2, 3, 1); // [B, h, w, C]
+    }
+
+    /**
+     * Channels-first, {@code post_quant_conv}, decoder.
+     *
+     * @param zq [B, h, w, C]
+     * @return [B, 3, R, R] (not clamped)
+     */
+    public NDArray decode(NDArray zq, boolean training) {
+        NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w]
+        return decoder.forward(postQuantConv.forward(z), training);
+    }
+
+    /**
+     * A full forward pass.
+     *
+     * @param x [B, 3, R, R]
+     * @param training train mode: EMA codebook updates (through {@code collective}), dropout
+     */
+    public Forward forward(NDArray x, boolean training, Collective collective, Rng rng) {
+        NDArray ze = encode(x, training);
+        ResidualQuantizer.Quantized q = quantizer.quantize(ze, training, collective, rng);
+        NDArray recon = decode(q.zq(), training);
+        return new Forward(ze, q, recon);
+    }
+
+    /**
+     * Outputs of {@link #forward}.
+     *
+     * @param ze [B, h, w, C] encoder output
+     * @param quantized z_q, commitment loss, codes, counts
+     * @param recon [B, 3, R, R]
+     */
+    public record Forward(NDArray ze, ResidualQuantizer.Quantized quantized, NDArray recon) {}
+
+    /**
+     * Stage-1 loss without perceptual/GAN terms: {@code recon + β·commit}, recon = MSE or L1 mean.
+     *
+     * @param x [B, 3, R, R] the input
+     */
+    public LossTerms loss(NDArray x, Forward f) {
+        NDArray diff = f.recon().sub(x);
+        NDArray recon = config.hparams().lossType().equals("mse") ? diff.square().mean() : diff.abs().mean();
+        NDArray commit = f.quantized().commitLoss();
+        NDArray total = recon.add(commit.mul(config.hparams().latentLossWeight().floatValue()));
+        return new LossTerms(total, recon, commit);
+    }
+
+    /**
+     * Loss terms (scalars).
+     *
+     * @param total recon + β·commit
+     * @param recon reconstruction loss
+     * @param commit commitment loss
+     */
+    public record LossTerms(NDArray total, NDArray recon, NDArray commit) {}
+
+    /**
+     * Codes of images (eval mode, no EMA update).
+     *
+     * @param x [B, 3, R, R]
+     * @return [B, h, w, D] int64
+     */
+    public NDArray codes(NDArray x) {
+        NDArray ze = encode(x, false);
+        return quantizer.quantize(ze, false, Collective.local(), null).codes();
+    }
+
+    /**
+     * Images from codes.
+     *
+     * @param codes [B, h, w, D] int64
+     * @return [B, 3, R, R]
+     */
+    public NDArray decodeCodes(NDArray codes) {
+        return decode(quantizer.embedCode(codes), false);
+    }
+
+    /**
+     * Images from the first {@code depth} code levels (coarse-to-fine), or from one level only.
+     *
+     * @param codes [B, h, w, D]
+     * @param depthIndex 0-based depth
+     * @param cumulative sum of depths 0..depthIndex when true; only that depth otherwise
+     */
+    public NDArray decodePartialCodes(NDArray codes, int depthIndex, boolean cumulative) {
+        return decode(quantizer.embedPartialCode(codes, depthIndex, cumulative), false);
+    }
+
+    /**
+     * Code vectors per depth (the RQ-Transformer's frozen token embeddings).
+     *
+     * @param codes [..., D]
+     * @return [..., D, C]
+     */
+    public NDArray codeEmbeddingWithDepth(NDArray codes) {
+        return quantizer.embedCodeWithDepth(codes);
+    }
+
+    /**
+     * Soft codes of latents (stage-2 soft targets).
+     *
+     * @param ze [B, h, w, C]
+     * @return soft codes [B, h, w, D, K] and codes [B, h, w, D]
+     */
+    public NDList softCodes(NDArray ze, double temperature, boolean stochastic, Rng rng) {
+        return quantizer.softCodes(ze, temperature, stochastic, rng);
+    }
+
+    @Override
+    public void close() {
+        params.close();
+    }
+}
