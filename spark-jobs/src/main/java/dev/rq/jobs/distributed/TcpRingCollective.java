@@ -1,0 +1,1273 @@
+package dev.rq.jobs.distributed;
+
+import dev.rq.model.distributed.Collective;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.BooleanSupplier;
+import java.util.function.IntSupplier;
+
+/**
+ * A deterministic {@link Collective} over a TCP ring: rank {@code r} sends to rank
+ * {@code (r+1) % N} ("next") and receives from rank {@code (r-1+N) % N} ("prev"), over two
+ * separate connections (also for N = 2). Plain Java NIO, one thread (the caller's), no extra
+ * dependencies. Not thread-safe: one operation at a time, called by every rank in the same order
+ * with same-length arrays (SPMD). N = 1 opens no sockets and every operation is a no-op.
+ *
+ * <h2>Setup ({@link Builder#connect()})</h2>
+ * <ol>
+ *   <li>Open a {@code ServerSocketChannel} on an ephemeral port of the configured host and keep it
+ *       open through the rendezvous (no probe-then-close port race).
+ *   <li>{@link Rendezvous#allGather} this rank's {@code host:port}; the result is indexed by rank.
+ *   <li>Connect to next and send HELLO; then accept from the server socket until a connection
+ *       presents a valid HELLO from prev (see below), answering ACCEPT to it and REJECT (with a
+ *       reason) to any other connection, which is then closed; then read next's answer to our
+ *       HELLO. Sending HELLO before accepting and answering before reading the answer means no
+ *       rank waits on another that is itself waiting: setup cannot deadlock. The server socket is
+ *       closed once the ring is up.
+ * </ol>
+ * Handshake frames (big-endian, like all framing here):
+ * <pre>
+ *   HELLO  = int 0x52514831 ("RQH1"), int bodyLength (&lt;= 4096), body:
+ *            int protocolVersion (1), int senderRank, int worldSize, int attempt,
+ *            int targetRank, short tokenLength, byte[tokenLength] runToken (UTF-8)
+ *   ANSWER = int 0x52514141 ("RQAA"), byte status (0 accept, 1 reject),
+ *            short reasonLength, byte[reasonLength] reason (UTF-8)
+ * </pre>
+ * A HELLO is accepted only if version, run token, attempt and world size equal ours, the sender
+ * is our prev and the target is us. This keeps zombie tasks of an earlier stage attempt (or of a
+ * different run) out of the ring: they get a REJECT and fail.
+ *
+ * <h2>Data framing</h2>
+ * Every operation is a sequence of <i>steps</i>; in each step a rank sends at most one message to
+ * next and receives at most one message from prev, concurrently (non-blocking, one selector), so
+ * that neither direction can stall the other. A message is a 32-byte header followed by the
+ * payload:
+ * <pre>
+ *   int  0x52510000 | opCode     (1 allReduce f32, 2 allReduce f64, 3 broadcast f32, 4 allGather, 5 barrier)
+ *   int  sequence number         (count of operations on this collective, from 0)
+ *   int  step                    (step index within the operation)
+ *   int  block                   (segment index, source rank of an allGather block, or broadcast root)
+ *   long total                   (array length of the operation; 0 for allGather/barrier)
+ *   long payloadBytes
+ * </pre>
+ * The receiver checks every header field against what it expects itself, so ranks that call
+ * different operations, or the same one with different lengths or roots, fail with a
+ * "protocol mismatch" instead of silently mixing data. Floats and doubles travel little-endian.
+ * Payloads are streamed through two fixed direct buffers of {@link Builder#chunkBytes} each
+ * (send and receive), so memory use is bounded whatever the array size.
+ *
+ * <h2>allReduceSum: ring reduce-scatter + all-gather, fixed summation order</h2>
+ * The array of length L is cut into N segments, segment s being {@code [s*L/N, (s+1)*L/N)}
+ * (computed in long arithmetic; segments may be empty when L &lt; N).
+ * <ul>
+ *   <li>Reduce-scatter, steps k = 0..N-2: rank r sends segment {@code (r-k-1) mod N} and receives
+ *       segment {@code (r-k-2) mod N}, replacing its own values x_r by {@code received + x_r}.
+ *       Hence segment s starts at rank s+1 and travels s+1 → s+2 → ... → s, and for every element
+ *       of segment s the sum is computed exactly as the left fold
+ *       <pre>  ((...((x[s+1] + x[s+2]) + x[s+3]) + ...) + x[s+N-1]) + x[s]      (ranks mod N)</pre>
+ *       in the operation's precision (float for float[], double for double[]). After N-1 steps
+ *       rank r holds the final sum of segment r.
+ *   <li>All-gather, steps k = N-1..2N-3: rank r sends segment {@code (r-k') mod N} and receives
+ *       segment {@code (r-k'-1) mod N} ({@code k' = k-(N-1)}), copying the received bits. Every
+ *       rank therefore ends with the owner's bits of every segment: bit-identical on all ranks.
+ * </ul>
+ * The result depends only on N, L and the inputs, never on timing or on the chunk size (chunks
+ * only cut the stream; the arithmetic is element-wise). Bytes sent per rank: 2(N-1)/N of the
+ * array.
+ *
+ * <h2>broadcast, allGather, barrier</h2>
+ * {@code broadcast} is a pipelined chain root → root+1 → ... → root-1 (one step; relays forward
+ * each chunk as soon as it has arrived). {@code allGather} is a ring all-gather of N-1 steps
+ * (at step k rank r forwards the block of rank {@code (r-k) mod N}); block lengths travel in the
+ * headers, so they may differ. {@code barrier} is an allGather of empty blocks: no rank returns
+ * before every rank has entered it.
+ *
+ * <h2>Timeouts, failures, cancellation</h2>
+ * Each step fails with a {@link CollectiveTimeoutException} naming the peer when <b>no byte moves
+ * in any pending direction for {@link Builder#timeout}</b> (an idle timeout: it also bounds how
+ * far apart in time ranks may enter the same operation, so set it above the largest expected
+ * skew between ranks, e.g. the slowest forward/backward). Setup (connect, handshake) must finish
+ * within one timeout after the rendezvous. A closed or reset connection fails at once. The cancel
+ * check ({@link Builder#cancelled}, e.g. {@code TaskContext::isInterrupted}) and the thread's
+ * interrupt flag are polled at least every {@link Builder#pollInterval} (default 100 ms). Any
+ * failure closes all of this rank's sockets, which makes its neighbours fail at once, so a
+ * failure spreads round the ring within about one timeout; the instance is unusable afterwards.
+ */
+public final class TcpRingCollective implements Collective {
+
+    private static final System.Logger LOG = System.getLogger(TcpRingCollective.class.getName());
+
+    static final int HELLO_MAGIC = 0x52514831;
+    static final int ANSWER_MAGIC = 0x52514141;
+    static final int PROTOCOL_VERSION = 1;
+    static final int MAX_HELLO_BODY = 4096;
+    private static final int FRAME_MAGIC = 0x52510000;
+    private static final int HEADER_BYTES = 32;
+
+    private static final int OP_ALLREDUCE_F32 = 1;
+    private static final int OP_ALLREDUCE_F64 = 2;
+    private static final int OP_BROADCAST_F32 = 3;
+    private static final int OP_ALLGATHER = 4;
+    private static final int OP_BARRIER = 5;
+
+    private final int rank;
+    private final int worldSize;
+    private final int next;
+    private final int prev;
+    private final long timeoutNanos;
+    private final long pollMillis;
+    private final BooleanSupplier cancelled;
+
+    private final SocketChannel out; // to next (null if N = 1)
+    private final SocketChannel in; // from prev (null if N = 1)
+    private final Selector selector;
+    private final SelectionKey outKey;
+    private final SelectionKey inKey;
+    private final ByteBuffer sendBuf;
+    private final ByteBuffer recvBuf; // write mode between calls; may hold the start of the next message
+    private final float[] floatScratch;
+    private final double[] doubleScratch;
+
+    private int sequence;
+    private volatile boolean closed;
+    private CollectiveException broken;
+
+    private TcpRingCollective(Builder b, SocketChannel out, SocketChannel in) throws IOException {
+        this.rank = b.rank;
+        this.worldSize = b.worldSize;
+        this.next = (b.rank + 1) % b.worldSize;
+        this.prev = (b.rank - 1 + b.worldSize) % b.worldSize;
+        this.timeoutNanos = b.timeout.toNanos();
+        this.pollMillis = Math.max(1, b.pollInterval.toMillis());
+        this.cancelled = b.cancelled;
+        this.out = out;
+        this.in = in;
+        if (worldSize > 1) {
+            selector = Selector.open();
+            outKey = out.register(selector, 0);
+            inKey = in.register(selector, 0);
+            sendBuf = ByteBuffer.allocateDirect(b.chunkBytes).order(ByteOrder.LITTLE_ENDIAN);
+            recvBuf = ByteBuffer.allocateDirect(b.chunkBytes).order(ByteOrder.LITTLE_ENDIAN);
+            floatScratch = new float[b.chunkBytes / Float.BYTES];
+            doubleScratch = new double[b.chunkBytes / Double.BYTES];
+        } else {
+            selector = null;
+            outKey = null;
+            inKey = null;
+            sendBuf = null;
+            recvBuf = null;
+            floatScratch = null;
+            doubleScratch = null;
+        }
+    }
+
+    /** @return a builder for one rank of a ring */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int worldSize() {
+        return worldSize;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Operations
+    // ------------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized void allReduceSum(float[] data) {
+        Objects.requireNonNull(data, "data");
+        Op op = begin(OP_ALLREDUCE_F32, "allReduceSum(float[" + data.length + "])", data.length);
+        if (op == null) {
+            return;
+        }
+        try {
+            int n = worldSize;
+            for (int k = 0; k < n - 1; k++) { // reduce-scatter: received partial + own value
+                int s = mod(rank - k - 1);
+                int t = mod(rank - k - 2);
+                exchange(op, k, s, new FloatSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
+                        t, bytes -> new FloatSink(data, segStart(t, data.length), segStart(t + 1, data.length), true, op, bytes));
+            }
+            for (int k = 0; k < n - 1; k++) { // all-gather: copy the owners' bits
+                int s = mod(rank - k);
+                int t = mod(rank - k - 1);
+                exchange(op, n - 1 + k, s, new FloatSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
+                        t, bytes -> new FloatSink(data, segStart(t, data.length), segStart(t + 1, data.length), false, op, bytes));
+            }
+        } catch (RuntimeException e) {
+            throw fail(op, e);
+        }
+    }
+
+    @Override
+    public synchronized void allReduceSum(double[] data) {
+        Objects.requireNonNull(data, "data");
+        Op op = begin(OP_ALLREDUCE_F64, "allReduceSum(double[" + data.length + "])", data.length);
+        if (op == null) {
+            return;
+        }
+        try {
+            int n = worldSize;
+            for (int k = 0; k < n - 1; k++) {
+                int s = mod(rank - k - 1);
+                int t = mod(rank - k - 2);
+                exchange(op, k, s, new DoubleSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
+                        t, bytes -> new DoubleSink(data, segStart(t, data.length), segStart(t + 1, data.length), true, op, bytes));
+            }
+            for (int k = 0; k < n - 1; k++) {
+                int s = mod(rank - k);
+                int t = mod(rank - k - 1);
+                exchange(op, n - 1 + k, s, new DoubleSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
+                        t, bytes -> new DoubleSink(data, segStart(t, data.length), segStart(t + 1, data.length), false, op, bytes));
+            }
+        } catch (RuntimeException e) {
+            throw fail(op, e);
+        }
+    }
+
+    @Override
+    public synchronized void broadcast(float[] data, int root) {
+        Objects.requireNonNull(data, "data");
+        if (root < 0 || root >= worldSize) {
+            throw new IllegalArgumentException("root " + root + " out of range for " + worldSize + " ranks");
+        }
+        Op op = begin(OP_BROADCAST_F32, "broadcast(float[" + data.length + "], root " + root + ")", data.length);
+        if (op == null) {
+            return;
+        }
+        try {
+            int position = mod(rank - root); // 0 = root, N-1 = end of the chain
+            if (position == 0) {
+                exchange(op, 0, root, new FloatSource(data, 0, data.length), -1, null);
+            } else if (position == worldSize - 1) {
+                exchange(op, 0, -1, null, root, bytes -> new FloatSink(data, 0, data.length, false, op, bytes));
+            } else {
+                // Relay: forward whatever part of the array has already arrived.
+                FloatSink[] sink = new FloatSink[1];
+                FloatSource relay = new FloatSource(data, 0, data.length,
+                        () -> sink[0] == null ? 0 : sink[0].position());
+                exchange(op, 0, root, relay, root,
+                        bytes -> sink[0] = new FloatSink(data, 0, data.length, false, op, bytes));
+            }
+        } catch (RuntimeException e) {
+            throw fail(op, e);
+        }
+    }
+
+    @Override
+    public synchronized List<byte[]> allGather(byte[] data) {
+        Objects.requireNonNull(data, "data");
+        return gather(OP_ALLGATHER, "allGather(byte[" + data.length + "])", data);
+    }
+
+    @Override
+    public synchronized void barrier() {
+        gather(OP_BARRIER, "barrier()", new byte[0]);
+    }
+
+    private List<byte[]> gather(int opCode, String name, byte[] data) {
+        byte[][] blocks = new byte[worldSize][];
+        blocks[rank] = data.clone();
+        Op op = begin(opCode, name, 0);
+        if (op == null) {
+            return List.of(blocks);
+        }
+        try {
+            for (int k = 0; k < worldSize - 1; k++) {
+                int s = mod(rank - k);
+                int t = mod(rank - k - 1);
+                exchange(op, k, s, new BytesSource(blocks[s]), t, bytes -> {
+                    if (bytes > Integer.MAX_VALUE - 16) {
+                        throw protocolError(op, prev, "block of " + bytes + " bytes is too large");
+                    }
+                    blocks[t] = new byte[(int) bytes];
+                    return new BytesSink(blocks[t]);
+                });
+            }
+        } catch (RuntimeException e) {
+            throw fail(op, e);
+        }
+        return List.of(blocks);
+    }
+
+    /** Closes all sockets; idempotent. Peers blocked in an operation with this rank fail at once. */
+    @Override
+    public void close() {
+        closed = true;
+        closeQuietly(out);
+        closeQuietly(in);
+        if (selector != null) {
+            try {
+                selector.close();
+            } catch (IOException ignored) {
+                // nothing to do
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "TcpRingCollective[rank " + rank + " of " + worldSize + ", next " + next + ", prev " + prev + "]";
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The step engine
+    // ------------------------------------------------------------------------------------------
+
+    /** An operation in progress: what the headers of its messages must carry. */
+    private record Op(int code, int seq, String name, long total) {}
+
+    /** Produces payload bytes; may temporarily have nothing available (broadcast relay). */
+    private interface Source {
+        long totalBytes();
+
+        long remainingBytes();
+
+        /** Puts as many available bytes as fit into {@code buf} (write mode). */
+        void fill(ByteBuffer buf);
+    }
+
+    /** Consumes payload bytes. */
+    private interface Sink {
+        long remainingBytes();
+
+        /** Consumes whole elements from {@code buf} (read mode), at most {@link #remainingBytes()}. */
+        void drain(ByteBuffer buf);
+    }
+
+    private interface SinkFactory {
+        /** Called once the header has arrived; validates the payload length. */
+        Sink create(long payloadBytes);
+    }
+
+    private Op begin(int code, String name, long total) {
+        if (broken != null) {
+            throw new CollectiveException(prefix(name + " #" + sequence) + "collective is broken since an earlier failure: "
+                    + broken.getMessage(), name, broken.peerRank(), broken);
+        }
+        if (closed) {
+            throw new CollectiveException(prefix(name) + "collective is closed", name, -1, null);
+        }
+        Op op = new Op(code, sequence++, name + " #" + (sequence - 1), total);
+        return worldSize == 1 ? null : op;
+    }
+
+    /**
+     * One step: send one message (header + {@code src}) to next and receive one from prev, both
+     * at once. {@code sendBlock < 0} / {@code sinks == null} mean nothing to send / receive.
+     */
+    private void exchange(Op op, int step, int sendBlock, Source src, int recvBlock, SinkFactory sinks) {
+        boolean sending = sendBlock >= 0;
+        boolean receiving = sinks != null;
+        if (sending) {
+            sendBuf.clear();
+            sendBuf.order(ByteOrder.BIG_ENDIAN)
+                    .putInt(FRAME_MAGIC | op.code).putInt(op.seq).putInt(step).putInt(sendBlock)
+                    .putLong(op.total).putLong(src.totalBytes());
+            sendBuf.order(ByteOrder.LITTLE_ENDIAN);
+            src.fill(sendBuf);
+            sendBuf.flip();
+        }
+        Sink sink = null;
+        long lastProgress = System.nanoTime();
+        while (sending || receiving) {
+            checkCancelled(op);
+            boolean progress = false;
+            if (sending) {
+                if (!sendBuf.hasRemaining() && src.remainingBytes() > 0) {
+                    sendBuf.clear();
+                    src.fill(sendBuf);
+                    sendBuf.flip();
+                }
+                if (sendBuf.hasRemaining()) {
+                    progress |= write(op, sendBuf) > 0;
+                }
+                sending = sendBuf.hasRemaining() || src.remainingBytes() > 0;
+            }
+            if (receiving) {
+                sink = consume(op, step, recvBlock, sinks, sink); // bytes already buffered first
+                if (sink == null || sink.remainingBytes() > 0) {
+                    int n = read(op, recvBuf);
+                    progress |= n > 0;
+                    sink = consume(op, step, recvBlock, sinks, sink);
+                    if (n < 0 && (sink == null || sink.remainingBytes() > 0)) {
+                        throw new CollectiveException(prefix(op.name) + "rank " + prev
+                                + " (prev) closed the connection in step " + step
+                                + " (it failed or was stopped; see its log)", op.name, prev, null);
+                    }
+                }
+                receiving = sink == null || sink.remainingBytes() > 0;
+            }
+            if (progress) {
+                lastProgress = System.nanoTime();
+            } else if (sending || receiving) {
+                awaitIo(op, step, sending && sendBuf.hasRemaining(), receiving, sending, lastProgress);
+            }
+        }
+    }
+
+    /** Parses the header if needed and feeds buffered payload bytes to the sink. */
+    private Sink consume(Op op, int step, int block, SinkFactory sinks, Sink sink) {
+        recvBuf.flip();
+        try {
+            if (sink == null && recvBuf.remaining() >= HEADER_BYTES) {
+                recvBuf.order(ByteOrder.BIG_ENDIAN);
+                int magic = recvBuf.getInt();
+                int seq = recvBuf.getInt();
+                int gotStep = recvBuf.getInt();
+                int gotBlock = recvBuf.getInt();
+                long total = recvBuf.getLong();
+                long payload = recvBuf.getLong();
+                recvBuf.order(ByteOrder.LITTLE_ENDIAN);
+                if (magic != (FRAME_MAGIC | op.code) || seq != op.seq || gotStep != step || gotBlock != block
+                        || total != op.total || payload < 0) {
+                    throw protocolError(op, prev, String.format(
+                            "expected [op %d, seq %d, step %d, block %d, length %d] but rank %d sent "
+                                    + "[magic/op 0x%08x, seq %d, step %d, block %d, length %d]: the ranks are not "
+                                    + "calling the same operations with the same arguments",
+                            op.code, op.seq, step, block, op.total, prev, magic, seq, gotStep, gotBlock, total));
+                }
+                sink = sinks.create(payload);
+            }
+            if (sink != null) {
+                sink.drain(recvBuf);
+            }
+        } finally {
+            recvBuf.compact();
+        }
+        return sink;
+    }
+
+    /** Waits until a pending direction can move, the poll interval passes, or the timeout fires. */
+    private void awaitIo(Op op, int step, boolean wantWrite, boolean wantRead, boolean sending, long lastProgress) {
+        long idle = System.nanoTime() - lastProgress;
+        if (idle >= timeoutNanos) {
+            String what;
+            int peer;
+            if (wantRead) {
+                what = "no data from rank " + prev + " (prev)";
+                peer = prev;
+            } else if (sending) {
+                what = "rank " + next + " (next) is not reading";
+                peer = next;
+            } else {
+                what = "no progress";
+                peer = -1;
+            }
+            throw new CollectiveTimeoutException(prefix(op.name) + "timed out in step " + step + " after "
+                    + idle / 1_000_000 + " ms: " + what + " (hung, dead, or far behind)", op.name, peer);
+        }
+        try {
+            // While we still owe next bytes, also watch our outgoing connection for EOF/reset, so a
+            // dead next is noticed even if its receive buffer still has room. Once our message is
+            // out, next may legitimately finish and close, so we stop watching.
+            outKey.interestOps((wantWrite ? SelectionKey.OP_WRITE : 0) | (sending ? SelectionKey.OP_READ : 0));
+            inKey.interestOps(wantRead ? SelectionKey.OP_READ : 0);
+            long waitMs = Math.min(pollMillis, Math.max(1, (timeoutNanos - idle) / 1_000_000));
+            selector.select(waitMs);
+            boolean nextSpoke = sending && outKey.isValid() && outKey.isReadable()
+                    && selector.selectedKeys().contains(outKey);
+            selector.selectedKeys().clear();
+            if (nextSpoke) {
+                checkNextAlive(op);
+            }
+        } catch (IOException e) {
+            throw new CollectiveException(prefix(op.name) + "selector failed: " + e, op.name, -1, e);
+        }
+    }
+
+    /** Next never sends on our outgoing connection after the handshake: readable means EOF or reset. */
+    private void checkNextAlive(Op op) {
+        ByteBuffer probe = ByteBuffer.allocate(1);
+        int n;
+        try {
+            n = out.read(probe);
+        } catch (IOException e) {
+            throw ioError(op, next, "next", e);
+        }
+        if (n < 0) {
+            throw new CollectiveException(prefix(op.name) + "rank " + next
+                    + " (next) closed the connection (it failed or was stopped; see its log)", op.name, next, null);
+        }
+        if (n > 0) {
+            throw protocolError(op, next, "rank " + next + " sent unexpected data on the outgoing connection");
+        }
+    }
+
+    private int write(Op op, ByteBuffer buf) {
+        try {
+            return out.write(buf);
+        } catch (IOException e) {
+            throw ioError(op, next, "next", e);
+        }
+    }
+
+    private int read(Op op, ByteBuffer buf) {
+        try {
+            return in.read(buf);
+        } catch (IOException e) {
+            throw ioError(op, prev, "prev", e);
+        }
+    }
+
+    private CollectiveException ioError(Op op, int peer, String role, IOException e) {
+        if (e instanceof ClosedByInterruptException || Thread.currentThread().isInterrupted()) {
+            return new CollectiveException(prefix(op.name) + "interrupted", op.name, -1, e);
+        }
+        return new CollectiveException(prefix(op.name) + "connection to rank " + peer + " (" + role + ") failed: " + e,
+                op.name, peer, e);
+    }
+
+    private void checkCancelled(Op op) {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new CollectiveException(prefix(op.name) + "interrupted", op.name, -1, null);
+        }
+        if (cancelled.getAsBoolean()) {
+            throw new CollectiveException(prefix(op.name) + "cancelled", op.name, -1, null);
+        }
+        if (closed) {
+            throw new CollectiveException(prefix(op.name) + "collective was closed", op.name, -1, null);
+        }
+    }
+
+    private CollectiveException protocolError(Op op, int peer, String detail) {
+        return new CollectiveException(prefix(op.name) + "protocol mismatch with rank " + peer + ": " + detail,
+                op.name, peer, null);
+    }
+
+    /** Marks this collective broken and closes it, so that the neighbours fail fast too. */
+    private CollectiveException fail(Op op, RuntimeException e) {
+        CollectiveException ce = e instanceof CollectiveException c
+                ? c
+                : new CollectiveException(prefix(op.name) + "failed: " + e, op.name, -1, e);
+        broken = ce;
+        close();
+        return ce;
+    }
+
+    private String prefix(String opName) {
+        return "[rank " + rank + "/" + worldSize + "] " + opName + ": ";
+    }
+
+    private int mod(int i) {
+        return Math.floorMod(i, worldSize);
+    }
+
+    /** Start of segment {@code s} of an array of {@code length} elements: {@code s*L/N}. */
+    private int segStart(int s, int length) {
+        return segmentStart(s, length, worldSize);
+    }
+
+    /**
+     * @return the first index of segment {@code s} (0 ≤ s ≤ n) when {@code length} elements are
+     *     cut into {@code n} segments: {@code floor(s * length / n)}
+     */
+    static int segmentStart(int s, int length, int n) {
+        return (int) ((long) s * length / n);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Sources and sinks (little-endian payloads)
+    // ------------------------------------------------------------------------------------------
+
+    private static final class FloatSource implements Source {
+        private final float[] a;
+        private int pos;
+        private final int end;
+        private final int start;
+        private final IntSupplier available; // exclusive upper bound of what may be sent now
+
+        FloatSource(float[] a, int start, int end) {
+            this(a, start, end, () -> end);
+        }
+
+        FloatSource(float[] a, int start, int end, IntSupplier available) {
+            this.a = a;
+            this.start = start;
+            this.pos = start;
+            this.end = end;
+            this.available = available;
+        }
+
+        @Override
+        public long totalBytes() {
+            return (long) (end - start) * Float.BYTES;
+        }
+
+        @Override
+        public long remainingBytes() {
+            return (long) (end - pos) * Float.BYTES;
+        }
+
+        @Override
+        public void fill(ByteBuffer buf) {
+            int n = Math.min(Math.min(end, available.getAsInt()) - pos, buf.remaining() / Float.BYTES);
+            if (n > 0) {
+                buf.asFloatBuffer().put(a, pos, n);
+                buf.position(buf.position() + n * Float.BYTES);
+                pos += n;
+            }
+        }
+    }
+
+    private final class FloatSink implements Sink {
+        private final float[] a;
+        private int pos;
+        private final int end;
+        private final boolean add;
+
+        FloatSink(float[] a, int start, int end, boolean add, Op op, long payloadBytes) {
+            if (payloadBytes != (long) (end - start) * Float.BYTES) {
+                throw protocolError(op, prev, "expected " + (end - start) + " floats, got " + payloadBytes + " bytes");
+            }
+            this.a = a;
+            this.pos = start;
+            this.end = end;
+            this.add = add;
+        }
+
+        int position() {
+            return pos;
+        }
+
+        @Override
+        public long remainingBytes() {
+            return (long) (end - pos) * Float.BYTES;
+        }
+
+        @Override
+        public void drain(ByteBuffer buf) {
+            int n = Math.min(end - pos, buf.remaining() / Float.BYTES);
+            if (n <= 0) {
+                return;
+            }
+            if (add) {
+                float[] in = floatScratch; // n <= capacity of recvBuf / 4 == scratch length
+                buf.asFloatBuffer().get(in, 0, n);
+                float[] acc = a;
+                int p = pos;
+                for (int i = 0; i < n; i++) {
+                    acc[p + i] = in[i] + acc[p + i]; // partial sum from prev, plus our own value
+                }
+            } else {
+                buf.asFloatBuffer().get(a, pos, n);
+            }
+            buf.position(buf.position() + n * Float.BYTES);
+            pos += n;
+        }
+    }
+
+    private static final class DoubleSource implements Source {
+        private final double[] a;
+        private int pos;
+        private final int start;
+        private final int end;
+
+        DoubleSource(double[] a, int start, int end) {
+            this.a = a;
+            this.start = start;
+            this.pos = start;
+            this.end = end;
+        }
+
+        @Override
+        public long totalBytes() {
+            return (long) (end - start) * Double.BYTES;
+        }
+
+        @Override
+        public long remainingBytes() {
+            return (long) (end - pos) * Double.BYTES;
+        }
+
+        @Override
+        public void fill(ByteBuffer buf) {
+            int n = Math.min(end - pos, buf.remaining() / Double.BYTES);
+            if (n > 0) {
+                buf.asDoubleBuffer().put(a, pos, n);
+                buf.position(buf.position() + n * Double.BYTES);
+                pos += n;
+            }
+        }
+    }
+
+    private final class DoubleSink implements Sink {
+        private final double[] a;
+        private int pos;
+        private final int end;
+        private final boolean add;
+
+        DoubleSink(double[] a, int start, int end, boolean add, Op op, long payloadBytes) {
+            if (payloadBytes != (long) (end - start) * Double.BYTES) {
+                throw protocolError(op, prev, "expected " + (end - start) + " doubles, got " + payloadBytes + " bytes");
+            }
+            this.a = a;
+            this.pos = start;
+            this.end = end;
+            this.add = add;
+        }
+
+        @Override
+        public long remainingBytes() {
+            return (long) (end - pos) * Double.BYTES;
+        }
+
+        @Override
+        public void drain(ByteBuffer buf) {
+            int n = Math.min(end - pos, buf.remaining() / Double.BYTES);
+            if (n <= 0) {
+                return;
+            }
+            if (add) {
+                double[] in = doubleScratch;
+                buf.asDoubleBuffer().get(in, 0, n);
+                double[] acc = a;
+                int p = pos;
+                for (int i = 0; i < n; i++) {
+                    acc[p + i] = in[i] + acc[p + i];
+                }
+            } else {
+                buf.asDoubleBuffer().get(a, pos, n);
+            }
+            buf.position(buf.position() + n * Double.BYTES);
+            pos += n;
+        }
+    }
+
+    private static final class BytesSource implements Source {
+        private final byte[] a;
+        private int pos;
+
+        BytesSource(byte[] a) {
+            this.a = a;
+        }
+
+        @Override
+        public long totalBytes() {
+            return a.length;
+        }
+
+        @Override
+        public long remainingBytes() {
+            return a.length - pos;
+        }
+
+        @Override
+        public void fill(ByteBuffer buf) {
+            int n = Math.min(a.length - pos, buf.remaining());
+            buf.put(a, pos, n);
+            pos += n;
+        }
+    }
+
+    private static final class BytesSink implements Sink {
+        private final byte[] a;
+        private int pos;
+
+        BytesSink(byte[] a) {
+            this.a = a;
+        }
+
+        @Override
+        public long remainingBytes() {
+            return a.length - pos;
+        }
+
+        @Override
+        public void drain(ByteBuffer buf) {
+            int n = Math.min(a.length - pos, buf.remaining());
+            buf.get(a, pos, n);
+            pos += n;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Setup and handshake
+    // ------------------------------------------------------------------------------------------
+
+    /** Configuration of one rank; {@link #connect()} performs the setup described on the class. */
+    public static final class Builder {
+        private int rank = -1;
+        private int worldSize = -1;
+        private String host = "127.0.0.1";
+        private Rendezvous rendezvous;
+        private String runToken = "";
+        private int attempt;
+        private Duration timeout = Duration.ofSeconds(60);
+        private Duration pollInterval = Duration.ofMillis(100);
+        private BooleanSupplier cancelled = () -> false;
+        private int chunkBytes = 1 << 20;
+
+        private Builder() {}
+
+        /** This rank, in {@code [0, worldSize)}. */
+        public Builder rank(int rank) {
+            this.rank = rank;
+            return this;
+        }
+
+        /** Number of ranks N. */
+        public Builder worldSize(int worldSize) {
+            this.worldSize = worldSize;
+            return this;
+        }
+
+        /** Host or IP to listen on and to advertise to the peers (default 127.0.0.1). */
+        public Builder host(String host) {
+            this.host = Objects.requireNonNull(host);
+            return this;
+        }
+
+        /** How the ranks exchange their addresses (required when N > 1). */
+        public Builder rendezvous(Rendezvous rendezvous) {
+            this.rendezvous = rendezvous;
+            return this;
+        }
+
+        /** Identifies the run; connections presenting another token are rejected. */
+        public Builder runToken(String runToken) {
+            this.runToken = Objects.requireNonNull(runToken);
+            return this;
+        }
+
+        /** Attempt number (Spark: stage attempt); connections from other attempts are rejected. */
+        public Builder attempt(int attempt) {
+            this.attempt = attempt;
+            return this;
+        }
+
+        /** Idle timeout of every step, and the time limit of the handshake (default 60 s). */
+        public Builder timeout(Duration timeout) {
+            this.timeout = Objects.requireNonNull(timeout);
+            return this;
+        }
+
+        /** How often blocked loops poll the cancel check and interrupt flag (default 100 ms). */
+        public Builder pollInterval(Duration pollInterval) {
+            this.pollInterval = Objects.requireNonNull(pollInterval);
+            return this;
+        }
+
+        /** Polled while waiting; when it returns true the call fails (e.g. {@code ctx::isInterrupted}). */
+        public Builder cancelled(BooleanSupplier cancelled) {
+            this.cancelled = Objects.requireNonNull(cancelled);
+            return this;
+        }
+
+        /** Size of each of the two direct I/O buffers, a multiple of 8 (default 1 MiB). */
+        public Builder chunkBytes(int chunkBytes) {
+            this.chunkBytes = chunkBytes;
+            return this;
+        }
+
+        /**
+         * Opens the listening socket, runs the rendezvous and connects the ring.
+         *
+         * @throws CollectiveException if the setup fails or times out
+         */
+        public TcpRingCollective connect() {
+            if (worldSize < 1 || rank < 0 || rank >= worldSize) {
+                throw new IllegalArgumentException("bad rank " + rank + " / worldSize " + worldSize);
+            }
+            if (chunkBytes < 4096 || chunkBytes % 8 != 0) {
+                throw new IllegalArgumentException("chunkBytes must be a multiple of 8 and >= 4096: " + chunkBytes);
+            }
+            if (timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("timeout must be positive: " + timeout);
+            }
+            if (runToken.getBytes(StandardCharsets.UTF_8).length > 1024) {
+                throw new IllegalArgumentException("runToken longer than 1024 bytes");
+            }
+            try {
+                if (worldSize == 1) {
+                    return new TcpRingCollective(this, null, null);
+                }
+                Objects.requireNonNull(rendezvous, "rendezvous");
+                return new Setup(this).run();
+            } catch (IOException e) {
+                throw new CollectiveException("[rank " + rank + "/" + worldSize + "] setup: " + e, "setup", -1, e);
+            }
+        }
+    }
+
+    /** The connection phase of one rank; closes everything it opened if it fails. */
+    private static final class Setup {
+        private final Builder b;
+        private final int next;
+        private final int prev;
+        private final List<SocketChannel> toClose = new ArrayList<>();
+        private long deadline;
+        private boolean answered;
+
+        Setup(Builder b) {
+            this.b = b;
+            this.next = (b.rank + 1) % b.worldSize;
+            this.prev = (b.rank - 1 + b.worldSize) % b.worldSize;
+        }
+
+        TcpRingCollective run() throws IOException {
+            boolean ok = false;
+            ServerSocketChannel server = ServerSocketChannel.open();
+            Selector sel = Selector.open();
+            try {
+                server.bind(new InetSocketAddress(InetAddress.getByName(b.host), 0), 64);
+                server.configureBlocking(false);
+                int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
+                String me = formatAddress(b.host, port);
+                List<String> peers = b.rendezvous.allGather(me);
+                if (peers.size() != b.worldSize || !me.equals(peers.get(b.rank))) {
+                    throw error("rendezvous returned " + peers + " for " + b.worldSize + " ranks; expected element "
+                            + b.rank + " to be " + me, -1, null);
+                }
+                deadline = System.nanoTime() + b.timeout.toNanos();
+
+                SocketChannel out = connect(parseAddress(peers.get(next)), sel);
+                writeFully(out, hello(b.runToken, b.attempt, b.rank, b.worldSize, next), sel, next, "send HELLO to");
+                SocketChannel in = acceptFromPrev(server, out, sel);
+                if (!answered) {
+                    readAnswer(out, sel);
+                }
+                TcpRingCollective c;
+                sel.close(); // deregisters; the collective registers with its own selector
+                out.configureBlocking(false);
+                in.configureBlocking(false);
+                c = new TcpRingCollective(b, out, in);
+                ok = true;
+                return c;
+            } finally {
+                closeQuietly(server);
+                closeQuietly(sel);
+                if (!ok) {
+                    toClose.forEach(TcpRingCollective::closeQuietly);
+                }
+            }
+        }
+
+        private SocketChannel connect(InetSocketAddress address, Selector sel) throws IOException {
+            SocketChannel ch = SocketChannel.open();
+            toClose.add(ch);
+            ch.configureBlocking(false);
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            try {
+                if (!ch.connect(address)) {
+                    SelectionKey key = ch.register(sel, SelectionKey.OP_CONNECT);
+                    while (!ch.finishConnect()) {
+                        waitOn(sel, key, next, "connect to " + address + " of");
+                    }
+                    key.cancel();
+                    sel.selectNow();
+                }
+            } catch (IOException e) {
+                throw error("cannot connect to rank " + next + " (next) at " + address + ": " + e, next, e);
+            }
+            return ch;
+        }
+
+        /**
+         * Accepts connections until one presents a valid HELLO from prev; rejects all others. Also
+         * reads next's answer if it arrives meanwhile, so that a rejection fails at once.
+         */
+        private SocketChannel acceptFromPrev(ServerSocketChannel server, SocketChannel out, Selector sel)
+                throws IOException {
+            SelectionKey serverKey = server.register(sel, SelectionKey.OP_ACCEPT);
+            SelectionKey outKey = out.register(sel, SelectionKey.OP_READ);
+            List<String> rejected = new ArrayList<>();
+            List<SocketChannel> candidates = new ArrayList<>();
+            while (true) {
+                checkDeadline("accept a valid HELLO from", prev, rejected);
+                sel.select(Math.max(1, Math.min(b.pollInterval.toMillis(), remainingMillis())));
+                boolean answerReady = false;
+                Iterator<SelectionKey> it = sel.selectedKeys().iterator();
+                while (it.hasNext()) {
+                    SelectionKey key = it.next();
+                    it.remove();
+                    if (key == outKey) {
+                        answerReady = true; // read below, outside this iteration
+                    } else if (key == serverKey) {
+                        SocketChannel c;
+                        while ((c = server.accept()) != null) {
+                            toClose.add(c);
+                            candidates.add(c);
+                            c.configureBlocking(false);
+                            c.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                            c.register(sel, SelectionKey.OP_READ, new HelloReader());
+                        }
+                    } else if (key.isValid() && key.isReadable()) {
+                        SocketChannel c = (SocketChannel) key.channel();
+                        HelloReader reader = (HelloReader) key.attachment();
+                        String problem;
+                        try {
+                            problem = reader.read(c);
+                        } catch (IOException e) {
+                            problem = "read failed: " + e;
+                        }
+                        if (problem == null && !reader.done()) {
+                            continue;
+                        }
+                        if (problem == null) {
+                            problem = reader.validate(b, prev);
+                        }
+                        key.cancel();
+                        sel.selectNow();
+                        if (problem == null) {
+                            writeFully(c, answer(true, "ok"), sel, prev, "send ACCEPT to");
+                            for (SocketChannel other : candidates) {
+                                if (other != c) {
+                                    closeQuietly(other); // half-open or silent connections
+                                }
+                            }
+                            serverKey.cancel();
+                            sel.selectNow();
+                            return c;
+                        }
+                        String from = String.valueOf(c.getRemoteAddress());
+                        LOG.log(System.Logger.Level.WARNING, "[rank {0}/{1}] rejected connection from {2}: {3}",
+                                b.rank, b.worldSize, from, problem);
+                        rejected.add(from + ": " + problem);
+                        try {
+                            c.configureBlocking(true);
+                            c.socket().setSoTimeout(1000);
+                            c.write(answer(false, problem));
+                        } catch (IOException ignored) {
+                            // best effort
+                        }
+                        closeQuietly(c);
+                    }
+                }
+                if (answerReady && !answered) {
+                    readAnswer(out, sel); // throws if next rejected us; cancels outKey
+                    answered = true;
+                }
+            }
+        }
+
+        private void readAnswer(SocketChannel out, Selector sel) throws IOException {
+            ByteBuffer head = ByteBuffer.allocate(7);
+            readFully(out, head, sel, next, "read the handshake answer of");
+            head.flip();
+            int magic = head.getInt();
+            byte status = head.get();
+            int reasonLength = head.getShort() & 0xffff;
+            if (magic != ANSWER_MAGIC || reasonLength > MAX_HELLO_BODY) {
+                throw error("rank " + next + " (next) sent a malformed handshake answer", next, null);
+            }
+            ByteBuffer reason = ByteBuffer.allocate(reasonLength);
+            readFully(out, reason, sel, next, "read the handshake answer of");
+            String text = new String(reason.array(), StandardCharsets.UTF_8);
+            if (status != 0) {
+                throw error("rank " + next + " (next) rejected our handshake: " + text, next, null);
+            }
+        }
+
+        private void readFully(SocketChannel ch, ByteBuffer buf, Selector sel, int peer, String what)
+                throws IOException {
+            SelectionKey key = ch.register(sel, SelectionKey.OP_READ);
+            try {
+                while (buf.hasRemaining()) {
+                    int n;
+                    try {
+                        n = ch.read(buf);
+                    } catch (IOException e) {
+                        throw error("cannot " + what + " rank " + peer + ": " + e, peer, e);
+                    }
+                    if (n < 0) {
+                        throw error("rank " + peer + " closed the connection while we tried to " + what + " it",
+                                peer, null);
+                    }
+                    if (n == 0) {
+                        waitOn(sel, key, peer, what);
+                    }
+                }
+            } finally {
+                key.cancel();
+                sel.selectNow();
+            }
+        }
+
+        private void writeFully(SocketChannel ch, ByteBuffer buf, Selector sel, int peer, String what)
+                throws IOException {
+            SelectionKey key = ch.register(sel, SelectionKey.OP_WRITE);
+            try {
+                while (buf.hasRemaining()) {
+                    int n;
+                    try {
+                        n = ch.write(buf);
+                    } catch (IOException e) {
+                        throw error("cannot " + what + " rank " + peer + ": " + e, peer, e);
+                    }
+                    if (n == 0) {
+                        waitOn(sel, key, peer, what);
+                    }
+                }
+            } finally {
+                key.cancel();
+                sel.selectNow();
+            }
+        }
+
+        /** Waits for {@code key} to become ready, polling cancellation and the deadline. */
+        private void waitOn(Selector sel, SelectionKey key, int peer, String what) throws IOException {
+            checkDeadline(what, peer, List.of());
+            sel.select(Math.max(1, Math.min(b.pollInterval.toMillis(), remainingMillis())));
+            sel.selectedKeys().remove(key);
+        }
+
+        private void checkDeadline(String what, int peer, List<String> rejected) {
+            if (Thread.currentThread().isInterrupted() || b.cancelled.getAsBoolean()) {
+                throw error("cancelled while trying to " + what + " rank " + peer, peer, null);
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                throw new CollectiveTimeoutException("[rank " + b.rank + "/" + b.worldSize + "] setup: timed out after "
+                        + b.timeout.toMillis() + " ms trying to " + what + " rank " + peer
+                        + (rejected.isEmpty() ? "" : "; rejected connections: " + rejected), "setup", peer);
+            }
+        }
+
+        private long remainingMillis() {
+            return Math.max(1, (deadline - System.nanoTime()) / 1_000_000);
+        }
+
+        private CollectiveException error(String message, int peer, Throwable cause) {
+            return new CollectiveException("[rank " + b.rank + "/" + b.worldSize + "] setup: " + message, "setup",
+                    peer, cause);
+        }
+    }
+
+    /** Incrementally reads one HELLO frame (exactly its bytes, never more). */
+    private static final class HelloReader {
+        private final ByteBuffer head = ByteBuffer.allocate(8);
+        private ByteBuffer body;
+
+        /** @return a problem description, or null if fine so far */
+        String read(SocketChannel c) throws IOException {
+            if (head.hasRemaining()) {
+                if (c.read(head) < 0) {
+                    return "closed before sending a HELLO";
+                }
+                if (head.hasRemaining()) {
+                    return null;
+                }
+                head.flip();
+                int magic = head.getInt();
+                int length = head.getInt();
+                if (magic != HELLO_MAGIC) {
+                    return String.format("not an rq ring HELLO (magic 0x%08x)", magic);
+                }
+                if (length < 22 || length > MAX_HELLO_BODY) {
+                    return "bad HELLO length " + length;
+                }
+                body = ByteBuffer.allocate(length);
+            }
+            if (body.hasRemaining() && c.read(body) < 0) {
+                return "closed in the middle of a HELLO";
+            }
+            return null;
+        }
+
+        boolean done() {
+            return body != null && !body.hasRemaining();
+        }
+
+        /** @return why this HELLO is not from our prev in our run and attempt, or null */
+        String validate(Builder b, int prev) {
+            body.flip();
+            int version = body.getInt();
+            int sender = body.getInt();
+            int worldSize = body.getInt();
+            int attempt = body.getInt();
+            int target = body.getInt();
+            int tokenLength = body.getShort() & 0xffff;
+            if (version != PROTOCOL_VERSION) {
+                return "protocol version " + version + ", expected " + PROTOCOL_VERSION;
+            }
+            if (tokenLength != body.remaining()) {
+                return "malformed HELLO";
+            }
+            byte[] token = new byte[tokenLength];
+            body.get(token);
+            if (!MessageDigest.isEqual(token, b.runToken.getBytes(StandardCharsets.UTF_8))) {
+                return "run token mismatch (a connection from another run)";
+            }
+            if (attempt != b.attempt) {
+                return "attempt " + attempt + " but this ring is attempt " + b.attempt + " (zombie of another attempt?)";
+            }
+            if (worldSize != b.worldSize) {
+                return "world size " + worldSize + " but this ring has " + b.worldSize;
+            }
+            if (sender != prev || target != b.rank) {
+                return "HELLO from rank " + sender + " to rank " + target + ", expected from rank " + prev
+                        + " to rank " + b.rank;
+            }
+            return null;
+        }
+    }
+
+    /** Encodes a HELLO frame (package-private for tests). */
+    static ByteBuffer hello(String runToken, int attempt, int senderRank, int worldSize, int targetRank) {
+        byte[] token = runToken.getBytes(StandardCharsets.UTF_8);
+        int bodyLength = 5 * Integer.BYTES + Short.BYTES + token.length;
+        ByteBuffer buf = ByteBuffer.allocate(8 + bodyLength);
+        buf.putInt(HELLO_MAGIC).putInt(bodyLength)
+                .putInt(PROTOCOL_VERSION).putInt(senderRank).putInt(worldSize).putInt(attempt).putInt(targetRank)
+                .putShort((short) token.length).put(token);
+        return buf.flip();
+    }
+
+    private static ByteBuffer answer(boolean accept, String reason) {
+        byte[] text = reason.getBytes(StandardCharsets.UTF_8);
+        text = Arrays.copyOf(text, Math.min(text.length, MAX_HELLO_BODY));
+        ByteBuffer buf = ByteBuffer.allocate(7 + text.length);
+        buf.putInt(ANSWER_MAGIC).put((byte) (accept ? 0 : 1)).putShort((short) text.length).put(text);
+        return buf.flip();
+    }
+
+    static String formatAddress(String host, int port) {
+        return (host.indexOf(':') >= 0 && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port;
+    }
+
+    static InetSocketAddress parseAddress(String address) {
+        int colon = address.lastIndexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException("not host:port: " + address);
+        }
+        String host = address.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        return new InetSocketAddress(host, Integer.parseInt(address.substring(colon + 1)));
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // nothing to do
+            }
+        }
+    }
+}
