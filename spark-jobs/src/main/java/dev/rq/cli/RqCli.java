@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
         description = "Residual-quantized image tokenizers (RQ-VAE, RQ-Transformer) on Spark.",
         subcommands = {
             CommandLine.HelpCommand.class,
+            IngestCommand.class,
         })
 public final class RqCli implements Runnable {
 

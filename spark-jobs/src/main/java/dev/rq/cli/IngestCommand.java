@@ -1,0 +1,81 @@
+package dev.rq.cli;
+
+import dev.rq.jobs.IngestJob;
+import java.util.concurrent.Callable;
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code rq ingest}: converts ImageFolder / WebDataset / foreign Parquet input into one split of
+ * the canonical dataset (see {@link IngestJob} and {@code docs/data.md}).
+ */
+@Command(
+        name = "ingest",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Convert images into the canonical Parquet dataset (<output>/<split>/...).",
+            "Every input file/sample/row is either accepted or written to _rejects/ with a reason;"
+                    + " the split appears atomically with its _dataset_info.json sidecar."
+        })
+public final class IngestCommand implements Callable<Integer> {
+
+    @Option(names = "--input", required = true, description = "Input URI (any Hadoop FS).")
+    String input;
+
+    @Option(names = "--format", required = true,
+            description = "imagefolder | webdataset | parquet")
+    IngestJob.InputFormat format;
+
+    @Option(names = "--output", required = true, description = "Dataset root URI.")
+    String output;
+
+    @Option(names = "--split", defaultValue = "train", description = "Split name (default: ${DEFAULT-VALUE}).")
+    String split;
+
+    @Option(names = "--shards", defaultValue = "0",
+            description = "Output shards; 0 = one per 256 MiB of input (default: ${DEFAULT-VALUE}).")
+    int shards;
+
+    @Option(names = "--workers", description = "Run on local[N] when no spark.master is set.")
+    Integer workers;
+
+    @Option(names = "--image-column", defaultValue = "image",
+            description = "Parquet input: image column, struct{bytes,path} or binary (default: ${DEFAULT-VALUE}).")
+    String imageColumn;
+
+    @Option(names = "--label-column", defaultValue = "label",
+            description = "Parquet input: integer label column (default: ${DEFAULT-VALUE}).")
+    String labelColumn;
+
+    @Option(names = "--resize", description = "Resize the shorter side to S (downscale only) and re-encode.")
+    Integer resize;
+
+    @Override
+    public Integer call() throws Exception {
+        IngestJob.Options o = new IngestJob.Options(input, format, output, split, shards,
+                imageColumn, labelColumn, resize);
+        try (SparkSession spark = session("rq ingest", workers)) {
+            IngestJob.Result r = IngestJob.run(spark, o);
+            System.out.print(r.summary());
+        }
+        return 0;
+    }
+
+    /**
+     * A session on the spark-submit master, or on {@code local[workers]} (default {@code local[*]})
+     * when no {@code spark.master} is configured.
+     */
+    static SparkSession session(String appName, Integer workers) {
+        SparkConf conf = new SparkConf();
+        SparkSession.Builder b = SparkSession.builder().appName(appName);
+        if (!conf.contains("spark.master")) {
+            b.master(workers == null ? "local[*]" : "local[" + workers + "]");
+            if (!conf.contains("spark.ui.enabled")) {
+                b.config("spark.ui.enabled", "false");
+            }
+        }
+        return b.getOrCreate();
+    }
+}

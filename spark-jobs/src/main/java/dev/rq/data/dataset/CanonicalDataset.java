@@ -1,0 +1,238 @@
+package dev.rq.data.dataset;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.column.page.PageReadStore;
+import org.apache.parquet.example.data.Group;
+import org.apache.parquet.example.data.simple.convert.GroupRecordConverter;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.metadata.BlockMetaData;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.parquet.io.ColumnIOFactory;
+import org.apache.parquet.io.MessageColumnIO;
+import org.apache.parquet.io.RecordReader;
+import org.apache.parquet.schema.MessageType;
+
+/**
+ * Read access to one split of a canonical dataset on any Hadoop file system, without Spark (usable
+ * inside a Spark task or a plain JVM).
+ *
+ * <p>{@link #open} requires the {@code _dataset_info.json} sidecar (written last by the ingest, so
+ * a half-written split is never opened) and checks that every listed shard exists and that its
+ * footer row count matches the sidecar. Global row index {@code i} maps to (shard, row) through
+ * the shard row counts in index order. Rows are read one Parquet row group at a time.
+ */
+public final class CanonicalDataset {
+    private final Path splitDir;
+    private final Configuration conf;
+    private final DatasetInfo info;
+    private final Path[] shardPaths;
+    private final long[] shardStart; // global index of each shard's first row; length shards+1
+    private final long[][] groupStart; // per shard: row index of each row group's first row; +end
+
+    private CanonicalDataset(Path splitDir, Configuration conf, DatasetInfo info, Path[] shardPaths,
+            long[] shardStart, long[][] groupStart) {
+        this.splitDir = splitDir;
+        this.conf = conf;
+        this.info = info;
+        this.shardPaths = shardPaths;
+        this.shardStart = shardStart;
+        this.groupStart = groupStart;
+    }
+
+    /**
+     * Opens a split folder.
+     *
+     * @param splitUri URI of {@code <root>/<split>} (any Hadoop file system)
+     * @param conf Hadoop configuration
+     * @throws FileNotFoundException when the sidecar is missing (not a complete split)
+     * @throws IOException when a shard is missing or its row count differs from the sidecar
+     */
+    public static CanonicalDataset open(String splitUri, Configuration conf) throws IOException {
+        Path dir = new Path(splitUri);
+        FileSystem fs = dir.getFileSystem(conf);
+        if (!fs.exists(new Path(dir, DatasetLayout.INFO_FILE))) {
+            throw new FileNotFoundException(splitUri + " has no " + DatasetLayout.INFO_FILE
+                    + ": not a complete rq dataset split (ingest not finished or failed?)");
+        }
+        DatasetInfo info = DatasetInfo.read(dir, conf);
+        int n = info.shards().size();
+        Path[] paths = new Path[n];
+        long[] start = new long[n + 1];
+        long[][] groups = new long[n][];
+        for (int s = 0; s < n; s++) {
+            DatasetInfo.Shard shard = info.shards().get(s);
+            paths[s] = new Path(dir, shard.file());
+            try (ParquetFileReader r =
+                    ParquetFileReader.open(HadoopInputFile.fromPath(paths[s], conf))) {
+                List<BlockMetaData> blocks = r.getRowGroups();
+                groups[s] = new long[blocks.size() + 1];
+                for (int g = 0; g < blocks.size(); g++) {
+                    groups[s][g + 1] = groups[s][g] + blocks.get(g).getRowCount();
+                }
+            }
+            long rows = groups[s][groups[s].length - 1];
+            if (rows != shard.rows()) {
+                throw new IOException(paths[s] + " has " + rows + " rows, sidecar says "
+                        + shard.rows());
+            }
+            start[s + 1] = start[s] + rows;
+        }
+        if (start[n] != info.numRows()) {
+            throw new IOException("shards hold " + start[n] + " rows, sidecar says "
+                    + info.numRows());
+        }
+        return new CanonicalDataset(dir, conf, info, paths, start, groups);
+    }
+
+    /** The sidecar. */
+    public DatasetInfo info() {
+        return info;
+    }
+
+    /** The split folder. */
+    public Path splitDir() {
+        return splitDir;
+    }
+
+    /** Total rows. */
+    public long numRows() {
+        return shardStart[shardStart.length - 1];
+    }
+
+    /** Class names by label id (empty when unknown). */
+    public List<String> classNames() {
+        return info.classNames() == null ? List.of() : info.classNames();
+    }
+
+    /** Number of shards. */
+    public int numShards() {
+        return shardPaths.length;
+    }
+
+    /** Number of row groups in a shard. */
+    public int numRowGroups(int shard) {
+        return groupStart[shard].length - 1;
+    }
+
+    /**
+     * Locates a global row.
+     *
+     * @return {shard, row group, row within the row group}
+     */
+    public int[] locate(long index) {
+        if (index < 0 || index >= numRows()) {
+            throw new IndexOutOfBoundsException("row " + index + " of " + numRows());
+        }
+        int s = upper(shardStart, index);
+        long row = index - shardStart[s];
+        int g = upper(groupStart[s], row);
+        return new int[] {s, g, (int) (row - groupStart[s][g])};
+    }
+
+    /** Largest i with a[i] <= v. */
+    private static int upper(long[] a, long v) {
+        int lo = 0;
+        int hi = a.length - 2;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (a[mid] <= v) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
+    /**
+     * Reads one row group of a shard.
+     *
+     * @return its rows in file order
+     */
+    public RowGroup readRowGroup(int shard, int group) throws IOException {
+        try (ParquetFileReader r =
+                ParquetFileReader.open(HadoopInputFile.fromPath(shardPaths[shard], conf))) {
+            MessageType schema = r.getFooter().getFileMetaData().getSchema();
+            PageReadStore pages = r.readRowGroup(group);
+            int rows = (int) pages.getRowCount();
+            MessageColumnIO io = new ColumnIOFactory().getColumnIO(schema);
+            RecordReader<Group> rr = io.getRecordReader(pages, new GroupRecordConverter(schema));
+            byte[][] bytes = new byte[rows][];
+            String[] paths = new String[rows];
+            long[] labels = new long[rows];
+            for (int i = 0; i < rows; i++) {
+                Group row = rr.read();
+                if (row.getFieldRepetitionCount(DatasetLayout.IMAGE) > 0) {
+                    Group image = row.getGroup(DatasetLayout.IMAGE, 0);
+                    if (image.getFieldRepetitionCount(DatasetLayout.BYTES) > 0) {
+                        bytes[i] = image.getBinary(DatasetLayout.BYTES, 0).getBytes();
+                    }
+                    if (image.getFieldRepetitionCount(DatasetLayout.PATH) > 0) {
+                        paths[i] = image.getString(DatasetLayout.PATH, 0);
+                    }
+                }
+                labels[i] = row.getFieldRepetitionCount(DatasetLayout.LABEL) > 0
+                        ? row.getLong(DatasetLayout.LABEL, 0)
+                        : DatasetLayout.UNKNOWN_LABEL;
+            }
+            return new RowGroup(shardStart[shard] + groupStart[shard][group], bytes, paths, labels);
+        }
+    }
+
+    /** Reads every row in global index order (small datasets, tests). */
+    public List<Sample> readAll() throws IOException {
+        List<Sample> all = new ArrayList<>();
+        for (int s = 0; s < numShards(); s++) {
+            for (int g = 0; g < numRowGroups(s); g++) {
+                RowGroup rg = readRowGroup(s, g);
+                for (int i = 0; i < rg.size(); i++) {
+                    all.add(rg.sample(i));
+                }
+            }
+        }
+        return all;
+    }
+
+    /**
+     * One decoded-from-Parquet sample (still encoded image bytes).
+     *
+     * @param index global row index
+     * @param bytes encoded image
+     * @param path {@code image.path}
+     * @param label class id or -1
+     */
+    public record Sample(long index, byte[] bytes, String path, long label) {}
+
+    /**
+     * The rows of one row group.
+     *
+     * @param firstIndex global index of the first row
+     * @param bytes encoded images
+     * @param paths {@code image.path} values
+     * @param labels labels
+     */
+    public record RowGroup(long firstIndex, byte[][] bytes, String[] paths, long[] labels) {
+        public int size() {
+            return labels.length;
+        }
+
+        public Sample sample(int i) {
+            return new Sample(firstIndex + i, bytes[i], paths[i], labels[i]);
+        }
+
+        /** Approximate heap size, for cache budgets. */
+        public long heapBytes() {
+            long b = 64L * labels.length;
+            for (byte[] x : bytes) {
+                b += x == null ? 0 : x.length;
+            }
+            return b;
+        }
+    }
+}

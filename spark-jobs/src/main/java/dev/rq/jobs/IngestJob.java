@@ -1,0 +1,567 @@
+package dev.rq.jobs;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.data.dataset.DatasetInfo;
+import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.data.dataset.RejectsWriter;
+import dev.rq.data.dataset.ShardWriter;
+import dev.rq.data.image.RejectReason;
+import dev.rq.data.ingest.ImageFolderListing;
+import dev.rq.data.ingest.IngestProcessor;
+import dev.rq.data.ingest.IngestResult;
+import dev.rq.data.ingest.SourceRecord;
+import dev.rq.data.ingest.WebDatasetReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocatedFileStatus;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RemoteIterator;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.spark.HashPartitioner;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.BinaryType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import scala.Tuple2;
+
+/**
+ * Converts an ImageFolder tree, WebDataset tar shards or a foreign Parquet table into one split of
+ * the canonical dataset ({@link DatasetLayout}).
+ *
+ * <p>Steps: list the input on the driver and build one {@link SourceRecord} per input unit (file,
+ * WebDataset sample, Parquet row) → validate each unit by decoding it ({@link IngestProcessor}) →
+ * hash-partition by the unit's sort key into {@code shards} partitions, sorted within each → every
+ * task writes its shard {@code <split>-i-of-n.parquet} and, when it has rejects, {@code
+ * _rejects/rejects-i-of-n.parquet}, into a hidden temporary sibling folder {@code
+ * <output>/.<split>.tmp-<uuid>} → the driver checks {@code accepted + rejected == read}, writes
+ * {@code _dataset_info.json} last and renames the folder to {@code <output>/<split>} (replacing an
+ * older split by rename, then deleting it). A failed run deletes its temporary folder and never
+ * touches {@code <output>/<split>}; readers require the sidecar. The output is deterministic: shard
+ * assignment and row order depend only on the sort keys (ImageFolder relative path; WebDataset
+ * {@code tar/key}; Parquet row index), not on the input partitioning.
+ */
+public final class IngestJob {
+    private static final Logger LOG = LoggerFactory.getLogger(IngestJob.class);
+
+    /** Target uncompressed input bytes per output shard when {@code shards} is 0 (auto). */
+    public static final long AUTO_SHARD_BYTES = 256L << 20;
+
+    /** Input layouts. */
+    public enum InputFormat {
+        IMAGEFOLDER,
+        WEBDATASET,
+        PARQUET
+    }
+
+    /**
+     * Ingest options.
+     *
+     * @param input input URI (folder, tar file or folder of tars, Parquet file or folder)
+     * @param format input layout
+     * @param output dataset root URI; the split goes to {@code <output>/<split>}
+     * @param split split name ({@code [A-Za-z0-9_.]+}, not starting with "." or "_")
+     * @param shards number of output shards; 0 = one per {@link #AUTO_SHARD_BYTES} of input
+     * @param imageColumn foreign Parquet image column (struct{bytes,path} or binary)
+     * @param labelColumn foreign Parquet label column (integer; missing column → -1)
+     * @param resize shorter-side resize at ingest, or null to keep original bytes
+     */
+    public record Options(
+            String input,
+            InputFormat format,
+            String output,
+            String split,
+            int shards,
+            String imageColumn,
+            String labelColumn,
+            Integer resize) {
+        public Options {
+            Objects.requireNonNull(input, "input");
+            Objects.requireNonNull(format, "format");
+            Objects.requireNonNull(output, "output");
+            if (split == null || !split.matches("[A-Za-z0-9][A-Za-z0-9_.]*")) {
+                throw new IllegalArgumentException("bad split name: " + split);
+            }
+            if (shards < 0 || shards > 99_999) {
+                throw new IllegalArgumentException("shards must be in [0, 99999], got " + shards);
+            }
+            if (resize != null && resize <= 0) {
+                throw new IllegalArgumentException("resize must be > 0, got " + resize);
+            }
+            imageColumn = imageColumn == null ? DatasetLayout.IMAGE : imageColumn;
+            labelColumn = labelColumn == null ? DatasetLayout.LABEL : labelColumn;
+        }
+    }
+
+    /**
+     * Outcome of an ingest.
+     *
+     * @param splitUri the committed split folder
+     * @param info the sidecar that was written
+     */
+    public record Result(String splitUri, DatasetInfo info) {
+        /** A multi-line human summary: read / accepted / rejected by reason / shards. */
+        public String summary() {
+            DatasetInfo.Ingest in = info.ingest();
+            StringBuilder sb = new StringBuilder();
+            sb.append(String.format(Locale.ROOT, "ingest %s (%s) -> %s%n", in.source(),
+                    in.sourceFormat(), splitUri));
+            sb.append(String.format(Locale.ROOT, "  read      %d%n", in.read()));
+            sb.append(String.format(Locale.ROOT, "  accepted  %d (%d classes, %d shards)%n",
+                    in.accepted(), info.classNames().size(), info.shards().size()));
+            sb.append(String.format(Locale.ROOT, "  rejected  %d%n", in.rejected()));
+            in.rejectedByReason().forEach((k, v) ->
+                    sb.append(String.format(Locale.ROOT, "    %-22s %d%n", k, v)));
+            return sb.toString();
+        }
+    }
+
+    private IngestJob() {}
+
+    /**
+     * Runs the ingest.
+     *
+     * @param spark an active session (any master)
+     * @param o options
+     * @return the committed split and its sidecar
+     */
+    public static Result run(SparkSession spark, Options o) throws IOException {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        jsc.setJobGroup("rq-ingest", "rq ingest " + o.format() + " " + o.input() + " -> "
+                + o.output() + "/" + o.split(), false);
+        try {
+            return doRun(spark, jsc, o);
+        } finally {
+            jsc.clearJobGroup();
+        }
+    }
+
+    private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o)
+            throws IOException {
+        Configuration conf = jsc.hadoopConfiguration();
+        SerializableConf sconf = new SerializableConf(conf);
+        Source src = switch (o.format()) {
+            case IMAGEFOLDER -> imageFolder(jsc, o, sconf);
+            case WEBDATASET -> webDataset(jsc, o, sconf);
+            case PARQUET -> parquet(spark, o, conf);
+        };
+        int shards = o.shards() > 0 ? o.shards()
+                : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
+        LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards", o.format(), o.input(),
+                src.inputBytes, src.classNames.size(), shards);
+
+        Path root = new Path(o.output());
+        FileSystem fs = root.getFileSystem(conf);
+        fs.mkdirs(root);
+        Path splitDir = new Path(root, o.split());
+        Path tmp = new Path(root, "." + o.split() + ".tmp-" + UUID.randomUUID());
+        fs.mkdirs(new Path(tmp, DatasetLayout.REJECTS_DIR));
+        try {
+            IngestProcessor proc = new IngestProcessor(o.resize());
+            List<ShardStats> stats = src.records
+                    .map(proc::process)
+                    .mapToPair(r -> new Tuple2<>(r.sortKey(), r))
+                    .repartitionAndSortWithinPartitions(new HashPartitioner(shards),
+                            new StringOrder())
+                    .mapPartitionsWithIndex(new ShardTask(tmp.toString(), o.split(), shards,
+                            src.classNames, sconf), false)
+                    .collect();
+            DatasetInfo info = summarize(o, src, stats, shards);
+            info.write(tmp, conf); // the sidecar last: its presence marks a complete split
+            commit(fs, root, tmp, splitDir);
+            return new Result(fs.makeQualified(splitDir).toString(), info);
+        } catch (IOException | RuntimeException e) {
+            fs.delete(tmp, true);
+            throw e;
+        }
+    }
+
+    private static DatasetInfo summarize(Options o, Source src, List<ShardStats> stats,
+            int shards) {
+        List<ShardStats> sorted = new ArrayList<>(stats);
+        sorted.sort(Comparator.comparingInt(ShardStats::index));
+        if (sorted.size() != shards) {
+            throw new IllegalStateException("expected " + shards + " shard results, got "
+                    + sorted.size());
+        }
+        List<DatasetInfo.Shard> files = new ArrayList<>();
+        TreeMap<Long, Long> perLabel = new TreeMap<>();
+        TreeMap<String, Long> reasons = new TreeMap<>();
+        long accepted = 0;
+        long rejected = 0;
+        for (ShardStats s : sorted) {
+            files.add(new DatasetInfo.Shard(s.file(), s.rows(), s.bytes()));
+            accepted += s.rows();
+            s.perLabel().forEach((k, v) -> perLabel.merge(k, v, Long::sum));
+            for (Map.Entry<String, Long> e : s.rejects().entrySet()) {
+                reasons.merge(e.getKey(), e.getValue(), Long::sum);
+                rejected += e.getValue();
+            }
+        }
+        // Every unit listed on the driver must come back as exactly one row or one reject.
+        long read = accepted + rejected;
+        if (src.expectedUnits >= 0 && src.expectedUnits != read) {
+            throw new IllegalStateException("accounting error: " + src.expectedUnits
+                    + " units listed but " + accepted + " accepted + " + rejected + " rejected");
+        }
+        Map<String, Long> counts = new LinkedHashMap<>();
+        perLabel.forEach((k, v) -> counts.put(Long.toString(k), v));
+        DatasetInfo.Ingest ingest = new DatasetInfo.Ingest(o.input(),
+                o.format().name().toLowerCase(Locale.ROOT), read, accepted, rejected, reasons,
+                o.resize(),
+                o.format() == InputFormat.PARQUET ? o.imageColumn() : null,
+                o.format() == InputFormat.PARQUET ? o.labelColumn() : null);
+        Map<String, String> createdBy = new LinkedHashMap<>();
+        createdBy.put("app", "rq ingest");
+        String v = IngestJob.class.getPackage().getImplementationVersion();
+        createdBy.put("version", v == null ? "dev" : v);
+        createdBy.put("java", System.getProperty("java.version"));
+        createdBy.put("spark", org.apache.spark.package$.MODULE$.SPARK_VERSION());
+        return new DatasetInfo(DatasetInfo.FORMAT, DatasetInfo.VERSION, o.split(),
+                src.classNames, accepted, files, counts, ingest, createdBy,
+                Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+    }
+
+    /** Renames the temporary folder into place, replacing an existing split. */
+    private static void commit(FileSystem fs, Path root, Path tmp, Path splitDir)
+            throws IOException {
+        Path old = null;
+        if (fs.exists(splitDir)) {
+            old = new Path(root, "." + splitDir.getName() + ".old-" + UUID.randomUUID());
+            if (!fs.rename(splitDir, old)) {
+                throw new IOException("could not move old split " + splitDir + " aside");
+            }
+        }
+        if (!fs.rename(tmp, splitDir)) {
+            if (old != null) {
+                fs.rename(old, splitDir);
+            }
+            throw new IOException("could not rename " + tmp + " to " + splitDir);
+        }
+        if (old != null) {
+            fs.delete(old, true);
+        }
+    }
+
+    // ---------------------------------------------------------------- sources
+
+    /** Input units, class names and input size of one ingest. */
+    private record Source(JavaRDD<SourceRecord> records, List<String> classNames,
+            long inputBytes, long expectedUnits) {}
+
+    private static Source imageFolder(JavaSparkContext jsc, Options o, SerializableConf sconf)
+            throws IOException {
+        ImageFolderListing listing = ImageFolderListing.list(o.input(), sconf.get());
+        List<ImageFolderListing.Entry> entries = listing.entries();
+        int slices = Math.max(1, Math.min(entries.size(),
+                Math.max(jsc.defaultParallelism() * 3, entries.size() / 1000)));
+        JavaRDD<SourceRecord> records = jsc.parallelize(entries, slices).map(e -> {
+            if (e.label() < 0) {
+                return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
+                        RejectReason.OUTSIDE_CLASS_FOLDER, "not inside a class sub-folder");
+            }
+            Path p = new Path(e.uri());
+            try (InputStream in = p.getFileSystem(sconf.get()).open(p)) {
+                return SourceRecord.image(e.relPath(), e.relPath(), in.readAllBytes(), e.label());
+            } catch (IOException ex) {
+                return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
+                        RejectReason.READ_ERROR, String.valueOf(ex));
+            }
+        });
+        return new Source(records, listing.classNames(), listing.totalBytes(), entries.size());
+    }
+
+    private static Source webDataset(JavaSparkContext jsc, Options o, SerializableConf sconf)
+            throws IOException {
+        Path in = new Path(o.input());
+        FileSystem fs = in.getFileSystem(sconf.get());
+        List<String[]> tars = new ArrayList<>(); // {uri, name relative to the input}
+        long bytes = 0;
+        FileStatus st = fs.getFileStatus(in);
+        if (st.isFile()) {
+            tars.add(new String[] {st.getPath().toString(), st.getPath().getName()});
+            bytes = st.getLen();
+        } else {
+            String prefix = fs.makeQualified(in).toUri().getPath();
+            prefix = prefix.endsWith("/") ? prefix : prefix + "/";
+            RemoteIterator<LocatedFileStatus> it = fs.listFiles(in, true);
+            int skipped = 0;
+            while (it.hasNext()) {
+                LocatedFileStatus f = it.next();
+                String full = f.getPath().toUri().getPath();
+                if (f.getPath().getName().toLowerCase(Locale.ROOT).endsWith(".tar")) {
+                    tars.add(new String[] {f.getPath().toString(),
+                        full.startsWith(prefix) ? full.substring(prefix.length()) : full});
+                    bytes += f.getLen();
+                } else {
+                    skipped++;
+                }
+            }
+            if (skipped > 0) {
+                LOG.warn("webdataset: ignored {} non-.tar files under {}", skipped, in);
+            }
+        }
+        if (tars.isEmpty()) {
+            throw new IllegalArgumentException("no .tar shards under " + o.input());
+        }
+        tars.sort(Comparator.comparing(t -> t[1]));
+        JavaRDD<SourceRecord> records = jsc.parallelize(tars, tars.size()).flatMap(t -> {
+            Path p = new Path(t[0]);
+            WebDatasetReader r = new WebDatasetReader(p.getFileSystem(sconf.get()).open(p), t[1]);
+            return new ClosingIterator<>(r, r);
+        });
+        return new Source(records, List.of(), bytes, -1);
+    }
+
+    private static Source parquet(SparkSession spark, Options o, Configuration conf)
+            throws IOException {
+        Dataset<Row> df = spark.read().parquet(o.input());
+        StructType schema = df.schema();
+        StructField image = field(schema, o.imageColumn());
+        if (image == null) {
+            throw new IllegalArgumentException("image column '" + o.imageColumn()
+                    + "' not found; columns: " + List.of(schema.fieldNames()));
+        }
+        Column bytes;
+        Column path;
+        DataType t = image.dataType();
+        if (t instanceof StructType st && field(st, DatasetLayout.BYTES) != null) {
+            bytes = functions.col(o.imageColumn() + "." + DatasetLayout.BYTES);
+            path = field(st, DatasetLayout.PATH) != null
+                    ? functions.col(o.imageColumn() + "." + DatasetLayout.PATH).cast("string")
+                    : functions.lit(null).cast("string");
+        } else if (t instanceof BinaryType) {
+            bytes = functions.col(o.imageColumn());
+            path = functions.lit(null).cast("string");
+        } else {
+            throw new IllegalArgumentException("image column '" + o.imageColumn()
+                    + "' must be struct<bytes,path> or binary, is " + t.simpleString());
+        }
+        Column label = field(schema, o.labelColumn()) != null
+                ? functions.col(o.labelColumn()).cast("long")
+                : functions.lit(-1L);
+        if (field(schema, o.labelColumn()) == null) {
+            LOG.warn("label column '{}' not found; all labels are -1", o.labelColumn());
+        }
+        JavaRDD<SourceRecord> records = df.select(bytes, path, label).javaRDD().zipWithIndex()
+                .map(ti -> {
+                    Row r = ti._1();
+                    long idx = ti._2();
+                    String key = String.format(Locale.ROOT, "%012d", idx);
+                    String p = r.isNullAt(1) ? "row-" + idx : r.getString(1);
+                    long lab = r.isNullAt(2) ? -1L : r.getLong(2);
+                    if (r.isNullAt(0)) {
+                        return SourceRecord.rejected(key, p, 0, RejectReason.EMPTY_FILE,
+                                "null image bytes");
+                    }
+                    byte[] b = (byte[]) r.get(0);
+                    return SourceRecord.image(key, p, b, lab);
+                });
+        long inputBytes = 0;
+        String firstFile = null;
+        Path in = new Path(o.input());
+        FileSystem fs = in.getFileSystem(conf);
+        RemoteIterator<LocatedFileStatus> it = fs.listFiles(in, true);
+        List<String> files = new ArrayList<>();
+        while (it.hasNext()) {
+            LocatedFileStatus f = it.next();
+            if (f.getPath().getName().endsWith(".parquet")) {
+                inputBytes += f.getLen();
+                files.add(f.getPath().toString());
+            }
+        }
+        Collections.sort(files);
+        firstFile = files.isEmpty() ? null : files.get(0);
+        List<String> names = firstFile == null ? List.of()
+                : classNamesFromFooter(firstFile, o.labelColumn(), conf);
+        return new Source(records, names, inputBytes, df.count());
+    }
+
+    private static StructField field(StructType st, String name) {
+        for (StructField f : st.fields()) {
+            if (f.name().equals(name)) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    /** ClassLabel names of {@code column} from a Hugging Face {@code huggingface} footer key. */
+    static List<String> classNamesFromFooter(String file, String column, Configuration conf) {
+        try (ParquetFileReader r = ParquetFileReader.open(
+                HadoopInputFile.fromPath(new Path(file), conf))) {
+            String json = r.getFooter().getFileMetaData().getKeyValueMetaData()
+                    .get(DatasetLayout.HF_METADATA_KEY);
+            if (json == null) {
+                return List.of();
+            }
+            JsonNode names = new ObjectMapper().readTree(json).path("info").path("features")
+                    .path(column).path("names");
+            List<String> out = new ArrayList<>();
+            names.forEach(n -> out.add(n.asText()));
+            return out;
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("could not read class names from {}: {}", file, e.toString());
+            return List.of();
+        }
+    }
+
+    // ---------------------------------------------------------------- tasks
+
+    /** Per-shard outcome returned to the driver. */
+    record ShardStats(int index, String file, long rows, long bytes, Map<Long, Long> perLabel,
+            Map<String, Long> rejects) implements Serializable {}
+
+    /** Writes one shard (and its rejects file) from a sorted partition. */
+    private static final class ShardTask implements
+            org.apache.spark.api.java.function.Function2<Integer,
+                    Iterator<Tuple2<String, IngestResult>>, Iterator<ShardStats>> {
+        private static final long serialVersionUID = 1L;
+        private final String tmpDir;
+        private final String split;
+        private final int shards;
+        private final List<String> classNames;
+        private final SerializableConf conf;
+
+        ShardTask(String tmpDir, String split, int shards, List<String> classNames,
+                SerializableConf conf) {
+            this.tmpDir = tmpDir;
+            this.split = split;
+            this.shards = shards;
+            this.classNames = List.copyOf(classNames);
+            this.conf = conf;
+        }
+
+        @Override
+        public Iterator<ShardStats> call(Integer idx, Iterator<Tuple2<String, IngestResult>> it)
+                throws IOException {
+            Configuration c = conf.get();
+            String name = DatasetLayout.shardName(split, idx, shards);
+            Path shardPath = new Path(tmpDir, name);
+            Map<Long, Long> perLabel = new TreeMap<>();
+            Map<String, Long> rejects = new TreeMap<>();
+            RejectsWriter rw = null;
+            long rows;
+            try (ShardWriter w = new ShardWriter(shardPath, c, classNames)) {
+                while (it.hasNext()) {
+                    IngestResult r = it.next()._2();
+                    if (r.accepted()) {
+                        w.write(r.path(), r.bytes(), r.label());
+                        perLabel.merge(r.label(), 1L, Long::sum);
+                    } else {
+                        if (rw == null) {
+                            rw = new RejectsWriter(new Path(new Path(tmpDir,
+                                    DatasetLayout.REJECTS_DIR),
+                                    DatasetLayout.rejectsName(idx, shards)), c);
+                        }
+                        rw.write(r.path(), r.reason(), r.size(), r.detail());
+                        rejects.merge(r.reason(), 1L, Long::sum);
+                    }
+                }
+                rows = w.rows();
+            } finally {
+                if (rw != null) {
+                    rw.close();
+                }
+            }
+            long bytes = shardPath.getFileSystem(c).getFileStatus(shardPath).getLen();
+            return List.of(new ShardStats(idx, name, rows, bytes, perLabel, rejects)).iterator();
+        }
+    }
+
+    /** Natural String order, serializable for Spark's shuffle sort. */
+    private static final class StringOrder implements Comparator<String>, Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public int compare(String a, String b) {
+            return a.compareTo(b);
+        }
+    }
+
+    /** Closes a resource when its iterator is exhausted. */
+    private static final class ClosingIterator<T> implements Iterator<T> {
+        private final Iterator<T> it;
+        private final java.io.Closeable resource;
+        private boolean closed;
+
+        ClosingIterator(Iterator<T> it, java.io.Closeable resource) {
+            this.it = it;
+            this.resource = resource;
+        }
+
+        @Override
+        public boolean hasNext() {
+            boolean h = it.hasNext();
+            if (!h && !closed) {
+                closed = true;
+                try {
+                    resource.close();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+            return h;
+        }
+
+        @Override
+        public T next() {
+            return it.next();
+        }
+    }
+
+    /** A Hadoop {@link Configuration} that can be shipped to executors. */
+    static final class SerializableConf implements Serializable {
+        private static final long serialVersionUID = 1L;
+        private transient Configuration conf;
+
+        SerializableConf(Configuration conf) {
+            this.conf = conf;
+        }
+
+        Configuration get() {
+            return conf;
+        }
+
+        private void writeObject(ObjectOutputStream out) throws IOException {
+            out.defaultWriteObject();
+            conf.write(out);
+        }
+
+        private void readObject(ObjectInputStream in) throws IOException, ClassNotFoundException {
+            in.defaultReadObject();
+            conf = new Configuration(false);
+            conf.readFields(in);
+        }
+    }
+}
