@@ -108,6 +108,7 @@ public final class Configs {
      * @param prefix dotted path of {@code tree} inside the file ("" for the root), used in errors
      */
     public static <T> T bind(JsonNode tree, Class<T> type, String prefix) {
+        checkKeys(tree, type, prefix);
         try {
             return YAML.treeToValue(tree, type);
         } catch (ValueInstantiationException e) {
@@ -127,6 +128,25 @@ public final class Configs {
             throw new ConfigException(path(prefix, e), "wrong type or value: " + e.getOriginalMessage());
         } catch (JsonProcessingException e) {
             throw new ConfigException(prefix.isEmpty() ? "<root>" : prefix, e.getOriginalMessage());
+        }
+    }
+
+    /** Rejects keys that are not components of the record (recursively), before any binding. */
+    private static void checkKeys(JsonNode node, Class<?> type, String prefix) {
+        if (!type.isRecord() || node == null || !node.isObject()) {
+            return;
+        }
+        java.util.Map<String, Class<?>> known = new java.util.TreeMap<>();
+        for (var c : type.getRecordComponents()) {
+            known.put(PropertyNamingStrategies.SnakeCaseStrategy.INSTANCE.translate(c.getName()), c.getType());
+        }
+        for (var it = node.fieldNames(); it.hasNext(); ) {
+            String k = it.next();
+            String path = prefix.isEmpty() ? k : prefix + "." + k;
+            if (!known.containsKey(k)) {
+                throw new ConfigException(path, "unknown key (known keys: " + String.join(", ", known.keySet()) + ")");
+            }
+            checkKeys(node.get(k), known.get(k), path);
         }
     }
 

@@ -139,6 +139,15 @@ public final class ParamStore implements AutoCloseable {
         return specs.values().stream().filter(Spec::trainable).map(Spec::key).toList();
     }
 
+    /** @return the trainable tensors by key, in declaration order */
+    public Map<String, NDArray> trainable() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (String k : trainableKeys()) {
+            out.put(k, get(k));
+        }
+        return out;
+    }
+
     /** @return the number of trainable scalars */
     public long trainableCount() {
         return specs.values().stream().filter(Spec::trainable).mapToLong(s -> numel(s.shape)).sum();

@@ -36,6 +36,7 @@ public final class VqCodebook {
     private final double decay;
     private final double eps;
     private final boolean restartUnused;
+    private volatile double lastDeadFraction;
 
     VqCodebook(ParamStore ps, String prefix, int size, int dim, double decay, double eps, boolean restart) {
         this.ps = ps;
@@ -61,6 +62,14 @@ public final class VqCodebook {
         return size;
     }
 
+    /**
+     * @return fraction of codes whose EMA count was below 1 after the last training-mode EMA
+     *     update (before restarts): the codes that were re-seeded, or would be with restarts on
+     */
+    public double lastDeadFraction() {
+        return lastDeadFraction;
+    }
+
     /** @return the key of the weight tensor */
     public String weightKey() {
         return weightKey;
@@ -78,7 +87,7 @@ public final class VqCodebook {
      * @return [N, K]
      */
     NDArray distances(NDArray x) {
-        NDArray e = weight().get(new NDIndex("0:" + size)); // [K, C]
+        NDArray e = weight().get(x.getManager(), new NDIndex("0:" + size)); // [K, C]
         NDArray xsq = x.square().sum(new int[] {1}, true); // [N, 1]
         NDArray esq = e.square().sum(new int[] {1}).reshape(1, size); // [1, K]
         return xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f)); // [N, K]
@@ -102,7 +111,7 @@ public final class VqCodebook {
      */
     public NDArray embed(NDArray idx) {
         Shape s = idx.getShape();
-        NDArray flat = weight().get(new NDIndex("{}", idx.flatten())); // [N, C]
+        NDArray flat = weight().get(idx.getManager(), new NDIndex("{}", idx.flatten())); // [N, C]
         return flat.reshape(s.addAll(new Shape(dim)));
     }
 
@@ -151,8 +160,14 @@ public final class VqCodebook {
         NDArray embedEma = ps.get(embedKey);
         clusterEma.muli((float) decay).addi(counts.mul((float) (1 - decay)));
         embedEma.muli((float) decay).addi(sums.mul((float) (1 - decay)));
-        if (restartUnused) {
-            restart(x, clusterEma, embedEma, collective, rng);
+        float[] cluster = clusterEma.toFloatArray();
+        int dead = 0;
+        for (float c : cluster) {
+            dead += c < 1f ? 1 : 0;
+        }
+        lastDeadFraction = dead / (double) size;
+        if (restartUnused && dead > 0) {
+            restart(x, cluster, clusterEma, embedEma, collective, rng);
         }
         return counts;
     }
@@ -164,16 +179,13 @@ public final class VqCodebook {
      * {@code perm[k]} of a seeded random permutation, as in the official code; nothing is drawn
      * when no code is unused.
      */
-    private void restart(NDArray x, NDArray clusterEma, NDArray embedEma, Collective collective, Rng rng) {
-        float[] cluster = clusterEma.toFloatArray();
+    private void restart(NDArray x, float[] cluster, NDArray clusterEma, NDArray embedEma, Collective collective,
+            Rng rng) {
         List<Integer> dead = new ArrayList<>();
         for (int k = 0; k < size; k++) {
             if (cluster[k] < 1f) {
                 dead.add(k);
             }
-        }
-        if (dead.isEmpty()) {
-            return;
         }
         float[] pool = gather(x, collective); // [Ntot, C] row-major
         int n = pool.length / dim;

@@ -1,0 +1,120 @@
+package dev.rq.model.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.rq.model.io.HostTensor;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Adam / AdamW with exactly {@code torch.optim.Adam(W)}'s update (non-amsgrad, non-fused):
+ *
+ * <pre>
+ * g += wd·p                                  (Adam, L2 form)   | p *= 1 − lr·wd   (AdamW, decoupled)
+ * m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+ * p −= lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε)
+ * </pre>
+ *
+ * State (m, v per parameter, step t) is kept on the parameters' device and can be saved as
+ * host tensors under {@code exp_avg.<key>} / {@code exp_avg_sq.<key>}.
+ */
+public final class Adam {
+
+    private final List<String> keys;
+    private final Map<String, NDArray> m = new LinkedHashMap<>();
+    private final Map<String, NDArray> v = new LinkedHashMap<>();
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+    private final boolean decoupled;
+    private long step;
+
+    /**
+     * @param params the parameters to optimise, by key
+     * @param decoupled AdamW (decoupled weight decay) instead of Adam's L2 term
+     */
+    public Adam(Map<String, NDArray> params, NDManager manager, double beta1, double beta2, double eps,
+            double weightDecay, boolean decoupled) {
+        this.keys = List.copyOf(params.keySet());
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            m.put(e.getKey(), manager.zeros(e.getValue().getShape()));
+            v.put(e.getKey(), manager.zeros(e.getValue().getShape()));
+        }
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        this.decoupled = decoupled;
+    }
+
+    /** @return steps taken so far */
+    public long step() {
+        return step;
+    }
+
+    /**
+     * Applies one update in place (call with autograd off).
+     *
+     * @param params parameters by key (same keys as at construction)
+     * @param grads gradients by key
+     * @param lr learning rate of this step
+     */
+    public void update(Map<String, NDArray> params, Map<String, NDArray> grads, double lr) {
+        step++;
+        float bc1 = (float) (1 - Math.pow(beta1, step));
+        float bc2Sqrt = (float) Math.sqrt(1 - Math.pow(beta2, step));
+        float stepSize = (float) (lr / bc1);
+        for (String k : keys) {
+            NDArray p = params.get(k);
+            NDArray g = grads.get(k);
+            if (weightDecay != 0) {
+                if (decoupled) {
+                    p.muli((float) (1 - lr * weightDecay));
+                } else {
+                    g = g.add(p.mul((float) weightDecay));
+                }
+            }
+            NDArray mk = m.get(k);
+            NDArray vk = v.get(k);
+            mk.muli((float) beta1).addi(g.mul((float) (1 - beta1)));
+            vk.muli((float) beta2).addi(g.square().muli((float) (1 - beta2)));
+            NDArray denom = vk.sqrt().divi(bc2Sqrt).addi((float) eps);
+            p.subi(mk.div(denom).muli(stepSize));
+        }
+    }
+
+    /** @return the state as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */
+    public Map<String, HostTensor> state() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (String k : keys) {
+            out.put("exp_avg." + k, HostTensor.of(m.get(k)));
+            out.put("exp_avg_sq." + k, HostTensor.of(v.get(k)));
+        }
+        return out;
+    }
+
+    /** Restores state written by {@link #state()} and the step count. */
+    public void load(Map<String, HostTensor> state, long steps) {
+        for (String k : keys) {
+            HostTensor a = state.get("exp_avg." + k);
+            HostTensor b = state.get("exp_avg_sq." + k);
+            if (a == null || b == null) {
+                throw new IllegalArgumentException("optimizer state lacks moments of " + k);
+            }
+            NDManager mm = m.get(k).getManager();
+            m.put(k, replace(m.get(k), a.toNDArray(mm)));
+            v.put(k, replace(v.get(k), b.toNDArray(mm)));
+        }
+        this.step = steps;
+    }
+
+    private static NDArray replace(NDArray old, NDArray fresh) {
+        if (!old.getShape().equals(fresh.getShape())) {
+            throw new IllegalArgumentException("optimizer state shape " + fresh.getShape() + " != " + old.getShape());
+        }
+        old.close();
+        return fresh;
+    }
+}

@@ -1,0 +1,215 @@
+package dev.rq.model.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.config.TrainConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.util.Rng;
+import dev.rq.model.vae.RqVae;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The per-worker RQ-VAE training step that the Spark trainer drives (and that runs alone in one
+ * process): forward → loss → backward per micro-batch, one all-reduce of the gradients (and loss
+ * values), global-norm clipping, Adam. The codebook EMA statistics become global inside the
+ * forward pass through the same {@link Collective}.
+ *
+ * <p>Exactness: every rank gets {@code B/(N·M)} images per micro-batch (global batch B, N ranks, M
+ * accumulation steps); gradients are summed over ranks and micro-batches and divided by N·M, so
+ * the update equals that of one rank with the whole global batch. The all-reduce is
+ * deterministic, so all ranks apply bit-identical updates.
+ */
+public final class VaeTrainer {
+
+    private final RqVae model;
+    private final TrainConfig config;
+    private final Collective collective;
+    private final Map<String, NDArray> params;
+    private final Adam adam;
+    private final LrSchedule schedule;
+    private final Rng restartRng;
+
+    public VaeTrainer(RqVae model, TrainConfig config, Collective collective) {
+        this.model = model;
+        this.config = config;
+        this.collective = collective;
+        this.params = model.params().trainable();
+        NDManager m = model.params().manager();
+        this.adam = new Adam(params, m, config.betas().get(0), config.betas().get(1), config.adamEps(),
+                config.weightDecay(), false);
+        this.schedule = LrSchedule.of(config);
+        this.restartRng = Rng.of(config.seed(), 0x2e57a27L);
+    }
+
+    /** @return optimizer steps taken */
+    public long step() {
+        return adam.step();
+    }
+
+    /** @return the model being trained */
+    public RqVae model() {
+        return model;
+    }
+
+    /**
+     * One optimizer step over this rank's micro-batches.
+     *
+     * @param microBatches M arrays [b, 3, R, R] in [−1, 1], b = B/(N·M), in micro-step order
+     */
+    public StepMetrics step(List<NDArray> microBatches) {
+        long t0 = System.nanoTime();
+        int m = microBatches.size();
+        if (m != config.gradAccumSteps()) {
+            throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " micro-batches, got " + m);
+        }
+        int depth = model.quantizer().depth();
+        double[][] counts = new double[depth][];
+        float[] losses = new float[3];
+        double lr = schedule.at(adam.step() + 1);
+        double gradNorm;
+        int localImages = 0;
+        try (NDScope scope = new NDScope()) {
+            for (NDArray x : microBatches) {
+                localImages += (int) x.getShape().get(0);
+                JniUtils.setGradMode(true);
+                RqVae.LossTerms l;
+                RqVae.Forward f;
+                try {
+                    f = model.forward(x, true, collective, restartRng);
+                    l = model.loss(x, f);
+                    PtNDArray total = (PtNDArray) l.total();
+                    JniUtils.backward(total, (PtNDArray) total.onesLike(), false, false);
+                } finally {
+                    JniUtils.setGradMode(false);
+                }
+                losses[0] += l.total().getFloat();
+                losses[1] += l.recon().getFloat();
+                losses[2] += l.commit().getFloat();
+                for (int d = 0; d < depth; d++) {
+                    float[] c = f.quantized().counts().get(d).toFloatArray();
+                    if (counts[d] == null) {
+                        counts[d] = new double[c.length];
+                    }
+                    for (int k = 0; k < c.length; k++) {
+                        counts[d][k] += c[k];
+                    }
+                }
+            }
+            Map<String, NDArray> grads = reduceGradients(losses, m);
+            gradNorm = globalNorm(grads);
+            if (config.gradClipNorm() > 0) {
+                double coef = config.gradClipNorm() / (gradNorm + 1e-6);
+                if (coef < 1) {
+                    grads.values().forEach(g -> g.muli((float) coef));
+                }
+            }
+            adam.update(params, grads, lr);
+            params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+        }
+        double[] perplexity = new double[depth];
+        double[] used = new double[depth];
+        for (int d = 0; d < depth; d++) {
+            double total = 0;
+            for (double c : counts[d]) {
+                total += c;
+            }
+            double h = 0;
+            int nonzero = 0;
+            for (double c : counts[d]) {
+                if (c > 0) {
+                    h -= c / total * Math.log(c / total);
+                    nonzero++;
+                }
+            }
+            perplexity[d] = Math.exp(h);
+            used[d] = nonzero / (double) counts[d].length;
+        }
+        double dead = 0;
+        List<Object> seen = new ArrayList<>();
+        for (int d = 0; d < depth; d++) {
+            var cb = model.quantizer().codebook(d);
+            if (!seen.contains(cb)) {
+                seen.add(cb);
+                dead += cb.lastDeadFraction();
+            }
+        }
+        return new StepMetrics(adam.step(), lr, losses[0], losses[1], losses[2], gradNorm, perplexity, used,
+                dead / seen.size(), localImages * collective.worldSize(), (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * Sums gradients (and the three loss values) over ranks and divides by N·M. One rank with no
+     * peers only scales its own gradients in place.
+     */
+    private Map<String, NDArray> reduceGradients(float[] losses, int micro) {
+        float scale = 1f / (collective.worldSize() * micro);
+        Map<String, NDArray> grads = new LinkedHashMap<>();
+        if (collective.worldSize() == 1) {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                grads.put(e.getKey(), e.getValue().getGradient().mul(scale));
+            }
+            for (int i = 0; i < losses.length; i++) {
+                losses[i] *= scale;
+            }
+            return grads;
+        }
+        long total = losses.length;
+        for (NDArray p : params.values()) {
+            total += p.size();
+        }
+        float[] flat = new float[Math.toIntExact(total)];
+        int off = 0;
+        for (NDArray p : params.values()) {
+            float[] g = p.getGradient().toFloatArray();
+            System.arraycopy(g, 0, flat, off, g.length);
+            off += g.length;
+        }
+        System.arraycopy(losses, 0, flat, off, losses.length);
+        collective.allReduceSum(flat);
+        off = 0;
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            int n = Math.toIntExact(e.getValue().size());
+            float[] g = new float[n];
+            for (int i = 0; i < n; i++) {
+                g[i] = flat[off + i] * scale;
+            }
+            off += n;
+            grads.put(e.getKey(), e.getValue().getManager().create(g, e.getValue().getShape()));
+        }
+        for (int i = 0; i < losses.length; i++) {
+            losses[i] = flat[off + i] * scale;
+        }
+        return grads;
+    }
+
+    private static double globalNorm(Map<String, NDArray> grads) {
+        double sq = 0;
+        for (NDArray g : grads.values()) {
+            sq += g.square().sum().getFloat();
+        }
+        return Math.sqrt(sq);
+    }
+
+    /** @return optimizer moments as host tensors */
+    public Map<String, HostTensor> optimizerState() {
+        return adam.state();
+    }
+
+    /** @return the restart generator's state */
+    public long rngState() {
+        return restartRng.state();
+    }
+
+    /** Restores optimizer moments, step count and the restart generator (for resuming). */
+    public void restore(Map<String, HostTensor> optimizer, long step, long rngState) {
+        adam.load(optimizer, step);
+        restartRng.setState(rngState);
+    }
+}

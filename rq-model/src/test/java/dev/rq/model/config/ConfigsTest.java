@@ -1,0 +1,82 @@
+package dev.rq.model.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.rq.model.Repo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ConfigsTest {
+
+    static Stream<Path> shippedConfigs() throws IOException {
+        return Files.list(Repo.conf("rqvae")).filter(p -> p.toString().endsWith(".yaml")).sorted();
+    }
+
+    @ParameterizedTest
+    @MethodSource("shippedConfigs")
+    void everyShippedConfigLoads(Path file) throws IOException {
+        RqVaeRunConfig c = Configs.loadRqVae(file, List.of());
+        assertThat(c.model().hparams().depth()).isPositive();
+        // canonical JSON round-trips to an equal record with an equal hash
+        RqVaeRunConfig back = Configs.fromJson(Configs.toCanonicalJson(c), RqVaeRunConfig.class);
+        assertThat(back).isEqualTo(c);
+        assertThat(Configs.hash(back)).isEqualTo(Configs.hash(c));
+    }
+
+    @Test
+    void officialImageNetShapes() throws IOException {
+        VaeConfig m = Configs.loadRqVae(Repo.conf("rqvae/in256-8x8x4.yaml"), List.of()).model();
+        assertThat(m.ddconfig().latentSize()).isEqualTo(8);
+        assertThat(m.hparams().codebookSize(0)).isEqualTo(16384);
+    }
+
+    @Test
+    void overridesAreTypedAndChecked() throws IOException {
+        Path tiny = Repo.conf("rqvae/tiny.yaml");
+        RqVaeRunConfig c = Configs.loadRqVae(tiny, List.of("train.lr=2e-4", "model.hparams.n_embed=128",
+                "train.betas=[0.9, 0.95]"));
+        assertThat(c.train().lr()).isEqualTo(2e-4);
+        assertThat(c.model().hparams().codebookSize(0)).isEqualTo(128);
+        assertThat(c.train().betas()).containsExactly(0.9, 0.95);
+        assertThat(Configs.hash(c)).isNotEqualTo(Configs.hash(Configs.loadRqVae(tiny, List.of())));
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.lrr=1")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("train.lrr").hasMessageContaining("unknown key");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.batch_size=abc")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("train.batch_size");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.lr=-1")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.lr:");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("noequals")))
+                .isInstanceOf(ConfigException.class);
+    }
+
+    @Test
+    void impossibleShapesNameTheKey(@TempDir Path dir) throws IOException {
+        Path tiny = Repo.conf("rqvae/tiny.yaml");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.ddconfig.resolution=17")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.ddconfig.resolution:");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.ddconfig.ch=48")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.ddconfig.ch:");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.hparams.code_shape=[4, 4, 4]")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("model.hparams");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.hparams.latent_shape=[4, 4, 16]",
+                        "model.hparams.code_shape=[4, 4, 4]")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.hparams.latent_shape:");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.grad_accum_steps=3")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.grad_accum_steps:");
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, "model:\n  ddconfig:\n    ch: 32\n  hparams:\n    embed_dim: 4\n");
+        assertThatThrownBy(() -> Configs.loadRqVae(bad, List.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("required key is missing");
+        Files.writeString(bad, "model:\n  ddconfig:\n    chh: 32\n");
+        assertThatThrownBy(() -> Configs.loadRqVae(bad, List.of()))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.ddconfig.chh:");
+    }
+}
