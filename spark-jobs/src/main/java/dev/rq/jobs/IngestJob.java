@@ -186,6 +186,7 @@ public final class IngestJob {
         Path splitDir = new Path(root, o.split());
         Path tmp = new Path(root, "." + o.split() + ".tmp-" + UUID.randomUUID());
         fs.mkdirs(new Path(tmp, DatasetLayout.REJECTS_DIR));
+        boolean committed = false;
         try {
             IngestProcessor proc = new IngestProcessor(o.resize());
             List<ShardStats> stats = src.records
@@ -199,10 +200,12 @@ public final class IngestJob {
             DatasetInfo info = summarize(o, src, stats, shards);
             info.write(tmp, conf); // the sidecar last: its presence marks a complete split
             commit(fs, root, tmp, splitDir);
+            committed = true;
             return new Result(fs.makeQualified(splitDir).toString(), info);
-        } catch (IOException | RuntimeException e) {
-            fs.delete(tmp, true);
-            throw e;
+        } finally {
+            if (!committed) {
+                fs.delete(tmp, true); // never leave a half-written split behind
+            }
         }
     }
 
