@@ -37,9 +37,10 @@ import java.util.function.IntSupplier;
  *   <li>{@link Rendezvous#allGather} this rank's {@code host:port}; the result is indexed by rank.
  *   <li>Connect to next and send HELLO; then accept from the server socket until a connection
  *       presents a valid HELLO from prev (see below), answering ACCEPT to it and REJECT (with a
- *       reason) to any other connection, which is then closed; then read next's answer to our
- *       HELLO. Sending HELLO before accepting and answering before reading the answer means no
- *       rank waits on another that is itself waiting: setup cannot deadlock. The server socket is
+ *       reason) to any other connection, which is then closed; next's answer to our HELLO is read
+ *       as soon as it arrives (a REJECT fails the setup at once) or after the accept. Sending
+ *       HELLO before accepting and never waiting for the answer before accepting means no rank
+ *       waits on another that is itself waiting: setup cannot deadlock. The server socket is
  *       closed once the ring is up.
  * </ol>
  * Handshake frames (big-endian, like all framing here):
@@ -495,7 +496,10 @@ public final class TcpRingCollective implements Collective {
             if (nextSpoke) {
                 checkNextAlive(op);
             }
-        } catch (IOException e) {
+        } catch (IOException | java.nio.channels.ClosedSelectorException e) {
+            if (closed) {
+                throw closedError(op);
+            }
             throw new CollectiveException(prefix(op.name) + "selector failed: " + e, op.name, -1, e);
         }
     }
@@ -538,6 +542,9 @@ public final class TcpRingCollective implements Collective {
         if (e instanceof ClosedByInterruptException || Thread.currentThread().isInterrupted()) {
             return new CollectiveException(prefix(op.name) + "interrupted", op.name, -1, e);
         }
+        if (closed) {
+            return closedError(op);
+        }
         return new CollectiveException(prefix(op.name) + "connection to rank " + peer + " (" + role + ") failed: " + e,
                 op.name, peer, e);
     }
@@ -550,8 +557,13 @@ public final class TcpRingCollective implements Collective {
             throw new CollectiveException(prefix(op.name) + "cancelled", op.name, -1, null);
         }
         if (closed) {
-            throw new CollectiveException(prefix(op.name) + "collective was closed", op.name, -1, null);
+            throw closedError(op);
         }
+    }
+
+    private CollectiveException closedError(Op op) {
+        return new CollectiveException(prefix(op.name) + "collective was closed during the call (close() from "
+                + "another thread, or the task ended)", op.name, -1, null);
     }
 
     private CollectiveException protocolError(Op op, int peer, String detail) {

@@ -258,6 +258,47 @@ class TcpRingCollectiveTest {
     }
 
     @Test
+    void addressesAndHosts() {
+        assertThat(TcpRingCollective.formatAddress("10.0.0.1", 5)).isEqualTo("10.0.0.1:5");
+        assertThat(TcpRingCollective.formatAddress("::1", 5)).isEqualTo("[::1]:5");
+        assertThat(TcpRingCollective.parseAddress("[::1]:5").getPort()).isEqualTo(5);
+        assertThat(TcpRingCollective.parseAddress("[::1]:5").getAddress().isLoopbackAddress()).isTrue();
+        assertThat(TcpRingCollective.parseAddress("host-a:7").getHostString()).isEqualTo("host-a");
+        assertThat(BarrierCollectives.hostOf("10.1.2.3:4040")).isEqualTo("10.1.2.3");
+        assertThat(BarrierCollectives.hostOf("[fe80::1]:4040")).isEqualTo("fe80::1");
+        assertThat(BarrierCollectives.hostOf("worker-7")).isEqualTo("worker-7");
+    }
+
+    @Test
+    void closeFromAnotherThreadAbortsACall() {
+        int n = 2;
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        List<RingHarness.Outcome<Object>> outcomes = RingHarness.run(n, RingHarness.defaults(n, TIMEOUT), c -> {
+            if (c.rank() == 1) {
+                done.await(30, java.util.concurrent.TimeUnit.SECONDS);
+                return null;
+            }
+            Thread closer = new Thread(() -> {
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException ignored) {
+                    // test helper
+                }
+                c.close();
+            });
+            closer.start();
+            try {
+                c.allReduceSum(new float[10]);
+            } finally {
+                done.countDown();
+            }
+            return null;
+        });
+        assertThat(outcomes.get(0).error()).isInstanceOf(CollectiveException.class).hasMessageContaining("closed");
+        assertThat(outcomes.get(0).bodyMillis()).isLessThan(3000L);
+    }
+
+    @Test
     void singleRankIsANoOpWithoutSockets() {
         TcpRingCollective c = TcpRingCollective.builder().rank(0).worldSize(1).connect();
         float[] f = {1f, 2f};

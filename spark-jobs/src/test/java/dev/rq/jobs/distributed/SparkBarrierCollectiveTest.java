@@ -1,0 +1,98 @@
+package dev.rq.jobs.distributed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.rdd.RDD;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import scala.collection.Iterator;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.reflect.ClassTag;
+import scala.reflect.ClassTag$;
+import scala.runtime.AbstractFunction1;
+
+/** A real barrier stage on local[2]: two tasks build the ring through the driver and all-reduce. */
+class SparkBarrierCollectiveTest {
+
+    private static final int LENGTH = 1_000_003;
+    private static SparkSession spark;
+
+    @BeforeAll
+    static void startSpark() {
+        spark = SparkSession.builder()
+                .master("local[2]")
+                .appName("ring-collective-test")
+                .config("spark.ui.enabled", "false")
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.driver.host", "127.0.0.1")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.shuffle.partitions", "2")
+                .getOrCreate();
+        spark.sparkContext().setLogLevel("WARN");
+    }
+
+    @AfterAll
+    static void stopSpark() {
+        if (spark != null) {
+            spark.stop();
+        }
+    }
+
+    /** Runs in each barrier task: rank = partition, all-reduce a seeded array, return it plus a checksum. */
+    static final class AllReduceTask extends AbstractFunction1<Iterator<Integer>, Iterator<float[]>>
+            implements Serializable {
+        private static final long serialVersionUID = 1L;
+        private final String runToken;
+
+        AllReduceTask(String runToken) {
+            this.runToken = runToken;
+        }
+
+        @Override
+        public Iterator<float[]> apply(Iterator<Integer> partition) {
+            BarrierTaskContext ctx = BarrierTaskContext.get();
+            try (TcpRingCollective c = BarrierCollectives.create(ctx, runToken, Duration.ofSeconds(30))) {
+                if (c.rank() != ctx.partitionId() || c.worldSize() != 2) {
+                    throw new IllegalStateException("bad rank/worldSize " + c);
+                }
+                float[] data = TcpRingCollectiveTest.floats(c.rank(), LENGTH, 42);
+                c.allReduceSum(data);
+                // cross-check on every rank that all ranks hold the same bits
+                List<byte[]> sums = c.allGather(ByteBuffer.allocate(4).putInt(java.util.Arrays.hashCode(data)).array());
+                for (byte[] s : sums) {
+                    if (ByteBuffer.wrap(s).getInt() != java.util.Arrays.hashCode(data)) {
+                        throw new IllegalStateException("ranks disagree");
+                    }
+                }
+                c.barrier();
+                return CollectionConverters.asScala(List.of(data).iterator());
+            }
+        }
+    }
+
+    @Test
+    void barrierStageAllReducesExactly() {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        JavaRDD<Integer> ranks = jsc.parallelize(List.of(0, 1), 2);
+        ClassTag<float[]> tag = ClassTag$.MODULE$.apply(float[].class);
+        String runToken = jsc.sc().applicationId() + "/" + UUID.randomUUID();
+        RDD<float[]> reduced = ranks.rdd().barrier().mapPartitions(new AllReduceTask(runToken), false, tag);
+        List<float[]> results = JavaRDD.fromRDD(reduced, tag).collect();
+
+        float[] expected = TcpRingCollectiveTest.referenceSum(new float[][] {
+            TcpRingCollectiveTest.floats(0, LENGTH, 42), TcpRingCollectiveTest.floats(1, LENGTH, 42)});
+        assertThat(results).hasSize(2);
+        TcpRingCollectiveTest.assertSameBits(expected, results.get(0), "partition 0");
+        TcpRingCollectiveTest.assertSameBits(expected, results.get(1), "partition 1");
+    }
+}
