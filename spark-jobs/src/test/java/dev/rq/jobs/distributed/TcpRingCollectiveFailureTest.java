@@ -190,9 +190,9 @@ class TcpRingCollectiveFailureTest {
         String[] answers = new String[3];
         Rendezvous rank1 = myAddress -> {
             List<String> peers = rv.forRank(1).allGather(myAddress);
-            InetSocketAddress rank0 = TcpRingCollective.parseAddress(peers.get(0));
-            answers[0] = zombie(rank0, TcpRingCollective.hello("run", 0, 1, 2, 0)); // earlier attempt
-            answers[1] = zombie(rank0, TcpRingCollective.hello("other-run", 1, 1, 2, 0)); // other run
+            InetSocketAddress rank0 = RingSetup.parseAddress(peers.get(0));
+            answers[0] = zombie(rank0, RingSetup.hello("run", 0, 1, 2, 0)); // earlier attempt
+            answers[1] = zombie(rank0, RingSetup.hello("other-run", 1, 1, 2, 0)); // other run
             answers[2] = zombie(rank0, ByteBuffer.wrap("GET / HTTP/1.1\r\n\r\n".getBytes(StandardCharsets.US_ASCII)));
             return peers;
         };
@@ -219,7 +219,7 @@ class TcpRingCollectiveFailureTest {
             out.write(hello.array(), hello.position(), hello.remaining());
             out.flush();
             DataInputStream in = new DataInputStream(s.getInputStream());
-            assertThat(in.readInt()).isEqualTo(TcpRingCollective.ANSWER_MAGIC);
+            assertThat(in.readInt()).isEqualTo(RingSetup.ANSWER_MAGIC);
             byte status = in.readByte();
             byte[] reason = new byte[in.readUnsignedShort()];
             in.readFully(reason);

@@ -259,11 +259,11 @@ class TcpRingCollectiveTest {
 
     @Test
     void addressesAndHosts() {
-        assertThat(TcpRingCollective.formatAddress("10.0.0.1", 5)).isEqualTo("10.0.0.1:5");
-        assertThat(TcpRingCollective.formatAddress("::1", 5)).isEqualTo("[::1]:5");
-        assertThat(TcpRingCollective.parseAddress("[::1]:5").getPort()).isEqualTo(5);
-        assertThat(TcpRingCollective.parseAddress("[::1]:5").getAddress().isLoopbackAddress()).isTrue();
-        assertThat(TcpRingCollective.parseAddress("host-a:7").getHostString()).isEqualTo("host-a");
+        assertThat(RingSetup.formatAddress("10.0.0.1", 5)).isEqualTo("10.0.0.1:5");
+        assertThat(RingSetup.formatAddress("::1", 5)).isEqualTo("[::1]:5");
+        assertThat(RingSetup.parseAddress("[::1]:5").getPort()).isEqualTo(5);
+        assertThat(RingSetup.parseAddress("[::1]:5").getAddress().isLoopbackAddress()).isTrue();
+        assertThat(RingSetup.parseAddress("host-a:7").getHostString()).isEqualTo("host-a");
         assertThat(BarrierCollectives.hostOf("10.1.2.3:4040")).isEqualTo("10.1.2.3");
         assertThat(BarrierCollectives.hostOf("[fe80::1]:4040")).isEqualTo("fe80::1");
         assertThat(BarrierCollectives.hostOf("worker-7")).isEqualTo("worker-7");
