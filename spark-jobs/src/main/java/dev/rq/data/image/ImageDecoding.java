@@ -239,13 +239,17 @@ public final class ImageDecoding {
         } catch (ImageDecodeException e) {
             throw e;
         } catch (IOException | RuntimeException e) {
-            throw classify(e, format);
+            throw classify(e, format, data);
         } finally {
             reader.dispose();
         }
     }
 
-    private static ImageDecodeException classify(Exception e, Format format) {
+    private static ImageDecodeException classify(Exception e, Format format, byte[] data) {
+        if (!hasEndMarker(format, data)) {
+            return new ImageDecodeException(RejectReason.TRUNCATED,
+                    format.name() + " without end marker: " + e, e);
+        }
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof EOFException || looksTruncated(String.valueOf(t.getMessage()))) {
                 return new ImageDecodeException(
@@ -253,6 +257,35 @@ public final class ImageDecoding {
             }
         }
         return new ImageDecodeException(RejectReason.DECODE_ERROR, format.name() + ": " + e, e);
+    }
+
+    /**
+     * Whether the file ends like a complete file of its format (JPEG EOI {@code FFD9}, PNG {@code
+     * IEND} chunk, GIF trailer {@code 3B}, within the last 64 bytes to allow padding). Consulted
+     * only after a decoder failure, to tell truncation from corruption.
+     */
+    static boolean hasEndMarker(Format format, byte[] d) {
+        int from = Math.max(0, d.length - 64);
+        switch (format) {
+            case JPEG:
+                for (int i = d.length - 2; i >= from; i--) {
+                    if ((d[i] & 0xFF) == 0xFF && (d[i + 1] & 0xFF) == 0xD9) {
+                        return true;
+                    }
+                }
+                return false;
+            case PNG:
+                return ascii(d, from, d.length - from).contains("IEND");
+            case GIF:
+                for (int i = d.length - 1; i >= from; i--) {
+                    if (d[i] == 0x3B) {
+                        return true;
+                    }
+                }
+                return false;
+            default:
+                return true;
+        }
     }
 
     private static boolean looksTruncated(String message) {
