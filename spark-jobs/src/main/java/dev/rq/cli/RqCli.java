@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
         subcommands = {
             CommandLine.HelpCommand.class,
             IngestCommand.class,
+            BenchCommand.class,
+            ImportOfficialCommand.class,
         })
 public final class RqCli implements Runnable {
 

@@ -72,7 +72,8 @@ public final class ResidualQuantizer {
      * @param zq [B, h, w, C] straight-through quantized latent
      * @param commitLoss scalar cumulative commitment loss
      * @param codes [B, h, w, D] int64
-     * @param counts per depth, [K_d] float assignment counts of this call (global when training)
+     * @param counts per depth, [K_d] float global assignment counts of this call (training only;
+     *     entries are null in eval mode)
      */
     public record Quantized(NDArray zq, NDArray commitLoss, NDArray codes, List<NDArray> counts) {}
 

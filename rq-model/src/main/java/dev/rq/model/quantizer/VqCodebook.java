@@ -120,8 +120,8 @@ public final class VqCodebook {
      * EMA update, restart and weight refresh — the returned vectors use the pre-update weight.
      *
      * @param x [N, C] detached inputs
-     * @return (embeds [N, C], idx [N], counts [K] float: this call's assignment counts, global
-     *     when training)
+     * @return (embeds [N, C], idx [N], counts [K] float: this call's global assignment counts in
+     *     training, null in eval mode)
      */
     Lookup lookup(NDArray x, boolean training, Collective collective, Rng rng) {
         NDArray idx = nearest(x);
@@ -131,7 +131,7 @@ public final class VqCodebook {
             counts = updateBuffers(x, idx, collective, rng);
             refreshWeight();
         } else {
-            counts = idx.oneHot(size).sum(new int[] {0});
+            counts = null; // only training reports code usage
         }
         return new Lookup(embeds, idx, counts);
     }

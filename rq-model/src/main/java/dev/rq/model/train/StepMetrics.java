@@ -15,6 +15,7 @@ package dev.rq.model.train;
  *     before restarts, i.e. codes that were re-seeded or would be
  * @param images images in the global batch
  * @param seconds wall time of the step
+ * @param timings where the step's time went
  */
 public record StepMetrics(
         long step,
@@ -27,4 +28,16 @@ public record StepMetrics(
         double[] usedFraction,
         double deadFraction,
         int images,
-        double seconds) {}
+        double seconds,
+        Timings timings) {
+
+    /**
+     * Seconds spent per phase of a step on this rank.
+     *
+     * @param forward forward passes and losses (including in-forward EMA collectives)
+     * @param backward backward passes
+     * @param allReduce gradient all-reduce (host copies included)
+     * @param optimizer clipping and the Adam update
+     */
+    public record Timings(double forward, double backward, double allReduce, double optimizer) {}
+}

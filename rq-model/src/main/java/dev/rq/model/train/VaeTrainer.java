@@ -75,6 +75,10 @@ public final class VaeTrainer {
         double lr = schedule.at(adam.step() + 1);
         double gradNorm;
         int localImages = 0;
+        long fwd = 0;
+        long bwd = 0;
+        long red;
+        long opt;
         try (NDScope scope = new NDScope()) {
             for (NDArray x : microBatches) {
                 localImages += (int) x.getShape().get(0);
@@ -82,10 +86,14 @@ public final class VaeTrainer {
                 RqVae.LossTerms l;
                 RqVae.Forward f;
                 try {
+                    long a = System.nanoTime();
                     f = model.forward(x, true, collective, restartRng);
                     l = model.loss(x, f);
+                    long b = System.nanoTime();
                     PtNDArray total = (PtNDArray) l.total();
                     JniUtils.backward(total, (PtNDArray) total.onesLike(), false, false);
+                    fwd += b - a;
+                    bwd += System.nanoTime() - b;
                 } finally {
                     JniUtils.setGradMode(false);
                 }
@@ -102,7 +110,10 @@ public final class VaeTrainer {
                     }
                 }
             }
+            long a = System.nanoTime();
             Map<String, NDArray> grads = reduceGradients(losses, m);
+            long b = System.nanoTime();
+            red = b - a;
             gradNorm = globalNorm(grads);
             if (config.gradClipNorm() > 0) {
                 double coef = config.gradClipNorm() / (gradNorm + 1e-6);
@@ -112,6 +123,7 @@ public final class VaeTrainer {
             }
             adam.update(params, grads, lr);
             params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+            opt = System.nanoTime() - b;
         }
         double[] perplexity = new double[depth];
         double[] used = new double[depth];
@@ -141,7 +153,8 @@ public final class VaeTrainer {
             }
         }
         return new StepMetrics(adam.step(), lr, losses[0], losses[1], losses[2], gradNorm, perplexity, used,
-                dead / seen.size(), localImages * collective.worldSize(), (System.nanoTime() - t0) / 1e9);
+                dead / seen.size(), localImages * collective.worldSize(), (System.nanoTime() - t0) / 1e9,
+                new StepMetrics.Timings(fwd / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
     }
 
     /**

@@ -1,0 +1,91 @@
+package dev.rq.model.bench;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.train.StepMetrics;
+import dev.rq.model.train.VaeTrainer;
+import dev.rq.model.util.SyntheticImages;
+import dev.rq.model.vae.RqVae;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The RQ-VAE benchmark of {@code rq bench}: after warm-up, tokenize (encode + quantize, eval
+ * mode) and a training step (forward + backward + Adam + EMA) at a fixed batch size and intra-op
+ * thread count, on seeded synthetic images. Also times the eval-mode encoder, quantizer and
+ * decoder separately and the phases of the training step, to show where the time goes.
+ */
+public final class VaeBench {
+
+    private VaeBench() {}
+
+    /**
+     * Benchmark settings.
+     *
+     * @param threads libtorch intra-op threads
+     * @param batch images per call
+     * @param warmup untimed iterations first
+     * @param minIters timed iterations at least
+     * @param minSeconds and at least this long
+     */
+    public record Settings(int threads, int batch, int warmup, int minIters, double minSeconds) {}
+
+    /** Runs the benchmark; returns ordered results (img/s and per-phase milliseconds). */
+    public static Map<String, Object> run(RqVaeRunConfig config, Settings s) {
+        Engines.pytorch(s.threads());
+        int res = config.model().ddconfig().resolution();
+        Map<String, Object> out = new LinkedHashMap<>();
+        try (NDManager m = Engines.newManager(); RqVae vae = RqVae.create(config.model(), m, 0)) {
+            NDArray x = m.create(SyntheticImages.batch(s.batch(), res, 42), new Shape(s.batch(), 3, res, res));
+            out.put("params", vae.params().trainableCount());
+            double tok = time(s, () -> vae.codes(x).toLongArray());
+            out.put("tokenize_img_per_s", s.batch() / tok);
+            NDArray ze = vae.encode(x, false);
+            NDArray zq = vae.quantizer().quantize(ze, false, Collective.local(), null).zq();
+            out.put("encode_ms", 1000 * time(s, () -> vae.encode(x, false).toFloatArray()));
+            out.put("quantize_ms", 1000 * time(s, () -> vae.quantizer().quantize(ze, false, Collective.local(), null)
+                    .codes().toLongArray()));
+            out.put("decode_ms", 1000 * time(s, () -> vae.decode(zq, false).toFloatArray()));
+            VaeTrainer trainer = new VaeTrainer(vae, config.train(), Collective.local());
+            double[] phases = new double[4];
+            int[] n = {0};
+            double train = time(s, () -> {
+                StepMetrics sm = trainer.step(List.of(x));
+                phases[0] += sm.timings().forward();
+                phases[1] += sm.timings().backward();
+                phases[2] += sm.timings().allReduce();
+                phases[3] += sm.timings().optimizer();
+                n[0]++;
+            });
+            out.put("vae_train_img_per_s", s.batch() / train);
+            out.put("train_forward_ms", 1000 * phases[0] / n[0]);
+            out.put("train_backward_ms", 1000 * phases[1] / n[0]);
+            out.put("train_optimizer_ms", 1000 * phases[3] / n[0]);
+        }
+        return out;
+    }
+
+    /** @return mean seconds per call after warm-up (every call in its own NDScope) */
+    private static double time(Settings s, Runnable r) {
+        for (int i = 0; i < s.warmup(); i++) {
+            try (NDScope scope = new NDScope()) {
+                r.run();
+            }
+        }
+        long t0 = System.nanoTime();
+        int iters = 0;
+        while (iters < s.minIters() || (System.nanoTime() - t0) / 1e9 < s.minSeconds()) {
+            try (NDScope scope = new NDScope()) {
+                r.run();
+            }
+            iters++;
+        }
+        return (System.nanoTime() - t0) / 1e9 / iters;
+    }
+}

@@ -1,0 +1,46 @@
+package dev.rq.model.vae;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.checkpoint.Manifest;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.io.HostTensor;
+import java.io.IOException;
+import java.util.Map;
+
+/** Saving and loading RQ-VAE checkpoints (kind {@value #KIND}). */
+public final class VaeCheckpoint {
+
+    /** The manifest kind of RQ-VAE checkpoints. */
+    public static final String KIND = "rqvae";
+
+    private VaeCheckpoint() {}
+
+    /**
+     * Writes a checkpoint of {@code vae}.
+     *
+     * @param optimizer optimizer moments, or null
+     * @param trainerState trainer state (RNG, cursor), or null
+     */
+    public static Manifest save(CheckpointDir dir, RqVae vae, RqVaeRunConfig config, long step,
+            Map<String, HostTensor> optimizer, JsonNode trainerState) throws IOException {
+        return Checkpoints.write(dir, new Checkpoints.Contents(KIND, config, step, config.train().seed(),
+                vae.stateDict(), optimizer, trainerState));
+    }
+
+    /** A loaded model with its run configuration and the verified checkpoint. */
+    public record Loaded(RqVae vae, RqVaeRunConfig config, Checkpoints.Loaded checkpoint) {}
+
+    /** Reads, verifies and instantiates an RQ-VAE checkpoint. */
+    public static Loaded load(CheckpointDir dir, NDManager manager) throws IOException {
+        Checkpoints.Loaded c = Checkpoints.read(dir);
+        if (!KIND.equals(c.manifest().kind())) {
+            throw new CheckpointException(dir.uri() + " holds a '" + c.manifest().kind() + "' model, not an RQ-VAE");
+        }
+        RqVaeRunConfig config = c.config(RqVaeRunConfig.class);
+        return new Loaded(RqVae.fromStateDict(config.model(), c.model(), manager), config, c);
+    }
+}
