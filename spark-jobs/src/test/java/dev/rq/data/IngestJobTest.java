@@ -1,0 +1,284 @@
+package dev.rq.data;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.data.dataset.DatasetInfo;
+import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.jobs.IngestJob;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The ingest job on a real local[2] SparkSession (UI off, driver on 127.0.0.1). */
+class IngestJobTest {
+    private static SparkSession spark;
+
+    @TempDir Path tmp;
+
+    @BeforeAll
+    static void startSpark() {
+        spark = SparkSession.builder()
+                .master("local[2]")
+                .appName("IngestJobTest")
+                .config("spark.ui.enabled", "false")
+                .config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.sql.shuffle.partitions", "4")
+                .getOrCreate();
+    }
+
+    @AfterAll
+    static void stopSpark() {
+        spark.stop();
+    }
+
+    private static void write(Path p, byte[] b) throws Exception {
+        Files.createDirectories(p.getParent());
+        Files.write(p, b);
+    }
+
+    private Map<String, Long> rejectsByReason(String splitDir) {
+        Dataset<Row> r = spark.read().parquet(splitDir + "/" + DatasetLayout.REJECTS_DIR);
+        Map<String, Long> m = new HashMap<>();
+        for (Row row : r.groupBy("reason").count().collectAsList()) {
+            m.put(row.getString(0), row.getLong(1));
+        }
+        return m;
+    }
+
+    @Test
+    void imageFolderWithBrokenFilesAccountsForEveryFile() throws Exception {
+        Path in = tmp.resolve("in");
+        byte[] catJpg = TestImages.jpeg(TestImages.gradient(48, 32, 1), 0.9f, false);
+        write(in.resolve("cat/a.jpg"), catJpg);
+        write(in.resolve("cat/B.JPG"), TestImages.jpeg(TestImages.gradient(40, 40, 2), 0.9f, true));
+        write(in.resolve("cat/png-named.JPEG"),
+                TestImages.encode(TestImages.solid(8, 8, 0x00FF00), "png"));
+        write(in.resolve("cat/nested/deep.png"),
+                TestImages.encode(TestImages.solid(8, 8, 0x0000FF), "png"));
+        write(in.resolve("cat/cmyk.jpg"), TestImages.withAdobeMarker(
+                TestImages.fourComponentJpeg(16, 16, new int[] {255, 0, 0, 255}), 0));
+        write(in.resolve("dog/d.bmp"), TestImages.encode(TestImages.solid(9, 7, 0xFF0000), "bmp"));
+        write(in.resolve("dog/d.gif"), TestImages.encode(TestImages.solid(9, 7, 0xFF0000), "gif"));
+        byte[] noiseJpg = TestImages.jpeg(TestImages.noise(64, 64, 3), 0.9f, false);
+        write(in.resolve("dog/truncated.jpg"),
+                java.util.Arrays.copyOf(noiseJpg, noiseJpg.length / 2));
+        write(in.resolve("dog/empty.jpg"), new byte[0]);
+        write(in.resolve("dog/notes.txt"), "not an image".getBytes(StandardCharsets.UTF_8));
+        write(in.resolve("README.md"), "root file".getBytes(StandardCharsets.UTF_8));
+        Files.createDirectories(in.resolve("zebra")); // empty class still gets a label
+        String out = tmp.resolve("out").toUri().toString();
+
+        IngestJob.Options o = new IngestJob.Options(in.toString(),
+                IngestJob.InputFormat.IMAGEFOLDER, out, "train", 2, null, null, null);
+        IngestJob.Result res = IngestJob.run(spark, o);
+        DatasetInfo info = res.info();
+
+        assertThat(info.classNames()).containsExactly("cat", "dog", "zebra");
+        assertThat(info.ingest().read()).isEqualTo(11);
+        assertThat(info.ingest().accepted()).isEqualTo(7);
+        assertThat(info.ingest().rejected()).isEqualTo(4);
+        assertThat(info.ingest().rejectedByReason()).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "truncated", 1L, "empty_file", 1L, "not_an_image", 1L,
+                "outside_class_folder", 1L));
+        assertThat(info.countsPerLabel()).containsExactlyInAnyOrderEntriesOf(
+                Map.of("0", 5L, "1", 2L));
+        assertThat(info.shards()).extracting(DatasetInfo.Shard::file)
+                .containsExactly("train-00000-of-00002.parquet", "train-00001-of-00002.parquet");
+        assertThat(res.summary()).contains("accepted  7").contains("truncated");
+
+        String split = tmp.resolve("out/train").toString();
+        assertThat(rejectsByReason(split)).isEqualTo(info.ingest().rejectedByReason());
+        List<Row> rejRows = spark.read().parquet(split + "/_rejects").orderBy("path")
+                .collectAsList();
+        assertThat(rejRows.get(0).getString(0)).isEqualTo("README.md");
+        assertThat(rejRows).extracting(r -> r.getString(0))
+                .containsExactly("README.md", "dog/empty.jpg", "dog/notes.txt",
+                        "dog/truncated.jpg");
+
+        // Spark sees the HF schema; the bytes are the original file bytes
+        Dataset<Row> df = spark.read().parquet(split);
+        StructType expected = new StructType()
+                .add("image", new StructType().add("bytes", DataTypes.BinaryType)
+                        .add("path", DataTypes.StringType))
+                .add("label", DataTypes.LongType);
+        assertThat(df.schema().json()).isEqualTo(expected.json());
+        Row a = df.filter("image.path = 'cat/a.jpg'").collectAsList().get(0);
+        assertThat((byte[]) a.getStruct(0).get(0)).isEqualTo(catJpg);
+        assertThat(a.getLong(1)).isEqualTo(0L);
+
+        // the HF footer key carries the ClassLabel names
+        File shard0 = new File(split, "train-00000-of-00002.parquet");
+        try (ParquetFileReader r = ParquetFileReader.open(HadoopInputFile.fromPath(
+                new org.apache.hadoop.fs.Path(shard0.toURI()), new Configuration()))) {
+            String hf = r.getFooter().getFileMetaData().getKeyValueMetaData().get("huggingface");
+            assertThat(hf).contains("\"ClassLabel\"").contains("[\"cat\",\"dog\",\"zebra\"]");
+        }
+
+        // the pure-Java reader agrees
+        CanonicalDataset ds = CanonicalDataset.open(split, new Configuration());
+        assertThat(ds.numRows()).isEqualTo(7);
+        assertThat(ds.readAll()).extracting(CanonicalDataset.Sample::path)
+                .contains("cat/nested/deep.png", "cat/png-named.JPEG", "dog/d.gif");
+
+        // idempotent: a second run gives the same rows, no temporary folders remain
+        List<String> before = df.select("image.path", "label").orderBy("image.path")
+                .collectAsList().stream().map(Row::toString).collect(Collectors.toList());
+        IngestJob.run(spark, o);
+        List<String> after = spark.read().parquet(split).select("image.path", "label")
+                .orderBy("image.path").collectAsList().stream().map(Row::toString)
+                .collect(Collectors.toList());
+        assertThat(after).isEqualTo(before);
+        try (Stream<Path> s = Files.list(tmp.resolve("out"))) {
+            assertThat(s.map(p -> p.getFileName().toString())).containsExactly("train");
+        }
+    }
+
+    @Test
+    void failedIngestLeavesExistingSplitUntouched() throws Exception {
+        Path in = tmp.resolve("in");
+        write(in.resolve("a/x.png"), TestImages.encode(TestImages.solid(4, 4, 0), "png"));
+        String out = tmp.resolve("out").toString();
+        IngestJob.run(spark, new IngestJob.Options(in.toString(),
+                IngestJob.InputFormat.IMAGEFOLDER, out, "train", 1, null, null, null));
+        String sidecar = Files.readString(tmp.resolve("out/train/_dataset_info.json"));
+
+        Path pq = tmp.resolve("foreign");
+        spark.createDataFrame(List.of(RowFactory.create(1L)),
+                new StructType().add("x", DataTypes.LongType)).write().parquet(pq.toString());
+        assertThatThrownBy(() -> IngestJob.run(spark, new IngestJob.Options(pq.toString(),
+                IngestJob.InputFormat.PARQUET, out, "train", 1, "img", null, null)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("img");
+        assertThat(Files.readString(tmp.resolve("out/train/_dataset_info.json")))
+                .isEqualTo(sidecar);
+        try (Stream<Path> s = Files.list(tmp.resolve("out"))) {
+            assertThat(s.map(p -> p.getFileName().toString())).containsExactly("train");
+        }
+        // a split folder without the sidecar is not a dataset
+        Files.delete(tmp.resolve("out/train/_dataset_info.json"));
+        assertThatThrownBy(() -> CanonicalDataset.open(out + "/train", new Configuration()))
+                .isInstanceOf(java.io.FileNotFoundException.class);
+    }
+
+    @Test
+    void webDatasetShards() throws Exception {
+        Path tars = tmp.resolve("wds");
+        Files.createDirectories(tars);
+        byte[] jpg = TestImages.jpeg(TestImages.gradient(32, 24, 5), 0.9f, false);
+        byte[] png = TestImages.encode(TestImages.solid(6, 6, 0x123456), "png");
+        writeTar(tars.resolve("shard-000.tar"), List.of(
+                new Object[] {"s000.jpg", jpg}, new Object[] {"s000.cls", "7\n"},
+                new Object[] {"s001.PNG", png}, new Object[] {"s001.json", "{\"label\": 3}"},
+                new Object[] {"s002.cls", "1"}));
+        writeTar(tars.resolve("shard-001.tar"), List.of(
+                new Object[] {"dir/s003.jpg", "garbage".getBytes(StandardCharsets.UTF_8)},
+                new Object[] {"dir/s003.cls", "2"},
+                new Object[] {"dir/s004.jpeg", jpg},
+                new Object[] {"dir/s005.webp.jpg", jpg}, new Object[] {"dir/s005.cls", "x"}));
+        Files.writeString(tars.resolve("README.txt"), "ignored: not a tar");
+        String out = tmp.resolve("out").toString();
+        DatasetInfo info = IngestJob.run(spark, new IngestJob.Options(tars.toString(),
+                IngestJob.InputFormat.WEBDATASET, out, "train", 1, null, null, null)).info();
+        assertThat(info.ingest().read()).isEqualTo(6);
+        assertThat(info.ingest().accepted()).isEqualTo(3);
+        assertThat(info.ingest().rejectedByReason()).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "no_image", 1L, "not_an_image", 1L, "bad_label", 1L));
+        Map<String, Long> labels = new HashMap<>();
+        for (CanonicalDataset.Sample s : CanonicalDataset.open(out + "/train",
+                new Configuration()).readAll()) {
+            labels.put(s.path(), s.label());
+        }
+        assertThat(labels).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "shard-000.tar/s000.jpg", 7L, "shard-000.tar/s001.png", 3L,
+                "shard-001.tar/dir/s004.jpeg", -1L));
+    }
+
+    @Test
+    void foreignParquetWithConfigurableColumns() throws Exception {
+        byte[] a = TestImages.encode(TestImages.solid(5, 5, 0xFF0000), "png");
+        byte[] b = TestImages.jpeg(TestImages.gradient(20, 10, 9), 0.9f, false);
+        StructType structSchema = new StructType()
+                .add("img", new StructType().add("bytes", DataTypes.BinaryType)
+                        .add("path", DataTypes.StringType))
+                .add("fine_label", DataTypes.IntegerType)
+                .add("coarse_label", DataTypes.IntegerType);
+        List<Row> rows = new ArrayList<>();
+        rows.add(RowFactory.create(RowFactory.create(a, "a.png"), 42, 1));
+        rows.add(RowFactory.create(RowFactory.create(b, null), 7, 1));
+        rows.add(RowFactory.create(RowFactory.create("junk".getBytes(StandardCharsets.UTF_8),
+                "junk.png"), 1, 0));
+        rows.add(RowFactory.create(RowFactory.create(b, "c.jpg"), null, 0));
+        Path pq = tmp.resolve("cifar-like");
+        spark.createDataFrame(rows, structSchema).coalesce(1).write().parquet(pq.toString());
+        String out = tmp.resolve("out").toString();
+        DatasetInfo info = IngestJob.run(spark, new IngestJob.Options(pq.toString(),
+                IngestJob.InputFormat.PARQUET, out, "train", 2, "img", "fine_label", null))
+                .info();
+        assertThat(info.ingest().read()).isEqualTo(4);
+        assertThat(info.ingest().accepted()).isEqualTo(3);
+        assertThat(info.ingest().rejectedByReason()).isEqualTo(Map.of("not_an_image", 1L));
+        Map<String, Long> labels = new HashMap<>();
+        for (CanonicalDataset.Sample s : CanonicalDataset.open(out + "/train",
+                new Configuration()).readAll()) {
+            labels.put(s.path(), s.label());
+        }
+        assertThat(labels).isEqualTo(Map.of("a.png", 42L, "row-1", 7L, "c.jpg", -1L));
+
+        // raw binary image column
+        Path raw = tmp.resolve("raw");
+        spark.createDataFrame(List.of(RowFactory.create(a, 3L), RowFactory.create(b, 4L)),
+                new StructType().add("png", DataTypes.BinaryType).add("y", DataTypes.LongType))
+                .write().parquet(raw.toString());
+        DatasetInfo info2 = IngestJob.run(spark, new IngestJob.Options(raw.toString(),
+                IngestJob.InputFormat.PARQUET, out, "validation", 1, "png", "y", 4)).info();
+        assertThat(info2.ingest().accepted()).isEqualTo(2);
+        assertThat(info2.countsPerLabel()).isEqualTo(Map.of("3", 1L, "4", 1L));
+        // --resize 4: the 20x10 JPEG becomes 8x4 (re-encoded), the 5x5 PNG 4x4
+        for (CanonicalDataset.Sample s : CanonicalDataset.open(out + "/validation",
+                new Configuration()).readAll()) {
+            java.awt.image.BufferedImage img = dev.rq.data.image.ImageDecoding.decode(s.bytes());
+            assertThat(Math.min(img.getWidth(), img.getHeight())).isEqualTo(4);
+        }
+    }
+
+    private static void writeTar(Path p, List<Object[]> members) throws Exception {
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        try (TarArchiveOutputStream tar = new TarArchiveOutputStream(bos)) {
+            for (Object[] m : members) {
+                byte[] data = m[1] instanceof String s ? s.getBytes(StandardCharsets.UTF_8)
+                        : (byte[]) m[1];
+                TarArchiveEntry e = new TarArchiveEntry((String) m[0]);
+                e.setSize(data.length);
+                tar.putArchiveEntry(e);
+                tar.write(data);
+                tar.closeArchiveEntry();
+            }
+        }
+        Files.write(p, bos.toByteArray());
+    }
+}
