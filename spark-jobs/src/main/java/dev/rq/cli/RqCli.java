@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
             IngestCommand.class,
             BenchCommand.class,
             ImportOfficialCommand.class,
+            TokenizeCommand.class,
+            DecodeCommand.class,
         })
 public final class RqCli implements Runnable {
 

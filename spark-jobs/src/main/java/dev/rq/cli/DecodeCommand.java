@@ -1,0 +1,50 @@
+package dev.rq.cli;
+
+import dev.rq.jobs.decode.DecodeJob;
+import dev.rq.tables.Variant;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code rq decode}: PNGs, a grid and an HTML index from the rows of a token table. */
+@Command(name = "decode", mixinStandardHelpOptions = true,
+        description = {"Decode rows of a token table back into images with the RQ-VAE:",
+            "<output>/<split>/NNNNN_<id>_v<variant>.png, grid.png and index.html."})
+public final class DecodeCommand implements Callable<Integer> {
+
+    @Option(names = "--checkpoint", required = true, description = "RQ-VAE checkpoint directory URI")
+    String checkpoint;
+
+    @Option(names = "--tokens", required = true, description = "Token table URI")
+    String tokens;
+
+    @Option(names = "--output", required = true, description = "Output folder URI")
+    String output;
+
+    @Option(names = "--limit", defaultValue = "64", description = "Rows to decode (default ${DEFAULT-VALUE})")
+    int limit;
+
+    @Option(names = "--split", description = "Only rows of this split")
+    String split;
+
+    @Option(names = "--variant", description = "Only rows of this variant (center, hflip or an id)")
+    String variant;
+
+    @Option(names = "--force", description = "Decode even if the checkpoint's codebook differs from the table's")
+    boolean force;
+
+    @Option(names = "--threads", defaultValue = "0", description = "libtorch intra-op threads (default: libtorch's)")
+    int threads;
+
+    @Override
+    public Integer call() throws Exception {
+        Integer v = variant == null ? null : Variant.parseList(variant).get(0).id;
+        try (SparkSession spark = IngestCommand.session("rq decode", 1)) {
+            DecodeJob.Result r = DecodeJob.run(spark,
+                    new DecodeJob.Options(checkpoint, tokens, output, limit, split, v, force, threads));
+            System.out.printf("decoded %d rows into %s (grid.png, index.html)%n", r.rows().size(), output);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,231 @@
+package dev.rq.jobs.decode;
+
+import static org.apache.spark.sql.functions.col;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.config.QuantizerConfig;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.HtmlReport;
+import dev.rq.report.ImageGrid;
+import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenRow;
+import dev.rq.tables.TokenTable;
+import dev.rq.tables.Variant;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code rq decode}: images from a token table. Reads the first {@code limit} rows (ordered by
+ * split, source shard, source row, variant), decodes their codes with the RQ-VAE on the driver
+ * ({@link RqVae#decodeCodes}, fixed-size batches) and writes one PNG per row ({@code
+ * <output>/<split>/<nnnnn>_<id>_v<variant>.png}), {@code grid.png} and {@code index.html}.
+ *
+ * <p>The checkpoint's codebook must be the one that produced the table (same {@code
+ * codebook_sha256}); {@code force} decodes anyway.
+ */
+public final class DecodeJob {
+    private static final Logger LOG = LoggerFactory.getLogger(DecodeJob.class);
+
+    /** Model calls decode this many rows at a time (padded, so every call has the same shape). */
+    public static final int BATCH = 16;
+
+    /**
+     * Options.
+     *
+     * @param checkpoint RQ-VAE checkpoint URI
+     * @param tokens token table URI
+     * @param output output folder URI
+     * @param limit rows to decode (≥ 1)
+     * @param split only this split, or null
+     * @param variant only this variant id, or null
+     * @param force decode even when the codebook differs from the table's
+     * @param threads libtorch intra-op threads (0 = default)
+     */
+    public record Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
+            boolean force, int threads) {
+        public Options {
+            Objects.requireNonNull(checkpoint, "checkpoint");
+            Objects.requireNonNull(tokens, "tokens");
+            Objects.requireNonNull(output, "output");
+            if (limit <= 0) {
+                throw new IllegalArgumentException("limit must be > 0, got " + limit);
+            }
+        }
+    }
+
+    /**
+     * Outcome.
+     *
+     * @param rows the decoded rows, in order
+     * @param images their images, NCHW floats in [−1, 1] (not clamped)
+     * @param resolution R
+     * @param files PNG paths relative to the output folder, in row order
+     */
+    public record Result(List<TokenRow> rows, float[] images, int resolution, List<String> files) {}
+
+    private DecodeJob() {}
+
+    /** Runs the decode. */
+    public static Result run(SparkSession spark, Options o) throws IOException {
+        TokenTable table = TokenTable.read(spark, o.tokens());
+        TokenManifest m = table.manifest();
+        Dataset<TokenRow> ds = table.typed();
+        if (o.split() != null) {
+            table.split(o.split()); // validates the name
+            ds = ds.filter(col("split").equalTo(o.split()));
+        }
+        if (o.variant() != null) {
+            ds = ds.filter(col("variant").equalTo(o.variant()));
+        }
+        List<TokenRow> rows = ds.orderBy("split", "sourceShard", "sourceRow", "variant").limit(o.limit())
+                .collectAsList();
+        if (rows.isEmpty()) {
+            throw new IllegalArgumentException("no rows to decode in " + table.uri());
+        }
+        Engines.pytorch(o.threads());
+        HadoopDir out = new HadoopDir(o.output(), spark.sparkContext().hadoopConfiguration());
+        try (NDManager manager = Engines.newManager()) {
+            VaeCheckpoint.Loaded l = VaeCheckpoint.load(
+                    new HadoopDir(o.checkpoint(), spark.sparkContext().hadoopConfiguration()), manager);
+            checkCompatible(l, m, o);
+            int res = l.config().model().ddconfig().resolution();
+            float[] images = decode(l.vae(), rows.stream().map(TokenRow::getCodes).toList(), table.codeShape(), BATCH);
+            List<String> files = writePngs(out, rows, images, res);
+            int n = rows.size();
+            try (OutputStream s = out.create("grid.png")) {
+                ImageGrid.writePng(ImageGrid.grid(images, n, 3, res, res), s);
+            }
+            writeIndex(out, o, m, rows, files);
+            LOG.info("decoded {} rows of {} into {}", n, table.uri(), out.uri());
+            l.vae().close();
+            return new Result(rows, images, res, files);
+        }
+    }
+
+    private static void checkCompatible(VaeCheckpoint.Loaded l, TokenManifest m, Options o) throws IOException {
+        QuantizerConfig q = l.config().model().hparams();
+        List<Integer> shape = List.of(q.codeShape().get(0), q.codeShape().get(1), q.depth());
+        if (!shape.equals(m.codeShape())) {
+            throw new IllegalArgumentException("checkpoint code shape " + shape + " differs from the table's "
+                    + m.codeShape());
+        }
+        String sha = TokenizeJob.codebookSha256(l.checkpoint().model(), q);
+        if (!sha.equals(m.tokenizer().codebookSha256())) {
+            String msg = "codebook of " + o.checkpoint() + " (SHA-256 " + sha + ") is not the one that produced "
+                    + o.tokens() + " (" + m.tokenizer().codebookSha256() + ", checkpoint "
+                    + m.tokenizer().checkpointUri() + ")";
+            if (!o.force()) {
+                throw new IllegalArgumentException(msg + "; use --force to decode anyway");
+            }
+            LOG.warn("{}; decoding anyway (--force)", msg);
+        }
+    }
+
+    /**
+     * Decodes flattened (h, w, d) code stacks.
+     *
+     * @param vae the model
+     * @param codes one array of H·W·D codes per image
+     * @param codeShape [H, W, D]
+     * @param batch images per model call (the last call is padded)
+     * @return NCHW floats of every image
+     */
+    public static float[] decode(RqVae vae, List<int[]> codes, int[] codeShape, int batch) {
+        int len = codeShape[0] * codeShape[1] * codeShape[2];
+        float[] out = null;
+        int per = 0;
+        for (int b = 0; b < codes.size(); b += batch) {
+            int count = Math.min(batch, codes.size() - b);
+            long[] c = new long[batch * len];
+            for (int i = 0; i < batch; i++) {
+                int[] one = codes.get(b + Math.min(i, count - 1));
+                if (one.length != len) {
+                    throw new IllegalArgumentException("row " + (b + i) + " has " + one.length + " codes, expected "
+                            + len);
+                }
+                for (int j = 0; j < len; j++) {
+                    c[i * len + j] = one[j];
+                }
+            }
+            try (NDManager sub = vae.params().manager().newSubManager(); NDScope scope = new NDScope()) {
+                float[] x = vae.decodeCodes(sub.create(c, new Shape(batch, codeShape[0], codeShape[1],
+                        codeShape[2]))).toFloatArray();
+                if (out == null) {
+                    per = x.length / batch;
+                    out = new float[codes.size() * per];
+                }
+                System.arraycopy(x, 0, out, b * per, count * per);
+            }
+        }
+        return out == null ? new float[0] : out;
+    }
+
+    private static List<String> writePngs(HadoopDir out, List<TokenRow> rows, float[] images, int res)
+            throws IOException {
+        List<String> files = new ArrayList<>();
+        Map<String, HadoopDir> dirs = new LinkedHashMap<>();
+        for (int i = 0; i < rows.size(); i++) {
+            TokenRow r = rows.get(i);
+            HadoopDir d = dirs.get(r.getSplit());
+            if (d == null) {
+                d = out.child(safe(r.getSplit()));
+                dirs.put(r.getSplit(), d);
+            }
+            String name = String.format(Locale.ROOT, "%05d_%s_v%d.png", i, safe(r.getId()), r.getVariant());
+            try (OutputStream s = d.create(name)) {
+                ImageGrid.writePng(ImageGrid.image(images, i, 3, res, res), s);
+            }
+            files.add(safe(r.getSplit()) + "/" + name);
+        }
+        return files;
+    }
+
+    private static void writeIndex(HadoopDir out, Options o, TokenManifest m, List<TokenRow> rows, List<String> files)
+            throws IOException {
+        Map<String, Object> kv = new LinkedHashMap<>();
+        kv.put("token table", o.tokens());
+        kv.put("checkpoint", o.checkpoint());
+        kv.put("table tokenizer", m.tokenizer().checkpointUri());
+        kv.put("codebook SHA-256", m.tokenizer().codebookSha256());
+        kv.put("code shape", m.codeShape() + " " + m.codeDtype() + ", K = " + m.codebookSize());
+        kv.put("rows", rows.size());
+        List<List<Object>> table = new ArrayList<>();
+        for (int i = 0; i < rows.size(); i++) {
+            TokenRow r = rows.get(i);
+            String label = r.getLabel() != null && r.getLabel() >= 0 && m.labelNames() != null
+                    && r.getLabel() < m.labelNames().size() ? m.labelNames().get(r.getLabel().intValue())
+                    : String.valueOf(r.getLabel());
+            table.add(List.of(i, r.getSplit(), r.getId(), Variant.ofId(r.getVariant()).label, label, files.get(i)));
+        }
+        HtmlReport report = HtmlReport.titled("rq decode").keyValues(kv).image("grid.png", "decoded rows, in order")
+                .table(List.of("#", "split", "id", "variant", "label", "file"), table);
+        try (OutputStream s = out.create("index.html")) {
+            report.write(s);
+        }
+    }
+
+    /** File-name-safe form of an id. */
+    static String safe(String s) {
+        String t = s.replaceAll("[^A-Za-z0-9._-]", "_");
+        if (t.length() > 80) {
+            t = t.substring(0, 80);
+        }
+        return t.isEmpty() || t.startsWith(".") ? "_" + t : t;
+    }
+}

@@ -1,0 +1,480 @@
+package dev.rq.jobs.tokenize;
+
+import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.data.dataset.DatasetInfo;
+import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.QuantizerConfig;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenTableSchema;
+import dev.rq.tables.Variant;
+import java.io.IOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.metadata.BlockMetaData;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.StructType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code rq tokenize}: encodes every image of a canonical dataset ({@link CanonicalDataset}) with
+ * an RQ-VAE checkpoint into a token table ({@link TokenTableSchema}).
+ *
+ * <p>Driver: verify the checkpoint (checksums) and hash its codebook; open every split and cut its
+ * row groups into work units of about {@code rowsPerTask} images; run one Spark task per unit
+ * ({@link TokenizeTask}: background decode thread, fixed-size batches, the executor's shared model
+ * from {@link TokenizerModel}) writing Parquet through Spark's commit protocol (a retried task
+ * never leaves duplicate rows) into a hidden temporary sibling {@code .<name>.tmp-<uuid>}; read
+ * the committed rows back and require exactly {@code images × variants} rows and distinct (shard,
+ * row, variant) keys per split; write {@code _tokens_manifest.json}; rename the folder into place
+ * (an older table is moved aside first and deleted after). A failed run removes its temporary
+ * folder and leaves an existing table untouched.
+ */
+public final class TokenizeJob {
+    private static final Logger LOG = LoggerFactory.getLogger(TokenizeJob.class);
+
+    /** Test hook (Spark conf): the first attempt of this partition id fails midway. */
+    public static final String TEST_FAIL_PARTITION = "spark.rq.test.tokenizeFailPartition";
+
+    /**
+     * Job options.
+     *
+     * @param checkpoint RQ-VAE checkpoint URI
+     * @param data dataset root URI (folder of splits) or one split folder
+     * @param output token table URI
+     * @param variants views per image
+     * @param batchSize views per model call
+     * @param splits splits to encode; empty = every split of the dataset
+     * @param withLatents also store the pre-quantization latents
+     * @param threads libtorch intra-op threads per executor; 0 = the executor's cores
+     * @param rowsPerTask images per Spark task; 0 = automatic
+     */
+    public record Options(String checkpoint, String data, String output, List<Variant> variants, int batchSize,
+            List<String> splits, boolean withLatents, int threads, int rowsPerTask) {
+        public Options {
+            Objects.requireNonNull(checkpoint, "checkpoint");
+            Objects.requireNonNull(data, "data");
+            Objects.requireNonNull(output, "output");
+            variants = variants == null || variants.isEmpty() ? List.of(Variant.CENTER) : List.copyOf(variants);
+            splits = splits == null ? List.of() : List.copyOf(splits);
+            if (batchSize <= 0) {
+                throw new IllegalArgumentException("batch size must be > 0, got " + batchSize);
+            }
+            if (threads < 0 || rowsPerTask < 0) {
+                throw new IllegalArgumentException("threads and rowsPerTask must be >= 0");
+            }
+        }
+    }
+
+    /**
+     * Outcome.
+     *
+     * @param tableUri the committed table
+     * @param manifest its manifest
+     */
+    public record Result(String tableUri, TokenManifest manifest) {
+        /** @return a short human summary */
+        public String summary() {
+            StringBuilder sb = new StringBuilder();
+            sb.append(String.format(Locale.ROOT, "tokenize -> %s%n", tableUri));
+            manifest.splits().forEach((k, v) -> sb.append(String.format(Locale.ROOT,
+                    "  %-12s %8d images %8d rows%n", k, v.images(), v.rows())));
+            TokenManifest.Job j = manifest.job();
+            sb.append(String.format(Locale.ROOT, "  codes %s %s, K=%d; %d tasks, batch %d, %d threads: %.1f s, %.1f img/s%n",
+                    manifest.codeShape(), manifest.codeDtype(), manifest.codebookSize(), j.tasks(), j.batchSize(),
+                    j.intraOpThreads(), j.seconds(), j.imagesPerSecond()));
+            return sb.toString();
+        }
+    }
+
+    private TokenizeJob() {}
+
+    /** One split of the input. */
+    private record SplitInput(String name, String uri, CanonicalDataset dataset, String rel) {}
+
+    /** Runs the job on {@code spark} (any master). */
+    public static Result run(SparkSession spark, Options o) throws IOException {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        jsc.setJobGroup("rq-tokenize", "rq tokenize " + o.data() + " -> " + o.output(), false);
+        try {
+            return doRun(spark, jsc, o);
+        } finally {
+            jsc.clearJobGroup();
+        }
+    }
+
+    private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o) throws IOException {
+        Configuration conf = jsc.hadoopConfiguration();
+        SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
+
+        // checkpoint: verified here once, and again by every executor that loads it
+        HadoopDir ckptDir = new HadoopDir(o.checkpoint(), conf);
+        Checkpoints.Loaded ckpt = Checkpoints.read(ckptDir);
+        if (!VaeCheckpoint.KIND.equals(ckpt.manifest().kind())) {
+            throw new CheckpointException(ckptDir.uri() + " holds a '" + ckpt.manifest().kind() + "' model, not an RQ-VAE");
+        }
+        RqVaeRunConfig config = ckpt.config(RqVaeRunConfig.class);
+        QuantizerConfig q = config.model().hparams();
+        String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
+        String codebookSha = codebookSha256(ckpt.model(), q);
+        int size = config.model().ddconfig().resolution();
+        int[] codeShape = {q.codeShape().get(0), q.codeShape().get(1), q.depth()};
+        int[] ks = new int[q.depth()];
+        int maxK = 0;
+        for (int d = 0; d < ks.length; d++) {
+            ks[d] = q.codebookSize(d);
+            maxK = Math.max(maxK, ks[d]);
+        }
+        TokenTableSchema.CodeType codeType = TokenTableSchema.CodeType.forCodebookSize(maxK);
+
+        // input splits and work units
+        List<SplitInput> splits = splits(o, conf);
+        List<String> labelNames = splits.get(0).dataset().classNames();
+        for (SplitInput s : splits) {
+            if (!s.dataset().classNames().equals(labelNames)) {
+                throw new IllegalArgumentException("splits disagree on class names: " + splits.get(0).name() + " vs "
+                        + s.name());
+            }
+        }
+        int parallelism = jsc.defaultParallelism();
+        long totalImages = splits.stream().mapToLong(s -> s.dataset().numRows()).sum();
+        int rowsPerTask = o.rowsPerTask() > 0 ? o.rowsPerTask() : autoRowsPerTask(totalImages, parallelism, o);
+        List<WorkUnit> units = new ArrayList<>();
+        for (SplitInput s : splits) {
+            units.addAll(units(s, rowsPerTask, conf));
+        }
+        int threads = o.threads() > 0 ? o.threads() : executorCores(spark);
+
+        // provenance (counts are added after the write)
+        TokenManifest skeleton = skeleton(o, ckptDir.uri(), ckpt, config, modelSha, codebookSha, codeType, maxK,
+                labelNames, spark);
+        StructType schema = TokenTableSchema.schema(codeType, o.withLatents(), skeleton.toCompactJson());
+
+        Path out = new Path(o.output());
+        FileSystem fs = out.getFileSystem(conf);
+        out = fs.makeQualified(out);
+        checkReplaceable(fs, out);
+        Path parent = out.getParent();
+        if (parent == null) {
+            throw new IllegalArgumentException("output must not be a file system root: " + out);
+        }
+        fs.mkdirs(parent);
+        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
+        boolean committed = false;
+        try {
+            int failPartition = Integer.parseInt(spark.conf().get(TEST_FAIL_PARTITION, "-1"));
+            TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, sconf);
+            TokenizeTask task = new TokenizeTask(model, sconf, o.variants(), o.batchSize(), size, codeShape, ks,
+                    codeType == TokenTableSchema.CodeType.INT16, o.withLatents(),
+                    q.embedDim(), failPartition);
+            LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of <= {} images, batch {}, {} threads/executor",
+                    totalImages, splits.size(), o.variants().size(), units.size(), rowsPerTask, o.batchSize(), threads);
+            JavaRDD<Row> rows = jsc.parallelize(units, units.size()).mapPartitions(task, false);
+            long t0 = System.nanoTime();
+            spark.createDataFrame(rows, schema)
+                    .write()
+                    .mode(SaveMode.ErrorIfExists)
+                    .option("compression", "zstd")
+                    .partitionBy(TokenTableSchema.SPLIT)
+                    .parquet(tmp.toString());
+            double seconds = (System.nanoTime() - t0) / 1e9;
+
+            Map<String, TokenManifest.SplitCounts> counts = verifyCounts(spark, tmp, splits, o.variants().size());
+            long totalRows = counts.values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
+            TokenManifest.Job job = new TokenManifest.Job(o.batchSize(), spark.sparkContext().master(), units.size(),
+                    threads, round(seconds, 3), round(totalRows / seconds, 2));
+            TokenManifest manifest = skeleton.withResults(counts,
+                    Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
+            manifest.write(tmp.toString(), conf); // last: marks the table complete
+            commit(fs, parent, tmp, out);
+            committed = true;
+            LOG.info("tokenize committed {}: {} rows in {} s ({} rows/s)", out, totalRows, job.seconds(),
+                    job.imagesPerSecond());
+            return new Result(out.toString(), manifest);
+        } finally {
+            if (!committed) {
+                fs.delete(tmp, true);
+            }
+        }
+    }
+
+    private static double round(double v, int digits) {
+        double f = Math.pow(10, digits);
+        return Math.round(v * f) / f;
+    }
+
+    /** Images per task: at least one batch, about 4 tasks per core, at most 4096. */
+    static int autoRowsPerTask(long images, int parallelism, Options o) {
+        int perBatch = Math.max(1, o.batchSize() / o.variants().size());
+        long target = (images + 4L * parallelism - 1) / (4L * parallelism);
+        target = Math.max(target, 4L * perBatch);
+        target = Math.min(target, 4096);
+        return (int) ((target + perBatch - 1) / perBatch * perBatch);
+    }
+
+    private static int executorCores(SparkSession spark) {
+        String master = spark.sparkContext().master();
+        if (master.startsWith("local")) {
+            return spark.sparkContext().defaultParallelism();
+        }
+        return Integer.parseInt(spark.conf().get("spark.executor.cores", "1"));
+    }
+
+    private static List<SplitInput> splits(Options o, Configuration conf) throws IOException {
+        Path root = new Path(o.data());
+        FileSystem fs = root.getFileSystem(conf);
+        root = fs.makeQualified(root);
+        List<SplitInput> out = new ArrayList<>();
+        if (fs.exists(new Path(root, DatasetLayout.INFO_FILE))) { // a single split folder
+            CanonicalDataset ds = CanonicalDataset.open(root.toString(), conf);
+            String name = ds.info().split();
+            if (!o.splits().isEmpty() && !o.splits().contains(name)) {
+                throw new IllegalArgumentException(o.data() + " is split '" + name + "', not " + o.splits());
+            }
+            out.add(new SplitInput(name, root.toString(), ds, root.getName()));
+            return out;
+        }
+        if (!fs.exists(root)) {
+            throw new IllegalArgumentException("dataset " + o.data() + " does not exist");
+        }
+        TreeMap<String, Path> found = new TreeMap<>();
+        for (FileStatus st : fs.listStatus(root)) {
+            if (st.isDirectory() && fs.exists(new Path(st.getPath(), DatasetLayout.INFO_FILE))) {
+                found.put(st.getPath().getName(), st.getPath());
+            }
+        }
+        List<String> names = o.splits().isEmpty() ? new ArrayList<>(found.keySet()) : o.splits();
+        for (String n : names) {
+            Path p = found.get(n);
+            if (p == null) {
+                throw new IllegalArgumentException("dataset " + o.data() + " has no complete split '" + n
+                        + "' (found " + found.keySet() + ")");
+            }
+            out.add(new SplitInput(n, p.toString(), CanonicalDataset.open(p.toString(), conf), n));
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException(o.data() + " holds no dataset split (no */"
+                    + DatasetLayout.INFO_FILE + ")");
+        }
+        return out;
+    }
+
+    private static List<WorkUnit> units(SplitInput s, int rowsPerTask, Configuration conf) throws IOException {
+        List<WorkUnit> units = new ArrayList<>();
+        DatasetInfo info = s.dataset().info();
+        String version = info.createdAt() + "/" + info.numRows();
+        for (int sh = 0; sh < s.dataset().numShards(); sh++) {
+            String rel = s.rel() + "/" + info.shards().get(sh).file();
+            Path shardPath = new Path(s.dataset().splitDir(), info.shards().get(sh).file());
+            List<BlockMetaData> groups;
+            try (ParquetFileReader r = ParquetFileReader.open(HadoopInputFile.fromPath(shardPath, conf))) {
+                groups = r.getRowGroups();
+            }
+            if (groups.size() != s.dataset().numRowGroups(sh)) {
+                throw new IllegalStateException(rel + " changed while the job was planned");
+            }
+            long groupFirst = 0;
+            for (int g = 0; g < groups.size(); g++) {
+                long groupRows = groups.get(g).getRowCount();
+                for (long from = 0; from < groupRows; from += rowsPerTask) {
+                    int to = (int) Math.min(groupRows, from + rowsPerTask);
+                    units.add(new WorkUnit(s.name(), s.uri(), version, sh, rel, g, groupFirst, (int) from, to));
+                }
+                groupFirst += groupRows;
+            }
+        }
+        return units;
+    }
+
+    /** Refuses to replace something that is not a token table (a non-empty folder without a manifest). */
+    private static void checkReplaceable(FileSystem fs, Path out) throws IOException {
+        if (!fs.exists(out)) {
+            return;
+        }
+        if (!fs.getFileStatus(out).isDirectory()) {
+            throw new IllegalArgumentException("output " + out + " exists and is a file");
+        }
+        boolean empty = fs.listStatus(out).length == 0;
+        if (!empty && !fs.exists(new Path(out, TokenTableSchema.MANIFEST_FILE))) {
+            throw new IllegalArgumentException("output " + out + " exists, is not empty and is not a token table (no "
+                    + TokenTableSchema.MANIFEST_FILE + "): refusing to replace it");
+        }
+    }
+
+    /** Renames {@code tmp} to {@code out}, moving an existing table aside first and deleting it after. */
+    private static void commit(FileSystem fs, Path parent, Path tmp, Path out) throws IOException {
+        Path old = null;
+        if (fs.exists(out)) {
+            old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
+            if (!fs.rename(out, old)) {
+                throw new IOException("could not move the old table " + out + " aside");
+            }
+        }
+        if (!fs.rename(tmp, out)) {
+            if (old != null) {
+                fs.rename(old, out);
+            }
+            throw new IOException("could not rename " + tmp + " to " + out);
+        }
+        if (old != null) {
+            fs.delete(old, true);
+        }
+    }
+
+    /** Reads the committed rows back: per split exactly images × variants rows, all keys distinct. */
+    private static Map<String, TokenManifest.SplitCounts> verifyCounts(SparkSession spark, Path tmp,
+            List<SplitInput> splits, int variants) {
+        // read the committed files by name: the hidden temporary root itself would be ignored by Spark
+        FileSystem fs;
+        List<String> files = new ArrayList<>();
+        try {
+            fs = tmp.getFileSystem(spark.sparkContext().hadoopConfiguration());
+            FileStatus[] st = fs.globStatus(new Path(tmp, TokenTableSchema.SPLIT + "=*/*.parquet"));
+            for (FileStatus f : st == null ? new FileStatus[0] : st) {
+                files.add(f.getPath().toString());
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        if (files.isEmpty()) {
+            throw new IllegalStateException("the job wrote no Parquet files under " + tmp);
+        }
+        Dataset<Row> t = spark.read().option("basePath", tmp.toString()).parquet(files.toArray(String[]::new));
+        List<Row> agg = t.groupBy(TokenTableSchema.SPLIT)
+                .agg(functions.count(functions.lit(1)).alias("n"),
+                        functions.countDistinct(functions.col(TokenTableSchema.SOURCE_SHARD),
+                                functions.col(TokenTableSchema.SOURCE_ROW), functions.col(TokenTableSchema.VARIANT))
+                                .alias("keys"))
+                .collectAsList();
+        Map<String, long[]> got = new LinkedHashMap<>();
+        for (Row r : agg) {
+            got.put(r.getAs(TokenTableSchema.SPLIT).toString(), new long[] {r.getLong(1), r.getLong(2)});
+        }
+        Map<String, TokenManifest.SplitCounts> counts = new LinkedHashMap<>();
+        for (SplitInput s : splits) {
+            long images = s.dataset().numRows();
+            long expected = images * variants;
+            long[] g = got.getOrDefault(s.name(), new long[2]);
+            if (g[0] != expected || g[1] != expected) {
+                throw new IllegalStateException("row count check failed for split " + s.name() + ": expected "
+                        + expected + " rows (" + images + " images x " + variants + " variants), wrote " + g[0]
+                        + " rows with " + g[1] + " distinct (shard, row, variant) keys");
+            }
+            Map<String, Long> shards = new LinkedHashMap<>();
+            DatasetInfo info = s.dataset().info();
+            info.shards().forEach(sh -> shards.put(s.rel() + "/" + sh.file(), sh.rows()));
+            counts.put(s.name(), new TokenManifest.SplitCounts(images, expected, shards));
+        }
+        if (got.size() != splits.size()) {
+            throw new IllegalStateException("unexpected splits in the output: " + got.keySet());
+        }
+        return counts;
+    }
+
+    private static TokenManifest skeleton(Options o, String ckptUri, Checkpoints.Loaded ckpt, RqVaeRunConfig config,
+            String modelSha, String codebookSha, TokenTableSchema.CodeType codeType, int maxK,
+            List<String> labelNames, SparkSession spark) {
+        QuantizerConfig q = config.model().hparams();
+        int size = config.model().ddconfig().resolution();
+        List<Integer> ks = new ArrayList<>();
+        for (int d = 0; d < q.depth(); d++) {
+            ks.add(q.codebookSize(d));
+        }
+        TokenManifest.Tokenizer tok = new TokenManifest.Tokenizer(ckptUri, modelSha, codebookSha,
+                CODEBOOK_HASH_OF, ckpt.manifest().kind(), ckpt.manifest().step(), ckpt.manifest().configHash(),
+                Configs.toTree(config.model()));
+        TokenManifest.Preprocess pre = new TokenManifest.Preprocess(
+                "ImageIO + TwelveMonkeys (dev.rq.data.image.ImageDecoding): 8-bit sRGB, alpha composited on white,"
+                        + " EXIF orientation applied",
+                "RGB",
+                "shorter side to " + size + " (aspect kept, rounded like torchvision Resize(int))",
+                "bilinear with antialias, Pillow-exact (dev.rq.data.image.Resampling)",
+                size,
+                "center " + size + "x" + size + ", offsets round((dim-" + size + ")/2) half-to-even",
+                List.of(-1.0, 1.0),
+                "((v/255) - 0.5) / 0.5",
+                "NCHW float32");
+        TokenManifest.Latents lat = o.withLatents()
+                ? new TokenManifest.Latents(TokenTableSchema.LATENTS, TokenTableSchema.LATENT_DTYPE,
+                        List.of(q.codeShape().get(0), q.codeShape().get(1), q.embedDim()), "little-endian",
+                        "pre-quantization latent z_e (encoder + quant_conv, eval mode), channels last [h, w, C]")
+                : null;
+        TokenManifest.Source src = new TokenManifest.Source(qualify(o.data(), spark), DatasetInfo.FORMAT,
+                DatasetLayout.IMAGE, DatasetLayout.LABEL);
+        Map<String, String> createdBy = new LinkedHashMap<>();
+        createdBy.put("app", "rq tokenize");
+        createdBy.put("rq", Checkpoints.projectVersion());
+        createdBy.put("spark", org.apache.spark.package$.MODULE$.SPARK_VERSION());
+        Engines.versions().forEach((k, v) -> createdBy.put(k.toString(), v.toString()));
+        return new TokenManifest(TokenTableSchema.FORMAT, TokenTableSchema.SCHEMA_VERSION,
+                List.of(q.codeShape().get(0), q.codeShape().get(1), q.depth()), TokenTableSchema.CODE_LAYOUT,
+                codeType.manifestName, maxK, ks, q.depth(), q.sharedCodebook(), tok, pre,
+                Variant.meanings(o.variants()), lat, src, labelNames, Map.of(), createdBy, null, null);
+    }
+
+    private static String qualify(String uri, SparkSession spark) {
+        try {
+            Path p = new Path(uri);
+            return p.getFileSystem(spark.sparkContext().hadoopConfiguration()).makeQualified(p).toString();
+        } catch (IOException e) {
+            return uri;
+        }
+    }
+
+    /** What {@code codebook_sha256} hashes. */
+    public static final String CODEBOOK_HASH_OF =
+            "SHA-256 over the little-endian float32 bytes of quantizer.codebooks.<d>.weight ([K+1, C], padding row"
+                    + " included) for each distinct codebook d = 0.. in order (only d = 0 when shared)";
+
+    /** SHA-256 of the codebook weights, see {@link #CODEBOOK_HASH_OF}. */
+    public static String codebookSha256(Map<String, HostTensor> model, QuantizerConfig q) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            for (int d = 0; d < q.numCodebooks(); d++) {
+                HostTensor w = model.get("quantizer.codebooks." + d + ".weight");
+                if (w == null) {
+                    throw new IllegalArgumentException("checkpoint has no quantizer.codebooks." + d + ".weight");
+                }
+                if (w.dtype() != HostTensor.Dtype.F32) {
+                    throw new IllegalArgumentException("codebook " + d + " is " + w.dtype() + ", expected F32");
+                }
+                md.update(w.data());
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

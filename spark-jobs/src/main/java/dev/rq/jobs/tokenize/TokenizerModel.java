@@ -1,0 +1,162 @@
+package dev.rq.jobs.tokenize;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.nio.ByteOrder;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The RQ-VAE of a tokenize job on an executor, after DJL Spark's {@code ModelLoader} pattern: this
+ * small serializable handle travels with the tasks; the model itself is loaded lazily, once per
+ * executor JVM (a static cache keyed by checkpoint URI and SHA-256), verified against the
+ * checkpoint's checksums and against the {@code model.safetensors} SHA-256 the driver saw (so every
+ * executor encodes with the same weights even if the checkpoint is replaced mid-job).
+ *
+ * <p>Concurrent tasks of one executor share the model; model calls are serialized by a per-model
+ * lock and use {@code threads} libtorch intra-op threads, while each task decodes images and writes
+ * Parquet outside the lock, so decoding, encoding and writing overlap.
+ */
+public final class TokenizerModel implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(TokenizerModel.class);
+
+    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
+    private static final AtomicInteger LOADS = new AtomicInteger();
+
+    private final String checkpointUri;
+    private final String modelSha256;
+    private final int threads;
+    private final SerializableHadoopConf conf;
+
+    /**
+     * @param checkpointUri checkpoint directory URI
+     * @param modelSha256 expected SHA-256 of {@code model.safetensors}
+     * @param threads libtorch intra-op threads per executor (0 = libtorch default)
+     * @param conf Hadoop configuration to open the checkpoint with
+     */
+    public TokenizerModel(String checkpointUri, String modelSha256, int threads, SerializableHadoopConf conf) {
+        this.checkpointUri = checkpointUri;
+        this.modelSha256 = modelSha256;
+        this.threads = threads;
+        this.conf = conf;
+    }
+
+    /** A model loaded in this JVM with the lock that serializes its use. */
+    public static final class Loaded {
+        private final NDManager manager;
+        private final RqVae vae;
+        private final ReentrantLock lock = new ReentrantLock(true);
+
+        Loaded(NDManager manager, RqVae vae) {
+            this.manager = manager;
+            this.vae = vae;
+        }
+
+        /** @return the model (use only while holding the lock, or through {@link #encode}) */
+        public RqVae vae() {
+            return vae;
+        }
+
+        /**
+         * Encodes a batch in eval mode.
+         *
+         * @param x NCHW floats, {@code batch·3·S·S}
+         * @param batch N
+         * @param size S
+         * @param withLatents also return the pre-quantization latents as float16 bytes
+         */
+        public Encoded encode(float[] x, int batch, int size, boolean withLatents) {
+            lock.lock();
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+                NDArray in = sub.create(x, new Shape(batch, 3, size, size));
+                NDArray ze = vae.encode(in, false); // [B, h, w, C]
+                NDArray codes = vae.quantizer().quantize(ze, false, Collective.local(), null).codes();
+                long[] c = codes.toLongArray();
+                byte[] lat = null;
+                if (withLatents) {
+                    if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+                        throw new IllegalStateException("float16 latents need a little-endian platform");
+                    }
+                    lat = ze.toType(DataType.FLOAT16, false).toByteArray();
+                }
+                return new Encoded(c, lat);
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    /**
+     * Codes (and optionally latents) of a batch.
+     *
+     * @param codes [B, h, w, D] flattened
+     * @param latentsF16 [B, h, w, C] float16 little-endian bytes, or null
+     */
+    public record Encoded(long[] codes, byte[] latentsF16) {}
+
+    /** @return the executor's model, loading and verifying it on first use */
+    public Loaded get() {
+        String key = checkpointUri + "#" + modelSha256;
+        return CACHE.computeIfAbsent(key, k -> load());
+    }
+
+    private Loaded load() {
+        long t0 = System.nanoTime();
+        Engines.pytorch(threads);
+        NDManager manager = Engines.newManager();
+        try {
+            HadoopDir dir = new HadoopDir(checkpointUri, conf.get());
+            VaeCheckpoint.Loaded l = VaeCheckpoint.load(dir, manager); // verifies every checksum
+            String sha = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
+            if (!sha.equals(modelSha256)) {
+                l.vae().close();
+                throw new CheckpointException(checkpointUri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
+                        + " on this executor, the driver saw " + modelSha256
+                        + " (checkpoint replaced while the job ran?)");
+            }
+            LOADS.incrementAndGet();
+            LOG.info("loaded tokenizer {} ({}) in {} ms", checkpointUri, sha.substring(0, 12),
+                    (System.nanoTime() - t0) / 1_000_000);
+            return new Loaded(manager, l.vae());
+        } catch (IOException e) {
+            manager.close();
+            throw new UncheckedIOException(e);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** @return how many models this JVM has loaded (for tests: one per executor and checkpoint) */
+    public static int loadCount() {
+        return LOADS.get();
+    }
+
+    /** Closes and forgets every cached model of this JVM (tests; tasks must not be running). */
+    public static void clearCache() {
+        CACHE.values().forEach(l -> {
+            l.vae.close();
+            l.manager.close();
+        });
+        CACHE.clear();
+    }
+}

@@ -1,0 +1,121 @@
+package dev.rq.jobs.decode;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.jobs.tokenize.TokenFixtures;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.jobs.tokenize.TokenizerModel;
+import dev.rq.model.checkpoint.LocalDir;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.ImageGrid;
+import dev.rq.tables.TokenRow;
+import dev.rq.tables.Variant;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Decoding a token table gives exactly the model's reconstruction of the source images. */
+class DecodeJobTest {
+    private static SparkSession spark;
+    private static Path ckpt;
+    private static String table;
+
+    @TempDir static Path shared;
+    @TempDir Path tmp;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        spark = TokenFixtures.spark("DecodeJobTest");
+        ckpt = TokenFixtures.tinyCheckpoint(shared.resolve("ckpt"), 21);
+        table = shared.resolve("tokens").toString();
+        TokenizeJob.run(spark, new TokenizeJob.Options(ckpt.toString(), TokenFixtures.emojiValidation(), table,
+                List.of(Variant.CENTER, Variant.HFLIP), 8, List.of(), false, 2, 64));
+    }
+
+    @AfterAll
+    static void tearDown() {
+        spark.stop();
+        TokenizerModel.clearCache();
+    }
+
+    @Test
+    void roundTripEqualsTheModelsReconstruction() throws Exception {
+        Path out = tmp.resolve("decoded");
+        DecodeJob.Result r = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table, out.toString(), 12,
+                null, null, false, 2));
+        assertThat(r.rows()).hasSize(12);
+        assertThat(r.resolution()).isEqualTo(16);
+        int n = 3 * 16 * 16;
+
+        Map<String, float[]> inputs = new HashMap<>();
+        for (TokenFixtures.View v : TokenFixtures.views(TokenFixtures.emojiValidation(), 16,
+                List.of(Variant.CENTER, Variant.HFLIP))) {
+            inputs.put(v.id() + "/" + v.variant(), v.x());
+        }
+        // the same 12 images encoded and reconstructed in-process, in one padded batch of 16
+        float[] x = new float[DecodeJob.BATCH * n];
+        for (int i = 0; i < DecodeJob.BATCH; i++) {
+            TokenRow row = r.rows().get(Math.min(i, 11));
+            System.arraycopy(inputs.get(row.getId() + "/" + row.getVariant()), 0, x, i * n, n);
+        }
+        try (NDManager m = Engines.newManager()) {
+            VaeCheckpoint.Loaded l = VaeCheckpoint.load(new LocalDir(ckpt), m);
+            NDArray in = m.create(x, new Shape(DecodeJob.BATCH, 3, 16, 16));
+            float[] viaCodes = l.vae().decodeCodes(l.vae().codes(in)).toFloatArray();
+            float[] recon = l.vae().forward(in, false, Collective.local(), null).recon().toFloatArray();
+            double err = 0;
+            double norm = 0;
+            for (int i = 0; i < 12 * n; i++) {
+                // bitwise equal to the model's eval reconstruction from its own codes
+                assertThat(r.images()[i]).as("sample %d", i).isEqualTo(viaCodes[i]);
+                err += (r.images()[i] - recon[i]) * (double) (r.images()[i] - recon[i]);
+                norm += recon[i] * (double) recon[i];
+            }
+            // forward() decodes the straight-through latent x + (z_q - x): z_q up to float rounding (~1e-6 here)
+            assertThat(Math.sqrt(err / norm)).as("relative L2 error vs forward().recon()").isLessThanOrEqualTo(1e-5);
+        }
+
+        // PNGs, grid and index
+        assertThat(r.files()).hasSize(12);
+        BufferedImage png = ImageIO.read(out.resolve(r.files().get(3)).toFile());
+        assertThat(png.getWidth()).isEqualTo(16);
+        for (int y = 0; y < 16; y++) {
+            for (int xx = 0; xx < 16; xx++) {
+                int o = 3 * n + y * 16 + xx;
+                int rgb = png.getRGB(xx, y) & 0xFFFFFF;
+                assertThat(rgb).isEqualTo(ImageGrid.toByte(r.images()[o]) << 16
+                        | ImageGrid.toByte(r.images()[o + 256]) << 8 | ImageGrid.toByte(r.images()[o + 512]));
+            }
+        }
+        assertThat(ImageIO.read(out.resolve("grid.png").toFile()).getWidth()).isEqualTo(4 * 16 + 5 * 2);
+        assertThat(Files.readString(out.resolve("index.html"))).contains("<img src=\"grid.png\"");
+    }
+
+    @Test
+    void filtersAndRefusesAForeignCodebook() throws Exception {
+        DecodeJob.Result r = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table,
+                tmp.resolve("d").toString(), 5, "validation", 1, false, 0));
+        assertThat(r.rows()).hasSize(5).allMatch(t -> t.getVariant() == 1);
+        Path other = TokenFixtures.tinyCheckpoint(tmp.resolve("other"), 99);
+        assertThatThrownBy(() -> DecodeJob.run(spark, new DecodeJob.Options(other.toString(), table,
+                tmp.resolve("e").toString(), 5, null, null, false, 0)))
+                .hasMessageContaining("codebook").hasMessageContaining("--force");
+        assertThat(DecodeJob.run(spark, new DecodeJob.Options(other.toString(), table, tmp.resolve("f").toString(), 2,
+                null, null, true, 0)).rows()).hasSize(2);
+    }
+}
