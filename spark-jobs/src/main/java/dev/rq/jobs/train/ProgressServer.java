@@ -1,0 +1,70 @@
+package dev.rq.jobs.train;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
+
+/**
+ * A driver-side endpoint that receives progress lines (one JSON object per line) from rank 0 of
+ * the training stage while it runs, so progress appears on the driver without per-step Spark
+ * jobs. Losing the connection only loses live progress, never training state.
+ */
+final class ProgressServer implements AutoCloseable {
+
+    private final ServerSocket server;
+    private final Thread acceptor;
+    private volatile boolean closed;
+
+    ProgressServer(String bindHost, Consumer<String> onLine) throws IOException {
+        server = new ServerSocket();
+        server.bind(new InetSocketAddress(InetAddress.getByName(bindHost), 0));
+        acceptor = new Thread(() -> {
+            while (!closed) {
+                try {
+                    Socket s = server.accept();
+                    Thread reader = new Thread(() -> read(s, onLine), "rq-progress-reader");
+                    reader.setDaemon(true);
+                    reader.start();
+                } catch (IOException e) {
+                    if (!closed) {
+                        TrainVaeJob.LOG.warn("progress endpoint stopped: {}", e.toString());
+                    }
+                    return;
+                }
+            }
+        }, "rq-progress-acceptor");
+        acceptor.setDaemon(true);
+        acceptor.start();
+    }
+
+    private void read(Socket s, Consumer<String> onLine) {
+        try (s; BufferedReader r = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                onLine.accept(line);
+            }
+        } catch (SocketException e) {
+            // rank 0 went away (task failed or finished); the driver handles the stage outcome
+        } catch (IOException | RuntimeException e) {
+            TrainVaeJob.LOG.warn("progress stream error: {}", e.toString());
+        }
+    }
+
+    /** @return host:port ranks connect to */
+    String address(String advertisedHost) {
+        return advertisedHost + ":" + server.getLocalPort();
+    }
+
+    @Override
+    public void close() throws IOException {
+        closed = true;
+        server.close();
+    }
+}

@@ -1,0 +1,143 @@
+package dev.rq.jobs.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.rq.jobs.SparkSessions;
+import dev.rq.model.config.ConfigException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.util.SyntheticImages;
+import dev.rq.model.vae.RqVae;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The data-parallel trainer on a real local[2] Spark session (Kryo with registration required):
+ * N-equivalence, recovery from an injected rank failure and from a hung peer, resume and config
+ * checks. The uninterrupted N=2 run is the reference for bit-identity.
+ */
+class TrainVaeJobTest {
+
+    static SparkSession spark;
+    @TempDir static Path tmp;
+    static Path reference;
+    static TrainVaeJob.Result referenceResult;
+
+    @BeforeAll
+    static void start() throws Exception {
+        spark = SparkSessions.getOrCreate("test", 2);
+        reference = tmp.resolve("reference");
+        referenceResult = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), reference, 2, null,
+                Duration.ofSeconds(60)));
+    }
+
+    @AfterAll
+    static void stop() {
+        spark.stop();
+    }
+
+    @Test
+    void referenceRunWritesCheckpointsMetricsAndRunJson() throws Exception {
+        assertThat(referenceResult.steps()).isEqualTo(TrainRuns.STEPS);
+        assertThat(referenceResult.submissions()).isEqualTo(1);
+        assertThat(reference.resolve("run.json")).exists();
+        assertThat(reference.resolve("checkpoints/step-00000003/manifest.json")).exists();
+        assertThat(reference.resolve("checkpoints/step-00000006/manifest.json")).exists();
+        List<String> metrics = Files.readAllLines(reference.resolve("metrics.jsonl"));
+        assertThat(metrics).hasSize(TrainRuns.STEPS);
+        assertThat(metrics.get(0)).contains("\"step\":1").contains("\"perplexity\"").contains("\"dead_fraction\"");
+    }
+
+    @Test
+    void twoRanksEqualOneRankWithTheSameGlobalBatch() throws Exception {
+        // 5 steps, global batch 8: N=2 ranks of 4 images vs N=1 rank of 8
+        Path one = tmp.resolve("n1");
+        Path two = tmp.resolve("n2");
+        TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config("train.max_steps=5"), one, 1, null,
+                Duration.ofSeconds(60)));
+        TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config("train.max_steps=5"), two, 2, null,
+                Duration.ofSeconds(60)));
+        var w1 = TrainRuns.weightsAt(one, 5);
+        var w2 = TrainRuns.weightsAt(two, 5);
+        TrainRuns.assertClose(w2, w1, 1e-5);
+        // the models compute the same function: same codes and reconstructions of real images
+        Engines.pytorch(1);
+        try (NDManager m = Engines.newManager();
+                RqVae a = RqVae.fromStateDict(TrainRuns.config().model(), w1, m);
+                RqVae b = RqVae.fromStateDict(TrainRuns.config().model(), w2, m)) {
+            int res = 16;
+            NDArray x = m.create(SyntheticImages.batch(8, res, 11), new Shape(8, 3, res, res));
+            assertThat(b.codes(x).toLongArray()).containsExactly(a.codes(x).toLongArray());
+            float[] ra = a.forward(x, false, Collective.local(), null).recon().toFloatArray();
+            float[] rb = b.forward(x, false, Collective.local(), null).recon().toFloatArray();
+            double num = 0;
+            double den = 0;
+            for (int i = 0; i < ra.length; i++) {
+                num += (double) (ra[i] - rb[i]) * (ra[i] - rb[i]);
+                den += (double) ra[i] * ra[i];
+            }
+            assertThat(Math.sqrt(num / den)).isLessThanOrEqualTo(1e-5);
+        }
+        // and the per-step losses agree
+        List<String> l1 = Files.readAllLines(one.resolve("metrics.jsonl"));
+        List<String> l2 = Files.readAllLines(two.resolve("metrics.jsonl"));
+        assertThat(l2).hasSameSizeAs(l1);
+        for (int i = 0; i < l1.size(); i++) {
+            double a1 = new com.fasterxml.jackson.databind.ObjectMapper().readTree(l1.get(i)).get("loss").asDouble();
+            double a2 = new com.fasterxml.jackson.databind.ObjectMapper().readTree(l2.get(i)).get("loss").asDouble();
+            assertThat(a2).isCloseTo(a1, org.assertj.core.data.Percentage.withPercentage(1e-3));
+        }
+    }
+
+    @Test
+    void aRankThatThrowsIsRecoveredBitIdentically() throws Exception {
+        Path run = tmp.resolve("fault");
+        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), run, 2, "throw:1:5",
+                Duration.ofSeconds(60)));
+        assertThat(r.submissions()).isGreaterThan(1);
+        assertThat(run.resolve("_fault_injected_throw_1_5")).exists();
+        assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
+        assertThat(TrainRuns.finalWeights(run)).usingRecursiveComparison().isEqualTo(TrainRuns.finalWeights(reference));
+        // a retried segment is logged once
+        assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(TrainRuns.STEPS);
+    }
+
+    @Test
+    void aHungPeerFailsTheStageWithinTheTimeoutAndTheRunRecovers() throws Exception {
+        Path run = tmp.resolve("hang");
+        long t0 = System.nanoTime();
+        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), run, 2, "hang:1:4",
+                Duration.ofSeconds(3)));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertThat(r.submissions()).isGreaterThan(1);
+        assertThat(seconds).as("hung peer detected within the 3 s time-out plus restart").isLessThan(60);
+        assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
+    }
+
+    @Test
+    void rerunningACompleteRunResumesAndADifferentConfigIsRefused() throws Exception {
+        TrainVaeJob.Result again = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), reference, 2, null,
+                Duration.ofSeconds(60)));
+        assertThat(again.steps()).isEqualTo(TrainRuns.STEPS);
+        assertThat(again.submissions()).isZero();
+        RqVaeRunConfig other = TrainRuns.config("train.lr=5e-4");
+        assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(other, reference, 2, null,
+                        Duration.ofSeconds(60))))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("different configuration");
+        assertThatThrownBy(() -> TrainRuns.options(TrainRuns.config("train.batch_size=6"), tmp.resolve("x"), 4, null,
+                        Duration.ofSeconds(1)))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("train.batch_size");
+    }
+}
