@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
             ImportOfficialCommand.class,
             TokenizeCommand.class,
             DecodeCommand.class,
+            TrainVaeCommand.class,
         })
 public final class RqCli implements Runnable {
 
