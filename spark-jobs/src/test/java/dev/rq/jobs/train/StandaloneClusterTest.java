@@ -1,0 +1,205 @@
+package dev.rq.jobs.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.jobs.RqKryoRegistrator;
+import dev.rq.jobs.SparkSessions;
+import dev.rq.model.config.RqVaeRunConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+import org.apache.spark.SparkExecutorInfo;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The trainer on a real multi-process Spark standalone cluster on 127.0.0.1 (a Master and two
+ * 1-core Workers as separate JVMs, each Worker launching one executor JVM; see {@link
+ * SparkStandalone}), driven from this JVM: Kryo with registration required across processes,
+ * libtorch loaded in each executor JVM, the TCP ring between executors and the progress channel
+ * to the driver. The final weights must be bit-identical to those of a local[2] run of the same
+ * configuration (run first, in-process: one SparkContext per JVM).
+ *
+ * <p>Daemon and executor logs are kept under {@code target/standalone-cluster-test/}; their tails
+ * are printed on failure.
+ */
+class StandaloneClusterTest {
+
+    static final Duration JOB_TIMEOUT = Duration.ofSeconds(90);
+
+    @TempDir static Path tmp;
+    static SparkStandalone cluster;
+    static SparkSession spark;
+    static CompletableFuture<SparkStandalone> starting;
+
+    @AfterAll
+    static void stop() {
+        try {
+            if (spark != null) {
+                spark.stop();
+            }
+        } finally {
+            if (starting != null) {
+                starting.thenAccept(SparkStandalone::close); // a cluster still starting is closed when up
+                starting.cancel(false);
+            }
+            if (cluster != null) {
+                cluster.close();
+            }
+        }
+    }
+
+    static Path logDir() throws IOException {
+        Path dir = Path.of("target", "standalone-cluster-test").toAbsolutePath();
+        if (Files.exists(dir)) {
+            try (Stream<Path> s = Files.walk(dir)) { // symlinks are deleted, not followed
+                for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+        return dir;
+    }
+
+    @Test
+    void twoExecutorJvmsOnAStandaloneClusterTrainBitIdenticallyToLocal() throws Throwable {
+        RqVaeRunConfig config = TrainRuns.config();
+        Path dir = logDir();
+        Path runs = dir.resolve("runs"); // kept for inspection
+        // the daemons boot while the local reference trains
+        starting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return SparkStandalone.start(dir, 2, 1, "2g", Duration.ofSeconds(60));
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+
+        long t0 = System.nanoTime();
+        SparkSession local = SparkSessions.getOrCreate("standalone-reference", 2);
+        TrainVaeJob.Result reference;
+        try {
+            assertThat(local.sparkContext().master()).startsWith("local[");
+            reference = TrainVaeJob.run(local, TrainRuns.options(config, runs.resolve("local"), 2, null,
+                    Duration.ofSeconds(60)));
+        } finally {
+            local.stop();
+        }
+        long t1 = System.nanoTime();
+
+        try {
+            cluster = starting.get(90, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause();
+        }
+        starting = null;
+        long t2 = System.nanoTime();
+        try {
+            spark = SparkSession.builder().appName("rq standalone-cluster-test").master(cluster.masterUrl())
+                    .config("spark.driver.host", "127.0.0.1")
+                    .config("spark.driver.bindAddress", "127.0.0.1")
+                    .config("spark.ui.enabled", "false")
+                    .config("spark.ui.showConsoleProgress", "false")
+                    .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+                    .config("spark.kryo.registrationRequired", "true")
+                    .config("spark.kryo.registrator", RqKryoRegistrator.class.getName())
+                    .config("spark.speculation", "false")
+                    .config("spark.dynamicAllocation.enabled", "false")
+                    .config("spark.barrier.sync.timeout", "600")
+                    .config("spark.executor.cores", "1")
+                    .config("spark.task.cpus", "1")
+                    .config("spark.cores.max", "2")
+                    .config("spark.executor.memory", "1g")
+                    .config("spark.executor.extraClassPath", cluster.extraClassPath())
+                    .config("spark.executor.extraJavaOptions", "-Dai.djl.offline=true -Dlog4j2.configurationFile="
+                            + cluster.sparkHome().resolve("conf/log4j2.properties"))
+                    .config("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
+                    .config("spark.local.dir", tmp.resolve("spark-local").toString())
+                    .getOrCreate();
+            awaitExecutors(2, Duration.ofSeconds(60));
+            long t3 = System.nanoTime();
+            TrainVaeJob.Result r = withTimeout(() -> TrainVaeJob.run(spark, TrainRuns.options(config,
+                    runs.resolve("cluster"), 2, null, Duration.ofSeconds(60))));
+            long t4 = System.nanoTime();
+
+            assertThat(r.steps()).isEqualTo(TrainRuns.STEPS);
+            assertThat(r.submissions()).as("no failed attempt").isEqualTo(1);
+            assertThat(r.weightsSha256()).as("final weights of the cluster run; losses per step:%n local   %s%n"
+                            + " cluster %s", losses(runs.resolve("local")), losses(runs.resolve("cluster")))
+                    .matches("[0-9a-f]{64}").isEqualTo(reference.weightsSha256());
+            assertThat(TrainRuns.finalWeights(runs.resolve("cluster")))
+                    .usingRecursiveComparison().isEqualTo(TrainRuns.finalWeights(runs.resolve("local")));
+            // the ranks really ran in two executor JVMs, one per worker
+            for (String w : List.of("work-1", "work-2")) {
+                try (Stream<Path> s = Files.walk(dir.resolve(w))) {
+                    assertThat(s.filter(p -> p.getFileName().toString().equals("stderr")).count())
+                            .as("executor launched by %s", w).isEqualTo(1);
+                }
+            }
+            System.out.printf("StandaloneClusterTest: local[2] %.1f s, cluster up after %.1f s more, executors"
+                    + " registered %.1f s, cluster training %.1f s%n", (t1 - t0) / 1e9, (t2 - t1) / 1e9,
+                    (t3 - t2) / 1e9, (t4 - t3) / 1e9);
+        } catch (Throwable e) {
+            System.err.println("StandaloneClusterTest failed; cluster logs:\n" + cluster.diagnostics());
+            throw e;
+        }
+    }
+
+    static List<Double> losses(Path run) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        List<Double> l = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            l.add(json.readTree(line).get("loss").asDouble());
+        }
+        return l;
+    }
+
+    /** Waits until {@code n} executors (besides the driver) have registered. */
+    static void awaitExecutors(int n, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        SparkExecutorInfo[] infos = spark.sparkContext().statusTracker().getExecutorInfos();
+        while (infos.length < n + 1) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("only " + (infos.length - 1) + " of " + n + " executors registered within "
+                        + timeout);
+            }
+            Thread.sleep(200);
+            infos = spark.sparkContext().statusTracker().getExecutorInfos();
+        }
+    }
+
+    /** Runs {@code job}, cancelling Spark's jobs and failing if it takes longer than {@link #JOB_TIMEOUT}. */
+    static <T> T withTimeout(Callable<T> job) throws Throwable {
+        ExecutorService ex = Executors.newSingleThreadExecutor();
+        try {
+            Future<T> f = ex.submit(job);
+            try {
+                return f.get(JOB_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            } catch (TimeoutException e) {
+                spark.sparkContext().cancelAllJobs();
+                f.cancel(true);
+                throw new AssertionError("training on the cluster did not finish within " + JOB_TIMEOUT);
+            } catch (ExecutionException e) {
+                throw e.getCause();
+            }
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+}
