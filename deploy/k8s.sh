@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# deploy/k8s.sh: rq on Kubernetes (cluster mode; the jar and the run configs are baked into an
+# image built FROM apache/spark, see deploy/README.md).
+#
+#   RQ_K8S_MASTER=k8s://https://api.example:6443 RQ_IMAGE=registry.example/rq:0.1.0 \
+#   RQ_GPUS_PER_RANK=1 RQ_CORES_PER_RANK=8 deploy/k8s.sh \
+#     train-vae --conf /opt/rq/conf/rqvae/rqvae-a.yaml --data s3a://bucket/emoji/train \
+#               --out s3a://bucket/runs/rqvae-a --workers 8
+#
+# Extra inputs: RQ_NAMESPACE (default: default), RQ_SERVICE_ACCOUNT (default: spark; may create and
+# delete executor pods), RQ_JAR defaults to local:///opt/rq/rq.jar (the path inside the image).
+# Executors connect to the driver pod and to each other on ephemeral ports (progress channel, ring
+# all-reduce): NetworkPolicies must allow pod-to-pod TCP within the application.
+RQ_JAR="${RQ_JAR:-local:///opt/rq/rq.jar}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+: "${RQ_K8S_MASTER:?set RQ_K8S_MASTER=k8s://https://<api server>:<port>}"
+: "${RQ_IMAGE:?set RQ_IMAGE=<registry>/<image>:<tag> (see deploy/README.md)}"
+
+gpu=()
+if [[ "$RQ_GPUS_PER_RANK" != "0" ]]; then
+  gpu=(--conf spark.executor.resource.gpu.vendor=nvidia.com)
+fi
+
+rq_submit "${RQ_SUBMIT[@]}" \
+  --master "$RQ_K8S_MASTER" \
+  --deploy-mode cluster \
+  --name rq \
+  --conf "spark.executor.instances=$RQ_RANKS" \
+  --conf "spark.kubernetes.container.image=$RQ_IMAGE" \
+  --conf "spark.kubernetes.namespace=${RQ_NAMESPACE:-default}" \
+  --conf "spark.kubernetes.authenticate.driver.serviceAccountName=${RQ_SERVICE_ACCOUNT:-spark}" \
+  --conf "spark.kubernetes.executor.request.cores=$RQ_CORES_PER_RANK" \
+  ${gpu[@]+"${gpu[@]}"} \
+  "$RQ_JAR" "${RQ_ARGS[@]}"
