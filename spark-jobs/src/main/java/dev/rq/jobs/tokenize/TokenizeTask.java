@@ -87,11 +87,10 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, R
         if (list.isEmpty()) {
             return Collections.emptyIterator();
         }
-        TokenizerModel.Loaded m = model.get();
         Producer producer = new Producer(list);
         Thread t = new Thread(producer, "rq-tokenize-decode");
         t.setDaemon(true);
-        t.start();
+        t.start(); // decoding starts while the model loads (first task of an executor)
         TaskContext ctx = TaskContext.get();
         boolean fail = ctx != null && ctx.partitionId() == failPartition && ctx.attemptNumber() == 0;
         if (ctx != null) {
@@ -99,6 +98,14 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, R
                 producer.stop = true;
                 t.interrupt();
             });
+        }
+        TokenizerModel.Loaded m;
+        try {
+            m = model.get();
+        } catch (RuntimeException e) {
+            producer.stop = true;
+            t.interrupt();
+            throw e;
         }
         return new Iterator<>() {
             private Iterator<Row> current = Collections.emptyIterator();
