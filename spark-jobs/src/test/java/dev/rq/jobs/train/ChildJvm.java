@@ -5,11 +5,15 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import java.util.stream.Stream;
 
 /**
  * Child JVM processes for the multi-process tests: the test JVM's java and classpath, the
@@ -49,10 +53,60 @@ final class ChildJvm {
     }
 
     /**
-     * @return {@code java <opens> -Dai.djl.offline=true -Xmx.. -cp <test classpath> <main> <args>}, with
+     * Freezes the project's part of the test classpath: classpath directories (the modules'
+     * {@code target/classes}) are packed into jars and SNAPSHOT jars (the project's modules from
+     * {@code ~/.m2}) are copied, into {@code dir}; released jars are kept where they are. Child
+     * JVMs started later with the returned classpath all run the same code even while other
+     * builds replace {@code target/classes} or re-install a module.
+     *
+     * @return the frozen classpath, in the test classpath's order
+     */
+    static List<String> snapshotClasspath(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        List<String> cp = new ArrayList<>();
+        int i = 0;
+        for (String e : classpath()) {
+            Path p = Path.of(e).toAbsolutePath();
+            String base = p.getFileName() == null ? "root" : p.getFileName().toString();
+            if (Files.isDirectory(p)) {
+                Path module = p.getParent() == null ? null : p.getParent().getParent();
+                Path jar = dir.resolve(i++ + "-" + (module == null || module.getFileName() == null ? ""
+                        : module.getFileName() + "-") + base + ".jar");
+                jar(p, jar);
+                cp.add(jar.toString());
+            } else if (Files.isRegularFile(p) && base.contains("-SNAPSHOT")) {
+                Path copy = dir.resolve(i++ + "-" + base);
+                Files.copy(p, copy, StandardCopyOption.REPLACE_EXISTING);
+                cp.add(copy.toString());
+            } else if (Files.exists(p)) {
+                cp.add(p.toString());
+            }
+        }
+        return cp;
+    }
+
+    /** Packs the files under {@code classes} into {@code jar}. */
+    static void jar(Path classes, Path jar) throws IOException {
+        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar));
+                Stream<Path> files = Files.walk(classes)) {
+            for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
+                out.putNextEntry(new JarEntry(classes.relativize(f).toString().replace(File.separatorChar, '/')));
+                Files.copy(f, out);
+                out.closeEntry();
+            }
+        }
+    }
+
+    /** Like {@link #command(String, String, List, List)} with the test JVM's classpath. */
+    static List<String> command(String heap, String mainClass, List<String> args) {
+        return command(heap, mainClass, args, classpath());
+    }
+
+    /**
+     * @return {@code java <opens> -Dai.djl.offline=true -Xmx.. -cp <classpath> <main> <args>}, with
      *     the project's log4j2 configuration
      */
-    static List<String> command(String heap, String mainClass, List<String> args) {
+    static List<String> command(String heap, String mainClass, List<String> args, List<String> classpath) {
         List<String> cmd = new ArrayList<>();
         cmd.add(java());
         cmd.add("-Xmx" + heap);
@@ -61,7 +115,7 @@ final class ChildJvm {
         cmd.add("-Dlog4j2.configurationFile=" + TrainRuns.repo().resolve("conf/log4j2.properties"));
         cmd.add("-Drq.home=" + TrainRuns.repo());
         cmd.add("-cp");
-        cmd.add(String.join(File.pathSeparator, classpath()));
+        cmd.add(String.join(File.pathSeparator, classpath));
         cmd.add(mainClass);
         cmd.addAll(args);
         return cmd;

@@ -41,8 +41,9 @@ class DriverKillTest {
     }
 
     /** Runs the CLI in a child JVM; @return its exit code (the child is killed after {@link #RUN_TIMEOUT}) */
-    static int rq(List<String> args, Path log) throws Exception {
-        Process p = ChildJvm.start(ChildJvm.command("2g", "dev.rq.cli.RqCli", args), TrainRuns.repo(), log, Map.of());
+    static int rq(List<String> classpath, List<String> args, Path log) throws Exception {
+        Process p = ChildJvm.start(ChildJvm.command("2g", "dev.rq.cli.RqCli", args, classpath), TrainRuns.repo(), log,
+                Map.of());
         try {
             return ChildJvm.await(p, RUN_TIMEOUT, log);
         } finally {
@@ -69,15 +70,17 @@ class DriverKillTest {
         Path reference = tmp.resolve("reference");
         Path killed = tmp.resolve("killed");
         String fault = "exit:0:5";
+        // all three runs execute the same code even if other builds replace target/classes meanwhile
+        List<String> cp = ChildJvm.snapshotClasspath(tmp.resolve("classpath"));
 
         long t0 = System.nanoTime();
-        int ref = rq(trainVae(reference), logs().resolve("reference.log"));
+        int ref = rq(cp, trainVae(reference), logs().resolve("reference.log"));
         assertThat(ref).as("uninterrupted run exit code; log:%n%s", ChildJvm.tail(logs().resolve("reference.log"), 40))
                 .isZero();
         long t1 = System.nanoTime();
 
         Path log1 = logs().resolve("killed-1.log");
-        int first = rq(trainVae(killed, "--fault-injection", fault), log1);
+        int first = rq(cp, trainVae(killed, "--fault-injection", fault), log1);
         long t2 = System.nanoTime();
         assertThat(first).as("the driver halts with 137 at step 5; log:%n%s", ChildJvm.tail(log1, 40)).isEqualTo(137);
         assertThat(killed.resolve("_fault_injected_exit_0_5")).exists();
@@ -85,7 +88,7 @@ class DriverKillTest {
         assertThat(killed.resolve("checkpoints/step-00000006")).as("died before step 6").doesNotExist();
 
         Path log2 = logs().resolve("killed-2.log");
-        int second = rq(trainVae(killed, "--fault-injection", fault), log2);
+        int second = rq(cp, trainVae(killed, "--fault-injection", fault), log2);
         long t3 = System.nanoTime();
         assertThat(second).as("the identical command resumes and completes; log:%n%s", ChildJvm.tail(log2, 40))
                 .isZero();

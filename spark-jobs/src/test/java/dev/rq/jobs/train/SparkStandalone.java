@@ -20,8 +20,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.jar.JarEntry;
-import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
 
 /**
@@ -33,10 +31,10 @@ import java.util.stream.Stream;
  * puts {@code $SPARK_HOME/jars/*} on the executor classpath and needs {@code SPARK_SCALA_VERSION}.
  * The harness makes a SPARK_HOME whose {@code jars/} holds a symlink to every jar of the test
  * classpath, and whose {@code conf/} (also on the executor classpath) holds the project's
- * log4j2 configuration. Classpath directories (the modules' {@code target/classes}) are packed into
- * jars under {@code app-jars/} when the cluster starts (a snapshot: a concurrent rebuild of
- * {@code target/classes} cannot reach the executors half-way); pass {@link #extraClassPath()} as
- * {@code spark.executor.extraClassPath}.
+ * log4j2 configuration. The project's own classes (the modules' {@code target/classes} and
+ * SNAPSHOT jars) are frozen into {@code classpath/} when the cluster starts ({@link
+ * ChildJvm#snapshotClasspath}: concurrent rebuilds cannot reach the executors half-way) and stay
+ * out of {@code jars/}: pass {@link #extraClassPath()} as {@code spark.executor.extraClassPath}.
  *
  * <p>Everything lives in one directory (e.g. under {@code target/}): {@code spark-home/},
  * {@code master.log}, {@code worker-i.log} and each worker's work directory {@code work-i/}
@@ -95,7 +93,7 @@ final class SparkStandalone implements AutoCloseable {
         return "spark://127.0.0.1:" + masterPort;
     }
 
-    /** @return jars of the test JVM's classpath directories, for {@code spark.executor.extraClassPath} */
+    /** @return the frozen project jars, for {@code spark.executor.extraClassPath} */
     String extraClassPath() {
         return String.join(File.pathSeparator, directories);
     }
@@ -107,17 +105,12 @@ final class SparkStandalone implements AutoCloseable {
 
     private void makeSparkHome() throws IOException {
         Path jars = Files.createDirectories(home.resolve("jars"));
-        Path appJars = Files.createDirectories(dir.resolve("app-jars"));
         Set<String> names = new HashSet<>();
-        for (String e : ChildJvm.classpath()) {
-            Path p = Path.of(e).toAbsolutePath();
-            if (Files.isDirectory(p)) {
-                Path module = p.getParent() == null ? null : p.getParent().getParent();
-                Path jar = appJars.resolve(directories.size() + "-" + (module == null ? "" : module.getFileName() + "-")
-                        + p.getFileName() + ".jar");
-                jar(p, jar);
-                directories.add(jar.toString());
-            } else if (Files.isRegularFile(p) && p.getFileName().toString().endsWith(".jar")) {
+        for (String e : ChildJvm.snapshotClasspath(dir.resolve("classpath"))) {
+            Path p = Path.of(e);
+            if (p.getFileName().toString().endsWith(".jar") && p.startsWith(dir)) {
+                directories.add(p.toString()); // the project's own classes and modules (frozen copies)
+            } else if (p.getFileName().toString().endsWith(".jar")) {
                 String name = p.getFileName().toString();
                 for (int k = 2; !names.add(name); k++) { // same file name from two groups
                     name = k + "-" + p.getFileName();
@@ -129,16 +122,11 @@ final class SparkStandalone implements AutoCloseable {
         Files.copy(TrainRuns.repo().resolve("conf/log4j2.properties"), conf.resolve("log4j2.properties"));
     }
 
-    /** Packs the files under {@code classes} into {@code jar}. */
-    static void jar(Path classes, Path jar) throws IOException {
-        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar));
-                Stream<Path> files = Files.walk(classes)) {
-            for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
-                out.putNextEntry(new JarEntry(classes.relativize(f).toString().replace(File.separatorChar, '/')));
-                Files.copy(f, out);
-                out.closeEntry();
-            }
-        }
+    /** @return the daemons' classpath: the frozen project jars, then {@code jars/*} */
+    List<String> classpath() {
+        List<String> cp = new ArrayList<>(directories);
+        cp.add(home.resolve("jars") + File.separator + "*");
+        return cp;
     }
 
     /** The environment of every daemon (inherited by the executors they launch). */
@@ -150,7 +138,7 @@ final class SparkStandalone implements AutoCloseable {
 
     private void launch(String name, String mainClass, List<String> args) throws IOException {
         Path log = dir.resolve(name + ".log");
-        List<String> cmd = ChildJvm.command("512m", mainClass, args);
+        List<String> cmd = ChildJvm.command("512m", mainClass, args, classpath());
         logs.add(log);
         processes.add(ChildJvm.start(cmd, dir, log, env()));
     }

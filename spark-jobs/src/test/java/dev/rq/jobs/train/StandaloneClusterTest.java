@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.jobs.RqKryoRegistrator;
-import dev.rq.jobs.SparkSessions;
 import dev.rq.model.config.RqVaeRunConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,8 +12,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -34,7 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
  * SparkStandalone}), driven from this JVM: Kryo with registration required across processes,
  * libtorch loaded in each executor JVM, the TCP ring between executors and the progress channel
  * to the driver. The final weights must be bit-identical to those of a local[2] run of the same
- * configuration (run first, in-process: one SparkContext per JVM).
+ * configuration ({@code rq train-vae} in a child JVM, concurrently, on the same frozen project
+ * classpath as the executors, so that other builds replacing {@code target/classes} or the
+ * installed rq-model jar meanwhile cannot make the two runs execute different code).
  *
  * <p>Daemon and executor logs are kept under {@code target/standalone-cluster-test/}; their tails
  * are printed on failure.
@@ -46,7 +47,7 @@ class StandaloneClusterTest {
     @TempDir static Path tmp;
     static SparkStandalone cluster;
     static SparkSession spark;
-    static CompletableFuture<SparkStandalone> starting;
+    static Process local;
 
     @AfterAll
     static void stop() {
@@ -55,10 +56,7 @@ class StandaloneClusterTest {
                 spark.stop();
             }
         } finally {
-            if (starting != null) {
-                starting.thenAccept(SparkStandalone::close); // a cluster still starting is closed when up
-                starting.cancel(false);
-            }
+            ChildJvm.kill(local);
             if (cluster != null) {
                 cluster.close();
             }
@@ -79,37 +77,22 @@ class StandaloneClusterTest {
 
     @Test
     void twoExecutorJvmsOnAStandaloneClusterTrainBitIdenticallyToLocal() throws Throwable {
-        RqVaeRunConfig config = TrainRuns.config();
+        RqVaeRunConfig config = TrainRuns.config(); // = tiny.yaml + TrainRuns.overrides()
         Path dir = logDir();
         Path runs = dir.resolve("runs"); // kept for inspection
-        // the daemons boot while the local reference trains
-        starting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return SparkStandalone.start(dir, 2, 1, "2g", Duration.ofSeconds(60));
-            } catch (IOException | InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
-
         long t0 = System.nanoTime();
-        SparkSession local = SparkSessions.getOrCreate("standalone-reference", 2);
-        TrainVaeJob.Result reference;
-        try {
-            assertThat(local.sparkContext().master()).startsWith("local[");
-            reference = TrainVaeJob.run(local, TrainRuns.options(config, runs.resolve("local"), 2, null,
-                    Duration.ofSeconds(60)));
-        } finally {
-            local.stop();
-        }
+        cluster = SparkStandalone.start(dir, 2, 1, "2g", Duration.ofSeconds(90));
         long t1 = System.nanoTime();
-
-        try {
-            cluster = starting.get(90, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            throw e.getCause();
+        // the local[2] reference: `rq train-vae` with the same settings in a child JVM on the same frozen
+        // classpath as the executors, while the cluster trains
+        List<String> args = new ArrayList<>(List.of("train-vae", "--conf", "conf/rqvae/tiny.yaml", "--data",
+                TrainRuns.data(), "--out", runs.resolve("local").toString(), "--workers", "2"));
+        for (String o : TrainRuns.overrides()) {
+            args.addAll(List.of("--set", o));
         }
-        starting = null;
-        long t2 = System.nanoTime();
+        Path localLog = dir.resolve("local-reference.log");
+        local = ChildJvm.start(ChildJvm.command("2g", "dev.rq.cli.RqCli", args, cluster.classpath()),
+                TrainRuns.repo(), localLog, Map.of());
         try {
             spark = SparkSession.builder().appName("rq standalone-cluster-test").master(cluster.masterUrl())
                     .config("spark.driver.host", "127.0.0.1")
@@ -137,12 +120,16 @@ class StandaloneClusterTest {
             TrainVaeJob.Result r = withTimeout(() -> TrainVaeJob.run(spark, TrainRuns.options(config,
                     runs.resolve("cluster"), 2, null, Duration.ofSeconds(60))));
             long t4 = System.nanoTime();
+            int localExit = ChildJvm.await(local, Duration.ofSeconds(90), localLog);
+            assertThat(localExit).as("local[2] reference run; log:%n%s", ChildJvm.tail(localLog, 40)).isZero();
+            String reference = DriverKillTest.weightsSha(runs.resolve("local"), TrainRuns.STEPS);
+            long t5 = System.nanoTime();
 
             assertThat(r.steps()).isEqualTo(TrainRuns.STEPS);
             assertThat(r.submissions()).as("no failed attempt").isEqualTo(1);
             assertThat(r.weightsSha256()).as("final weights of the cluster run; losses per step:%n local   %s%n"
                             + " cluster %s", losses(runs.resolve("local")), losses(runs.resolve("cluster")))
-                    .matches("[0-9a-f]{64}").isEqualTo(reference.weightsSha256());
+                    .matches("[0-9a-f]{64}").isEqualTo(reference);
             assertThat(TrainRuns.finalWeights(runs.resolve("cluster")))
                     .usingRecursiveComparison().isEqualTo(TrainRuns.finalWeights(runs.resolve("local")));
             // the ranks really ran in two executor JVMs, one per worker
@@ -152,9 +139,9 @@ class StandaloneClusterTest {
                             .as("executor launched by %s", w).isEqualTo(1);
                 }
             }
-            System.out.printf("StandaloneClusterTest: local[2] %.1f s, cluster up after %.1f s more, executors"
-                    + " registered %.1f s, cluster training %.1f s%n", (t1 - t0) / 1e9, (t2 - t1) / 1e9,
-                    (t3 - t2) / 1e9, (t4 - t3) / 1e9);
+            System.out.printf("StandaloneClusterTest: cluster up %.1f s, executors registered %.1f s, cluster"
+                    + " training %.1f s, local[2] child done %.1f s later%n", (t1 - t0) / 1e9, (t3 - t1) / 1e9,
+                    (t4 - t3) / 1e9, (t5 - t4) / 1e9);
         } catch (Throwable e) {
             System.err.println("StandaloneClusterTest failed; cluster logs:\n" + cluster.diagnostics());
             throw e;
