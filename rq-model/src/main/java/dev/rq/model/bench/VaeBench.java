@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.nn.Tensors;
 import dev.rq.model.train.StepMetrics;
 import dev.rq.model.train.VaeTrainer;
 import dev.rq.model.util.SyntheticImages;
@@ -42,7 +43,7 @@ public final class VaeBench {
         int res = config.model().ddconfig().resolution();
         Map<String, Object> out = new LinkedHashMap<>();
         try (NDManager m = Engines.newManager(); RqVae vae = RqVae.create(config.model(), m, 0)) {
-            NDArray x = m.create(SyntheticImages.batch(s.batch(), res, 42), new Shape(s.batch(), 3, res, res));
+            NDArray x = Tensors.of(m, SyntheticImages.batch(s.batch(), res, 42), new Shape(s.batch(), 3, res, res));
             out.put("params", vae.params().trainableCount());
             double tok = time(s, () -> vae.codes(x).toLongArray());
             out.put("tokenize_img_per_s", s.batch() / tok);

@@ -108,7 +108,8 @@ public record HostTensor(Dtype dtype, long[] shape, byte[] data) {
             throw new UnsupportedOperationException("big-endian hosts are not supported");
         }
         direct.rewind();
-        return manager.create(direct, new Shape(shape), dtype.djl);
+        // copy into libtorch-owned memory: never alias a Java buffer (see nn.Tensors)
+        return dev.rq.model.nn.Tensors.own(manager.create(direct, new Shape(shape), dtype.djl));
     }
 
     /** @return the values as floats (F32, F64 or F16 tensors) */

@@ -33,7 +33,7 @@ public final class AttnBlock {
         NDArray hn = norm.forward(x);
         NDArray qq = q.forward(hn).reshape(b, channels, h * w).transpose(0, 2, 1); // [B, HW, C]
         NDArray kk = k.forward(hn).reshape(b, channels, h * w); // [B, C, HW]
-        NDArray att = qq.matMul(kk).mul((float) Math.pow(channels, -0.5)); // [B, HW(q), HW(k)]
+        NDArray att = Ops.scale(qq.matMul(kk), (float) Math.pow(channels, -0.5)); // [B, HW(q), HW(k)]
         att = att.softmax(2);
         NDArray vv = v.forward(hn).reshape(b, channels, h * w); // [B, C, HW]
         NDArray out = vv.matMul(att.transpose(0, 2, 1)).reshape(b, channels, h, w); // [B, C, H, W]

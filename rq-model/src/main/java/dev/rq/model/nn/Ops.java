@@ -3,8 +3,6 @@ package dev.rq.model.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import java.util.HashMap;
-import java.util.Map;
 
 /** Tensor primitives with exactly the semantics of the PyTorch layers they replace. */
 public final class Ops {
@@ -27,6 +25,16 @@ public final class Ops {
                 .singletonOrThrow();
     }
 
+    /**
+     * x·v for a scalar v, safe inside autograd. DJL's {@code mul(Number)} wraps the scalar in a
+     * tensor over a Java buffer and closes it right after the op, but autograd keeps that tensor for
+     * the backward pass, which then reads freed memory (rarely: only after a GC). Here the scalar is
+     * a libtorch-owned tensor that lives as long as {@code x}'s manager.
+     */
+    public static NDArray scale(NDArray x, float v) {
+        return x.mul(x.getManager().full(new Shape(), v));
+    }
+
     /** SiLU / swish: x·σ(x). */
     public static NDArray swish(NDArray x) {
         return x.mul(x.getNDArrayInternal().sigmoid());
@@ -47,8 +55,9 @@ public final class Ops {
         long c = s.get(1);
         long n = s.size() / (b * groups);
         NDArray g = x.reshape(b, groups, n); // [B, G, C/G·H·W]
+        NDManager m = x.getManager();
         NDArray normed = x.getNDArrayInternal()
-                .layerNorm(g, new Shape(n), constant(x.getManager(), n, 1f), constant(x.getManager(), n, 0f), eps)
+                .layerNorm(g, new Shape(n), m.ones(new Shape(n)), m.zeros(new Shape(n)), eps)
                 .singletonOrThrow();
         return normed.reshape(s).mul(gamma.reshape(1, c, 1, 1)).add(beta.reshape(1, c, 1, 1));
     }
@@ -75,18 +84,4 @@ public final class Ops {
         return b == null ? y : y.add(b);
     }
 
-    private static final ThreadLocal<Map<String, NDArray>> CONSTANTS = ThreadLocal.withInitial(HashMap::new);
-
-    /** A cached constant vector of length n (not part of any graph). */
-    private static NDArray constant(NDManager m, long n, float v) {
-        String key = System.identityHashCode(m.getEngine()) + ":" + n + ":" + v;
-        Map<String, NDArray> cache = CONSTANTS.get();
-        NDArray a = cache.get(key);
-        if (a == null || a.isReleased()) {
-            NDManager root = m.getEngine().newBaseManager();
-            a = root.full(new Shape(n), v);
-            cache.put(key, a);
-        }
-        return a;
-    }
 }

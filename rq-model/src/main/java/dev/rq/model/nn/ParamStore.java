@@ -90,7 +90,7 @@ public final class ParamStore implements AutoCloseable {
                     }
                 }
             }
-            set(s.key, manager.create(v, new Shape(s.shape)));
+            set(s.key, Tensors.of(manager, v, new Shape(s.shape)));
         }
     }
 

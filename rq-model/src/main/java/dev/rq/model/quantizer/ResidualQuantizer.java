@@ -7,7 +7,9 @@ import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
+import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -103,7 +105,7 @@ public final class ResidualQuantizer {
             NDArray term = x.sub(agg.reshape(s).stopGradient()).square().mean(); // scalar
             commit = commit == null ? term : commit.add(term);
         }
-        commit = commit.div(codebooks.size());
+        commit = Ops.scale(commit, 1f / codebooks.size());
         NDArray zq = x.add(agg.reshape(s).sub(x).stopGradient()); // straight-through
         return new Quantized(zq, commit, NDArrays.concat(codes, 3), counts);
     }
@@ -196,7 +198,7 @@ public final class ResidualQuantizer {
             }
             out[r] = pick;
         }
-        return probs.getManager().create(out);
+        return Tensors.of(probs.getManager(), out);
     }
 
     /**

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.nn.ParamStore;
+import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -153,8 +154,8 @@ public final class VqCodebook {
             float[] s = new float[size * dim];
             System.arraycopy(host, 0, c, 0, size);
             System.arraycopy(host, size, s, 0, size * dim);
-            counts = m.create(c);
-            sums = m.create(s, new Shape(size, dim));
+            counts = Tensors.of(m, c);
+            sums = Tensors.of(m, s, new Shape(size, dim));
         }
         NDArray clusterEma = ps.get(clusterKey);
         NDArray embedEma = ps.get(embedKey);
@@ -219,9 +220,9 @@ public final class VqCodebook {
             deadIdx[i] = k;
         }
         NDManager m = x.getManager();
-        NDArray where = m.create(deadIdx);
-        embedEma.set(new NDIndex("{}", where), m.create(rows, new Shape(dead.size(), dim)));
-        clusterEma.set(new NDIndex("{}", where), m.create(ones));
+        NDArray where = Tensors.of(m, deadIdx);
+        embedEma.set(new NDIndex("{}", where), Tensors.of(m, rows, new Shape(dead.size(), dim)));
+        clusterEma.set(new NDIndex("{}", where), Tensors.of(m, ones));
     }
 
     private float[] gather(NDArray x, Collective collective) {

@@ -8,6 +8,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import java.util.ArrayList;
@@ -194,7 +195,7 @@ public final class VaeTrainer {
                 g[i] = flat[off + i] * scale;
             }
             off += n;
-            grads.put(e.getKey(), e.getValue().getManager().create(g, e.getValue().getShape()));
+            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()));
         }
         for (int i = 0; i < losses.length; i++) {
             losses[i] = flat[off + i] * scale;

@@ -7,6 +7,7 @@ import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.io.HostTensor;
 import dev.rq.model.nn.Conv2d;
+import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.quantizer.ResidualQuantizer;
 import dev.rq.model.util.Rng;
@@ -166,7 +167,7 @@ public final class RqVae implements AutoCloseable {
         NDArray diff = f.recon().sub(x);
         NDArray recon = config.hparams().lossType().equals("mse") ? diff.square().mean() : diff.abs().mean();
         NDArray commit = f.quantized().commitLoss();
-        NDArray total = recon.add(commit.mul(config.hparams().latentLossWeight().floatValue()));
+        NDArray total = recon.add(Ops.scale(commit, config.hparams().latentLossWeight().floatValue()));
         return new LossTerms(total, recon, commit);
     }
 

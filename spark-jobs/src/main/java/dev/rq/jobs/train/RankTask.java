@@ -21,10 +21,12 @@ import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Tensors;
 import dev.rq.model.train.StepMetrics;
 import dev.rq.model.train.VaeTrainer;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.ImageGrid;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;
@@ -168,7 +170,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                 try (NDManager stepManager = manager.newSubManager()) {
                     for (int m = 0; m < micro; m++) {
                         Batch b = loader.next();
-                        batches.add(stepManager.create(b.images(), new Shape(b.shape())));
+                        batches.add(Tensors.of(stepManager, b.images(), new Shape(b.shape())));
                     }
                     cursor = loader.cursor();
                     maybeInjectFault(run, rank, trainer.step() + 1);
@@ -192,6 +194,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                         state.put("world_size", n);
                         VaeCheckpoint.save(dir, vae, config, step, trainer.optimizerState(), state);
                         run.commitCheckpoint(step, train.keepCheckpoints());
+                        writeReconstructions(run, vae, dataset, res, step);
                         send(progressOut, event("checkpoint", step, Map.of("uri", run.checkpoint(step).uri(),
                                 "weights_sha256", sha)));
                     }
@@ -203,6 +206,33 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
             return done.toString();
         } finally {
             vae.close();
+        }
+    }
+
+    /**
+     * Writes {@code plots/recon-step-N.png}: the first 8 images of the dataset (evaluation
+     * transform) on the top row, their reconstructions (eval mode, no EMA update) below.
+     */
+    private static void writeReconstructions(RunDirectory run, RqVae vae, CanonicalDataset dataset, int res, long step)
+            throws IOException {
+        int n = (int) Math.min(8, dataset.numRows());
+        try (BatchLoader val = BatchLoader.builder()
+                        .setStore(new SampleStore(dataset, 64L << 20))
+                        .setGlobalBatchSize(n)
+                        .optShuffle(false)
+                        .optThreads(1)
+                        .setTransform(new ImageTransform(res, ImageTransform.Mode.EVAL))
+                        .build();
+                NDManager m = vae.params().manager().newSubManager()) {
+            Batch b = val.next();
+            NDArray x = Tensors.of(m, b.images(), new Shape(b.shape()));
+            float[] recon = vae.forward(x, false, dev.rq.model.distributed.Collective.local(), null).recon()
+                    .toFloatArray();
+            float[] both = new float[2 * recon.length];
+            System.arraycopy(b.images(), 0, both, 0, recon.length);
+            System.arraycopy(recon, 0, both, recon.length, recon.length);
+            var grid = ImageGrid.grid(both, 2 * n, 3, res, res, n, 2, 0xFFFFFF);
+            run.writeFile(RunDirectory.PLOTS + "/recon-" + RunDirectory.name(step) + ".png", ImageGrid.png(grid));
         }
     }
 

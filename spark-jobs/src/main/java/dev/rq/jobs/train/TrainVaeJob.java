@@ -7,6 +7,7 @@ import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.LineChart;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -206,7 +207,10 @@ public final class TrainVaeJob {
                     case "start" -> LOG.info("rank 0 started at step {} ({} ranks, {} threads each, from {})",
                             n.path("step").asLong(), n.path("world_size").asInt(), n.path("threads").asInt(),
                             n.path("resumed_from").asText());
-                    case "checkpoint" -> LOG.info("checkpoint committed: {}", n.path("uri").asText());
+                    case "checkpoint" -> {
+                        LOG.info("checkpoint committed: {}", n.path("uri").asText());
+                        writeCurves();
+                    }
                     default -> { }
                 }
             } catch (IOException | RuntimeException e) {
@@ -230,6 +234,39 @@ public final class TrainVaeJob {
                     step, maxSteps, ips, n.path("loss").asDouble(), n.path("recon_loss").asDouble(),
                     n.path("commit_loss").asDouble(), ppl, n.path("dead_fraction").asDouble(),
                     1000 * n.path("allreduce_seconds").asDouble(), eta / 60, eta % 60);
+        }
+
+        /** Writes {@code plots/loss.png} and {@code plots/codebook.png} from the history. */
+        void writeCurves() {
+            try {
+                int k = history.size();
+                double[] steps = new double[k];
+                double[][] loss = new double[3][k];
+                int depth = k == 0 ? 0 : history.get(0).path("perplexity").size();
+                double[][] ppl = new double[depth][k];
+                double[] dead = new double[k];
+                for (int i = 0; i < k; i++) {
+                    JsonNode n = history.get(i);
+                    steps[i] = n.path("step").asDouble();
+                    loss[0][i] = n.path("loss").asDouble();
+                    loss[1][i] = n.path("recon_loss").asDouble();
+                    loss[2][i] = n.path("commit_loss").asDouble();
+                    for (int d = 0; d < depth; d++) {
+                        ppl[d][i] = n.path("perplexity").path(d).asDouble();
+                    }
+                    dead[i] = n.path("dead_fraction").asDouble();
+                }
+                run.writeFile(RunDirectory.PLOTS + "/loss.png", LineChart.of("RQ-VAE training loss", "step", "loss")
+                        .add("total", steps, loss[0]).add("recon", steps, loss[1]).add("commitment", steps, loss[2])
+                        .logY(true).png());
+                LineChart cb = LineChart.of("codebook usage", "step", "perplexity");
+                for (int d = 0; d < depth; d++) {
+                    cb.add("perplexity depth " + d, steps, ppl[d]);
+                }
+                run.writeFile(RunDirectory.PLOTS + "/codebook.png", cb.png());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("cannot write loss curves: {}", e.toString());
+            }
         }
 
         /** @return logged step records so far */
