@@ -58,6 +58,12 @@ class TrainVaeJobTest {
         List<String> metrics = Files.readAllLines(reference.resolve("metrics.jsonl"));
         assertThat(metrics).hasSize(TrainRuns.STEPS);
         assertThat(metrics.get(0)).contains("\"step\":1").contains("\"perplexity\"").contains("\"dead_fraction\"");
+        for (String png : List.of("plots/loss.png", "plots/codebook.png", "plots/recon-step-00000003.png",
+                "plots/recon-step-00000006.png")) {
+            java.awt.image.BufferedImage img = javax.imageio.ImageIO.read(reference.resolve(png).toFile());
+            assertThat(img).as(png).isNotNull();
+            assertThat(img.getWidth()).as(png).isGreaterThan(100);
+        }
     }
 
     @Test
