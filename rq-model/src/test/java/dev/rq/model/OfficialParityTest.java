@@ -7,12 +7,15 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rq.model.config.Configs;
+import dev.rq.model.config.TransformerConfig;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.io.HostTensor;
 import dev.rq.model.io.SafeTensors;
 import dev.rq.model.util.Rng;
+import dev.rq.model.transformer.Losses;
+import dev.rq.model.transformer.RqTransformer;
 import dev.rq.model.vae.RqVae;
 import java.io.IOException;
 import java.io.InputStream;
@@ -21,7 +24,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
@@ -44,8 +46,7 @@ class OfficialParityTest {
                 if (stem.startsWith("rqvae")) {
                     tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(), () -> checkRqVae(dir, stem)));
                 } else if (stem.startsWith("rqtransformer")) {
-                    tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(),
-                            () -> Assumptions.abort("RQ-Transformer not implemented yet")));
+                    tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(), () -> checkRqTransformer(dir, stem)));
                 } else {
                     tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(), () -> {
                         throw new AssertionError("unknown fixture kind: " + cfg);
@@ -99,6 +100,46 @@ class OfficialParityTest {
         Path ema = dir.resolve(stem + ".ema-step.safetensors");
         if (Files.exists(ema)) {
             checkEmaStep(config, weights, io, read(ema), stem);
+        }
+    }
+
+    /**
+     * An RQ-Transformer fixture {@code rqtransformer-X}: built from its config, weights loaded by
+     * official key, with the RQ-VAE fixture of the same suffix ({@code rqvae-X}, same directory)
+     * as the code-embedding source. Checks the eval-mode logits, the hard-target loss and every
+     * {@code loss_soft_tempT} (soft codes of the RQ-VAE's z_e at temperature T).
+     */
+    static void checkRqTransformer(Path dir, String stem) throws IOException {
+        String vaeStem = "rqvae" + stem.substring("rqtransformer".length());
+        Path vaeCfg = dir.resolve(vaeStem + ".config.json");
+        assertThat(vaeCfg).as("%s needs its code-embedding source %s", stem, vaeCfg).exists();
+        VaeConfig vaeConfig = Configs.readOfficialVae(Configs.readTree(vaeCfg));
+        TransformerConfig config = TransformerConfig.readOfficial(Configs.readTree(dir.resolve(stem + ".config.json")));
+        config.checkCompatible(vaeConfig);
+        SafeTensors.Contents vaeWeights = read(dir.resolve(vaeStem + ".weights.safetensors"));
+        SafeTensors.Contents vaeIo = read(dir.resolve(vaeStem + ".io.safetensors"));
+        SafeTensors.Contents weights = read(dir.resolve(stem + ".weights.safetensors"));
+        SafeTensors.Contents io = read(dir.resolve(stem + ".io.safetensors"));
+        Engines.pytorch(2);
+        try (NDManager m = Engines.newManager();
+                RqVae vae = RqVae.fromStateDict(vaeConfig, vaeWeights.tensors(), m);
+                RqTransformer model = RqTransformer.fromStateDict(config, weights.tensors(), m)) {
+            assertThat(model.stateDict().keySet()).containsExactlyInAnyOrderElementsOf(weights.tensors().keySet());
+            NDArray codes = io.get("codes").toNDArray(m);
+            NDArray cond = io.get("cond").toNDArray(m);
+            RqTransformer.Output out = model.forward(vae, codes, cond, null);
+            close(stem, "logits", out.logits(), io.get("logits"));
+            close(stem, "loss_hard", Losses.crossEntropy(out.logits(), codes), io.get("loss_hard"));
+            int softChecked = 0;
+            for (String key : io.tensors().keySet()) {
+                if (key.startsWith("loss_soft_temp")) {
+                    double temp = Double.parseDouble(key.substring("loss_soft_temp".length()));
+                    NDList soft = vae.softCodes(vaeIo.get("z_e").toNDArray(m), temp, false, null);
+                    close(stem, key, Losses.softCrossEntropy(out.logits(), soft.get(0)), io.get(key));
+                    softChecked++;
+                }
+            }
+            assertThat(softChecked).as("%s soft-target losses", stem).isPositive();
         }
     }
 

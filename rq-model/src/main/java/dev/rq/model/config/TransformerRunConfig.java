@@ -1,0 +1,106 @@
+package dev.rq.model.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A whole stage-2 (RQ-Transformer) run configuration, as in {@code conf/rqtransformer/*.yaml}.
+ *
+ * <p>{@link #load} fills the official stage-2 optimisation settings (spec §4.7: AdamW lr 5e-4,
+ * betas (0.9, 0.95), weight decay 1e-4, grad-norm clip 1.0, cosine decay to 0, no warm-up) for
+ * {@code train.*} keys the file leaves out, before binding; the stage-1 defaults of {@link
+ * TrainConfig} would otherwise apply.
+ *
+ * @param model the transformer
+ * @param vae where the frozen RQ-VAE (code embeddings, soft targets, decoding) comes from
+ * @param train optimisation settings (batch_size is the global batch)
+ * @param loss stage-2 objective
+ * @param sampling default sampling settings
+ * @param data image reading (used when training from images, i.e. with soft targets)
+ */
+public record TransformerRunConfig(
+        TransformerConfig model, VaeSource vae, TrainConfig train, Stage2LossConfig loss,
+        SamplingConfig sampling, DataConfig data) {
+
+    /**
+     * The RQ-VAE of a stage-2 run.
+     *
+     * @param config an RQ-VAE run config file ({@code conf/rqvae/*.yaml}); a relative path is
+     *     resolved against the directory of the stage-2 config file
+     * @param checkpoint an RQ-VAE checkpoint directory URI (takes precedence over {@code config}
+     *     for weights; its manifest carries its config)
+     */
+    public record VaeSource(String config, String checkpoint) {
+
+        public VaeSource {
+            ConfigException.require(config != null || checkpoint != null, "vae",
+                    "needs config (an RQ-VAE run config file) or checkpoint (an RQ-VAE checkpoint)");
+        }
+    }
+
+    public TransformerRunConfig {
+        ConfigException.required(model, "model");
+        ConfigException.required(vae, "vae");
+        train = train == null ? TrainConfig.defaults() : train;
+        loss = loss == null ? Stage2LossConfig.defaults() : loss;
+        sampling = sampling == null ? SamplingConfig.defaults() : sampling;
+        data = data == null ? DataConfig.defaults() : data;
+        if (sampling.topK() != null) {
+            ConfigException.require(sampling.topK().size() == 1 || sampling.topK().size() == model.depth(),
+                    "sampling.top_k", "must be one value or one per depth (%s), got %s", model.depth(), sampling.topK());
+        }
+        if (sampling.topP() != null) {
+            ConfigException.require(sampling.topP().size() == 1 || sampling.topP().size() == model.depth(),
+                    "sampling.top_p", "must be one value or one per depth (%s), got %s", model.depth(), sampling.topP());
+        }
+    }
+
+    /** Official stage-2 values for {@code train.*} keys a file omits (spec §4.7). */
+    static final List<String[]> STAGE2_TRAIN_DEFAULTS = List.of(
+            new String[] {"lr", "5.0e-4"},
+            new String[] {"betas", "[0.9, 0.95]"},
+            new String[] {"weight_decay", "1.0e-4"},
+            new String[] {"grad_clip_norm", "1.0"},
+            new String[] {"schedule", "cosine"},
+            new String[] {"min_lr", "0.0"},
+            new String[] {"warmup_steps", "0"});
+
+    /** Loads a stage-2 run config file with {@code key=value} overrides (stage-2 defaults filled). */
+    public static TransformerRunConfig load(Path file, List<String> overrides) throws IOException {
+        JsonNode tree = Configs.applyOverrides(Configs.readTree(file), overrides);
+        return bind(tree);
+    }
+
+    /** Binds a parsed tree (overrides already applied), filling the stage-2 training defaults. */
+    public static TransformerRunConfig bind(JsonNode tree) {
+        JsonNode train = tree.get("train");
+        if (train == null) {
+            train = ((ObjectNode) tree).putObject("train");
+        }
+        if (train.isObject()) {
+            ObjectNode t = (ObjectNode) train;
+            for (String[] kv : STAGE2_TRAIN_DEFAULTS) {
+                if (!t.has(kv[0])) {
+                    Configs.applyOverrides(tree, List.of("train." + kv[0] + "=" + kv[1]));
+                }
+            }
+        }
+        return Configs.bind(tree, TransformerRunConfig.class, "");
+    }
+
+    /**
+     * @param configFile the stage-2 config file this run was loaded from
+     * @return the RQ-VAE config file path ({@code vae.config} resolved against its directory)
+     */
+    public Path vaeConfigPath(Path configFile) {
+        if (vae.config() == null) {
+            throw new ConfigException("vae.config", "not set");
+        }
+        Path p = Path.of(vae.config());
+        Path dir = configFile.toAbsolutePath().getParent();
+        return p.isAbsolute() || dir == null ? p : dir.resolve(p).normalize();
+    }
+}

@@ -1,0 +1,124 @@
+package dev.rq.model.transformer;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.nn.Ops;
+import dev.rq.model.nn.ParamStore;
+import dev.rq.model.nn.Tensors;
+import java.util.List;
+
+/**
+ * The official pre-LN GPT block ({@code attentions.py}, spec §4.3): {@code x + Attn(LN1(x))},
+ * then {@code x + MLP(LN2(x))}. Causal multi-head self-attention with separate key/query/value
+ * projections (scores {@code q·(k/√hd)ᵀ}, −∞ above the diagonal), MLP D→4D→D with GELU, residual
+ * dropout on both branches. Keys: {@code ln1, ln2, attn.{key,query,value,proj}, mlp.0, mlp.2}.
+ */
+final class AttentionBlock {
+
+    private final LayerNorm ln1;
+    private final LayerNorm ln2;
+    private final Linear key;
+    private final Linear query;
+    private final Linear value;
+    private final Linear proj;
+    private final Linear fc1;
+    private final Linear fc2;
+    private final int heads;
+    private final int headDim;
+    private final float scale;
+    private final double attnPdrop;
+    private final double residPdrop;
+    private final boolean exactGelu;
+
+    AttentionBlock(ParamStore ps, String prefix, int dim, TransformerConfig.Block c, List<String> decay) {
+        this.ln1 = new LayerNorm(ps, prefix + ".ln1", dim);
+        this.ln2 = new LayerNorm(ps, prefix + ".ln2", dim);
+        this.key = new Linear(ps, prefix + ".attn.key", dim, dim, c.attnBias(), decay);
+        this.query = new Linear(ps, prefix + ".attn.query", dim, dim, c.attnBias(), decay);
+        this.value = new Linear(ps, prefix + ".attn.value", dim, dim, c.attnBias(), decay);
+        this.proj = new Linear(ps, prefix + ".attn.proj", dim, dim, c.attnBias(), decay);
+        this.fc1 = new Linear(ps, prefix + ".mlp.0", dim, 4 * dim, c.mlpBias(), decay);
+        this.fc2 = new Linear(ps, prefix + ".mlp.2", 4 * dim, dim, c.mlpBias(), decay);
+        this.heads = c.nHead();
+        this.headDim = dim / heads;
+        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.attnPdrop = c.attnPdrop();
+        this.residPdrop = c.residPdrop();
+        this.exactGelu = c.gelu().equals("v1");
+    }
+
+    /**
+     * @param x [N, L, D]
+     * @param mask additive causal mask [L, P+L] (0 / −∞) for P cached positions, or null when L = 1
+     * @param dropout null in eval mode
+     * @param cache the stack's cache (null: no caching), {@code layer} this block's index in it
+     */
+    NDArray forward(NDArray x, NDArray mask, Dropout dropout, KvCache cache, int layer) {
+        NDArray a = attention(ln1.forward(x), mask, dropout, cache, layer);
+        if (dropout != null) {
+            a = dropout.apply(a, residPdrop);
+        }
+        x = x.add(a);
+        NDArray h = fc2.forward(gelu(fc1.forward(ln2.forward(x))));
+        if (dropout != null) {
+            h = dropout.apply(h, residPdrop);
+        }
+        return x.add(h);
+    }
+
+    private NDArray attention(NDArray x, NDArray mask, Dropout dropout, KvCache cache, int layer) {
+        Shape s = x.getShape();
+        long n = s.get(0);
+        long l = s.get(1);
+        NDArray k = split(key.forward(x), n, l); // [N, h, L, hd]
+        NDArray q = split(query.forward(x), n, l);
+        NDArray v = split(value.forward(x), n, l);
+        if (cache != null) {
+            NDList kv = cache.append(layer, k, v);
+            k = kv.get(0);
+            v = kv.get(1);
+        }
+        NDArray att = q.matMul(Ops.scale(k, scale).transpose(0, 1, 3, 2)); // [N, h, L, T]
+        if (mask != null) {
+            att = att.add(mask);
+        }
+        att = att.softmax(-1);
+        if (dropout != null) {
+            att = dropout.apply(att, attnPdrop);
+        }
+        NDArray y = att.matMul(v); // [N, h, L, hd]
+        return proj.forward(y.transpose(0, 2, 1, 3).reshape(n, l, (long) heads * headDim));
+    }
+
+    private NDArray split(NDArray t, long n, long l) {
+        return t.reshape(n, l, heads, headDim).transpose(0, 2, 1, 3);
+    }
+
+    private NDArray gelu(NDArray x) {
+        if (exactGelu) {
+            return JniUtils.gelu((PtNDArray) x);
+        }
+        return x.mul(Ops.scale(x, 1.702f).getNDArrayInternal().sigmoid());
+    }
+
+    /**
+     * @return the additive causal mask [L, P+L] for L new positions after P cached ones: query i
+     *     sees keys j ≤ P+i
+     */
+    static NDArray causalMask(NDManager m, int past, int len) {
+        int total = past + len;
+        float[] v = new float[len * total];
+        for (int i = 0; i < len; i++) {
+            for (int j = past + i + 1; j < total; j++) {
+                v[i * total + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return Tensors.of(m, v, new Shape(len, total));
+    }
+
+}

@@ -1,0 +1,69 @@
+package dev.rq.model.transformer;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.util.Rng;
+
+/**
+ * Dropout whose masks come from seeded {@link Rng} streams, one stream per sample, so a training
+ * step is reproducible and a sample's masks do not depend on how the global batch is split over
+ * ranks and micro-batches (libtorch's generator is never used).
+ *
+ * <p>Every tensor passed to {@link #apply} must have the batch samples as its leading,
+ * outermost blocks: element block {@code s} of {@code numel/samples} consecutive elements belongs
+ * to sample {@code s} (true for [B, L, D], [B·T, Dd, D] and [B, heads, L, L] layouts). Each sample's
+ * stream is consumed in the fixed order of the forward pass.
+ */
+public final class Dropout {
+
+    private final Rng[] samples;
+
+    /** @param samples one generator per sample of the batch, in batch order */
+    public Dropout(Rng[] samples) {
+        this.samples = samples.clone();
+    }
+
+    /** @return dropout for {@code n} samples with streams keyed by (seed, keys…, first + i) */
+    public static Dropout forSamples(long seed, long first, int n, long... keys) {
+        Rng[] r = new Rng[n];
+        long[] k = java.util.Arrays.copyOf(keys, keys.length + 1);
+        for (int i = 0; i < n; i++) {
+            k[keys.length] = first + i;
+            r[i] = Rng.of(seed, k);
+        }
+        return new Dropout(r);
+    }
+
+    /** @return the number of samples */
+    public int samples() {
+        return samples.length;
+    }
+
+    /**
+     * Inverted dropout: zeroes each element with probability {@code p} and scales the rest by
+     * 1/(1−p). Safe inside autograd: the mask is a libtorch-owned constant.
+     */
+    public NDArray apply(NDArray x, double p) {
+        if (p <= 0) {
+            return x;
+        }
+        Shape s = x.getShape();
+        int n = Math.toIntExact(s.size());
+        if (n % samples.length != 0) {
+            throw new IllegalArgumentException("tensor " + s + " does not split into " + samples.length + " samples");
+        }
+        int per = n / samples.length;
+        float keep = (float) (1.0 / (1.0 - p));
+        float pf = (float) p;
+        float[] mask = new float[n];
+        for (int b = 0; b < samples.length; b++) {
+            Rng r = samples[b];
+            int off = b * per;
+            for (int i = 0; i < per; i++) {
+                mask[off + i] = r.nextFloat() < pf ? 0f : keep;
+            }
+        }
+        return x.mul(Tensors.of(x.getManager(), mask, s));
+    }
+}
