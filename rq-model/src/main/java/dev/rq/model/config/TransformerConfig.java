@@ -218,7 +218,7 @@ public record TransformerConfig(
         var h = vae.hparams();
         ConfigException.require(h.codeShape().equals(blockSize), P + "block_size",
                 "must equal the RQ-VAE's code_shape %s, got %s", h.codeShape(), blockSize);
-        ConfigException.require(h.embedDim() == inputEmbedDim, P + "input_embed_dim",
+        ConfigException.require(h.embedDim().intValue() == inputEmbedDim.intValue(), P + "input_embed_dim",
                 "must equal the RQ-VAE's embed_dim %s, got %s", h.embedDim(), inputEmbedDim);
         for (int d = 0; d < depth(); d++) {
             ConfigException.require(h.codebookSize(d) == vocab(d), P + "vocab_size",

@@ -109,6 +109,13 @@ public final class RqTransformer implements AutoCloseable {
         return m;
     }
 
+    /** @return the number of parameters of {@code config} (no tensors are allocated) */
+    public static long parameterCount(TransformerConfig config) {
+        try (NDManager m = dev.rq.model.engine.Engines.newManager()) {
+            return new RqTransformer(config, m).params.trainableCount();
+        }
+    }
+
     /** Creates a model from an official-format state dict (strict: every key, no extras). */
     public static RqTransformer fromStateDict(TransformerConfig config, Map<String, HostTensor> state,
             NDManager manager) {

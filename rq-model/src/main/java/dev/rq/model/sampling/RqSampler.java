@@ -1,0 +1,151 @@
+package dev.rq.model.sampling;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.config.SamplingConfig;
+import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.transformer.KvCache;
+import dev.rq.model.transformer.RqTransformer;
+import dev.rq.model.util.Rng;
+import dev.rq.model.vae.RqVae;
+
+/**
+ * Batched autoregressive sampling of code stacks (official {@code RQTransformer.sample}, spec
+ * §4.8): locations in raster order, depth innermost. With the cache (the default) the spatial
+ * stack runs once per position on the newest token only, with a key/value cache over all earlier
+ * positions, and the depth stack runs once per code with its own cache, reset at every position.
+ * The uncached path re-evaluates the full teacher-forcing forward for every code (the reference
+ * the cached path must match).
+ *
+ * <p>Randomness: row r draws one uniform per code from its own generator {@code rows[r]}, in
+ * location order. {@link #rowGenerators} keys a row's generator by the sample's global index, so a
+ * sample does not depend on the batch size or on how a job splits the samples.
+ */
+public final class RqSampler {
+
+    private final RqTransformer model;
+    private final RqVae vae;
+    private final TransformerConfig c;
+
+    public RqSampler(RqTransformer model, RqVae vae) {
+        this.model = model;
+        this.vae = vae;
+        this.c = model.config();
+        c.checkCompatible(vae.config());
+    }
+
+    /** @return generators for samples first..first+n−1 of a run seeded with {@code seed} */
+    public static Rng[] rowGenerators(long seed, long first, int n) {
+        Rng[] r = new Rng[n];
+        for (int i = 0; i < n; i++) {
+            r[i] = Rng.of(seed, 0x5a3b1e, first + i);
+        }
+        return r;
+    }
+
+    /**
+     * Samples one code stack per row.
+     *
+     * @param cond per row: {@code cond[r]} (Lc = 1) or {@code cond[r·Lc … r·Lc+Lc−1]}; null = zeros
+     *     (unconditional / start token)
+     * @param rows one generator per row (the batch size)
+     * @param cached use the key/value caches (false: full forward per code)
+     * @return codes, row-major [B, H, W, Dd]
+     */
+    public long[] sample(long[] cond, SamplingConfig s, Rng[] rows, boolean cached) {
+        int b = rows.length;
+        int lc = c.condLength();
+        if (cond != null && cond.length != b * lc) {
+            throw new IllegalArgumentException("cond has " + cond.length + " entries, expected " + b * lc);
+        }
+        for (int i = 0; cond != null && i < cond.length; i++) {
+            if (cond[i] < 0 || cond[i] >= c.condVocab()) {
+                throw new IllegalArgumentException("cond " + cond[i] + " outside [0, " + c.condVocab() + ")");
+            }
+        }
+        NDManager root = model.params().manager();
+        try (NDManager m = root.newSubManager()) {
+            NDArray condArr = cond == null ? null
+                    : Tensors.of(m, cond).reshape(b, lc);
+            return cached ? cached(m, condArr, s, rows) : uncached(m, condArr, s, rows);
+        }
+    }
+
+    private long[] cached(NDManager m, NDArray cond, SamplingConfig s, Rng[] rows) {
+        int b = rows.length;
+        int t = c.positions();
+        int dd = c.depth();
+        int k = c.maxVocab();
+        long[] codes = new long[b * t * dd];
+        long[] pos = new long[b * dd]; // codes of the current position, [B, Dd]
+        try (KvCache bodyCache = new KvCache(c.body().nLayer()); KvCache headCache = new KvCache(c.head().nLayer())) {
+            for (int p = 0; p < t; p++) {
+                try (NDScope scope = new NDScope()) {
+                    NDArray x;
+                    if (p == 0) {
+                        x = model.condTokens(cond, b);
+                    } else {
+                        NDArray prev = Tensors.of(m, pos).reshape(b, 1, dd);
+                        x = model.spatialTokens(model.codeEmbedding(vae, prev), p - 1); // [B, 1, D]
+                    }
+                    NDArray h = model.bodyForward(x, bodyCache);
+                    long len = h.getShape().get(1);
+                    NDArray ctx = h.get(new NDIndex(":, " + (len - 1))); // [B, D]
+                    headCache.reset();
+                    java.util.Arrays.fill(pos, 0);
+                    NDArray emb = null;
+                    for (int d = 0; d < dd; d++) {
+                        if (d > 0) {
+                            emb = model.codeEmbedding(vae, Tensors.of(m, pos).reshape(b, 1, dd)).squeeze(1); // [B, Dd, C]
+                        }
+                        NDArray tok = model.depthToken(ctx, emb, d);
+                        NDArray hd = model.headForward(tok, headCache).squeeze(1); // [B, D]
+                        float[] logits = model.classify(hd, d).toFloatArray(); // [B, K]
+                        for (int r = 0; r < b; r++) {
+                            int code = LogitSampler.sample(logits, r, k, s.temperature(), s.topKAt(d), s.topPAt(d),
+                                    rows[r].nextDouble());
+                            pos[r * dd + d] = code;
+                            codes[(r * t + p) * dd + d] = code;
+                        }
+                    }
+                }
+            }
+        }
+        return codes;
+    }
+
+    private long[] uncached(NDManager m, NDArray cond, SamplingConfig s, Rng[] rows) {
+        int b = rows.length;
+        int t = c.positions();
+        int dd = c.depth();
+        int k = c.maxVocab();
+        long[] codes = new long[b * t * dd];
+        for (int p = 0; p < t; p++) {
+            int hh = p / c.width();
+            int ww = p % c.width();
+            for (int d = 0; d < dd; d++) {
+                try (NDScope scope = new NDScope()) {
+                    NDArray all = Tensors.of(m, codes).reshape(b, c.height(), c.width(), dd);
+                    NDArray logits = model.forward(vae, all, cond, null).logits()
+                            .get(new NDIndex(":, " + hh + ", " + ww + ", " + d)); // [B, K]
+                    float[] l = logits.toFloatArray();
+                    for (int r = 0; r < b; r++) {
+                        codes[(r * t + p) * dd + d] = LogitSampler.sample(l, r, k, s.temperature(), s.topKAt(d),
+                                s.topPAt(d), rows[r].nextDouble());
+                    }
+                }
+            }
+        }
+        return codes;
+    }
+
+    /** @return codes as an int64 tensor [B, H, W, Dd] in {@code m} */
+    public NDArray toTensor(NDManager m, long[] codes) {
+        int per = c.positions() * c.depth();
+        return Tensors.of(m, codes).reshape(new Shape(codes.length / per, c.height(), c.width(), c.depth()));
+    }
+}

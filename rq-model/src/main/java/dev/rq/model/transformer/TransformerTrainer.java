@@ -1,0 +1,337 @@
+package dev.rq.model.transformer;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.config.Stage2LossConfig;
+import dev.rq.model.config.TrainConfig;
+import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.train.Adam;
+import dev.rq.model.train.LrSchedule;
+import dev.rq.model.train.StepMetrics;
+import dev.rq.model.util.Rng;
+import dev.rq.model.vae.RqVae;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The per-worker RQ-Transformer training step that a data-parallel driver calls (and that runs
+ * alone in one process), the stage-2 analogue of {@link dev.rq.model.train.VaeTrainer}: per
+ * micro-batch inputs/targets from the frozen RQ-VAE (no gradient), forward with dropout → loss →
+ * backward; one all-reduce of gradients and loss statistics through the {@link Collective} (sum
+ * over ranks, divided by N·M); global-norm clipping; AdamW; warm-up + cosine learning rate.
+ *
+ * <p><b>Optimizer</b> (spec §4.6–4.7, inferred; the official stage-2 trainer is not released):
+ * AdamW with {@code train.betas}, {@code train.adam_eps}, {@code train.weight_decay}. Decoupled
+ * weight decay applies only to the weights of Linear layers ({@link RqTransformer#weightDecayKeys});
+ * biases, LayerNorm parameters, the condition embedding and the positional embeddings are not
+ * decayed (the usual minGPT split). The RQ-VAE is frozen and in eval mode.
+ *
+ * <p><b>Inputs</b>: a {@link MicroBatch} of images (the official recipe: soft codes of z_e at
+ * {@code loss.temp}, input codes sampled from them depth by depth when {@code
+ * loss.stochastic_codes}, soft-target cross-entropy) or of codes (e.g. from a token table; hard
+ * targets unless soft targets are given).
+ *
+ * <p><b>Exactness</b>: with global batch B, N ranks and M micro-batches per step, every rank gets
+ * b = B/(N·M) samples per micro-batch. The sample at position i of micro-batch m on rank r has
+ * global index {@code m·N·b + r·b + i}; its dropout masks and stochastic codes come from
+ * generators keyed by (seed, step, global index), so a step's randomness does not depend on N or
+ * M, and the all-reduced update equals that of one rank with the whole batch up to float
+ * summation order. The all-reduce is deterministic, so all ranks apply bit-identical updates.
+ */
+public final class TransformerTrainer {
+
+    private static final long DROPOUT_STREAM = 0xD40F;
+    private static final long CODES_STREAM = 0xC0DE5;
+
+    private final RqTransformer model;
+    private final RqVae vae;
+    private final TrainConfig config;
+    private final Stage2LossConfig lossConfig;
+    private final Collective collective;
+    private final Map<String, NDArray> params;
+    private final Map<String, NDArray> decayed = new LinkedHashMap<>();
+    private final Map<String, NDArray> plain = new LinkedHashMap<>();
+    private final Adam adamDecay;
+    private final Adam adamPlain;
+    private final LrSchedule schedule;
+    private final boolean dropout;
+
+    /**
+     * One micro-batch of this rank: either images or codes, with their condition.
+     *
+     * @param images [b, 3, R, R] in [−1, 1], or null
+     * @param codes [b, H, W, Dd] int64, or null
+     * @param softTargets [b, H, W, Dd, K] soft targets for {@code codes}, or null (hard targets)
+     * @param labels per sample the class (Lc = 1) or Lc condition tokens; null = zeros
+     */
+    public record MicroBatch(NDArray images, NDArray codes, NDArray softTargets, long[] labels) {
+
+        public MicroBatch {
+            if ((images == null) == (codes == null)) {
+                throw new IllegalArgumentException("a micro-batch holds images or codes (exactly one)");
+            }
+            if (softTargets != null && codes == null) {
+                throw new IllegalArgumentException("soft targets need codes");
+            }
+        }
+
+        /** Images: targets and input codes come from the RQ-VAE as the loss config says. */
+        public static MicroBatch ofImages(NDArray images, long[] labels) {
+            return new MicroBatch(images, null, null, labels);
+        }
+
+        /** Codes with hard targets. */
+        public static MicroBatch ofCodes(NDArray codes, long[] labels) {
+            return new MicroBatch(null, codes, null, labels);
+        }
+
+        /** Codes with precomputed soft targets. */
+        public static MicroBatch ofCodes(NDArray codes, NDArray softTargets, long[] labels) {
+            return new MicroBatch(null, codes, softTargets, labels);
+        }
+
+        int size() {
+            return (int) (images != null ? images : codes).getShape().get(0);
+        }
+    }
+
+    public TransformerTrainer(RqTransformer model, RqVae vae, TransformerRunConfig config, Collective collective) {
+        this.model = model;
+        this.vae = vae;
+        this.config = config.train();
+        this.lossConfig = config.loss();
+        this.collective = collective;
+        model.config().checkCompatible(vae.config());
+        this.params = model.params().trainable();
+        Set<String> decayKeys = new HashSet<>(model.weightDecayKeys());
+        params.forEach((k, v) -> (decayKeys.contains(k) ? decayed : plain).put(k, v));
+        NDManager m = model.params().manager();
+        double b1 = this.config.betas().get(0);
+        double b2 = this.config.betas().get(1);
+        this.adamDecay = new Adam(decayed, m, b1, b2, this.config.adamEps(), this.config.weightDecay(), true);
+        this.adamPlain = new Adam(plain, m, b1, b2, this.config.adamEps(), 0.0, true);
+        this.schedule = LrSchedule.of(this.config);
+        var mc = model.config();
+        this.dropout = mc.embdPdrop() > 0 || mc.body().block().residPdrop() > 0 || mc.body().block().attnPdrop() > 0
+                || mc.head().block().residPdrop() > 0 || mc.head().block().attnPdrop() > 0;
+    }
+
+    /** @return optimizer steps taken */
+    public long step() {
+        return adamDecay.step();
+    }
+
+    /** @return the model being trained */
+    public RqTransformer model() {
+        return model;
+    }
+
+    /**
+     * One optimizer step over this rank's micro-batches.
+     *
+     * @param microBatches M micro-batches of b = B/(N·M) samples each, in micro-step order
+     */
+    public TransformerStepMetrics step(List<MicroBatch> microBatches) {
+        long t0 = System.nanoTime();
+        int mCount = microBatches.size();
+        if (mCount != config.gradAccumSteps()) {
+            throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " micro-batches, got " + mCount);
+        }
+        int depth = model.config().depth();
+        long stepNo = adamDecay.step() + 1;
+        double lr = schedule.at(stepNo);
+        float[] stats = new float[1 + depth]; // loss, nll per depth
+        int localImages = 0;
+        long fwd = 0;
+        long bwd = 0;
+        long red;
+        long opt;
+        double gradNorm;
+        int n = collective.worldSize();
+        try (NDScope scope = new NDScope()) {
+            for (int mi = 0; mi < mCount; mi++) {
+                MicroBatch mb = microBatches.get(mi);
+                int b = mb.size();
+                localImages += b;
+                long first = (long) mi * n * b + (long) collective.rank() * b;
+                long a = System.nanoTime();
+                Inputs in = inputs(mb, stepNo, first);
+                Dropout drop = dropout ? Dropout.forSamples(config.seed(), first, b, DROPOUT_STREAM, stepNo) : null;
+                RqTransformer.Output out;
+                NDArray loss;
+                JniUtils.setGradMode(true);
+                try {
+                    out = model.forward(vae, in.codes, in.cond, drop);
+                    loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft)
+                            : Losses.crossEntropy(out.logits(), in.codes);
+                    if (out.condLogits() != null) {
+                        NDArray next = in.cond.get(new NDIndex(":, 1:"));
+                        loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
+                                lossConfig.txtWeight());
+                    }
+                    long c = System.nanoTime();
+                    fwd += c - a;
+                    JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
+                    bwd += System.nanoTime() - c;
+                } finally {
+                    JniUtils.setGradMode(false);
+                }
+                stats[0] += loss.getFloat();
+                float[] nll = Losses.nll(out.logits(), in.codes).mean(new int[] {0, 1, 2}).toFloatArray();
+                for (int d = 0; d < depth; d++) {
+                    stats[1 + d] += nll[d];
+                }
+            }
+            long a = System.nanoTime();
+            Map<String, NDArray> grads = reduceGradients(stats, mCount);
+            long b = System.nanoTime();
+            red = b - a;
+            gradNorm = globalNorm(grads);
+            if (config.gradClipNorm() > 0) {
+                double coef = config.gradClipNorm() / (gradNorm + 1e-6);
+                if (coef < 1) {
+                    grads.values().forEach(g -> g.muli((float) coef));
+                }
+            }
+            adamDecay.update(decayed, grads, lr);
+            adamPlain.update(plain, grads, lr);
+            params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+            opt = System.nanoTime() - b;
+        }
+        double[] nll = new double[depth];
+        for (int d = 0; d < depth; d++) {
+            nll[d] = stats[1 + d];
+        }
+        return new TransformerStepMetrics(adamDecay.step(), lr, stats[0], nll, gradNorm, localImages * n,
+                (System.nanoTime() - t0) / 1e9, new StepMetrics.Timings(fwd / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
+    }
+
+    private static NDArray weighted(NDArray a, double wa, NDArray b, double wb) {
+        NDManager m = a.getManager();
+        return a.mul(m.full(new ai.djl.ndarray.types.Shape(), (float) wa))
+                .add(b.mul(m.full(new ai.djl.ndarray.types.Shape(), (float) wb)));
+    }
+
+    private record Inputs(NDArray codes, NDArray soft, NDArray cond) {}
+
+    /** Input codes, soft targets (or null) and condition of a micro-batch (no gradient). */
+    private Inputs inputs(MicroBatch mb, long stepNo, long first) {
+        int b = mb.size();
+        NDManager m = model.params().manager();
+        NDArray cond = null;
+        if (mb.labels() != null) {
+            int lc = model.config().condLength();
+            if (mb.labels().length != b * lc) {
+                throw new IllegalArgumentException("labels has " + mb.labels().length + " entries, expected " + b * lc);
+            }
+            cond = Tensors.of(m, mb.labels()).reshape(b, lc);
+        } else if (model.config().condLength() > 1) {
+            cond = m.zeros(new ai.djl.ndarray.types.Shape(b, model.config().condLength()),
+                    ai.djl.ndarray.types.DataType.INT64);
+        }
+        if (mb.codes() != null) {
+            return new Inputs(mb.codes(), mb.softTargets(), cond);
+        }
+        NDArray ze = vae.encode(mb.images(), false);
+        double temp = lossConfig.temp();
+        NDList soft;
+        if (lossConfig.stochasticCodes()) {
+            NDList q = new NDList();
+            NDList c = new NDList();
+            for (int i = 0; i < b; i++) {
+                NDList one = vae.softCodes(ze.get(new NDIndex(i + ":" + (i + 1))), temp, true,
+                        Rng.of(config.seed(), CODES_STREAM, stepNo, first + i));
+                q.add(one.get(0));
+                c.add(one.get(1));
+            }
+            soft = new NDList(NDArrays.concat(q, 0), NDArrays.concat(c, 0));
+        } else {
+            soft = vae.softCodes(ze, temp, false, null);
+        }
+        return new Inputs(soft.get(1), lossConfig.soft() ? soft.get(0) : null, cond);
+    }
+
+    /** Sums gradients and statistics over ranks and divides by N·M (as VaeTrainer). */
+    private Map<String, NDArray> reduceGradients(float[] stats, int micro) {
+        float scale = 1f / (collective.worldSize() * micro);
+        Map<String, NDArray> grads = new LinkedHashMap<>();
+        if (collective.worldSize() == 1) {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                grads.put(e.getKey(), e.getValue().getGradient().mul(scale));
+            }
+            for (int i = 0; i < stats.length; i++) {
+                stats[i] *= scale;
+            }
+            return grads;
+        }
+        long total = stats.length;
+        for (NDArray p : params.values()) {
+            total += p.size();
+        }
+        float[] flat = new float[Math.toIntExact(total)];
+        int off = 0;
+        for (NDArray p : params.values()) {
+            float[] g = p.getGradient().toFloatArray();
+            System.arraycopy(g, 0, flat, off, g.length);
+            off += g.length;
+        }
+        System.arraycopy(stats, 0, flat, off, stats.length);
+        collective.allReduceSum(flat);
+        off = 0;
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            int len = Math.toIntExact(e.getValue().size());
+            float[] g = new float[len];
+            for (int i = 0; i < len; i++) {
+                g[i] = flat[off + i] * scale;
+            }
+            off += len;
+            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()));
+        }
+        for (int i = 0; i < stats.length; i++) {
+            stats[i] = flat[off + i] * scale;
+        }
+        return grads;
+    }
+
+    private static double globalNorm(Map<String, NDArray> grads) {
+        double sq = 0;
+        for (NDArray g : grads.values()) {
+            sq += g.square().sum().getFloat();
+        }
+        return Math.sqrt(sq);
+    }
+
+    /** @return optimizer moments as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */
+    public Map<String, HostTensor> optimizerState() {
+        Map<String, HostTensor> s = new LinkedHashMap<>(adamDecay.state());
+        s.putAll(adamPlain.state());
+        return s;
+    }
+
+    /**
+     * Restores optimizer moments and the step count (for resuming). No generator state is needed:
+     * all randomness is keyed by (seed, step, sample index).
+     */
+    public void restore(Map<String, HostTensor> optimizer, long step) {
+        adamDecay.load(optimizer, step);
+        adamPlain.load(optimizer, step);
+    }
+
+    /** @return the keys optimised with weight decay, then those without */
+    public List<List<String>> parameterGroups() {
+        return List.of(new ArrayList<>(decayed.keySet()), new ArrayList<>(plain.keySet()));
+    }
+}
