@@ -1,0 +1,632 @@
+package dev.rq.jobs.quickstart;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.data.dataset.DatasetInfo;
+import dev.rq.data.image.ImageDecodeException;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.decode.DecodeJob;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.jobs.tokenize.Views;
+import dev.rq.jobs.train.RunDirectory;
+import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.report.ImageGrid;
+import dev.rq.report.LineChart;
+import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenRow;
+import dev.rq.tables.TokenTable;
+import dev.rq.tables.TokenTableSchema;
+import dev.rq.tables.Variant;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * {@code rq quickstart}: the whole stage-1 pipeline on one SparkSession, into one output folder.
+ *
+ * <ol>
+ *   <li><b>ingest</b>: open every split of the dataset ({@link CanonicalDataset}; sidecar, shards
+ *       and row counts checked) and print the images per split and class;
+ *   <li><b>train</b>: {@link TrainVaeJob} with {@code workers} ranks into {@code <out>/train}
+ *       (resumes from its last checkpoint; a finished run is not trained again);
+ *   <li><b>tokenize</b>: {@link TokenizeJob} of every split with the final checkpoint into {@code
+ *       <out>/tokens} (skipped when that table was made by the same checkpoint from the same data;
+ *       otherwise replaced atomically);
+ *   <li><b>decode</b>: {@link DecodeJob} of the evaluation split's center-crop rows into {@code
+ *       <out>/decode}, then the PSNR of every reconstruction against its original (the same
+ *       evaluation transform the tokenizer used) and an originals-vs-reconstructions grid in {@code
+ *       <out>/eval} (skipped when {@code eval/eval.json} matches the table and checkpoint);
+ *   <li><b>report</b>: code usage per depth from the evaluation split of the table (Spark
+ *       aggregation), row counts per split, and {@code <out>/report.html}.
+ * </ol>
+ *
+ * Stage outcomes and wall times are kept in {@code <out>/quickstart.json}.
+ */
+public final class QuickstartJob {
+
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** Sub-folders and files of the output folder. */
+    public static final String TRAIN = "train";
+    public static final String TOKENS = "tokens";
+    public static final String DECODE = "decode";
+    public static final String EVAL = "eval";
+    public static final String REPORT = "report.html";
+
+    /** Image pairs shown in the report's reconstruction grid (at most). */
+    static final int SHOWN_PAIRS = 48;
+    static final int GRID_COLUMNS = 8;
+
+    /**
+     * Options.
+     *
+     * @param config resolved run config
+     * @param configSource where the config came from (file and overrides), for the report
+     * @param data dataset root URI (a folder of split folders, e.g. {@code data/emoji})
+     * @param splits splits to check and tokenize; the first one is trained on
+     * @param evalSplit split decoded and measured (must be in {@code splits})
+     * @param out output folder URI
+     * @param workers training ranks (the session should have at least this many task slots)
+     * @param decodeLimit evaluation rows to decode; 0 = the whole split
+     * @param collectiveTimeout training: a silent peer fails the stage after this long
+     */
+    public record Options(RqVaeRunConfig config, String configSource, String data, List<String> splits,
+            String evalSplit, String out, int workers, int decodeLimit, Duration collectiveTimeout) {
+        public Options {
+            Objects.requireNonNull(config, "config");
+            Objects.requireNonNull(data, "data");
+            Objects.requireNonNull(out, "out");
+            splits = List.copyOf(splits);
+            if (splits.isEmpty()) {
+                throw new IllegalArgumentException("no splits given");
+            }
+            if (!splits.contains(evalSplit)) {
+                throw new IllegalArgumentException("evaluation split '" + evalSplit + "' is not among " + splits);
+            }
+            if (decodeLimit < 0) {
+                throw new IllegalArgumentException("decode limit must be >= 0, got " + decodeLimit);
+            }
+            if (collectiveTimeout == null) {
+                collectiveTimeout = Duration.ofSeconds(120);
+            }
+        }
+
+        /** The emoji defaults: train on {@code train}, evaluate on {@code validation}. */
+        public static Options emoji(RqVaeRunConfig config, String configSource, String data, String out, int workers) {
+            return new Options(config, configSource, data, List.of("train", "validation"), "validation", out, workers,
+                    0, Duration.ofSeconds(120));
+        }
+    }
+
+    /**
+     * Outcome.
+     *
+     * @param out the output folder
+     * @param reportUri {@code <out>/report.html}
+     * @param psnr PSNR summary of the evaluation split (dB)
+     * @param trainSteps optimizer steps of the final checkpoint
+     * @param finalCheckpoint its URI
+     * @param tokensUri the token table
+     * @param rowsPerSplit rows of the table per split (counted)
+     * @param stages stage outcomes of this invocation
+     * @param seconds total wall time of this invocation
+     */
+    public record Result(String out, String reportUri, ReconstructionStats.Summary psnr, long trainSteps,
+            String finalCheckpoint, String tokensUri, Map<String, Long> rowsPerSplit, List<StageTimer.Stage> stages,
+            double seconds) {}
+
+    /** A stage failed; the message names the stage and what to do. */
+    public static final class StageException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        private final String stage;
+
+        StageException(String stage, String message, Throwable cause) {
+            super(message, cause);
+            this.stage = stage;
+        }
+
+        /** @return the stage that failed */
+        public String stage() {
+            return stage;
+        }
+    }
+
+    private QuickstartJob() {}
+
+    /** Runs every stage on {@code spark}; progress lines go to {@code console}. */
+    public static Result run(SparkSession spark, Options o, PrintStream console) throws IOException {
+        return new Runner(spark, o, console).run();
+    }
+
+    /** Per-invocation state. */
+    private static final class Runner {
+        private final SparkSession spark;
+        private final Options o;
+        private final PrintStream console;
+        private final Configuration conf;
+        private final HadoopDir out;
+        private final String trainUri;
+        private final String tokensUri;
+        private final String decodeUri;
+        private final HadoopDir evalDir;
+        private StageTimer timer;
+
+        // results handed from stage to stage
+        private final Map<String, CanonicalDataset> datasets = new LinkedHashMap<>();
+        private TrainVaeJob.Result trained;
+        private String modelSha;
+        private TokenManifest manifest;
+        private JsonNode eval;
+
+        Runner(SparkSession spark, Options o, PrintStream console) throws IOException {
+            this.spark = spark;
+            this.o = o;
+            this.console = console;
+            this.conf = spark.sparkContext().hadoopConfiguration();
+            Path root = new Path(o.out());
+            FileSystem fs = root.getFileSystem(conf);
+            root = fs.makeQualified(root);
+            this.out = new HadoopDir(root, conf);
+            this.trainUri = new Path(root, TRAIN).toString();
+            this.tokensUri = new Path(root, TOKENS).toString();
+            this.decodeUri = new Path(root, DECODE).toString();
+            this.evalDir = out.child(EVAL);
+        }
+
+        Result run() throws IOException {
+            long t0 = System.nanoTime();
+            fsMkdirs(out);
+            timer = StageTimer.open(out);
+            console.printf("rq quickstart -> %s (%d workers, Spark %s)%n", out.uri(), o.workers(),
+                    spark.sparkContext().master());
+            stage("ingest", this::ingest);
+            stage("train", this::train);
+            stage("tokenize", this::tokenize);
+            stage("decode", this::decode);
+            Map<String, Long> rows = new LinkedHashMap<>();
+            ReconstructionStats.Summary[] psnr = new ReconstructionStats.Summary[1];
+            stage("report", () -> {
+                Object[] r = report(rows, t0);
+                psnr[0] = (ReconstructionStats.Summary) r[0];
+                return (String) r[1];
+            });
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            String reportUri = new Path(out.path(), REPORT).toString();
+            console.printf(Locale.ROOT, "quickstart done in %s: PSNR %.2f dB on %d %s images%n", minutes(seconds),
+                    psnr[0].mean(), psnr[0].n(), o.evalSplit());
+            console.printf("report: %s%n", reportUri);
+            return new Result(out.uri(), reportUri, psnr[0], trained.steps(), trained.finalCheckpoint(), tokensUri, rows,
+                    timer.stages(), seconds);
+        }
+
+        private static void fsMkdirs(HadoopDir d) throws IOException {
+            d.fileSystem().mkdirs(d.path());
+        }
+
+        /** A stage body; returns {@code "ran|note"}, {@code "skipped|note"} or {@code "resumed|note"}. */
+        private interface Body {
+            String run() throws Exception;
+        }
+
+        private void stage(String name, Body body) throws IOException {
+            console.printf("== %s%n", name);
+            long t = System.nanoTime();
+            String outcome;
+            try {
+                outcome = body.run();
+            } catch (Exception e) {
+                double s = (System.nanoTime() - t) / 1e9;
+                String msg = e.getMessage() == null ? e.toString() : e.getMessage();
+                timer.record(name, "failed", s, msg);
+                throw new StageException(name, "quickstart stage '" + name + "' failed after " + minutes(s) + ": "
+                        + msg + (name.equals("ingest") ? "" : "\nRerun the same command to resume: finished stages"
+                        + " are skipped and training continues from its last checkpoint."), e);
+            }
+            double s = (System.nanoTime() - t) / 1e9;
+            int bar = outcome.indexOf('|');
+            String status = outcome.substring(0, bar);
+            String note = outcome.substring(bar + 1);
+            timer.record(name, status, s, note);
+            console.printf(Locale.ROOT, "   %s %s in %s: %s%n", name, status, minutes(s), note);
+        }
+
+        // ---------------------------------------------------------------- ingest check
+
+        private String ingest() throws IOException {
+            long images = 0;
+            for (String split : o.splits()) {
+                String uri = new Path(o.data(), split).toString();
+                CanonicalDataset ds;
+                try {
+                    ds = CanonicalDataset.open(uri, conf);
+                } catch (FileNotFoundException e) {
+                    throw new FileNotFoundException("dataset split '" + split + "' is missing or incomplete at " + uri
+                            + " (" + e.getMessage() + "). The emoji dataset is committed under data/emoji: run from the"
+                            + " repository root, pass --data, or restore it with `git checkout -- data/emoji`.");
+                }
+                if (ds.numRows() == 0) {
+                    throw new IOException("dataset split " + uri + " has no images");
+                }
+                datasets.put(split, ds);
+                images += ds.numRows();
+            }
+            List<String> names = datasets.values().iterator().next().classNames();
+            for (var e : datasets.entrySet()) {
+                if (!e.getValue().classNames().equals(names)) {
+                    throw new IOException("splits disagree on class names: " + o.splits().get(0) + " " + names + " vs "
+                            + e.getKey() + " " + e.getValue().classNames());
+                }
+            }
+            console.print(countsTable());
+            return "ran|" + images + " images in " + datasets.size() + " splits, " + names.size() + " classes";
+        }
+
+        /** Images per class (rows) and split (columns), as aligned text. */
+        private String countsTable() {
+            StringBuilder sb = new StringBuilder();
+            List<String> names = classNames();
+            sb.append(String.format(Locale.ROOT, "   %-18s", "class"));
+            datasets.keySet().forEach(s -> sb.append(String.format(Locale.ROOT, " %10s", s)));
+            sb.append('\n');
+            for (List<Object> row : countRows(names)) {
+                sb.append(String.format(Locale.ROOT, "   %-18s", row.get(0)));
+                for (int i = 1; i < row.size(); i++) {
+                    sb.append(String.format(Locale.ROOT, " %10s", row.get(i)));
+                }
+                sb.append('\n');
+            }
+            return sb.toString();
+        }
+
+        private List<String> classNames() {
+            return datasets.values().iterator().next().classNames();
+        }
+
+        /** Rows: label id + name, count per split; last row the totals. */
+        private List<List<Object>> countRows(List<String> names) {
+            TreeMap<Long, String> labels = new TreeMap<>();
+            for (int i = 0; i < names.size(); i++) {
+                labels.put((long) i, i + " " + names.get(i));
+            }
+            for (CanonicalDataset ds : datasets.values()) {
+                Map<String, Long> c = ds.info().countsPerLabel();
+                if (c != null) {
+                    c.keySet().forEach(k -> labels.putIfAbsent(Long.parseLong(k), k.equals("-1") ? "-1 (unknown)" : k));
+                }
+            }
+            List<List<Object>> rows = new ArrayList<>();
+            for (var l : labels.entrySet()) {
+                List<Object> r = new ArrayList<>();
+                r.add(l.getValue());
+                for (CanonicalDataset ds : datasets.values()) {
+                    Map<String, Long> c = ds.info().countsPerLabel();
+                    r.add(c == null ? 0L : c.getOrDefault(Long.toString(l.getKey()), 0L));
+                }
+                rows.add(r);
+            }
+            List<Object> total = new ArrayList<>();
+            total.add("total");
+            datasets.values().forEach(ds -> total.add(ds.numRows()));
+            rows.add(total);
+            return rows;
+        }
+
+        // ---------------------------------------------------------------- train
+
+        private String train() throws IOException {
+            String split = o.splits().get(0);
+            RunDirectory run = new RunDirectory(trainUri, conf);
+            List<Long> before = run.fs().exists(run.path("run.json")) ? run.committedSteps() : List.of();
+            TrainVaeJob.Options t = new TrainVaeJob.Options(o.config(), datasets.get(split).splitDir().toString(),
+                    trainUri, o.workers(), o.collectiveTimeout(), 2, null);
+            trained = TrainVaeJob.run(spark, t);
+            modelSha = Checkpoints.read(new HadoopDir(trained.finalCheckpoint(), conf)).manifest().files()
+                    .get(Checkpoints.MODEL).sha256();
+            long max = o.config().train().maxSteps();
+            if (trained.submissions() == 0) {
+                return "skipped|already trained to step " + trained.steps() + " (" + trained.finalCheckpoint() + ")";
+            }
+            String note = trained.steps() + " steps on " + split + " with " + o.workers() + " ranks (global batch "
+                    + o.config().train().batchSize() + ")" + lastMetrics();
+            if (!before.isEmpty()) {
+                return "resumed|from step " + before.get(before.size() - 1) + " of " + max + ": " + note;
+            }
+            return "ran|" + note;
+        }
+
+        private String lastMetrics() {
+            JsonNode m = lastMetricsLine();
+            if (m == null) {
+                return "";
+            }
+            return String.format(Locale.ROOT, "; last logged loss %.5f (recon %.5f)", m.path("loss").asDouble(),
+                    m.path("recon_loss").asDouble());
+        }
+
+        private JsonNode lastMetricsLine() {
+            try {
+                List<String> lines = new RunDirectory(trainUri, conf).readLines("metrics.jsonl");
+                return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
+            } catch (IOException e) {
+                return null;
+            }
+        }
+
+        // ---------------------------------------------------------------- tokenize
+
+        private String tokenize() throws IOException {
+            String dataRoot = qualify(o.data());
+            try {
+                TokenManifest m = TokenManifest.read(tokensUri, conf);
+                boolean same = modelSha.equals(m.tokenizer().checkpointSha256())
+                        && m.splits().keySet().equals(new java.util.HashSet<>(o.splits()))
+                        && m.source() != null && dataRoot.equals(m.source().uri());
+                for (var e : datasets.entrySet()) {
+                    TokenManifest.SplitCounts c = m.splits().get(e.getKey());
+                    same &= c != null && c.images() == e.getValue().numRows();
+                }
+                if (same) {
+                    manifest = m;
+                    return "skipped|" + tokensUri + " was already made by this checkpoint (created "
+                            + m.createdAt() + ")";
+                }
+                console.println("   existing token table is from another checkpoint or dataset: replacing it");
+            } catch (FileNotFoundException e) {
+                // no table yet
+            }
+            TokenizeJob.Options t = new TokenizeJob.Options(trained.finalCheckpoint(), o.data(), tokensUri,
+                    List.of(Variant.CENTER), 16, o.splits(), false, 0, 0);
+            TokenizeJob.Result r = TokenizeJob.run(spark, t);
+            manifest = r.manifest();
+            console.print(r.summary());
+            long rows = manifest.splits().values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
+            return String.format(Locale.ROOT, "ran|%d rows, %.1f img/s", rows, manifest.job().imagesPerSecond());
+        }
+
+        private String qualify(String uri) throws IOException {
+            Path p = new Path(uri);
+            return p.getFileSystem(conf).makeQualified(p).toString();
+        }
+
+        // ---------------------------------------------------------------- decode + PSNR
+
+        private String decode() throws Exception {
+            long available = manifest.splits().get(o.evalSplit()).rows(); // one variant per image
+            int limit = (int) (o.decodeLimit() > 0 ? Math.min(o.decodeLimit(), available) : available);
+            if (evalDir.exists("eval.json")) {
+                try (InputStream in = evalDir.open("eval.json")) {
+                    JsonNode e = JSON.readTree(in);
+                    if (e.path("table_created_at").asText().equals(manifest.createdAt())
+                            && e.path("checkpoint_sha256").asText().equals(modelSha)
+                            && e.path("rows").asInt() == limit) {
+                        eval = e;
+                        return String.format(Locale.ROOT, "skipped|already decoded %d rows of this table: PSNR %.2f dB",
+                                limit, e.path("psnr").path("mean").asDouble());
+                    }
+                } catch (IOException ignored) {
+                    // decode again
+                }
+            }
+            DecodeJob.Result d = DecodeJob.run(spark, new DecodeJob.Options(trained.finalCheckpoint(), tokensUri,
+                    decodeUri, limit, o.evalSplit(), Variant.CENTER.id, false, 0));
+            int res = d.resolution();
+            int len = 3 * res * res;
+            float[] originals = originals(d.rows(), res);
+            int n = d.rows().size();
+            double[] psnr = new double[n];
+            Map<String, List<Double>> perClass = new TreeMap<>();
+            List<String> names = manifest.labelNames() == null ? List.of() : manifest.labelNames();
+            for (int i = 0; i < n; i++) {
+                psnr[i] = ReconstructionStats.psnr(originals, i * len, d.images(), i * len, len);
+                Long label = d.rows().get(i).getLabel();
+                String cls = label != null && label >= 0 && label < names.size() ? names.get(label.intValue())
+                        : String.valueOf(label);
+                perClass.computeIfAbsent(cls, k -> new ArrayList<>()).add(psnr[i]);
+            }
+            ReconstructionStats.Summary s = ReconstructionStats.Summary.of(psnr);
+            writeComparison(originals, d.images(), Math.min(n, SHOWN_PAIRS), res);
+
+            ObjectNode e = JSON.createObjectNode();
+            e.put("split", o.evalSplit());
+            e.put("rows", n);
+            e.put("resolution", res);
+            e.put("table_created_at", manifest.createdAt());
+            e.put("checkpoint_sha256", modelSha);
+            e.put("checkpoint", trained.finalCheckpoint());
+            e.put("definition", "PSNR = 10 log10(1 / MSE) over C*H*W samples, original (evaluation transform of the"
+                    + " source image) and reconstruction (decoded from the table's codes, clamped) both mapped from"
+                    + " [-1, 1] to [0, 1]; summary over images");
+            e.set("psnr", summaryJson(s));
+            ObjectNode pc = e.putObject("psnr_per_class");
+            perClass.forEach((k, v) -> pc.set(k, summaryJson(ReconstructionStats.Summary.of(
+                    v.stream().mapToDouble(Double::doubleValue).toArray()))));
+            ArrayNode per = e.putArray("per_image");
+            for (int i = 0; i < n; i++) {
+                TokenRow r = d.rows().get(i);
+                ObjectNode one = per.addObject();
+                one.put("id", r.getId());
+                one.put("label", r.getLabel());
+                one.put("psnr", Math.round(psnr[i] * 1000) / 1000.0);
+            }
+            try (OutputStream os = evalDir.create("eval.json")) { // last: marks the stage done
+                os.write(JSON.writeValueAsBytes(e));
+            }
+            eval = e;
+            return String.format(Locale.ROOT, "ran|decoded %d %s rows; PSNR mean %.2f dB (median %.2f, min %.2f, max %.2f)",
+                    n, o.evalSplit(), s.mean(), s.median(), s.min(), s.max());
+        }
+
+        /** The model inputs (center view) of the decoded rows' source images, NCHW in [−1, 1]. */
+        private float[] originals(List<TokenRow> rows, int res) throws IOException, ImageDecodeException {
+            CanonicalDataset ds = datasets.get(o.evalSplit());
+            DatasetInfo info = ds.info();
+            String rel = new Path(ds.splitDir().toString()).getName();
+            Map<String, Long> shardStart = new HashMap<>();
+            long start = 0;
+            for (DatasetInfo.Shard sh : info.shards()) {
+                shardStart.put(rel + "/" + sh.file(), start);
+                start += sh.rows();
+            }
+            Map<Long, Integer> wanted = new HashMap<>();
+            for (int i = 0; i < rows.size(); i++) {
+                TokenRow r = rows.get(i);
+                Long s0 = shardStart.get(r.getSourceShard());
+                if (s0 == null) {
+                    throw new IllegalStateException("token row " + r.getId() + " comes from " + r.getSourceShard()
+                            + ", which is not a shard of " + ds.splitDir());
+                }
+                wanted.put(s0 + r.getSourceRow(), i);
+            }
+            Views views = new Views(res);
+            int len = views.tensorLength();
+            float[] out = new float[rows.size() * len];
+            int found = 0;
+            for (CanonicalDataset.Sample s : ds.readAll()) {
+                Integer i = wanted.get(s.index());
+                if (i != null) {
+                    views.write(s.bytes(), List.of(Variant.CENTER), out, i * len);
+                    found++;
+                }
+            }
+            if (found != rows.size()) {
+                throw new IllegalStateException("found " + found + " of " + rows.size() + " source images in "
+                        + ds.splitDir());
+            }
+            return out;
+        }
+
+        /** {@code eval/comparison.png}: per group of {@link #GRID_COLUMNS}, a row of originals above their reconstructions. */
+        private void writeComparison(float[] originals, float[] recon, int n, int res) throws IOException {
+            int len = 3 * res * res;
+            int groups = (n + GRID_COLUMNS - 1) / GRID_COLUMNS;
+            int cells = groups * 2 * GRID_COLUMNS;
+            float[] grid = new float[cells * len];
+            java.util.Arrays.fill(grid, 1f); // empty cells are white
+            for (int i = 0; i < n; i++) {
+                int g = i / GRID_COLUMNS;
+                int c = i % GRID_COLUMNS;
+                System.arraycopy(originals, i * len, grid, ((2 * g) * GRID_COLUMNS + c) * len, len);
+                System.arraycopy(recon, i * len, grid, ((2 * g + 1) * GRID_COLUMNS + c) * len, len);
+            }
+            BufferedImage img = ImageGrid.grid(grid, cells, 3, res, res, GRID_COLUMNS, 2, 0xFFFFFF);
+            int scale = Math.max(1, 128 / res);
+            try (OutputStream os = evalDir.create("comparison.png")) {
+                ImageGrid.writePng(scale(img, scale), os);
+            }
+        }
+
+        private static BufferedImage scale(BufferedImage img, int f) {
+            if (f == 1) {
+                return img;
+            }
+            BufferedImage s = new BufferedImage(img.getWidth() * f, img.getHeight() * f, BufferedImage.TYPE_INT_RGB);
+            Graphics2D g = s.createGraphics();
+            try {
+                g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_NEAREST_NEIGHBOR);
+                g.drawImage(img, 0, 0, s.getWidth(), s.getHeight(), null);
+            } finally {
+                g.dispose();
+            }
+            return s;
+        }
+
+        private static ObjectNode summaryJson(ReconstructionStats.Summary s) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("n", s.n());
+            n.put("mean", Math.round(s.mean() * 1000) / 1000.0);
+            n.put("median", Math.round(s.median() * 1000) / 1000.0);
+            n.put("min", Math.round(s.min() * 1000) / 1000.0);
+            n.put("max", Math.round(s.max() * 1000) / 1000.0);
+            return n;
+        }
+
+        // ---------------------------------------------------------------- report
+
+        private Object[] report(Map<String, Long> rows, long t0) throws IOException {
+            TokenTable table = TokenTable.read(spark, tokensUri);
+            table.verifyCounts();
+            for (var r : table.rows().groupBy(TokenTableSchema.SPLIT).count().collectAsList()) {
+                rows.put(r.get(0).toString(), r.getLong(1));
+            }
+            CodeUsage usage = CodeUsage.of(table, o.evalSplit(), Variant.CENTER.id);
+            LineChart chart = LineChart.of("code usage per depth (" + o.evalSplit() + ", codes sorted by frequency)",
+                    "code rank", "occurrences").logY(true);
+            for (int d = 0; d < usage.depth(); d++) {
+                chart.add(String.format(Locale.ROOT, "depth %d (ppl %.1f, %d used)", d, usage.perplexity(d),
+                        usage.used(d)), usage.sortedDescending(d));
+            }
+            try (OutputStream os = evalDir.create("code-usage.png")) {
+                os.write(chart.png());
+            }
+            ObjectNode u = JSON.createObjectNode();
+            ArrayNode ppl = u.putArray("perplexity");
+            ArrayNode used = u.putArray("used");
+            for (int d = 0; d < usage.depth(); d++) {
+                ppl.add(Math.round(usage.perplexity(d) * 100) / 100.0);
+                used.add(usage.used(d));
+            }
+            timer.put("code_usage_" + o.evalSplit(), u);
+            timer.put("psnr_" + o.evalSplit(), eval.path("psnr"));
+
+            ReconstructionStats.Summary psnr = new ReconstructionStats.Summary(eval.path("psnr").path("n").asInt(),
+                    eval.path("psnr").path("mean").asDouble(), eval.path("psnr").path("median").asDouble(),
+                    eval.path("psnr").path("min").asDouble(), eval.path("psnr").path("max").asDouble());
+            QuickstartReport report = new QuickstartReport(o, out.uri(), trained, lastMetricsLine(), manifest, rows,
+                    countRows(classNames()), new ArrayList<>(datasets.keySet()), usage, eval, psnr);
+            List<StageTimer.Stage> stages = new ArrayList<>(timer.stages());
+            double sofar = (System.nanoTime() - t0) / 1e9;
+            try (OutputStream os = out.create(REPORT)) {
+                report.html(stages, sofar, timer.lastWorkSeconds("report")).write(os);
+            }
+            StringBuilder note = new StringBuilder(String.format(Locale.ROOT, "%s; code usage perplexity per depth",
+                    new Path(out.path(), REPORT)));
+            for (int d = 0; d < usage.depth(); d++) {
+                note.append(String.format(Locale.ROOT, " %.1f", usage.perplexity(d)));
+            }
+            return new Object[] {psnr, "ran|" + note};
+        }
+    }
+
+    /** @return {@code 1m05s} or {@code 4.2 s} */
+    static String minutes(double seconds) {
+        if (seconds < 60) {
+            return String.format(Locale.ROOT, "%.1f s", seconds);
+        }
+        long s = Math.round(seconds);
+        return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+    }
+
+    /** @return the config as pretty JSON (for the report) */
+    static String configJson(RqVaeRunConfig config) {
+        try {
+            return JSON.writeValueAsString(Configs.toTree(config));
+        } catch (IOException e) {
+            return Configs.toCanonicalJson(config);
+        }
+    }
+}
