@@ -176,7 +176,10 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                     maybeInjectFault(run, rank, trainer.step() + 1);
                     StepMetrics sm = trainer.step(batches);
                     if (sm.step() % train.logEvery() == 0 || sm.step() == train.maxSteps()) {
-                        send(progressOut, metrics(sm, cursor, (System.nanoTime() - t0) / 1e9, sm.step() - startStep));
+                        long now = System.nanoTime();
+                        send(progressOut, metrics(sm, cursor, (now - t0) / 1e9, sm.step() - startStep));
+                        t0 = now; // img/s over the last logging window, not since the (slow) start
+                        startStep = sm.step();
                     }
                 }
                 long step = trainer.step();
@@ -326,7 +329,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         return n;
     }
 
-    private static ObjectNode metrics(StepMetrics m, Cursor cursor, double elapsed, long stepsThisAttempt) {
+    private static ObjectNode metrics(StepMetrics m, Cursor cursor, double elapsed, long stepsInWindow) {
         ObjectNode n = JSON.createObjectNode();
         n.put("event", "step");
         n.put("step", m.step());
@@ -347,7 +350,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         n.put("dead_fraction", m.deadFraction());
         n.put("images", m.images());
         n.put("step_seconds", m.seconds());
-        n.put("img_per_s", stepsThisAttempt * m.images() / Math.max(elapsed, 1e-9));
+        n.put("img_per_s", stepsInWindow * m.images() / Math.max(elapsed, 1e-9));
         n.put("allreduce_seconds", m.timings().allReduce());
         n.put("forward_seconds", m.timings().forward());
         n.put("backward_seconds", m.timings().backward());
