@@ -34,7 +34,7 @@ final class ProgressServer implements AutoCloseable {
                     reader.start();
                 } catch (IOException e) {
                     if (!closed) {
-                        TrainVaeJob.LOG.warn("progress endpoint stopped: {}", e.toString());
+                        TrainingJob.LOG.warn("progress endpoint stopped: {}", e.toString());
                     }
                     return;
                 }
@@ -53,7 +53,7 @@ final class ProgressServer implements AutoCloseable {
         } catch (SocketException e) {
             // rank 0 went away (task failed or finished); the driver handles the stage outcome
         } catch (IOException | RuntimeException e) {
-            TrainVaeJob.LOG.warn("progress stream error: {}", e.toString());
+            TrainingJob.LOG.warn("progress stream error: {}", e.toString());
         }
     }
 

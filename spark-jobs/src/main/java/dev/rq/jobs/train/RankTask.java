@@ -1,32 +1,14 @@
 package dev.rq.jobs.train;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rq.data.dataset.CanonicalDataset;
-import dev.rq.data.image.ImageTransform;
-import dev.rq.data.loader.Batch;
-import dev.rq.data.loader.BatchLoader;
-import dev.rq.data.loader.Cursor;
-import dev.rq.data.loader.SampleStore;
 import dev.rq.jobs.distributed.BarrierCollectives;
 import dev.rq.jobs.distributed.TcpRingCollective;
 import dev.rq.model.checkpoint.CheckpointDir;
-import dev.rq.model.checkpoint.Checkpoints;
-import dev.rq.model.config.Configs;
-import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.io.HostTensor;
-import dev.rq.model.nn.Tensors;
-import dev.rq.model.train.StepMetrics;
-import dev.rq.model.train.VaeTrainer;
-import dev.rq.model.vae.RqVae;
-import dev.rq.model.vae.VaeCheckpoint;
-import dev.rq.report.ImageGrid;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;
@@ -34,7 +16,6 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -47,15 +28,15 @@ import scala.jdk.javaapi.CollectionConverters;
 import scala.runtime.AbstractFunction1;
 
 /**
- * One rank of the data-parallel RQ-VAE training stage (a Spark barrier task). Every attempt
- * starts from the latest committed checkpoint of the run (or from the seeded initialisation),
- * trains to {@code max_steps}, checkpoints every {@code checkpoint_every} steps, and returns a
- * one-line JSON summary.
+ * One rank of a data-parallel training stage (a Spark barrier task), for any {@link
+ * TrainingStage}. Every attempt starts from the latest committed checkpoint of the run (or from
+ * the seeded initialisation), trains to {@code max_steps}, checkpoints every {@code
+ * checkpoint_every} steps, and returns a one-line JSON summary.
  *
  * <pre>
  * rank r of N:  ring ← rendezvous(run token, stage attempt)
- *               model, optimizer, RNG, cursor ← latest checkpoint | seed
- *               loop: M loader batches (global micro-batch B/M, slice r) → trainer.step
+ *               replica ← latest checkpoint | seed        (all ranks check they loaded the same)
+ *               loop: replica.trainStep()                  (gradients all-reduced inside)
  *                     rank 0 → progress line to the driver
  *                     every K steps: weight checksums compared over ranks; rank 0 writes
  *                     step-N.tmp, commits it (rename); barrier
@@ -63,11 +44,10 @@ import scala.runtime.AbstractFunction1;
  */
 final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<String>> implements Serializable {
 
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final String configJson;
-    private final String dataUri;
+    private final TrainingStage stage;
     private final String runUri;
     private final String runToken;
     private final String progressAddress;
@@ -75,10 +55,9 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
     private final String faultInjection;
     private final Map<String, String> hadoopConf;
 
-    RankTask(String configJson, String dataUri, String runUri, String runToken, String progressAddress,
-            Duration collectiveTimeout, String faultInjection, Map<String, String> hadoopConf) {
-        this.configJson = configJson;
-        this.dataUri = dataUri;
+    RankTask(TrainingStage stage, String runUri, String runToken, String progressAddress, Duration collectiveTimeout,
+            String faultInjection, Map<String, String> hadoopConf) {
+        this.stage = stage;
         this.runUri = runUri;
         this.runToken = runToken;
         this.progressAddress = progressAddress;
@@ -90,7 +69,6 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
     @Override
     public Iterator<String> apply(Iterator<Integer> ignored) {
         BarrierTaskContext ctx = BarrierTaskContext.get();
-        RqVaeRunConfig config = Configs.fromJson(configJson, RqVaeRunConfig.class);
         Configuration conf = new Configuration();
         hadoopConf.forEach(conf::set);
         int threads = Math.max(1, ctx.cpus());
@@ -98,7 +76,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         try (TcpRingCollective ring = BarrierCollectives.create(ctx, runToken + "/" + ctx.stageAttemptNumber(),
                         Duration.ofMillis(collectiveTimeoutMs));
                 NDManager manager = Engines.pytorch(threads).newBaseManager(device(ctx))) {
-            return CollectionConverters.asScala(List.of(train(ctx, ring, config, conf, manager, threads)).iterator());
+            return CollectionConverters.asScala(List.of(train(ctx, ring, conf, manager, threads)).iterator());
         } catch (IOException e) {
             throw new RuntimeException("rank " + ctx.partitionId() + ": " + e.getMessage(), e);
         }
@@ -111,131 +89,71 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
             int id = Integer.parseInt(gpu.get().addresses()[0].trim());
             if (Engines.pytorch(0).getGpuCount() == 0) {
                 throw new IllegalStateException("Spark assigned GPU " + id + " to this task, but the libtorch on the"
-                        + " classpath has no CUDA support: build with a pytorch-native-cu* artifact (see README)");
+                        + " classpath has no CUDA support: build with a pytorch-native-cu* artifact (see deploy/README.md)");
             }
             return Device.gpu(id);
         }
         return Device.cpu();
     }
 
-    private String train(BarrierTaskContext ctx, TcpRingCollective ring, RqVaeRunConfig config, Configuration conf,
-            NDManager manager, int threads) throws IOException {
+    private String train(BarrierTaskContext ctx, TcpRingCollective ring, Configuration conf, NDManager manager,
+            int threads) throws IOException {
         int rank = ring.rank();
         int n = ring.worldSize();
         RunDirectory run = new RunDirectory(runUri, conf);
-        var train = config.train();
-        int micro = train.gradAccumSteps();
-        int microGlobal = train.batchSize() / micro;
-        // model, optimizer and cursor: from the latest committed checkpoint, or fresh from the seed
+        TrainingStage.Limits limits = stage.limits();
         Optional<CheckpointDir> latest = run.latest();
-        RqVae vae;
-        VaeTrainer trainer;
-        Cursor cursor = Cursor.start();
-        String resumedFrom = "seed";
-        if (latest.isPresent()) {
-            VaeCheckpoint.Loaded l = VaeCheckpoint.load(latest.get(), manager);
-            vae = l.vae();
-            trainer = new VaeTrainer(vae, train, ring);
-            JsonNode st = l.checkpoint().trainerState();
-            trainer.restore(l.checkpoint().optimizer(), st.get("step").asLong(), st.get("restart_rng").asLong());
-            cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
-            resumedFrom = latest.get().uri();
-            // all ranks must have loaded the same checkpoint
-            agree(ring, l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256(), "checkpoint");
-        } else {
-            vae = RqVae.create(config.model(), manager, train.seed());
-            trainer = new VaeTrainer(vae, train, ring);
-        }
-        CanonicalDataset dataset = CanonicalDataset.open(dataUri, conf);
-        ImageTransform transform = new ImageTransform(config.model().ddconfig().resolution(),
-                config.data().randomCrop() ? ImageTransform.Mode.TRAIN : ImageTransform.Mode.EVAL);
-        int res = config.model().ddconfig().resolution();
-        try (Socket progress = rank == 0 ? connect(progressAddress) : null;
-                BatchLoader loader = BatchLoader.builder()
-                        .setStore(new SampleStore(dataset, 512L << 20))
-                        .setGlobalBatchSize(microGlobal)
-                        .optRank(rank, n)
-                        .optSeed(train.seed())
-                        .setTransform(transform)
-                        .optThreads(Math.max(1, config.data().decodeThreads()))
-                        .optStart(cursor)
-                        .build()) {
+        try (TrainingStage.Replica replica = stage.open(ring, manager, conf, latest);
+                Socket progress = rank == 0 ? connect(progressAddress) : null) {
+            if (replica.loadedFrom() != null) {
+                agree(ring, replica.loadedFrom(), "loaded checkpoint"); // all ranks resumed from the same one
+            }
             OutputStream progressOut = progress == null ? null : progress.getOutputStream();
-            send(progressOut, event("start", trainer.step(), Map.of("rank", rank, "world_size", n,
-                    "resumed_from", resumedFrom, "attempt", ctx.stageAttemptNumber(), "threads", threads)));
+            send(progressOut, event("start", replica.step(), Map.of("rank", rank, "world_size", n,
+                    "resumed_from", latest.map(CheckpointDir::uri).orElse("seed"),
+                    "attempt", ctx.stageAttemptNumber(), "threads", threads)));
             long t0 = System.nanoTime();
-            long startStep = trainer.step();
-            while (trainer.step() < train.maxSteps()) {
-                List<NDArray> batches = new ArrayList<>(micro);
-                try (NDManager stepManager = manager.newSubManager()) {
-                    for (int m = 0; m < micro; m++) {
-                        Batch b = loader.next();
-                        batches.add(Tensors.of(stepManager, b.images(), new Shape(b.shape())));
-                    }
-                    cursor = loader.cursor();
-                    maybeInjectFault(run, rank, trainer.step() + 1);
-                    StepMetrics sm = trainer.step(batches);
-                    if (sm.step() % train.logEvery() == 0 || sm.step() == train.maxSteps()) {
-                        long now = System.nanoTime();
-                        send(progressOut, metrics(sm, cursor, (now - t0) / 1e9, sm.step() - startStep));
-                        t0 = now; // img/s over the last logging window, not since the (slow) start
-                        startStep = sm.step();
-                    }
+            long windowStart = replica.step();
+            while (replica.step() < limits.maxSteps()) {
+                maybeInjectFault(run, rank, replica.step() + 1);
+                ObjectNode m = replica.trainStep();
+                long step = replica.step();
+                if (step % limits.logEvery() == 0 || step == limits.maxSteps()) {
+                    long now = System.nanoTime();
+                    ObjectNode line = event("step", step, Map.of());
+                    line.setAll(m);
+                    // images/s over the last logging window, not since the (slow) start
+                    line.put("img_per_s", (step - windowStart) * m.path("images").asDouble() / ((now - t0) / 1e9));
+                    line.put("time", System.currentTimeMillis() / 1000.0);
+                    send(progressOut, line);
+                    t0 = now;
+                    windowStart = step;
                 }
-                long step = trainer.step();
-                boolean last = step == train.maxSteps();
-                if (last || (train.checkpointEvery() > 0 && step % train.checkpointEvery() == 0)) {
-                    String sha = weightsSha(vae);
+                if (step == limits.maxSteps() || (limits.checkpointEvery() > 0 && step % limits.checkpointEvery() == 0)) {
+                    String sha = replica.weightsSha();
                     agree(ring, sha, "weights at step " + step);
                     if (rank == 0) {
                         CheckpointDir dir = run.beginCheckpoint(step);
                         ObjectNode state = JSON.createObjectNode();
                         state.put("step", step);
-                        state.put("restart_rng", trainer.rngState());
-                        state.putObject("cursor").put("epoch", cursor.epoch()).put("step", cursor.step());
                         state.put("weights_sha256", sha);
                         state.put("world_size", n);
-                        VaeCheckpoint.save(dir, vae, config, step, trainer.optimizerState(), state);
-                        run.commitCheckpoint(step, train.keepCheckpoints());
-                        writeReconstructions(run, vae, dataset, res, step);
+                        replica.save(dir, state);
+                        run.commitCheckpoint(step, limits.keepCheckpoints());
+                        try {
+                            replica.afterCommit(run, step);
+                        } catch (IOException | RuntimeException e) {
+                            TrainingJob.LOG.warn("plots of step {} failed: {}", step, e.toString());
+                        }
                         send(progressOut, event("checkpoint", step, Map.of("uri", run.checkpoint(step).uri(),
                                 "weights_sha256", sha)));
                     }
                     ring.barrier();
                 }
             }
-            ObjectNode done = event("done", trainer.step(), Map.of("rank", rank, "weights_sha256", weightsSha(vae)));
+            ObjectNode done = event("done", replica.step(), Map.of("rank", rank, "weights_sha256", replica.weightsSha()));
             send(progressOut, done);
             return done.toString();
-        } finally {
-            vae.close();
-        }
-    }
-
-    /**
-     * Writes {@code plots/recon-step-N.png}: the first 8 images of the dataset (evaluation
-     * transform) on the top row, their reconstructions (eval mode, no EMA update) below.
-     */
-    private static void writeReconstructions(RunDirectory run, RqVae vae, CanonicalDataset dataset, int res, long step)
-            throws IOException {
-        int n = (int) Math.min(8, dataset.numRows());
-        try (BatchLoader val = BatchLoader.builder()
-                        .setStore(new SampleStore(dataset, 64L << 20))
-                        .setGlobalBatchSize(n)
-                        .optShuffle(false)
-                        .optThreads(1)
-                        .setTransform(new ImageTransform(res, ImageTransform.Mode.EVAL))
-                        .build();
-                NDManager m = vae.params().manager().newSubManager()) {
-            Batch b = val.next();
-            NDArray x = Tensors.of(m, b.images(), new Shape(b.shape()));
-            float[] recon = vae.forward(x, false, dev.rq.model.distributed.Collective.local(), null).recon()
-                    .toFloatArray();
-            float[] both = new float[2 * recon.length];
-            System.arraycopy(b.images(), 0, both, 0, recon.length);
-            System.arraycopy(recon, 0, both, recon.length, recon.length);
-            var grid = ImageGrid.grid(both, 2 * n, 3, res, res, n, 2, 0xFFFFFF);
-            run.writeFile(RunDirectory.PLOTS + "/recon-" + RunDirectory.name(step) + ".png", ImageGrid.png(grid));
         }
     }
 
@@ -251,11 +169,11 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         }
     }
 
-    /** @return SHA-256 over every tensor (parameters and EMA buffers) of the model */
-    static String weightsSha(RqVae vae) {
+    /** @return SHA-256 over the names and bytes of {@code tensors} (in map order) */
+    static String sha256(Map<String, HostTensor> tensors) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (Map.Entry<String, HostTensor> e : vae.params().toHost().entrySet()) {
+            for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
                 md.update(e.getKey().getBytes(StandardCharsets.UTF_8));
                 md.update(e.getValue().data());
             }
@@ -304,7 +222,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                     10_000);
             return s;
         } catch (IOException e) {
-            TrainVaeJob.LOG.warn("cannot reach the driver's progress endpoint {}: {}", address, e.toString());
+            TrainingJob.LOG.warn("cannot reach the driver's progress endpoint {}: {}", address, e.toString());
             return null;
         }
     }
@@ -317,7 +235,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
             out.write((line.toString() + "\n").getBytes(StandardCharsets.UTF_8));
             out.flush();
         } catch (IOException e) {
-            TrainVaeJob.LOG.warn("progress line lost: {}", e.toString());
+            TrainingJob.LOG.warn("progress line lost: {}", e.toString());
         }
     }
 
@@ -326,35 +244,6 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         n.put("event", type);
         n.put("step", step);
         fields.forEach((k, v) -> n.set(k, JSON.valueToTree(v)));
-        return n;
-    }
-
-    private static ObjectNode metrics(StepMetrics m, Cursor cursor, double elapsed, long stepsInWindow) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("event", "step");
-        n.put("step", m.step());
-        n.put("epoch", cursor.epoch());
-        n.put("lr", m.lr());
-        n.put("loss", m.loss());
-        n.put("recon_loss", m.reconLoss());
-        n.put("commit_loss", m.commitLoss());
-        n.put("grad_norm", m.gradNorm());
-        var p = n.putArray("perplexity");
-        for (double v : m.perplexity()) {
-            p.add(v);
-        }
-        var u = n.putArray("used_fraction");
-        for (double v : m.usedFraction()) {
-            u.add(v);
-        }
-        n.put("dead_fraction", m.deadFraction());
-        n.put("images", m.images());
-        n.put("step_seconds", m.seconds());
-        n.put("img_per_s", stepsInWindow * m.images() / Math.max(elapsed, 1e-9));
-        n.put("allreduce_seconds", m.timings().allReduce());
-        n.put("forward_seconds", m.timings().forward());
-        n.put("backward_seconds", m.timings().backward());
-        n.put("time", System.currentTimeMillis() / 1000.0);
         return n;
     }
 

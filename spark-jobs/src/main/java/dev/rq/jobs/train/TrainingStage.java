@@ -1,0 +1,76 @@
+package dev.rq.jobs.train;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.distributed.Collective;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.Optional;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * What a data-parallel training job trains: the RQ-VAE ({@link VaeStage}) or the RQ-Transformer.
+ * {@link RankTask} and {@link TrainingJob} own everything else (ring, resume, checkpoint commit,
+ * progress, retries), so both stages get the same guarantees.
+ *
+ * <p>A stage is serialised to the executors; {@link #open} runs in each barrier task.
+ */
+public interface TrainingStage extends Serializable {
+
+    /** @return the checkpoint kind ({@code rqvae}, {@code rqtransformer}) */
+    String kind();
+
+    /** @return the resolved configuration as a JSON tree (hashed into {@code run.json}) */
+    JsonNode config();
+
+    /** @return step limits and checkpoint cadence */
+    Limits limits();
+
+    /** Driver-side checks before any cluster work (dataset exists, batch fits, ...). */
+    void validate(Configuration conf, int workers) throws IOException;
+
+    /** Builds this rank's replica, from {@code latest} when present, else from the seed. */
+    Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
+            throws IOException;
+
+    /**
+     * Step limits.
+     *
+     * @param maxSteps optimizer steps of the run
+     * @param checkpointEvery steps between checkpoints (0 = only the last)
+     * @param logEvery steps between progress records
+     * @param keepCheckpoints committed checkpoints kept
+     */
+    record Limits(long maxSteps, int checkpointEvery, int logEvery, int keepCheckpoints) implements Serializable {}
+
+    /** One rank's model, optimizer and data stream. */
+    interface Replica extends AutoCloseable {
+
+        /** @return optimizer steps taken */
+        long step();
+
+        /** @return SHA-256 of the loaded checkpoint's model file (checked equal on all ranks), or null */
+        String loadedFrom();
+
+        /**
+         * One optimizer step on this rank's next micro-batches.
+         *
+         * @return the step's metrics (global over ranks) as JSON fields
+         */
+        ObjectNode trainStep() throws IOException;
+
+        /** @return SHA-256 over every tensor of the model */
+        String weightsSha();
+
+        /** Writes a complete checkpoint (rank 0 only); {@code state} carries the common fields. */
+        void save(CheckpointDir dir, ObjectNode state) throws IOException;
+
+        /** Rank 0, after a checkpoint is committed: plots, sample grids (best effort). */
+        void afterCommit(RunDirectory run, long step) throws IOException;
+
+        @Override
+        void close();
+    }
+}

@@ -1,0 +1,229 @@
+package dev.rq.jobs.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.data.image.ImageTransform;
+import dev.rq.data.loader.Batch;
+import dev.rq.data.loader.BatchLoader;
+import dev.rq.data.loader.Cursor;
+import dev.rq.data.loader.SampleStore;
+import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.train.StepMetrics;
+import dev.rq.model.train.VaeTrainer;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.ImageGrid;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * Stage 1: the RQ-VAE on images of a canonical dataset split. Each optimizer step consumes {@code
+ * grad_accum_steps} global micro-batches of {@code batch_size / grad_accum_steps} images from the
+ * N-independent {@link BatchLoader} order; this rank reads its slice of each.
+ */
+public final class VaeStage implements TrainingStage {
+
+    private static final long serialVersionUID = 1L;
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final String configJson;
+    private final String dataUri;
+
+    public VaeStage(RqVaeRunConfig config, String dataUri) {
+        this.configJson = Configs.toCanonicalJson(config);
+        this.dataUri = dataUri;
+    }
+
+    private RqVaeRunConfig cfg() {
+        return Configs.fromJson(configJson, RqVaeRunConfig.class);
+    }
+
+    @Override
+    public String kind() {
+        return VaeCheckpoint.KIND;
+    }
+
+    @Override
+    public JsonNode config() {
+        return Configs.toTree(cfg());
+    }
+
+    @Override
+    public Limits limits() {
+        var t = cfg().train();
+        return new Limits(t.maxSteps(), t.checkpointEvery(), t.logEvery(), t.keepCheckpoints());
+    }
+
+    @Override
+    public void validate(Configuration conf, int workers) throws IOException {
+        var t = cfg().train();
+        if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
+            throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
+                    + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
+        }
+        CanonicalDataset ds = CanonicalDataset.open(dataUri, conf);
+        int micro = t.batchSize() / t.gradAccumSteps();
+        if (ds.numRows() < micro) {
+            throw new ConfigException("train.batch_size", "dataset " + dataUri + " has " + ds.numRows()
+                    + " images, fewer than one micro-batch of " + micro);
+        }
+    }
+
+    @Override
+    public Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
+            throws IOException {
+        return new VaeReplica(cfg(), dataUri, ring, manager, conf, latest);
+    }
+
+    /** One rank's RQ-VAE, trainer and loader. */
+    static final class VaeReplica implements Replica {
+        private final RqVaeRunConfig config;
+        private final RqVae vae;
+        private final VaeTrainer trainer;
+        private final CanonicalDataset dataset;
+        private final BatchLoader loader;
+        private final NDManager manager;
+        private final String loadedFrom;
+        private Cursor cursor = Cursor.start();
+
+        VaeReplica(RqVaeRunConfig config, String dataUri, Collective ring, NDManager manager, Configuration conf,
+                Optional<CheckpointDir> latest) throws IOException {
+            this.config = config;
+            this.manager = manager;
+            var train = config.train();
+            if (latest.isPresent()) {
+                VaeCheckpoint.Loaded l = VaeCheckpoint.load(latest.get(), manager);
+                vae = l.vae();
+                trainer = new VaeTrainer(vae, train, ring);
+                JsonNode st = l.checkpoint().trainerState();
+                trainer.restore(l.checkpoint().optimizer(), st.get("step").asLong(), st.get("restart_rng").asLong());
+                cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
+                loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
+            } else {
+                vae = RqVae.create(config.model(), manager, train.seed());
+                trainer = new VaeTrainer(vae, train, ring);
+                loadedFrom = null;
+            }
+            dataset = CanonicalDataset.open(dataUri, conf);
+            int res = config.model().ddconfig().resolution();
+            loader = BatchLoader.builder()
+                    .setStore(new SampleStore(dataset, 512L << 20))
+                    .setGlobalBatchSize(train.batchSize() / train.gradAccumSteps())
+                    .optRank(ring.rank(), ring.worldSize())
+                    .optSeed(train.seed())
+                    .setTransform(new ImageTransform(res,
+                            config.data().randomCrop() ? ImageTransform.Mode.TRAIN : ImageTransform.Mode.EVAL))
+                    .optThreads(Math.max(1, config.data().decodeThreads()))
+                    .optStart(cursor)
+                    .build();
+        }
+
+        @Override
+        public long step() {
+            return trainer.step();
+        }
+
+        @Override
+        public String loadedFrom() {
+            return loadedFrom;
+        }
+
+        @Override
+        public ObjectNode trainStep() {
+            int micro = config.train().gradAccumSteps();
+            List<NDArray> batches = new ArrayList<>(micro);
+            try (NDManager stepManager = manager.newSubManager()) {
+                for (int m = 0; m < micro; m++) {
+                    Batch b = loader.next();
+                    batches.add(Tensors.of(stepManager, b.images(), new Shape(b.shape())));
+                }
+                cursor = loader.cursor();
+                return metrics(trainer.step(batches), cursor);
+            }
+        }
+
+        @Override
+        public String weightsSha() {
+            return RankTask.sha256(vae.params().toHost());
+        }
+
+        @Override
+        public void save(CheckpointDir dir, ObjectNode state) throws IOException {
+            state.put("restart_rng", trainer.rngState());
+            state.putObject("cursor").put("epoch", cursor.epoch()).put("step", cursor.step());
+            VaeCheckpoint.save(dir, vae, config, trainer.step(), trainer.optimizerState(), state);
+        }
+
+        /**
+         * Writes {@code plots/recon-step-N.png}: the first 8 images of the split (evaluation
+         * transform) on the top row, their reconstructions (eval mode, no EMA update) below.
+         */
+        @Override
+        public void afterCommit(RunDirectory run, long step) throws IOException {
+            int res = config.model().ddconfig().resolution();
+            int n = (int) Math.min(8, dataset.numRows());
+            try (BatchLoader val = BatchLoader.builder()
+                            .setStore(new SampleStore(dataset, 64L << 20))
+                            .setGlobalBatchSize(n)
+                            .optShuffle(false)
+                            .optThreads(1)
+                            .setTransform(new ImageTransform(res, ImageTransform.Mode.EVAL))
+                            .build();
+                    NDManager m = manager.newSubManager()) {
+                Batch b = val.next();
+                NDArray x = Tensors.of(m, b.images(), new Shape(b.shape()));
+                float[] recon = vae.forward(x, false, Collective.local(), null).recon().toFloatArray();
+                float[] both = new float[2 * recon.length];
+                System.arraycopy(b.images(), 0, both, 0, recon.length);
+                System.arraycopy(recon, 0, both, recon.length, recon.length);
+                var grid = ImageGrid.grid(both, 2 * n, 3, res, res, n, 2, 0xFFFFFF);
+                run.writeFile(RunDirectory.PLOTS + "/recon-" + RunDirectory.name(step) + ".png", ImageGrid.png(grid));
+            }
+        }
+
+        @Override
+        public void close() {
+            loader.close();
+            vae.close();
+        }
+
+        private static ObjectNode metrics(StepMetrics m, Cursor cursor) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("epoch", cursor.epoch());
+            n.put("lr", m.lr());
+            n.put("loss", m.loss());
+            n.put("recon_loss", m.reconLoss());
+            n.put("commit_loss", m.commitLoss());
+            n.put("grad_norm", m.gradNorm());
+            var p = n.putArray("perplexity");
+            for (double v : m.perplexity()) {
+                p.add(v);
+            }
+            var u = n.putArray("used_fraction");
+            for (double v : m.usedFraction()) {
+                u.add(v);
+            }
+            n.put("dead_fraction", m.deadFraction());
+            n.put("images", m.images());
+            n.put("step_seconds", m.seconds());
+            n.put("allreduce_seconds", m.timings().allReduce());
+            n.put("forward_seconds", m.timings().forward());
+            n.put("backward_seconds", m.timings().backward());
+            return n;
+        }
+    }
+}
