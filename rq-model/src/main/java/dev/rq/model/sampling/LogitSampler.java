@@ -38,14 +38,13 @@ public final class LogitSampler {
             x[i] = logits[off + i] / t;
         }
         if (topK > 0 && topK < k) {
-            float[] sorted = x.clone();
+            float[] work = x.clone();
             for (int i = 0; i < k; i++) {
-                if (Float.isNaN(sorted[i])) {
-                    sorted[i] = Float.NEGATIVE_INFINITY; // torch.topk ranks NaN highest; treat as -inf instead
+                if (Float.isNaN(work[i])) {
+                    work[i] = Float.NEGATIVE_INFINITY; // torch.topk ranks NaN highest; treat as -inf instead
                 }
             }
-            Arrays.sort(sorted);
-            float kth = sorted[k - topK];
+            float kth = select(work, k - topK); // the k-th largest = element k−topK in ascending order
             for (int i = 0; i < k; i++) {
                 if (x[i] < kth) {
                     x[i] = Float.NEGATIVE_INFINITY;
@@ -64,7 +63,7 @@ public final class LogitSampler {
         }
         float sum = 0;
         for (int i = 0; i < k; i++) {
-            float e = (float) Math.exp(x[i] - max);
+            float e = x[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(x[i] - max);
             x[i] = e;
             sum += e;
         }
@@ -101,6 +100,40 @@ public final class LogitSampler {
             x[i] /= kept;
         }
         return x;
+    }
+
+    /** @return the element of rank {@code r} (0-based, ascending) of {@code a}, reordering it (quickselect) */
+    static float select(float[] a, int r) {
+        int lo = 0;
+        int hi = a.length - 1;
+        while (lo < hi) {
+            float pivot = a[(lo + hi) >>> 1];
+            int i = lo;
+            int j = hi;
+            while (i <= j) {
+                while (a[i] < pivot) {
+                    i++;
+                }
+                while (a[j] > pivot) {
+                    j--;
+                }
+                if (i <= j) {
+                    float t = a[i];
+                    a[i] = a[j];
+                    a[j] = t;
+                    i++;
+                    j--;
+                }
+            }
+            if (r <= j) {
+                hi = j;
+            } else if (r >= i) {
+                lo = i;
+            } else {
+                return a[r];
+            }
+        }
+        return a[r];
     }
 
     /** @return the first index whose cumulative probability exceeds u·total */

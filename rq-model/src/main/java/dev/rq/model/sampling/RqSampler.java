@@ -81,35 +81,33 @@ public final class RqSampler {
         int dd = c.depth();
         int k = c.maxVocab();
         long[] codes = new long[b * t * dd];
-        long[] pos = new long[b * dd]; // codes of the current position, [B, Dd]
+        int ce = c.inputEmbedDim();
+        float[][] table = model.codeTable(vae); // host copy of the frozen code embeddings
+        float[] prevEmb = new float[b * dd * ce]; // embeddings of the previous position, [B, 1, Dd, C]
+        float[] partial = new float[b * ce]; // Σ_{i<d} E[i] of the current position, [B, C]
         try (KvCache bodyCache = new KvCache(c.body().nLayer()); KvCache headCache = new KvCache(c.head().nLayer())) {
             for (int p = 0; p < t; p++) {
                 try (NDScope scope = new NDScope()) {
-                    NDArray x;
-                    if (p == 0) {
-                        x = model.condTokens(cond, b);
-                    } else {
-                        NDArray prev = Tensors.of(m, pos).reshape(b, 1, dd);
-                        x = model.spatialTokens(model.codeEmbedding(vae, prev), p - 1); // [B, 1, D]
-                    }
+                    NDArray x = p == 0 ? model.condTokens(cond, b)
+                            : model.spatialTokens(Tensors.of(m, prevEmb, new Shape(b, 1, dd, ce)), p - 1); // [B, 1, D]
                     NDArray h = model.bodyForward(x, bodyCache);
                     long len = h.getShape().get(1);
                     NDArray ctx = h.get(new NDIndex(":, " + (len - 1))); // [B, D]
                     headCache.reset();
-                    java.util.Arrays.fill(pos, 0);
-                    NDArray emb = null;
+                    java.util.Arrays.fill(partial, 0f);
                     for (int d = 0; d < dd; d++) {
-                        if (d > 0) {
-                            emb = model.codeEmbedding(vae, Tensors.of(m, pos).reshape(b, 1, dd)).squeeze(1); // [B, Dd, C]
-                        }
-                        NDArray tok = model.depthToken(ctx, emb, d);
+                        NDArray sum = d == 0 ? null : Tensors.of(m, partial, new Shape(b, ce));
+                        NDArray tok = model.depthToken(ctx, sum, d);
                         NDArray hd = model.headForward(tok, headCache).squeeze(1); // [B, D]
                         float[] logits = model.classify(hd, d).toFloatArray(); // [B, K]
                         for (int r = 0; r < b; r++) {
                             int code = LogitSampler.sample(logits, r, k, s.temperature(), s.topKAt(d), s.topPAt(d),
                                     rows[r].nextDouble());
-                            pos[r * dd + d] = code;
                             codes[(r * t + p) * dd + d] = code;
+                            System.arraycopy(table[d], code * ce, prevEmb, (r * dd + d) * ce, ce);
+                            for (int j = 0; j < ce; j++) {
+                                partial[r * ce + j] += table[d][code * ce + j];
+                            }
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 package dev.rq.model.transformer;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -75,9 +76,14 @@ final class AttentionBlock {
         Shape s = x.getShape();
         long n = s.get(0);
         long l = s.get(1);
-        NDArray k = split(key.forward(x), n, l); // [N, h, L, hd]
-        NDArray q = split(query.forward(x), n, l);
-        NDArray v = split(value.forward(x), n, l);
+        // one GEMM for key, query and value (weights concatenated; gradients flow back through the concat)
+        NDArray w = NDArrays.concat(new NDList(key.weight(), query.weight(), value.weight()), 0); // [3D, D]
+        NDArray bias = key.bias() == null ? null
+                : NDArrays.concat(new NDList(key.bias(), query.bias(), value.bias()), 0);
+        NDArray kqv = Ops.linear(x, w, bias).reshape(n, l, 3, heads, headDim).transpose(2, 0, 3, 1, 4); // [3, N, h, L, hd]
+        NDArray k = kqv.get(0);
+        NDArray q = kqv.get(1);
+        NDArray v = kqv.get(2);
         if (cache != null) {
             NDList kv = cache.append(layer, k, v);
             k = kv.get(0);
@@ -93,10 +99,6 @@ final class AttentionBlock {
         }
         NDArray y = att.matMul(v); // [N, h, L, hd]
         return proj.forward(y.transpose(0, 2, 1, 3).reshape(n, l, (long) heads * headDim));
-    }
-
-    private NDArray split(NDArray t, long n, long l) {
-        return t.reshape(n, l, heads, headDim).transpose(0, 2, 1, 3);
     }
 
     private NDArray gelu(NDArray x) {

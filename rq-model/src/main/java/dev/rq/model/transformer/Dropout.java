@@ -41,8 +41,8 @@ public final class Dropout {
     }
 
     /**
-     * Inverted dropout: zeroes each element with probability {@code p} and scales the rest by
-     * 1/(1−p). Safe inside autograd: the mask is a libtorch-owned constant.
+     * Inverted dropout: zeroes each element with probability {@code p} (quantised to 1/65536) and
+     * scales the rest by 1/(1−p). Safe inside autograd: the mask is a libtorch-owned constant.
      */
     public NDArray apply(NDArray x, double p) {
         if (p <= 0) {
@@ -55,13 +55,20 @@ public final class Dropout {
         }
         int per = n / samples.length;
         float keep = (float) (1.0 / (1.0 - p));
-        float pf = (float) p;
+        // 16-bit uniforms, four per 64-bit draw: an element is dropped when u16 < round(p·65536)
+        int threshold = (int) Math.round(p * 65536);
         float[] mask = new float[n];
         for (int b = 0; b < samples.length; b++) {
             Rng r = samples[b];
             int off = b * per;
-            for (int i = 0; i < per; i++) {
-                mask[off + i] = r.nextFloat() < pf ? 0f : keep;
+            int end = off + per;
+            int i = off;
+            while (i < end) {
+                long bits = r.nextLong();
+                for (int j = 0; j < 4 && i < end; j++, i++) {
+                    mask[i] = (int) (bits & 0xFFFF) < threshold ? 0f : keep;
+                    bits >>>= 16;
+                }
             }
         }
         return x.mul(Tensors.of(x.getManager(), mask, s));

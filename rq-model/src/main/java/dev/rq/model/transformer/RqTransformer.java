@@ -282,19 +282,39 @@ public final class RqTransformer implements AutoCloseable {
      * 0, else {@code head_mlp(Σ_{i<d} E[i]) + pos_emb_d[d]}.
      *
      * @param ctx [B, D] the spatial context of the position (used at d = 0)
-     * @param emb [B, Dd, C] the position's code embeddings (depths &lt; d used)
+     * @param partial [B, C] the sum of the position's code embeddings of depths &lt; d (used at d &gt; 0)
      * @return [B, 1, D]
      */
-    public NDArray depthToken(NDArray ctx, NDArray emb, int d) {
-        NDArray pos = params.get(posD).get(new NDIndex("0, " + d + ":" + (d + 1))); // [1, D]
-        NDArray v;
-        if (d == 0) {
-            v = ctx;
-        } else {
-            NDArray partial = emb.get(new NDIndex(":, 0:" + d)).sum(new int[] {1}); // [B, C]
-            v = headMlp.forward(partial);
-        }
+    public NDArray depthToken(NDArray ctx, NDArray partial, int d) {
+        NDArray pos = params.get(posD).get(0).get(d); // [D]
+        NDArray v = d == 0 ? ctx : headMlp.forward(partial);
         return v.add(pos).expandDims(1);
+    }
+
+    /**
+     * Host copy of the frozen code embeddings: {@code table[d][k·C + c]} = vector of code k at
+     * depth d (codes ≥ that depth's vocabulary are clamped).
+     */
+    public float[][] codeTable(RqVae vae) {
+        int dd = config.depth();
+        int k = config.maxVocab();
+        long[] codes = new long[k * dd];
+        for (int i = 0; i < k; i++) {
+            for (int d = 0; d < dd; d++) {
+                codes[i * dd + d] = Math.min(i, config.vocab(d) - 1);
+            }
+        }
+        int c = config.inputEmbedDim();
+        try (NDManager m = params.manager().newSubManager()) {
+            float[] all = vae.codeEmbeddingWithDepth(Tensors.of(m, codes).reshape(k, dd)).toFloatArray(); // [K, Dd, C]
+            float[][] table = new float[dd][k * c];
+            for (int i = 0; i < k; i++) {
+                for (int d = 0; d < dd; d++) {
+                    System.arraycopy(all, (i * dd + d) * c, table[d], i * c, c);
+                }
+            }
+            return table;
+        }
     }
 
     /**

@@ -190,7 +190,7 @@ public final class TransformerTrainer {
                     JniUtils.setGradMode(false);
                 }
                 stats[0] += loss.getFloat();
-                float[] nll = Losses.nll(out.logits(), in.codes).mean(new int[] {0, 1, 2}).toFloatArray();
+                float[] nll = Losses.nll(out.logits(), in.codes).reshape(-1, depth).mean(new int[] {0}).toFloatArray();
                 for (int d = 0; d < depth; d++) {
                     stats[1 + d] += nll[d];
                 }
