@@ -1,8 +1,8 @@
 package dev.rq.cli;
 
+import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.IngestJob;
 import java.util.concurrent.Callable;
-import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -64,18 +64,11 @@ public final class IngestCommand implements Callable<Integer> {
     }
 
     /**
-     * A session on the spark-submit master, or on {@code local[workers]} (default {@code local[*]})
-     * when no {@code spark.master} is configured.
+     * The project's session (Kryo with registration required; see {@link SparkSessions}) on the
+     * spark-submit master, or on {@code local[workers]} (default: all cores) when none is set.
      */
     static SparkSession session(String appName, Integer workers) {
-        SparkConf conf = new SparkConf();
-        SparkSession.Builder b = SparkSession.builder().appName(appName);
-        if (!conf.contains("spark.master")) {
-            b.master(workers == null ? "local[*]" : "local[" + workers + "]");
-            if (!conf.contains("spark.ui.enabled")) {
-                b.config("spark.ui.enabled", "false");
-            }
-        }
-        return b.getOrCreate();
+        return SparkSessions.getOrCreate(appName.replace("rq ", ""),
+                workers == null ? Runtime.getRuntime().availableProcessors() : workers);
     }
 }

@@ -1,6 +1,6 @@
 package dev.rq.cli;
 
-import dev.rq.jobs.quickstart.QuickstartSession;
+import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.quickstart.QuickstartJob;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
@@ -71,7 +71,7 @@ public final class QuickstartCommand implements Callable<Integer> {
                 .toList()));
         QuickstartJob.Options o = new QuickstartJob.Options(config, source, dataRoot, List.of("train", "validation"),
                 "validation", outUri, workers, decodeLimit, collectiveTimeout);
-        SparkSession spark = QuickstartSession.getOrCreate("quickstart", workers);
+        SparkSession spark = SparkSessions.getOrCreate("quickstart", workers);
         try {
             QuickstartJob.run(spark, o, System.out);
             return 0;

@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
             TokenizeCommand.class,
             DecodeCommand.class,
             TrainVaeCommand.class,
+            TrainTransformerCommand.class,
             QuickstartCommand.class,
         })
 public final class RqCli implements Runnable {

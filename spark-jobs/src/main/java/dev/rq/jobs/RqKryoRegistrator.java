@@ -1,6 +1,7 @@
 package dev.rq.jobs;
 
 import com.esotericsoftware.kryo.Kryo;
+import com.esotericsoftware.kryo.serializers.JavaSerializer;
 import org.apache.spark.serializer.KryoRegistrator;
 
 /**
@@ -12,6 +13,17 @@ public final class RqKryoRegistrator implements KryoRegistrator {
 
     @Override
     public void registerClasses(Kryo kryo) {
+        // the project's records: Kryo's field serializer cannot set their final fields, so they
+        // travel with Java serialization (small task descriptions and per-task results only)
+        kryo.register(dev.rq.jobs.tokenize.WorkUnit.class, new JavaSerializer());
+        registerJava(kryo, "dev.rq.data.ingest.ImageFolderListing$Entry");
+        registerJava(kryo, "dev.rq.data.ingest.IngestResult");
+        registerJava(kryo, "dev.rq.jobs.IngestJob$ShardStats");
+        // Spark SQL types of the token-table write path that Spark does not register itself
+        register(kryo, "org.apache.spark.sql.types.ShortType$");
+        register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)
+        register(kryo, "org.apache.spark.sql.types.ArrayType");
+        register(kryo, "org.apache.spark.sql.types.BinaryType$");
         kryo.register(String[].class);
         kryo.register(Object[].class);
         kryo.register(int[].class);
@@ -19,5 +31,21 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         kryo.register(byte[].class);
         kryo.register(byte[][].class);
         kryo.register(float[].class);
+    }
+
+    private static void register(Kryo kryo, String name) {
+        try {
+            kryo.register(Class.forName(name, false, RqKryoRegistrator.class.getClassLoader()));
+        } catch (ClassNotFoundException e) {
+            throw new IllegalStateException("Spark class " + name + " not found (Spark version mismatch?)", e);
+        }
+    }
+
+    private static void registerJava(Kryo kryo, String name) {
+        try {
+            kryo.register(Class.forName(name, false, RqKryoRegistrator.class.getClassLoader()), new JavaSerializer());
+        } catch (ClassNotFoundException e) {
+            throw new IllegalStateException(name, e);
+        }
     }
 }

@@ -48,6 +48,10 @@ class IngestJobTest {
                 .config("spark.ui.enabled", "false")
                 .config("spark.driver.host", "127.0.0.1")
                 .config("spark.driver.bindAddress", "127.0.0.1")
+                // as in production (SparkSessions): an unregistered class fails here, not on a cluster
+                .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+                .config("spark.kryo.registrationRequired", "true")
+                .config("spark.kryo.registrator", "dev.rq.jobs.RqKryoRegistrator")
                 .config("spark.sql.shuffle.partitions", "4")
                 .getOrCreate();
     }

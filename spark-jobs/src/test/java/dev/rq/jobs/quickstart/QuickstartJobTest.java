@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rq.jobs.quickstart.QuickstartSession;
+import dev.rq.jobs.SparkSessions;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.tables.TokenTable;
@@ -61,7 +61,7 @@ class QuickstartJobTest {
 
     @BeforeAll
     static void runOnce() throws Exception {
-        spark = QuickstartSession.getOrCreate("quickstart-test", 2);
+        spark = SparkSessions.getOrCreate("quickstart-test", 2);
         out = tmp.resolve("qs");
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         first = QuickstartJob.run(spark, options(repo().resolve("data/emoji").toString(), out),

@@ -75,13 +75,14 @@ final class TrainRuns {
      * Parameters of tiny.yaml whose loss gradient is mathematically zero, so that their values are
      * driven only by float rounding noise (amplified to ±lr by Adam's normalisation) in any
      * implementation, the official one included: attention key biases (softmax is invariant to
-     * adding q·b_k to every logit of a query), and biases of convolutions at the 32-channel level
+     * adding q·b_k to every logit of a query; VAE {@code attn.k.bias}, transformer {@code
+     * attn.key.bias}), and biases of convolutions at the 32-channel level
      * whose output is read only through GroupNorm(32 groups) of 32 channels (one channel per
      * group, so a per-channel constant is normalised away): conv1 of the encoder's level-0 block,
      * and everything writing the decoder's level-0 residual stream.
      */
     static boolean gradientFree(String key) {
-        return key.matches(".*attn(_1|\\.\\d+)\\.k\\.bias")
+        return key.matches(".*attn(_1|\\.\\d+)\\.k\\.bias") || key.matches(".*\\.attn\\.key\\.bias")
                 || key.matches("encoder\\.down\\.0\\.block\\.\\d+\\.conv1\\.bias")
                 || key.matches("decoder\\.up\\.0\\.block\\.\\d+\\.(conv1|conv2|nin_shortcut)\\.bias");
     }

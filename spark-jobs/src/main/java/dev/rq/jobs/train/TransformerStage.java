@@ -1,0 +1,339 @@
+package dev.rq.jobs.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.data.loader.Cursor;
+import dev.rq.data.loader.EpochPlan;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.transformer.Losses;
+import dev.rq.model.transformer.RqTransformer;
+import dev.rq.model.transformer.TransformerCheckpoint;
+import dev.rq.model.transformer.TransformerStepMetrics;
+import dev.rq.model.transformer.TransformerTrainer;
+import dev.rq.model.util.Rng;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.tables.TokenManifest;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * Stage 2: the RQ-Transformer on a token table written by {@code rq tokenize}, with a frozen
+ * RQ-VAE (the one that wrote the table, checked by codebook SHA-256) for code embeddings and soft
+ * targets. Samples are the table's rows in a global, seeded, N-independent order; each optimizer
+ * step consumes {@code grad_accum_steps} global micro-batches and this rank reads its slice.
+ *
+ * <p>Targets: hard codes ({@code loss.type: cross_entropy}) need only the codes; soft targets
+ * ({@code soft_target_cross_entropy}, the paper's default, optionally with stochastic input codes)
+ * are computed per sample from the stored pre-quantization latents, so the table must have been
+ * written with {@code --with-latents}. Stochastic draws use a generator keyed by (seed, epoch,
+ * sample), so they are the same for any N.
+ */
+public final class TransformerStage implements TrainingStage {
+
+    private static final long serialVersionUID = 1L;
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long CODES_STREAM = 0x50F7C0DEL;
+
+    private final String configJson;
+    private final String tokensUri;
+    private final String split;
+    private final String heldOutSplit;
+    private final String vaeUri;
+
+    /**
+     * @param config stage-2 run config; {@code vae.checkpoint} must name the RQ-VAE checkpoint
+     * @param tokensUri token table root
+     * @param split training split of the table
+     * @param heldOutSplit split for bits-per-code reporting at checkpoints, or null
+     */
+    public TransformerStage(TransformerRunConfig config, String tokensUri, String split, String heldOutSplit) {
+        if (config.vae().checkpoint() == null) {
+            throw new ConfigException("vae.checkpoint", "stage-2 training needs the RQ-VAE checkpoint (--vae)");
+        }
+        this.configJson = Configs.toCanonicalJson(config);
+        this.tokensUri = tokensUri;
+        this.split = split;
+        this.heldOutSplit = heldOutSplit;
+        this.vaeUri = config.vae().checkpoint();
+    }
+
+    private TransformerRunConfig cfg() {
+        try {
+            return TransformerRunConfig.bind(JSON.readTree(configJson));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public String kind() {
+        return TransformerCheckpoint.KIND;
+    }
+
+    @Override
+    public JsonNode config() {
+        return Configs.toTree(cfg());
+    }
+
+    @Override
+    public Limits limits() {
+        var t = cfg().train();
+        return new Limits(t.maxSteps(), t.checkpointEvery(), t.logEvery(), t.keepCheckpoints());
+    }
+
+    @Override
+    public void validate(Configuration conf, int workers) throws IOException {
+        TransformerRunConfig c = cfg();
+        var t = c.train();
+        if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
+            throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
+                    + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
+        }
+        TokenManifest m = TokenManifest.read(tokensUri, conf);
+        if (!m.splits().containsKey(split)) {
+            throw new ConfigException("--split", "token table " + tokensUri + " has splits " + m.splits().keySet()
+                    + ", not '" + split + "'");
+        }
+        if (c.loss().soft() && !m.hasLatents()) {
+            throw new ConfigException("loss.type", "soft targets need the pre-quantization latents: tokenize with"
+                    + " --with-latents, or set loss.type=cross_entropy to train on hard codes");
+        }
+        try (NDManager host = Engines.newManager()) {
+            var l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf), host);
+            RqVae vae = l.vae();
+            String sha = TokenizeJob.codebookSha256(l.checkpoint().model(), vae.config().hparams());
+            if (!sha.equals(m.tokenizer().codebookSha256())) {
+                throw new ConfigException("--vae", "the RQ-VAE " + vaeUri + " (codebook SHA-256 " + sha.substring(0, 12)
+                        + ") did not write token table " + tokensUri + " (codebook " + m.tokenizer().codebookSha256()
+                        .substring(0, 12) + ")");
+            }
+            c.model().checkCompatible(vae.config());
+        }
+        long rows = m.splits().get(split).rows();
+        if (rows < t.batchSize() / t.gradAccumSteps()) {
+            throw new ConfigException("train.batch_size", "split '" + split + "' has " + rows
+                    + " rows, fewer than one micro-batch");
+        }
+    }
+
+    @Override
+    public Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
+            throws IOException {
+        return new TransformerReplica(cfg(), ring, manager, conf, latest);
+    }
+
+    /** One rank's transformer, frozen RQ-VAE, trainer and token rows. */
+    final class TransformerReplica implements Replica {
+        private final TransformerRunConfig config;
+        private final Collective ring;
+        private final NDManager manager;
+        private final RqVae vae;
+        private final RqTransformer model;
+        private final TransformerTrainer trainer;
+        private final TokenStore store;
+        private final TokenManifest manifest;
+        private final String loadedFrom;
+        private final int microGlobal;
+        private final long stepsPerEpoch;
+        private Cursor cursor = Cursor.start();
+        private int[] order;
+        private int orderEpoch = -1;
+        private final Configuration conf;
+
+        TransformerReplica(TransformerRunConfig config, Collective ring, NDManager manager, Configuration conf,
+                Optional<CheckpointDir> latest) throws IOException {
+            this.config = config;
+            this.ring = ring;
+            this.manager = manager;
+            this.conf = conf;
+            this.vae = VaeCheckpoint.load(new HadoopDir(vaeUri, conf), manager).vae();
+            if (latest.isPresent()) {
+                TransformerCheckpoint.Loaded l = TransformerCheckpoint.load(latest.get(), manager);
+                model = l.model();
+                trainer = new TransformerTrainer(model, vae, config, ring);
+                JsonNode st = l.checkpoint().trainerState();
+                trainer.restore(l.checkpoint().optimizer(), st.get("step").asLong());
+                cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
+                loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
+            } else {
+                model = RqTransformer.create(config.model(), manager, config.train().seed());
+                trainer = new TransformerTrainer(model, vae, config, ring);
+                loadedFrom = null;
+            }
+            manifest = TokenManifest.read(tokensUri, conf);
+            store = TokenStore.read(tokensUri, split, manifest, config.loss().soft(), conf);
+            microGlobal = config.train().batchSize() / config.train().gradAccumSteps();
+            stepsPerEpoch = EpochPlan.stepsPerEpoch(store.rows, microGlobal);
+        }
+
+        @Override
+        public long step() {
+            return trainer.step();
+        }
+
+        @Override
+        public String loadedFrom() {
+            return loadedFrom;
+        }
+
+        @Override
+        public ObjectNode trainStep() {
+            int micro = config.train().gradAccumSteps();
+            try (NDManager stepManager = manager.newSubManager()) {
+                List<TransformerTrainer.MicroBatch> batches = new ArrayList<>(micro);
+                for (int m = 0; m < micro; m++) {
+                    if (cursor.epoch() != orderEpoch) {
+                        order = EpochPlan.order(config.train().seed(), cursor.epoch(), store.rows, true);
+                        orderEpoch = cursor.epoch();
+                    }
+                    long[] idx = EpochPlan.slice(order, cursor.step(), microGlobal, ring.rank(), ring.worldSize());
+                    batches.add(microBatch(stepManager, idx, cursor.epoch()));
+                    cursor = cursor.next(stepsPerEpoch);
+                }
+                return metrics(trainer.step(batches));
+            }
+        }
+
+        /** Codes [b, H, W, D] (and soft targets) of the rows {@code idx}. */
+        private TransformerTrainer.MicroBatch microBatch(NDManager m, long[] idx, int epoch) {
+            int[] shape = manifest.codeShape().stream().mapToInt(Integer::intValue).toArray();
+            int per = store.codesPerRow;
+            long[] labels = new long[idx.length];
+            if (!config.loss().soft()) {
+                long[] codes = new long[idx.length * per];
+                for (int i = 0; i < idx.length; i++) {
+                    int row = (int) idx[i];
+                    for (int j = 0; j < per; j++) {
+                        codes[i * per + j] = store.codes[row * per + j];
+                    }
+                    labels[i] = Math.max(0, store.labels[row]);
+                }
+                NDArray c = Tensors.of(m, codes).reshape(idx.length, shape[0], shape[1], shape[2]);
+                return TransformerTrainer.MicroBatch.ofCodes(c, labels);
+            }
+            // soft targets (and optionally stochastic input codes) from the stored latents, per sample
+            int c = vae.config().hparams().embedDim();
+            NDList codes = new NDList();
+            NDList soft = new NDList();
+            for (int i = 0; i < idx.length; i++) {
+                int row = (int) idx[i];
+                labels[i] = Math.max(0, store.labels[row]);
+                NDArray ze = Tensors.of(m, halfToFloat(store.latents[row]), new Shape(1, shape[0], shape[1], c));
+                Rng rng = Rng.of(config.train().seed(), CODES_STREAM, epoch, row);
+                NDList sc = vae.softCodes(ze, config.loss().temp(), config.loss().stochasticCodes(), rng);
+                soft.add(sc.get(0));
+                codes.add(sc.get(1));
+            }
+            NDArray cs = codes.size() == 1 ? codes.get(0) : NDArrays.concat(codes, 0);
+            NDArray ss = soft.size() == 1 ? soft.get(0) : NDArrays.concat(soft, 0);
+            return TransformerTrainer.MicroBatch.ofCodes(cs, ss, labels);
+        }
+
+        @Override
+        public String weightsSha() {
+            return RankTask.sha256(model.params().toHost());
+        }
+
+        @Override
+        public void save(CheckpointDir dir, ObjectNode state) throws IOException {
+            state.putObject("cursor").put("epoch", cursor.epoch()).put("step", cursor.step());
+            state.put("vae_checkpoint", vaeUri);
+            state.put("tokens", tokensUri);
+            TransformerCheckpoint.save(dir, model, config, trainer.step(), trainer.optimizerState(), state);
+        }
+
+        /** Held-out bits per code per depth (eval mode, hard targets) into {@code heldout.jsonl}. */
+        @Override
+        public void afterCommit(RunDirectory run, long step) throws IOException {
+            if (heldOutSplit == null || !manifest.splits().containsKey(heldOutSplit)) {
+                return;
+            }
+            TokenStore held = TokenStore.read(tokensUri, heldOutSplit, manifest, false, conf);
+            int[] shape = manifest.codeShape().stream().mapToInt(Integer::intValue).toArray();
+            int depth = shape[2];
+            int per = held.codesPerRow;
+            int n = Math.min(held.rows, 256);
+            double[] nll = new double[depth];
+            int batch = 16;
+            for (int s = 0; s < n; s += batch) {
+                int b = Math.min(batch, n - s);
+                try (NDManager m = manager.newSubManager()) {
+                    long[] codes = new long[b * per];
+                    long[] labels = new long[b];
+                    for (int i = 0; i < b; i++) {
+                        for (int j = 0; j < per; j++) {
+                            codes[i * per + j] = held.codes[(s + i) * per + j];
+                        }
+                        labels[i] = Math.max(0, held.labels[s + i]);
+                    }
+                    NDArray c = Tensors.of(m, codes).reshape(b, shape[0], shape[1], depth);
+                    NDArray logits = model.forward(vae, c, Tensors.of(m, labels), null).logits();
+                    float[] perDepth = Losses.nll(logits, c).sum(new int[] {0, 1, 2}).toFloatArray(); // [D]
+                    for (int d = 0; d < depth; d++) {
+                        nll[d] += perDepth[d];
+                    }
+                }
+            }
+            ObjectNode line = JSON.createObjectNode();
+            line.put("step", step);
+            line.put("split", heldOutSplit);
+            line.put("rows", n);
+            var bits = line.putArray("bits_per_code");
+            for (int d = 0; d < depth; d++) {
+                bits.add(nll[d] / ((double) n * shape[0] * shape[1]) / Math.log(2));
+            }
+            List<String> lines = run.readLines("heldout.jsonl");
+            lines.add(line.toString());
+            run.writeFile("heldout.jsonl", (String.join("\n", lines) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            TrainingJob.LOG.info("held-out bits/code per depth at step {}: {}", step, bits);
+        }
+
+        @Override
+        public void close() {
+            model.close();
+            vae.close();
+        }
+
+        private static float[] halfToFloat(byte[] half) {
+            return new HostTensor(HostTensor.Dtype.F16, new long[] {half.length / 2}, half).toFloats();
+        }
+
+        private static ObjectNode metrics(TransformerStepMetrics m) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("lr", m.lr());
+            n.put("loss", m.loss());
+            n.put("bits_per_code", m.meanBitsPerCode());
+            var b = n.putArray("bits_per_code_per_depth");
+            for (double v : m.bitsPerCode()) {
+                b.add(v);
+            }
+            n.put("grad_norm", m.gradNorm());
+            n.put("images", m.images());
+            n.put("step_seconds", m.seconds());
+            n.put("allreduce_seconds", m.timings().allReduce());
+            n.put("forward_seconds", m.timings().forward());
+            n.put("backward_seconds", m.timings().backward());
+            return n;
+        }
+    }
+}

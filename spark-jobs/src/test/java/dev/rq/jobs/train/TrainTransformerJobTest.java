@@ -1,0 +1,119 @@
+package dev.rq.jobs.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDManager;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.SparkSessions;
+import dev.rq.jobs.tokenize.TokenFixtures;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.transformer.RqTransformer;
+import dev.rq.model.transformer.TransformerCheckpoint;
+import dev.rq.tables.Variant;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Stage-2 training on a real local[2] session from a token table with latents (soft targets and
+ * stochastic codes, dropout on): N-equivalence, bit-identical recovery from a failing rank, and
+ * the token-table / RQ-VAE checks.
+ */
+class TrainTransformerJobTest {
+
+    static SparkSession spark;
+    @TempDir static Path tmp;
+    static Path vae;
+    static String tokens;
+    static TrainingJob.Result reference;
+
+    @BeforeAll
+    static void start() throws Exception {
+        spark = SparkSessions.getOrCreate("test", 2);
+        vae = TokenFixtures.tinyCheckpoint(tmp.resolve("vae"), 5);
+        tokens = tmp.resolve("tokens").toString();
+        TokenizeJob.run(spark, new TokenizeJob.Options(vae.toString(), TokenFixtures.repo().resolve("data/emoji")
+                .toString(), tokens, List.of(Variant.CENTER), 16, List.of("validation"), true, 1, 0));
+        reference = run(tmp.resolve("reference"), 2, null);
+    }
+
+    @AfterAll
+    static void stop() {
+        spark.stop();
+    }
+
+    static TransformerRunConfig config(String... extra) throws Exception {
+        List<String> sets = new ArrayList<>(List.of("vae.checkpoint=" + vae, "train.batch_size=8",
+                "train.max_steps=6", "train.checkpoint_every=3", "train.log_every=1"));
+        sets.addAll(List.of(extra));
+        return TransformerRunConfig.load(TokenFixtures.repo().resolve("conf/rqtransformer/tiny.yaml"), sets);
+    }
+
+    static TrainingJob.Result run(Path out, int workers, String fault, String... extra) throws Exception {
+        TransformerStage stage = new TransformerStage(config(extra), tokens, "validation", "validation");
+        return TrainingJob.run(spark, stage, new TrainingJob.Options(out.toString(), workers, Duration.ofSeconds(60), 2,
+                fault));
+    }
+
+    static Map<String, HostTensor> weights(Path run, long step) throws Exception {
+        Engines.pytorch(1);
+        try (NDManager m = Engines.newManager()) {
+            var l = TransformerCheckpoint.load(new HadoopDir(run.resolve("checkpoints")
+                    .resolve(RunDirectory.name(step)).toString(), spark.sparkContext().hadoopConfiguration()), m);
+            try (RqTransformer t = l.model()) {
+                return t.stateDict();
+            }
+        }
+    }
+
+    @Test
+    void referenceRunReportsHeldOutBitsPerCode() throws Exception {
+        assertThat(reference.steps()).isEqualTo(6);
+        List<String> held = Files.readAllLines(tmp.resolve("reference/heldout.jsonl"));
+        assertThat(held).hasSize(2);
+        assertThat(held.get(1)).contains("\"step\":6").contains("\"bits_per_code\":[");
+        assertThat(Files.readAllLines(tmp.resolve("reference/metrics.jsonl"))).hasSize(6);
+    }
+
+    @Test
+    void twoRanksEqualOneRank() throws Exception {
+        Path one = tmp.resolve("n1");
+        run(one, 1, null, "train.max_steps=5");
+        Path two = tmp.resolve("n2");
+        run(two, 2, null, "train.max_steps=5");
+        TrainRuns.assertClose(weights(two, 5), weights(one, 5), 1e-5);
+    }
+
+    @Test
+    void aFailingRankIsRecoveredBitIdentically() throws Exception {
+        TrainingJob.Result r = run(tmp.resolve("fault"), 2, "throw:0:5");
+        assertThat(r.submissions()).isGreaterThan(1);
+        assertThat(r.weightsSha256()).isEqualTo(reference.weightsSha256());
+    }
+
+    @Test
+    void softTargetsNeedLatentsAndTheMatchingVae() throws Exception {
+        Path otherVae = TokenFixtures.tinyCheckpoint(tmp.resolve("other-vae"), 6);
+        TransformerRunConfig wrong = TransformerRunConfig.load(TokenFixtures.repo().resolve(
+                "conf/rqtransformer/tiny.yaml"), List.of("vae.checkpoint=" + otherVae));
+        assertThatThrownBy(() -> TrainingJob.run(spark, new TransformerStage(wrong, tokens, "validation", null),
+                        new TrainingJob.Options(tmp.resolve("x").toString(), 2, Duration.ofSeconds(5), 0, null)))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("did not write token table");
+        assertThatThrownBy(() -> new TransformerStage(config(), tokens, "nope", null).validate(
+                        spark.sparkContext().hadoopConfiguration(), 2))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("nope");
+    }
+}
