@@ -2,6 +2,7 @@ package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.quickstart.QuickstartJob;
+import dev.rq.jobs.train.TrainVaeJob;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
@@ -61,6 +62,7 @@ public final class QuickstartCommand implements Callable<Integer> {
         RqVaeRunConfig config;
         try {
             config = Configs.loadRqVae(confFile, sets); // fails before Spark starts
+            new TrainVaeJob.Options(config, "-", "-", workers, collectiveTimeout, 0, null); // batch vs. workers
         } catch (ConfigException | java.io.IOException e) {
             System.err.println("rq quickstart: config " + confFile + ": " + e.getMessage());
             return 2;
