@@ -8,7 +8,6 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.io.HostTensor;
-import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import java.util.ArrayList;
@@ -112,16 +111,11 @@ public final class VaeTrainer {
                 }
             }
             long a = System.nanoTime();
-            Map<String, NDArray> grads = reduceGradients(losses, m);
+            Map<String, NDArray> grads = GradientReduction.reduce(params, losses, m, collective);
             long b = System.nanoTime();
             red = b - a;
-            gradNorm = globalNorm(grads);
-            if (config.gradClipNorm() > 0) {
-                double coef = config.gradClipNorm() / (gradNorm + 1e-6);
-                if (coef < 1) {
-                    grads.values().forEach(g -> g.muli((float) coef));
-                }
-            }
+            gradNorm = GradientReduction.globalNorm(grads);
+            GradientReduction.clip(grads, gradNorm, config.gradClipNorm());
             adam.update(params, grads, lr);
             params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
             opt = System.nanoTime() - b;
@@ -156,59 +150,6 @@ public final class VaeTrainer {
         return new StepMetrics(adam.step(), lr, losses[0], losses[1], losses[2], gradNorm, perplexity, used,
                 dead / seen.size(), localImages * collective.worldSize(), (System.nanoTime() - t0) / 1e9,
                 new StepMetrics.Timings(fwd / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
-    }
-
-    /**
-     * Sums gradients (and the three loss values) over ranks and divides by N·M. One rank with no
-     * peers only scales its own gradients in place.
-     */
-    private Map<String, NDArray> reduceGradients(float[] losses, int micro) {
-        float scale = 1f / (collective.worldSize() * micro);
-        Map<String, NDArray> grads = new LinkedHashMap<>();
-        if (collective.worldSize() == 1) {
-            for (Map.Entry<String, NDArray> e : params.entrySet()) {
-                grads.put(e.getKey(), e.getValue().getGradient().mul(scale));
-            }
-            for (int i = 0; i < losses.length; i++) {
-                losses[i] *= scale;
-            }
-            return grads;
-        }
-        long total = losses.length;
-        for (NDArray p : params.values()) {
-            total += p.size();
-        }
-        float[] flat = new float[Math.toIntExact(total)];
-        int off = 0;
-        for (NDArray p : params.values()) {
-            float[] g = p.getGradient().toFloatArray();
-            System.arraycopy(g, 0, flat, off, g.length);
-            off += g.length;
-        }
-        System.arraycopy(losses, 0, flat, off, losses.length);
-        collective.allReduceSum(flat);
-        off = 0;
-        for (Map.Entry<String, NDArray> e : params.entrySet()) {
-            int n = Math.toIntExact(e.getValue().size());
-            float[] g = new float[n];
-            for (int i = 0; i < n; i++) {
-                g[i] = flat[off + i] * scale;
-            }
-            off += n;
-            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()));
-        }
-        for (int i = 0; i < losses.length; i++) {
-            losses[i] = flat[off + i] * scale;
-        }
-        return grads;
-    }
-
-    private static double globalNorm(Map<String, NDArray> grads) {
-        double sq = 0;
-        for (NDArray g : grads.values()) {
-            sq += g.square().sum().getFloat();
-        }
-        return Math.sqrt(sq);
     }
 
     /** @return optimizer moments as host tensors */

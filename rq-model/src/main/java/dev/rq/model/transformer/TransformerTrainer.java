@@ -15,6 +15,7 @@ import dev.rq.model.distributed.Collective;
 import dev.rq.model.io.HostTensor;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.train.Adam;
+import dev.rq.model.train.GradientReduction;
 import dev.rq.model.train.LrSchedule;
 import dev.rq.model.train.StepMetrics;
 import dev.rq.model.util.Rng;
@@ -196,16 +197,11 @@ public final class TransformerTrainer {
                 }
             }
             long a = System.nanoTime();
-            Map<String, NDArray> grads = reduceGradients(stats, mCount);
+            Map<String, NDArray> grads = GradientReduction.reduce(params, stats, mCount, collective);
             long b = System.nanoTime();
             red = b - a;
-            gradNorm = globalNorm(grads);
-            if (config.gradClipNorm() > 0) {
-                double coef = config.gradClipNorm() / (gradNorm + 1e-6);
-                if (coef < 1) {
-                    grads.values().forEach(g -> g.muli((float) coef));
-                }
-            }
+            gradNorm = GradientReduction.globalNorm(grads);
+            GradientReduction.clip(grads, gradNorm, config.gradClipNorm());
             adamDecay.update(decayed, grads, lr);
             adamPlain.update(plain, grads, lr);
             params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
@@ -262,56 +258,6 @@ public final class TransformerTrainer {
             soft = vae.softCodes(ze, temp, false, null);
         }
         return new Inputs(soft.get(1), lossConfig.soft() ? soft.get(0) : null, cond);
-    }
-
-    /** Sums gradients and statistics over ranks and divides by N·M (as VaeTrainer). */
-    private Map<String, NDArray> reduceGradients(float[] stats, int micro) {
-        float scale = 1f / (collective.worldSize() * micro);
-        Map<String, NDArray> grads = new LinkedHashMap<>();
-        if (collective.worldSize() == 1) {
-            for (Map.Entry<String, NDArray> e : params.entrySet()) {
-                grads.put(e.getKey(), e.getValue().getGradient().mul(scale));
-            }
-            for (int i = 0; i < stats.length; i++) {
-                stats[i] *= scale;
-            }
-            return grads;
-        }
-        long total = stats.length;
-        for (NDArray p : params.values()) {
-            total += p.size();
-        }
-        float[] flat = new float[Math.toIntExact(total)];
-        int off = 0;
-        for (NDArray p : params.values()) {
-            float[] g = p.getGradient().toFloatArray();
-            System.arraycopy(g, 0, flat, off, g.length);
-            off += g.length;
-        }
-        System.arraycopy(stats, 0, flat, off, stats.length);
-        collective.allReduceSum(flat);
-        off = 0;
-        for (Map.Entry<String, NDArray> e : params.entrySet()) {
-            int len = Math.toIntExact(e.getValue().size());
-            float[] g = new float[len];
-            for (int i = 0; i < len; i++) {
-                g[i] = flat[off + i] * scale;
-            }
-            off += len;
-            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()));
-        }
-        for (int i = 0; i < stats.length; i++) {
-            stats[i] = flat[off + i] * scale;
-        }
-        return grads;
-    }
-
-    private static double globalNorm(Map<String, NDArray> grads) {
-        double sq = 0;
-        for (NDArray g : grads.values()) {
-            sq += g.square().sum().getFloat();
-        }
-        return Math.sqrt(sq);
     }
 
     /** @return optimizer moments as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */

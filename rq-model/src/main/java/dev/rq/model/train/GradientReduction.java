@@ -1,0 +1,91 @@
+package dev.rq.model.train;
+
+import ai.djl.ndarray.NDArray;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.nn.Tensors;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The data-parallel gradient step shared by the stage-1 and stage-2 trainers: gradients of all
+ * parameters (and a few loss statistics riding along) are summed over ranks with one
+ * deterministic all-reduce of a flat buffer, in parameter order, and divided by N·M (ranks ×
+ * micro-batches), so every rank gets bit-identical global gradients.
+ */
+public final class GradientReduction {
+
+    private GradientReduction() {}
+
+    /**
+     * Reduces the accumulated gradients of {@code params}.
+     *
+     * @param params trainable parameters by key (their {@code .grad} holds the sum over this rank's
+     *     micro-batches)
+     * @param stats per-rank statistics summed over micro-batches; replaced by the global means
+     * @param micro micro-batches per step M
+     * @return global mean gradients by key (new arrays; the caller's scope owns them)
+     */
+    public static Map<String, NDArray> reduce(Map<String, NDArray> params, float[] stats, int micro,
+            Collective collective) {
+        float scale = 1f / (collective.worldSize() * micro);
+        Map<String, NDArray> grads = new LinkedHashMap<>();
+        if (collective.worldSize() == 1) {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                grads.put(e.getKey(), e.getValue().getGradient().mul(scale));
+            }
+            for (int i = 0; i < stats.length; i++) {
+                stats[i] *= scale;
+            }
+            return grads;
+        }
+        long total = stats.length;
+        for (NDArray p : params.values()) {
+            total += p.size();
+        }
+        float[] flat = new float[Math.toIntExact(total)];
+        int off = 0;
+        for (NDArray p : params.values()) {
+            float[] g = p.getGradient().toFloatArray();
+            System.arraycopy(g, 0, flat, off, g.length);
+            off += g.length;
+        }
+        System.arraycopy(stats, 0, flat, off, stats.length);
+        collective.allReduceSum(flat);
+        off = 0;
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            int n = Math.toIntExact(e.getValue().size());
+            float[] g = new float[n];
+            for (int i = 0; i < n; i++) {
+                g[i] = flat[off + i] * scale;
+            }
+            off += n;
+            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()));
+        }
+        for (int i = 0; i < stats.length; i++) {
+            stats[i] = flat[off + i] * scale;
+        }
+        return grads;
+    }
+
+    /** @return the global L2 norm of all gradients */
+    public static double globalNorm(Map<String, NDArray> grads) {
+        double sq = 0;
+        for (NDArray g : grads.values()) {
+            sq += g.square().sum().getFloat();
+        }
+        return Math.sqrt(sq);
+    }
+
+    /**
+     * Scales gradients in place so their global norm is at most {@code maxNorm}, exactly as {@code
+     * torch.nn.utils.clip_grad_norm_} (coefficient {@code maxNorm / (norm + 1e-6)}, only if below 1).
+     */
+    public static void clip(Map<String, NDArray> grads, double norm, double maxNorm) {
+        if (maxNorm > 0) {
+            double coef = maxNorm / (norm + 1e-6);
+            if (coef < 1) {
+                grads.values().forEach(g -> g.muli((float) coef));
+            }
+        }
+    }
+}
