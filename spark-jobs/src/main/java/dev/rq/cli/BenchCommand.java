@@ -2,10 +2,15 @@ package dev.rq.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.rq.io.HadoopDir;
+import dev.rq.model.bench.TransformerBench;
 import dev.rq.model.bench.VaeBench;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.model.config.VaeConfig;
 import dev.rq.model.engine.Engines;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,12 +22,21 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rq bench}: in-process throughput of tokenization and training steps. */
+/**
+ * {@code rq bench}: in-process throughput. An RQ-VAE config ({@code conf/rqvae/*.yaml}) measures
+ * tokenize and RQ-VAE train-step images/s ({@link VaeBench}); a stage-2 config ({@code
+ * conf/rqtransformer/*.yaml}, recognised by its {@code vae:} section) measures RQ-Transformer
+ * train-step (forward + backward + AdamW) and KV-cached sampling images/s ({@link TransformerBench},
+ * top-k 100, top-p 0.95).
+ */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Measure tokenize and RQ-VAE train-step images/s in-process (after warm-up).")
+        description = {"Measure images/s in-process (after warm-up): tokenize and RQ-VAE train step for an RQ-VAE",
+            "config; RQ-Transformer train step (fwd+bwd+AdamW) and KV-cached sampling (top-k 100, top-p 0.95)",
+            "for a stage-2 config (conf/rqtransformer/*.yaml, has a vae: section)."})
 public final class BenchCommand implements Callable<Integer> {
 
-    @Option(names = "--conf", required = true, description = "Model config YAML, e.g. conf/rqvae/bench64.yaml")
+    @Option(names = "--conf", required = true,
+            description = "Run config YAML: conf/rqvae/bench64.yaml (RQ-VAE) or conf/rqtransformer/bench64.yaml (stage 2)")
     Path conf;
 
     @Option(names = "--json", description = "Write the results as JSON to this file")
@@ -34,27 +48,48 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "16", description = "Images per call (default ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Untimed iterations (default ${DEFAULT-VALUE})")
-    int warmup;
+    @Option(names = "--warmup", description = "Untimed iterations (default 3; stage 2: 1)")
+    Integer warmup;
 
-    @Option(names = "--iters", defaultValue = "10", description = "Timed iterations at least (default ${DEFAULT-VALUE})")
-    int iters;
+    @Option(names = "--iters", description = "Timed iterations at least (default 10; stage 2: 3, sampling half)")
+    Integer iters;
 
-    @Option(names = "--min-seconds", defaultValue = "10", description = "Timed seconds at least per measurement")
-    double minSeconds;
+    @Option(names = "--min-seconds", description = "Timed seconds at least per measurement (default 10)")
+    Double minSeconds;
 
     @Option(names = "--set", description = "Config override key=value (repeatable)")
     List<String> overrides = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
-        RqVaeRunConfig config = Configs.loadRqVae(conf, overrides);
-        Map<String, Object> r = VaeBench.run(config, new VaeBench.Settings(threads, batch, warmup, iters, minSeconds));
-        Map<String, Object> out = new LinkedHashMap<>(r);
-        out.put("threads", threads);
-        out.put("batch", batch);
-        out.put("config_file", conf.toString());
-        out.put("config", Configs.toTree(config.model()));
+        Map<String, Object> r;
+        Map<String, Object> out = new LinkedHashMap<>();
+        if (isStage2(conf)) {
+            TransformerRunConfig config = TransformerRunConfig.load(conf, overrides);
+            TransformerBench.Settings std = TransformerBench.Settings.standard();
+            TransformerBench.Settings s = new TransformerBench.Settings(threads, batch,
+                    warmup == null ? std.warmup() : warmup, iters == null ? std.minIters() : iters,
+                    minSeconds == null ? std.minSeconds() : minSeconds, std.topK(), std.topP());
+            r = TransformerBench.run(config, vaeConfig(config), s);
+            out.put("kind", "rqtransformer");
+            out.putAll(r);
+            out.put("sample_top_k", s.topK());
+            out.put("sample_top_p", s.topP());
+            out.put("sample_kv_cache", true);
+            out.put("threads", threads);
+            out.put("batch", batch);
+            out.put("config_file", conf.toString());
+            out.put("config", Configs.toTree(config.model()));
+        } else {
+            RqVaeRunConfig config = Configs.loadRqVae(conf, overrides);
+            r = VaeBench.run(config, new VaeBench.Settings(threads, batch, warmup == null ? 3 : warmup,
+                    iters == null ? 10 : iters, minSeconds == null ? 10 : minSeconds));
+            out.putAll(r);
+            out.put("threads", threads);
+            out.put("batch", batch);
+            out.put("config_file", conf.toString());
+            out.put("config", Configs.toTree(config.model()));
+        }
         Map<String, String> versions = new LinkedHashMap<>();
         versions.put("rq", Checkpoints.projectVersion());
         Engines.versions().forEach((k, v) -> versions.put(k.toString(), v.toString()));
@@ -70,5 +105,19 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.println("wrote " + json);
         }
         return 0;
+    }
+
+    /** @return whether {@code file} is a stage-2 run config (it has a top-level {@code vae:} section) */
+    static boolean isStage2(Path file) throws java.io.IOException {
+        JsonNode tree = Configs.readTree(file);
+        return tree != null && tree.has("vae");
+    }
+
+    /** The RQ-VAE model config of a stage-2 run: {@code vae.config} if set, else the checkpoint's. */
+    private VaeConfig vaeConfig(TransformerRunConfig config) throws java.io.IOException {
+        if (config.vae().config() != null) {
+            return Configs.loadRqVae(config.vaeConfigPath(conf), List.of()).model();
+        }
+        return Checkpoints.read(HadoopDir.of(config.vae().checkpoint())).config(RqVaeRunConfig.class).model();
     }
 }

@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
             DecodeCommand.class,
             TrainVaeCommand.class,
             TrainTransformerCommand.class,
+            SampleCommand.class,
             QuickstartCommand.class,
         })
 public final class RqCli implements Runnable {

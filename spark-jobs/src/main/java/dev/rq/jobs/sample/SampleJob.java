@@ -1,0 +1,634 @@
+package dev.rq.jobs.sample;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.QuantizerConfig;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.SamplingConfig;
+import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.sampling.RqSampler;
+import dev.rq.model.transformer.TransformerCheckpoint;
+import dev.rq.model.util.Rng;
+import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.HtmlReport;
+import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenTableSchema;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.UUID;
+import javax.imageio.ImageIO;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.StructType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code rq sample}: class-conditional images from an RQ-Transformer checkpoint, as a Spark job.
+ *
+ * <p>Driver: verify both checkpoints (checksums), check that the RQ-VAE fits the transformer
+ * (code shape, codebook size and dimension), resolve the classes and the sampling settings
+ * (checkpoint config's {@code sampling} section, overridden by options); cut the (class, index)
+ * samples, class-major, into work units of one batch each; run one Spark task per unit ({@link
+ * SampleTask}: executor-wide models from {@link SamplerModel}, KV-cached batched sampling with one
+ * generator per sample, decoding, PNGs) writing the codes through Spark's commit protocol as a
+ * token table (schema v1) into a hidden temporary sibling {@code .<name>.tmp-<uuid>} of the output;
+ * check the rows and PNGs; write per-class grids, {@code index.html} and, last, the table's
+ * {@code _tokens_manifest.json}; rename the folder into place (an older output is moved aside
+ * first and deleted after). A failed run deletes its temporary folder.
+ *
+ * <p>Reproducibility: sample {@code i} of class {@code c} draws from {@link #generator}{@code
+ * (seed, c, i)} only, so its codes depend on the seed, the checkpoints and the sampling settings,
+ * not on the number of workers, the batch size or which other samples are generated.
+ */
+public final class SampleJob {
+    private static final Logger LOG = LoggerFactory.getLogger(SampleJob.class);
+
+    /** Folder of the per-sample PNGs ({@code images/class-<c>/<i>.png}). */
+    public static final String IMAGES_DIR = "images";
+    /** Folder of the per-class grids ({@code grids/class-<c>.png}). */
+    public static final String GRIDS_DIR = "grids";
+    /** The generated-codes token table. */
+    public static final String CODES_DIR = "codes";
+    /** The HTML report. */
+    public static final String INDEX = "index.html";
+    /** Value of the {@code split} column of the generated-codes table. */
+    public static final String SPLIT = "sampled";
+    /** At most this many samples (the first ones) of a class go into its grid. */
+    public static final int GRID_MAX = 64;
+
+    /**
+     * Options. Null sampling values fall back to the checkpoint config's {@code sampling} section.
+     *
+     * @param checkpoint RQ-Transformer checkpoint URI
+     * @param vae RQ-VAE checkpoint URI, or null for the checkpoint config's {@code vae.checkpoint}
+     * @param classes {@code all} or comma-separated class ids
+     * @param perClass samples per class (≥ 1)
+     * @param output output folder URI
+     * @param temperature sampling temperature, or null
+     * @param topK top-k (0: none), or null
+     * @param topP top-p, or null
+     * @param seed run seed
+     * @param batchSize samples per model call, or null
+     * @param threads libtorch intra-op threads per executor; 0 = the executor's cores
+     */
+    public record Options(String checkpoint, String vae, String classes, int perClass, String output,
+            Double temperature, Integer topK, Double topP, long seed, Integer batchSize, int threads) {
+        public Options {
+            Objects.requireNonNull(checkpoint, "checkpoint");
+            Objects.requireNonNull(output, "output");
+            classes = classes == null ? "all" : classes;
+            if (perClass <= 0) {
+                throw new IllegalArgumentException("--per-class must be >= 1, got " + perClass);
+            }
+            if (threads < 0) {
+                throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+            }
+            if (batchSize != null && batchSize <= 0) {
+                throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+            }
+            if (topK != null && topK < 0) {
+                throw new IllegalArgumentException("--top-k must be >= 0 (0: none), got " + topK);
+            }
+            if (topP != null && !(topP > 0 && topP <= 1)) {
+                throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
+            }
+            if (temperature != null && !(temperature > 0)) {
+                throw new IllegalArgumentException("--temperature must be positive, got " + temperature);
+            }
+        }
+    }
+
+    /**
+     * Outcome.
+     *
+     * @param outputUri the committed output folder
+     * @param classes the sampled classes, in order
+     * @param perClass samples per class
+     * @param sampling the settings used
+     * @param manifest the generated-codes table's manifest (without the sampling section)
+     * @param manifestJson the whole manifest as written
+     */
+    public record Result(String outputUri, List<Integer> classes, int perClass, SamplingConfig sampling,
+            TokenManifest manifest, String manifestJson) {
+        /** @return a short human summary */
+        public String summary() {
+            TokenManifest.Job j = manifest.job();
+            return String.format(Locale.ROOT,
+                    "sample -> %s%n  %d classes x %d = %d images, codes %s K=%d (table %s/%s)%n"
+                            + "  temperature %s, top-k %s, top-p %s; %d tasks, batch %d, %d threads: %.1f s, %.2f img/s%n",
+                    outputUri, classes.size(), perClass, classes.size() * perClass, manifest.codeShape(),
+                    manifest.codebookSize(), outputUri, CODES_DIR, sampling.temperature(), sampling.topK(),
+                    sampling.topP(), j.tasks(), j.batchSize(), j.intraOpThreads(), j.seconds(), j.imagesPerSecond());
+        }
+    }
+
+    private SampleJob() {}
+
+    /** @return the generator of sample {@code index} of class {@code classId} in a run seeded {@code seed} */
+    public static Rng generator(long seed, int classId, int index) {
+        return RqSampler.rowGenerators(seed, generatorKey(classId, index), 1)[0];
+    }
+
+    /** @return the global sample index that keys the generator: {@code classId·2^32 + index} */
+    public static long generatorKey(int classId, int index) {
+        return ((long) classId << 32) | (index & 0xffffffffL);
+    }
+
+    /** @return the table id of a sample, {@code class-<c>/<i>} */
+    public static String sampleId(int classId, int index) {
+        return classDir(classId) + "/" + index;
+    }
+
+    /** @return {@code class-<c>} */
+    public static String classDir(int classId) {
+        return "class-" + classId;
+    }
+
+    /** Runs the job on {@code spark} (any master). */
+    public static Result run(SparkSession spark, Options o) throws IOException {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        jsc.setJobGroup("rq-sample", "rq sample " + o.checkpoint() + " -> " + o.output(), false);
+        try {
+            return doRun(spark, jsc, o);
+        } finally {
+            jsc.clearJobGroup();
+        }
+    }
+
+    /** The two verified checkpoints and what the job needs from them. */
+    record Plan(HadoopDir transformerDir, Checkpoints.Loaded transformer, TransformerRunConfig config,
+            HadoopDir vaeDir, Checkpoints.Loaded vae, RqVaeRunConfig vaeConfig, List<Integer> classes,
+            SamplingConfig sampling) {
+
+        String transformerSha() {
+            return transformer.manifest().files().get(Checkpoints.MODEL).sha256();
+        }
+
+        String vaeSha() {
+            return vae.manifest().files().get(Checkpoints.MODEL).sha256();
+        }
+    }
+
+    /** Verifies the checkpoints and resolves classes and settings (no Spark work; fails before any). */
+    static Plan plan(Options o, Configuration conf) throws IOException {
+        HadoopDir tDir = new HadoopDir(o.checkpoint(), conf);
+        Checkpoints.Loaded t;
+        try {
+            t = Checkpoints.read(tDir);
+        } catch (CheckpointException e) {
+            throw new IllegalArgumentException("--checkpoint: " + e.getMessage(), e);
+        }
+        if (!TransformerCheckpoint.KIND.equals(t.manifest().kind())) {
+            throw new IllegalArgumentException("--checkpoint: " + tDir.uri() + " holds a '" + t.manifest().kind()
+                    + "' model, not an RQ-Transformer (kind " + TransformerCheckpoint.KIND + ")");
+        }
+        TransformerRunConfig config = TransformerRunConfig.bind(t.manifest().config().deepCopy());
+        TransformerConfig mc = config.model();
+
+        String vaeUri = o.vae();
+        if (vaeUri == null) {
+            vaeUri = config.vae().checkpoint();
+            if (vaeUri == null) {
+                throw new IllegalArgumentException("--vae: the config of " + tDir.uri()
+                        + " names no RQ-VAE checkpoint (vae.checkpoint); pass --vae <stage-1 checkpoint>");
+            }
+        }
+        HadoopDir vDir = new HadoopDir(vaeUri, conf);
+        Checkpoints.Loaded v;
+        try {
+            v = Checkpoints.read(vDir);
+        } catch (CheckpointException e) {
+            throw new IllegalArgumentException("--vae: " + e.getMessage(), e);
+        }
+        if (!VaeCheckpoint.KIND.equals(v.manifest().kind())) {
+            throw new IllegalArgumentException("--vae: " + vDir.uri() + " holds a '" + v.manifest().kind()
+                    + "' model, not an RQ-VAE");
+        }
+        RqVaeRunConfig vaeConfig = v.config(RqVaeRunConfig.class);
+        try {
+            mc.checkCompatible(vaeConfig.model());
+        } catch (ConfigException e) {
+            throw new IllegalArgumentException("--vae: the RQ-VAE " + vDir.uri() + " does not fit the RQ-Transformer "
+                    + tDir.uri() + " (its codebook must match the transformer's input embedding): "
+                    + e.getMessage(), e);
+        }
+        return new Plan(tDir, t, config, vDir, v, vaeConfig, classes(o.classes(), mc), sampling(config, o));
+    }
+
+    /** Parses {@code --classes}: {@code all} or comma-separated ids in [0, max(vocab_size_cond, 1)). */
+    static List<Integer> classes(String spec, TransformerConfig mc) {
+        if (mc.condLength() != 1) {
+            throw new IllegalArgumentException("--classes: the model's condition is " + mc.condLength()
+                    + " tokens long (model.block_size_cond); rq sample supports class conditions (one token) only");
+        }
+        int n = mc.condVocab();
+        String s = spec.trim();
+        List<Integer> out = new ArrayList<>();
+        if (s.equalsIgnoreCase("all")) {
+            for (int c = 0; c < n; c++) {
+                out.add(c);
+            }
+            return out;
+        }
+        LinkedHashSet<Integer> seen = new LinkedHashSet<>();
+        for (String part : s.split(",")) {
+            String p = part.trim();
+            if (p.isEmpty()) {
+                continue;
+            }
+            int c;
+            try {
+                c = Integer.parseInt(p);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--classes: '" + p + "' is not a class id (use comma-separated"
+                        + " ids or 'all')");
+            }
+            if (c < 0 || c >= n) {
+                throw new IllegalArgumentException("--classes: class " + c + " is outside [0, " + n + "): the model"
+                        + " has vocab_size_cond = " + mc.vocabSizeCond()
+                        + (mc.vocabSizeCond() <= 1 ? " (unconditional: only class 0)" : ""));
+            }
+            if (!seen.add(c)) {
+                throw new IllegalArgumentException("--classes: class " + c + " is listed twice");
+            }
+            out.add(c);
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("--classes: no class ids in '" + spec + "'");
+        }
+        return out;
+    }
+
+    /** The checkpoint config's sampling settings with the options' overrides. */
+    static SamplingConfig sampling(TransformerRunConfig config, Options o) {
+        SamplingConfig d = config.sampling();
+        List<Integer> topK = o.topK() == null ? d.topK() : o.topK() == 0 ? null : List.of(o.topK());
+        List<Double> topP = o.topP() == null ? d.topP() : List.of(o.topP());
+        return new SamplingConfig(o.temperature() == null ? d.temperature() : o.temperature(), topK, topP,
+                o.batchSize() == null ? d.batchSize() : o.batchSize());
+    }
+
+    private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o) throws IOException {
+        Configuration conf = jsc.hadoopConfiguration();
+        Plan p = plan(o, conf);
+        TransformerConfig mc = p.config().model();
+        QuantizerConfig q = p.vaeConfig().model().hparams();
+        int res = p.vaeConfig().model().ddconfig().resolution();
+        int[] codeShape = {mc.height(), mc.width(), mc.depth()};
+        int[] ks = new int[mc.depth()];
+        int maxK = 0;
+        for (int d = 0; d < ks.length; d++) {
+            ks[d] = mc.vocab(d);
+            maxK = Math.max(maxK, ks[d]);
+        }
+        TokenTableSchema.CodeType codeType = TokenTableSchema.CodeType.forCodebookSize(maxK);
+        SamplingConfig s = p.sampling();
+        List<SampleUnit> units = units(p.classes(), o.perClass(), s.batchSize());
+        long total = (long) p.classes().size() * o.perClass();
+        int threads = o.threads() > 0 ? o.threads() : executorCores(spark);
+
+        Path out = new Path(o.output());
+        FileSystem fs = out.getFileSystem(conf);
+        out = fs.makeQualified(out);
+        checkReplaceable(fs, out);
+        Path parent = out.getParent();
+        if (parent == null) {
+            throw new IllegalArgumentException("--output must not be a file system root: " + out);
+        }
+        fs.mkdirs(parent);
+        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
+        fs.mkdirs(tmp);
+
+        ObjectNode sections = sections(p, o, s, threads);
+        TokenManifest skeleton = skeleton(p, codeType, maxK, ks, q);
+        StructType schema = TokenTableSchema.schema(codeType, false, withSections(skeleton, sections).toString());
+        boolean committed = false;
+        try {
+            SamplerModel model = new SamplerModel(p.transformerDir().uri(), p.transformerSha(), p.vaeDir().uri(),
+                    p.vaeSha(), threads, new SerializableHadoopConf(conf));
+            SampleTask task = new SampleTask(model, new SerializableHadoopConf(conf), tmp.toString(), s, o.seed(),
+                    mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res, SPLIT);
+            LOG.info("sample {} classes x {} = {} images in {} tasks, batch {}, {} threads/executor", p.classes().size(),
+                    o.perClass(), total, units.size(), s.batchSize(), threads);
+            JavaRDD<Row> rows = jsc.parallelize(units, units.size()).mapPartitions(task, false);
+            long t0 = System.nanoTime();
+            Path codes = new Path(tmp, CODES_DIR);
+            spark.createDataFrame(rows, schema)
+                    .write()
+                    .mode(SaveMode.ErrorIfExists)
+                    .option("compression", "zstd")
+                    .partitionBy(TokenTableSchema.SPLIT)
+                    .parquet(codes.toString());
+            double seconds = (System.nanoTime() - t0) / 1e9;
+
+            verifyRows(spark, codes, total);
+            verifyImages(fs, tmp, p.classes(), o.perClass());
+            List<String> grids = writeGrids(fs, tmp, p.classes(), o.perClass());
+            TokenManifest.Job job = new TokenManifest.Job(s.batchSize(), spark.sparkContext().master(), units.size(),
+                    threads, round(seconds, 3), round(total / seconds, 3));
+            Map<String, Long> perClass = new LinkedHashMap<>();
+            p.classes().forEach(c -> perClass.put(classDir(c), (long) o.perClass()));
+            TokenManifest manifest = skeleton.withResults(
+                    Map.of(SPLIT, new TokenManifest.SplitCounts(total, total, perClass)),
+                    Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
+            writeIndex(new HadoopDir(tmp, conf), p, o, s, grids, job);
+            String json = withSections(manifest, sections).toPrettyString();
+            try (OutputStream m = new HadoopDir(codes, conf).create(TokenTableSchema.MANIFEST_FILE)) {
+                m.write(json.getBytes(StandardCharsets.UTF_8)); // last: marks the output complete
+            }
+            commit(fs, parent, tmp, out);
+            committed = true;
+            LOG.info("sample committed {}: {} images in {} s ({} img/s)", out, total, job.seconds(),
+                    job.imagesPerSecond());
+            return new Result(out.toString(), p.classes(), o.perClass(), s, manifest, json);
+        } finally {
+            if (!committed) {
+                fs.delete(tmp, true);
+            }
+        }
+    }
+
+    /** Class-major (class, index) pairs cut into units of {@code batch} samples. */
+    static List<SampleUnit> units(List<Integer> classes, int perClass, int batch) {
+        List<SampleUnit> units = new ArrayList<>();
+        long total = (long) classes.size() * perClass;
+        for (long from = 0; from < total; from += batch) {
+            int n = (int) Math.min(batch, total - from);
+            int[] c = new int[n];
+            int[] i = new int[n];
+            for (int j = 0; j < n; j++) {
+                long g = from + j;
+                c[j] = classes.get((int) (g / perClass));
+                i[j] = (int) (g % perClass);
+            }
+            units.add(new SampleUnit(c, i));
+        }
+        return units;
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** The {@code sampling} and {@code generator} sections the manifest adds to the token-table manifest. */
+    private static ObjectNode sections(Plan p, Options o, SamplingConfig s, int threads) {
+        ObjectNode root = JSON.createObjectNode();
+        ObjectNode sm = root.putObject("sampling");
+        sm.put("temperature", s.temperature());
+        if (s.topK() == null) {
+            sm.putNull("top_k");
+        } else {
+            ArrayNode a = sm.putArray("top_k");
+            s.topK().forEach(a::add);
+        }
+        if (s.topP() == null) {
+            sm.putNull("top_p");
+        } else {
+            ArrayNode a = sm.putArray("top_p");
+            s.topP().forEach(a::add);
+        }
+        sm.put("seed", o.seed());
+        sm.put("batch_size", s.batchSize());
+        sm.put("kv_cache", true);
+        ArrayNode cl = sm.putArray("classes");
+        p.classes().forEach(cl::add);
+        sm.put("per_class", o.perClass());
+        sm.put("conditional", p.config().model().vocabSizeCond() > 1);
+        sm.put("row_generator", "sample i of class c draws from RqSampler.rowGenerators(seed, c * 2^32 + i, 1)[0]"
+                + " = Rng.of(seed, 0x5a3b1e, c * 2^32 + i): one uniform per code, in (h, w, d) order");
+        sm.put("defaults_from", "the checkpoint config's sampling section, overridden by the command's options");
+        ObjectNode g = root.putObject("generator");
+        Checkpoints.Loaded t = p.transformer();
+        g.put("checkpoint_uri", p.transformerDir().uri());
+        g.put("checkpoint_sha256", p.transformerSha());
+        g.put("kind", t.manifest().kind());
+        g.put("train_step", t.manifest().step());
+        g.put("config_hash", t.manifest().configHash());
+        g.set("config", Configs.toTree(p.config().model()));
+        return root;
+    }
+
+    private static ObjectNode withSections(TokenManifest m, ObjectNode sections) throws IOException {
+        ObjectNode n = (ObjectNode) JSON.readTree(m.toJson());
+        n.setAll(sections.deepCopy());
+        return n;
+    }
+
+    private static TokenManifest skeleton(Plan p, TokenTableSchema.CodeType codeType, int maxK, int[] ks,
+            QuantizerConfig q) throws IOException {
+        TokenManifest.Tokenizer tok = new TokenManifest.Tokenizer(p.vaeDir().uri(), p.vaeSha(),
+                TokenizeJob.codebookSha256(p.vae().model(), q), TokenizeJob.CODEBOOK_HASH_OF,
+                p.vae().manifest().kind(), p.vae().manifest().step(), p.vae().manifest().configHash(),
+                Configs.toTree(p.vaeConfig().model()));
+        List<Integer> kl = new ArrayList<>();
+        for (int k : ks) {
+            kl.add(k);
+        }
+        Map<String, String> createdBy = new LinkedHashMap<>();
+        createdBy.put("app", "rq sample");
+        createdBy.put("rq", Checkpoints.projectVersion());
+        createdBy.put("spark", org.apache.spark.package$.MODULE$.SPARK_VERSION());
+        Engines.versions().forEach((k, v) -> createdBy.put(k.toString(), v.toString()));
+        TransformerConfig mc = p.config().model();
+        return new TokenManifest(TokenTableSchema.FORMAT, TokenTableSchema.SCHEMA_VERSION,
+                List.of(mc.height(), mc.width(), mc.depth()), TokenTableSchema.CODE_LAYOUT, codeType.manifestName,
+                maxK, kl, mc.depth(), q.sharedCodebook(), tok, null,
+                Map.of("0", "sampled: codes generated by the RQ-Transformer (see sampling and generator)"), null, null,
+                null, Map.of(), createdBy, null, null);
+    }
+
+    private static double round(double v, int digits) {
+        double f = Math.pow(10, digits);
+        return Math.round(v * f) / f;
+    }
+
+    private static int executorCores(SparkSession spark) {
+        String master = spark.sparkContext().master();
+        if (master.startsWith("local")) {
+            return spark.sparkContext().defaultParallelism();
+        }
+        return Integer.parseInt(spark.conf().get("spark.executor.cores", "1"));
+    }
+
+    /** Exactly {@code total} committed rows with distinct ids. */
+    private static void verifyRows(SparkSession spark, Path codes, long total) throws IOException {
+        FileSystem fs = codes.getFileSystem(spark.sparkContext().hadoopConfiguration());
+        FileStatus[] st = fs.globStatus(new Path(codes, TokenTableSchema.SPLIT + "=*/*.parquet"));
+        List<String> files = new ArrayList<>();
+        for (FileStatus f : st == null ? new FileStatus[0] : st) {
+            files.add(f.getPath().toString());
+        }
+        if (files.isEmpty()) {
+            throw new IllegalStateException("the job wrote no Parquet files under " + codes);
+        }
+        Row r = spark.read().option("basePath", codes.toString()).parquet(files.toArray(String[]::new))
+                .agg(functions.count(functions.lit(1)), functions.countDistinct(functions.col(TokenTableSchema.ID)))
+                .first();
+        if (r.getLong(0) != total || r.getLong(1) != total) {
+            throw new IllegalStateException("row count check failed: expected " + total + " samples, wrote "
+                    + r.getLong(0) + " rows with " + r.getLong(1) + " distinct ids");
+        }
+    }
+
+    /** Every {@code images/class-<c>/<i>.png} exists. */
+    private static void verifyImages(FileSystem fs, Path tmp, List<Integer> classes, int perClass)
+            throws IOException {
+        for (int c : classes) {
+            Path dir = new Path(new Path(tmp, IMAGES_DIR), classDir(c));
+            java.util.Set<String> names = new java.util.HashSet<>();
+            if (fs.exists(dir)) {
+                for (FileStatus f : fs.listStatus(dir)) {
+                    names.add(f.getPath().getName());
+                }
+            }
+            for (int i = 0; i < perClass; i++) {
+                if (!names.contains(i + ".png")) {
+                    throw new IllegalStateException("image " + IMAGES_DIR + "/" + classDir(c) + "/" + i
+                            + ".png is missing after the job");
+                }
+            }
+        }
+    }
+
+    /** {@code grids/class-<c>.png} from the first {@link #GRID_MAX} PNGs of each class; @return their paths */
+    private static List<String> writeGrids(FileSystem fs, Path tmp, List<Integer> classes, int perClass)
+            throws IOException {
+        List<String> paths = new ArrayList<>();
+        HadoopDir grids = new HadoopDir(new Path(tmp, GRIDS_DIR), fs.getConf());
+        for (int c : classes) {
+            List<BufferedImage> images = new ArrayList<>();
+            for (int i = 0; i < Math.min(perClass, GRID_MAX); i++) {
+                try (InputStream in = fs.open(new Path(new Path(new Path(tmp, IMAGES_DIR), classDir(c)), i + ".png"))) {
+                    BufferedImage img = ImageIO.read(in);
+                    if (img == null) {
+                        throw new IOException("cannot read " + IMAGES_DIR + "/" + classDir(c) + "/" + i + ".png");
+                    }
+                    images.add(img);
+                }
+            }
+            String name = classDir(c) + ".png";
+            try (OutputStream s = grids.create(name)) {
+                dev.rq.report.ImageGrid.writePng(tile(images), s);
+            }
+            paths.add(GRIDS_DIR + "/" + name);
+        }
+        return paths;
+    }
+
+    /** The layout of {@link dev.rq.report.ImageGrid#grid(float[], int, int, int, int)}: ⌈√n⌉ columns, 2 px white. */
+    static BufferedImage tile(List<BufferedImage> images) {
+        int n = images.size();
+        int cols = (int) Math.ceil(Math.sqrt(n));
+        int rows = (n + cols - 1) / cols;
+        int w = images.get(0).getWidth();
+        int h = images.get(0).getHeight();
+        int pad = 2;
+        BufferedImage grid = new BufferedImage(cols * w + (cols + 1) * pad, rows * h + (rows + 1) * pad,
+                BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = grid.createGraphics();
+        try {
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, grid.getWidth(), grid.getHeight());
+            for (int i = 0; i < n; i++) {
+                g.drawImage(images.get(i), pad + (i % cols) * (w + pad), pad + (i / cols) * (h + pad), null);
+            }
+        } finally {
+            g.dispose();
+        }
+        return grid;
+    }
+
+    private static void writeIndex(HadoopDir out, Plan p, Options o, SamplingConfig s, List<String> grids,
+            TokenManifest.Job job) throws IOException {
+        Map<String, Object> kv = new LinkedHashMap<>();
+        kv.put("RQ-Transformer", p.transformerDir().uri() + " (step " + p.transformer().manifest().step()
+                + ", model SHA-256 " + p.transformerSha() + ")");
+        kv.put("RQ-VAE", p.vaeDir().uri() + " (model SHA-256 " + p.vaeSha() + ")");
+        kv.put("classes", p.classes());
+        kv.put("per class", o.perClass());
+        kv.put("temperature", s.temperature());
+        kv.put("top-k", s.topK() == null ? "none" : s.topK());
+        kv.put("top-p", s.topP() == null ? "1.0 (none)" : s.topP());
+        kv.put("seed", o.seed());
+        kv.put("batch size", s.batchSize());
+        kv.put("job", String.format(Locale.ROOT, "%s, %d tasks, %d threads/executor: %.1f s, %.2f img/s",
+                job.master(), job.tasks(), job.intraOpThreads(), job.seconds(), job.imagesPerSecond()));
+        kv.put("codes", CODES_DIR + "/ (token table, schema v" + TokenTableSchema.SCHEMA_VERSION + ")");
+        HtmlReport report = HtmlReport.titled("rq sample").keyValues(kv);
+        for (int j = 0; j < grids.size(); j++) {
+            int c = p.classes().get(j);
+            report.heading("class " + c).image(grids.get(j), "class " + c + ": samples 0.."
+                    + (Math.min(o.perClass(), GRID_MAX) - 1) + " (" + IMAGES_DIR + "/" + classDir(c) + "/<i>.png)");
+        }
+        try (OutputStream s2 = out.create(INDEX)) {
+            report.write(s2);
+        }
+    }
+
+    /** Refuses to replace a non-empty folder that is not an earlier {@code rq sample} output. */
+    private static void checkReplaceable(FileSystem fs, Path out) throws IOException {
+        if (!fs.exists(out)) {
+            return;
+        }
+        if (!fs.getFileStatus(out).isDirectory()) {
+            throw new IllegalArgumentException("--output: " + out + " exists and is a file");
+        }
+        boolean empty = fs.listStatus(out).length == 0;
+        if (!empty && !fs.exists(new Path(new Path(out, CODES_DIR), TokenTableSchema.MANIFEST_FILE))) {
+            throw new IllegalArgumentException("--output: " + out + " exists, is not empty and is not an rq sample"
+                    + " output (no " + CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE + "): refusing to replace it");
+        }
+    }
+
+    /** Renames {@code tmp} to {@code out}, moving an existing output aside first and deleting it after. */
+    private static void commit(FileSystem fs, Path parent, Path tmp, Path out) throws IOException {
+        Path old = null;
+        if (fs.exists(out)) {
+            old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
+            if (!fs.rename(out, old)) {
+                throw new IOException("could not move the old output " + out + " aside");
+            }
+        }
+        if (!fs.rename(tmp, out)) {
+            if (old != null) {
+                fs.rename(old, out);
+            }
+            throw new IOException("could not rename " + tmp + " to " + out);
+        }
+        if (old != null) {
+            fs.delete(old, true);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+package dev.rq.jobs.sample;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.SamplingConfig;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.sampling.RqSampler;
+import dev.rq.model.transformer.RqTransformer;
+import dev.rq.model.transformer.TransformerCheckpoint;
+import dev.rq.model.util.Rng;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The RQ-Transformer and RQ-VAE of a sample job on an executor (the pattern of {@link
+ * dev.rq.jobs.tokenize.TokenizerModel}): a small serializable handle travels with the tasks; both
+ * checkpoints are loaded lazily, once per executor JVM (a static cache keyed by both URIs and
+ * SHA-256s), verified against their own checksums and against the {@code model.safetensors}
+ * SHA-256s the driver saw. Tasks of an executor share the models; model calls are serialized by a
+ * lock and use {@code threads} libtorch intra-op threads.
+ */
+public final class SamplerModel implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(SamplerModel.class);
+
+    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
+    private static final AtomicInteger LOADS = new AtomicInteger();
+
+    private final String transformerUri;
+    private final String transformerSha256;
+    private final String vaeUri;
+    private final String vaeSha256;
+    private final int threads;
+    private final SerializableHadoopConf conf;
+
+    /**
+     * @param transformerUri stage-2 checkpoint URI
+     * @param transformerSha256 expected SHA-256 of its {@code model.safetensors}
+     * @param vaeUri stage-1 checkpoint URI
+     * @param vaeSha256 expected SHA-256 of its {@code model.safetensors}
+     * @param threads libtorch intra-op threads (0 = libtorch default)
+     * @param conf Hadoop configuration to open the checkpoints with
+     */
+    public SamplerModel(String transformerUri, String transformerSha256, String vaeUri, String vaeSha256, int threads,
+            SerializableHadoopConf conf) {
+        this.transformerUri = transformerUri;
+        this.transformerSha256 = transformerSha256;
+        this.vaeUri = vaeUri;
+        this.vaeSha256 = vaeSha256;
+        this.threads = threads;
+        this.conf = conf;
+    }
+
+    /** Both models loaded in this JVM, with the lock that serializes their use. */
+    public static final class Loaded {
+        private final NDManager manager;
+        private final RqTransformer transformer;
+        private final RqVae vae;
+        private final RqSampler sampler;
+        private final int threads;
+        private final ReentrantLock lock = new ReentrantLock(true);
+
+        Loaded(NDManager manager, RqTransformer transformer, RqVae vae, int threads) {
+            this.manager = manager;
+            this.transformer = transformer;
+            this.vae = vae;
+            this.sampler = new RqSampler(transformer, vae);
+            this.threads = threads;
+        }
+
+        /**
+         * Samples one batch with the KV cache and decodes it.
+         *
+         * @param cond class id per row (null: unconditional)
+         * @param s sampling settings
+         * @param rows one generator per row
+         * @return codes [B, H, W, D] and images [B, 3, R, R] (floats in about [−1, 1])
+         */
+        public Generated sampleAndDecode(long[] cond, SamplingConfig s, Rng[] rows) {
+            lock.lock();
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+                Engines.pytorch(threads);
+                long[] codes = sampler.sample(cond, s, rows, true);
+                float[] images = vae.decodeCodes(sampler.toTensor(sub, codes)).toFloatArray();
+                return new Generated(codes, images);
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    /**
+     * One batch's output.
+     *
+     * @param codes [B, H, W, D] flattened (h, w, d)
+     * @param images [B, 3, R, R] flattened
+     */
+    public record Generated(long[] codes, float[] images) {}
+
+    /** @return the executor's models, loading and verifying them on first use */
+    public Loaded get() {
+        String key = transformerUri + "#" + transformerSha256 + "|" + vaeUri + "#" + vaeSha256;
+        return CACHE.computeIfAbsent(key, k -> load());
+    }
+
+    private Loaded load() {
+        long t0 = System.nanoTime();
+        Engines.pytorch(threads);
+        NDManager manager = Engines.newManager();
+        RqTransformer transformer = null;
+        RqVae vae = null;
+        try {
+            TransformerCheckpoint.Loaded t = TransformerCheckpoint.load(new HadoopDir(transformerUri, conf.get()),
+                    manager); // verifies every checksum
+            transformer = t.model();
+            check(transformerUri, t.checkpoint(), transformerSha256);
+            VaeCheckpoint.Loaded v = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), manager);
+            vae = v.vae();
+            check(vaeUri, v.checkpoint(), vaeSha256);
+            LOADS.incrementAndGet();
+            LOG.info("loaded sampler {} ({}) + RQ-VAE {} ({}) in {} ms", transformerUri,
+                    transformerSha256.substring(0, 12), vaeUri, vaeSha256.substring(0, 12),
+                    (System.nanoTime() - t0) / 1_000_000);
+            return new Loaded(manager, transformer, vae, threads);
+        } catch (IOException e) {
+            close(transformer, vae, manager);
+            throw new UncheckedIOException(e);
+        } catch (RuntimeException e) {
+            close(transformer, vae, manager);
+            throw e;
+        }
+    }
+
+    private static void check(String uri, Checkpoints.Loaded c, String expected) {
+        String sha = c.manifest().files().get(Checkpoints.MODEL).sha256();
+        if (!sha.equals(expected)) {
+            throw new CheckpointException(uri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
+                    + " on this executor, the driver saw " + expected + " (checkpoint replaced while the job ran?)");
+        }
+    }
+
+    private static void close(RqTransformer t, RqVae v, NDManager m) {
+        if (t != null) {
+            t.close();
+        }
+        if (v != null) {
+            v.close();
+        }
+        m.close();
+    }
+
+    /** @return how many model pairs this JVM has loaded (tests: one per executor and checkpoint pair) */
+    public static int loadCount() {
+        return LOADS.get();
+    }
+
+    /** Closes and forgets every cached model of this JVM (tests; tasks must not be running). */
+    public static void clearCache() {
+        CACHE.values().forEach(l -> close(l.transformer, l.vae, l.manager));
+        CACHE.clear();
+    }
+}
