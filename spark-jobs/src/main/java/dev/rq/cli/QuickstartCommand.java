@@ -18,10 +18,11 @@ import picocli.CommandLine.Option;
 
 /** {@code rq quickstart}: ingest check, training, tokenize, decode and a run report on the emoji dataset. */
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
-        description = {"Run the whole stage-1 pipeline on the embedded emoji dataset on local Spark: ingest check,",
-            "RQ-VAE training (data-parallel), tokenize train+validation, decode validation, and an HTML report",
-            "(<out>/report.html: loss curves, reconstructions, PSNR, codebook usage, token manifest, timings).",
-            "Rerunning into the same --out skips finished stages and resumes training. See docs/quickstart.md."})
+        description = {"Run the whole stage-1 pipeline on the embedded emoji dataset on local Spark:",
+            "ingest check, RQ-VAE training (data-parallel), tokenize train + validation, decode",
+            "validation, and <out>/report.html (loss curves, reconstructions, PSNR, codebook usage,",
+            "token manifest, stage timings). Rerunning into the same --out skips finished stages",
+            "and resumes training. See docs/quickstart.md."})
 public final class QuickstartCommand implements Callable<Integer> {
 
     @Option(names = "--out", defaultValue = "runs/quickstart", description = "Output folder (default ${DEFAULT-VALUE})")
