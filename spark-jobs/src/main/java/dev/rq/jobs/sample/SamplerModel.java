@@ -29,8 +29,9 @@ import org.slf4j.LoggerFactory;
  * dev.rq.jobs.tokenize.TokenizerModel}): a small serializable handle travels with the tasks; both
  * checkpoints are loaded lazily, once per executor JVM (a static cache keyed by both URIs and
  * SHA-256s), verified against their own checksums and against the {@code model.safetensors}
- * SHA-256s the driver saw. Tasks of an executor share the models; model calls are serialized by a
- * lock and use {@code threads} libtorch intra-op threads.
+ * SHA-256s the driver saw. Tasks of an executor share the models; sampling calls are serialized by
+ * one lock and decoding calls by another (so one task decodes while the next samples), each with
+ * {@code threads} libtorch intra-op threads.
  */
 public final class SamplerModel implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -64,17 +65,23 @@ public final class SamplerModel implements Serializable {
         this.conf = conf;
     }
 
-    /** Both models loaded in this JVM, with the lock that serializes their use. */
+    /**
+     * Both models loaded in this JVM, each on its own root manager with its own lock: one task
+     * can decode while another samples.
+     */
     public static final class Loaded {
-        private final NDManager manager;
+        private final NDManager transformerManager;
+        private final NDManager vaeManager;
         private final RqTransformer transformer;
         private final RqVae vae;
         private final RqSampler sampler;
         private final int threads;
-        private final ReentrantLock lock = new ReentrantLock(true);
+        private final ReentrantLock sampleLock = new ReentrantLock(true);
+        private final ReentrantLock decodeLock = new ReentrantLock(true);
 
-        Loaded(NDManager manager, RqTransformer transformer, RqVae vae, int threads) {
-            this.manager = manager;
+        Loaded(NDManager transformerManager, RqTransformer transformer, NDManager vaeManager, RqVae vae, int threads) {
+            this.transformerManager = transformerManager;
+            this.vaeManager = vaeManager;
             this.transformer = transformer;
             this.vae = vae;
             this.sampler = new RqSampler(transformer, vae);
@@ -90,15 +97,27 @@ public final class SamplerModel implements Serializable {
          * @return codes [B, H, W, D] and images [B, 3, R, R] (floats in about [−1, 1])
          */
         public Generated sampleAndDecode(long[] cond, SamplingConfig s, Rng[] rows) {
-            lock.lock();
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
-                Engines.pytorch(threads);
-                long[] codes = sampler.sample(cond, s, rows, true);
-                float[] images = vae.decodeCodes(sampler.toTensor(sub, codes)).toFloatArray();
-                return new Generated(codes, images);
+            long t0 = System.nanoTime();
+            long[] codes;
+            sampleLock.lock();
+            try {
+                Engines.pytorch(threads); // intra-op threads are per calling thread
+                codes = sampler.sample(cond, s, rows, true);
             } finally {
-                lock.unlock();
+                sampleLock.unlock();
             }
+            long t1 = System.nanoTime();
+            float[] images;
+            decodeLock.lock();
+            try (NDManager sub = vaeManager.newSubManager(); NDScope scope = new NDScope()) {
+                Engines.pytorch(threads);
+                images = vae.decodeCodes(sampler.toTensor(sub, codes)).toFloatArray();
+            } finally {
+                decodeLock.unlock();
+            }
+            LOG.info("sampled {} images in {} ms, decoded in {} ms", rows.length, (t1 - t0) / 1_000_000,
+                    (System.nanoTime() - t1) / 1_000_000);
+            return new Generated(codes, images);
         }
     }
 
@@ -119,27 +138,28 @@ public final class SamplerModel implements Serializable {
     private Loaded load() {
         long t0 = System.nanoTime();
         Engines.pytorch(threads);
-        NDManager manager = Engines.newManager();
+        NDManager tm = Engines.newManager();
+        NDManager vm = Engines.newManager();
         RqTransformer transformer = null;
         RqVae vae = null;
         try {
             TransformerCheckpoint.Loaded t = TransformerCheckpoint.load(new HadoopDir(transformerUri, conf.get()),
-                    manager); // verifies every checksum
+                    tm); // verifies every checksum
             transformer = t.model();
             check(transformerUri, t.checkpoint(), transformerSha256);
-            VaeCheckpoint.Loaded v = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), manager);
+            VaeCheckpoint.Loaded v = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), vm);
             vae = v.vae();
             check(vaeUri, v.checkpoint(), vaeSha256);
             LOADS.incrementAndGet();
             LOG.info("loaded sampler {} ({}) + RQ-VAE {} ({}) in {} ms", transformerUri,
                     transformerSha256.substring(0, 12), vaeUri, vaeSha256.substring(0, 12),
                     (System.nanoTime() - t0) / 1_000_000);
-            return new Loaded(manager, transformer, vae, threads);
+            return new Loaded(tm, transformer, vm, vae, threads);
         } catch (IOException e) {
-            close(transformer, vae, manager);
+            close(transformer, vae, tm, vm);
             throw new UncheckedIOException(e);
         } catch (RuntimeException e) {
-            close(transformer, vae, manager);
+            close(transformer, vae, tm, vm);
             throw e;
         }
     }
@@ -152,14 +172,15 @@ public final class SamplerModel implements Serializable {
         }
     }
 
-    private static void close(RqTransformer t, RqVae v, NDManager m) {
+    private static void close(RqTransformer t, RqVae v, NDManager tm, NDManager vm) {
         if (t != null) {
             t.close();
         }
         if (v != null) {
             v.close();
         }
-        m.close();
+        tm.close();
+        vm.close();
     }
 
     /** @return how many model pairs this JVM has loaded (tests: one per executor and checkpoint pair) */
@@ -169,7 +190,7 @@ public final class SamplerModel implements Serializable {
 
     /** Closes and forgets every cached model of this JVM (tests; tasks must not be running). */
     public static void clearCache() {
-        CACHE.values().forEach(l -> close(l.transformer, l.vae, l.manager));
+        CACHE.values().forEach(l -> close(l.transformer, l.vae, l.transformerManager, l.vaeManager));
         CACHE.clear();
     }
 }
