@@ -81,6 +81,8 @@ public final class QuickstartJob {
     /** Image pairs shown in the report's reconstruction grid (at most). */
     static final int SHOWN_PAIRS = 48;
     static final int GRID_COLUMNS = 8;
+    /** Images per model call when tokenizing (fewer, larger calls: the quickstart models are small). */
+    static final int TOKENIZE_BATCH = 64;
 
     /**
      * Options.
@@ -400,7 +402,7 @@ public final class QuickstartJob {
                 // no table yet
             }
             TokenizeJob.Options t = new TokenizeJob.Options(trained.finalCheckpoint(), o.data(), tokensUri,
-                    List.of(Variant.CENTER), 16, o.splits(), false, 0, 0);
+                    List.of(Variant.CENTER), TOKENIZE_BATCH, o.splits(), false, 0, 0);
             TokenizeJob.Result r = TokenizeJob.run(spark, t);
             manifest = r.manifest();
             console.print(r.summary());
