@@ -61,11 +61,16 @@ final class QuickstartReport {
             kv.put("last logged step", String.format(Locale.ROOT, "step %d: loss %.5f, recon %.5f, commitment %.5f,"
                     + " perplexity %s", lastMetrics.path("step").asLong(), lastMetrics.path("loss").asDouble(),
                     lastMetrics.path("recon_loss").asDouble(), lastMetrics.path("commit_loss").asDouble(),
-                    lastMetrics.path("perplexity")));
+                    perplexities(lastMetrics.path("perplexity"))));
         }
         kv.put("final checkpoint", trained.finalCheckpoint());
         kv.put("token table", out + "/" + QuickstartJob.TOKENS);
-        kv.put("wall time (this invocation)", QuickstartJob.minutes(elapsed) + " until the report was written");
+        double work = 0;
+        for (StageTimer.Stage st : stages) {
+            work += Double.isNaN(st.workSeconds()) ? 0 : st.workSeconds();
+        }
+        kv.put("wall time", QuickstartJob.minutes(elapsed) + " in this invocation until the report was written; "
+                + QuickstartJob.minutes(work) + " summed over the stages' last runs that did their work");
         r.keyValues(kv);
 
         r.heading("Stage timings");
@@ -121,6 +126,12 @@ final class QuickstartReport {
         r.heading("Run configuration");
         r.pre(QuickstartJob.configJson(o.config()));
         return r;
+    }
+
+    private static String perplexities(JsonNode values) {
+        List<String> p = new ArrayList<>();
+        values.forEach(v -> p.add(String.format(Locale.ROOT, "%.1f", v.asDouble())));
+        return String.join(" / ", p);
     }
 
     private static List<Object> psnrRow(String name, JsonNode s) {
