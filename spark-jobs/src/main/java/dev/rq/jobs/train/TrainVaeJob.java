@@ -35,11 +35,7 @@ public final class TrainVaeJob {
             if (workers < 1) {
                 throw new ConfigException("--workers", "must be at least 1, got " + workers);
             }
-            var t = config.train();
-            if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
-                throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
-                        + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
-            }
+            TrainingStage.checkBatch(config.train(), workers);
         }
     }
 

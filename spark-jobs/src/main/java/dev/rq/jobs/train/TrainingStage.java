@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import java.io.IOException;
 import java.io.Serializable;
@@ -43,7 +45,21 @@ public interface TrainingStage extends Serializable {
      * @param logEvery steps between progress records
      * @param keepCheckpoints committed checkpoints kept
      */
-    record Limits(long maxSteps, int checkpointEvery, int logEvery, int keepCheckpoints) implements Serializable {}
+    record Limits(long maxSteps, int checkpointEvery, int logEvery, int keepCheckpoints) implements Serializable {
+
+        /** @return the limits of a training config */
+        public static Limits of(TrainConfig t) {
+            return new Limits(t.maxSteps(), t.checkpointEvery(), t.logEvery(), t.keepCheckpoints());
+        }
+    }
+
+    /** Fails unless the global batch splits into {@code workers} × {@code grad_accum_steps} equal parts. */
+    static void checkBatch(TrainConfig t, int workers) {
+        if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
+            throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
+                    + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
+        }
+    }
 
     /** One rank's model, optimizer and data stream. */
     interface Replica extends AutoCloseable {

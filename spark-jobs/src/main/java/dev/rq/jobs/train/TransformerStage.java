@@ -97,18 +97,14 @@ public final class TransformerStage implements TrainingStage {
 
     @Override
     public Limits limits() {
-        var t = cfg().train();
-        return new Limits(t.maxSteps(), t.checkpointEvery(), t.logEvery(), t.keepCheckpoints());
+        return Limits.of(cfg().train());
     }
 
     @Override
     public void validate(Configuration conf, int workers) throws IOException {
         TransformerRunConfig c = cfg();
         var t = c.train();
-        if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
-            throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
-                    + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
-        }
+        TrainingStage.checkBatch(t, workers);
         TokenManifest m = TokenManifest.read(tokensUri, conf);
         if (!m.splits().containsKey(split)) {
             throw new ConfigException("--split", "token table " + tokensUri + " has splits " + m.splits().keySet()

@@ -64,17 +64,13 @@ public final class VaeStage implements TrainingStage {
 
     @Override
     public Limits limits() {
-        var t = cfg().train();
-        return new Limits(t.maxSteps(), t.checkpointEvery(), t.logEvery(), t.keepCheckpoints());
+        return Limits.of(cfg().train());
     }
 
     @Override
     public void validate(Configuration conf, int workers) throws IOException {
         var t = cfg().train();
-        if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
-            throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
-                    + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
-        }
+        TrainingStage.checkBatch(t, workers);
         CanonicalDataset ds = CanonicalDataset.open(dataUri, conf);
         int micro = t.batchSize() / t.gradAccumSteps();
         if (ds.numRows() < micro) {
