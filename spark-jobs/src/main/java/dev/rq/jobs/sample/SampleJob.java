@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.jobs.tokenize.TokenizeJob;
@@ -324,7 +325,8 @@ public final class SampleJob {
         Path out = new Path(o.output());
         FileSystem fs = out.getFileSystem(conf);
         out = fs.makeQualified(out);
-        checkReplaceable(fs, out);
+        AtomicOutput.checkReplaceable(fs, out, CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE, "--output",
+                "an rq sample output");
         Path parent = out.getParent();
         if (parent == null) {
             throw new IllegalArgumentException("--output must not be a file system root: " + out);
@@ -370,7 +372,7 @@ public final class SampleJob {
             try (OutputStream m = new HadoopDir(codes, conf).create(TokenTableSchema.MANIFEST_FILE)) {
                 m.write(json.getBytes(StandardCharsets.UTF_8)); // last: marks the output complete
             }
-            commit(fs, parent, tmp, out);
+            AtomicOutput.replace(fs, tmp, out);
             committed = true;
             LOG.info("sample committed {}: {} images in {} s ({} img/s)", out, total, job.seconds(),
                     job.imagesPerSecond());
@@ -597,38 +599,4 @@ public final class SampleJob {
         }
     }
 
-    /** Refuses to replace a non-empty folder that is not an earlier {@code rq sample} output. */
-    private static void checkReplaceable(FileSystem fs, Path out) throws IOException {
-        if (!fs.exists(out)) {
-            return;
-        }
-        if (!fs.getFileStatus(out).isDirectory()) {
-            throw new IllegalArgumentException("--output: " + out + " exists and is a file");
-        }
-        boolean empty = fs.listStatus(out).length == 0;
-        if (!empty && !fs.exists(new Path(new Path(out, CODES_DIR), TokenTableSchema.MANIFEST_FILE))) {
-            throw new IllegalArgumentException("--output: " + out + " exists, is not empty and is not an rq sample"
-                    + " output (no " + CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE + "): refusing to replace it");
-        }
-    }
-
-    /** Renames {@code tmp} to {@code out}, moving an existing output aside first and deleting it after. */
-    private static void commit(FileSystem fs, Path parent, Path tmp, Path out) throws IOException {
-        Path old = null;
-        if (fs.exists(out)) {
-            old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
-            if (!fs.rename(out, old)) {
-                throw new IOException("could not move the old output " + out + " aside");
-            }
-        }
-        if (!fs.rename(tmp, out)) {
-            if (old != null) {
-                fs.rename(old, out);
-            }
-            throw new IOException("could not rename " + tmp + " to " + out);
-        }
-        if (old != null) {
-            fs.delete(old, true);
-        }
-    }
 }

@@ -3,6 +3,7 @@ package dev.rq.jobs.tokenize;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.checkpoint.CheckpointException;
@@ -185,7 +186,7 @@ public final class TokenizeJob {
         Path out = new Path(o.output());
         FileSystem fs = out.getFileSystem(conf);
         out = fs.makeQualified(out);
-        checkReplaceable(fs, out);
+        AtomicOutput.checkReplaceable(fs, out, TokenTableSchema.MANIFEST_FILE, "output", "a token table");
         Path parent = out.getParent();
         if (parent == null) {
             throw new IllegalArgumentException("output must not be a file system root: " + out);
@@ -218,7 +219,7 @@ public final class TokenizeJob {
             TokenManifest manifest = skeleton.withResults(counts,
                     Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
             manifest.write(tmp.toString(), conf); // last: marks the table complete
-            commit(fs, parent, tmp, out);
+            AtomicOutput.replace(fs, tmp, out);
             committed = true;
             LOG.info("tokenize committed {}: {} rows in {} s ({} rows/s)", out, totalRows, job.seconds(),
                     job.imagesPerSecond());
@@ -316,41 +317,6 @@ public final class TokenizeJob {
             }
         }
         return units;
-    }
-
-    /** Refuses to replace something that is not a token table (a non-empty folder without a manifest). */
-    private static void checkReplaceable(FileSystem fs, Path out) throws IOException {
-        if (!fs.exists(out)) {
-            return;
-        }
-        if (!fs.getFileStatus(out).isDirectory()) {
-            throw new IllegalArgumentException("output " + out + " exists and is a file");
-        }
-        boolean empty = fs.listStatus(out).length == 0;
-        if (!empty && !fs.exists(new Path(out, TokenTableSchema.MANIFEST_FILE))) {
-            throw new IllegalArgumentException("output " + out + " exists, is not empty and is not a token table (no "
-                    + TokenTableSchema.MANIFEST_FILE + "): refusing to replace it");
-        }
-    }
-
-    /** Renames {@code tmp} to {@code out}, moving an existing table aside first and deleting it after. */
-    private static void commit(FileSystem fs, Path parent, Path tmp, Path out) throws IOException {
-        Path old = null;
-        if (fs.exists(out)) {
-            old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
-            if (!fs.rename(out, old)) {
-                throw new IOException("could not move the old table " + out + " aside");
-            }
-        }
-        if (!fs.rename(tmp, out)) {
-            if (old != null) {
-                fs.rename(old, out);
-            }
-            throw new IOException("could not rename " + tmp + " to " + out);
-        }
-        if (old != null) {
-            fs.delete(old, true);
-        }
     }
 
     /** Reads the committed rows back: per split exactly images × variants rows, all keys distinct. */
