@@ -9,97 +9,136 @@ import java.util.Arrays;
  * before it is ≥ p, so the top-1 always stays; renormalise) → one multinomial draw from a
  * uniform {@code u} (inverse CDF in vocabulary order). Arithmetic is float32 as in the official
  * code; the uniform comes from the caller's seeded generator.
+ *
+ * <p>After top-k only the surviving tokens (in ascending vocabulary order) are carried through
+ * softmax, top-p and the draw; the others have probability 0 and would add exact zeros to every
+ * sum, so the result is bitwise that of working on the whole row. An instance keeps its scratch
+ * buffers between rows and is not thread-safe.
  */
 public final class LogitSampler {
 
-    private LogitSampler() {}
+    private final int k;
+    private final float[] work; // [k] quickselect scratch
+    private final int[] idx; // [k] surviving token ids, ascending
+    private final float[] p; // [k] their values: scaled logits, then probabilities
+    private final long[] order; // [k] top-p sort keys
+
+    /** @param k vocabulary (row width) */
+    public LogitSampler(int k) {
+        this.k = k;
+        this.work = new float[k];
+        this.idx = new int[k];
+        this.p = new float[k];
+        this.order = new long[k];
+    }
 
     /**
      * @param logits row-major [rows, k]
      * @param row the row to sample
-     * @param k vocabulary (row width)
      * @param temperature divides the logits
      * @param topK 0 (or ≥ k) for none
      * @param topP nucleus mass (1.0 still applies the rule, as officially)
      * @param u uniform in [0, 1)
      * @return the drawn index
      */
-    public static int sample(float[] logits, int row, int k, double temperature, int topK, double topP, double u) {
-        float[] p = probabilities(logits, row, k, temperature, topK, topP);
-        return draw(p, u);
+    public int sample(float[] logits, int row, double temperature, int topK, double topP, double u) {
+        int n = distribution(logits, row, temperature, topK, topP);
+        double total = 0;
+        for (int j = 0; j < n; j++) {
+            total += p[j];
+        }
+        double target = u * total;
+        double acc = 0;
+        int last = -1;
+        for (int j = 0; j < n; j++) {
+            if (p[j] > 0) {
+                acc += p[j];
+                last = idx[j];
+                if (target < acc) {
+                    return idx[j];
+                }
+            }
+        }
+        return last;
     }
 
-    /** @return the final (top-k, softmax, top-p, renormalised) distribution of one row */
+    /** Static form of {@link #sample} (allocates scratch buffers per call). */
+    public static int sample(float[] logits, int row, int k, double temperature, int topK, double topP, double u) {
+        return new LogitSampler(k).sample(logits, row, temperature, topK, topP, u);
+    }
+
+    /** @return the final (top-k, softmax, top-p, renormalised) distribution of one row, [k] */
     public static float[] probabilities(float[] logits, int row, int k, double temperature, int topK, double topP) {
-        float[] x = new float[k];
+        LogitSampler s = new LogitSampler(k);
+        int n = s.distribution(logits, row, temperature, topK, topP);
+        float[] out = new float[k];
+        for (int j = 0; j < n; j++) {
+            out[s.idx[j]] = s.p[j];
+        }
+        return out;
+    }
+
+    /**
+     * Fills {@code idx[0..n)} with the tokens that survive top-k (ascending) and {@code p[0..n)}
+     * with their final probabilities (zero for tokens top-p dropped or whose exp underflowed).
+     *
+     * @return n
+     */
+    private int distribution(float[] logits, int row, double temperature, int topK, double topP) {
         float t = (float) temperature;
         int off = row * k;
-        for (int i = 0; i < k; i++) {
-            x[i] = logits[off + i] / t;
-        }
+        float kth = Float.NEGATIVE_INFINITY;
         if (topK > 0 && topK < k) {
-            float[] work = x.clone();
             for (int i = 0; i < k; i++) {
-                if (Float.isNaN(work[i])) {
-                    work[i] = Float.NEGATIVE_INFINITY; // torch.topk ranks NaN highest; treat as -inf instead
-                }
+                float x = logits[off + i] / t;
+                work[i] = Float.isNaN(x) ? Float.NEGATIVE_INFINITY : x; // torch.topk ranks NaN highest; treat as -inf
             }
-            float kth = select(work, k - topK); // the k-th largest = element k−topK in ascending order
-            for (int i = 0; i < k; i++) {
-                if (x[i] < kth) {
-                    x[i] = Float.NEGATIVE_INFINITY;
-                }
-            }
+            kth = select(work, k - topK); // the k-th largest = element k−topK in ascending order
         }
+        int n = 0;
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < k; i++) {
-            if (Float.isNaN(x[i])) {
-                x[i] = Float.NEGATIVE_INFINITY;
+            float x = logits[off + i] / t;
+            if (x >= kth && x != Float.NEGATIVE_INFINITY) { // false for NaN and for tokens below the k-th
+                idx[n] = i;
+                p[n++] = x;
+                max = Math.max(max, x);
             }
-            max = Math.max(max, x[i]);
         }
-        if (max == Float.NEGATIVE_INFINITY) {
+        if (n == 0) {
             throw new IllegalArgumentException("all logits of row " + row + " are -inf or NaN");
         }
         float sum = 0;
-        for (int i = 0; i < k; i++) {
-            float e = x[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(x[i] - max);
-            x[i] = e;
+        for (int j = 0; j < n; j++) {
+            float e = (float) Math.exp(p[j] - max);
+            p[j] = e;
             sum += e;
         }
         int nonzero = 0;
-        for (int i = 0; i < k; i++) {
-            x[i] /= sum;
-            if (x[i] > 0) {
-                nonzero++;
+        for (int j = 0; j < n; j++) {
+            p[j] /= sum;
+            if (p[j] > 0) {
+                // descending probability, then ascending index: sort ascending on (−bits, position)
+                order[nonzero++] = ((long) (Integer.MAX_VALUE - Float.floatToIntBits(p[j])) << 32) | j;
             }
         }
-        // top-p over the non-zero tokens (zeros cannot change the cumulative sums)
-        long[] order = new long[nonzero];
-        int j = 0;
-        for (int i = 0; i < k; i++) {
-            if (x[i] > 0) {
-                // descending probability, then ascending index: sort ascending on (−bits, index)
-                order[j++] = ((long) (Integer.MAX_VALUE - Float.floatToIntBits(x[i])) << 32) | i;
-            }
-        }
-        Arrays.sort(order);
+        Arrays.sort(order, 0, nonzero);
         float cum = 0; // cumulative probability of the tokens strictly before r (original values)
         float kept = 0;
         for (int r = 0; r < nonzero; r++) {
-            int i = (int) order[r];
-            float pi = x[i];
+            int j = (int) order[r];
+            float pj = p[j];
             if (r > 0 && cum >= topP) {
-                x[i] = 0;
+                p[j] = 0;
             } else {
-                kept += pi;
+                kept += pj;
             }
-            cum += pi;
+            cum += pj;
         }
-        for (int i = 0; i < k; i++) {
-            x[i] /= kept;
+        for (int j = 0; j < n; j++) {
+            p[j] /= kept;
         }
-        return x;
+        return n;
     }
 
     /** @return the element of rank {@code r} (0-based, ascending) of {@code a}, reordering it (quickselect) */

@@ -85,7 +85,9 @@ public final class RqSampler {
         float[][] table = model.codeTable(vae); // host copy of the frozen code embeddings
         float[] prevEmb = new float[b * dd * ce]; // embeddings of the previous position, [B, 1, Dd, C]
         float[] partial = new float[b * ce]; // Σ_{i<d} E[i] of the current position, [B, C]
-        try (KvCache bodyCache = new KvCache(c.body().nLayer()); KvCache headCache = new KvCache(c.head().nLayer())) {
+        LogitSampler sampler = new LogitSampler(k);
+        try (KvCache bodyCache = new KvCache(c.body().nLayer(), c.condLength() + t - 1);
+                KvCache headCache = new KvCache(c.head().nLayer(), dd)) {
             for (int p = 0; p < t; p++) {
                 try (NDScope scope = new NDScope()) {
                     NDArray x = p == 0 ? model.condTokens(cond, b)
@@ -101,7 +103,7 @@ public final class RqSampler {
                         NDArray hd = model.headForward(tok, headCache).squeeze(1); // [B, D]
                         float[] logits = model.classify(hd, d).toFloatArray(); // [B, K]
                         for (int r = 0; r < b; r++) {
-                            int code = LogitSampler.sample(logits, r, k, s.temperature(), s.topKAt(d), s.topPAt(d),
+                            int code = sampler.sample(logits, r, s.temperature(), s.topKAt(d), s.topPAt(d),
                                     rows[r].nextDouble());
                             codes[(r * t + p) * dd + d] = code;
                             System.arraycopy(table[d], code * ce, prevEmb, (r * dd + d) * ce, ce);
@@ -122,6 +124,7 @@ public final class RqSampler {
         int dd = c.depth();
         int k = c.maxVocab();
         long[] codes = new long[b * t * dd];
+        LogitSampler sampler = new LogitSampler(k);
         for (int p = 0; p < t; p++) {
             int hh = p / c.width();
             int ww = p % c.width();
@@ -132,7 +135,7 @@ public final class RqSampler {
                             .get(new NDIndex(":, " + hh + ", " + ww + ", " + d)); // [B, K]
                     float[] l = logits.toFloatArray();
                     for (int r = 0; r < b; r++) {
-                        codes[(r * t + p) * dd + d] = LogitSampler.sample(l, r, k, s.temperature(), s.topKAt(d),
+                        codes[(r * t + p) * dd + d] = sampler.sample(l, r, s.temperature(), s.topKAt(d),
                                 s.topPAt(d), rows[r].nextDouble());
                     }
                 }

@@ -76,20 +76,20 @@ final class AttentionBlock {
         Shape s = x.getShape();
         long n = s.get(0);
         long l = s.get(1);
-        // one GEMM for key, query and value (weights concatenated; gradients flow back through the concat)
-        NDArray w = NDArrays.concat(new NDList(key.weight(), query.weight(), value.weight()), 0); // [3D, D]
-        NDArray bias = key.bias() == null ? null
-                : NDArrays.concat(new NDList(key.bias(), query.bias(), value.bias()), 0);
-        NDArray kqv = Ops.linear(x, w, bias).reshape(n, l, 3, heads, headDim).transpose(2, 0, 3, 1, 4); // [3, N, h, L, hd]
+        // one GEMM for key, query and value (weights concatenated; gradients flow back through the
+        // concat). Incremental decoding keeps the concatenation in its cache.
+        NDList wb = cache != null ? cache.fusedProjection(layer, this::fusedProjection) : fusedProjection();
+        NDArray kqv = Ops.linear(x, wb.get(0), wb.size() > 1 ? wb.get(1) : null).reshape(n, l, 3, heads, headDim).transpose(2, 0, 3, 1, 4); // [3, N, h, L, hd]
         NDArray k = kqv.get(0);
         NDArray q = kqv.get(1);
         NDArray v = kqv.get(2);
+        k = Ops.scale(k, scale);
         if (cache != null) {
-            NDList kv = cache.append(layer, k, v);
+            NDList kv = cache.append(layer, k, v); // scaled keys are cached
             k = kv.get(0);
             v = kv.get(1);
         }
-        NDArray att = q.matMul(Ops.scale(k, scale).transpose(0, 1, 3, 2)); // [N, h, L, T]
+        NDArray att = q.matMul(k.transpose(0, 1, 3, 2)); // [N, h, L, T]
         if (mask != null) {
             att = att.add(mask);
         }
@@ -99,6 +99,15 @@ final class AttentionBlock {
         }
         NDArray y = att.matMul(v); // [N, h, L, hd]
         return proj.forward(y.transpose(0, 2, 1, 3).reshape(n, l, (long) heads * headDim));
+    }
+
+    /** @return [key; query; value] weight [3D, D] and, with biases, bias [3D] */
+    private NDList fusedProjection() {
+        NDList f = new NDList(NDArrays.concat(new NDList(key.weight(), query.weight(), value.weight()), 0));
+        if (key.bias() != null) {
+            f.add(NDArrays.concat(new NDList(key.bias(), query.bias(), value.bias()), 0));
+        }
+        return f;
     }
 
     private NDArray gelu(NDArray x) {

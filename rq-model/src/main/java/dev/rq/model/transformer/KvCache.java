@@ -1,54 +1,105 @@
 package dev.rq.model.transformer;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import java.util.function.Supplier;
 
 /**
  * Key/value cache of one attention stack for incremental decoding (official {@code
- * cached_forward}): per block the keys and values of every position fed so far, [N, heads, T, hd].
- * Cached tensors are unregistered from any {@link NDScope}, so a per-step scope does not free
- * them; the cache closes what it replaces and {@link #close} frees the rest.
+ * cached_forward}): per block the keys and values of every position fed so far, in buffers of a
+ * fixed capacity [N, heads, capacity, hd] allocated on first use, so a step writes only its new
+ * positions instead of copying the whole history. Keys are stored already multiplied by the
+ * attention scale 1/√hd (an elementwise product, so the scores are bitwise those of scaling all
+ * keys at every step, as the uncached forward does).
+ *
+ * <p>A cache is an inference context: while it is open the model's weights must not change. It
+ * therefore also keeps each block's fused key/query/value projection (built on first use, kept
+ * across {@link #reset}), so incremental steps do not re-concatenate the three weight matrices.
+ * Tensors owned by the cache are unregistered from any {@link NDScope}, so a per-step scope does
+ * not free them; {@link #close} does.
  */
 public final class KvCache implements AutoCloseable {
 
+    private final int capacity;
     private final NDArray[] keys;
     private final NDArray[] values;
+    private final int[] length;
+    private final NDList[] fused;
 
-    /** @param layers blocks in the stack */
-    public KvCache(int layers) {
+    /**
+     * @param layers blocks in the stack
+     * @param capacity the most positions that will be fed between resets
+     */
+    public KvCache(int layers, int capacity) {
+        if (capacity < 1) {
+            throw new IllegalArgumentException("capacity must be >= 1, got " + capacity);
+        }
+        this.capacity = capacity;
         this.keys = new NDArray[layers];
         this.values = new NDArray[layers];
+        this.length = new int[layers];
+        this.fused = new NDList[layers];
     }
 
     /** @return positions cached so far */
     public long length() {
-        return keys.length == 0 || keys[0] == null ? 0 : keys[0].getShape().get(2);
+        return length.length == 0 ? 0 : length[0];
     }
 
     /**
-     * Appends new keys/values of block {@code layer} and returns all of them.
-     *
-     * @param k [N, heads, L, hd]
-     * @param v [N, heads, L, hd]
-     * @return the cached keys and values including the new ones, [N, heads, T+L, hd]
+     * @return block {@code layer}'s fused projection (weight [3D, D] and bias [3D] or weight only),
+     *     made by {@code make} on first use and owned by this cache from then on
      */
-    NDList append(int layer, NDArray k, NDArray v) {
-        NDArray nk = keys[layer] == null ? k.duplicate() : NDArrays.concat(new NDList(keys[layer], k), 2);
-        NDArray nv = values[layer] == null ? v.duplicate() : NDArrays.concat(new NDList(values[layer], v), 2);
-        NDScope.unregister(nk, nv);
-        if (keys[layer] != null) {
-            keys[layer].close();
-            values[layer].close();
+    NDList fusedProjection(int layer, Supplier<NDList> make) {
+        if (fused[layer] == null) {
+            NDList f = make.get();
+            for (NDArray a : f) {
+                NDScope.unregister(a);
+            }
+            fused[layer] = f;
         }
-        keys[layer] = nk;
-        values[layer] = nv;
-        return new NDList(nk, nv);
+        return fused[layer];
     }
 
-    /** Empties the cache. */
+    /**
+     * Appends new (scaled) keys and values of block {@code layer} and returns all of them.
+     *
+     * @param k [N, heads, L, hd] keys already multiplied by the attention scale
+     * @param v [N, heads, L, hd]
+     * @return views of the cached keys and values including the new ones, [N, heads, T+L, hd]
+     */
+    NDList append(int layer, NDArray k, NDArray v) {
+        Shape s = k.getShape();
+        int len = length[layer];
+        int add = (int) s.get(2);
+        if (len + add > capacity) {
+            throw new IllegalStateException("cache capacity " + capacity + " exceeded: " + len + " + " + add);
+        }
+        if (keys[layer] == null) {
+            Shape full = new Shape(s.get(0), s.get(1), capacity, s.get(3));
+            keys[layer] = k.getManager().zeros(full, k.getDataType());
+            values[layer] = v.getManager().zeros(full, v.getDataType());
+            NDScope.unregister(keys[layer], values[layer]);
+        }
+        NDIndex slot = new NDIndex().addAllDim(2).addSliceDim(len, len + add);
+        keys[layer].set(slot, k);
+        values[layer].set(slot, v);
+        length[layer] = len + add;
+        NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, len + add);
+        return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
+    }
+
+    /** Empties the cache (the buffers are kept for reuse). */
     public void reset() {
+        java.util.Arrays.fill(length, 0);
+    }
+
+    @Override
+    public void close() {
+        reset();
         for (int i = 0; i < keys.length; i++) {
             if (keys[i] != null) {
                 keys[i].close();
@@ -56,11 +107,10 @@ public final class KvCache implements AutoCloseable {
                 keys[i] = null;
                 values[i] = null;
             }
+            if (fused[i] != null) {
+                fused[i].close();
+                fused[i] = null;
+            }
         }
-    }
-
-    @Override
-    public void close() {
-        reset();
     }
 }
