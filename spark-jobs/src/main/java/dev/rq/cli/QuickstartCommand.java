@@ -6,6 +6,7 @@ import dev.rq.jobs.train.TrainVaeJob;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.TransformerRunConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,13 +17,17 @@ import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rq quickstart}: ingest check, training, tokenize, decode and a run report on the emoji dataset. */
+/**
+ * {@code rq quickstart}: ingest check, RQ-VAE training, tokenize, decode, RQ-Transformer training,
+ * sampling and a run report on the emoji dataset.
+ */
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
-        description = {"Run the whole stage-1 pipeline on the embedded emoji dataset on local Spark:",
-            "ingest check, RQ-VAE training (data-parallel), tokenize train + validation, decode",
-            "validation, and <out>/report.html (loss curves, reconstructions, PSNR, codebook usage,",
-            "token manifest, stage timings). Rerunning into the same --out skips finished stages",
-            "and resumes training. See docs/quickstart.md."})
+        description = {"Run the whole pipeline on the embedded emoji dataset on local Spark: ingest check,",
+            "RQ-VAE training (data-parallel), tokenize train + validation, decode validation, then stage 2:",
+            "RQ-Transformer training on the train tokens (held-out bits/code on validation) and samples",
+            "of every class; and <out>/report.html (loss curves, reconstructions, PSNR, codebook usage,",
+            "token manifest, stage-2 curves, bits/code, sample grids, stage timings). Rerunning into the",
+            "same --out skips finished stages and resumes training. See docs/quickstart.md."})
 public final class QuickstartCommand implements Callable<Integer> {
 
     @Option(names = "--out", defaultValue = "runs/quickstart", description = "Output folder (default ${DEFAULT-VALUE})")
@@ -53,6 +58,26 @@ public final class QuickstartCommand implements Callable<Integer> {
             description = "Training: a silent peer fails the stage after this long (default ${DEFAULT-VALUE})")
     Duration collectiveTimeout;
 
+    @Option(names = "--no-stage2", description = "Stop after stage 1 (no RQ-Transformer, no samples)")
+    boolean noStage2;
+
+    @Option(names = "--stage2-conf", defaultValue = "conf/rqtransformer/quickstart.yaml",
+            description = "Stage-2 config YAML (default ${DEFAULT-VALUE}); vae.checkpoint is set to the stage-1 result")
+    Path stage2Conf;
+
+    @Option(names = "--stage2-max-steps", description = "Override train.max_steps of the stage-2 config")
+    Integer stage2MaxSteps;
+
+    @Option(names = "--stage2-set", description = "Stage-2 config override key=value (repeatable)")
+    List<String> stage2Overrides = new ArrayList<>();
+
+    @Option(names = "--samples-per-class", defaultValue = "8",
+            description = "Stage-2 samples per class (default ${DEFAULT-VALUE})")
+    int samplesPerClass;
+
+    @Option(names = "--sample-seed", defaultValue = "0", description = "Sampling seed (default ${DEFAULT-VALUE})")
+    long sampleSeed;
+
     @Override
     public Integer call() throws Exception {
         List<String> sets = new ArrayList<>(overrides);
@@ -72,8 +97,25 @@ public final class QuickstartCommand implements Callable<Integer> {
         String outUri = out.contains(":") ? out : Path.of(out).toAbsolutePath().normalize().toString();
         String source = confFile + (sets.isEmpty() ? "" : " " + String.join(" ", sets.stream().map(s -> "--set " + s)
                 .toList()));
+        QuickstartJob.Stage2 stage2 = null;
+        if (!noStage2) {
+            List<String> sets2 = new ArrayList<>(stage2Overrides);
+            if (stage2MaxSteps != null) {
+                sets2.add("train.max_steps=" + stage2MaxSteps);
+            }
+            Path conf2 = resolve(stage2Conf);
+            try {
+                TransformerRunConfig c2 = TransformerRunConfig.load(conf2, sets2); // fails before Spark starts
+                stage2 = new QuickstartJob.Stage2(c2, conf2 + (sets2.isEmpty() ? "" : " " + String.join(" ",
+                        sets2.stream().map(s -> "--stage2-set " + s).toList())), samplesPerClass, sampleSeed);
+                stage2.check(config, workers);
+            } catch (ConfigException | IllegalArgumentException | java.io.IOException e) {
+                System.err.println("rq quickstart: stage-2 config " + conf2 + ": " + e.getMessage());
+                return 2;
+            }
+        }
         QuickstartJob.Options o = new QuickstartJob.Options(config, source, dataRoot, List.of("train", "validation"),
-                "validation", outUri, workers, decodeLimit, collectiveTimeout);
+                "validation", outUri, workers, decodeLimit, collectiveTimeout, stage2);
         SparkSession spark = SparkSessions.getOrCreate("quickstart", workers);
         try {
             QuickstartJob.run(spark, o, System.out);

@@ -10,13 +10,19 @@ import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.io.HadoopDir;
 import dev.rq.jobs.decode.DecodeJob;
+import dev.rq.jobs.sample.SampleJob;
 import dev.rq.jobs.tokenize.TokenizeJob;
 import dev.rq.jobs.tokenize.Views;
 import dev.rq.jobs.train.RunDirectory;
 import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.jobs.train.TrainingJob;
+import dev.rq.jobs.train.TrainingStage;
+import dev.rq.jobs.train.TransformerStage;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.Configs;
+import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.report.ImageGrid;
 import dev.rq.report.LineChart;
 import dev.rq.tables.TokenManifest;
@@ -47,7 +53,8 @@ import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * {@code rq quickstart}: the whole stage-1 pipeline on one SparkSession, into one output folder.
+ * {@code rq quickstart}: the whole pipeline (stage 1 and, optionally, stage 2) on one SparkSession,
+ * into one output folder.
  *
  * <ol>
  *   <li><b>ingest</b>: open every split of the dataset ({@link CanonicalDataset}; sidecar, shards
@@ -61,8 +68,16 @@ import org.apache.spark.sql.SparkSession;
  *       <out>/decode}, then the PSNR of every reconstruction against its original (the same
  *       evaluation transform the tokenizer used) and an originals-vs-reconstructions grid in {@code
  *       <out>/eval} (skipped when {@code eval/eval.json} matches the table and checkpoint);
+ *   <li><b>train-transformer</b> (stage 2, when {@link Options#stage2()} is set): {@link TrainingJob}
+ *       of a {@link TransformerStage} on the first split of the token table with the final RQ-VAE
+ *       checkpoint, held-out bits per code on the evaluation split at every checkpoint, into {@code
+ *       <out>/stage2} (resumes and skips like the train stage);
+ *   <li><b>sample</b> (stage 2): {@link SampleJob} of every dataset class with the final stage-2
+ *       checkpoint into {@code <out>/samples} (skipped when it was made by the same checkpoints and
+ *       settings);
  *   <li><b>report</b>: code usage per depth from the evaluation split of the table (Spark
- *       aggregation), row counts per split, and {@code <out>/report.html}.
+ *       aggregation), row counts per split, the stage-2 curves and sample overview, and {@code
+ *       <out>/report.html}.
  * </ol>
  *
  * Stage outcomes and wall times are kept in {@code <out>/quickstart.json}.
@@ -77,12 +92,47 @@ public final class QuickstartJob {
     public static final String DECODE = "decode";
     public static final String EVAL = "eval";
     public static final String REPORT = "report.html";
+    public static final String STAGE2 = "stage2";
+    public static final String SAMPLES = "samples";
 
     /** Image pairs shown in the report's reconstruction grid (at most). */
     static final int SHOWN_PAIRS = 48;
     static final int GRID_COLUMNS = 8;
+    /** Samples per class shown in the report's overview ({@code eval/samples.png}). */
+    static final int SAMPLE_COLUMNS = 8;
+    static final String SAMPLE_OVERVIEW = "samples.png";
+    static final String STAGE2_CURVES = "stage2-bits.png";
+    static final String STAGE2_DEPTHS = "stage2-heldout-depths.png";
+    static final String HELD_OUT = "heldout.jsonl";
     /** Images per model call when tokenizing (fewer, larger calls: the quickstart models are small). */
     static final int TOKENIZE_BATCH = 64;
+
+    /**
+     * Stage-2 options.
+     *
+     * @param config stage-2 run config; {@code vae.checkpoint} is set to the stage-1 final
+     *     checkpoint by the quickstart (a value in the file is replaced)
+     * @param configSource where the config came from (file and overrides), for the report
+     * @param perClass samples per class of the sample stage
+     * @param seed sampling seed
+     */
+    public record Stage2(TransformerRunConfig config, String configSource, int perClass, long seed) {
+        public Stage2 {
+            Objects.requireNonNull(config, "stage-2 config");
+            if (perClass < 1) {
+                throw new IllegalArgumentException("samples per class must be >= 1, got " + perClass);
+            }
+        }
+
+        /**
+         * Checks, before any work, that the stage-2 config fits the stage-1 config and {@code
+         * workers} ranks; throws {@link ConfigException} naming the key.
+         */
+        public void check(RqVaeRunConfig vae, int workers) {
+            config.model().checkCompatible(vae.model());
+            TrainingStage.checkBatch(config.train(), workers);
+        }
+    }
 
     /**
      * Options.
@@ -91,14 +141,15 @@ public final class QuickstartJob {
      * @param configSource where the config came from (file and overrides), for the report
      * @param data dataset root URI (a folder of split folders, e.g. {@code data/emoji})
      * @param splits splits to check and tokenize; the first one is trained on
-     * @param evalSplit split decoded and measured (must be in {@code splits})
+     * @param evalSplit split decoded and measured (must be in {@code splits}); stage 2's held-out split
      * @param out output folder URI
      * @param workers training ranks (the session should have at least this many task slots)
      * @param decodeLimit evaluation rows to decode; 0 = the whole split
      * @param collectiveTimeout training: a silent peer fails the stage after this long
+     * @param stage2 stage-2 options, or null to stop after stage 1
      */
     public record Options(RqVaeRunConfig config, String configSource, String data, List<String> splits,
-            String evalSplit, String out, int workers, int decodeLimit, Duration collectiveTimeout) {
+            String evalSplit, String out, int workers, int decodeLimit, Duration collectiveTimeout, Stage2 stage2) {
         public Options {
             Objects.requireNonNull(config, "config");
             Objects.requireNonNull(data, "data");
@@ -118,10 +169,34 @@ public final class QuickstartJob {
             }
         }
 
-        /** The emoji defaults: train on {@code train}, evaluate on {@code validation}. */
+        /** The emoji defaults: train on {@code train}, evaluate on {@code validation}; stage 1 only. */
         public static Options emoji(RqVaeRunConfig config, String configSource, String data, String out, int workers) {
             return new Options(config, configSource, data, List.of("train", "validation"), "validation", out, workers,
-                    0, Duration.ofSeconds(120));
+                    0, Duration.ofSeconds(120), null);
+        }
+
+        /** @return these options with stage 2 ({@code null}: without) */
+        public Options withStage2(Stage2 s) {
+            return new Options(config, configSource, data, splits, evalSplit, out, workers, decodeLimit,
+                    collectiveTimeout, s);
+        }
+    }
+
+    /**
+     * Stage-2 outcome.
+     *
+     * @param steps optimizer steps of the final stage-2 checkpoint
+     * @param finalCheckpoint its URI
+     * @param heldOutStep step of the last held-out evaluation (-1: none)
+     * @param heldOutBitsPerCode held-out bits per code per depth at that step (empty: none)
+     * @param samplesUri the sample output folder
+     * @param grids per-class grid files, relative to {@code samplesUri}
+     */
+    public record Stage2Result(long steps, String finalCheckpoint, long heldOutStep, double[] heldOutBitsPerCode,
+            String samplesUri, List<String> grids) {
+        /** @return held-out bits per code averaged over depths (NaN: none) */
+        public double heldOutMeanBitsPerCode() {
+            return java.util.Arrays.stream(heldOutBitsPerCode).average().orElse(Double.NaN);
         }
     }
 
@@ -137,10 +212,11 @@ public final class QuickstartJob {
      * @param rowsPerSplit rows of the table per split (counted)
      * @param stages stage outcomes of this invocation
      * @param seconds total wall time of this invocation
+     * @param stage2 stage-2 outcome, or null when stage 2 was not run
      */
     public record Result(String out, String reportUri, ReconstructionStats.Summary psnr, long trainSteps,
             String finalCheckpoint, String tokensUri, Map<String, Long> rowsPerSplit, List<StageTimer.Stage> stages,
-            double seconds) {}
+            double seconds, Stage2Result stage2) {}
 
     /** A stage failed; the message names the stage and what to do. */
     public static final class StageException extends RuntimeException {
@@ -176,6 +252,8 @@ public final class QuickstartJob {
         private final String tokensUri;
         private final String decodeUri;
         private final HadoopDir evalDir;
+        private final String stage2Uri;
+        private final String samplesUri;
         private StageTimer timer;
 
         // results handed from stage to stage
@@ -184,6 +262,9 @@ public final class QuickstartJob {
         private String modelSha;
         private TokenManifest manifest;
         private JsonNode eval;
+        private TrainingJob.Result trained2;
+        private String stage2Sha;
+        private Stage2Result stage2Result;
 
         Runner(SparkSession spark, Options o, PrintStream console) throws IOException {
             this.spark = spark;
@@ -198,6 +279,8 @@ public final class QuickstartJob {
             this.tokensUri = new Path(root, TOKENS).toString();
             this.decodeUri = new Path(root, DECODE).toString();
             this.evalDir = out.child(EVAL);
+            this.stage2Uri = new Path(root, STAGE2).toString();
+            this.samplesUri = new Path(root, SAMPLES).toString();
         }
 
         Result run() throws IOException {
@@ -210,6 +293,10 @@ public final class QuickstartJob {
             stage("train", this::train);
             stage("tokenize", this::tokenize);
             stage("decode", this::decode);
+            if (o.stage2() != null) {
+                stage("train-transformer", this::trainTransformer);
+                stage("sample", this::sample);
+            }
             Map<String, Long> rows = new LinkedHashMap<>();
             ReconstructionStats.Summary[] psnr = new ReconstructionStats.Summary[1];
             stage("report", () -> {
@@ -219,11 +306,17 @@ public final class QuickstartJob {
             });
             double seconds = (System.nanoTime() - t0) / 1e9;
             String reportUri = new Path(out.path(), REPORT).toString();
-            console.printf(Locale.ROOT, "quickstart done in %s: PSNR %.2f dB on %d %s images%n", minutes(seconds),
-                    psnr[0].mean(), psnr[0].n(), o.evalSplit());
+            String bits = "";
+            if (stage2Result != null && stage2Result.heldOutBitsPerCode().length > 0) {
+                bits = String.format(Locale.ROOT, "; stage 2: %.2f bits/code on %s (per depth %s; uniform %.2f)",
+                        stage2Result.heldOutMeanBitsPerCode(), o.evalSplit(),
+                        bitsList(stage2Result.heldOutBitsPerCode()), log2(manifest.codebookSize()));
+            }
+            console.printf(Locale.ROOT, "quickstart done in %s: PSNR %.2f dB on %d %s images%s%n", minutes(seconds),
+                    psnr[0].mean(), psnr[0].n(), o.evalSplit(), bits);
             console.printf("report: %s%n", reportUri);
             return new Result(out.uri(), reportUri, psnr[0], trained.steps(), trained.finalCheckpoint(), tokensUri, rows,
-                    timer.stages(), seconds);
+                    timer.stages(), seconds, stage2Result);
         }
 
         private static void fsMkdirs(HadoopDir d) throws IOException {
@@ -285,6 +378,13 @@ public final class QuickstartJob {
                 }
             }
             console.print(countsTable());
+            if (o.stage2() != null) {
+                int cond = o.stage2().config().model().vocabSizeCond();
+                if (cond < names.size()) {
+                    throw new ConfigException("model.vocab_size_cond", "the stage-2 config conditions on " + cond
+                            + " classes, but the dataset has " + names.size() + " " + names);
+                }
+            }
             return "ran|" + images + " images in " + datasets.size() + " splits, " + names.size() + " classes";
         }
 
@@ -383,9 +483,11 @@ public final class QuickstartJob {
 
         private String tokenize() throws IOException {
             String dataRoot = qualify(o.data());
+            boolean latents = needsLatents();
             try {
                 TokenManifest m = TokenManifest.read(tokensUri, conf);
                 boolean same = modelSha.equals(m.tokenizer().checkpointSha256())
+                        && (!latents || m.hasLatents())
                         && m.splits().keySet().equals(new java.util.HashSet<>(o.splits()))
                         && m.source() != null && dataRoot.equals(m.source().uri());
                 for (var e : datasets.entrySet()) {
@@ -397,17 +499,24 @@ public final class QuickstartJob {
                     return "skipped|" + tokensUri + " was already made by this checkpoint (created "
                             + m.createdAt() + ")";
                 }
-                console.println("   existing token table is from another checkpoint or dataset: replacing it");
+                console.println("   existing token table is from another checkpoint or dataset, or lacks the latents"
+                        + " stage 2 needs: replacing it");
             } catch (FileNotFoundException e) {
                 // no table yet
             }
             TokenizeJob.Options t = new TokenizeJob.Options(trained.finalCheckpoint(), o.data(), tokensUri,
-                    List.of(Variant.CENTER), TOKENIZE_BATCH, o.splits(), false, 0, 0);
+                    List.of(Variant.CENTER), TOKENIZE_BATCH, o.splits(), latents, 0, 0);
             TokenizeJob.Result r = TokenizeJob.run(spark, t);
             manifest = r.manifest();
             console.print(r.summary());
             long rows = manifest.splits().values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
-            return String.format(Locale.ROOT, "ran|%d rows, %.1f img/s", rows, manifest.job().imagesPerSecond());
+            return String.format(Locale.ROOT, "ran|%d rows%s, %.1f img/s", rows, latents ? " with latents" : "",
+                    manifest.job().imagesPerSecond());
+        }
+
+        /** Stage 2 with soft targets computes them from the pre-quantization latents, stored in the table. */
+        private boolean needsLatents() {
+            return o.stage2() != null && o.stage2().config().loss().soft();
         }
 
         private String qualify(String uri) throws IOException {
@@ -567,6 +676,198 @@ public final class QuickstartJob {
             return n;
         }
 
+        // ---------------------------------------------------------------- stage 2: train-transformer
+
+        /** The stage-2 config with {@code vae.checkpoint} = the stage-1 final checkpoint. */
+        private TransformerRunConfig stage2Config() {
+            ObjectNode tree = (ObjectNode) Configs.toTree(o.stage2().config()).deepCopy();
+            JsonNode vae = tree.get("vae");
+            ObjectNode v = vae instanceof ObjectNode on ? on : tree.putObject("vae");
+            v.put("checkpoint", trained.finalCheckpoint());
+            return TransformerRunConfig.bind(tree);
+        }
+
+        private String trainTransformer() throws IOException {
+            TransformerRunConfig c = stage2Config();
+            String split = o.splits().get(0);
+            RunDirectory run = new RunDirectory(stage2Uri, conf);
+            List<Long> before = run.fs().exists(run.path("run.json")) ? run.committedSteps() : List.of();
+            trained2 = finishedElsewhere(run, c);
+            if (trained2 == null) {
+                TransformerStage st = new TransformerStage(c, tokensUri, split, o.evalSplit());
+                trained2 = TrainingJob.run(spark, st, new TrainingJob.Options(stage2Uri, o.workers(),
+                        o.collectiveTimeout(), 2, null));
+            }
+            stage2Sha = Checkpoints.read(new HadoopDir(trained2.finalCheckpoint(), conf)).manifest().files()
+                    .get(Checkpoints.MODEL).sha256();
+            String held = "";
+            JsonNode h = lastLine(stage2Uri, HELD_OUT);
+            if (h != null) {
+                held = String.format(Locale.ROOT, "; held-out bits/code at step %d: %.3f (per depth %s)",
+                        h.path("step").asLong(), mean(doubles(h.path("bits_per_code"))),
+                        bitsList(doubles(h.path("bits_per_code"))));
+            }
+            if (trained2.submissions() == 0) {
+                return "skipped|already trained to step " + trained2.steps() + " (" + trained2.finalCheckpoint() + ")"
+                        + held;
+            }
+            String note = trained2.steps() + " steps on " + split + " (" + c.loss().type() + ") with " + o.workers()
+                    + " ranks (global batch " + c.train().batchSize() + ")" + held;
+            if (!before.isEmpty()) {
+                return "resumed|from step " + before.get(before.size() - 1) + " of " + c.train().maxSteps() + ": "
+                        + note;
+            }
+            return "ran|" + note;
+        }
+
+        /**
+         * A finished stage-2 run of an output folder that was moved: its config names the stage-1
+         * checkpoint at the old place ({@code <old out>/train/checkpoints/step-N}) and is otherwise
+         * equal to this one. Such a run is not trained again (the training job would refuse it as a
+         * different configuration); an unfinished one is left to the training job, which refuses it.
+         *
+         * @return the finished run, or null
+         */
+        private TrainingJob.Result finishedElsewhere(RunDirectory run, TransformerRunConfig c) throws IOException {
+            if (!run.fs().exists(run.path("run.json"))) {
+                return null;
+            }
+            JsonNode existing;
+            try (InputStream in = run.fs().open(run.path("run.json"))) {
+                existing = JSON.readTree(in);
+            }
+            JsonNode old = existing.path("config").deepCopy();
+            String oldVae = old.path("vae").path("checkpoint").asText("");
+            String tail = "/" + TRAIN + "/" + new Path(trained.finalCheckpoint()).getParent().getName() + "/"
+                    + new Path(trained.finalCheckpoint()).getName();
+            if (!(old.path("vae") instanceof ObjectNode ov) || oldVae.equals(trained.finalCheckpoint())
+                    || !oldVae.endsWith(tail)) {
+                return null;
+            }
+            ov.put("checkpoint", trained.finalCheckpoint());
+            String oldCanonical;
+            try {
+                oldCanonical = Configs.toCanonicalJson(TransformerRunConfig.bind(old));
+            } catch (RuntimeException e) {
+                return null;
+            }
+            List<Long> steps = run.committedSteps();
+            if (!oldCanonical.equals(Configs.toCanonicalJson(c)) || steps.isEmpty()
+                    || steps.get(steps.size() - 1) < c.train().maxSteps()) {
+                return null;
+            }
+            long last = steps.get(steps.size() - 1);
+            console.println("   the stage-2 run was trained when this folder was at " + oldVae.substring(0,
+                    oldVae.length() - tail.length()) + "; it is complete and is used as it is");
+            return new TrainingJob.Result(stage2Uri, run.checkpoint(last).uri(), last, null, 0);
+        }
+
+        /** @return the last JSON line of a run file, or null */
+        private JsonNode lastLine(String runUri, String file) {
+            try {
+                List<String> lines = new RunDirectory(runUri, conf).readLines(file);
+                return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
+            } catch (IOException e) {
+                return null;
+            }
+        }
+
+        /** @return every JSON line of a run file (empty if none) */
+        private List<JsonNode> lines(String runUri, String file) throws IOException {
+            List<JsonNode> out = new ArrayList<>();
+            for (String l : new RunDirectory(runUri, conf).readLines(file)) {
+                out.add(JSON.readTree(l));
+            }
+            return out;
+        }
+
+        // ---------------------------------------------------------------- stage 2: sample
+
+        private String sample() throws IOException {
+            Stage2 s2 = o.stage2();
+            List<Integer> classes = new ArrayList<>();
+            for (int c = 0; c < classNames().size(); c++) {
+                classes.add(c);
+            }
+            String classList = String.join(",", classes.stream().map(String::valueOf).toList());
+            List<String> grids = classes.stream().map(c -> SampleJob.GRIDS_DIR + "/" + SampleJob.classDir(c) + ".png")
+                    .toList();
+            JsonNode done = samplesManifest();
+            if (done != null && stage2Sha.equals(done.path("generator").path("checkpoint_sha256").asText())
+                    && modelSha.equals(done.path("tokenizer").path("checkpoint_sha256").asText())
+                    && done.path("sampling").path("seed").asLong() == s2.seed()
+                    && done.path("sampling").path("per_class").asInt() == s2.perClass()
+                    && classes.equals(ints(done.path("sampling").path("classes")))) {
+                writeSampleOverview(classes, s2.perClass());
+                stage2Result = stage2Result(grids);
+                return "skipped|" + samplesUri + " was already sampled from this checkpoint (" + classes.size()
+                        + " classes x " + s2.perClass() + ", seed " + s2.seed() + ")";
+            }
+            // one libtorch thread per task on a local master: the tasks run side by side on its cores
+            int threads = spark.sparkContext().isLocal() ? 1 : 0;
+            SampleJob.Result r = SampleJob.run(spark, new SampleJob.Options(trained2.finalCheckpoint(),
+                    trained.finalCheckpoint(), classList, s2.perClass(), samplesUri, null, null, null, s2.seed(), null,
+                    threads));
+            console.print(r.summary());
+            writeSampleOverview(classes, s2.perClass());
+            stage2Result = stage2Result(grids);
+            var sm = r.sampling();
+            return String.format(Locale.ROOT, "ran|%d images (%d classes x %d, seed %d; temperature %s, top-k %s,"
+                    + " top-p %s), %.2f img/s", classes.size() * s2.perClass(), classes.size(), s2.perClass(),
+                    s2.seed(), sm.temperature(), sm.topK() == null ? "none" : sm.topK(),
+                    sm.topP() == null ? "none" : sm.topP(), r.manifest().job().imagesPerSecond());
+        }
+
+        /** @return the manifest JSON of an existing sample output, or null */
+        private JsonNode samplesManifest() {
+            try {
+                HadoopDir codes = new HadoopDir(new Path(samplesUri, SampleJob.CODES_DIR), conf);
+                if (!codes.exists(TokenTableSchema.MANIFEST_FILE)) {
+                    return null;
+                }
+                try (InputStream in = codes.open(TokenTableSchema.MANIFEST_FILE)) {
+                    return JSON.readTree(in);
+                }
+            } catch (IOException e) {
+                return null;
+            }
+        }
+
+        private Stage2Result stage2Result(List<String> grids) {
+            JsonNode h = lastLine(stage2Uri, HELD_OUT);
+            return new Stage2Result(trained2.steps(), trained2.finalCheckpoint(),
+                    h == null ? -1 : h.path("step").asLong(),
+                    h == null ? new double[0] : doubles(h.path("bits_per_code")), samplesUri, grids);
+        }
+
+        /**
+         * {@code eval/samples.png}: one row per class (its name on the left) of its first {@link
+         * #SAMPLE_COLUMNS} samples, read from {@code samples/images/class-<c>/<i>.png}.
+         */
+        private void writeSampleOverview(List<Integer> classes, int perClass) throws IOException {
+            List<List<BufferedImage>> rows = new ArrayList<>();
+            Path images = new Path(samplesUri, SampleJob.IMAGES_DIR);
+            for (int c : classes) {
+                List<BufferedImage> row = new ArrayList<>();
+                HadoopDir dir = new HadoopDir(new Path(images, SampleJob.classDir(c)), conf);
+                for (int i = 0; i < Math.min(perClass, SAMPLE_COLUMNS); i++) {
+                    try (InputStream in = dir.open(i + ".png")) {
+                        BufferedImage img = javax.imageio.ImageIO.read(in);
+                        if (img == null) {
+                            throw new IOException("cannot read sample " + SampleJob.sampleId(c, i) + ".png");
+                        }
+                        row.add(img);
+                    }
+                }
+                rows.add(row);
+            }
+            List<String> names = classNames();
+            List<String> labels = classes.stream().map(c -> c + " " + (c < names.size() ? names.get(c) : "")).toList();
+            try (OutputStream os = evalDir.create(SAMPLE_OVERVIEW)) {
+                ImageGrid.writePng(labelledRows(rows, labels), os);
+            }
+        }
+
         // ---------------------------------------------------------------- report
 
         private Object[] report(Map<String, Long> rows, long t0) throws IOException {
@@ -598,8 +899,12 @@ public final class QuickstartJob {
             ReconstructionStats.Summary psnr = new ReconstructionStats.Summary(eval.path("psnr").path("n").asInt(),
                     eval.path("psnr").path("mean").asDouble(), eval.path("psnr").path("median").asDouble(),
                     eval.path("psnr").path("min").asDouble(), eval.path("psnr").path("max").asDouble());
+            QuickstartReport.Stage2 s2 = null;
+            if (stage2Result != null) {
+                s2 = stage2Report(usage);
+            }
             QuickstartReport report = new QuickstartReport(o, out.uri(), trained, lastMetricsLine(), manifest, rows,
-                    countRows(classNames()), new ArrayList<>(datasets.keySet()), usage, eval, psnr);
+                    countRows(classNames()), new ArrayList<>(datasets.keySet()), usage, eval, psnr, s2);
             List<StageTimer.Stage> stages = new ArrayList<>(timer.stages());
             double sofar = (System.nanoTime() - t0) / 1e9;
             try (OutputStream os = out.create(REPORT)) {
@@ -611,6 +916,83 @@ public final class QuickstartJob {
                 note.append(String.format(Locale.ROOT, " %.1f", usage.perplexity(d)));
             }
             return new Object[] {psnr, "ran|" + note};
+        }
+        /**
+         * The stage-2 curves ({@code eval/stage2-bits.png}, {@code eval/stage2-heldout-depths.png}) from
+         * the run's {@code metrics.jsonl} and {@code heldout.jsonl}, and the stage-2 summary in {@code
+         * quickstart.json}.
+         */
+        private QuickstartReport.Stage2 stage2Report(CodeUsage usage) throws IOException {
+            List<JsonNode> metrics = lines(stage2Uri, "metrics.jsonl");
+            List<JsonNode> held = lines(stage2Uri, HELD_OUT);
+            int depth = manifest.codeShape().get(2);
+            double ln2 = Math.log(2);
+            double[] steps = new double[metrics.size()];
+            double[] lossBits = new double[metrics.size()];
+            double[] trainBits = new double[metrics.size()];
+            for (int i = 0; i < metrics.size(); i++) {
+                JsonNode m = metrics.get(i);
+                steps[i] = m.path("step").asDouble();
+                lossBits[i] = m.path("loss").asDouble() / ln2;
+                trainBits[i] = m.path("bits_per_code").asDouble();
+            }
+            double[] hSteps = new double[held.size()];
+            double[] hMean = new double[held.size()];
+            double[][] hDepth = new double[depth][held.size()];
+            for (int i = 0; i < held.size(); i++) {
+                hSteps[i] = held.get(i).path("step").asDouble();
+                double[] b = doubles(held.get(i).path("bits_per_code"));
+                hMean[i] = mean(b);
+                for (int d = 0; d < depth && d < b.length; d++) {
+                    hDepth[d][i] = b[d];
+                }
+            }
+            String loss = o.stage2().config().loss().soft() ? "training loss (soft-target cross-entropy) / ln 2"
+                    : "training loss (cross-entropy) / ln 2";
+            LineChart curves = LineChart.of("stage 2: bits per code (mean over the " + depth + " depths)", "step",
+                    "bits per code")
+                    .add(loss, steps, lossBits)
+                    .add("training: bits/code of the input codes (hard)", steps, trainBits)
+                    .add("held-out (" + o.evalSplit() + "): bits/code", hSteps, hMean);
+            writeChart(curves, STAGE2_CURVES, "held-out");
+            LineChart depths = LineChart.of("stage 2: held-out bits per code per depth (" + o.evalSplit() + ")",
+                    "step", "bits per code");
+            for (int d = 0; d < depth; d++) {
+                depths.add("depth " + d, hSteps, hDepth[d]);
+            }
+            writeChart(depths, STAGE2_DEPTHS, "depth");
+
+            ObjectNode n = JSON.createObjectNode();
+            n.put("steps", stage2Result.steps());
+            n.put("final_checkpoint", stage2Result.finalCheckpoint());
+            n.put("held_out_split", o.evalSplit());
+            n.put("held_out_step", stage2Result.heldOutStep());
+            ArrayNode bits = n.putArray("held_out_bits_per_code");
+            for (double b : stage2Result.heldOutBitsPerCode()) {
+                bits.add(Math.round(b * 1000) / 1000.0);
+            }
+            n.put("held_out_mean_bits_per_code", Math.round(stage2Result.heldOutMeanBitsPerCode() * 1000) / 1000.0);
+            n.put("uniform_bits_per_code", Math.round(log2(manifest.codebookSize()) * 1000) / 1000.0);
+            n.put("samples", stage2Result.samplesUri());
+            n.put("samples_per_class", o.stage2().perClass());
+            n.put("sample_seed", o.stage2().seed());
+            timer.put("stage2", n);
+            return new QuickstartReport.Stage2(o.stage2(), stage2Result, metrics.isEmpty() ? null
+                    : metrics.get(metrics.size() - 1), held.isEmpty() ? null : held.get(held.size() - 1), usage);
+        }
+
+        /** Writes a chart into {@code eval/}; series whose name starts with {@code marked} get point markers. */
+        private void writeChart(LineChart chart, String file, String marked) throws IOException {
+            org.knowm.xchart.XYChart x = chart.toXChart();
+            x.getSeriesMap().forEach((name, series) -> {
+                if (name.startsWith(marked)) {
+                    series.setMarker(org.knowm.xchart.style.markers.SeriesMarkers.CIRCLE);
+                }
+            });
+            x.getStyler().setMarkerSize(6);
+            try (OutputStream os = evalDir.create(file)) {
+                os.write(org.knowm.xchart.BitmapEncoder.getBitmapBytes(x, org.knowm.xchart.BitmapEncoder.BitmapFormat.PNG));
+            }
         }
     }
 
@@ -624,11 +1006,80 @@ public final class QuickstartJob {
     }
 
     /** @return the config as pretty JSON (for the report) */
-    static String configJson(RqVaeRunConfig config) {
+    static String configJson(Object config) {
         try {
             return JSON.writeValueAsString(Configs.toTree(config));
         } catch (IOException e) {
             return Configs.toCanonicalJson(config);
         }
+    }
+
+    /** @return the images of each row side by side, rows stacked, each row's label on its left, scaled to ≥ 64 px */
+    static BufferedImage labelledRows(List<List<BufferedImage>> rows, List<String> labels) {
+        int cell = 0;
+        int cols = 0;
+        for (List<BufferedImage> r : rows) {
+            cols = Math.max(cols, r.size());
+            for (BufferedImage b : r) {
+                cell = Math.max(cell, Math.max(b.getWidth(), b.getHeight()));
+            }
+        }
+        int f = Math.max(1, 64 / Math.max(cell, 1));
+        int size = cell * f;
+        int pad = 2;
+        int labelWidth = 150;
+        int w = labelWidth + cols * (size + pad) + pad;
+        int h = rows.size() * (size + pad) + pad;
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        try {
+            g.setColor(java.awt.Color.WHITE);
+            g.fillRect(0, 0, w, h);
+            g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_NEAREST_NEIGHBOR);
+            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+            g.setFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.PLAIN, 12));
+            for (int r = 0; r < rows.size(); r++) {
+                int y = pad + r * (size + pad);
+                g.setColor(java.awt.Color.BLACK);
+                g.drawString(labels.get(r), 4, y + size / 2 + 5);
+                for (int c = 0; c < rows.get(r).size(); c++) {
+                    g.drawImage(rows.get(r).get(c), labelWidth + pad + c * (size + pad), y, size, size, null);
+                }
+            }
+        } finally {
+            g.dispose();
+        }
+        return img;
+    }
+
+    static double[] doubles(JsonNode array) {
+        double[] d = new double[array.size()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = array.get(i).asDouble();
+        }
+        return d;
+    }
+
+    static List<Integer> ints(JsonNode array) {
+        List<Integer> out = new ArrayList<>();
+        array.forEach(v -> out.add(v.asInt()));
+        return out;
+    }
+
+    static double mean(double[] v) {
+        return java.util.Arrays.stream(v).average().orElse(Double.NaN);
+    }
+
+    static double log2(double v) {
+        return Math.log(v) / Math.log(2);
+    }
+
+    /** @return {@code 5.12 / 6.01 / …} */
+    static String bitsList(double[] v) {
+        List<String> p = new ArrayList<>();
+        for (double x : v) {
+            p.add(String.format(Locale.ROOT, "%.2f", x));
+        }
+        return String.join(" / ", p);
     }
 }

@@ -24,10 +24,23 @@ final class QuickstartReport {
     private final CodeUsage usage;
     private final JsonNode eval;
     private final ReconstructionStats.Summary psnr;
+    private final Stage2 stage2;
+
+    /**
+     * What the stage-2 section shows.
+     *
+     * @param options the stage-2 options
+     * @param result the stage-2 outcome
+     * @param lastMetrics the last logged training step (null: none)
+     * @param lastHeldOut the last held-out evaluation line (null: none)
+     * @param usage code usage of the held-out split's table (unigram baseline)
+     */
+    record Stage2(QuickstartJob.Stage2 options, QuickstartJob.Stage2Result result, JsonNode lastMetrics,
+            JsonNode lastHeldOut, CodeUsage usage) {}
 
     QuickstartReport(QuickstartJob.Options o, String out, TrainVaeJob.Result trained, JsonNode lastMetrics,
             TokenManifest manifest, Map<String, Long> rows, List<List<Object>> classCounts, List<String> splits,
-            CodeUsage usage, JsonNode eval, ReconstructionStats.Summary psnr) {
+            CodeUsage usage, JsonNode eval, ReconstructionStats.Summary psnr, Stage2 stage2) {
         this.o = o;
         this.out = out;
         this.trained = trained;
@@ -39,17 +52,26 @@ final class QuickstartReport {
         this.usage = usage;
         this.eval = eval;
         this.psnr = psnr;
+        this.stage2 = stage2;
     }
 
     HtmlReport html(List<StageTimer.Stage> stages, double elapsed, double lastReportSeconds) {
         var t = o.config().train();
         var dd = o.config().model().ddconfig();
-        HtmlReport r = HtmlReport.titled("rq quickstart: RQ-VAE stage 1 on " + o.data());
+        HtmlReport r = HtmlReport.titled(stage2 == null ? "rq quickstart: RQ-VAE stage 1 on " + o.data()
+                : "rq quickstart: RQ-VAE (stage 1) and RQ-Transformer (stage 2) on " + o.data());
 
         Map<String, Object> kv = new LinkedHashMap<>();
         kv.put("PSNR (" + o.evalSplit() + ")", String.format(Locale.ROOT,
                 "%.2f dB mean over %d images (median %.2f, min %.2f, max %.2f)", psnr.mean(), psnr.n(), psnr.median(),
                 psnr.min(), psnr.max()));
+        if (stage2 != null && stage2.result().heldOutBitsPerCode().length > 0) {
+            kv.put("bits per code (" + o.evalSplit() + ", stage 2)", String.format(Locale.ROOT,
+                    "%.3f mean over depths (per depth %s; uniform over K = %d: %.3f) at step %d",
+                    stage2.result().heldOutMeanBitsPerCode(), QuickstartJob.bitsList(stage2.result()
+                            .heldOutBitsPerCode()), manifest.codebookSize(), QuickstartJob.log2(manifest.codebookSize()),
+                    stage2.result().heldOutStep()));
+        }
         kv.put("output", out);
         kv.put("config", o.configSource());
         kv.put("model", String.format(Locale.ROOT, "%dx%d RGB, ch %d, ch_mult %s, codes %s, K = %d, shared codebook %s",
@@ -84,7 +106,9 @@ final class QuickstartReport {
         r.table(List.of("stage", "status", "this invocation", "when it last did its work", "note"), st);
         r.paragraph("Rerunning into the same output folder skips finished stages: training resumes from its last"
                 + " checkpoint (and is not repeated when complete), the token table is rebuilt only for a new"
-                + " checkpoint, decoding only for a new token table.");
+                + " checkpoint, decoding only for a new token table"
+                + (stage2 == null ? "." : "; stage-2 training resumes and skips like stage 1, sampling is redone only"
+                + " for a new stage-2 checkpoint or other sampling options."));
 
         r.heading("Dataset");
         List<String> header = new ArrayList<>(List.of("class"));
@@ -123,9 +147,99 @@ final class QuickstartReport {
         r.paragraph("_tokens_manifest.json:");
         r.pre(manifest.toJson());
 
+        if (stage2 != null) {
+            stage2(r);
+        }
+
         r.heading("Run configuration");
         r.pre(QuickstartJob.configJson(o.config()));
+        if (stage2 != null) {
+            r.paragraph("Stage 2 (" + stage2.options().configSource() + "; vae.checkpoint is set to the final stage-1"
+                    + " checkpoint):");
+            r.pre(QuickstartJob.configJson(stage2.options().config()));
+        }
         return r;
+    }
+
+    /** The stage-2 section: configuration summary, curves, bits per code per depth, samples. */
+    private void stage2(HtmlReport r) {
+        var c = stage2.options().config();
+        var m = c.model();
+        var t = c.train();
+        QuickstartJob.Stage2Result res = stage2.result();
+        r.heading("Stage 2: RQ-Transformer");
+        Map<String, Object> kv = new LinkedHashMap<>();
+        kv.put("config", stage2.options().configSource());
+        kv.put("model", String.format(Locale.ROOT, "dim %d, %d spatial + %d depth layers, %d heads, %d classes,"
+                + " codes %s, K = %d", m.embedDim(), m.body().nLayer(), m.head().nLayer(), m.body().block().nHead(),
+                m.vocabSizeCond(), m.blockSize(), m.vocab(0)));
+        kv.put("training", String.format(Locale.ROOT, "%d steps on %s, global batch %d, lr %s (%s), %d ranks; loss %s%s",
+                res.steps(), o.splits().get(0), t.batchSize(), t.lr(), t.schedule(), o.workers(), c.loss().type(),
+                c.loss().soft() ? String.format(Locale.ROOT, " (temperature %s, stochastic codes %s)", c.loss().temp(),
+                        c.loss().stochasticCodes()) : ""));
+        kv.put("final checkpoint", res.finalCheckpoint());
+        JsonNode lm = stage2.lastMetrics();
+        if (lm != null) {
+            kv.put("last logged step", String.format(Locale.ROOT, "step %d: loss %.4f, bits/code of the input codes"
+                    + " %.3f", lm.path("step").asLong(), lm.path("loss").asDouble(), lm.path("bits_per_code").asDouble()));
+        }
+        r.keyValues(kv);
+        r.image(QuickstartJob.EVAL + "/" + QuickstartJob.STAGE2_CURVES, "stage-2 training loss and bits per code"
+                + " (logged steps) and held-out bits per code (at every checkpoint), mean over depths");
+        r.image(QuickstartJob.EVAL + "/" + QuickstartJob.STAGE2_DEPTHS, "held-out bits per code per depth at every"
+                + " checkpoint");
+        r.image(QuickstartJob.STAGE2 + "/plots/loss.png", "stage-2 training loss, as plotted by the trainer");
+
+        r.heading("Bits per code (" + o.evalSplit() + ")");
+        r.paragraph("Held-out bits per code = the transformer's negative log-likelihood (hard targets, eval mode) of the "
+                + o.evalSplit() + " split's codes, in bits, averaged over positions and rows"
+                + (stage2.lastHeldOut() == null ? "" : " (" + stage2.lastHeldOut().path("rows").asInt() + " rows, step "
+                + res.heldOutStep() + ")") + ". For comparison: log2 K (a uniform guess) and the entropy of the "
+                + o.evalSplit() + " codes' own frequencies per depth (log2 of the usage perplexity; a model without"
+                + " context that knew these frequencies).");
+        CodeUsage usage = stage2.usage();
+        List<List<Object>> bt = new ArrayList<>();
+        double[] held = res.heldOutBitsPerCode();
+        double[] train = lm == null ? new double[0] : QuickstartJob.doubles(lm.path("bits_per_code_per_depth"));
+        for (int d = 0; d < held.length; d++) {
+            bt.add(List.of(d, fmt3(held[d]), d < train.length ? fmt3(train[d]) : "",
+                    d < usage.depth() ? fmt3(QuickstartJob.log2(usage.perplexity(d))) : "",
+                    fmt3(QuickstartJob.log2(usage.counts()[Math.min(d, usage.depth() - 1)].length))));
+        }
+        if (held.length > 0) {
+            double u = 0;
+            for (int d = 0; d < usage.depth(); d++) {
+                u += QuickstartJob.log2(usage.perplexity(d)) / usage.depth();
+            }
+            bt.add(List.of("mean", fmt3(res.heldOutMeanBitsPerCode()), lm == null ? ""
+                    : fmt3(lm.path("bits_per_code").asDouble()), fmt3(u),
+                    fmt3(QuickstartJob.log2(usage.counts()[0].length))));
+            int codes = manifest.codeShape().stream().reduce(1, (a, b) -> a * b);
+            r.paragraph(String.format(Locale.ROOT, "Per image: %d codes x %.3f = %.0f bits held-out.", codes,
+                    res.heldOutMeanBitsPerCode(), codes * res.heldOutMeanBitsPerCode()));
+        }
+        r.table(List.of("depth", "held-out bits/code", "training bits/code (last logged step, input codes)",
+                "unigram entropy of the " + o.evalSplit() + " codes", "uniform (log2 K)"), bt);
+
+        r.heading("Samples");
+        r.image(QuickstartJob.EVAL + "/" + QuickstartJob.SAMPLE_OVERVIEW, String.format(Locale.ROOT,
+                "class-conditional samples, one row per class (the first %d of %d per class, seed %d, the config's"
+                + " sampling settings: temperature %s, top-k %s, top-p %s)", Math.min(QuickstartJob.SAMPLE_COLUMNS,
+                stage2.options().perClass()), stage2.options().perClass(), stage2.options().seed(),
+                c.sampling().temperature(), c.sampling().topK() == null ? "none" : c.sampling().topK(),
+                c.sampling().topP() == null ? "none" : c.sampling().topP()));
+        List<String> names = manifest.labelNames() == null ? List.of() : manifest.labelNames();
+        r.paragraph("Per-class grids (" + QuickstartJob.SAMPLES + "/grids/, all samples of a class):");
+        for (int i = 0; i < res.grids().size(); i++) {
+            r.image(QuickstartJob.SAMPLES + "/" + res.grids().get(i), "class " + i
+                    + (i < names.size() ? " " + names.get(i) : "") + ": " + stage2.options().perClass() + " samples");
+        }
+        r.paragraph("Every sample is in " + QuickstartJob.SAMPLES + "/ (images/class-<c>/<i>.png, grids/,"
+                + " index.html, and the generated codes as a token table in codes/).");
+    }
+
+    private static String fmt3(double v) {
+        return String.format(Locale.ROOT, "%.3f", v);
     }
 
     private static String perplexities(JsonNode values) {

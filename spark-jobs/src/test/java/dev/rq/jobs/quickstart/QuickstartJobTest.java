@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.jobs.SparkSessions;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.tables.TokenTable;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -28,9 +29,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The quickstart smoke test CI runs: the whole pipeline (ingest check, 2-rank training, tokenize,
- * decode, report) on the embedded emoji dataset with the tiny 16x16 model for 4 steps, on a real
- * local[2] session with the project's Spark settings; then a rerun into the same folder, which
+ * The quickstart smoke test CI runs: the whole pipeline (ingest check, 2-rank training, tokenize
+ * with latents, decode, 2-rank stage-2 training with soft targets, sampling, report) on the embedded
+ * emoji dataset with the tiny 16x16 RQ-VAE for 4 steps and the tiny RQ-Transformer for 4 steps, on a
+ * real local[2] session with the project's Spark settings; then a rerun into the same folder, which
  * must skip every finished stage.
  */
 class QuickstartJobTest {
@@ -54,9 +56,18 @@ class QuickstartJobTest {
                 List.of("train.max_steps=4", "train.log_every=1", "data.decode_threads=1"));
     }
 
+    /** The tiny RQ-Transformer (K = 32, 10 classes) on the tiny RQ-VAE: 4 steps, held-out at steps 2 and 4. */
+    static QuickstartJob.Stage2 tinyStage2() throws Exception {
+        TransformerRunConfig c = TransformerRunConfig.load(repo().resolve("conf/rqtransformer/tiny.yaml"),
+                List.of("train.max_steps=4", "train.checkpoint_every=2", "train.log_every=1"));
+        return new QuickstartJob.Stage2(c, "conf/rqtransformer/tiny.yaml --stage2-max-steps 4", SAMPLES_PER_CLASS, 7);
+    }
+
+    static final int SAMPLES_PER_CLASS = 2;
+
     static QuickstartJob.Options options(String data, Path outDir) throws Exception {
         return QuickstartJob.Options.emoji(tinyConfig(), "conf/rqvae/tiny.yaml --max-steps 4", data,
-                outDir.toString(), 2);
+                outDir.toString(), 2).withStage2(tinyStage2());
     }
 
     @BeforeAll
@@ -80,7 +91,7 @@ class QuickstartJobTest {
     @Test
     void everyStageRanAndTheReportHasPsnrManifestAndImages() throws Exception {
         assertThat(first.stages()).extracting(StageTimer.Stage::name)
-                .containsExactly("ingest", "train", "tokenize", "decode", "report");
+                .containsExactly("ingest", "train", "tokenize", "decode", "train-transformer", "sample", "report");
         assertThat(first.stages()).extracting(StageTimer.Stage::status).containsOnly("ran");
         assertThat(first.trainSteps()).isEqualTo(4);
         assertThat(first.psnr().n()).isEqualTo(186);
@@ -114,6 +125,58 @@ class QuickstartJobTest {
     }
 
     @Test
+    void stageTwoTrainedSampledAndIsInTheReport() throws Exception {
+        QuickstartJob.Stage2Result s2 = first.stage2();
+        assertThat(s2).isNotNull();
+        assertThat(s2.steps()).isEqualTo(4);
+        assertThat(s2.heldOutStep()).isEqualTo(4);
+        assertThat(s2.heldOutBitsPerCode()).hasSize(4);
+        for (double b : s2.heldOutBitsPerCode()) {
+            // a 4-step model is close to uniform over K = 32 (5 bits), but finite and positive
+            assertThat(b).isFinite().isBetween(0.5, 12.0);
+        }
+        // held-out lines at both checkpoints
+        List<String> held = Files.readAllLines(out.resolve("stage2/heldout.jsonl"));
+        assertThat(held).hasSize(2);
+        assertThat(firstConsole).contains("bits/code");
+
+        // samples: one PNG per (class, index) of the 9 classes, a grid per class, the codes table
+        for (int c = 0; c < 9; c++) {
+            for (int i = 0; i < SAMPLES_PER_CLASS; i++) {
+                BufferedImage b = ImageIO.read(out.resolve("samples/images/class-" + c + "/" + i + ".png").toFile());
+                assertThat(b.getWidth()).isEqualTo(16);
+            }
+            assertThat(out.resolve("samples/grids/class-" + c + ".png")).exists();
+        }
+        assertThat(out.resolve("samples/images/class-9")).doesNotExist(); // the model has 10, the data 9 classes
+        TokenTable samples = TokenTable.read(spark, out.resolve("samples/codes").toString());
+        assertThat(samples.rows().count()).isEqualTo(9L * SAMPLES_PER_CLASS);
+
+        String html = Files.readString(out.resolve("report.html"));
+        assertThat(html).contains("Stage 2: RQ-Transformer").contains("Bits per code (validation)")
+                .contains("held-out bits/code").contains("unigram entropy").contains("train-transformer")
+                .contains(String.format(java.util.Locale.ROOT, "%.3f", s2.heldOutMeanBitsPerCode()))
+                .contains("Samples");
+        for (String img : List.of("eval/stage2-bits.png", "eval/stage2-heldout-depths.png", "stage2/plots/loss.png",
+                "eval/samples.png", "samples/grids/class-0.png", "samples/grids/class-8.png")) {
+            assertThat(html).contains("<img src=\"" + img + "\"");
+            BufferedImage b = ImageIO.read(out.resolve(img).toFile());
+            assertThat(b).as(img).isNotNull();
+            assertThat(b.getWidth()).as(img).isGreaterThan(30);
+        }
+        // the overview: 9 rows of 2 samples at 64 px
+        assertThat(ImageIO.read(out.resolve("eval/samples.png").toFile()).getHeight()).isGreaterThanOrEqualTo(9 * 64);
+
+        JsonNode state = new ObjectMapper().readTree(out.resolve("quickstart.json").toFile());
+        JsonNode st = state.path("stage2");
+        assertThat(st.path("steps").asInt()).isEqualTo(4);
+        assertThat(st.path("held_out_bits_per_code")).hasSize(4);
+        assertThat(st.path("held_out_mean_bits_per_code").asDouble()).isCloseTo(s2.heldOutMeanBitsPerCode(),
+                org.assertj.core.data.Offset.offset(1e-3));
+        assertThat(state.path("stages").path("sample").path("status").asText()).isEqualTo("ran");
+    }
+
+    @Test
     void tokenTableHasOneRowPerImageOfEachSplit() throws Exception {
         Map<String, Long> expected = Map.of("train", 1720L, "validation", 186L);
         assertThat(first.rowsPerSplit()).isEqualTo(expected);
@@ -126,6 +189,7 @@ class QuickstartJobTest {
         assertThat(t.manifest().splits().get("train").rows()).isEqualTo(1720);
         assertThat(t.manifest().tokenizer().trainStep()).isEqualTo(4);
         assertThat(t.codeShape()).containsExactly(8, 8, 4);
+        assertThat(t.manifest().hasLatents()).as("stage 2 with soft targets needs the latents").isTrue();
     }
 
     @Test
@@ -140,8 +204,10 @@ class QuickstartJobTest {
         Map<String, String> status = r.stages().stream()
                 .collect(Collectors.toMap(StageTimer.Stage::name, StageTimer.Stage::status));
         assertThat(status).containsEntry("train", "skipped").containsEntry("tokenize", "skipped")
-                .containsEntry("decode", "skipped").containsEntry("report", "ran");
+                .containsEntry("decode", "skipped").containsEntry("train-transformer", "skipped")
+                .containsEntry("sample", "skipped").containsEntry("report", "ran");
         assertThat(r.psnr().mean()).isEqualTo(first.psnr().mean());
+        assertThat(r.stage2().heldOutBitsPerCode()).containsExactly(first.stage2().heldOutBitsPerCode());
         assertThat(again.resolve("report.html")).exists();
         assertThat(Files.readString(again.resolve("report.html"))).contains("skipped");
         JsonNode state = new ObjectMapper().readTree(again.resolve("quickstart.json").toFile());
