@@ -797,7 +797,8 @@ public final class QuickstartJob {
                     && modelSha.equals(done.path("tokenizer").path("checkpoint_sha256").asText())
                     && done.path("sampling").path("seed").asLong() == s2.seed()
                     && done.path("sampling").path("per_class").asInt() == s2.perClass()
-                    && classes.equals(ints(done.path("sampling").path("classes")))) {
+                    && classes.equals(ints(done.path("sampling").path("classes")))
+                    && sameSampling(done.path("sampling"), s2.config().sampling())) {
                 writeSampleOverview(classes, s2.perClass());
                 stage2Result = stage2Result(grids);
                 return "skipped|" + samplesUri + " was already sampled from this checkpoint (" + classes.size()
@@ -816,6 +817,13 @@ public final class QuickstartJob {
                     + " top-p %s), %.2f img/s", classes.size() * s2.perClass(), classes.size(), s2.perClass(),
                     s2.seed(), sm.temperature(), sm.topK() == null ? "none" : sm.topK(),
                     sm.topP() == null ? "none" : sm.topP(), r.manifest().job().imagesPerSecond());
+        }
+
+        /** @return whether a sample manifest's settings are the config's (temperature, top-k, top-p) */
+        private static boolean sameSampling(JsonNode done, dev.rq.model.config.SamplingConfig want) {
+            return done.path("temperature").asDouble() == want.temperature()
+                    && done.path("top_k").equals(want.topK() == null ? JSON.nullNode() : JSON.valueToTree(want.topK()))
+                    && done.path("top_p").equals(want.topP() == null ? JSON.nullNode() : JSON.valueToTree(want.topP()));
         }
 
         /** @return the manifest JSON of an existing sample output, or null */
@@ -947,13 +955,13 @@ public final class QuickstartJob {
                     hDepth[d][i] = b[d];
                 }
             }
-            String loss = o.stage2().config().loss().soft() ? "training loss (soft-target cross-entropy) / ln 2"
-                    : "training loss (cross-entropy) / ln 2";
             LineChart curves = LineChart.of("stage 2: bits per code (mean over the " + depth + " depths)", "step",
-                    "bits per code")
-                    .add(loss, steps, lossBits)
-                    .add("training: bits/code of the input codes (hard)", steps, trainBits)
-                    .add("held-out (" + o.evalSplit() + "): bits/code", hSteps, hMean);
+                    "bits per code");
+            if (o.stage2().config().loss().soft()) { // with hard targets the loss / ln 2 is the bits/code below
+                curves.add("training loss (soft-target cross-entropy) / ln 2", steps, lossBits);
+            }
+            curves.add("training: bits/code of the input codes (logged steps)", steps, trainBits)
+                    .add("held-out (" + o.evalSplit() + "): bits/code (checkpoints)", hSteps, hMean);
             writeChart(curves, STAGE2_CURVES, "held-out");
             LineChart depths = LineChart.of("stage 2: held-out bits per code per depth (" + o.evalSplit() + ")",
                     "step", "bits per code");

@@ -184,11 +184,11 @@ final class QuickstartReport {
                     + " %.3f", lm.path("step").asLong(), lm.path("loss").asDouble(), lm.path("bits_per_code").asDouble()));
         }
         r.keyValues(kv);
-        r.image(QuickstartJob.EVAL + "/" + QuickstartJob.STAGE2_CURVES, "stage-2 training loss and bits per code"
-                + " (logged steps) and held-out bits per code (at every checkpoint), mean over depths");
+        r.image(QuickstartJob.EVAL + "/" + QuickstartJob.STAGE2_CURVES, "stage-2 loss curves: training bits per"
+                + " code (logged steps; with hard targets this is the training loss / ln 2) and held-out bits per code"
+                + " (at every checkpoint), mean over depths");
         r.image(QuickstartJob.EVAL + "/" + QuickstartJob.STAGE2_DEPTHS, "held-out bits per code per depth at every"
                 + " checkpoint");
-        r.image(QuickstartJob.STAGE2 + "/plots/loss.png", "stage-2 training loss, as plotted by the trainer");
 
         r.heading("Bits per code (" + o.evalSplit() + ")");
         r.paragraph("Held-out bits per code = the transformer's negative log-likelihood (hard targets, eval mode) of the "

@@ -157,8 +157,7 @@ class QuickstartJobTest {
                 .contains("held-out bits/code").contains("unigram entropy").contains("train-transformer")
                 .contains(String.format(java.util.Locale.ROOT, "%.3f", s2.heldOutMeanBitsPerCode()))
                 .contains("Samples");
-        for (String img : List.of("eval/stage2-bits.png", "eval/stage2-heldout-depths.png", "stage2/plots/loss.png",
-                "eval/samples.png", "samples/grids/class-0.png", "samples/grids/class-8.png")) {
+        for (String img : List.of("eval/stage2-bits.png", "eval/stage2-heldout-depths.png", "eval/samples.png", "samples/grids/class-0.png", "samples/grids/class-8.png")) {
             assertThat(html).contains("<img src=\"" + img + "\"");
             BufferedImage b = ImageIO.read(out.resolve(img).toFile());
             assertThat(b).as(img).isNotNull();
