@@ -44,7 +44,8 @@ public final class TokenizeCommand implements Callable<Integer> {
     boolean withLatents;
 
     @Option(names = "--threads", defaultValue = "0",
-            description = "libtorch intra-op threads per executor (default: the executor's cores)")
+            description = "libtorch intra-op threads per task; concurrent tasks share the executor's model"
+                    + " (default: spark.task.cpus, i.e. 1)")
     int threads;
 
     @Option(names = "--rows-per-task", defaultValue = "0", description = "Images per Spark task (default: automatic)")

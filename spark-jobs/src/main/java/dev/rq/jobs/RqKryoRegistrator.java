@@ -16,6 +16,7 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         // the project's records: Kryo's field serializer cannot set their final fields, so they
         // travel with Java serialization (small task descriptions and per-task results only)
         kryo.register(dev.rq.jobs.tokenize.WorkUnit.class, new JavaSerializer());
+        kryo.register(dev.rq.jobs.tokenize.WorkUnit[].class);
         registerJava(kryo, "dev.rq.data.ingest.ImageFolderListing$Entry");
         registerJava(kryo, "dev.rq.data.ingest.IngestResult");
         registerJava(kryo, "dev.rq.jobs.IngestJob$ShardStats");

@@ -142,7 +142,7 @@ public record TokenManifest(
      * @param batchSize images per model call
      * @param master Spark master
      * @param tasks Spark tasks
-     * @param intraOpThreads libtorch threads per executor
+     * @param intraOpThreads libtorch intra-op threads per model call (tokenize: per task, tasks run concurrently)
      * @param seconds wall time of the encode-and-write stage
      * @param imagesPerSecond rows (encoded views) per second in that stage
      */

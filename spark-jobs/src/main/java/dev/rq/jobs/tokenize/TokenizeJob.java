@@ -53,10 +53,10 @@ import org.slf4j.LoggerFactory;
  * {@code rq tokenize}: encodes every image of a canonical dataset ({@link CanonicalDataset}) with
  * an RQ-VAE checkpoint into a token table ({@link TokenTableSchema}).
  *
- * <p>Driver: verify the checkpoint (checksums) and hash its codebook; open every split and cut its
- * row groups into work units of about {@code rowsPerTask} images; run one Spark task per unit
- * ({@link TokenizeTask}: background decode thread, fixed-size batches, the executor's shared model
- * from {@link TokenizerModel}) writing Parquet through Spark's commit protocol (a retried task
+ * <p>Driver: verify the checkpoint (checksums) and hash its codebook; open every split and cut the
+ * rows of all its row groups into tasks of nearly equal size, in whole batches ({@link #plan}); run
+ * the tasks ({@link TokenizeTask}: background decode thread, fixed-size batches, the executor's
+ * shared model from {@link TokenizerModel}) writing Parquet through Spark's commit protocol (a retried task
  * never leaves duplicate rows) into a hidden temporary sibling {@code .<name>.tmp-<uuid>}; read
  * the committed rows back and require exactly {@code images × variants} rows and distinct (shard,
  * row, variant) keys per split; write {@code _tokens_manifest.json}; rename the folder into place
@@ -79,7 +79,7 @@ public final class TokenizeJob {
      * @param batchSize views per model call
      * @param splits splits to encode; empty = every split of the dataset
      * @param withLatents also store the pre-quantization latents
-     * @param threads libtorch intra-op threads per executor; 0 = the executor's cores
+     * @param threads libtorch intra-op threads per task (model call); 0 = {@code spark.task.cpus}
      * @param rowsPerTask images per Spark task; 0 = automatic
      */
     public record Options(String checkpoint, String data, String output, List<Variant> variants, int batchSize,
@@ -171,12 +171,16 @@ public final class TokenizeJob {
         }
         int parallelism = jsc.defaultParallelism();
         long totalImages = splits.stream().mapToLong(s -> s.dataset().numRows()).sum();
-        int rowsPerTask = o.rowsPerTask() > 0 ? o.rowsPerTask() : autoRowsPerTask(totalImages, parallelism, o);
-        List<WorkUnit> units = new ArrayList<>();
+        List<WorkUnit> groups = new ArrayList<>();
         for (SplitInput s : splits) {
-            units.addAll(units(s, rowsPerTask, conf));
+            groups.addAll(rowGroups(s, conf));
         }
-        int threads = o.threads() > 0 ? o.threads() : executorCores(spark);
+        // images per whole number of batches: tasks of a multiple of this pad no batch mid-split
+        int perBatch = o.batchSize() / java.math.BigInteger.valueOf(o.batchSize())
+                .gcd(java.math.BigInteger.valueOf(o.variants().size())).intValue();
+        int taskCount = taskCount(totalImages, parallelism, perBatch, o.rowsPerTask());
+        List<WorkUnit[]> tasks = plan(groups, taskCount, perBatch);
+        int threads = o.threads() > 0 ? o.threads() : taskCpus(spark);
 
         // provenance (counts are added after the write)
         TokenManifest skeleton = skeleton(o, ckptDir.uri(), ckpt, config, modelSha, codebookSha, codeType, maxK,
@@ -197,12 +201,16 @@ public final class TokenizeJob {
         try {
             int failPartition = Integer.parseInt(spark.conf().get(TEST_FAIL_PARTITION, "-1"));
             TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, sconf);
+            if (spark.sparkContext().isLocal()) { // the driver JVM is the executor: load while Spark plans
+                model.preloadInBackground();
+            }
             TokenizeTask task = new TokenizeTask(model, sconf, o.variants(), o.batchSize(), size, codeShape, ks,
                     codeType == TokenTableSchema.CodeType.INT16, o.withLatents(),
                     q.embedDim(), failPartition);
-            LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of <= {} images, batch {}, {} threads/executor",
-                    totalImages, splits.size(), o.variants().size(), units.size(), rowsPerTask, o.batchSize(), threads);
-            JavaRDD<Row> rows = jsc.parallelize(units, units.size()).mapPartitions(task, false);
+            LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of about {} images, batch {}, {} threads/task",
+                    totalImages, splits.size(), o.variants().size(), tasks.size(), totalImages / tasks.size(),
+                    o.batchSize(), threads);
+            JavaRDD<Row> rows = jsc.parallelize(tasks, tasks.size()).mapPartitions(task, false);
             long t0 = System.nanoTime();
             spark.createDataFrame(rows, schema)
                     .write()
@@ -214,7 +222,7 @@ public final class TokenizeJob {
 
             Map<String, TokenManifest.SplitCounts> counts = verifyCounts(spark, tmp, splits, o.variants().size());
             long totalRows = counts.values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
-            TokenManifest.Job job = new TokenManifest.Job(o.batchSize(), spark.sparkContext().master(), units.size(),
+            TokenManifest.Job job = new TokenManifest.Job(o.batchSize(), spark.sparkContext().master(), tasks.size(),
                     threads, round(seconds, 3), round(totalRows / seconds, 2));
             TokenManifest manifest = skeleton.withResults(counts,
                     Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
@@ -236,21 +244,68 @@ public final class TokenizeJob {
         return Math.round(v * f) / f;
     }
 
-    /** Images per task: at least one batch, about 4 tasks per core, at most 4096. */
-    static int autoRowsPerTask(long images, int parallelism, Options o) {
-        int perBatch = Math.max(1, o.batchSize() / o.variants().size());
-        long target = (images + 4L * parallelism - 1) / (4L * parallelism);
-        target = Math.max(target, 4L * perBatch);
-        target = Math.min(target, 4096);
-        return (int) ((target + perBatch - 1) / perBatch * perBatch);
+    /**
+     * @return the number of tasks: {@code ceil(images / rowsPerTask)} when given, else about 4 per
+     *     task slot (for balance and retry granularity), each of at least 4 batches and at most 4096
+     *     images
+     */
+    static int taskCount(long images, int parallelism, int perBatch, int rowsPerTask) {
+        if (images == 0) {
+            return 1;
+        }
+        if (rowsPerTask > 0) {
+            return (int) ((images + rowsPerTask - 1) / rowsPerTask);
+        }
+        long tasks = 4L * parallelism;
+        tasks = Math.min(tasks, Math.max(1, images / (4L * perBatch))); // >= 4 batches each
+        tasks = Math.max(tasks, (images + 4095) / 4096); // <= 4096 images each
+        return (int) Math.max(1, tasks);
     }
 
-    private static int executorCores(SparkSession spark) {
-        String master = spark.sparkContext().master();
-        if (master.startsWith("local")) {
-            return spark.sparkContext().defaultParallelism();
+    /**
+     * Cuts the rows of {@code groups} (in order) into {@code tasks} consecutive runs whose sizes are
+     * whole batches of {@code perBatch} images and differ by at most one batch (the last run takes
+     * the remainder), so the task slots finish together and only a split's last batch is padded.
+     *
+     * @param groups whole row groups, in dataset order
+     * @return per task its row ranges (a task spans row groups, shards and splits as needed)
+     */
+    static List<WorkUnit[]> plan(List<WorkUnit> groups, int tasks, int perBatch) {
+        long total = groups.stream().mapToLong(WorkUnit::rows).sum();
+        long batches = (total + perBatch - 1) / perBatch;
+        tasks = (int) Math.max(1, Math.min(tasks, batches));
+        List<WorkUnit[]> out = new ArrayList<>();
+        int g = 0;
+        int from = groups.isEmpty() ? 0 : groups.get(0).from();
+        for (int t = 0; t < tasks; t++) {
+            long size = (batches / tasks + (t < batches % tasks ? 1 : 0)) * perBatch;
+            List<WorkUnit> units = new ArrayList<>();
+            while (size > 0 && g < groups.size()) {
+                WorkUnit grp = groups.get(g);
+                int to = (int) Math.min(grp.to(), from + size);
+                if (to > from) {
+                    units.add(new WorkUnit(grp.split(), grp.splitUri(), grp.splitVersion(), grp.shard(), grp.shardRel(),
+                            grp.rowGroup(), grp.groupFirstRow(), from, to));
+                    size -= to - from;
+                }
+                from = to;
+                if (from == grp.to() && ++g < groups.size()) {
+                    from = groups.get(g).from();
+                }
+            }
+            if (!units.isEmpty()) {
+                out.add(units.toArray(new WorkUnit[0]));
+            }
         }
-        return Integer.parseInt(spark.conf().get("spark.executor.cores", "1"));
+        if (g < groups.size()) {
+            throw new IllegalStateException("plan left rows unassigned"); // cannot happen: sizes cover all batches
+        }
+        return out;
+    }
+
+    /** @return the cores Spark reserves per task ({@code spark.task.cpus}, default 1) */
+    private static int taskCpus(SparkSession spark) {
+        return Integer.parseInt(spark.conf().get("spark.task.cpus", "1"));
     }
 
     private static List<SplitInput> splits(Options o, Configuration conf) throws IOException {
@@ -292,7 +347,8 @@ public final class TokenizeJob {
         return out;
     }
 
-    private static List<WorkUnit> units(SplitInput s, int rowsPerTask, Configuration conf) throws IOException {
+    /** @return every row group of the split as a whole-group unit, in dataset order */
+    private static List<WorkUnit> rowGroups(SplitInput s, Configuration conf) throws IOException {
         List<WorkUnit> units = new ArrayList<>();
         DatasetInfo info = s.dataset().info();
         String version = info.createdAt() + "/" + info.numRows();
@@ -308,10 +364,9 @@ public final class TokenizeJob {
             }
             long groupFirst = 0;
             for (int g = 0; g < groups.size(); g++) {
-                long groupRows = groups.get(g).getRowCount();
-                for (long from = 0; from < groupRows; from += rowsPerTask) {
-                    int to = (int) Math.min(groupRows, from + rowsPerTask);
-                    units.add(new WorkUnit(s.name(), s.uri(), version, sh, rel, g, groupFirst, (int) from, to));
+                int groupRows = Math.toIntExact(groups.get(g).getRowCount());
+                if (groupRows > 0) {
+                    units.add(new WorkUnit(s.name(), s.uri(), version, sh, rel, g, groupFirst, 0, groupRows));
                 }
                 groupFirst += groupRows;
             }

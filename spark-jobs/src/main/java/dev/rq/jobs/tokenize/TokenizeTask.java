@@ -21,6 +21,8 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The per-partition work of the tokenize job: a background thread reads the partition's rows and
@@ -29,8 +31,9 @@ import org.apache.spark.sql.RowFactory;
  * shared model and hands the rows to Spark's Parquet writer. Rows come out in source order, views
  * of an image in the order of {@code variants}.
  */
-public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, Row>, Serializable {
+public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit[]>, Row>, Serializable {
     private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(TokenizeTask.class);
 
     private static final Map<String, CanonicalDataset> DATASETS = new ConcurrentHashMap<>();
 
@@ -81,9 +84,9 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, R
     }
 
     @Override
-    public Iterator<Row> call(Iterator<WorkUnit> units) {
+    public Iterator<Row> call(Iterator<WorkUnit[]> units) {
         List<WorkUnit> list = new ArrayList<>();
-        units.forEachRemaining(list::add);
+        units.forEachRemaining(u -> list.addAll(List.of(u)));
         if (list.isEmpty()) {
             return Collections.emptyIterator();
         }
@@ -99,6 +102,7 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, R
                 t.interrupt();
             });
         }
+        long t0 = System.nanoTime();
         TokenizerModel.Loaded m;
         try {
             m = model.get();
@@ -107,10 +111,15 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, R
             t.interrupt();
             throw e;
         }
+        long ready = System.nanoTime();
+        int partition = ctx == null ? -1 : ctx.partitionId();
         return new Iterator<>() {
             private Iterator<Row> current = Collections.emptyIterator();
             private boolean done;
             private int batches;
+            private int views;
+            private long waiting; // for decoded batches
+            private long encoding;
 
             @Override
             public boolean hasNext() {
@@ -119,14 +128,24 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit>, R
                         throw new InjectedFailure("injected failure of the first attempt of partition "
                                 + failPartition + " (test hook " + TokenizeJob.TEST_FAIL_PARTITION + ")");
                     }
+                    long a = System.nanoTime();
                     Object next = take(producer.queue);
+                    long b = System.nanoTime();
+                    waiting += b - a;
                     if (next == END) {
                         done = true;
+                        LOG.info("task {}: {} views in {} ms (model ready after {} ms, encoding {} ms, waiting for"
+                                + " decoded images {} ms, the rest writing)", partition, views,
+                                (System.nanoTime() - t0) / 1_000_000, (ready - t0) / 1_000_000, encoding / 1_000_000,
+                                waiting / 1_000_000);
                     } else if (next instanceof Throwable e) {
                         done = true;
                         throw e instanceof RuntimeException re ? re : new RuntimeException(e);
                     } else {
-                        current = encode(m, (Batch) next).iterator();
+                        Batch batch = (Batch) next;
+                        current = encode(m, batch).iterator();
+                        views += batch.count;
+                        encoding += System.nanoTime() - b;
                     }
                 }
                 return current.hasNext();

@@ -1,0 +1,62 @@
+package dev.rq.jobs.tokenize;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** {@link TokenizeJob#plan} and {@link TokenizeJob#taskCount}: balanced, batch-aligned, complete. */
+class TokenizePlanTest {
+
+    private static WorkUnit group(String split, int shard, int g, long first, int rows) {
+        return new WorkUnit(split, "file:/d/" + split, "v", shard, split + "/s" + shard, g, first, 0, rows);
+    }
+
+    @Test
+    void everyRowOnceInOrderInBalancedWholeBatchTasks() {
+        // emoji-like: train one row group of 1720, validation one of 186; plus odd small groups
+        List<WorkUnit> groups = List.of(group("train", 0, 0, 0, 1000), group("train", 0, 1, 1000, 720),
+                group("train", 1, 0, 0, 3), group("validation", 0, 0, 0, 186));
+        int total = 1000 + 720 + 3 + 186;
+        for (int tasks : new int[] {1, 2, 7, 8, 9, 64, 500}) {
+            List<WorkUnit[]> plan = TokenizeJob.plan(groups, tasks, 16);
+            List<String> rows = new ArrayList<>();
+            List<Integer> sizes = new ArrayList<>();
+            for (WorkUnit[] t : plan) {
+                int n = 0;
+                for (WorkUnit u : t) {
+                    assertThat(u.from()).isLessThan(u.to());
+                    for (int r = u.from(); r < u.to(); r++) {
+                        rows.add(u.shardRel() + ":" + (u.groupFirstRow() + r));
+                    }
+                    n += u.rows();
+                }
+                sizes.add(n);
+            }
+            List<String> want = new ArrayList<>();
+            for (WorkUnit g : groups) {
+                for (int r = 0; r < g.rows(); r++) {
+                    want.add(g.shardRel() + ":" + (g.groupFirstRow() + r));
+                }
+            }
+            assertThat(rows).as("%d tasks", tasks).containsExactlyElementsOf(want);
+            assertThat(plan).hasSize(Math.min(tasks, (total + 15) / 16));
+            for (int i = 0; i < sizes.size() - 1; i++) {
+                assertThat(sizes.get(i) % 16).as("task %d of %d is whole batches", i, tasks).isZero();
+            }
+            int max = sizes.stream().mapToInt(Integer::intValue).max().orElseThrow();
+            int min = sizes.subList(0, sizes.size() - 1).stream().mapToInt(Integer::intValue).min().orElse(max);
+            assertThat(max - min).as("balance of %s", sizes).isLessThanOrEqualTo(16);
+        }
+    }
+
+    @Test
+    void taskCountFollowsSlotsAndLimits() {
+        assertThat(TokenizeJob.taskCount(1906, 2, 16, 0)).isEqualTo(8); // 4 per slot
+        assertThat(TokenizeJob.taskCount(100, 2, 16, 0)).isEqualTo(1); // at least 4 batches per task
+        assertThat(TokenizeJob.taskCount(1_281_167, 8, 16, 0)).isEqualTo(313); // at most 4096 images per task
+        assertThat(TokenizeJob.taskCount(1906, 2, 16, 500)).isEqualTo(4); // --rows-per-task
+        assertThat(TokenizeJob.taskCount(0, 2, 16, 0)).isEqualTo(1);
+    }
+}
