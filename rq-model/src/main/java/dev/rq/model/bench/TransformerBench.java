@@ -25,13 +25,12 @@ import java.util.Map;
  * sampling (top-k, top-p) at a fixed batch size and intra-op thread count. Randomly initialised
  * models, as the official {@code measure_throughput}. Also reports the phases of the training step.
  *
- * <p>Measured on the shared 2-core development machine (bench64, batch 16, load average 5–7 from
- * other jobs during every run, so these are lower bounds): 1 intra-op thread: 15.2 train img/s
- * (forward 495 ms, backward 620 ms, AdamW 56 ms per step), 13.8 sample img/s (top-k 100, top-p
- * 0.95, KV cache); 2 intra-op threads: 2.5 train img/s and 0.5–0.7 sample img/s, because
- * libtorch's OpenMP workers spin-wait for a descheduled peer on an oversubscribed machine (AdamW
- * alone took 1.4–2.0 s instead of 56 ms). Official PyTorch reference on these machines: ~25 train
- * img/s, ~7 sample img/s.
+ * <p>Measured on the idle 2-core development machine (bench64, batch 16, 2 intra-op threads, six
+ * runs): 32.3–34.2 train img/s (forward 177–191 ms, backward 270–280 ms, AdamW 24–26 ms per step)
+ * and 24.5–31.2 sample img/s (top-k 100, top-p 0.95, KV cache); the official PyTorch reference does
+ * about 25 and 7 img/s there. On an oversubscribed machine libtorch's OpenMP workers spin-wait for
+ * descheduled peers and both rates collapse (0.5–2.5 img/s was seen at load average 5–7), so
+ * measure on an idle machine and compare runs made back to back.
  */
 public final class TransformerBench {
 
