@@ -68,8 +68,8 @@ final class QuickstartReport {
         if (stage2 != null && stage2.result().heldOutBitsPerCode().length > 0) {
             kv.put("bits per code (" + o.evalSplit() + ", stage 2)", String.format(Locale.ROOT,
                     "%.3f mean over depths (per depth %s; uniform over K = %d: %.3f) at step %d",
-                    stage2.result().heldOutMeanBitsPerCode(), QuickstartJob.bitsList(stage2.result()
-                            .heldOutBitsPerCode()), manifest.codebookSize(), QuickstartJob.log2(manifest.codebookSize()),
+                    stage2.result().heldOutMeanBitsPerCode(), Helpers.bitsList(stage2.result()
+                            .heldOutBitsPerCode()), manifest.codebookSize(), Helpers.log2(manifest.codebookSize()),
                     stage2.result().heldOutStep()));
         }
         kv.put("output", out);
@@ -91,18 +91,18 @@ final class QuickstartReport {
         for (StageTimer.Stage st : stages) {
             work += Double.isNaN(st.workSeconds()) ? 0 : st.workSeconds();
         }
-        kv.put("wall time", QuickstartJob.minutes(elapsed) + " in this invocation until the report was written; "
-                + QuickstartJob.minutes(work) + " summed over the stages' last runs that did their work");
+        kv.put("wall time", Helpers.minutes(elapsed) + " in this invocation until the report was written; "
+                + Helpers.minutes(work) + " summed over the stages' last runs that did their work");
         r.keyValues(kv);
 
         r.heading("Stage timings");
         List<List<Object>> st = new ArrayList<>();
         for (StageTimer.Stage s : stages) {
-            st.add(List.of(s.name(), s.status(), QuickstartJob.minutes(s.seconds()),
-                    Double.isNaN(s.workSeconds()) ? "" : QuickstartJob.minutes(s.workSeconds()), s.note()));
+            st.add(List.of(s.name(), s.status(), Helpers.minutes(s.seconds()),
+                    Double.isNaN(s.workSeconds()) ? "" : Helpers.minutes(s.workSeconds()), s.note()));
         }
         st.add(List.of("report", "running", "", Double.isNaN(lastReportSeconds) ? ""
-                : QuickstartJob.minutes(lastReportSeconds) + " (previous)", "code usage, row counts, this page"));
+                : Helpers.minutes(lastReportSeconds) + " (previous)", "code usage, row counts, this page"));
         r.table(List.of("stage", "status", "this invocation", "when it last did its work", "note"), st);
         r.paragraph("Rerunning into the same output folder skips finished stages: training resumes from its last"
                 + " checkpoint (and is not repeated when complete), the token table is rebuilt only for a new"
@@ -152,11 +152,11 @@ final class QuickstartReport {
         }
 
         r.heading("Run configuration");
-        r.pre(QuickstartJob.configJson(o.config()));
+        r.pre(Helpers.configJson(o.config()));
         if (stage2 != null) {
             r.paragraph("Stage 2 (" + stage2.options().configSource() + "; vae.checkpoint is set to the final stage-1"
                     + " checkpoint):");
-            r.pre(QuickstartJob.configJson(stage2.options().config()));
+            r.pre(Helpers.configJson(stage2.options().config()));
         }
         return r;
     }
@@ -200,20 +200,20 @@ final class QuickstartReport {
         CodeUsage usage = stage2.usage();
         List<List<Object>> bt = new ArrayList<>();
         double[] held = res.heldOutBitsPerCode();
-        double[] train = lm == null ? new double[0] : QuickstartJob.doubles(lm.path("bits_per_code_per_depth"));
+        double[] train = lm == null ? new double[0] : Helpers.doubles(lm.path("bits_per_code_per_depth"));
         for (int d = 0; d < held.length; d++) {
             bt.add(List.of(d, fmt3(held[d]), d < train.length ? fmt3(train[d]) : "",
-                    d < usage.depth() ? fmt3(QuickstartJob.log2(usage.perplexity(d))) : "",
-                    fmt3(QuickstartJob.log2(usage.counts()[Math.min(d, usage.depth() - 1)].length))));
+                    d < usage.depth() ? fmt3(Helpers.log2(usage.perplexity(d))) : "",
+                    fmt3(Helpers.log2(usage.counts()[Math.min(d, usage.depth() - 1)].length))));
         }
         if (held.length > 0) {
             double u = 0;
             for (int d = 0; d < usage.depth(); d++) {
-                u += QuickstartJob.log2(usage.perplexity(d)) / usage.depth();
+                u += Helpers.log2(usage.perplexity(d)) / usage.depth();
             }
             bt.add(List.of("mean", fmt3(res.heldOutMeanBitsPerCode()), lm == null ? ""
                     : fmt3(lm.path("bits_per_code").asDouble()), fmt3(u),
-                    fmt3(QuickstartJob.log2(usage.counts()[0].length))));
+                    fmt3(Helpers.log2(usage.counts()[0].length))));
             int codes = manifest.codeShape().stream().reduce(1, (a, b) -> a * b);
             r.paragraph(String.format(Locale.ROOT, "Per image: %d codes x %.3f = %.0f bits held-out.", codes,
                     res.heldOutMeanBitsPerCode(), codes * res.heldOutMeanBitsPerCode()));

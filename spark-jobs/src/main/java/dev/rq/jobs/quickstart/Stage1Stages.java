@@ -1,0 +1,192 @@
+package dev.rq.jobs.quickstart;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.jobs.train.RunDirectory;
+import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.model.config.ConfigException;
+import dev.rq.tables.TokenManifest;
+import dev.rq.tables.Variant;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * The stage-1 stages up to the token table: <b>ingest</b> (open and check every split, print the
+ * images per class and split), <b>train</b> (the RQ-VAE, resumed or skipped by the training job) and
+ * <b>tokenize</b> (every split with the final checkpoint; skipped when the table's manifest matches).
+ * Each stage returns {@code "ran|note"}, {@code "resumed|note"} or {@code "skipped|note"}.
+ */
+final class Stage1Stages {
+
+    private final StageContext c;
+
+    Stage1Stages(StageContext c) {
+        this.c = c;
+    }
+
+    // ---------------------------------------------------------------- ingest check
+
+    String ingest() throws IOException {
+        long images = 0;
+        for (String split : c.o.splits()) {
+            String uri = new Path(c.o.data(), split).toString();
+            CanonicalDataset ds;
+            try {
+                ds = CanonicalDataset.open(uri, c.conf);
+            } catch (FileNotFoundException e) {
+                throw new FileNotFoundException("dataset split '" + split + "' is missing or incomplete at " + uri
+                        + " (" + e.getMessage() + "). The emoji dataset is committed under data/emoji: run from the"
+                        + " repository root, pass --data, or restore it with `git checkout -- data/emoji`.");
+            }
+            if (ds.numRows() == 0) {
+                throw new IOException("dataset split " + uri + " has no images");
+            }
+            c.datasets.put(split, ds);
+            images += ds.numRows();
+        }
+        List<String> names = c.datasets.values().iterator().next().classNames();
+        for (var e : c.datasets.entrySet()) {
+            if (!e.getValue().classNames().equals(names)) {
+                throw new IOException("splits disagree on class names: " + c.o.splits().get(0) + " " + names + " vs "
+                        + e.getKey() + " " + e.getValue().classNames());
+            }
+        }
+        c.console.print(countsTable());
+        if (c.o.stage2() != null) {
+            int cond = c.o.stage2().config().model().vocabSizeCond();
+            if (cond < names.size()) {
+                throw new ConfigException("model.vocab_size_cond", "the stage-2 config conditions on " + cond
+                        + " classes, but the dataset has " + names.size() + " " + names);
+            }
+        }
+        return "ran|" + images + " images in " + c.datasets.size() + " splits, " + names.size() + " classes";
+    }
+
+    /** Images per class (rows) and split (columns), as aligned text. */
+    private String countsTable() {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "   %-18s", "class"));
+        c.datasets.keySet().forEach(s -> sb.append(String.format(Locale.ROOT, " %10s", s)));
+        sb.append('\n');
+        for (List<Object> row : countRows(c)) {
+            sb.append(String.format(Locale.ROOT, "   %-18s", row.get(0)));
+            for (int i = 1; i < row.size(); i++) {
+                sb.append(String.format(Locale.ROOT, " %10s", row.get(i)));
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    /** Rows: label id + name, count per split; last row the totals (also the report's table). */
+    static List<List<Object>> countRows(StageContext c) {
+        List<String> names = c.classNames();
+        TreeMap<Long, String> labels = new TreeMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            labels.put((long) i, i + " " + names.get(i));
+        }
+        for (CanonicalDataset ds : c.datasets.values()) {
+            Map<String, Long> counts = ds.info().countsPerLabel();
+            if (counts != null) {
+                counts.keySet().forEach(k -> labels.putIfAbsent(Long.parseLong(k), k.equals("-1") ? "-1 (unknown)" : k));
+            }
+        }
+        List<List<Object>> rows = new ArrayList<>();
+        for (var l : labels.entrySet()) {
+            List<Object> r = new ArrayList<>();
+            r.add(l.getValue());
+            for (CanonicalDataset ds : c.datasets.values()) {
+                Map<String, Long> counts = ds.info().countsPerLabel();
+                r.add(counts == null ? 0L : counts.getOrDefault(Long.toString(l.getKey()), 0L));
+            }
+            rows.add(r);
+        }
+        List<Object> total = new ArrayList<>();
+        total.add("total");
+        c.datasets.values().forEach(ds -> total.add(ds.numRows()));
+        rows.add(total);
+        return rows;
+    }
+
+    // ---------------------------------------------------------------- train
+
+    String train() throws IOException {
+        String split = c.o.splits().get(0);
+        RunDirectory run = new RunDirectory(c.trainUri, c.conf);
+        List<Long> before = run.fs().exists(run.path("run.json")) ? run.committedSteps() : List.of();
+        TrainVaeJob.Options t = new TrainVaeJob.Options(c.o.config(), c.datasets.get(split).splitDir().toString(),
+                c.trainUri, c.o.workers(), c.o.collectiveTimeout(), 2, null);
+        c.trained = TrainVaeJob.run(c.spark, t);
+        c.modelSha = c.modelSha256(c.trained.finalCheckpoint());
+        long max = c.o.config().train().maxSteps();
+        if (c.trained.submissions() == 0) {
+            return "skipped|already trained to step " + c.trained.steps() + " (" + c.trained.finalCheckpoint() + ")";
+        }
+        String note = c.trained.steps() + " steps on " + split + " with " + c.o.workers() + " ranks (global batch "
+                + c.o.config().train().batchSize() + ")" + lastMetrics();
+        if (!before.isEmpty()) {
+            return "resumed|from step " + before.get(before.size() - 1) + " of " + max + ": " + note;
+        }
+        return "ran|" + note;
+    }
+
+    private String lastMetrics() {
+        JsonNode m = c.lastLine(c.trainUri, "metrics.jsonl");
+        if (m == null) {
+            return "";
+        }
+        return String.format(Locale.ROOT, "; last logged loss %.5f (recon %.5f)", m.path("loss").asDouble(),
+                m.path("recon_loss").asDouble());
+    }
+
+    // ---------------------------------------------------------------- tokenize
+
+    String tokenize() throws IOException {
+        String dataRoot = qualify(c.o.data());
+        boolean latents = needsLatents();
+        try {
+            TokenManifest m = TokenManifest.read(c.tokensUri, c.conf);
+            boolean same = c.modelSha.equals(m.tokenizer().checkpointSha256())
+                    && (!latents || m.hasLatents())
+                    && m.splits().keySet().equals(new java.util.HashSet<>(c.o.splits()))
+                    && m.source() != null && dataRoot.equals(m.source().uri());
+            for (var e : c.datasets.entrySet()) {
+                TokenManifest.SplitCounts counts = m.splits().get(e.getKey());
+                same &= counts != null && counts.images() == e.getValue().numRows();
+            }
+            if (same) {
+                c.manifest = m;
+                return "skipped|" + c.tokensUri + " was already made by this checkpoint (created " + m.createdAt() + ")";
+            }
+            c.console.println("   existing token table is from another checkpoint or dataset, or lacks the latents"
+                    + " stage 2 needs: replacing it");
+        } catch (FileNotFoundException e) {
+            // no table yet
+        }
+        TokenizeJob.Options t = new TokenizeJob.Options(c.trained.finalCheckpoint(), c.o.data(), c.tokensUri,
+                List.of(Variant.CENTER), QuickstartJob.TOKENIZE_BATCH, c.o.splits(), latents, 0, 0);
+        TokenizeJob.Result r = TokenizeJob.run(c.spark, t);
+        c.manifest = r.manifest();
+        c.console.print(r.summary());
+        long rows = c.manifest.splits().values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
+        return String.format(Locale.ROOT, "ran|%d rows%s, %.1f img/s", rows, latents ? " with latents" : "",
+                c.manifest.job().imagesPerSecond());
+    }
+
+    /** Stage 2 with soft targets computes them from the pre-quantization latents, stored in the table. */
+    private boolean needsLatents() {
+        return c.o.stage2() != null && c.o.stage2().config().loss().soft();
+    }
+
+    private String qualify(String uri) throws IOException {
+        Path p = new Path(uri);
+        return p.getFileSystem(c.conf).makeQualified(p).toString();
+    }
+}

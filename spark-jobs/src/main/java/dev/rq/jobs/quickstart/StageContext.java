@@ -1,0 +1,117 @@
+package dev.rq.jobs.quickstart;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.train.RunDirectory;
+import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.jobs.train.TrainingJob;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.tables.TokenManifest;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * What the stages of one quickstart invocation share: the session, the options, the console, the
+ * output folder and its sub-folders, the stage timer ({@code quickstart.json}), and the results
+ * handed from stage to stage (each set by the stage named next to it, read by later ones).
+ */
+final class StageContext {
+
+    final SparkSession spark;
+    final QuickstartJob.Options o;
+    final PrintStream console;
+    final Configuration conf;
+    /** The output folder (qualified) and its parts. */
+    final HadoopDir out;
+    final String trainUri;
+    final String tokensUri;
+    final String decodeUri;
+    final HadoopDir evalDir;
+    final String stage2Uri;
+    final String samplesUri;
+    /** Stage outcomes and summaries, kept in {@code <out>/quickstart.json}. */
+    final StageTimer timer;
+
+    // results handed from stage to stage
+    /** ingest: the opened splits, in {@link QuickstartJob.Options#splits()} order. */
+    final Map<String, CanonicalDataset> datasets = new LinkedHashMap<>();
+    /** train: the RQ-VAE run and the SHA-256 of its final {@code model.safetensors}. */
+    TrainVaeJob.Result trained;
+    String modelSha;
+    /** tokenize: the token table's manifest. */
+    TokenManifest manifest;
+    /** decode: the content of {@code eval/eval.json}. */
+    JsonNode eval;
+    /** train-transformer: the stage-2 run and the SHA-256 of its final model. */
+    TrainingJob.Result trained2;
+    String stage2Sha;
+    /** sample: the stage-2 outcome (null without stage 2). */
+    QuickstartJob.Stage2Result stage2Result;
+    /** report: the PSNR summary of the evaluation split. */
+    ReconstructionStats.Summary psnr;
+
+    private StageContext(SparkSession spark, QuickstartJob.Options o, PrintStream console, HadoopDir out,
+            StageTimer timer) throws IOException {
+        this.spark = spark;
+        this.o = o;
+        this.console = console;
+        this.conf = out.conf();
+        this.out = out;
+        Path root = out.path();
+        this.trainUri = new Path(root, QuickstartJob.TRAIN).toString();
+        this.tokensUri = new Path(root, QuickstartJob.TOKENS).toString();
+        this.decodeUri = new Path(root, QuickstartJob.DECODE).toString();
+        this.evalDir = out.child(QuickstartJob.EVAL);
+        this.stage2Uri = new Path(root, QuickstartJob.STAGE2).toString();
+        this.samplesUri = new Path(root, QuickstartJob.SAMPLES).toString();
+        this.timer = timer;
+    }
+
+    /** Qualifies and creates the output folder and loads its {@code quickstart.json}. */
+    static StageContext open(SparkSession spark, QuickstartJob.Options o, PrintStream console) throws IOException {
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        Path root = new Path(o.out());
+        FileSystem fs = root.getFileSystem(conf);
+        HadoopDir out = new HadoopDir(fs.makeQualified(root), conf);
+        out.fileSystem().mkdirs(out.path());
+        return new StageContext(spark, o, console, out, StageTimer.open(out));
+    }
+
+    /** @return the dataset's class names (those of the first split; ingest checked that all agree) */
+    List<String> classNames() {
+        return datasets.values().iterator().next().classNames();
+    }
+
+    /** @return the SHA-256 of a checkpoint's {@code model.safetensors} */
+    String modelSha256(String checkpointUri) throws IOException {
+        return Checkpoints.read(new HadoopDir(checkpointUri, conf)).manifest().files().get(Checkpoints.MODEL).sha256();
+    }
+
+    /** @return the last JSON line of a run file, or null */
+    JsonNode lastLine(String runUri, String file) {
+        try {
+            List<String> lines = new RunDirectory(runUri, conf).readLines(file);
+            return lines.isEmpty() ? null : Helpers.JSON.readTree(lines.get(lines.size() - 1));
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** @return every JSON line of a run file (empty if none) */
+    List<JsonNode> lines(String runUri, String file) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : new RunDirectory(runUri, conf).readLines(file)) {
+            out.add(Helpers.JSON.readTree(l));
+        }
+        return out;
+    }
+}
