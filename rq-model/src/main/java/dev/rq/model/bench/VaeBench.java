@@ -2,7 +2,6 @@ package dev.rq.model.bench;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.distributed.Collective;
@@ -72,21 +71,7 @@ public final class VaeBench {
         return out;
     }
 
-    /** @return mean seconds per call after warm-up (every call in its own NDScope) */
     private static double time(Settings s, Runnable r) {
-        for (int i = 0; i < s.warmup(); i++) {
-            try (NDScope scope = new NDScope()) {
-                r.run();
-            }
-        }
-        long t0 = System.nanoTime();
-        int iters = 0;
-        while (iters < s.minIters() || (System.nanoTime() - t0) / 1e9 < s.minSeconds()) {
-            try (NDScope scope = new NDScope()) {
-                r.run();
-            }
-            iters++;
-        }
-        return (System.nanoTime() - t0) / 1e9 / iters;
+        return BenchTimer.secondsPerCall(s.warmup(), s.minIters(), s.minSeconds(), r);
     }
 }
