@@ -49,7 +49,7 @@ class LogitSamplerTest {
             }
             String what = "case " + it + ": k=" + k + " topK=" + topK + " topP=" + topP + " t=" + t;
             assertThat(LogitSampler.probabilities(l, row, k, t, topK, topP)).as(what).containsExactly(want);
-            assertThat(new LogitSampler(k).sample(l, row, t, topK, topP, u)).as(what).isEqualTo(WholeRow.draw(want, u));
+            assertThat(new LogitSampler(k).sample(l, row, t, topK, topP, u)).as(what).isEqualTo(LogitSampler.draw(want, u));
             drawn++;
         }
         assertThat(drawn).isGreaterThan(cases / 2);
@@ -151,59 +151,11 @@ class LogitSamplerTest {
             return x;
         }
 
-        /** @return the element of rank {@code r} (0-based, ascending) of {@code a}, reordering it (quickselect) */
+        /** @return the element of rank {@code r} (0-based, ascending): a sorted copy, independent of quickselect */
         static float select(float[] a, int r) {
-            int lo = 0;
-            int hi = a.length - 1;
-            while (lo < hi) {
-                float pivot = a[(lo + hi) >>> 1];
-                int i = lo;
-                int j = hi;
-                while (i <= j) {
-                    while (a[i] < pivot) {
-                        i++;
-                    }
-                    while (a[j] > pivot) {
-                        j--;
-                    }
-                    if (i <= j) {
-                        float t = a[i];
-                        a[i] = a[j];
-                        a[j] = t;
-                        i++;
-                        j--;
-                    }
-                }
-                if (r <= j) {
-                    hi = j;
-                } else if (r >= i) {
-                    lo = i;
-                } else {
-                    return a[r];
-                }
-            }
-            return a[r];
-        }
-
-        /** @return the first index whose cumulative probability exceeds u·total */
-        static int draw(float[] p, double u) {
-            double total = 0;
-            for (float v : p) {
-                total += v;
-            }
-            double target = u * total;
-            double acc = 0;
-            int last = -1;
-            for (int i = 0; i < p.length; i++) {
-                if (p[i] > 0) {
-                    acc += p[i];
-                    last = i;
-                    if (target < acc) {
-                        return i;
-                    }
-                }
-            }
-            return last;
+            float[] sorted = a.clone();
+            Arrays.sort(sorted);
+            return sorted[r];
         }
     }
 }
