@@ -29,8 +29,8 @@ import org.junit.jupiter.api.TestFactory;
 
 /**
  * Parity with the official PyTorch implementation: one dynamic test per {@code *.config.json}
- * fixture, named after its file stem, in {@code shared/fixtures/official-parity} and in every
- * directory of {@code -Drq.parity.fixtures} (path-separator separated). Nothing about a fixture's
+ * fixture of {@link Fixtures#all()} (the repository's copy, {@code shared/fixtures/official-parity}
+ * when present, and every directory of {@code -Drq.parity.fixtures}), named after its file stem. Nothing about a fixture's
  * shapes is assumed: the model is built from its config.
  */
 class OfficialParityTest {
@@ -40,18 +40,18 @@ class OfficialParityTest {
     @TestFactory
     List<DynamicTest> officialFixtures() throws IOException {
         List<DynamicTest> tests = new ArrayList<>();
-        for (Path dir : Fixtures.parityDirs()) {
-            for (Path cfg : Fixtures.configs(dir)) {
-                String stem = cfg.getFileName().toString().replace(".config.json", "");
-                if (stem.startsWith("rqvae")) {
-                    tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(), () -> checkRqVae(dir, stem)));
-                } else if (stem.startsWith("rqtransformer")) {
-                    tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(), () -> checkRqTransformer(dir, stem)));
-                } else {
-                    tests.add(DynamicTest.dynamicTest(stem, cfg.toUri(), () -> {
-                        throw new AssertionError("unknown fixture kind: " + cfg);
-                    }));
-                }
+        for (Fixtures.Fixture f : Fixtures.all()) {
+            Path dir = f.dir();
+            String stem = f.stem();
+            Path cfg = f.file(".config.json");
+            if (stem.startsWith("rqvae")) {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> checkRqVae(dir, stem)));
+            } else if (stem.startsWith("rqtransformer")) {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> checkRqTransformer(dir, stem)));
+            } else {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> {
+                    throw new AssertionError("unknown fixture kind: " + cfg);
+                }));
             }
         }
         assertThat(tests).as("fixtures found in %s", Fixtures.parityDirs()).isNotEmpty();
@@ -98,9 +98,8 @@ class OfficialParityTest {
             }
         }
         Path ema = dir.resolve(stem + ".ema-step.safetensors");
-        if (Files.exists(ema)) {
-            checkEmaStep(config, weights, io, read(ema), stem);
-        }
+        assertThat(ema).as("%s: every rqvae fixture has its EMA-step file", stem).exists();
+        checkEmaStep(config, weights, io, read(ema), stem);
     }
 
     /**

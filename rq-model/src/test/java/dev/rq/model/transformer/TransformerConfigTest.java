@@ -88,7 +88,7 @@ class TransformerConfigTest {
 
     @Test
     void readsTheOfficialOmegaConfDump() throws Exception {
-        Path dir = Fixtures.sharedDir().resolve("fixtures/official-parity");
+        Path dir = Fixtures.repoDir();
         TransformerConfig c = TransformerConfig.readOfficial(Configs.readTree(dir.resolve("rqtransformer-a.config.json")));
         assertThat(c.embedDim()).isEqualTo(64);
         assertThat(c.body().nLayer()).isEqualTo(2);
