@@ -8,7 +8,7 @@ import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.SafeTensors;
+import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import java.io.InputStream;

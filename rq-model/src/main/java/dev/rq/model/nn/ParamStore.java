@@ -3,7 +3,7 @@ package dev.rq.model.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.util.Rng;
 import java.util.ArrayList;
 import java.util.Arrays;

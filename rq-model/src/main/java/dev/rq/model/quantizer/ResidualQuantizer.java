@@ -6,7 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.distributed.Collective;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;

@@ -2,7 +2,7 @@ package dev.rq.model.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

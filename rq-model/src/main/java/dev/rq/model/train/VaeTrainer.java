@@ -7,7 +7,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import java.util.ArrayList;

@@ -12,7 +12,7 @@ import dev.rq.model.config.Stage2LossConfig;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.distributed.Collective;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.train.Adam;
 import dev.rq.model.train.GradientReduction;

@@ -12,7 +12,7 @@ import dev.rq.model.config.Configs;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenTableSchema;

@@ -8,7 +8,7 @@ import dev.rq.jobs.distributed.BarrierCollectives;
 import dev.rq.jobs.distributed.TcpRingCollective;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;

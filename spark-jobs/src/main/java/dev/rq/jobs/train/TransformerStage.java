@@ -19,7 +19,7 @@ import dev.rq.model.config.Configs;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.transformer.Losses;
 import dev.rq.model.transformer.RqTransformer;

@@ -7,7 +7,7 @@ import dev.rq.model.checkpoint.LocalDir;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;

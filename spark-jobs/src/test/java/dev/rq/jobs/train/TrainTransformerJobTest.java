@@ -11,7 +11,7 @@ import dev.rq.jobs.tokenize.TokenizeJob;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.transformer.RqTransformer;
 import dev.rq.model.transformer.TransformerCheckpoint;
 import dev.rq.tables.Variant;

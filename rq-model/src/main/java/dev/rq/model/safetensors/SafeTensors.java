@@ -1,4 +1,4 @@
-package dev.rq.model.io;
+package dev.rq.model.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

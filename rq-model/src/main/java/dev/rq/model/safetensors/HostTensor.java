@@ -1,4 +1,4 @@
-package dev.rq.model.io;
+package dev.rq.model.safetensors;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;

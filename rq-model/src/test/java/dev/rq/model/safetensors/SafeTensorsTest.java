@@ -1,4 +1,4 @@
-package dev.rq.model.io;
+package dev.rq.model.safetensors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
