@@ -13,6 +13,7 @@ import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.metrics.InceptionParity;
 import dev.rq.model.util.Rng;
 import dev.rq.model.transformer.Losses;
 import dev.rq.model.transformer.RqTransformer;
@@ -48,6 +49,8 @@ class OfficialParityTest {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> checkRqVae(dir, stem)));
             } else if (stem.startsWith("rqtransformer")) {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> checkRqTransformer(dir, stem)));
+            } else if (stem.startsWith("inception")) {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> InceptionParity.check(dir, stem)));
             } else {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> {
                     throw new AssertionError("unknown fixture kind: " + cfg);
