@@ -90,8 +90,7 @@ public final class QuickstartCommand implements Callable<Integer> {
             config = Configs.loadRqVae(confFile, sets); // fails before Spark starts
             new TrainVaeJob.Options(config, "-", "-", workers, collectiveTimeout, 0, null); // batch vs. workers
         } catch (ConfigException | java.io.IOException e) {
-            System.err.println("rq quickstart: config " + confFile + ": " + e.getMessage());
-            return 2;
+            throw new IllegalArgumentException("config " + confFile + ": " + e.getMessage(), e);
         }
         String dataRoot = data.contains(":") ? data : resolve(Path.of(data)).toString();
         String outUri = out.contains(":") ? out : Path.of(out).toAbsolutePath().normalize().toString();
@@ -110,8 +109,7 @@ public final class QuickstartCommand implements Callable<Integer> {
                         sets2.stream().map(s -> "--stage2-set " + s).toList())), samplesPerClass, sampleSeed);
                 stage2.check(config, workers);
             } catch (ConfigException | IllegalArgumentException | java.io.IOException e) {
-                System.err.println("rq quickstart: stage-2 config " + conf2 + ": " + e.getMessage());
-                return 2;
+                throw new IllegalArgumentException("stage-2 config " + conf2 + ": " + e.getMessage(), e);
             }
         }
         QuickstartJob.Options o = new QuickstartJob.Options(config, source, dataRoot, List.of("train", "validation"),
@@ -119,10 +117,7 @@ public final class QuickstartCommand implements Callable<Integer> {
         SparkSession spark = SparkSessions.getOrCreate("quickstart", workers);
         try {
             QuickstartJob.run(spark, o, System.out);
-            return 0;
-        } catch (QuickstartJob.StageException e) {
-            System.err.println("rq quickstart: " + e.getMessage());
-            return 1;
+            return 0; // a failed stage throws a StageException: exit code and message as RqCli reports them
         } finally {
             spark.stop();
         }

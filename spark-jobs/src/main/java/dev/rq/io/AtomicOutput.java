@@ -27,11 +27,12 @@ public final class AtomicOutput {
             return;
         }
         if (!fs.getFileStatus(out).isDirectory()) {
-            throw new IllegalArgumentException(label + ": " + out + " exists and is a file");
+            throw new IllegalArgumentException(label + ": " + out + " exists and is a file: choose another "
+                    + label + " or remove it");
         }
         if (fs.listStatus(out).length > 0 && !fs.exists(new Path(out, marker))) {
             throw new IllegalArgumentException(label + ": " + out + " exists, is not empty and is not " + kind
-                    + " (no " + marker + "): refusing to replace it");
+                    + " (no " + marker + "): refusing to replace it; choose another " + label + " or empty it");
         }
     }
 

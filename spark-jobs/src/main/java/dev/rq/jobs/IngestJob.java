@@ -175,6 +175,12 @@ public final class IngestJob {
             case WEBDATASET -> webDataset(jsc, o, sconf);
             case PARQUET -> parquet(spark, o, conf);
         };
+        if (src.expectedUnits == 0) {
+            throw new IllegalArgumentException("--input: " + o.input() + " holds no "
+                    + (o.format() == InputFormat.PARQUET ? "rows" : "files") + ": nothing to ingest (check the path"
+                    + (o.format() == InputFormat.IMAGEFOLDER ? "; images go in class sub-folders, <input>/<class>/*.jpg"
+                            : "") + ")");
+        }
         int shards = o.shards() > 0 ? o.shards()
                 : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
         LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards", o.format(), o.input(),
@@ -198,6 +204,11 @@ public final class IngestJob {
                             src.classNames, sconf), false)
                     .collect();
             DatasetInfo info = summarize(o, src, stats, shards);
+            if (info.numRows() == 0) { // the input is untouched; a split without images is of no use
+                throw new IllegalArgumentException("--input: no image of " + o.input() + " was accepted ("
+                        + info.ingest().read() + " read, rejected " + info.ingest().rejectedByReason()
+                        + "): nothing written; see docs/data.md for the accepted formats");
+            }
             info.write(tmp, conf); // the sidecar last: its presence marks a complete split
             commit(fs, root, tmp, splitDir);
             committed = true;

@@ -50,15 +50,16 @@ public final class CanonicalDataset {
      *
      * @param splitUri URI of {@code <root>/<split>} (any Hadoop file system)
      * @param conf Hadoop configuration
-     * @throws FileNotFoundException when the sidecar is missing (not a complete split)
-     * @throws IOException when a shard is missing or its row count differs from the sidecar
+     * @throws FileNotFoundException when the folder, its sidecar or a shard is missing (not a
+     *     complete split)
+     * @throws IllegalArgumentException when a shard's size or row count differs from the sidecar
+     *     (a truncated or replaced shard)
      */
     public static CanonicalDataset open(String splitUri, Configuration conf) throws IOException {
         Path dir = new Path(splitUri);
         FileSystem fs = dir.getFileSystem(conf);
         if (!fs.exists(new Path(dir, DatasetLayout.INFO_FILE))) {
-            throw new FileNotFoundException(splitUri + " has no " + DatasetLayout.INFO_FILE
-                    + ": not a complete rq dataset split (ingest not finished or failed?)");
+            throw new FileNotFoundException(notASplit(fs, dir, splitUri));
         }
         DatasetInfo info = DatasetInfo.read(dir, conf);
         int n = info.shards().size();
@@ -68,6 +69,16 @@ public final class CanonicalDataset {
         for (int s = 0; s < n; s++) {
             DatasetInfo.Shard shard = info.shards().get(s);
             paths[s] = new Path(dir, shard.file());
+            if (!fs.exists(paths[s])) {
+                throw new FileNotFoundException("dataset split " + splitUri + ": shard " + shard.file()
+                        + " listed in " + DatasetLayout.INFO_FILE + " is missing; re-ingest the split");
+            }
+            long size = fs.getFileStatus(paths[s]).getLen();
+            if (size != shard.bytes()) {
+                throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " is "
+                        + size + " bytes, " + DatasetLayout.INFO_FILE + " says " + shard.bytes()
+                        + " (truncated or replaced); re-ingest the split");
+            }
             try (ParquetFileReader r =
                     ParquetFileReader.open(HadoopInputFile.fromPath(paths[s], conf))) {
                 List<BlockMetaData> blocks = r.getRowGroups();
@@ -78,16 +89,39 @@ public final class CanonicalDataset {
             }
             long rows = groups[s][groups[s].length - 1];
             if (rows != shard.rows()) {
-                throw new IOException(paths[s] + " has " + rows + " rows, sidecar says "
-                        + shard.rows());
+                throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " has "
+                        + rows + " rows, " + DatasetLayout.INFO_FILE + " says " + shard.rows()
+                        + "; re-ingest the split");
             }
             start[s + 1] = start[s] + rows;
         }
         if (start[n] != info.numRows()) {
-            throw new IOException("shards hold " + start[n] + " rows, sidecar says "
-                    + info.numRows());
+            throw new IllegalArgumentException("dataset split " + splitUri + ": its shards hold " + start[n]
+                    + " rows, " + DatasetLayout.INFO_FILE + " says " + info.numRows() + "; re-ingest the split");
         }
         return new CanonicalDataset(dir, conf, info, paths, start, groups);
+    }
+
+    /** Why {@code dir} (which has no sidecar) is not a split, and what to pass instead. */
+    private static String notASplit(FileSystem fs, Path dir, String splitUri) throws IOException {
+        if (!fs.exists(dir)) {
+            return splitUri + ": no such dataset split (make one with rq ingest, or check the path)";
+        }
+        List<String> splits = new ArrayList<>();
+        if (fs.getFileStatus(dir).isDirectory()) {
+            for (var st : fs.listStatus(dir)) {
+                if (st.isDirectory() && fs.exists(new Path(st.getPath(), DatasetLayout.INFO_FILE))) {
+                    splits.add(st.getPath().getName());
+                }
+            }
+        }
+        if (!splits.isEmpty()) {
+            splits.sort(null);
+            return splitUri + " is a dataset root, not a split: pass one of its split folders (" + String.join(", ",
+                    splits.stream().map(x -> new Path(dir, x).toString()).toList()) + ")";
+        }
+        return splitUri + " has no " + DatasetLayout.INFO_FILE + ": not a complete rq dataset split (write one with"
+                + " rq ingest; an interrupted ingest leaves none, rerun it)";
     }
 
     /** The sidecar. */

@@ -14,6 +14,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.Set;
+import java.util.TreeSet;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 
@@ -26,8 +28,15 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * dot-component) is one of {@link #IMAGE_FIELDS}, in that priority order; the label is the
  * integer in {@code .cls}, else the {@code label} or {@code cls} integer of {@code .json}, else -1.
  * A sample without an image member is rejected as {@code no_image}; an unparsable label as {@code
- * bad_label}; a tar read error rejects the sample being read as {@code read_error} and ends the
- * shard. Other members are ignored. Lazy: one sample in memory at a time.
+ * bad_label}. Other members are ignored. Lazy: one sample in memory at a time.
+ *
+ * <p>A damaged archive (cut off, without its end-of-archive records, or with a broken header) ends
+ * the shard, and every sample whose key was read is accounted for: a sample followed by the header
+ * of another sample is complete and kept; the sample of a member that cannot be read whole is
+ * rejected as {@code read_error} (the message names the member and its declared size); the sample
+ * being read when a header cannot be read is kept only if it has every field of the shard's
+ * previous sample (see {@link #endDamaged}); and the damage adds one {@code read_error} reject
+ * for the rest of the shard ({@code <shard> after sample <key>}).
  */
 public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable {
     /** Image fields, in priority order. */
@@ -36,19 +45,20 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final TarArchiveInputStream tar;
+    private final MarkedTarStream tar;
     private final String shardName;
     private final ArrayDeque<SourceRecord> ready = new ArrayDeque<>();
     private TarArchiveEntry pendingEntry;
     private byte[] pendingData;
     private boolean done;
+    private Set<String> lastFields; // fields of the last sample known to be complete
 
     /**
      * @param in the tar stream (closed by {@link #close()})
      * @param shardName tar name used as the key prefix, e.g. {@code train-0000.tar}
      */
     public WebDatasetReader(InputStream in, String shardName) {
-        this.tar = new TarArchiveInputStream(in);
+        this.tar = new MarkedTarStream(in);
         this.shardName = shardName;
     }
 
@@ -84,45 +94,90 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
     private void readSample() {
         Map<String, byte[]> members = new LinkedHashMap<>();
         String key = null;
-        try {
-            while (true) {
-                TarArchiveEntry e;
-                byte[] data;
-                if (pendingEntry != null) {
-                    e = pendingEntry;
-                    data = pendingData;
-                    pendingEntry = null;
-                } else {
+        while (true) {
+            TarArchiveEntry e;
+            byte[] data;
+            if (pendingEntry != null) {
+                e = pendingEntry;
+                data = pendingData;
+                pendingEntry = null;
+            } else {
+                try {
                     e = tar.getNextEntry();
-                    if (e == null) {
-                        done = true;
-                        break;
-                    }
-                    if (!e.isFile()) {
-                        continue;
-                    }
-                    data = tar.readAllBytes();
+                } catch (IOException | RuntimeException ex) { // an unreadable header: the rest is lost
+                    endDamaged(key, members, "unreadable tar header: " + ex);
+                    return;
                 }
-                String k = keyOf(e.getName());
-                if (key == null) {
-                    key = k;
-                } else if (!key.equals(k)) {
-                    pendingEntry = e;
-                    pendingData = data;
+                if (e == null) {
+                    if (!tar.sawEndMarker) {
+                        endDamaged(key, members, "the archive ends without its end-of-archive records (cut off?)");
+                        return;
+                    }
+                    done = true;
                     break;
                 }
-                members.put(fieldOf(e.getName()), data);
+                if (!e.isFile()) {
+                    continue;
+                }
+                try {
+                    data = tar.readAllBytes();
+                } catch (IOException | RuntimeException ex) { // the archive ends (or breaks) inside this member
+                    done = true;
+                    String k = keyOf(e.getName());
+                    if (key != null && !key.equals(k)) {
+                        ready.add(complete(key, members)); // this member's header proves that sample complete
+                        members = new LinkedHashMap<>();
+                    }
+                    ready.add(SourceRecord.rejected(shardName + "/" + k, shardName + "/" + e.getName(),
+                            size(members) + e.getSize(), RejectReason.READ_ERROR, "member " + e.getName()
+                                    + " declares " + e.getSize() + " bytes but cannot be read whole: " + ex));
+                    return;
+                }
             }
-        } catch (IOException | RuntimeException ex) {
-            done = true;
-            String k = key == null ? "<tar>" : key;
-            ready.add(SourceRecord.rejected(shardName + "/" + k, shardName + "/" + k,
-                    size(members), RejectReason.READ_ERROR, String.valueOf(ex)));
-            return;
+            String k = keyOf(e.getName());
+            if (key == null) {
+                key = k;
+            } else if (!key.equals(k)) {
+                pendingEntry = e;
+                pendingData = data;
+                break;
+            }
+            members.put(fieldOf(e.getName()), data);
         }
         if (key != null) {
-            ready.add(toRecord(key, members));
+            ready.add(complete(key, members));
         }
+    }
+
+    /** A sample known to be complete; its fields become the shard's reference fields. */
+    private SourceRecord complete(String key, Map<String, byte[]> members) {
+        lastFields = Set.copyOf(members.keySet());
+        return toRecord(key, members);
+    }
+
+    /**
+     * The archive cannot be read past the members already read. Whether the sample being read is
+     * complete cannot be seen from the archive (more of its members may have followed), so it is
+     * kept when it has every field of the shard's previous sample (WebDataset shards are
+     * homogeneous) and rejected otherwise; the damage itself is one {@code read_error} reject for
+     * the rest of the shard.
+     */
+    private void endDamaged(String key, Map<String, byte[]> members, String detail) {
+        done = true;
+        String where = key == null ? "its start" : "sample " + key;
+        if (key != null) {
+            if (lastFields != null && members.keySet().containsAll(lastFields)) {
+                ready.add(toRecord(key, members));
+            } else {
+                ready.add(SourceRecord.rejected(shardName + "/" + key, shardName + "/" + key, size(members),
+                        RejectReason.READ_ERROR, "the archive breaks after members " + members.keySet()
+                                + (lastFields == null ? " of its first sample" : ", the shard's samples have "
+                                        + new TreeSet<>(lastFields)) + ": the sample may be incomplete; " + detail));
+                where = "it";
+            }
+        }
+        ready.add(SourceRecord.rejected(shardName + "/" + (key == null ? "" : key) + "~rest",
+                shardName + " after " + where, 0, RejectReason.READ_ERROR, detail));
     }
 
     private SourceRecord toRecord(String key, Map<String, byte[]> members) {
@@ -186,5 +241,21 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
     @Override
     public void close() throws IOException {
         tar.close();
+    }
+
+    /** A tar stream that tells an archive ending with its all-zero end records from a cut-off one. */
+    private static final class MarkedTarStream extends TarArchiveInputStream {
+        boolean sawEndMarker;
+
+        MarkedTarStream(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        protected boolean isEOFRecord(byte[] record) {
+            boolean eof = super.isEOFRecord(record);
+            sawEndMarker |= eof && record != null; // null: the stream ended (inside) a record
+            return eof;
+        }
     }
 }

@@ -263,8 +263,8 @@ public final class QuickstartJob {
             double s = (System.nanoTime() - t) / 1e9;
             String msg = e.getMessage() == null ? e.toString() : e.getMessage();
             c.timer.record(name, "failed", s, msg);
-            throw new StageException(name, "quickstart stage '" + name + "' failed after " + Helpers.minutes(s) + ": "
-                    + msg + (name.equals("ingest") ? "" : "\nRerun the same command to resume: finished stages"
+            throw new StageException(name, "stage '" + name + "' failed after " + Helpers.minutes(s) + ": "
+                    + msg + (name.equals("ingest") ? "" : "; rerun the same command to resume: finished stages"
                     + " are skipped and training continues from its last checkpoint."), e);
         }
         double s = (System.nanoTime() - t) / 1e9;

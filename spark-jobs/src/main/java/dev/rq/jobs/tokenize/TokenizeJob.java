@@ -162,6 +162,12 @@ public final class TokenizeJob {
 
         // input splits and work units
         List<SplitInput> splits = splits(o, conf);
+        for (SplitInput s : splits) {
+            if (s.dataset().numRows() == 0) {
+                throw new IllegalArgumentException("--data: dataset split " + s.uri() + " is empty (0 images):"
+                        + " nothing to tokenize");
+            }
+        }
         List<String> labelNames = splits.get(0).dataset().classNames();
         for (SplitInput s : splits) {
             if (!s.dataset().classNames().equals(labelNames)) {
@@ -190,7 +196,7 @@ public final class TokenizeJob {
         Path out = new Path(o.output());
         FileSystem fs = out.getFileSystem(conf);
         out = fs.makeQualified(out);
-        AtomicOutput.checkReplaceable(fs, out, TokenTableSchema.MANIFEST_FILE, "output", "a token table");
+        AtomicOutput.checkReplaceable(fs, out, TokenTableSchema.MANIFEST_FILE, "--output", "a token table");
         Path parent = out.getParent();
         if (parent == null) {
             throw new IllegalArgumentException("output must not be a file system root: " + out);
@@ -323,7 +329,8 @@ public final class TokenizeJob {
             return out;
         }
         if (!fs.exists(root)) {
-            throw new IllegalArgumentException("dataset " + o.data() + " does not exist");
+            throw new IllegalArgumentException("--data: dataset " + o.data() + " does not exist (make one with rq"
+                    + " ingest, or check the path)");
         }
         TreeMap<String, Path> found = new TreeMap<>();
         for (FileStatus st : fs.listStatus(root)) {
@@ -341,8 +348,8 @@ public final class TokenizeJob {
             out.add(new SplitInput(n, p.toString(), CanonicalDataset.open(p.toString(), conf), n));
         }
         if (out.isEmpty()) {
-            throw new IllegalArgumentException(o.data() + " holds no dataset split (no */"
-                    + DatasetLayout.INFO_FILE + ")");
+            throw new IllegalArgumentException("--data: " + o.data() + " holds no dataset split (no */"
+                    + DatasetLayout.INFO_FILE + "): pass a dataset written by rq ingest");
         }
         return out;
     }

@@ -126,6 +126,10 @@ public final class TransformerStage implements TrainingStage {
             c.model().checkCompatible(vae.config());
         }
         long rows = m.splits().get(split).rows();
+        if (rows == 0) {
+            throw new IllegalArgumentException("--tokens: split '" + split + "' of token table " + tokensUri
+                    + " is empty (0 rows): nothing to train on; tokenize a non-empty dataset");
+        }
         if (rows < t.batchSize() / t.gradAccumSteps()) {
             throw new ConfigException("train.batch_size", "split '" + split + "' has " + rows
                     + " rows, fewer than one micro-batch");

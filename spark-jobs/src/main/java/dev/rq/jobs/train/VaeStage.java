@@ -72,6 +72,10 @@ public final class VaeStage implements TrainingStage {
         var t = cfg().train();
         TrainingStage.checkBatch(t, workers);
         CanonicalDataset ds = CanonicalDataset.open(dataUri, conf);
+        if (ds.numRows() == 0) {
+            throw new IllegalArgumentException("--data: dataset split " + dataUri + " is empty (0 images): nothing to"
+                    + " train on; ingest images into it first");
+        }
         int micro = t.batchSize() / t.gradAccumSteps();
         if (ds.numRows() < micro) {
             throw new ConfigException("train.batch_size", "dataset " + dataUri + " has " + ds.numRows()
