@@ -58,6 +58,29 @@ public final class VqCodebook {
         ps.set(embedKey, w.get(new NDIndex("0:" + size)).duplicate());
     }
 
+    /**
+     * Sets the codebook from fitted centroids (k-means initialisation): {@code weight[0:K] =
+     * centroids}, {@code cluster_size_ema = counts}, {@code embed_ema = centroids · counts}, so the
+     * next weight refresh reproduces the centroids and codes start with the usage they had in the
+     * fit.
+     *
+     * @param centroids [K, C] row-major
+     * @param counts [K] expected assignments per training call (EMA counts)
+     */
+    public void initFrom(float[] centroids, float[] counts) {
+        if (centroids.length != size * dim || counts.length != size) {
+            throw new IllegalArgumentException("centroids must be [" + size + ", " + dim + "] and counts [" + size
+                    + "], got " + centroids.length + " and " + counts.length + " values");
+        }
+        NDManager m = ps.manager();
+        NDArray c = Tensors.of(m, centroids, new Shape(size, dim));
+        NDArray n = Tensors.of(m, counts, new Shape(size));
+        ps.get(weightKey).set(new NDIndex("0:" + size), c);
+        ps.set(embedKey, c.mul(n.reshape(size, 1)));
+        ps.set(clusterKey, n);
+        c.close();
+    }
+
     /** @return codebook size K (real rows) */
     public int size() {
         return size;
@@ -100,7 +123,7 @@ public final class VqCodebook {
      * @param x [N, C]
      * @return [N] int64
      */
-    NDArray nearest(NDArray x) {
+    public NDArray nearest(NDArray x) {
         return distances(x).argMin(1);
     }
 

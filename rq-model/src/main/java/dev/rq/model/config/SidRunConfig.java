@@ -1,0 +1,34 @@
+package dev.rq.model.config;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A whole semantic-ID run configuration, as in {@code conf/sid/*.yaml}.
+ *
+ * @param model the RQ-VAE over embeddings (or rq-kmeans)
+ * @param kmeans k-means initialisation (rqvae) or fit (rq-kmeans)
+ * @param train optimisation settings of the RQ-VAE (batch_size is the global batch; rq-kmeans uses
+ *     only seed, log_every and keep_checkpoints)
+ * @param data item table columns
+ */
+public record SidRunConfig(SidModelConfig model, SidKMeansConfig kmeans, TrainConfig train, SidDataConfig data) {
+
+    public SidRunConfig {
+        ConfigException.required(model, "model");
+        kmeans = kmeans == null ? SidKMeansConfig.defaults() : kmeans;
+        train = train == null ? TrainConfig.defaults() : train;
+        data = data == null ? SidDataConfig.defaults() : data;
+    }
+
+    /** Loads a run config from a YAML file with {@code key=value} overrides. */
+    public static SidRunConfig load(Path file, List<String> overrides) throws IOException {
+        return Configs.bind(Configs.applyOverrides(Configs.readTree(file), overrides), SidRunConfig.class, "");
+    }
+
+    /** @return this config fitting by {@code method} ({@code rqvae} or {@code rq-kmeans}) */
+    public SidRunConfig withMethod(String method) {
+        return new SidRunConfig(model.withMethod(method), kmeans, train, data);
+    }
+}

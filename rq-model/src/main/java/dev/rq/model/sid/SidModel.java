@@ -1,0 +1,183 @@
+package dev.rq.model.sid;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.SidModelConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.io.HostTensor;
+import dev.rq.model.nn.Ops;
+import dev.rq.model.nn.ParamStore;
+import dev.rq.model.util.Rng;
+import java.util.Map;
+
+/**
+ * The RQ-VAE over item embeddings of TIGER (Rajput et al., "Recommender Systems with Generative
+ * Retrieval", NeurIPS 2023, §3.1 and appendix): an MLP encoder, D residual levels of K codes, a
+ * mirrored MLP decoder, trained on {@code MSE(x̂, x) + codebook + β·commitment}.
+ *
+ * <pre>
+ * x [B, in] → encoder (Linear+ReLU … Linear) → z [B, C] → levels → z_q [B, C], codes [B, D]
+ *           → decoder (mirrored widths) → x̂ [B, in]
+ * </pre>
+ *
+ * Tensors: {@code encoder.<2i>.weight|bias}, {@code quantizer.codebooks.<d>.*}, {@code
+ * decoder.<2i>.weight|bias} (the state-dict names of {@code nn.Sequential} MLPs, so the weights load
+ * into PyTorch directly). With {@code codebook_update: ema} the levels are the image RQ-VAE's EMA
+ * quantizer (codebook weight [K+1, C] with its zero padding row) and the loss has no codebook term.
+ */
+public final class SidModel implements SidCoder {
+
+    private final SidModelConfig config;
+    private final ParamStore params;
+    private final Mlp encoder;
+    private final Levels levels;
+    private final Mlp decoder;
+
+    private SidModel(SidModelConfig config, NDManager manager) {
+        if (config.isKMeans()) {
+            throw new ConfigException("model.method", "rq-kmeans has no RQ-VAE model (use RqKMeans)");
+        }
+        this.config = config;
+        this.params = new ParamStore(manager);
+        this.encoder = new Mlp(params, "encoder", config.encoderWidths());
+        this.levels = Levels.of(params, config);
+        this.decoder = new Mlp(params, "decoder", config.decoderWidths());
+    }
+
+    /** Creates a randomly initialised model (PyTorch default initialisers, seeded). */
+    public static SidModel create(SidModelConfig config, NDManager manager, long seed) {
+        SidModel m = new SidModel(config, manager);
+        m.params.initialize(Rng.of(seed, 0x51d));
+        if (m.levels instanceof Levels.Ema ema) {
+            ema.initBuffers();
+        }
+        return m;
+    }
+
+    /** Creates a model from its state dict (every declared tensor required, no extra ones). */
+    public static SidModel fromStateDict(SidModelConfig config, Map<String, HostTensor> state, NDManager manager) {
+        SidModel m = new SidModel(config, manager);
+        m.params.load(state, true);
+        return m;
+    }
+
+    /** @return the configuration */
+    public SidModelConfig config() {
+        return config;
+    }
+
+    /** @return the tensors (trainable parameters and buffers) */
+    public ParamStore params() {
+        return params;
+    }
+
+    /** @return the state dict (every tensor, in declaration order) */
+    public Map<String, HostTensor> stateDict() {
+        return params.toHost();
+    }
+
+    /** @return the residual levels (k-means initialisation, codebook export) */
+    Levels levels() {
+        return levels;
+    }
+
+    /**
+     * @param x [B, in]
+     * @return z [B, C]
+     */
+    public NDArray encode(NDArray x) {
+        return encoder.forward(x);
+    }
+
+    /**
+     * A full forward pass.
+     *
+     * @param x [B, in]
+     * @param training usage updates, restarts (EMA codebooks: EMA updates) through {@code collective}
+     */
+    public Forward forward(NDArray x, boolean training, Collective collective, Rng rng) {
+        NDArray z = encode(x);
+        Levels.Quantized q = levels.quantize(z, training, collective, rng);
+        return new Forward(z, q, decoder.forward(q.zq()));
+    }
+
+    /**
+     * Outputs of {@link #forward}.
+     *
+     * @param z [B, C] encoder output
+     * @param quantized z_q, losses, codes [B, D], counts
+     * @param recon [B, in]
+     */
+    public record Forward(NDArray z, Levels.Quantized quantized, NDArray recon) {}
+
+    /**
+     * The loss: {@code recon + codebook + β·commit}; recon is the mean squared error over all
+     * elements, codebook and commitment are summed over levels of per-element means.
+     */
+    public LossTerms loss(NDArray x, Forward f) {
+        NDArray recon = f.recon().sub(x).square().mean();
+        NDArray commit = f.quantized().commitLoss();
+        NDArray total = recon.add(Ops.scale(commit, config.commitmentWeight().floatValue()));
+        NDArray cb = f.quantized().codebookLoss();
+        if (cb != null) {
+            total = total.add(cb);
+        }
+        return new LossTerms(total, recon, cb, commit);
+    }
+
+    /**
+     * Loss terms (scalars).
+     *
+     * @param total recon + codebook + β·commit
+     * @param recon mean squared reconstruction error
+     * @param codebook codebook loss (null for EMA codebooks)
+     * @param commit commitment loss
+     */
+    public record LossTerms(NDArray total, NDArray recon, NDArray codebook, NDArray commit) {}
+
+    /** @return the fraction of dead codes at the last training call (mean over distinct codebooks) */
+    public double deadFraction() {
+        return levels.deadFraction();
+    }
+
+    @Override
+    public int inputDim() {
+        return config.inputDim();
+    }
+
+    @Override
+    public int depth() {
+        return config.depth();
+    }
+
+    @Override
+    public int codebookSize(int d) {
+        return config.codebookSize(d);
+    }
+
+    @Override
+    public int codeDim() {
+        return config.latentDim();
+    }
+
+    @Override
+    public NDArray codes(NDArray x) {
+        return levels.codes(encode(x));
+    }
+
+    @Override
+    public NDArray reconstruct(NDArray codes) {
+        return decoder.forward(levels.embedCodes(codes));
+    }
+
+    @Override
+    public float[] codebook(int d) {
+        return levels.codebook(d);
+    }
+
+    @Override
+    public void close() {
+        params.close();
+    }
+}
