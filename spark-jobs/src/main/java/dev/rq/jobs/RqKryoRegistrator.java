@@ -26,6 +26,12 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)
         register(kryo, "org.apache.spark.sql.types.ArrayType");
         register(kryo, "org.apache.spark.sql.types.BinaryType$");
+        // item tables of the semantic-ID jobs (schemas travel with their write tasks)
+        register(kryo, "org.apache.spark.sql.types.FloatType$");
+        register(kryo, "org.apache.spark.sql.types.DoubleType$");
+        register(kryo, "org.apache.spark.sql.types.LongType$");
+        register(kryo, "org.apache.spark.sql.types.ByteType$");
+        register(kryo, "org.apache.spark.sql.types.BooleanType$");
         kryo.register(String[].class);
         kryo.register(Object[].class);
         kryo.register(int[].class);

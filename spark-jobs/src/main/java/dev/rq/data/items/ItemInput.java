@@ -1,0 +1,204 @@
+package dev.rq.data.items;
+
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.SidDataConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * An item table read for semantic IDs: Parquet (any Hadoop URI, a file or a folder) with an id
+ * column (integer or string), an embedding column ({@code array<float>} or {@code array<double>};
+ * a pyarrow fixed-size list arrives as an array) and optionally a label column (integer or string).
+ *
+ * <p>{@link #open} checks the schema before any work and fails naming the column. Every row is then
+ * either valid or rejected with one reason, computed by Spark SQL expressions (so no row is
+ * dropped silently and {@code read == valid + rejected}):
+ *
+ * <table>
+ *   <caption>reject reasons, in the order they are checked</caption>
+ *   <tr><td>{@value #NULL_ID}</td><td>the id is null</td></tr>
+ *   <tr><td>{@value #NULL_EMBEDDING}</td><td>the embedding is null</td></tr>
+ *   <tr><td>{@value #WRONG_LENGTH}</td><td>the embedding's length differs from {@code model.input_dim}</td></tr>
+ *   <tr><td>{@value #NULL_ELEMENT}</td><td>an element of the embedding is null</td></tr>
+ *   <tr><td>{@value #NON_FINITE}</td><td>an element is NaN, ±Inf, or beyond the float32 range</td></tr>
+ * </table>
+ */
+public final class ItemInput {
+
+    /** Reject reason: null id. */
+    public static final String NULL_ID = "null_id";
+    /** Reject reason: null embedding. */
+    public static final String NULL_EMBEDDING = "null_embedding";
+    /** Reject reason: wrong embedding length. */
+    public static final String WRONG_LENGTH = "wrong_length";
+    /** Reject reason: null element. */
+    public static final String NULL_ELEMENT = "null_element";
+    /** Reject reason: NaN or infinite element. */
+    public static final String NON_FINITE = "non_finite";
+    /** Column added by {@link #checked()}: the reject reason, null for a valid row. */
+    public static final String REASON = "_reject_reason";
+    /** Column added by {@link #checked()}: what was wrong, null for a valid row. */
+    public static final String DETAIL = "_reject_detail";
+
+    private final String uri;
+    private final Dataset<Row> raw;
+    private final SidDataConfig columns;
+    private final int dim;
+
+    private ItemInput(String uri, Dataset<Row> raw, SidDataConfig columns, int dim) {
+        this.uri = uri;
+        this.raw = raw;
+        this.columns = columns;
+        this.dim = dim;
+    }
+
+    /**
+     * Opens and checks an item table.
+     *
+     * @param dim the embedding dimension every row must have
+     * @throws IllegalArgumentException when a column is missing or has an unsupported type
+     */
+    public static ItemInput open(SparkSession spark, String uri, SidDataConfig columns, int dim) {
+        Dataset<Row> df;
+        try {
+            df = spark.read().parquet(uri);
+        } catch (Exception e) { // AnalysisException (missing path, not Parquet) is checked in Java's eyes
+            if (e instanceof org.apache.spark.sql.AnalysisException a) {
+                throw new IllegalArgumentException("cannot read the item table " + uri + ": " + a.getSimpleMessage(), e);
+            }
+            throw e;
+        }
+        StructType s = df.schema();
+        DataType id = field(s, columns.idColumn(), "data.id_column", uri).dataType();
+        if (!isIntegral(id) && id != DataTypes.StringType) {
+            throw new ConfigException("data.id_column", "column '" + columns.idColumn() + "' of " + uri + " is "
+                    + id.simpleString() + "; an item id must be an integer or a string");
+        }
+        DataType emb = field(s, columns.embeddingColumn(), "data.embedding_column", uri).dataType();
+        if (!(emb instanceof ArrayType at) || !(at.elementType() == DataTypes.FloatType
+                || at.elementType() == DataTypes.DoubleType)) {
+            throw new ConfigException("data.embedding_column", "column '" + columns.embeddingColumn() + "' of " + uri
+                    + " is " + emb.simpleString() + "; an embedding must be array<float> or array<double>");
+        }
+        if (columns.hasLabel()) {
+            DataType l = field(s, columns.labelColumn(), "data.label_column", uri).dataType();
+            if (!isIntegral(l) && l != DataTypes.StringType) {
+                throw new ConfigException("data.label_column", "column '" + columns.labelColumn() + "' of " + uri
+                        + " is " + l.simpleString() + "; a label must be an integer or a string");
+            }
+        }
+        return new ItemInput(uri, df, columns, dim);
+    }
+
+    private static StructField field(StructType s, String name, String key, String uri) {
+        for (StructField f : s.fields()) {
+            if (f.name().equals(name)) {
+                return f;
+            }
+        }
+        throw new ConfigException(key, "the item table " + uri + " has no column '" + name + "' (columns: "
+                + Arrays.stream(s.fieldNames()).collect(Collectors.joining(", ")) + ")");
+    }
+
+    static boolean isIntegral(DataType t) {
+        return t == DataTypes.LongType || t == DataTypes.IntegerType || t == DataTypes.ShortType
+                || t == DataTypes.ByteType;
+    }
+
+    /** @return the table URI */
+    public String uri() {
+        return uri;
+    }
+
+    /** @return the columns */
+    public SidDataConfig columns() {
+        return columns;
+    }
+
+    /** @return the embedding dimension rows must have */
+    public int dim() {
+        return dim;
+    }
+
+    /** @return the table as read */
+    public Dataset<Row> raw() {
+        return raw;
+    }
+
+    /** @return the id column's type (integer or string) */
+    public DataType idType() {
+        return raw.schema().apply(columns.idColumn()).dataType();
+    }
+
+    /** @return whether the embedding column is {@code array<double>} (else {@code array<float>}) */
+    public boolean doubleEmbeddings() {
+        return ((ArrayType) raw.schema().apply(columns.embeddingColumn()).dataType()).elementType()
+                == DataTypes.DoubleType;
+    }
+
+    /** @return the label column's type, or null without a label column */
+    public DataType labelType() {
+        return columns.hasLabel() ? raw.schema().apply(columns.labelColumn()).dataType() : null;
+    }
+
+    /** @return every row with {@link #REASON} and {@link #DETAIL} (both null for a valid row) */
+    public Dataset<Row> checked() {
+        Column id = raw.col(quote(columns.idColumn()));
+        Column emb = raw.col(quote(columns.embeddingColumn()));
+        String e = quote(columns.embeddingColumn());
+        Column nullElement = functions.expr("exists(" + e + ", v -> v IS NULL)");
+        // NaN compares greater than every number in Spark SQL, so this also catches NaN
+        Column nonFinite = functions.expr("exists(" + e + ", v -> NOT (abs(v) <= 3.4028234663852886E38))");
+        Column len = functions.size(emb);
+        Column reason = functions.when(id.isNull(), NULL_ID)
+                .when(emb.isNull(), NULL_EMBEDDING)
+                .when(len.notEqual(dim), WRONG_LENGTH)
+                .when(nullElement, NULL_ELEMENT)
+                .when(nonFinite, NON_FINITE);
+        Column detail = functions.when(id.isNull(), "the id column '" + columns.idColumn() + "' is null")
+                .when(emb.isNull(), "the embedding column '" + columns.embeddingColumn() + "' is null")
+                .when(len.notEqual(dim), functions.concat(functions.lit("length "), len.cast("string"),
+                        functions.lit(", expected " + dim)))
+                .when(nullElement, "an element of the embedding is null")
+                .when(nonFinite, "an element is NaN, infinite or beyond the float32 range");
+        return raw.withColumn(REASON, reason).withColumn(DETAIL, detail);
+    }
+
+    /**
+     * Fails with the first few ids that occur more than once among {@code valid} rows.
+     *
+     * @param what how the message names the table (e.g. "the input")
+     */
+    public void requireUniqueIds(Dataset<Row> valid, String what) {
+        String idc = quote(columns.idColumn());
+        List<Row> dups = valid.groupBy(valid.col(idc)).count().filter("count > 1")
+                .orderBy(functions.col(idc)).limit(5).collectAsList();
+        if (!dups.isEmpty()) {
+            List<String> named = new ArrayList<>();
+            for (Row r : dups) {
+                named.add(String.format(Locale.ROOT, "%s (%d rows)", r.get(0), r.getLong(1)));
+            }
+            throw new IllegalArgumentException("duplicate item id in " + what + " " + uri + ": "
+                    + String.join(", ", named) + (dups.size() == 5 ? ", ..." : "")
+                    + "; every item id must occur once");
+        }
+    }
+
+    /** @return a column name quoted for Spark SQL (backticks) */
+    public static String quote(String name) {
+        return "`" + name.replace("`", "``") + "`";
+    }
+}
