@@ -7,7 +7,7 @@ import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.Manifest;
 import dev.rq.model.config.SidRunConfig;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import java.io.IOException;
 import java.util.Map;
 

@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.SidModelConfig;
 import dev.rq.model.distributed.Collective;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.util.Rng;

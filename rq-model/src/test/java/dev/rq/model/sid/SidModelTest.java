@@ -10,7 +10,7 @@ import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.SidModelConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.io.HostTensor;
+import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.quantizer.KMeans;
 import dev.rq.model.util.Rng;
