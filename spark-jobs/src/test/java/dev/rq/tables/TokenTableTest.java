@@ -4,9 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
+import dev.rq.executor.ExecutorModels;
 import dev.rq.jobs.tokenize.TokenFixtures;
 import dev.rq.jobs.tokenize.TokenizeJob;
-import dev.rq.jobs.tokenize.TokenizerModel;
+
 import dev.rq.model.checkpoint.LocalDir;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.vae.VaeCheckpoint;
@@ -41,7 +42,7 @@ class TokenTableTest {
     @AfterAll
     static void tearDown() {
         spark.stop();
-        TokenizerModel.clearCache();
+        ExecutorModels.clear();
     }
 
     @Test

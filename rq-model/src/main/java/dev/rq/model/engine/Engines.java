@@ -41,7 +41,12 @@ public final class Engines {
 
     /** @return a new root NDManager of the PyTorch engine on the CPU */
     public static NDManager newManager() {
-        return pytorch(0).newBaseManager();
+        return pytorch(0).newBaseManager(ai.djl.Device.cpu());
+    }
+
+    /** @return a new root NDManager of the PyTorch engine on {@code device} */
+    public static NDManager newManager(ai.djl.Device device) {
+        return pytorch(0).newBaseManager(device);
     }
 
     private static Engine start(int threads) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.util.Rng;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -186,6 +187,18 @@ public final class ParamStore implements AutoCloseable {
             set(s.key, a.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? a
                     : a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
         }
+    }
+
+    /**
+     * @return every tensor as a view that is copied to the host only when written or hashed, in
+     *     declaration order (streaming saves and weight hashes hold one tensor at a time)
+     */
+    public Map<String, TensorData> tensors() {
+        Map<String, TensorData> out = new LinkedHashMap<>();
+        for (String k : specs.keySet()) {
+            out.put(k, TensorData.of(get(k)));
+        }
+        return out;
     }
 
     /** @return every tensor copied to the host, in declaration order */

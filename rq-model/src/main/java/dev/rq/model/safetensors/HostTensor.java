@@ -15,7 +15,7 @@ import java.util.Arrays;
  * @param shape the dimensions (empty for a scalar)
  * @param data little-endian element bytes, {@code numel * dtype.bytes} long
  */
-public record HostTensor(Dtype dtype, long[] shape, byte[] data) {
+public record HostTensor(Dtype dtype, long[] shape, byte[] data) implements TensorData {
 
     /** The safetensors element types this project reads and writes. */
     public enum Dtype {
@@ -62,6 +62,11 @@ public record HostTensor(Dtype dtype, long[] shape, byte[] data) {
                             + " bytes, got "
                             + data.length);
         }
+    }
+
+    @Override
+    public void writeTo(java.io.OutputStream out) throws java.io.IOException {
+        out.write(data);
     }
 
     /** @return the number of elements */

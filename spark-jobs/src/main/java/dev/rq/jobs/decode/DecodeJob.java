@@ -2,11 +2,13 @@ package dev.rq.jobs.decode;
 
 import static org.apache.spark.sql.functions.col;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
-import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.vae.RqVae;
@@ -33,7 +35,8 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code rq decode}: images from a token table. Reads the first {@code limit} rows (ordered by
  * split, source shard, source row, variant), decodes their codes with the RQ-VAE on the driver
- * ({@link RqVae#decodeCodes}, fixed-size batches) and writes one PNG per row ({@code
+ * ({@link RqVae#decodeCodes}, fixed-size batches, on the driver's GPU if Spark assigned it one
+ * ({@code spark.driver.resource.gpu.amount}), else on the CPU) and writes one PNG per row ({@code
  * <output>/<split>/<nnnnn>_<id>_v<variant>.png}), {@code grid.png} and {@code index.html}.
  *
  * <p>The checkpoint's codebook must be the one that produced the table (same {@code
@@ -100,7 +103,8 @@ public final class DecodeJob {
         }
         Engines.pytorch(o.threads());
         HadoopDir out = new HadoopDir(o.output(), spark.sparkContext().hadoopConfiguration());
-        try (NDManager manager = Engines.newManager()) {
+        Device device = TaskDevice.forDriver(spark.sparkContext()); // decoding runs on the driver
+        try (NDManager manager = Engines.newManager(device)) {
             VaeCheckpoint.Loaded l = VaeCheckpoint.load(
                     new HadoopDir(o.checkpoint(), spark.sparkContext().hadoopConfiguration()), manager);
             checkCompatible(l, m, o);
@@ -125,7 +129,7 @@ public final class DecodeJob {
             throw new IllegalArgumentException("checkpoint code shape " + shape + " differs from the table's "
                     + m.codeShape());
         }
-        String sha = TokenizeJob.codebookSha256(l.checkpoint().model(), q);
+        String sha = ModelHashes.codebookSha256(l.checkpoint().model(), q);
         if (!sha.equals(m.tokenizer().codebookSha256())) {
             String msg = "codebook of " + o.checkpoint() + " (SHA-256 " + sha + ") is not the one that produced "
                     + o.tokens() + " (" + m.tokenizer().codebookSha256() + ", checkpoint "

@@ -1,6 +1,6 @@
 package dev.rq.jobs.distributed;
 
-import java.time.Duration;
+import dev.rq.collective.TcpRingCollective;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.BarrierTaskInfo;
 import org.apache.spark.SparkEnv;
@@ -20,6 +20,7 @@ import org.apache.spark.util.TaskCompletionListener;
  *   <li>rendezvous = {@link SparkBarrierRendezvous} (one {@code allGather} call on every task);
  *   <li>cancellation = {@code ctx.isInterrupted()} (task killed, stage aborted), polled every
  *       100 ms inside blocking calls;
+ *   <li>listening ports, idle and setup time-outs = {@link RingSettings};
  *   <li>the collective is closed automatically when the task completes (success or failure).
  * </ul>
  * Must be called by every task of the barrier stage, once per stage attempt.
@@ -30,16 +31,18 @@ public final class BarrierCollectives {
 
     /**
      * @param ctx the running barrier task ({@code BarrierTaskContext.get()})
-     * @param runToken identifies the run; all tasks must pass the same value
-     * @param timeout idle timeout of every collective step and limit of the connection setup
+     * @param runToken identifies the run; all tasks must pass the same value (the peers' shared secret
+     *     is derived from it)
+     * @param settings listening ports and time-outs
      * @return this task's connected ring member
      */
-    public static TcpRingCollective create(BarrierTaskContext ctx, String runToken, Duration timeout) {
-        return create(ctx, runToken, timeout, executorHost(ctx));
+    public static TcpRingCollective create(BarrierTaskContext ctx, String runToken, RingSettings settings) {
+        return create(ctx, runToken, settings, executorHost(ctx));
     }
 
-    /** Like {@link #create(BarrierTaskContext, String, Duration)}, listening on {@code host}. */
-    public static TcpRingCollective create(BarrierTaskContext ctx, String runToken, Duration timeout, String host) {
+    /** Like {@link #create(BarrierTaskContext, String, RingSettings)}, listening on {@code host}. */
+    public static TcpRingCollective create(BarrierTaskContext ctx, String runToken, RingSettings settings,
+            String host) {
         TcpRingCollective collective = TcpRingCollective.builder()
                 .rank(ctx.partitionId())
                 .worldSize(ctx.getTaskInfos().length)
@@ -47,7 +50,9 @@ public final class BarrierCollectives {
                 .rendezvous(new SparkBarrierRendezvous(ctx))
                 .runToken(runToken)
                 .attempt(ctx.stageAttemptNumber())
-                .timeout(timeout)
+                .timeout(settings.timeout())
+                .setupTimeout(settings.setupTimeout())
+                .ports(settings.ringPorts())
                 .cancelled(ctx::isInterrupted)
                 .connect();
         ctx.addTaskCompletionListener((TaskCompletionListener) c -> collective.close());

@@ -1,5 +1,7 @@
 package dev.rq.jobs.distributed;
 
+import dev.rq.collective.CollectiveException;
+import dev.rq.collective.Rendezvous;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.BarrierTaskContext;

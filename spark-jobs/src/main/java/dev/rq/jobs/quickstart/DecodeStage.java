@@ -7,7 +7,7 @@ import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.jobs.decode.DecodeJob;
-import dev.rq.jobs.tokenize.Views;
+import dev.rq.tables.Views;
 import dev.rq.report.ImageGrid;
 import dev.rq.tables.TokenRow;
 import dev.rq.tables.Variant;

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.io.HadoopDir;
 import dev.rq.jobs.sample.SampleJob;
+import dev.rq.tables.SampleLayout;
 import dev.rq.jobs.train.RunDirectory;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.jobs.train.TransformerStage;
@@ -131,7 +132,7 @@ final class Stage2Stages {
             classes.add(k);
         }
         String classList = String.join(",", classes.stream().map(String::valueOf).toList());
-        List<String> grids = classes.stream().map(k -> SampleJob.GRIDS_DIR + "/" + SampleJob.classDir(k) + ".png")
+        List<String> grids = classes.stream().map(SampleLayout::gridPath)
                 .toList();
         JsonNode done = samplesManifest();
         if (done != null && c.stage2Sha.equals(done.path("generator").path("checkpoint_sha256").asText())
@@ -172,7 +173,7 @@ final class Stage2Stages {
     /** @return the manifest JSON of an existing sample output, or null */
     private JsonNode samplesManifest() {
         try {
-            HadoopDir codes = new HadoopDir(new Path(c.samplesUri, SampleJob.CODES_DIR), c.conf);
+            HadoopDir codes = new HadoopDir(new Path(c.samplesUri, SampleLayout.CODES_DIR), c.conf);
             if (!codes.exists(TokenTableSchema.MANIFEST_FILE)) {
                 return null;
             }
@@ -197,15 +198,15 @@ final class Stage2Stages {
      */
     private void writeSampleOverview(List<Integer> classes, int perClass) throws IOException {
         List<List<BufferedImage>> rows = new ArrayList<>();
-        Path images = new Path(c.samplesUri, SampleJob.IMAGES_DIR);
+        Path images = new Path(c.samplesUri, SampleLayout.IMAGES_DIR);
         for (int k : classes) {
             List<BufferedImage> row = new ArrayList<>();
-            HadoopDir dir = new HadoopDir(new Path(images, SampleJob.classDir(k)), c.conf);
+            HadoopDir dir = new HadoopDir(new Path(images, SampleLayout.classDir(k)), c.conf);
             for (int i = 0; i < Math.min(perClass, QuickstartJob.SAMPLE_COLUMNS); i++) {
-                try (InputStream in = dir.open(i + ".png")) {
+                try (InputStream in = dir.open(SampleLayout.imageName(i))) {
                     BufferedImage img = javax.imageio.ImageIO.read(in);
                     if (img == null) {
-                        throw new IOException("cannot read sample " + SampleJob.sampleId(k, i) + ".png");
+                        throw new IOException("cannot read sample " + SampleLayout.imagePath(k, i));
                     }
                     row.add(img);
                 }

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.ConfigException;
@@ -23,6 +23,7 @@ import dev.rq.model.transformer.TransformerCheckpoint;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.HtmlReport;
+import dev.rq.tables.SampleLayout;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenTableSchema;
 import java.awt.Color;
@@ -77,19 +78,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class SampleJob {
     private static final Logger LOG = LoggerFactory.getLogger(SampleJob.class);
-
-    /** Folder of the per-sample PNGs ({@code images/class-<c>/<i>.png}). */
-    public static final String IMAGES_DIR = "images";
-    /** Folder of the per-class grids ({@code grids/class-<c>.png}). */
-    public static final String GRIDS_DIR = "grids";
-    /** The generated-codes token table. */
-    public static final String CODES_DIR = "codes";
-    /** The HTML report. */
-    public static final String INDEX = "index.html";
-    /** Value of the {@code split} column of the generated-codes table. */
-    public static final String SPLIT = "sampled";
-    /** At most this many samples (the first ones) of a class go into its grid. */
-    public static final int GRID_MAX = 64;
 
     /**
      * Options. Null sampling values fall back to the checkpoint config's {@code sampling} section.
@@ -152,7 +140,7 @@ public final class SampleJob {
                     "sample -> %s%n  %d classes x %d = %d images, codes %s K=%d (table %s/%s)%n"
                             + "  temperature %s, top-k %s, top-p %s; %d tasks, batch %d, %d threads: %.1f s, %.2f img/s%n",
                     outputUri, classes.size(), perClass, classes.size() * perClass, manifest.codeShape(),
-                    manifest.codebookSize(), outputUri, CODES_DIR, sampling.temperature(), sampling.topK(),
+                    manifest.codebookSize(), outputUri, SampleLayout.CODES_DIR, sampling.temperature(), sampling.topK(),
                     sampling.topP(), j.tasks(), j.batchSize(), j.intraOpThreads(), j.seconds(), j.imagesPerSecond());
         }
     }
@@ -167,16 +155,6 @@ public final class SampleJob {
     /** @return the global sample index that keys the generator: {@code classId·2^32 + index} */
     public static long generatorKey(int classId, int index) {
         return ((long) classId << 32) | (index & 0xffffffffL);
-    }
-
-    /** @return the table id of a sample, {@code class-<c>/<i>} */
-    public static String sampleId(int classId, int index) {
-        return classDir(classId) + "/" + index;
-    }
-
-    /** @return {@code class-<c>} */
-    public static String classDir(int classId) {
-        return "class-" + classId;
     }
 
     /** Runs the job on {@code spark} (any master). */
@@ -325,7 +303,7 @@ public final class SampleJob {
         Path out = new Path(o.output());
         FileSystem fs = out.getFileSystem(conf);
         out = fs.makeQualified(out);
-        AtomicOutput.checkReplaceable(fs, out, CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE, "--output",
+        AtomicOutput.checkReplaceable(fs, out, SampleLayout.CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE, "--output",
                 "an rq sample output");
         Path parent = out.getParent();
         if (parent == null) {
@@ -343,12 +321,12 @@ public final class SampleJob {
             SamplerModel model = new SamplerModel(p.transformerDir().uri(), p.transformerSha(), p.vaeDir().uri(),
                     p.vaeSha(), threads, new SerializableHadoopConf(conf));
             SampleTask task = new SampleTask(model, new SerializableHadoopConf(conf), tmp.toString(), s, o.seed(),
-                    mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res, SPLIT);
+                    mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res, SampleLayout.SPLIT);
             LOG.info("sample {} classes x {} = {} images in {} tasks, batch {}, {} threads/executor", p.classes().size(),
                     o.perClass(), total, units.size(), s.batchSize(), threads);
             JavaRDD<Row> rows = jsc.parallelize(units, units.size()).mapPartitions(task, false);
             long t0 = System.nanoTime();
-            Path codes = new Path(tmp, CODES_DIR);
+            Path codes = new Path(tmp, SampleLayout.CODES_DIR);
             spark.createDataFrame(rows, schema)
                     .write()
                     .mode(SaveMode.ErrorIfExists)
@@ -363,9 +341,9 @@ public final class SampleJob {
             TokenManifest.Job job = new TokenManifest.Job(s.batchSize(), spark.sparkContext().master(), units.size(),
                     threads, round(seconds, 3), round(total / seconds, 3));
             Map<String, Long> perClass = new LinkedHashMap<>();
-            p.classes().forEach(c -> perClass.put(classDir(c), (long) o.perClass()));
+            p.classes().forEach(c -> perClass.put(SampleLayout.classDir(c), (long) o.perClass()));
             TokenManifest manifest = skeleton.withResults(
-                    Map.of(SPLIT, new TokenManifest.SplitCounts(total, total, perClass)),
+                    Map.of(SampleLayout.SPLIT, new TokenManifest.SplitCounts(total, total, perClass)),
                     Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
             writeIndex(new HadoopDir(tmp, conf), p, o, s, grids, job);
             String json = withSections(manifest, sections).toPrettyString();
@@ -451,7 +429,7 @@ public final class SampleJob {
     private static TokenManifest skeleton(Plan p, TokenTableSchema.CodeType codeType, int maxK, int[] ks,
             QuantizerConfig q) throws IOException {
         TokenManifest.Tokenizer tok = new TokenManifest.Tokenizer(p.vaeDir().uri(), p.vaeSha(),
-                TokenizeJob.codebookSha256(p.vae().model(), q), TokenizeJob.CODEBOOK_HASH_OF,
+                ModelHashes.codebookSha256(p.vae().model(), q), ModelHashes.CODEBOOK_HASH_OF,
                 p.vae().manifest().kind(), p.vae().manifest().step(), p.vae().manifest().configHash(),
                 Configs.toTree(p.vaeConfig().model()));
         List<Integer> kl = new ArrayList<>();
@@ -508,7 +486,7 @@ public final class SampleJob {
     private static void verifyImages(FileSystem fs, Path tmp, List<Integer> classes, int perClass)
             throws IOException {
         for (int c : classes) {
-            Path dir = new Path(new Path(tmp, IMAGES_DIR), classDir(c));
+            Path dir = new Path(new Path(tmp, SampleLayout.IMAGES_DIR), SampleLayout.classDir(c));
             java.util.Set<String> names = new java.util.HashSet<>();
             if (fs.exists(dir)) {
                 for (FileStatus f : fs.listStatus(dir)) {
@@ -516,35 +494,33 @@ public final class SampleJob {
                 }
             }
             for (int i = 0; i < perClass; i++) {
-                if (!names.contains(i + ".png")) {
-                    throw new IllegalStateException("image " + IMAGES_DIR + "/" + classDir(c) + "/" + i
-                            + ".png is missing after the job");
+                if (!names.contains(SampleLayout.imageName(i))) {
+                    throw new IllegalStateException("image " + SampleLayout.imagePath(c, i) + " is missing after the job");
                 }
             }
         }
     }
 
-    /** {@code grids/class-<c>.png} from the first {@link #GRID_MAX} PNGs of each class; @return their paths */
+    /** {@code grids/class-<c>.png} from the first {@link SampleLayout#GRID_MAX} PNGs of each class; @return their paths */
     private static List<String> writeGrids(FileSystem fs, Path tmp, List<Integer> classes, int perClass)
             throws IOException {
         List<String> paths = new ArrayList<>();
-        HadoopDir grids = new HadoopDir(new Path(tmp, GRIDS_DIR), fs.getConf());
+        HadoopDir grids = new HadoopDir(new Path(tmp, SampleLayout.GRIDS_DIR), fs.getConf());
         for (int c : classes) {
             List<BufferedImage> images = new ArrayList<>();
-            for (int i = 0; i < Math.min(perClass, GRID_MAX); i++) {
-                try (InputStream in = fs.open(new Path(new Path(new Path(tmp, IMAGES_DIR), classDir(c)), i + ".png"))) {
+            for (int i = 0; i < Math.min(perClass, SampleLayout.GRID_MAX); i++) {
+                try (InputStream in = fs.open(new Path(tmp, SampleLayout.imagePath(c, i)))) {
                     BufferedImage img = ImageIO.read(in);
                     if (img == null) {
-                        throw new IOException("cannot read " + IMAGES_DIR + "/" + classDir(c) + "/" + i + ".png");
+                        throw new IOException("cannot read " + SampleLayout.imagePath(c, i));
                     }
                     images.add(img);
                 }
             }
-            String name = classDir(c) + ".png";
-            try (OutputStream s = grids.create(name)) {
+            try (OutputStream s = grids.create(SampleLayout.classDir(c) + ".png")) {
                 dev.rq.report.ImageGrid.writePng(tile(images), s);
             }
-            paths.add(GRIDS_DIR + "/" + name);
+            paths.add(SampleLayout.gridPath(c));
         }
         return paths;
     }
@@ -587,14 +563,14 @@ public final class SampleJob {
         kv.put("batch size", s.batchSize());
         kv.put("job", String.format(Locale.ROOT, "%s, %d tasks, %d threads/executor: %.1f s, %.2f img/s",
                 job.master(), job.tasks(), job.intraOpThreads(), job.seconds(), job.imagesPerSecond()));
-        kv.put("codes", CODES_DIR + "/ (token table, schema v" + TokenTableSchema.SCHEMA_VERSION + ")");
+        kv.put("codes", SampleLayout.CODES_DIR + "/ (token table, schema v" + TokenTableSchema.SCHEMA_VERSION + ")");
         HtmlReport report = HtmlReport.titled("rq sample").keyValues(kv);
         for (int j = 0; j < grids.size(); j++) {
             int c = p.classes().get(j);
             report.heading("class " + c).image(grids.get(j), "class " + c + ": samples 0.."
-                    + (Math.min(o.perClass(), GRID_MAX) - 1) + " (" + IMAGES_DIR + "/" + classDir(c) + "/<i>.png)");
+                    + (Math.min(o.perClass(), SampleLayout.GRID_MAX) - 1) + " (" + SampleLayout.IMAGES_DIR + "/" + SampleLayout.classDir(c) + "/<i>.png)");
         }
-        try (OutputStream s2 = out.create(INDEX)) {
+        try (OutputStream s2 = out.create(SampleLayout.INDEX)) {
             report.write(s2);
         }
     }

@@ -5,6 +5,7 @@ import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.util.Rng;
 import dev.rq.report.ImageGrid;
+import dev.rq.tables.SampleLayout;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;
@@ -116,21 +117,21 @@ public final class SampleTask implements FlatMapFunction<Iterator<SampleUnit>, R
         SamplerModel.Generated g = m.sampleAndDecode(cond, sampling, rows);
         List<Row> out = new ArrayList<>(b);
         try {
-            HadoopDir images = new HadoopDir(outputUri, conf.get()).child(SampleJob.IMAGES_DIR);
+            HadoopDir images = new HadoopDir(outputUri, conf.get()).child(SampleLayout.IMAGES_DIR);
             HadoopDir classDir = null;
             int dirClass = -1;
             for (int j = 0; j < b; j++) {
                 int c = u.classes()[j];
                 int i = u.indices()[j];
                 if (classDir == null || dirClass != c) {
-                    classDir = images.child(SampleJob.classDir(c));
+                    classDir = images.child(SampleLayout.classDir(c));
                     dirClass = c;
                 }
-                try (OutputStream s = classDir.create(i + ".png")) {
+                try (OutputStream s = classDir.create(SampleLayout.imageName(i))) {
                     ImageGrid.writePng(ImageGrid.image(g.images(), j, 3, resolution, resolution), s);
                 }
-                out.add(RowFactory.create(SampleJob.sampleId(c, i), (long) c, (short) 0, codes(g.codes(), j),
-                        SampleJob.classDir(c), (long) i, split));
+                out.add(RowFactory.create(SampleLayout.sampleId(c, i), (long) c, (short) 0, codes(g.codes(), j),
+                        SampleLayout.classDir(c), (long) i, split));
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -1,11 +1,12 @@
 package dev.rq.jobs.sample;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import dev.rq.executor.ExecutorModels;
+import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.model.checkpoint.CheckpointException;
-import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.sampling.RqSampler;
@@ -17,28 +18,25 @@ import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The RQ-Transformer and RQ-VAE of a sample job on an executor (the pattern of {@link
- * dev.rq.jobs.tokenize.TokenizerModel}): a small serializable handle travels with the tasks; both
- * checkpoints are loaded lazily, once per executor JVM (a static cache keyed by both URIs and
- * SHA-256s), verified against their own checksums and against the {@code model.safetensors}
- * SHA-256s the driver saw. Tasks of an executor share the models; sampling calls are serialized by
+ * The RQ-Transformer and RQ-VAE of a sample job on an executor: a small serializable handle
+ * travels with the tasks; both checkpoints are loaded lazily, once per executor JVM and device, by
+ * the one executor-wide cache ({@link ExecutorModels}, keyed by both URIs and SHA-256s) onto the
+ * task's device ({@link TaskDevice}: the GPU Spark assigned to the task, else the CPU), verified
+ * against their own checksums and against the {@code model.safetensors} SHA-256s the driver saw. Tasks of an executor share the models; sampling calls are serialized by
  * one lock and decoding calls by another (so one task decodes while the next samples), each with
  * {@code threads} libtorch intra-op threads.
  */
 public final class SamplerModel implements Serializable {
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
     private static final Logger LOG = LoggerFactory.getLogger(SamplerModel.class);
 
-    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
-    private static final AtomicInteger LOADS = new AtomicInteger();
+    /** The {@link ExecutorModels} kind of sampler models (transformer + RQ-VAE pairs). */
+    public static final String KIND = "sampler";
 
     private final String transformerUri;
     private final String transformerSha256;
@@ -69,7 +67,7 @@ public final class SamplerModel implements Serializable {
      * Both models loaded in this JVM, each on its own root manager with its own lock: one task
      * can decode while another samples.
      */
-    public static final class Loaded {
+    public static final class Loaded implements AutoCloseable {
         private final NDManager transformerManager;
         private final NDManager vaeManager;
         private final RqTransformer transformer;
@@ -119,6 +117,11 @@ public final class SamplerModel implements Serializable {
                     (System.nanoTime() - t1) / 1_000_000);
             return new Generated(codes, images);
         }
+
+        @Override
+        public void close() {
+            SamplerModel.close(transformer, vae, transformerManager, vaeManager);
+        }
     }
 
     /**
@@ -129,31 +132,26 @@ public final class SamplerModel implements Serializable {
      */
     public record Generated(long[] codes, float[] images) {}
 
-    /** @return the executor's models, loading and verifying them on first use */
+    /** @return the executor's models on this task's device, loading and verifying them on first use */
     public Loaded get() {
         String key = transformerUri + "#" + transformerSha256 + "|" + vaeUri + "#" + vaeSha256;
-        return CACHE.computeIfAbsent(key, k -> load());
+        return ExecutorModels.get(KIND, key, TaskDevice.current(), this::load);
     }
 
-    private Loaded load() {
-        long t0 = System.nanoTime();
+    private Loaded load(Device device) {
         Engines.pytorch(threads);
-        NDManager tm = Engines.newManager();
-        NDManager vm = Engines.newManager();
+        NDManager tm = Engines.newManager(device);
+        NDManager vm = Engines.newManager(device);
         RqTransformer transformer = null;
         RqVae vae = null;
         try {
             TransformerCheckpoint.Loaded t = TransformerCheckpoint.load(new HadoopDir(transformerUri, conf.get()),
                     tm); // verifies every checksum
             transformer = t.model();
-            check(transformerUri, t.checkpoint(), transformerSha256);
+            ExecutorModels.requireModelSha(transformerUri, t.checkpoint(), transformerSha256);
             VaeCheckpoint.Loaded v = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), vm);
             vae = v.vae();
-            check(vaeUri, v.checkpoint(), vaeSha256);
-            LOADS.incrementAndGet();
-            LOG.info("loaded sampler {} ({}) + RQ-VAE {} ({}) in {} ms", transformerUri,
-                    transformerSha256.substring(0, 12), vaeUri, vaeSha256.substring(0, 12),
-                    (System.nanoTime() - t0) / 1_000_000);
+            ExecutorModels.requireModelSha(vaeUri, v.checkpoint(), vaeSha256);
             return new Loaded(tm, transformer, vm, vae, threads);
         } catch (IOException e) {
             close(transformer, vae, tm, vm);
@@ -161,14 +159,6 @@ public final class SamplerModel implements Serializable {
         } catch (RuntimeException e) {
             close(transformer, vae, tm, vm);
             throw e;
-        }
-    }
-
-    private static void check(String uri, Checkpoints.Loaded c, String expected) {
-        String sha = c.manifest().files().get(Checkpoints.MODEL).sha256();
-        if (!sha.equals(expected)) {
-            throw new CheckpointException(uri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
-                    + " on this executor, the driver saw " + expected + " (checkpoint replaced while the job ran?)");
         }
     }
 
@@ -181,16 +171,5 @@ public final class SamplerModel implements Serializable {
         }
         tm.close();
         vm.close();
-    }
-
-    /** @return how many model pairs this JVM has loaded (tests: one per executor and checkpoint pair) */
-    public static int loadCount() {
-        return LOADS.get();
-    }
-
-    /** Closes and forgets every cached model of this JVM (tests; tasks must not be running). */
-    public static void clearCache() {
-        CACHE.values().forEach(l -> close(l.transformer, l.vae, l.transformerManager, l.vaeManager));
-        CACHE.clear();
     }
 }

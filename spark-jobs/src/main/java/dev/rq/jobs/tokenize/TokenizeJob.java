@@ -8,22 +8,19 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenTableSchema;
 import dev.rq.tables.Variant;
 import java.io.IOException;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -149,7 +146,7 @@ public final class TokenizeJob {
         RqVaeRunConfig config = ckpt.config(RqVaeRunConfig.class);
         QuantizerConfig q = config.model().hparams();
         String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
-        String codebookSha = codebookSha256(ckpt.model(), q);
+        String codebookSha = ModelHashes.codebookSha256(ckpt.model(), q);
         int size = config.model().ddconfig().resolution();
         int[] codeShape = {q.codeShape().get(0), q.codeShape().get(1), q.depth()};
         int[] ks = new int[q.depth()];
@@ -441,7 +438,7 @@ public final class TokenizeJob {
             ks.add(q.codebookSize(d));
         }
         TokenManifest.Tokenizer tok = new TokenManifest.Tokenizer(ckptUri, modelSha, codebookSha,
-                CODEBOOK_HASH_OF, ckpt.manifest().kind(), ckpt.manifest().step(), ckpt.manifest().configHash(),
+                ModelHashes.CODEBOOK_HASH_OF, ckpt.manifest().kind(), ckpt.manifest().step(), ckpt.manifest().configHash(),
                 Configs.toTree(config.model()));
         TokenManifest.Preprocess pre = new TokenManifest.Preprocess(
                 "ImageIO + TwelveMonkeys (dev.rq.data.image.ImageDecoding): 8-bit sRGB, alpha composited on white,"
@@ -478,31 +475,6 @@ public final class TokenizeJob {
             return p.getFileSystem(spark.sparkContext().hadoopConfiguration()).makeQualified(p).toString();
         } catch (IOException e) {
             return uri;
-        }
-    }
-
-    /** What {@code codebook_sha256} hashes. */
-    public static final String CODEBOOK_HASH_OF =
-            "SHA-256 over the little-endian float32 bytes of quantizer.codebooks.<d>.weight ([K+1, C], padding row"
-                    + " included) for each distinct codebook d = 0.. in order (only d = 0 when shared)";
-
-    /** SHA-256 of the codebook weights, see {@link #CODEBOOK_HASH_OF}. */
-    public static String codebookSha256(Map<String, HostTensor> model, QuantizerConfig q) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (int d = 0; d < q.numCodebooks(); d++) {
-                HostTensor w = model.get("quantizer.codebooks." + d + ".weight");
-                if (w == null) {
-                    throw new IllegalArgumentException("checkpoint has no quantizer.codebooks." + d + ".weight");
-                }
-                if (w.dtype() != HostTensor.Dtype.F32) {
-                    throw new IllegalArgumentException("codebook " + d + " is " + w.dtype() + ", expected F32");
-                }
-                md.update(w.data());
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 }

@@ -4,6 +4,7 @@ import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.tables.Variant;
+import dev.rq.tables.Views;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;

@@ -1,14 +1,15 @@
 package dev.rq.jobs.tokenize;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.rq.executor.ExecutorModels;
+import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.model.checkpoint.CheckpointException;
-import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.vae.RqVae;
@@ -17,18 +18,17 @@ import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.nio.ByteOrder;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The RQ-VAE of a tokenize job on an executor, after DJL Spark's {@code ModelLoader} pattern: this
- * small serializable handle travels with the tasks; the model itself is loaded lazily, once per
- * executor JVM (a static cache keyed by checkpoint URI and SHA-256), verified against the
- * checkpoint's checksums and against the {@code model.safetensors} SHA-256 the driver saw (so every
- * executor encodes with the same weights even if the checkpoint is replaced mid-job).
+ * The RQ-VAE of a tokenize job on an executor: this small serializable handle travels with the
+ * tasks; the model itself is loaded lazily, once per executor JVM and device, by the one
+ * executor-wide cache ({@link ExecutorModels}, keyed by checkpoint URI and SHA-256) onto the
+ * task's device ({@link TaskDevice}: the GPU Spark assigned to the task, else the CPU), verified
+ * against the checkpoint's checksums and against the {@code model.safetensors} SHA-256 the driver
+ * saw (so every executor encodes with the same weights even if the checkpoint is replaced
+ * mid-job).
  *
  * <p>Concurrent tasks of one executor share the (read-only) model and call it concurrently, each
  * call with {@code threads} libtorch intra-op threads on the calling task's thread: Spark's task
@@ -38,11 +38,11 @@ import org.slf4j.LoggerFactory;
  * decodes or writes.
  */
 public final class TokenizerModel implements Serializable {
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
     private static final Logger LOG = LoggerFactory.getLogger(TokenizerModel.class);
 
-    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
-    private static final AtomicInteger LOADS = new AtomicInteger();
+    /** The {@link ExecutorModels} kind of tokenizer models. */
+    public static final String KIND = "tokenizer";
 
     private final String checkpointUri;
     private final String modelSha256;
@@ -63,7 +63,7 @@ public final class TokenizerModel implements Serializable {
     }
 
     /** A model loaded in this JVM with the lock that serializes its use. */
-    public static final class Loaded {
+    public static final class Loaded implements AutoCloseable {
         private final NDManager manager;
         private final RqVae vae;
         private final int threads;
@@ -104,6 +104,12 @@ public final class TokenizerModel implements Serializable {
                 return new Encoded(c, lat);
             }
         }
+
+        @Override
+        public void close() {
+            vae.close();
+            manager.close();
+        }
     }
 
     /**
@@ -114,29 +120,23 @@ public final class TokenizerModel implements Serializable {
      */
     public record Encoded(long[] codes, byte[] latentsF16) {}
 
-    /** @return the executor's model, loading and verifying it on first use */
+    /** @return the executor's model on this task's device, loading and verifying it on first use */
     public Loaded get() {
-        String key = checkpointUri + "#" + modelSha256;
-        return CACHE.computeIfAbsent(key, k -> load());
+        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256, TaskDevice.current(), this::load);
     }
 
-    private Loaded load() {
-        long t0 = System.nanoTime();
+    private Loaded load(Device device) {
         Engines.pytorch(threads);
-        NDManager manager = Engines.newManager();
+        NDManager manager = Engines.newManager(device);
         try {
             HadoopDir dir = new HadoopDir(checkpointUri, conf.get());
             VaeCheckpoint.Loaded l = VaeCheckpoint.load(dir, manager); // verifies every checksum
-            String sha = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
-            if (!sha.equals(modelSha256)) {
+            try {
+                ExecutorModels.requireModelSha(checkpointUri, l.checkpoint(), modelSha256);
+            } catch (RuntimeException e) {
                 l.vae().close();
-                throw new CheckpointException(checkpointUri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
-                        + " on this executor, the driver saw " + modelSha256
-                        + " (checkpoint replaced while the job ran?)");
+                throw e;
             }
-            LOADS.incrementAndGet();
-            LOG.info("loaded tokenizer {} ({}) in {} ms", checkpointUri, sha.substring(0, 12),
-                    (System.nanoTime() - t0) / 1_000_000);
             return new Loaded(manager, l.vae(), threads);
         } catch (IOException e) {
             manager.close();
@@ -163,19 +163,5 @@ public final class TokenizerModel implements Serializable {
         }, "rq-tokenizer-preload");
         t.setDaemon(true);
         t.start();
-    }
-
-    /** @return how many models this JVM has loaded (for tests: one per executor and checkpoint) */
-    public static int loadCount() {
-        return LOADS.get();
-    }
-
-    /** Closes and forgets every cached model of this JVM (tests; tasks must not be running). */
-    public static void clearCache() {
-        CACHE.values().forEach(l -> {
-            l.vae.close();
-            l.manager.close();
-        });
-        CACHE.clear();
     }
 }

@@ -1,10 +1,11 @@
 package dev.rq.jobs.train;
 
+import dev.rq.collective.PortRange;
+import dev.rq.jobs.distributed.RingSettings;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
@@ -22,9 +23,13 @@ final class ProgressServer implements AutoCloseable {
     private final Thread acceptor;
     private volatile boolean closed;
 
-    ProgressServer(String bindHost, Consumer<String> onLine) throws IOException {
-        server = new ServerSocket();
-        server.bind(new InetSocketAddress(InetAddress.getByName(bindHost), 0));
+    /**
+     * @param bindHost address to listen on
+     * @param ports ports it may use ({@link RingSettings#PROGRESS_PORTS})
+     * @param onLine called with every line received
+     */
+    ProgressServer(String bindHost, PortRange ports, Consumer<String> onLine) throws IOException {
+        server = ports.bindSocket(InetAddress.getByName(bindHost), 50);
         acceptor = new Thread(() -> {
             while (!closed) {
                 try {

@@ -1,28 +1,25 @@
 package dev.rq.jobs.train;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.collective.TcpRingCollective;
+import dev.rq.executor.TaskDevice;
 import dev.rq.jobs.distributed.BarrierCollectives;
-import dev.rq.jobs.distributed.TcpRingCollective;
+import dev.rq.jobs.distributed.RingSettings;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.engine.Engines;
-import dev.rq.model.safetensors.HostTensor;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.BarrierTaskContext;
-import org.apache.spark.resource.ResourceInformation;
 import scala.collection.Iterator;
 import scala.jdk.javaapi.CollectionConverters;
 import scala.runtime.AbstractFunction1;
@@ -51,17 +48,17 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
     private final String runUri;
     private final String runToken;
     private final String progressAddress;
-    private final long collectiveTimeoutMs;
+    private final RingSettings network;
     private final String faultInjection;
     private final Map<String, String> hadoopConf;
 
-    RankTask(TrainingStage stage, String runUri, String runToken, String progressAddress, Duration collectiveTimeout,
+    RankTask(TrainingStage stage, String runUri, String runToken, String progressAddress, RingSettings ring,
             String faultInjection, Map<String, String> hadoopConf) {
         this.stage = stage;
         this.runUri = runUri;
         this.runToken = runToken;
         this.progressAddress = progressAddress;
-        this.collectiveTimeoutMs = collectiveTimeout.toMillis();
+        this.network = ring;
         this.faultInjection = faultInjection;
         this.hadoopConf = hadoopConf;
     }
@@ -73,27 +70,12 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         hadoopConf.forEach(conf::set);
         int threads = Math.max(1, ctx.cpus());
         Engines.pytorch(threads);
-        try (TcpRingCollective ring = BarrierCollectives.create(ctx, runToken + "/" + ctx.stageAttemptNumber(),
-                        Duration.ofMillis(collectiveTimeoutMs));
-                NDManager manager = Engines.pytorch(threads).newBaseManager(device(ctx))) {
+        try (TcpRingCollective ring = BarrierCollectives.create(ctx, runToken + "/" + ctx.stageAttemptNumber(), network);
+                NDManager manager = Engines.pytorch(threads).newBaseManager(TaskDevice.forTask(ctx))) {
             return CollectionConverters.asScala(List.of(train(ctx, ring, conf, manager, threads)).iterator());
         } catch (IOException e) {
             throw new RuntimeException("rank " + ctx.partitionId() + ": " + e.getMessage(), e);
         }
-    }
-
-    /** The GPU Spark assigned to this task (task resource "gpu"), else the CPU. */
-    static Device device(BarrierTaskContext ctx) {
-        Optional<ResourceInformation> gpu = Optional.ofNullable(ctx.resourcesJMap().get("gpu"));
-        if (gpu.isPresent() && gpu.get().addresses().length > 0) {
-            int id = Integer.parseInt(gpu.get().addresses()[0].trim());
-            if (Engines.pytorch(0).getGpuCount() == 0) {
-                throw new IllegalStateException("Spark assigned GPU " + id + " to this task, but the libtorch on the"
-                        + " classpath has no CUDA support: build with a pytorch-native-cu* artifact (see deploy/README.md)");
-            }
-            return Device.gpu(id);
-        }
-        return Device.cpu();
     }
 
     private String train(BarrierTaskContext ctx, TcpRingCollective ring, Configuration conf, NDManager manager,
@@ -104,7 +86,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         TrainingStage.Limits limits = stage.limits();
         Optional<CheckpointDir> latest = run.latest();
         try (TrainingStage.Replica replica = stage.open(ring, manager, conf, latest);
-                Socket progress = rank == 0 ? connect(progressAddress) : null) {
+                Socket progress = rank == 0 ? connect(progressAddress, network.progressConnectTimeout()) : null) {
             if (replica.loadedFrom() != null) {
                 agree(ring, replica.loadedFrom(), "loaded checkpoint"); // all ranks resumed from the same one
             }
@@ -169,20 +151,6 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         }
     }
 
-    /** @return SHA-256 over the names and bytes of {@code tensors} (in map order) */
-    static String sha256(Map<String, HostTensor> tensors) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
-                md.update(e.getKey().getBytes(StandardCharsets.UTF_8));
-                md.update(e.getValue().data());
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     private void maybeInjectFault(RunDirectory run, int rank, long step) throws IOException {
         if (faultInjection == null || faultInjection.isBlank()) {
             return;
@@ -211,7 +179,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         }
     }
 
-    private static Socket connect(String address) {
+    private static Socket connect(String address, Duration timeout) {
         if (address == null) {
             return null;
         }
@@ -219,7 +187,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
             int c = address.lastIndexOf(':');
             Socket s = new Socket();
             s.connect(new java.net.InetSocketAddress(address.substring(0, c), Integer.parseInt(address.substring(c + 1))),
-                    10_000);
+                    (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
             return s;
         } catch (IOException e) {
             TrainingJob.LOG.warn("cannot reach the driver's progress endpoint {}: {}", address, e.toString());

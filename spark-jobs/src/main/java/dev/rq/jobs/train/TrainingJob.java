@@ -2,6 +2,7 @@ package dev.rq.jobs.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.jobs.distributed.RingSettings;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.report.LineChart;
@@ -89,6 +90,7 @@ public final class TrainingJob {
             LOG.info("run {} is already complete at step {}", o.runUri(), s);
             return new Result(o.runUri(), run.checkpoint(s).uri(), s, null, 0);
         }
+        RingSettings ring = RingSettings.from(spark.sparkContext().getConf(), o.collectiveTimeout());
         String driverHost = spark.sparkContext().getConf().get("spark.driver.host", "127.0.0.1");
         Map<String, String> hadoop = new HashMap<>();
         conf.forEach(e -> hadoop.put(e.getKey(), e.getValue()));
@@ -99,10 +101,11 @@ public final class TrainingJob {
             long from = run.committedSteps().stream().mapToLong(Long::longValue).max().orElse(0);
             Metrics metrics = new Metrics(run, from, maxSteps, stage.kind());
             try (ProgressServer progress = new ProgressServer(
-                    spark.sparkContext().getConf().get("spark.driver.bindAddress", driverHost), metrics::accept)) {
+                    spark.sparkContext().getConf().get("spark.driver.bindAddress", driverHost), ring.progressPorts(),
+                    metrics::accept)) {
                 String token = spark.sparkContext().applicationId() + "/" + UUID.randomUUID();
                 RankTask task = new RankTask(stage, o.runUri(), token, progress.address(driverHost),
-                        o.collectiveTimeout(), o.faultInjection(), hadoop);
+                        ring, o.faultInjection(), hadoop);
                 jsc.setJobGroup("rq-train-" + stage.kind(), String.format("rq train %s: %d ranks, steps %d..%d -> %s",
                         stage.kind(), o.workers(), from, maxSteps, o.runUri()), true);
                 JavaRDD<Integer> ranks = jsc.parallelize(IntStream.range(0, o.workers()).boxed().toList(), o.workers());

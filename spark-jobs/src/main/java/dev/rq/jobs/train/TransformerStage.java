@@ -11,7 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.data.loader.Cursor;
 import dev.rq.data.loader.EpochPlan;
 import dev.rq.io.HadoopDir;
-import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.ConfigException;
@@ -117,7 +117,7 @@ public final class TransformerStage implements TrainingStage {
         try (NDManager host = Engines.newManager()) {
             var l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf), host);
             RqVae vae = l.vae();
-            String sha = TokenizeJob.codebookSha256(l.checkpoint().model(), vae.config().hparams());
+            String sha = ModelHashes.codebookSha256(l.checkpoint().model(), vae.config().hparams());
             if (!sha.equals(m.tokenizer().codebookSha256())) {
                 throw new ConfigException("--vae", "the RQ-VAE " + vaeUri + " (codebook SHA-256 " + sha.substring(0, 12)
                         + ") did not write token table " + tokensUri + " (codebook " + m.tokenizer().codebookSha256()
@@ -251,7 +251,7 @@ public final class TransformerStage implements TrainingStage {
 
         @Override
         public String weightsSha() {
-            return RankTask.sha256(model.params().toHost());
+            return ModelHashes.tensorsSha256(model.params().tensors());
         }
 
         @Override

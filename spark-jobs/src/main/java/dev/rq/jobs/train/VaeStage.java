@@ -12,6 +12,7 @@ import dev.rq.data.loader.Batch;
 import dev.rq.data.loader.BatchLoader;
 import dev.rq.data.loader.Cursor;
 import dev.rq.data.loader.SampleStore;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.ConfigException;
@@ -158,7 +159,7 @@ public final class VaeStage implements TrainingStage {
 
         @Override
         public String weightsSha() {
-            return RankTask.sha256(vae.params().toHost());
+            return ModelHashes.tensorsSha256(vae.params().tensors());
         }
 
         @Override

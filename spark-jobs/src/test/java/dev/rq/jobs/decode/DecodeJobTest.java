@@ -6,9 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.rq.executor.ExecutorModels;
 import dev.rq.jobs.tokenize.TokenFixtures;
 import dev.rq.jobs.tokenize.TokenizeJob;
-import dev.rq.jobs.tokenize.TokenizerModel;
+
 import dev.rq.model.checkpoint.LocalDir;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
@@ -50,7 +51,7 @@ class DecodeJobTest {
     @AfterAll
     static void tearDown() {
         spark.stop();
-        TokenizerModel.clearCache();
+        ExecutorModels.clear();
     }
 
     @Test

@@ -2,12 +2,18 @@ package dev.rq.jobs.distributed;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.rq.collective.PortRange;
+import dev.rq.collective.TcpRingCollective;
+import dev.rq.collective.TcpRingCollectiveFailureTest;
+import dev.rq.collective.TcpRingCollectiveTest;
+
 import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
 import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.rdd.RDD;
@@ -53,17 +59,23 @@ class SparkBarrierCollectiveTest {
             implements Serializable {
         private static final long serialVersionUID = 1L;
         private final String runToken;
+        private final RingSettings settings;
 
-        AllReduceTask(String runToken) {
+        AllReduceTask(String runToken, RingSettings settings) {
             this.runToken = runToken;
+            this.settings = settings;
         }
 
         @Override
         public Iterator<float[]> apply(Iterator<Integer> partition) {
             BarrierTaskContext ctx = BarrierTaskContext.get();
-            try (TcpRingCollective c = BarrierCollectives.create(ctx, runToken, Duration.ofSeconds(30))) {
+            try (TcpRingCollective c = BarrierCollectives.create(ctx, runToken, settings)) {
                 if (c.rank() != ctx.partitionId() || c.worldSize() != 2) {
                     throw new IllegalStateException("bad rank/worldSize " + c);
+                }
+                PortRange ports = settings.ringPorts();
+                if (c.listenPort() < ports.lo() || c.listenPort() > ports.hi()) {
+                    throw new IllegalStateException("listened on " + c.listenPort() + ", outside " + ports);
                 }
                 float[] data = TcpRingCollectiveTest.floats(c.rank(), LENGTH, 42);
                 c.allReduceSum(data);
@@ -86,7 +98,12 @@ class SparkBarrierCollectiveTest {
         JavaRDD<Integer> ranks = jsc.parallelize(List.of(0, 1), 2);
         ClassTag<float[]> tag = ClassTag$.MODULE$.apply(float[].class);
         String runToken = jsc.sc().applicationId() + "/" + UUID.randomUUID();
-        RDD<float[]> reduced = ranks.rdd().barrier().mapPartitions(new AllReduceTask(runToken), false, tag);
+        // the ranks listen inside a configured range of two ports (as behind a firewall)
+        int lo = TcpRingCollectiveFailureTest.freeRange(2);
+        RingSettings settings = RingSettings.from(new SparkConf().set(RingSettings.RING_PORTS, lo + "-" + (lo + 1))
+                .set(RingSettings.RING_SETUP_TIMEOUT, "20s"), Duration.ofSeconds(30));
+        assertThat(settings.setupTimeout()).isEqualTo(Duration.ofSeconds(20));
+        RDD<float[]> reduced = ranks.rdd().barrier().mapPartitions(new AllReduceTask(runToken, settings), false, tag);
         List<float[]> results = JavaRDD.fromRDD(reduced, tag).collect();
 
         float[] expected = TcpRingCollectiveTest.referenceSum(new float[][] {
@@ -94,5 +111,26 @@ class SparkBarrierCollectiveTest {
         assertThat(results).hasSize(2);
         TcpRingCollectiveTest.assertSameBits(expected, results.get(0), "partition 0");
         TcpRingCollectiveTest.assertSameBits(expected, results.get(1), "partition 1");
+    }
+
+    @Test
+    void executorHosts() {
+        assertThat(BarrierCollectives.hostOf("10.1.2.3:4040")).isEqualTo("10.1.2.3");
+        assertThat(BarrierCollectives.hostOf("[fe80::1]:4040")).isEqualTo("fe80::1");
+        assertThat(BarrierCollectives.hostOf("worker-7")).isEqualTo("worker-7");
+    }
+
+    @Test
+    void badRingSettingsFailNamingTheKey() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RingSettings.from(
+                new SparkConf().set(RingSettings.RING_PORTS, "40100-40000"), Duration.ofSeconds(30)))
+                .hasMessageStartingWith(RingSettings.RING_PORTS + ": ");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RingSettings.from(
+                new SparkConf().set(RingSettings.PROGRESS_CONNECT_TIMEOUT, "soon"), Duration.ofSeconds(30)))
+                .hasMessageStartingWith(RingSettings.PROGRESS_CONNECT_TIMEOUT + ": ");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RingSettings.from(new SparkConf(), Duration.ZERO))
+                .hasMessageStartingWith("--collective-timeout: ");
+        RingSettings d = RingSettings.from(new SparkConf(), Duration.ofSeconds(30));
+        assertThat(d).isEqualTo(RingSettings.defaults(Duration.ofSeconds(30)));
     }
 }

@@ -6,8 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.executor.ExecutorModels;
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.tokenize.TokenFixtures;
+import dev.rq.tables.SampleLayout;
 import dev.rq.model.checkpoint.LocalDir;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
@@ -131,7 +133,7 @@ class SampleJobTest {
     void codesTableReadsBackWithSettingsInTheManifest() throws Exception {
         TokenTable t = TokenTable.read(spark, tmp.resolve("ref/codes").toString());
         assertThat(t.codeShape()).containsExactly(8, 8, 4);
-        assertThat(t.splits()).containsExactly(SampleJob.SPLIT);
+        assertThat(t.splits()).containsExactly(SampleLayout.SPLIT);
         t.verifyCounts();
         List<TokenRow> rows = t.typed().collectAsList();
         assertThat(rows).hasSize(10);
@@ -176,7 +178,7 @@ class SampleJobTest {
                 .toString(), null, null, 0.9, SEED + 1, 2, 1));
         assertThat(codes(spark, tmp.resolve("seed8")).get("class-3/0")).isNotEqualTo(referenceCodes.get("class-3/0"));
         // every run used the executor's one loaded model pair (local mode: one executor)
-        assertThat(SamplerModel.loadCount()).isEqualTo(1);
+        assertThat(ExecutorModels.loadCount(SamplerModel.KIND)).isEqualTo(1);
     }
 
     @Test
@@ -188,7 +190,7 @@ class SampleJobTest {
             try (RqTransformer model = t.model(); RqVae rqvae = v.vae()) {
                 RqSampler sampler = new RqSampler(model, rqvae);
                 for (int[] ci : new int[][] {{1, 0}, {3, 4}}) {
-                    String id = SampleJob.sampleId(ci[0], ci[1]);
+                    String id = SampleLayout.sampleId(ci[0], ci[1]);
                     Rng[] rows = {SampleJob.generator(SEED, ci[0], ci[1])};
                     long[] codes = sampler.sample(new long[] {ci[0]}, reference.sampling(), rows, true);
                     int[] want = referenceCodes.get(id);

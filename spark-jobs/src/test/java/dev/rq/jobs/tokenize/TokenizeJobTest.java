@@ -9,6 +9,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.executor.ExecutorModels;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.LocalDir;
 import dev.rq.model.engine.Engines;
@@ -64,7 +66,7 @@ class TokenizeJobTest {
     @AfterAll
     static void tearDown() {
         spark.stop();
-        TokenizerModel.clearCache();
+        ExecutorModels.clear();
     }
 
     private static TokenizeJob.Options options(String out, List<Variant> variants, boolean latents) {
@@ -75,9 +77,9 @@ class TokenizeJobTest {
     @Test
     void writesSchemaCountsProvenanceAndInProcessCodes() throws Exception {
         String out = tmp.resolve("tokens").toString();
-        int loadsBefore = TokenizerModel.loadCount();
+        int loadsBefore = ExecutorModels.loadCount(TokenizerModel.KIND);
         TokenizeJob.Result r = TokenizeJob.run(spark, options(out, List.of(Variant.CENTER, Variant.HFLIP), true));
-        assertThat(TokenizerModel.loadCount() - loadsBefore).as("one load per executor").isLessThanOrEqualTo(1);
+        assertThat(ExecutorModels.loadCount(TokenizerModel.KIND) - loadsBefore).as("one load per executor").isLessThanOrEqualTo(1);
 
         // manifest
         TokenManifest m = TokenManifest.read(out, spark.sparkContext().hadoopConfiguration());
@@ -98,7 +100,7 @@ class TokenizeJobTest {
         Checkpoints.Loaded c = Checkpoints.read(new LocalDir(ckpt));
         assertThat(m.tokenizer().checkpointSha256()).isEqualTo(c.manifest().files().get("model.safetensors").sha256());
         assertThat(m.tokenizer().codebookSha256())
-                .isEqualTo(TokenizeJob.codebookSha256(c.model(), TokenFixtures.tinyConfig().model().hparams()))
+                .isEqualTo(ModelHashes.codebookSha256(c.model(), TokenFixtures.tinyConfig().model().hparams()))
                 .hasSize(64);
         assertThat(m.tokenizer().config().path("ddconfig").path("resolution").asInt()).isEqualTo(16);
         assertThat(m.createdBy()).containsKeys("rq", "spark", "djl", "libtorch");

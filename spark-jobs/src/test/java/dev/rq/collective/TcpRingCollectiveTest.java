@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -14,14 +14,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Correctness of the ring collectives: exact fixed-order sums, identical bits on all ranks. */
-class TcpRingCollectiveTest {
+public class TcpRingCollectiveTest {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
     // ---- inputs and the documented reference order ----
 
     /** Rank r's input for an array of {@code length}: values over ~6 decades so the order matters. */
-    static float[] floats(int rank, int length, long salt) {
+    public static float[] floats(int rank, int length, long salt) {
         SplittableRandom rnd = new SplittableRandom(salt * 1_000_003L + rank * 7919L + length);
         float[] a = new float[length];
         for (int i = 0; i < length; i++) {
@@ -43,7 +43,7 @@ class TcpRingCollectiveTest {
      * The documented order: element i of segment s = [s*L/N, (s+1)*L/N) is
      * ((x[s+1] + x[s+2]) + ...) + x[s], ranks mod N, in float.
      */
-    static float[] referenceSum(float[][] x) {
+    public static float[] referenceSum(float[][] x) {
         int n = x.length;
         int length = x[0].length;
         float[] out = new float[length];
@@ -79,7 +79,7 @@ class TcpRingCollectiveTest {
         return out;
     }
 
-    static void assertSameBits(float[] expected, float[] actual, String what) {
+    public static void assertSameBits(float[] expected, float[] actual, String what) {
         assertThat(actual.length).as(what).isEqualTo(expected.length);
         for (int i = 0; i < expected.length; i++) {
             if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
@@ -264,9 +264,6 @@ class TcpRingCollectiveTest {
         assertThat(RingSetup.parseAddress("[::1]:5").getPort()).isEqualTo(5);
         assertThat(RingSetup.parseAddress("[::1]:5").getAddress().isLoopbackAddress()).isTrue();
         assertThat(RingSetup.parseAddress("host-a:7").getHostString()).isEqualTo("host-a");
-        assertThat(BarrierCollectives.hostOf("10.1.2.3:4040")).isEqualTo("10.1.2.3");
-        assertThat(BarrierCollectives.hostOf("[fe80::1]:4040")).isEqualTo("fe80::1");
-        assertThat(BarrierCollectives.hostOf("worker-7")).isEqualTo("worker-7");
     }
 
     @Test

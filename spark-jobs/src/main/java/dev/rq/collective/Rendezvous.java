@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 import java.util.List;
 

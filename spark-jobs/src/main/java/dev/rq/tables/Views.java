@@ -1,9 +1,8 @@
-package dev.rq.jobs.tokenize;
+package dev.rq.tables;
 
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.data.image.ImageDecoding;
 import dev.rq.data.image.ImageTransform;
-import dev.rq.tables.Variant;
 import java.awt.image.BufferedImage;
 import java.util.List;
 

@@ -1,9 +1,10 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -18,7 +19,7 @@ import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
 /** Hung, dead, cancelled, mismatched and foreign peers fail cleanly within bounded time. */
-class TcpRingCollectiveFailureTest {
+public class TcpRingCollectiveFailureTest {
 
     @Test
     void hungPeerMakesTheOthersFailWithinTheTimeout() {
@@ -160,7 +161,7 @@ class TcpRingCollectiveFailureTest {
         for (int r = 0; r < n; r++) {
             Throwable e = outcomes.get(r).error();
             assertThat(e).as("rank %d", r).isInstanceOf(CollectiveException.class).hasMessageContaining("setup");
-            reasonSeen |= e.getMessage().contains("rejected our handshake: run token mismatch");
+            reasonSeen |= e.getMessage().contains("rejected our handshake: authentication failed");
             assertThat(outcomes.get(r).totalMillis()).isLessThan(3000L);
         }
         assertThat(reasonSeen).isTrue();
@@ -182,18 +183,24 @@ class TcpRingCollectiveFailureTest {
         }
     }
 
-    /** Zombies and garbage connect to rank 0 before the real rank 1; rank 0 rejects them and goes on. */
+    /**
+     * Zombies, strangers and garbage connect to rank 0 before the real rank 1; rank 0 rejects each
+     * with the reason and goes on.
+     */
     @Test
-    void zombieConnectionsAreRejectedAndTheRealRingStillForms() {
+    void strayConnectionsAreRejectedAndTheRealRingStillForms() {
         int n = 2;
         LocalRendezvous rv = new LocalRendezvous(n, Duration.ofSeconds(10));
-        String[] answers = new String[3];
+        String[] answers = new String[4];
         Rendezvous rank1 = myAddress -> {
             List<String> peers = rv.forRank(1).allGather(myAddress);
             InetSocketAddress rank0 = RingSetup.parseAddress(peers.get(0));
-            answers[0] = zombie(rank0, RingSetup.hello("run", 0, 1, 2, 0)); // earlier attempt
-            answers[1] = zombie(rank0, RingSetup.hello("other-run", 1, 1, 2, 0)); // other run
-            answers[2] = zombie(rank0, ByteBuffer.wrap("GET / HTTP/1.1\r\n\r\n".getBytes(StandardCharsets.US_ASCII)));
+            answers[0] = stranger(rank0, nonce -> RingSetup.hello("run", 0, 1, 2, 0, nonce)); // earlier attempt
+            answers[1] = stranger(rank0, nonce -> RingSetup.hello("other-run", 1, 1, 2, 0, nonce)); // other run
+            answers[2] = stranger(rank0, nonce -> ByteBuffer.wrap("GET / HTTP/1.1\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII)));
+            // a replay: a valid HELLO of this run, but computed for another challenge
+            answers[3] = stranger(rank0, nonce -> RingSetup.hello("run", 1, 1, 2, 0, new byte[32]));
             return peers;
         };
         List<float[]> results = RingHarness.runOk(n, r -> TcpRingCollective.builder()
@@ -204,29 +211,140 @@ class TcpRingCollectiveFailureTest {
                     return data;
                 });
         assertThat(answers[0]).startsWith("REJECT").contains("attempt 0");
-        assertThat(answers[1]).startsWith("REJECT").contains("run token mismatch");
-        assertThat(answers[2]).startsWith("REJECT").contains("not an rq ring HELLO");
+        assertThat(answers[1]).startsWith("REJECT").contains("authentication failed");
+        assertThat(answers[2]).startsWith("REJECT").contains("sent no rq ring HELLO");
+        assertThat(answers[3]).startsWith("REJECT").contains("authentication failed");
         assertThat(results.get(0)).containsExactly(3f);
         assertThat(results.get(1)).containsExactly(3f);
     }
 
-    /** Sends {@code hello} and returns the answer as "ACCEPT: reason" / "REJECT: reason". */
-    private static String zombie(InetSocketAddress target, ByteBuffer hello) {
+    /** Reads the CHALLENGE, sends {@code hello(nonceA)} and returns the answer as "ACCEPT: reason" / "REJECT: reason". */
+    private static String stranger(InetSocketAddress target, java.util.function.Function<byte[], ByteBuffer> hello) {
         try (Socket s = new Socket()) {
             s.connect(target, 5000);
             s.setSoTimeout(5000);
-            OutputStream out = s.getOutputStream();
-            out.write(hello.array(), hello.position(), hello.remaining());
-            out.flush();
             DataInputStream in = new DataInputStream(s.getInputStream());
+            assertThat(in.readInt()).isEqualTo(RingSetup.CHALLENGE_MAGIC);
+            assertThat(in.readInt()).isEqualTo(4 + 32);
+            assertThat(in.readInt()).isEqualTo(RingSetup.PROTOCOL_VERSION);
+            byte[] nonce = new byte[32];
+            in.readFully(nonce);
+            ByteBuffer h = hello.apply(nonce);
+            OutputStream out = s.getOutputStream();
+            out.write(h.array(), h.position(), h.remaining());
+            out.flush();
             assertThat(in.readInt()).isEqualTo(RingSetup.ANSWER_MAGIC);
+            in.readInt(); // body length
             byte status = in.readByte();
             byte[] reason = new byte[in.readUnsignedShort()];
             in.readFully(reason);
             return (status == 0 ? "ACCEPT: " : "REJECT: ") + new String(reason, StandardCharsets.UTF_8);
         } catch (Exception e) {
-            throw new AssertionError("zombie connection failed", e);
+            throw new AssertionError("stranger connection failed", e);
         }
+    }
+
+    /**
+     * An impostor listens where next should be and accepts any HELLO without knowing the secret:
+     * the rank refuses it (mutual authentication), and its HELLO never contains the run token.
+     */
+    @Test
+    void anImpostorListenerIsRefusedAndNeverSeesTheToken() throws Exception {
+        String token = "app-1/5b7d2c1e-secret-token";
+        byte[][] seen = new byte[1][];
+        try (java.net.ServerSocket impostor = new java.net.ServerSocket(0, 5,
+                java.net.InetAddress.getByName("127.0.0.1"))) {
+            Thread t = new Thread(() -> {
+                try (Socket s = impostor.accept()) {
+                    s.setSoTimeout(5000);
+                    DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                    out.writeInt(RingSetup.CHALLENGE_MAGIC);
+                    out.writeInt(36);
+                    out.writeInt(RingSetup.PROTOCOL_VERSION);
+                    out.write(new byte[32]);
+                    out.flush();
+                    DataInputStream in = new DataInputStream(s.getInputStream());
+                    in.readInt();
+                    byte[] body = new byte[in.readInt()];
+                    in.readFully(body);
+                    seen[0] = body;
+                    out.writeInt(RingSetup.ANSWER_MAGIC);
+                    out.writeInt(3 + 2 + 32);
+                    out.writeByte(0);
+                    out.writeShort(2);
+                    out.write("ok".getBytes(StandardCharsets.US_ASCII));
+                    out.write(new byte[32]); // cannot compute the real MAC
+                    out.flush();
+                    Thread.sleep(3000);
+                } catch (Exception ignored) {
+                    // the rank closes on us
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+            // rank 0 of 2: rank 1's "address" is the impostor
+            Rendezvous rv = myAddress -> List.of(myAddress, "127.0.0.1:" + impostor.getLocalPort());
+            assertThatThrownBy(() -> TcpRingCollective.builder().rank(0).worldSize(2).rendezvous(rv)
+                            .runToken(token).timeout(Duration.ofSeconds(5)).connect())
+                    .isInstanceOf(CollectiveException.class)
+                    .hasMessageContaining("without proving it holds the run's secret");
+            t.join(5000);
+        }
+        assertThat(seen[0]).isNotNull();
+        assertThat(new String(seen[0], StandardCharsets.ISO_8859_1)).doesNotContain(token).doesNotContain("secret");
+    }
+
+    @Test
+    void ranksListenInsideTheConfiguredPortRange() {
+        int n = 3;
+        int lo = freeRange(3);
+        PortRange range = new PortRange(lo, lo + 2);
+        LocalRendezvous rv = new LocalRendezvous(n, Duration.ofSeconds(10));
+        List<Integer> ports = RingHarness.runOk(n, r -> TcpRingCollective.builder().rank(r).worldSize(n)
+                .rendezvous(rv.forRank(r)).runToken("run").timeout(Duration.ofSeconds(10)).ports(range), c -> {
+                    float[] data = {1f};
+                    c.allReduceSum(data);
+                    assertThat(data).containsExactly(3f);
+                    return c.listenPort();
+                });
+        assertThat(ports).allSatisfy(p -> assertThat(p).isBetween(lo, lo + 2)).doesNotHaveDuplicates();
+    }
+
+    @Test
+    void aFullPortRangeFailsNamingTheRange() throws Exception {
+        int lo = freeRange(1);
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(lo, 5, java.net.InetAddress.getByName("127.0.0.1"))) {
+            LocalRendezvous rv = new LocalRendezvous(1, Duration.ofSeconds(10));
+            assertThatThrownBy(() -> TcpRingCollective.builder().rank(0).worldSize(2).rendezvous(rv.forRank(0))
+                            .timeout(Duration.ofSeconds(2)).ports(new PortRange(lo, lo)).connect())
+                    .isInstanceOf(CollectiveException.class)
+                    .hasMessageContaining("no free port in " + lo);
+        }
+        assertThat(PortRange.parse("40000-40099")).isEqualTo(new PortRange(40000, 40099));
+        assertThat(PortRange.parse(" 40000 ")).isEqualTo(new PortRange(40000, 40000));
+        assertThat(PortRange.parse("")).isEqualTo(PortRange.ANY);
+        assertThat(PortRange.parse("any").isAny()).isTrue();
+        assertThatThrownBy(() -> PortRange.parse("40100-40000")).hasMessageContaining("lo <= hi");
+        assertThatThrownBy(() -> PortRange.parse("high")).hasMessageContaining("not a port range");
+    }
+
+    /** @return the first of {@code n} consecutive ports that are free on 127.0.0.1 right now */
+    public static int freeRange(int n) {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int lo = 20000 + java.util.concurrent.ThreadLocalRandom.current().nextInt(30000);
+            List<java.net.ServerSocket> held = new java.util.ArrayList<>();
+            try {
+                for (int p = lo; p < lo + n; p++) {
+                    held.add(new java.net.ServerSocket(p, 1, java.net.InetAddress.getByName("127.0.0.1")));
+                }
+                return lo;
+            } catch (java.io.IOException e) {
+                // taken: try elsewhere
+            } finally {
+                held.forEach(TcpRingCollective::closeQuietly);
+            }
+        }
+        throw new IllegalStateException("no " + n + " consecutive free ports found");
     }
 
     @Test

@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 /**
  * A collective operation or the ring setup failed: a peer closed its connection, sent something

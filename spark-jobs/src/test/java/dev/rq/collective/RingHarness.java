@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 import static org.junit.jupiter.api.Assertions.fail;
 

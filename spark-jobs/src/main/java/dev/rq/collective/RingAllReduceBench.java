@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 import java.time.Duration;
 import java.util.Arrays;
@@ -10,7 +10,7 @@ import java.util.concurrent.CyclicBarrier;
  * threads of one JVM on loopback.
  *
  * <pre>
- *   java -cp spark-jobs/target/classes:&lt;rq-model jar&gt; dev.rq.jobs.distributed.RingAllReduceBench \
+ *   java -cp spark-jobs/target/classes:&lt;rq-model jar&gt; dev.rq.collective.RingAllReduceBench \
  *       [floats=6000000] [ranks=2] [iterations=20] [chunkBytes=1048576]
  * </pre>
  * Prints ms/op, the algorithm bandwidth (array bytes / time) and the bus bandwidth

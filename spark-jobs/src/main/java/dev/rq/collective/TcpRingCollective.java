@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 import dev.rq.model.distributed.Collective;
 import java.io.IOException;
@@ -19,34 +19,26 @@ import java.util.function.IntSupplier;
 /**
  * A deterministic {@link Collective} over a TCP ring: rank {@code r} sends to rank
  * {@code (r+1) % N} ("next") and receives from rank {@code (r-1+N) % N} ("prev"), over two
- * separate connections (also for N = 2). Plain Java NIO, one thread (the caller's), no extra
- * dependencies. Not thread-safe: one operation at a time, called by every rank in the same order
- * with same-length arrays (SPMD). N = 1 opens no sockets and every operation is a no-op.
+ * separate connections (also for N = 2). Plain Java NIO on the caller's thread, no extra
+ * dependencies. Thread-safe: every operation is {@code synchronized}, so calls from several threads
+ * run one after another ({@link #close()} may be called from any thread at any time and makes a
+ * blocked operation fail); but every rank must call the same operations in the same order with
+ * same-length arrays (SPMD), so several calling threads need an order of their own. N = 1 opens no
+ * sockets and every operation is a no-op.
  *
  * <h2>Setup ({@link Builder#connect()})</h2>
  * <ol>
- *   <li>Open a {@code ServerSocketChannel} on an ephemeral port of the configured host and keep it
- *       open through the rendezvous (no probe-then-close port race).
+ *   <li>Open a {@code ServerSocketChannel} on a port of the configured {@link PortRange} (any
+ *       ephemeral port by default) of the configured host and keep it open through the rendezvous
+ *       (no probe-then-close port race).
  *   <li>{@link Rendezvous#allGather} this rank's {@code host:port}; the result is indexed by rank.
- *   <li>Connect to next and send HELLO; then accept from the server socket until a connection
- *       presents a valid HELLO from prev (see below), answering ACCEPT to it and REJECT (with a
- *       reason) to any other connection, which is then closed; next's answer to our HELLO is read
- *       as soon as it arrives (a REJECT fails the setup at once) or after the accept. Sending
- *       HELLO before accepting and never waiting for the answer before accepting means no rank
- *       waits on another that is itself waiting: setup cannot deadlock. The server socket is
- *       closed once the ring is up.
+ *   <li>Connect to next and, in one event loop, authenticate both ways ({@link RingSetup}, {@link
+ *       RingAuth}: challenge and HMAC with a secret derived from the run token, which itself never
+ *       travels): as connector towards next, as acceptor for every connection to our server until
+ *       one proves to be prev; any other connection (zombie of an earlier attempt, another run, a
+ *       stray client) is rejected with the reason and closed. The server socket is closed once the
+ *       ring is up. All of it must finish within {@link Builder#setupTimeout} after the rendezvous.
  * </ol>
- * Handshake frames (big-endian, like all framing here):
- * <pre>
- *   HELLO  = int 0x52514831 ("RQH1"), int bodyLength (&lt;= 4096), body:
- *            int protocolVersion (1), int senderRank, int worldSize, int attempt,
- *            int targetRank, short tokenLength, byte[tokenLength] runToken (UTF-8)
- *   ANSWER = int 0x52514141 ("RQAA"), byte status (0 accept, 1 reject),
- *            short reasonLength, byte[reasonLength] reason (UTF-8)
- * </pre>
- * A HELLO is accepted only if version, run token, attempt and world size equal ours, the sender
- * is our prev and the target is us. This keeps zombie tasks of an earlier stage attempt (or of a
- * different run) out of the ring: they get a REJECT and fail.
  *
  * <h2>Data framing</h2>
  * Every operation is a sequence of <i>steps</i>; in each step a rank sends at most one message to
@@ -123,6 +115,7 @@ public final class TcpRingCollective implements Collective {
     private final long pollMillis;
     private final BooleanSupplier cancelled;
 
+    private final int listenPort;
     private final SocketChannel out; // to next (null if N = 1)
     private final SocketChannel in; // from prev (null if N = 1)
     private final Selector selector;
@@ -137,8 +130,9 @@ public final class TcpRingCollective implements Collective {
     private volatile boolean closed;
     private CollectiveException broken;
 
-    /** Used by {@link RingSetup} once the ring is connected (or directly for N = 1). */
-    TcpRingCollective(Builder b, SocketChannel out, SocketChannel in) throws IOException {
+    /** Used by {@link RingSetup} once the ring is connected (or directly for N = 1, port 0). */
+    TcpRingCollective(Builder b, SocketChannel out, SocketChannel in, int listenPort) throws IOException {
+        this.listenPort = listenPort;
         this.rank = b.rank;
         this.worldSize = b.worldSize;
         this.next = (b.rank + 1) % b.worldSize;
@@ -182,6 +176,11 @@ public final class TcpRingCollective implements Collective {
         return worldSize;
     }
 
+    /** @return the port this rank listened on for prev during the setup (0 for N = 1) */
+    public int listenPort() {
+        return listenPort;
+    }
+
     // ------------------------------------------------------------------------------------------
     // Operations
     // ------------------------------------------------------------------------------------------
@@ -189,7 +188,19 @@ public final class TcpRingCollective implements Collective {
     @Override
     public synchronized void allReduceSum(float[] data) {
         Objects.requireNonNull(data, "data");
-        Op op = begin(OP_ALLREDUCE_F32, "allReduceSum(float[" + data.length + "])", data.length);
+        allReduce(OP_ALLREDUCE_F32, "allReduceSum(float[" + data.length + "])", new FloatElements(data), data.length);
+    }
+
+    @Override
+    public synchronized void allReduceSum(double[] data) {
+        Objects.requireNonNull(data, "data");
+        allReduce(OP_ALLREDUCE_F64, "allReduceSum(double[" + data.length + "])", new DoubleElements(data),
+                data.length);
+    }
+
+    /** Ring reduce-scatter then all-gather of {@code length} elements (see the class comment). */
+    private void allReduce(int code, String name, Elements data, int length) {
+        Op op = begin(code, name, length);
         if (op == null) {
             return;
         }
@@ -198,40 +209,14 @@ public final class TcpRingCollective implements Collective {
             for (int k = 0; k < n - 1; k++) { // reduce-scatter: received partial + own value
                 int s = mod(rank - k - 1);
                 int t = mod(rank - k - 2);
-                exchange(op, k, s, new FloatSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
-                        t, bytes -> new FloatSink(data, segStart(t, data.length), segStart(t + 1, data.length), true, op, bytes));
+                exchange(op, k, s, new ArraySource(data, segStart(s, length), segStart(s + 1, length)),
+                        t, bytes -> new ArraySink(data, segStart(t, length), segStart(t + 1, length), true, op, bytes));
             }
             for (int k = 0; k < n - 1; k++) { // all-gather: copy the owners' bits
                 int s = mod(rank - k);
                 int t = mod(rank - k - 1);
-                exchange(op, n - 1 + k, s, new FloatSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
-                        t, bytes -> new FloatSink(data, segStart(t, data.length), segStart(t + 1, data.length), false, op, bytes));
-            }
-        } catch (RuntimeException e) {
-            throw fail(op, e);
-        }
-    }
-
-    @Override
-    public synchronized void allReduceSum(double[] data) {
-        Objects.requireNonNull(data, "data");
-        Op op = begin(OP_ALLREDUCE_F64, "allReduceSum(double[" + data.length + "])", data.length);
-        if (op == null) {
-            return;
-        }
-        try {
-            int n = worldSize;
-            for (int k = 0; k < n - 1; k++) {
-                int s = mod(rank - k - 1);
-                int t = mod(rank - k - 2);
-                exchange(op, k, s, new DoubleSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
-                        t, bytes -> new DoubleSink(data, segStart(t, data.length), segStart(t + 1, data.length), true, op, bytes));
-            }
-            for (int k = 0; k < n - 1; k++) {
-                int s = mod(rank - k);
-                int t = mod(rank - k - 1);
-                exchange(op, n - 1 + k, s, new DoubleSource(data, segStart(s, data.length), segStart(s + 1, data.length)),
-                        t, bytes -> new DoubleSink(data, segStart(t, data.length), segStart(t + 1, data.length), false, op, bytes));
+                exchange(op, n - 1 + k, s, new ArraySource(data, segStart(s, length), segStart(s + 1, length)),
+                        t, bytes -> new ArraySink(data, segStart(t, length), segStart(t + 1, length), false, op, bytes));
             }
         } catch (RuntimeException e) {
             throw fail(op, e);
@@ -249,18 +234,19 @@ public final class TcpRingCollective implements Collective {
             return;
         }
         try {
+            Elements a = new FloatElements(data);
             int position = mod(rank - root); // 0 = root, N-1 = end of the chain
             if (position == 0) {
-                exchange(op, 0, root, new FloatSource(data, 0, data.length), -1, null);
+                exchange(op, 0, root, new ArraySource(a, 0, data.length), -1, null);
             } else if (position == worldSize - 1) {
-                exchange(op, 0, -1, null, root, bytes -> new FloatSink(data, 0, data.length, false, op, bytes));
+                exchange(op, 0, -1, null, root, bytes -> new ArraySink(a, 0, data.length, false, op, bytes));
             } else {
                 // Relay: forward whatever part of the array has already arrived.
-                FloatSink[] sink = new FloatSink[1];
-                FloatSource relay = new FloatSource(data, 0, data.length,
+                ArraySink[] sink = new ArraySink[1];
+                ArraySource relay = new ArraySource(a, 0, data.length,
                         () -> sink[0] == null ? 0 : sink[0].position());
                 exchange(op, 0, root, relay, root,
-                        bytes -> sink[0] = new FloatSink(data, 0, data.length, false, op, bytes));
+                        bytes -> sink[0] = new ArraySink(a, 0, data.length, false, op, bytes));
             }
         } catch (RuntimeException e) {
             throw fail(op, e);
@@ -594,18 +580,101 @@ public final class TcpRingCollective implements Collective {
     // Sources and sinks (little-endian payloads)
     // ------------------------------------------------------------------------------------------
 
-    private static final class FloatSource implements Source {
-        private final float[] a;
-        private int pos;
-        private final int end;
-        private final int start;
-        private final IntSupplier available; // exclusive upper bound of what may be sent now
+    /**
+     * A {@code float[]} or {@code double[]} as little-endian elements of a fixed width: the only
+     * element-type-specific code of the ring, shared by {@link ArraySource} and {@link ArraySink}.
+     */
+    private interface Elements {
+        /** @return bytes per element */
+        int width();
 
-        FloatSource(float[] a, int start, int end) {
+        /** Writes elements {@code [from, from+n)} to {@code buf}. */
+        void put(ByteBuffer buf, int from, int n);
+
+        /** Overwrites elements {@code [from, from+n)} with the next {@code n} of {@code buf}. */
+        void get(ByteBuffer buf, int from, int n);
+
+        /** {@code a[i] = received + a[i]} for elements {@code [from, from+n)}: the fixed summation order. */
+        void add(ByteBuffer buf, int from, int n);
+    }
+
+    private final class FloatElements implements Elements {
+        private final float[] a;
+
+        FloatElements(float[] a) {
+            this.a = a;
+        }
+
+        @Override
+        public int width() {
+            return Float.BYTES;
+        }
+
+        @Override
+        public void put(ByteBuffer buf, int from, int n) {
+            buf.asFloatBuffer().put(a, from, n);
+        }
+
+        @Override
+        public void get(ByteBuffer buf, int from, int n) {
+            buf.asFloatBuffer().get(a, from, n);
+        }
+
+        @Override
+        public void add(ByteBuffer buf, int from, int n) {
+            float[] in = floatScratch; // n <= capacity of recvBuf / 4 == scratch length
+            buf.asFloatBuffer().get(in, 0, n);
+            for (int i = 0; i < n; i++) {
+                a[from + i] = in[i] + a[from + i]; // partial sum from prev, plus our own value
+            }
+        }
+    }
+
+    private final class DoubleElements implements Elements {
+        private final double[] a;
+
+        DoubleElements(double[] a) {
+            this.a = a;
+        }
+
+        @Override
+        public int width() {
+            return Double.BYTES;
+        }
+
+        @Override
+        public void put(ByteBuffer buf, int from, int n) {
+            buf.asDoubleBuffer().put(a, from, n);
+        }
+
+        @Override
+        public void get(ByteBuffer buf, int from, int n) {
+            buf.asDoubleBuffer().get(a, from, n);
+        }
+
+        @Override
+        public void add(ByteBuffer buf, int from, int n) {
+            double[] in = doubleScratch;
+            buf.asDoubleBuffer().get(in, 0, n);
+            for (int i = 0; i < n; i++) {
+                a[from + i] = in[i] + a[from + i];
+            }
+        }
+    }
+
+    /** Elements {@code [start, end)} of an array, sent as far as {@code available} allows (broadcast relay). */
+    private static final class ArraySource implements Source {
+        private final Elements a;
+        private final int start;
+        private final int end;
+        private final IntSupplier available; // exclusive upper bound of what may be sent now
+        private int pos;
+
+        ArraySource(Elements a, int start, int end) {
             this(a, start, end, () -> end);
         }
 
-        FloatSource(float[] a, int start, int end, IntSupplier available) {
+        ArraySource(Elements a, int start, int end, IntSupplier available) {
             this.a = a;
             this.start = start;
             this.pos = start;
@@ -615,34 +684,36 @@ public final class TcpRingCollective implements Collective {
 
         @Override
         public long totalBytes() {
-            return (long) (end - start) * Float.BYTES;
+            return (long) (end - start) * a.width();
         }
 
         @Override
         public long remainingBytes() {
-            return (long) (end - pos) * Float.BYTES;
+            return (long) (end - pos) * a.width();
         }
 
         @Override
         public void fill(ByteBuffer buf) {
-            int n = Math.min(Math.min(end, available.getAsInt()) - pos, buf.remaining() / Float.BYTES);
+            int n = Math.min(Math.min(end, available.getAsInt()) - pos, buf.remaining() / a.width());
             if (n > 0) {
-                buf.asFloatBuffer().put(a, pos, n);
-                buf.position(buf.position() + n * Float.BYTES);
+                a.put(buf, pos, n);
+                buf.position(buf.position() + n * a.width());
                 pos += n;
             }
         }
     }
 
-    private final class FloatSink implements Sink {
-        private final float[] a;
-        private int pos;
+    /** Receives elements {@code [start, end)} of an array, added to ({@code add}) or replacing its values. */
+    private final class ArraySink implements Sink {
+        private final Elements a;
         private final int end;
         private final boolean add;
+        private int pos;
 
-        FloatSink(float[] a, int start, int end, boolean add, Op op, long payloadBytes) {
-            if (payloadBytes != (long) (end - start) * Float.BYTES) {
-                throw protocolError(op, prev, "expected " + (end - start) + " floats, got " + payloadBytes + " bytes");
+        ArraySink(Elements a, int start, int end, boolean add, Op op, long payloadBytes) {
+            if (payloadBytes != (long) (end - start) * a.width()) {
+                throw protocolError(op, prev, "expected " + (end - start) + " elements of " + a.width() + " bytes, got "
+                        + payloadBytes + " bytes");
             }
             this.a = a;
             this.pos = start;
@@ -656,104 +727,21 @@ public final class TcpRingCollective implements Collective {
 
         @Override
         public long remainingBytes() {
-            return (long) (end - pos) * Float.BYTES;
+            return (long) (end - pos) * a.width();
         }
 
         @Override
         public void drain(ByteBuffer buf) {
-            int n = Math.min(end - pos, buf.remaining() / Float.BYTES);
+            int n = Math.min(end - pos, buf.remaining() / a.width());
             if (n <= 0) {
                 return;
             }
             if (add) {
-                float[] in = floatScratch; // n <= capacity of recvBuf / 4 == scratch length
-                buf.asFloatBuffer().get(in, 0, n);
-                float[] acc = a;
-                int p = pos;
-                for (int i = 0; i < n; i++) {
-                    acc[p + i] = in[i] + acc[p + i]; // partial sum from prev, plus our own value
-                }
+                a.add(buf, pos, n);
             } else {
-                buf.asFloatBuffer().get(a, pos, n);
+                a.get(buf, pos, n);
             }
-            buf.position(buf.position() + n * Float.BYTES);
-            pos += n;
-        }
-    }
-
-    private static final class DoubleSource implements Source {
-        private final double[] a;
-        private int pos;
-        private final int start;
-        private final int end;
-
-        DoubleSource(double[] a, int start, int end) {
-            this.a = a;
-            this.start = start;
-            this.pos = start;
-            this.end = end;
-        }
-
-        @Override
-        public long totalBytes() {
-            return (long) (end - start) * Double.BYTES;
-        }
-
-        @Override
-        public long remainingBytes() {
-            return (long) (end - pos) * Double.BYTES;
-        }
-
-        @Override
-        public void fill(ByteBuffer buf) {
-            int n = Math.min(end - pos, buf.remaining() / Double.BYTES);
-            if (n > 0) {
-                buf.asDoubleBuffer().put(a, pos, n);
-                buf.position(buf.position() + n * Double.BYTES);
-                pos += n;
-            }
-        }
-    }
-
-    private final class DoubleSink implements Sink {
-        private final double[] a;
-        private int pos;
-        private final int end;
-        private final boolean add;
-
-        DoubleSink(double[] a, int start, int end, boolean add, Op op, long payloadBytes) {
-            if (payloadBytes != (long) (end - start) * Double.BYTES) {
-                throw protocolError(op, prev, "expected " + (end - start) + " doubles, got " + payloadBytes + " bytes");
-            }
-            this.a = a;
-            this.pos = start;
-            this.end = end;
-            this.add = add;
-        }
-
-        @Override
-        public long remainingBytes() {
-            return (long) (end - pos) * Double.BYTES;
-        }
-
-        @Override
-        public void drain(ByteBuffer buf) {
-            int n = Math.min(end - pos, buf.remaining() / Double.BYTES);
-            if (n <= 0) {
-                return;
-            }
-            if (add) {
-                double[] in = doubleScratch;
-                buf.asDoubleBuffer().get(in, 0, n);
-                double[] acc = a;
-                int p = pos;
-                for (int i = 0; i < n; i++) {
-                    acc[p + i] = in[i] + acc[p + i];
-                }
-            } else {
-                buf.asDoubleBuffer().get(a, pos, n);
-            }
-            buf.position(buf.position() + n * Double.BYTES);
+            buf.position(buf.position() + n * a.width());
             pos += n;
         }
     }
@@ -818,6 +806,8 @@ public final class TcpRingCollective implements Collective {
         String runToken = "";
         int attempt;
         Duration timeout = Duration.ofSeconds(60);
+        Duration setupTimeout;
+        PortRange ports = PortRange.ANY;
         Duration pollInterval = Duration.ofMillis(100);
         BooleanSupplier cancelled = () -> false;
         int chunkBytes = 1 << 20;
@@ -848,7 +838,10 @@ public final class TcpRingCollective implements Collective {
             return this;
         }
 
-        /** Identifies the run; connections presenting another token are rejected. */
+        /**
+         * Identifies the run (and stage attempt); peers prove they know it by HMAC, and connections
+         * that cannot are rejected. Make it unguessable (e.g. application id plus a random UUID).
+         */
         public Builder runToken(String runToken) {
             this.runToken = Objects.requireNonNull(runToken);
             return this;
@@ -860,10 +853,26 @@ public final class TcpRingCollective implements Collective {
             return this;
         }
 
-        /** Idle timeout of every step, and the time limit of the handshake (default 60 s). */
+        /** Idle timeout of every step (default 60 s); also the setup limit unless {@link #setupTimeout} is set. */
         public Builder timeout(Duration timeout) {
             this.timeout = Objects.requireNonNull(timeout);
             return this;
+        }
+
+        /** Time limit of the connection setup after the rendezvous (default: the {@link #timeout}). */
+        public Builder setupTimeout(Duration setupTimeout) {
+            this.setupTimeout = setupTimeout;
+            return this;
+        }
+
+        /** Ports this rank may listen on (default {@link PortRange#ANY}): open them in the firewall. */
+        public Builder ports(PortRange ports) {
+            this.ports = Objects.requireNonNull(ports);
+            return this;
+        }
+
+        Duration effectiveSetupTimeout() {
+            return setupTimeout == null ? timeout : setupTimeout;
         }
 
         /** How often blocked loops poll the cancel check and interrupt flag (default 100 ms). */
@@ -899,12 +908,15 @@ public final class TcpRingCollective implements Collective {
             if (timeout.isNegative() || timeout.isZero()) {
                 throw new IllegalArgumentException("timeout must be positive: " + timeout);
             }
+            if (setupTimeout != null && (setupTimeout.isNegative() || setupTimeout.isZero())) {
+                throw new IllegalArgumentException("setupTimeout must be positive: " + setupTimeout);
+            }
             if (runToken.getBytes(StandardCharsets.UTF_8).length > 1024) {
                 throw new IllegalArgumentException("runToken longer than 1024 bytes");
             }
             try {
                 if (worldSize == 1) {
-                    return new TcpRingCollective(this, null, null);
+                    return new TcpRingCollective(this, null, null, 0);
                 }
                 Objects.requireNonNull(rendezvous, "rendezvous");
                 return new RingSetup(this).run();

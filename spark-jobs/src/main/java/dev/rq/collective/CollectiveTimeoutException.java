@@ -1,4 +1,4 @@
-package dev.rq.jobs.distributed;
+package dev.rq.collective;
 
 /**
  * A peer made no progress (sent or accepted no bytes, or did not complete the handshake) within
