@@ -47,6 +47,20 @@ public final class HtmlReport {
         return this;
     }
 
+    /**
+     * Adds a paragraph with a link to another page of the same output.
+     *
+     * @param relativePath path relative to the report (must not be absolute or contain "..")
+     * @param text the link text
+     * @param after plain text after the link (may be empty)
+     */
+    public HtmlReport link(String relativePath, String text, String after) {
+        checkRelative(relativePath);
+        body.append("<p><a href=\"").append(escape(relativePath)).append("\">").append(escape(text)).append("</a>")
+                .append(escape(after)).append("</p>\n");
+        return this;
+    }
+
     /** Adds preformatted text (JSON, logs). */
     public HtmlReport pre(String text) {
         body.append("<pre>").append(escape(text)).append("</pre>\n");
@@ -83,12 +97,16 @@ public final class HtmlReport {
      * @param caption caption and alt text
      */
     public HtmlReport image(String relativePath, String caption) {
-        if (relativePath.startsWith("/") || relativePath.contains("..") || relativePath.contains(":")) {
-            throw new IllegalArgumentException("image path must be relative: " + relativePath);
-        }
+        checkRelative(relativePath);
         body.append("<figure><img src=\"").append(escape(relativePath)).append("\" alt=\"").append(escape(caption))
                 .append("\"><figcaption>").append(escape(caption)).append("</figcaption></figure>\n");
         return this;
+    }
+
+    private static void checkRelative(String relativePath) {
+        if (relativePath.startsWith("/") || relativePath.contains("..") || relativePath.contains(":")) {
+            throw new IllegalArgumentException("path must be relative: " + relativePath);
+        }
     }
 
     /** @return the document */

@@ -116,6 +116,8 @@ final class QuickstartReport {
         r.table(header, classCounts);
 
         r.heading("Training");
+        r.link(QuickstartJob.TRAIN + "/report.html", "the training run's own report", " (timings, checkpoints,"
+                + " reconstructions during training, configuration)");
         r.image(QuickstartJob.TRAIN + "/plots/loss.png", "training loss (total, reconstruction, commitment)");
         r.image(QuickstartJob.TRAIN + "/plots/codebook.png", "codebook perplexity per depth during training");
 
@@ -184,6 +186,8 @@ final class QuickstartReport {
                     + " %.3f", lm.path("step").asLong(), lm.path("loss").asDouble(), lm.path("bits_per_code").asDouble()));
         }
         r.keyValues(kv);
+        r.link(QuickstartJob.STAGE2 + "/report.html", "the stage-2 training run's own report", " (timings,"
+                + " checkpoints, samples during training, configuration)");
         r.image(QuickstartJob.EVAL + "/" + QuickstartJob.STAGE2_CURVES, "stage-2 loss curves: training bits per"
                 + " code (logged steps; with hard targets this is the training loss / ln 2) and held-out bits per code"
                 + " (at every checkpoint), mean over depths");

@@ -27,7 +27,10 @@ import org.apache.hadoop.fs.Path;
  * checkpoints/step-00000100/    committed checkpoints (manifest.json last, checksummed)
  * checkpoints/step-00000100.tmp/  a checkpoint being written (never read)
  * metrics.jsonl                 one JSON object per logged step (driver)
- * plots/loss.png, plots/recon-step-00000100.png
+ * plots/loss.png, plots/codebook.png, plots/recon-step-00000100.png (RQ-VAE),
+ *   plots/samples-step-00000100.png (RQ-Transformer)
+ * heldout.jsonl                 RQ-Transformer: held-out bits per code at every checkpoint
+ * report.html                   the run's report page ({@link RunReport}), refreshed at every checkpoint
  * </pre>
  *
  * A checkpoint is committed by renaming its {@code .tmp} directory after every file, manifest

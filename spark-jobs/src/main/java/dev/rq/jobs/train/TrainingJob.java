@@ -120,6 +120,7 @@ public final class TrainingJob {
                     }
                 }
                 long steps = r0.get("step").asLong();
+                metrics.writeReport(true);
                 LOG.info("training done: {} steps, weights sha256 {}", steps, r0.get("weights_sha256").asText());
                 return new Result(o.runUri(), run.checkpoint(steps).uri(), steps, r0.get("weights_sha256").asText(),
                         submissions);
@@ -194,6 +195,7 @@ public final class TrainingJob {
                     case "checkpoint" -> {
                         LOG.info("checkpoint committed: {}", n.path("uri").asText());
                         writeCurves();
+                        writeReport(false);
                     }
                     default -> { }
                 }
@@ -261,6 +263,15 @@ public final class TrainingJob {
                 }
             } catch (IOException | RuntimeException e) {
                 LOG.warn("cannot write loss curves: {}", e.toString());
+            }
+        }
+
+        /** Writes {@code report.html} (best effort: a failure is logged, training goes on). */
+        synchronized void writeReport(boolean done) {
+            try {
+                new RunReport(run, kind, maxSteps).write(history, done);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("cannot write {}: {}", RunReport.FILE, e.toString());
             }
         }
 

@@ -26,9 +26,11 @@ import dev.rq.model.transformer.RqTransformer;
 import dev.rq.model.transformer.TransformerCheckpoint;
 import dev.rq.model.transformer.TransformerStepMetrics;
 import dev.rq.model.transformer.TransformerTrainer;
+import dev.rq.model.sampling.RqSampler;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.report.ImageGrid;
 import dev.rq.tables.TokenManifest;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -262,12 +264,45 @@ public final class TransformerStage implements TrainingStage {
             TransformerCheckpoint.save(dir, model, config, trainer.step(), trainer.optimizerState(), state);
         }
 
-        /** Held-out bits per code per depth (eval mode, hard targets) into {@code heldout.jsonl}. */
+        /**
+         * Writes {@code plots/samples-step-N.png} and appends the held-out bits per code per depth
+         * (eval mode, hard targets) to {@code heldout.jsonl}.
+         */
         @Override
         public void afterCommit(RunDirectory run, long step) throws IOException {
-            if (heldOutSplit == null || !manifest.splits().containsKey(heldOutSplit)) {
-                return;
+            sampleGrid(run, step);
+            if (heldOutSplit != null && manifest.splits().containsKey(heldOutSplit)) {
+                heldOut(run, step);
             }
+        }
+
+        /**
+         * One sample of each of the first 8 classes (8 samples of class 0 for an unconditional
+         * model), the config's sampling settings and a fixed seed, so that the grids of successive
+         * checkpoints compare; decoded with the run's RQ-VAE.
+         */
+        private void sampleGrid(RunDirectory run, long step) throws IOException {
+            var mc = config.model();
+            if (mc.condLength() != 1) {
+                return; // multi-token conditions: no default condition to sample from
+            }
+            int n = 8;
+            long[] cond = new long[n];
+            for (int i = 0; i < n; i++) {
+                cond[i] = i % Math.min(n, mc.condVocab());
+            }
+            RqSampler sampler = new RqSampler(model, vae);
+            long[] codes = sampler.sample(cond, config.sampling(), RqSampler.rowGenerators(config.train().seed(), 0, n),
+                    true);
+            int res = vae.config().ddconfig().resolution();
+            try (NDManager m = manager.newSubManager()) {
+                float[] images = vae.decodeCodes(sampler.toTensor(m, codes)).toFloatArray();
+                var grid = ImageGrid.grid(images, n, 3, res, res, n, 2, 0xFFFFFF);
+                run.writeFile(RunDirectory.PLOTS + "/samples-" + RunDirectory.name(step) + ".png", ImageGrid.png(grid));
+            }
+        }
+
+        private void heldOut(RunDirectory run, long step) throws IOException {
             TokenStore held = TokenStore.read(tokensUri, heldOutSplit, manifest, false, conf);
             int[] shape = manifest.codeShape().stream().mapToInt(Integer::intValue).toArray();
             int depth = shape[2];

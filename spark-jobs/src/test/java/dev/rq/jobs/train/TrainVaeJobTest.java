@@ -64,6 +64,7 @@ class TrainVaeJobTest {
             assertThat(img).as(png).isNotNull();
             assertThat(img.getWidth()).as(png).isGreaterThan(100);
         }
+        RunReportTest.assertFinishedReport(reference, "rqvae", TrainRuns.STEPS);
     }
 
     @Test
