@@ -93,18 +93,33 @@ public final class HadoopDir implements CheckpointDir {
 
     /** @return whether the scheme of this directory is an object store without atomic rename */
     public boolean isObjectStore() {
-        String scheme = path.toUri().getScheme();
-        return scheme != null && OBJECT_STORE_SCHEMES.contains(scheme.toLowerCase(Locale.ROOT));
+        return isObjectStore(fs);
     }
 
     @Override
     public OutputStream create(String name) throws IOException {
-        Path target = new Path(path, checkName(name));
         fs.mkdirs(path);
-        if (isObjectStore()) {
+        return createFile(fs, new Path(path, checkName(name)));
+    }
+
+    /** @return whether {@code fs} is an object store without atomic rename (by scheme) */
+    public static boolean isObjectStore(FileSystem fs) {
+        String scheme = fs.getUri().getScheme();
+        return scheme != null && OBJECT_STORE_SCHEMES.contains(scheme.toLowerCase(Locale.ROOT));
+    }
+
+    /**
+     * Opens {@code target} for writing so that readers see it complete or not at all: on an object
+     * store the object is uploaded once under its final name (visible when the stream is closed);
+     * elsewhere it is written under a hidden temporary sibling ({@code .<name>.tmp-<uuid>}) that
+     * {@code close()} renames over {@code target} (a file rename: atomic on HDFS and local disks).
+     * An existing {@code target} is replaced.
+     */
+    public static OutputStream createFile(FileSystem fs, Path target) throws IOException {
+        if (isObjectStore(fs)) {
             return fs.create(target, true);
         }
-        Path tmp = new Path(path, "." + name + ".tmp-" + UUID.randomUUID());
+        Path tmp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + UUID.randomUUID());
         FSDataOutputStream out = fs.create(tmp, false);
         return new FilterOutputStream(out) {
             private boolean closed;
@@ -123,12 +138,7 @@ public final class HadoopDir implements CheckpointDir {
                 boolean ok = false;
                 try {
                     out.close();
-                    if (fs.exists(target) && !fs.delete(target, false)) {
-                        throw new IOException("cannot replace " + target);
-                    }
-                    if (!fs.rename(tmp, target)) {
-                        throw new IOException("cannot rename " + tmp + " to " + target);
-                    }
+                    publish(fs, tmp, target);
                     ok = true;
                 } finally {
                     if (!ok) {
@@ -137,6 +147,25 @@ public final class HadoopDir implements CheckpointDir {
                 }
             }
         };
+    }
+
+    /** @return where to write {@code target} for {@link #publish}: itself on object stores, else a hidden sibling */
+    public static Path writePath(FileSystem fs, Path target) {
+        return isObjectStore(fs) ? target
+                : new Path(target.getParent(), "." + target.getName() + ".tmp-" + UUID.randomUUID());
+    }
+
+    /** Makes a file written at {@link #writePath} visible as {@code target} (rename unless they are equal). */
+    public static void publish(FileSystem fs, Path written, Path target) throws IOException {
+        if (written.equals(target)) {
+            return;
+        }
+        if (fs.exists(target) && !fs.delete(target, false)) {
+            throw new IOException("cannot replace " + target);
+        }
+        if (!fs.rename(written, target)) {
+            throw new IOException("cannot rename " + written + " to " + target);
+        }
     }
 
     @Override

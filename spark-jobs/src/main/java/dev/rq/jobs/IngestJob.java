@@ -2,6 +2,8 @@ package dev.rq.jobs;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.StagedOutput;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
 import dev.rq.data.dataset.RejectsWriter;
@@ -18,6 +20,7 @@ import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -30,7 +33,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
-import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -63,13 +65,15 @@ import scala.Tuple2;
  * WebDataset sample, Parquet row) → validate each unit by decoding it ({@link IngestProcessor}) →
  * hash-partition by the unit's sort key into {@code shards} partitions, sorted within each → every
  * task writes its shard {@code <split>-i-of-n.parquet} and, when it has rejects, {@code
- * _rejects/rejects-i-of-n.parquet}, into a hidden temporary sibling folder {@code
- * <output>/.<split>.tmp-<uuid>} → the driver checks {@code accepted + rejected == read}, writes
- * {@code _dataset_info.json} last and renames the folder to {@code <output>/<split>} (replacing an
- * older split by rename, then deleting it). A failed run deletes its temporary folder and never
- * touches {@code <output>/<split>}; readers require the sidecar. The output is deterministic: shard
- * assignment and row order depend only on the sort keys (ImageFolder relative path; WebDataset
- * {@code tar/key}; Parquet row index), not on the input partitioning.
+ * _rejects/rejects-i-of-n.parquet}, straight into {@code <output>/<split>/} → the driver checks
+ * {@code accepted + rejected == read} and writes {@code _dataset_info.json}, which lists the
+ * shards, last ({@link StagedOutput}: no directory is renamed, so the same steps are safe on object
+ * stores). When a complete split is replaced, the new files carry the commit id ({@code
+ * <split>-i-of-n-<id>.parquet}) and the old split stays readable until the new sidecar replaces its
+ * own; then the old files are removed. A failed run removes its files and never touches a complete
+ * split; readers require the sidecar. The output is deterministic: shard assignment and row order
+ * depend only on the sort keys (ImageFolder relative path; WebDataset {@code tar/key}; Parquet row
+ * index), not on the input partitioning.
  */
 public final class IngestJob {
     private static final Logger LOG = LoggerFactory.getLogger(IngestJob.class);
@@ -156,68 +160,64 @@ public final class IngestJob {
      * @return the committed split and its sidecar
      */
     public static Result run(SparkSession spark, Options o) throws IOException {
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-ingest", "rq ingest " + o.format() + " " + o.input() + " -> "
-                + o.output() + "/" + o.split(), false);
-        try {
-            return doRun(spark, jsc, o);
-        } finally {
-            jsc.clearJobGroup();
-        }
+        String description = "rq ingest " + o.format() + " " + o.input() + " -> " + o.output() + "/" + o.split();
+        return JobGroup.run(spark, "rq-ingest", description, false, () -> {
+            JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+            Configuration conf = jsc.hadoopConfiguration();
+            SerializableConf sconf = new SerializableConf(conf);
+            Source src = switch (o.format()) { // plan: list and check the input (fails before any write)
+                case IMAGEFOLDER -> imageFolder(jsc, o, sconf);
+                case WEBDATASET -> webDataset(jsc, o, sconf);
+                case PARQUET -> parquet(spark, o, conf);
+            };
+            if (src.expectedUnits == 0) {
+                throw new IllegalArgumentException("--input: " + o.input() + " holds no "
+                        + (o.format() == InputFormat.PARQUET ? "rows" : "files") + ": nothing to ingest (check the path"
+                        + (o.format() == InputFormat.IMAGEFOLDER
+                                ? "; images go in class sub-folders, <input>/<class>/*.jpg" : "") + ")");
+            }
+            int shards = o.shards() > 0 ? o.shards()
+                    : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
+            LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards", o.format(), o.input(),
+                    src.inputBytes, src.classNames.size(), shards);
+            String splitUri = new Path(new Path(o.output()), o.split()).toString();
+            try (StagedOutput out = StagedOutput.begin(splitUri, conf, OUTPUT)) {
+                List<ShardStats> stats = write(src, o, shards, out, sconf);
+                DatasetInfo info = summarize(o, src, stats, shards);
+                if (info.numRows() == 0) { // the input is untouched; a split without images is of no use
+                    throw new IllegalArgumentException("--input: no image of " + o.input() + " was accepted ("
+                            + info.ingest().read() + " read, rejected " + info.ingest().rejectedByReason()
+                            + "): nothing written; see docs/data.md for the accepted formats");
+                }
+                List<String> written = new ArrayList<>();
+                for (ShardStats st : stats) {
+                    written.add(st.file());
+                    if (st.rejectsFile() != null) {
+                        written.add(DatasetLayout.REJECTS_DIR + "/" + st.rejectsFile());
+                    }
+                }
+                // the sidecar last: its presence marks a complete split
+                out.commit(written, info.toJson().getBytes(StandardCharsets.UTF_8));
+                return new Result(out.uri(), info);
+            }
+        });
     }
 
-    private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o)
-            throws IOException {
-        Configuration conf = jsc.hadoopConfiguration();
-        SerializableConf sconf = new SerializableConf(conf);
-        Source src = switch (o.format()) {
-            case IMAGEFOLDER -> imageFolder(jsc, o, sconf);
-            case WEBDATASET -> webDataset(jsc, o, sconf);
-            case PARQUET -> parquet(spark, o, conf);
-        };
-        if (src.expectedUnits == 0) {
-            throw new IllegalArgumentException("--input: " + o.input() + " holds no "
-                    + (o.format() == InputFormat.PARQUET ? "rows" : "files") + ": nothing to ingest (check the path"
-                    + (o.format() == InputFormat.IMAGEFOLDER ? "; images go in class sub-folders, <input>/<class>/*.jpg"
-                            : "") + ")");
-        }
-        int shards = o.shards() > 0 ? o.shards()
-                : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
-        LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards", o.format(), o.input(),
-                src.inputBytes, src.classNames.size(), shards);
+    /** What the output is: one split folder; its sidecar marks it complete; files never reused. */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(DatasetLayout.INFO_FILE, "output",
+            "a dataset split", false);
 
-        Path root = new Path(o.output());
-        FileSystem fs = root.getFileSystem(conf);
-        fs.mkdirs(root);
-        Path splitDir = new Path(root, o.split());
-        Path tmp = new Path(root, "." + o.split() + ".tmp-" + UUID.randomUUID());
-        fs.mkdirs(new Path(tmp, DatasetLayout.REJECTS_DIR));
-        boolean committed = false;
-        try {
-            IngestProcessor proc = new IngestProcessor(o.resize());
-            List<ShardStats> stats = src.records
-                    .map(proc::process)
-                    .mapToPair(r -> new Tuple2<>(r.sortKey(), r))
-                    .repartitionAndSortWithinPartitions(new HashPartitioner(shards),
-                            new StringOrder())
-                    .mapPartitionsWithIndex(new ShardTask(tmp.toString(), o.split(), shards,
-                            src.classNames, sconf), false)
-                    .collect();
-            DatasetInfo info = summarize(o, src, stats, shards);
-            if (info.numRows() == 0) { // the input is untouched; a split without images is of no use
-                throw new IllegalArgumentException("--input: no image of " + o.input() + " was accepted ("
-                        + info.ingest().read() + " read, rejected " + info.ingest().rejectedByReason()
-                        + "): nothing written; see docs/data.md for the accepted formats");
-            }
-            info.write(tmp, conf); // the sidecar last: its presence marks a complete split
-            commit(fs, root, tmp, splitDir);
-            committed = true;
-            return new Result(fs.makeQualified(splitDir).toString(), info);
-        } finally {
-            if (!committed) {
-                fs.delete(tmp, true); // never leave a half-written split behind
-            }
-        }
+    /** One Spark job: validates, shards, sorts and writes every unit straight under the split folder. */
+    private static List<ShardStats> write(Source src, Options o, int shards, StagedOutput out,
+            SerializableConf sconf) {
+        IngestProcessor proc = new IngestProcessor(o.resize());
+        return src.records
+                .map(proc::process)
+                .mapToPair(r -> new Tuple2<>(r.sortKey(), r))
+                .repartitionAndSortWithinPartitions(new HashPartitioner(shards), new StringOrder())
+                .mapPartitionsWithIndex(new ShardTask(out.uri(), out.nameSuffix(), o.split(), shards,
+                        src.classNames, sconf), false)
+                .collect();
     }
 
     private static DatasetInfo summarize(Options o, Source src, List<ShardStats> stats,
@@ -264,27 +264,6 @@ public final class IngestJob {
         return new DatasetInfo(DatasetInfo.FORMAT, DatasetInfo.VERSION, o.split(),
                 src.classNames, accepted, files, counts, ingest, createdBy,
                 Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-    }
-
-    /** Renames the temporary folder into place, replacing an existing split. */
-    private static void commit(FileSystem fs, Path root, Path tmp, Path splitDir)
-            throws IOException {
-        Path old = null;
-        if (fs.exists(splitDir)) {
-            old = new Path(root, "." + splitDir.getName() + ".old-" + UUID.randomUUID());
-            if (!fs.rename(splitDir, old)) {
-                throw new IOException("could not move old split " + splitDir + " aside");
-            }
-        }
-        if (!fs.rename(tmp, splitDir)) {
-            if (old != null) {
-                fs.rename(old, splitDir);
-            }
-            throw new IOException("could not rename " + tmp + " to " + splitDir);
-        }
-        if (old != null) {
-            fs.delete(old, true);
-        }
     }
 
     // ---------------------------------------------------------------- sources
@@ -454,22 +433,27 @@ public final class IngestJob {
 
     /** Per-shard outcome returned to the driver. */
     record ShardStats(int index, String file, long rows, long bytes, Map<Long, Long> perLabel,
-            Map<String, Long> rejects) implements Serializable {}
+            Map<String, Long> rejects, String rejectsFile) implements Serializable {}
 
-    /** Writes one shard (and its rejects file) from a sorted partition. */
+    /**
+     * Writes one shard (and its rejects file) from a sorted partition, each in one piece under its
+     * final name in the split folder ({@link HadoopDir#writePath}).
+     */
     private static final class ShardTask implements
             org.apache.spark.api.java.function.Function2<Integer,
                     Iterator<Tuple2<String, IngestResult>>, Iterator<ShardStats>> {
-        private static final long serialVersionUID = 1L;
-        private final String tmpDir;
+        private static final long serialVersionUID = 2L;
+        private final String splitDir;
+        private final String suffix;
         private final String split;
         private final int shards;
         private final List<String> classNames;
         private final SerializableConf conf;
 
-        ShardTask(String tmpDir, String split, int shards, List<String> classNames,
+        ShardTask(String splitDir, String suffix, String split, int shards, List<String> classNames,
                 SerializableConf conf) {
-            this.tmpDir = tmpDir;
+            this.splitDir = splitDir;
+            this.suffix = suffix;
             this.split = split;
             this.shards = shards;
             this.classNames = List.copyOf(classNames);
@@ -480,13 +464,18 @@ public final class IngestJob {
         public Iterator<ShardStats> call(Integer idx, Iterator<Tuple2<String, IngestResult>> it)
                 throws IOException {
             Configuration c = conf.get();
-            String name = DatasetLayout.shardName(split, idx, shards);
-            Path shardPath = new Path(tmpDir, name);
+            String name = withSuffix(DatasetLayout.shardName(split, idx, shards));
+            Path shardPath = new Path(splitDir, name);
+            FileSystem fs = shardPath.getFileSystem(c);
+            Path shardAt = HadoopDir.writePath(fs, shardPath);
+            String rejectsName = withSuffix(DatasetLayout.rejectsName(idx, shards));
+            Path rejectsPath = new Path(new Path(splitDir, DatasetLayout.REJECTS_DIR), rejectsName);
+            Path rejectsAt = HadoopDir.writePath(fs, rejectsPath);
             Map<Long, Long> perLabel = new TreeMap<>();
             Map<String, Long> rejects = new TreeMap<>();
             RejectsWriter rw = null;
             long rows;
-            try (ShardWriter w = new ShardWriter(shardPath, c, classNames)) {
+            try (ShardWriter w = new ShardWriter(shardAt, c, classNames)) {
                 while (it.hasNext()) {
                     IngestResult r = it.next()._2();
                     if (r.accepted()) {
@@ -494,9 +483,7 @@ public final class IngestJob {
                         perLabel.merge(r.label(), 1L, Long::sum);
                     } else {
                         if (rw == null) {
-                            rw = new RejectsWriter(new Path(new Path(tmpDir,
-                                    DatasetLayout.REJECTS_DIR),
-                                    DatasetLayout.rejectsName(idx, shards)), c);
+                            rw = new RejectsWriter(rejectsAt, c);
                         }
                         rw.write(r.path(), r.reason(), r.size(), r.detail());
                         rejects.merge(r.reason(), 1L, Long::sum);
@@ -508,8 +495,18 @@ public final class IngestJob {
                     rw.close();
                 }
             }
-            long bytes = shardPath.getFileSystem(c).getFileStatus(shardPath).getLen();
-            return List.of(new ShardStats(idx, name, rows, bytes, perLabel, rejects)).iterator();
+            HadoopDir.publish(fs, shardAt, shardPath);
+            if (rw != null) {
+                HadoopDir.publish(fs, rejectsAt, rejectsPath);
+            }
+            long bytes = fs.getFileStatus(shardPath).getLen();
+            return List.of(new ShardStats(idx, name, rows, bytes, perLabel, rejects,
+                    rw == null ? null : rejectsName)).iterator();
+        }
+
+        /** {@code train-00000-of-00004.parquet} → {@code train-00000-of-00004<suffix>.parquet} */
+        private String withSuffix(String name) {
+            return name.substring(0, name.length() - ".parquet".length()) + suffix + ".parquet";
         }
     }
 

@@ -21,6 +21,7 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         registerJava(kryo, "dev.rq.data.ingest.IngestResult");
         registerJava(kryo, "dev.rq.jobs.IngestJob$ShardStats");
         registerJava(kryo, "dev.rq.jobs.sample.SampleUnit");
+        registerJava(kryo, "dev.rq.tables.TokenManifest$DataFile"); // token-table writer results
         // Spark SQL types of the token-table write path that Spark does not register itself
         register(kryo, "org.apache.spark.sql.types.ShortType$");
         register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)

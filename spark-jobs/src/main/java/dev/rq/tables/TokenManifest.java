@@ -41,6 +41,8 @@ import org.apache.hadoop.conf.Configuration;
  * @param createdBy application and library versions
  * @param createdAt ISO-8601 UTC
  * @param job how the job ran (batch size, master, timing)
+ * @param files every data file of the table (readers read exactly these); null in tables written
+ *     before the list existed, whose readers take every Parquet file under the root
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -63,7 +65,8 @@ public record TokenManifest(
         Map<String, SplitCounts> splits,
         Map<String, String> createdBy,
         String createdAt,
-        Job job) {
+        Job job,
+        List<DataFile> files) {
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -150,6 +153,28 @@ public record TokenManifest(
     public record Job(int batchSize, String master, int tasks, int intraOpThreads, double seconds,
             double imagesPerSecond) {}
 
+    /** A manifest without a file list (set by {@link #withFiles} when the table is committed). */
+    public TokenManifest(String format, int formatVersion, List<Integer> codeShape, String codeLayout,
+            String codeDtype, int codebookSize, List<Integer> codebookSizes, int numQuantizers, boolean sharedCodebook,
+            Tokenizer tokenizer, Preprocess preprocess, Map<String, String> variants, Latents latents, Source source,
+            List<String> labelNames, Map<String, SplitCounts> splits, Map<String, String> createdBy, String createdAt,
+            Job job) {
+        this(format, formatVersion, codeShape, codeLayout, codeDtype, codebookSize, codebookSizes, numQuantizers,
+                sharedCodebook, tokenizer, preprocess, variants, latents, source, labelNames, splits, createdBy,
+                createdAt, job, null);
+    }
+
+    /**
+     * One Parquet file of the table.
+     *
+     * @param path relative to the table root ({@code split=train/part-00000.zstd.parquet})
+     * @param split the split its rows belong to
+     * @param rows rows in the file
+     * @param bytes file size
+     */
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public record DataFile(String path, String split, long rows, long bytes) implements java.io.Serializable {}
+
     /** @return D·H·W, the length of every {@code codes} array */
     public int codesLength() {
         return codeShape.get(0) * codeShape.get(1) * codeShape.get(2);
@@ -223,7 +248,7 @@ public record TokenManifest(
         }
     }
 
-    /** Writes {@code <root>/_tokens_manifest.json} (temporary name, then rename). */
+    /** Writes {@code <root>/_tokens_manifest.json} in one piece (see {@link HadoopDir#createFile}). */
     public void write(String root, Configuration conf) throws IOException {
         try (OutputStream out = new HadoopDir(root, conf).create(TokenTableSchema.MANIFEST_FILE)) {
             out.write(toJson().getBytes(StandardCharsets.UTF_8));
@@ -234,6 +259,13 @@ public record TokenManifest(
     public TokenManifest withResults(Map<String, SplitCounts> newSplits, String newCreatedAt, Job newJob) {
         return new TokenManifest(format, formatVersion, codeShape, codeLayout, codeDtype, codebookSize,
                 codebookSizes, numQuantizers, sharedCodebook, tokenizer, preprocess, variants, latents, source,
-                labelNames, newSplits, createdBy, newCreatedAt, newJob);
+                labelNames, newSplits, createdBy, newCreatedAt, newJob, files);
+    }
+
+    /** @return a copy that lists {@code newFiles} as the table's data files */
+    public TokenManifest withFiles(List<DataFile> newFiles) {
+        return new TokenManifest(format, formatVersion, codeShape, codeLayout, codeDtype, codebookSize,
+                codebookSizes, numQuantizers, sharedCodebook, tokenizer, preprocess, variants, latents, source,
+                labelNames, splits, createdBy, createdAt, job, newFiles == null ? null : List.copyOf(newFiles));
     }
 }

@@ -8,6 +8,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -19,7 +21,9 @@ import org.apache.spark.sql.types.DataTypes;
 
 /**
  * Reading token tables written by {@code rq tokenize}. {@link #read} requires the manifest (a table
- * without one is incomplete), checks its format version and the Parquet schema against it.
+ * without one is incomplete), checks its format version and the Parquet schema against it, and
+ * reads exactly the data files the manifest lists ({@link #dataFiles}), never leftovers of failed
+ * or older writes that may share the folder.
  *
  * <pre>{@code
  * TokenTable t = TokenTable.read(spark, "s3a://bucket/tokens/emoji");
@@ -53,11 +57,68 @@ public final class TokenTable {
         Path root = new Path(uri);
         root = root.getFileSystem(conf).makeQualified(root);
         TokenManifest m = TokenManifest.read(root.toString(), conf);
-        Dataset<Row> df = spark.read()
-                .option("basePath", root.toString())
-                .parquet(root.toString());
+        Dataset<Row> df = m.files() == null
+                ? spark.read().option("basePath", root.toString()).parquet(root.toString())
+                : rows(spark, root.toString(), dataFiles(root.toString(), m, null, conf));
         TokenTableSchema.check(df.schema(), m.codeType(), m.hasLatents());
         return new TokenTable(root.toString(), m, df);
+    }
+
+    /**
+     * The data files of a table, checked against the manifest: each listed file must exist with its
+     * listed size (one directory listing per split, no request per file). A table written before
+     * manifests listed files yields every {@code *.parquet} file of its split folders, by name.
+     *
+     * @param split only this split's files, or null for all
+     * @return the files, in manifest order (task order)
+     * @throws IllegalStateException naming a missing or resized file
+     */
+    public static List<Path> dataFiles(String root, TokenManifest m, String split, Configuration conf)
+            throws IOException {
+        Path r = new Path(root);
+        FileSystem fs = r.getFileSystem(conf);
+        List<String> splits = split == null ? new ArrayList<>(m.splits().keySet()) : List.of(split);
+        List<Path> out = new ArrayList<>();
+        for (String s : splits) {
+            Path dir = new Path(r, TokenTableSchema.SPLIT + "=" + s);
+            Map<String, Long> sizes = new TreeMap<>();
+            if (fs.exists(dir)) {
+                for (FileStatus st : fs.listStatus(dir)) {
+                    if (st.isFile()) {
+                        sizes.put(TokenTableSchema.SPLIT + "=" + s + "/" + st.getPath().getName(), st.getLen());
+                    }
+                }
+            }
+            if (m.files() == null) {
+                sizes.keySet().stream().filter(n -> n.endsWith(".parquet") && !n.contains("/.") && !n.contains("/_"))
+                        .forEach(n -> out.add(new Path(r, n)));
+                continue;
+            }
+            for (TokenManifest.DataFile f : m.files()) {
+                if (!f.split().equals(s)) {
+                    continue;
+                }
+                Long size = sizes.get(f.path());
+                if (size == null) {
+                    throw new IllegalStateException("token table " + root + " is incomplete: " + f.path()
+                            + ", listed in its manifest, is missing");
+                }
+                if (size != f.bytes()) {
+                    throw new IllegalStateException("token table " + root + ": " + f.path() + " has " + size
+                            + " bytes, its manifest says " + f.bytes() + " (altered or truncated)");
+                }
+                out.add(new Path(r, f.path()));
+            }
+        }
+        return out;
+    }
+
+    /** @return the rows of exactly {@code files} under {@code root}, with the {@code split} partition column */
+    public static Dataset<Row> rows(SparkSession spark, String root, List<Path> files) {
+        if (files.isEmpty()) {
+            throw new IllegalStateException("token table " + root + " has no data files");
+        }
+        return spark.read().option("basePath", root).parquet(files.stream().map(Path::toString).toArray(String[]::new));
     }
 
     /** @return the table root */

@@ -116,17 +116,12 @@ public record DatasetInfo(
         }
     }
 
-    /** Writes {@code <splitDir>/_dataset_info.json} via a temporary name and a rename. */
+    /** Writes {@code <splitDir>/_dataset_info.json} in one piece ({@link dev.rq.io.HadoopDir#createFile}). */
     public void write(Path splitDir, Configuration conf) throws IOException {
         Path p = new Path(splitDir, DatasetLayout.INFO_FILE);
-        Path tmp = new Path(splitDir, "." + DatasetLayout.INFO_FILE + ".tmp");
         FileSystem fs = p.getFileSystem(conf);
-        try (OutputStream out = fs.create(tmp, true)) {
+        try (OutputStream out = dev.rq.io.HadoopDir.createFile(fs, p)) {
             out.write(toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        }
-        fs.delete(p, false);
-        if (!fs.rename(tmp, p)) {
-            throw new IOException("could not rename " + tmp + " to " + p);
         }
     }
 }

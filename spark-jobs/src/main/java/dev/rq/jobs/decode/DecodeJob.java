@@ -6,8 +6,12 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
+import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.engine.Engines;
@@ -27,6 +31,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
@@ -37,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * split, source shard, source row, variant), decodes their codes with the RQ-VAE on the driver
  * ({@link RqVae#decodeCodes}, fixed-size batches, on the driver's GPU if Spark assigned it one
  * ({@code spark.driver.resource.gpu.amount}), else on the CPU) and writes one PNG per row ({@code
- * <output>/<split>/<nnnnn>_<id>_v<variant>.png}), {@code grid.png} and {@code index.html}.
+ * <output>/<split>/<nnnnn>_<id>_v<variant>.png}), {@code grid.png}, {@code index.html} and, last,
+ * {@link #MARKER} ({@link StagedOutput}: a rerun first invalidates the older output).
  *
  * <p>The checkpoint's codebook must be the one that produced the table (same {@code
  * codebook_sha256}); {@code force} decodes anyway.
@@ -84,8 +90,21 @@ public final class DecodeJob {
 
     private DecodeJob() {}
 
-    /** Runs the decode. */
+    /** The commit marker of a decode output: JSON naming the inputs and every file, written last. */
+    public static final String MARKER = "_SUCCESS";
+
+    /** What the output is: reruns reuse the file names, so an older output is invalidated first. */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(MARKER, "--output", "an rq decode output", true,
+            "grid.png");
+
+    /** Runs the decode: plan (read the rows, load the model), write the PNGs, commit. */
     public static Result run(SparkSession spark, Options o) throws IOException {
+        return JobGroup.run(spark, "rq-decode", "rq decode " + o.tokens() + " -> " + o.output(), false,
+                () -> doRun(spark, o));
+    }
+
+    private static Result doRun(SparkSession spark, Options o) throws IOException {
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
         TokenTable table = TokenTable.read(spark, o.tokens());
         TokenManifest m = table.manifest();
         Dataset<TokenRow> ds = table.typed();
@@ -102,25 +121,38 @@ public final class DecodeJob {
             throw new IllegalArgumentException("no rows to decode in " + table.uri());
         }
         Engines.pytorch(o.threads());
-        HadoopDir out = new HadoopDir(o.output(), spark.sparkContext().hadoopConfiguration());
         Device device = TaskDevice.forDriver(spark.sparkContext()); // decoding runs on the driver
         try (NDManager manager = Engines.newManager(device)) {
-            VaeCheckpoint.Loaded l = VaeCheckpoint.load(
-                    new HadoopDir(o.checkpoint(), spark.sparkContext().hadoopConfiguration()), manager);
+            VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(o.checkpoint(), conf), manager);
             checkCompatible(l, m, o);
             int res = l.config().model().ddconfig().resolution();
             float[] images = decode(l.vae(), rows.stream().map(TokenRow::getCodes).toList(), table.codeShape(), BATCH);
-            List<String> files = writePngs(out, rows, images, res);
             int n = rows.size();
-            try (OutputStream s = out.create("grid.png")) {
-                ImageGrid.writePng(ImageGrid.grid(images, n, 3, res, res), s);
+            try (StagedOutput staged = StagedOutput.begin(o.output(), conf, OUTPUT)) {
+                HadoopDir out = new HadoopDir(staged.root(), conf);
+                List<String> files = writePngs(out, rows, images, res);
+                try (OutputStream s = out.create("grid.png")) {
+                    ImageGrid.writePng(ImageGrid.grid(images, n, 3, res, res), s);
+                }
+                writeIndex(out, o, m, rows, files);
+                List<String> written = new ArrayList<>(files);
+                written.add("grid.png");
+                written.add("index.html");
+                ObjectNode marker = JSON.createObjectNode();
+                marker.put("kind", "rq decode");
+                marker.put("token_table", table.uri());
+                marker.put("checkpoint", o.checkpoint());
+                marker.put("rows", n);
+                files.forEach(marker.putArray("files")::add);
+                staged.commit(written, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(marker));
+                LOG.info("decoded {} rows of {} into {}", n, table.uri(), staged.uri());
+                l.vae().close();
+                return new Result(rows, images, res, files);
             }
-            writeIndex(out, o, m, rows, files);
-            LOG.info("decoded {} rows of {} into {}", n, table.uri(), out.uri());
-            l.vae().close();
-            return new Result(rows, images, res, files);
         }
     }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private static void checkCompatible(VaeCheckpoint.Loaded l, TokenManifest m, Options o) throws IOException {
         QuantizerConfig q = l.config().model().hparams();

@@ -4,12 +4,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.model.checkpoint.ModelHashes;
+import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.QuantizerConfig;
@@ -25,7 +26,9 @@ import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.HtmlReport;
 import dev.rq.tables.SampleLayout;
 import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
+import dev.rq.tables.TokenTableWriter;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
@@ -42,7 +45,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.UUID;
 import javax.imageio.ImageIO;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
@@ -51,7 +53,6 @@ import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.StructType;
@@ -61,16 +62,16 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code rq sample}: class-conditional images from an RQ-Transformer checkpoint, as a Spark job.
  *
- * <p>Driver: verify both checkpoints (checksums), check that the RQ-VAE fits the transformer
- * (code shape, codebook size and dimension), resolve the classes and the sampling settings
- * (checkpoint config's {@code sampling} section, overridden by options); cut the (class, index)
- * samples, class-major, into work units of one batch each; run one Spark task per unit ({@link
- * SampleTask}: executor-wide models from {@link SamplerModel}, KV-cached batched sampling with one
- * generator per sample, decoding, PNGs) writing the codes through Spark's commit protocol as a
- * token table (schema v1) into a hidden temporary sibling {@code .<name>.tmp-<uuid>} of the output;
- * check the rows and PNGs; write per-class grids, {@code index.html} and, last, the table's
- * {@code _tokens_manifest.json}; rename the folder into place (an older output is moved aside
- * first and deleted after). A failed run deletes its temporary folder.
+ * <p>Plan (driver, no cluster work): verify both checkpoints (checksums), check that the RQ-VAE
+ * fits the transformer (code shape, codebook size and dimension), resolve the classes and the
+ * sampling settings (checkpoint config's {@code sampling} section, overridden by options); cut the
+ * (class, index) samples, class-major, into work units of one batch each. Write: one Spark task per
+ * unit ({@link SampleTask}: executor-wide models from {@link SamplerModel}, KV-cached batched
+ * sampling with one generator per sample, decoding, PNGs written straight under the output) feeding
+ * a {@link TokenTableWriter} for the generated-codes table. Commit ({@link StagedOutput}, no
+ * directory rename): check the rows and PNGs; write per-class grids, {@code index.html} and, last,
+ * the table's {@code _tokens_manifest.json}. A rerun reuses the image names, so it invalidates an
+ * older output (deletes its manifest) before writing; a failed run deletes what it wrote.
  *
  * <p>Reproducibility: sample {@code i} of class {@code c} draws from {@link #generator}{@code
  * (seed, c, i)} only, so its codes depend on the seed, the checkpoints and the sampling settings,
@@ -155,17 +156,6 @@ public final class SampleJob {
     /** @return the global sample index that keys the generator: {@code classId·2^32 + index} */
     public static long generatorKey(int classId, int index) {
         return ((long) classId << 32) | (index & 0xffffffffL);
-    }
-
-    /** Runs the job on {@code spark} (any master). */
-    public static Result run(SparkSession spark, Options o) throws IOException {
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-sample", "rq sample " + o.checkpoint() + " -> " + o.output(), false);
-        try {
-            return doRun(spark, jsc, o);
-        } finally {
-            jsc.clearJobGroup();
-        }
     }
 
     /** The two verified checkpoints and what the job needs from them. */
@@ -281,9 +271,44 @@ public final class SampleJob {
                 o.batchSize() == null ? d.batchSize() : o.batchSize());
     }
 
-    private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o) throws IOException {
-        Configuration conf = jsc.hadoopConfiguration();
-        Plan p = plan(o, conf);
+    /** What the output is: its codes table's manifest marks it complete; reruns reuse the image names. */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(
+            SampleLayout.CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE, "--output", "an rq sample output", true);
+
+    /**
+     * The Spark work of a verified {@link Plan}.
+     *
+     * @param task the task function (models, sampling, PNG writing)
+     * @param units one batch of (class, index) pairs per task
+     * @param threads intra-op threads per executor
+     * @param skeleton the codes manifest without counts, files and timing
+     * @param sections the manifest's {@code sampling} and {@code generator} sections
+     * @param schema the codes table's schema
+     */
+    private record Work(SampleTask task, List<SampleUnit> units, int threads, TokenManifest skeleton,
+            ObjectNode sections, StructType schema) {}
+
+    /** Runs the job on {@code spark} (any master): plan, write, commit. */
+    public static Result run(SparkSession spark, Options o) throws IOException {
+        return JobGroup.run(spark, "rq-sample", "rq sample " + o.checkpoint() + " -> " + o.output(), false, () -> {
+            Configuration conf = spark.sparkContext().hadoopConfiguration();
+            Plan p = plan(o, conf);
+            try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
+                Work w = work(spark, o, p, out);
+                long t0 = System.nanoTime();
+                JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+                JavaRDD<Row> rows = jsc.parallelize(w.units(), w.units().size()).mapPartitions(w.task(), false);
+                List<TokenManifest.DataFile> files = TokenTableWriter.write(rows, out, SampleLayout.CODES_DIR, w.schema(),
+                        conf);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                return commit(spark, o, p, w, out, files, seconds);
+            }
+        });
+    }
+
+    /** The task, its units and the manifest skeleton of a plan (no cluster work). */
+    private static Work work(SparkSession spark, Options o, Plan p, StagedOutput out) throws IOException {
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
         TransformerConfig mc = p.config().model();
         QuantizerConfig q = p.vaeConfig().model().hparams();
         int res = p.vaeConfig().model().ddconfig().resolution();
@@ -297,69 +322,45 @@ public final class SampleJob {
         TokenTableSchema.CodeType codeType = TokenTableSchema.CodeType.forCodebookSize(maxK);
         SamplingConfig s = p.sampling();
         List<SampleUnit> units = units(p.classes(), o.perClass(), s.batchSize());
-        long total = (long) p.classes().size() * o.perClass();
         int threads = o.threads() > 0 ? o.threads() : executorCores(spark);
-
-        Path out = new Path(o.output());
-        FileSystem fs = out.getFileSystem(conf);
-        out = fs.makeQualified(out);
-        AtomicOutput.checkReplaceable(fs, out, SampleLayout.CODES_DIR + "/" + TokenTableSchema.MANIFEST_FILE, "--output",
-                "an rq sample output");
-        Path parent = out.getParent();
-        if (parent == null) {
-            throw new IllegalArgumentException("--output must not be a file system root: " + out);
-        }
-        fs.mkdirs(parent);
-        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
-        fs.mkdirs(tmp);
-
         ObjectNode sections = sections(p, o, s, threads);
         TokenManifest skeleton = skeleton(p, codeType, maxK, ks, q);
         StructType schema = TokenTableSchema.schema(codeType, false, withSections(skeleton, sections).toString());
-        boolean committed = false;
-        try {
-            SamplerModel model = new SamplerModel(p.transformerDir().uri(), p.transformerSha(), p.vaeDir().uri(),
-                    p.vaeSha(), threads, new SerializableHadoopConf(conf));
-            SampleTask task = new SampleTask(model, new SerializableHadoopConf(conf), tmp.toString(), s, o.seed(),
-                    mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res, SampleLayout.SPLIT);
-            LOG.info("sample {} classes x {} = {} images in {} tasks, batch {}, {} threads/executor", p.classes().size(),
-                    o.perClass(), total, units.size(), s.batchSize(), threads);
-            JavaRDD<Row> rows = jsc.parallelize(units, units.size()).mapPartitions(task, false);
-            long t0 = System.nanoTime();
-            Path codes = new Path(tmp, SampleLayout.CODES_DIR);
-            spark.createDataFrame(rows, schema)
-                    .write()
-                    .mode(SaveMode.ErrorIfExists)
-                    .option("compression", "zstd")
-                    .partitionBy(TokenTableSchema.SPLIT)
-                    .parquet(codes.toString());
-            double seconds = (System.nanoTime() - t0) / 1e9;
+        SamplerModel model = new SamplerModel(p.transformerDir().uri(), p.transformerSha(), p.vaeDir().uri(),
+                p.vaeSha(), threads, new SerializableHadoopConf(conf));
+        SampleTask task = new SampleTask(model, new SerializableHadoopConf(conf), out.uri(), s, o.seed(),
+                mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res,
+                SampleLayout.SPLIT);
+        LOG.info("sample {} classes x {} = {} images in {} tasks, batch {}, {} threads/executor", p.classes().size(),
+                o.perClass(), (long) p.classes().size() * o.perClass(), units.size(), s.batchSize(), threads);
+        return new Work(task, units, threads, skeleton, sections, schema);
+    }
 
-            verifyRows(spark, codes, total);
-            verifyImages(fs, tmp, p.classes(), o.perClass());
-            List<String> grids = writeGrids(fs, tmp, p.classes(), o.perClass());
-            TokenManifest.Job job = new TokenManifest.Job(s.batchSize(), spark.sparkContext().master(), units.size(),
-                    threads, round(seconds, 3), round(total / seconds, 3));
-            Map<String, Long> perClass = new LinkedHashMap<>();
-            p.classes().forEach(c -> perClass.put(SampleLayout.classDir(c), (long) o.perClass()));
-            TokenManifest manifest = skeleton.withResults(
-                    Map.of(SampleLayout.SPLIT, new TokenManifest.SplitCounts(total, total, perClass)),
-                    Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
-            writeIndex(new HadoopDir(tmp, conf), p, o, s, grids, job);
-            String json = withSections(manifest, sections).toPrettyString();
-            try (OutputStream m = new HadoopDir(codes, conf).create(TokenTableSchema.MANIFEST_FILE)) {
-                m.write(json.getBytes(StandardCharsets.UTF_8)); // last: marks the output complete
-            }
-            AtomicOutput.replace(fs, tmp, out);
-            committed = true;
-            LOG.info("sample committed {}: {} images in {} s ({} img/s)", out, total, job.seconds(),
-                    job.imagesPerSecond());
-            return new Result(out.toString(), p.classes(), o.perClass(), s, manifest, json);
-        } finally {
-            if (!committed) {
-                fs.delete(tmp, true);
-            }
-        }
+    /** Checks rows and images, writes grids and {@code index.html}, then the codes manifest last. */
+    private static Result commit(SparkSession spark, Options o, Plan p, Work w, StagedOutput out,
+            List<TokenManifest.DataFile> files, double seconds) throws IOException {
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        SamplingConfig s = p.sampling();
+        long total = (long) p.classes().size() * o.perClass();
+        verifyRows(spark, out, files, total);
+        List<String> written = new ArrayList<>(TokenTableWriter.outputPaths(SampleLayout.CODES_DIR, files));
+        written.addAll(verifyImages(out.fs(), out.root(), p.classes(), o.perClass()));
+        List<String> grids = writeGrids(out.fs(), out.root(), p.classes(), o.perClass());
+        written.addAll(grids);
+        TokenManifest.Job job = new TokenManifest.Job(s.batchSize(), spark.sparkContext().master(), w.units().size(),
+                w.threads(), round(seconds, 3), round(total / seconds, 3));
+        Map<String, Long> perClass = new LinkedHashMap<>();
+        p.classes().forEach(c -> perClass.put(SampleLayout.classDir(c), (long) o.perClass()));
+        TokenManifest manifest = w.skeleton().withResults(
+                Map.of(SampleLayout.SPLIT, new TokenManifest.SplitCounts(total, total, perClass)),
+                Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job).withFiles(files);
+        writeIndex(new HadoopDir(out.root(), conf), p, o, s, grids, job);
+        written.add(SampleLayout.INDEX);
+        String json = withSections(manifest, w.sections()).toPrettyString();
+        out.commit(written, json.getBytes(StandardCharsets.UTF_8)); // the manifest last: marks the output complete
+        LOG.info("sample committed {}: {} images in {} s ({} img/s)", out.uri(), total, job.seconds(),
+                job.imagesPerSecond());
+        return new Result(out.uri(), p.classes(), o.perClass(), s, manifest, json);
     }
 
     /** Class-major (class, index) pairs cut into units of {@code batch} samples. */
@@ -462,31 +463,30 @@ public final class SampleJob {
         return Integer.parseInt(spark.conf().get("spark.executor.cores", "1"));
     }
 
-    /** Exactly {@code total} committed rows with distinct ids. */
-    private static void verifyRows(SparkSession spark, Path codes, long total) throws IOException {
-        FileSystem fs = codes.getFileSystem(spark.sparkContext().hadoopConfiguration());
-        FileStatus[] st = fs.globStatus(new Path(codes, TokenTableSchema.SPLIT + "=*/*.parquet"));
-        List<String> files = new ArrayList<>();
-        for (FileStatus f : st == null ? new FileStatus[0] : st) {
-            files.add(f.getPath().toString());
-        }
+    /** Exactly {@code total} written rows with distinct ids. */
+    private static void verifyRows(SparkSession spark, StagedOutput out, List<TokenManifest.DataFile> files,
+            long total) {
+        String codes = out.path(SampleLayout.CODES_DIR).toString();
         if (files.isEmpty()) {
             throw new IllegalStateException("the job wrote no Parquet files under " + codes);
         }
-        Row r = spark.read().option("basePath", codes.toString()).parquet(files.toArray(String[]::new))
+        Row r = TokenTable.rows(spark, codes, files.stream().map(f -> new Path(codes, f.path())).toList())
                 .agg(functions.count(functions.lit(1)), functions.countDistinct(functions.col(TokenTableSchema.ID)))
                 .first();
-        if (r.getLong(0) != total || r.getLong(1) != total) {
+        long inFiles = files.stream().mapToLong(TokenManifest.DataFile::rows).sum();
+        if (r.getLong(0) != total || r.getLong(1) != total || inFiles != total) {
             throw new IllegalStateException("row count check failed: expected " + total + " samples, wrote "
-                    + r.getLong(0) + " rows with " + r.getLong(1) + " distinct ids");
+                    + r.getLong(0) + " rows (" + inFiles + " by the writers' counts) with " + r.getLong(1)
+                    + " distinct ids");
         }
     }
 
-    /** Every {@code images/class-<c>/<i>.png} exists. */
-    private static void verifyImages(FileSystem fs, Path tmp, List<Integer> classes, int perClass)
+    /** Every {@code images/class-<c>/<i>.png} exists; @return their paths relative to the output */
+    private static List<String> verifyImages(FileSystem fs, Path root, List<Integer> classes, int perClass)
             throws IOException {
+        List<String> paths = new ArrayList<>();
         for (int c : classes) {
-            Path dir = new Path(new Path(tmp, SampleLayout.IMAGES_DIR), SampleLayout.classDir(c));
+            Path dir = new Path(new Path(root, SampleLayout.IMAGES_DIR), SampleLayout.classDir(c));
             java.util.Set<String> names = new java.util.HashSet<>();
             if (fs.exists(dir)) {
                 for (FileStatus f : fs.listStatus(dir)) {
@@ -497,19 +497,21 @@ public final class SampleJob {
                 if (!names.contains(SampleLayout.imageName(i))) {
                     throw new IllegalStateException("image " + SampleLayout.imagePath(c, i) + " is missing after the job");
                 }
+                paths.add(SampleLayout.imagePath(c, i));
             }
         }
+        return paths;
     }
 
     /** {@code grids/class-<c>.png} from the first {@link SampleLayout#GRID_MAX} PNGs of each class; @return their paths */
-    private static List<String> writeGrids(FileSystem fs, Path tmp, List<Integer> classes, int perClass)
+    private static List<String> writeGrids(FileSystem fs, Path root, List<Integer> classes, int perClass)
             throws IOException {
         List<String> paths = new ArrayList<>();
-        HadoopDir grids = new HadoopDir(new Path(tmp, SampleLayout.GRIDS_DIR), fs.getConf());
+        HadoopDir grids = new HadoopDir(new Path(root, SampleLayout.GRIDS_DIR), fs.getConf());
         for (int c : classes) {
             List<BufferedImage> images = new ArrayList<>();
             for (int i = 0; i < Math.min(perClass, SampleLayout.GRID_MAX); i++) {
-                try (InputStream in = fs.open(new Path(tmp, SampleLayout.imagePath(c, i)))) {
+                try (InputStream in = fs.open(new Path(root, SampleLayout.imagePath(c, i)))) {
                     BufferedImage img = ImageIO.read(in);
                     if (img == null) {
                         throw new IOException("cannot read " + SampleLayout.imagePath(c, i));
@@ -568,7 +570,8 @@ public final class SampleJob {
         for (int j = 0; j < grids.size(); j++) {
             int c = p.classes().get(j);
             report.heading("class " + c).image(grids.get(j), "class " + c + ": samples 0.."
-                    + (Math.min(o.perClass(), SampleLayout.GRID_MAX) - 1) + " (" + SampleLayout.IMAGES_DIR + "/" + SampleLayout.classDir(c) + "/<i>.png)");
+                    + (Math.min(o.perClass(), SampleLayout.GRID_MAX) - 1) + " (" + SampleLayout.IMAGES_DIR + "/"
+                    + SampleLayout.classDir(c) + "/<i>.png)");
         }
         try (OutputStream s2 = out.create(SampleLayout.INDEX)) {
             report.write(s2);

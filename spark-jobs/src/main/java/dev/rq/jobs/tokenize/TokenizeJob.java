@@ -3,9 +3,10 @@ package dev.rq.jobs.tokenize;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
-import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
+import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.ModelHashes;
@@ -15,9 +16,12 @@ import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
+import dev.rq.tables.TokenTableWriter;
 import dev.rq.tables.Variant;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -27,7 +31,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
-import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -39,7 +42,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.StructType;
@@ -50,15 +52,16 @@ import org.slf4j.LoggerFactory;
  * {@code rq tokenize}: encodes every image of a canonical dataset ({@link CanonicalDataset}) with
  * an RQ-VAE checkpoint into a token table ({@link TokenTableSchema}).
  *
- * <p>Driver: verify the checkpoint (checksums) and hash its codebook; open every split and cut the
- * rows of all its row groups into tasks of nearly equal size, in whole batches ({@link #plan}); run
- * the tasks ({@link TokenizeTask}: background decode thread, fixed-size batches, the executor's
- * shared model from {@link TokenizerModel}) writing Parquet through Spark's commit protocol (a retried task
- * never leaves duplicate rows) into a hidden temporary sibling {@code .<name>.tmp-<uuid>}; read
- * the committed rows back and require exactly {@code images × variants} rows and distinct (shard,
- * row, variant) keys per split; write {@code _tokens_manifest.json}; rename the folder into place
- * (an older table is moved aside first and deleted after). A failed run removes its temporary
- * folder and leaves an existing table untouched.
+ * <p>Plan (driver, no cluster work): verify the checkpoint (checksums) and hash its codebook; open
+ * every split and cut the rows of all its row groups into tasks of nearly equal size, in whole
+ * batches ({@link #plan}). Write (one Spark job): the tasks ({@link TokenizeTask}: background
+ * decode thread, fixed-size batches, the executor's shared model from {@link TokenizerModel}) feed
+ * a {@link TokenTableWriter} that writes each task's Parquet files straight under the output.
+ * Commit: read the written rows back and require exactly {@code images × variants} rows and
+ * distinct (shard, row, variant) keys per split; write {@code _tokens_manifest.json}, which lists
+ * the files, last ({@link StagedOutput}: no directory is renamed, so the same steps are safe on
+ * object stores). An older table stays readable until the new manifest replaces its own; a failed
+ * run removes its files and leaves an existing table untouched.
  */
 public final class TokenizeJob {
     private static final Logger LOG = LoggerFactory.getLogger(TokenizeJob.class);
@@ -122,18 +125,40 @@ public final class TokenizeJob {
     /** One split of the input. */
     private record SplitInput(String name, String uri, CanonicalDataset dataset, String rel) {}
 
-    /** Runs the job on {@code spark} (any master). */
+    /** What the output is: a token table, its manifest the commit marker, files never reused. */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(TokenTableSchema.MANIFEST_FILE, "--output",
+            "a token table", false);
+
+    /**
+     * Everything decided before any cluster work.
+     *
+     * @param splits the input splits
+     * @param tasks per Spark task its row ranges
+     * @param task the task function (model, batching, views)
+     * @param threads intra-op threads per task
+     * @param skeleton the manifest without counts, files and timing
+     * @param schema the rows' schema (provenance in the codes metadata)
+     */
+    private record Plan(List<SplitInput> splits, List<WorkUnit[]> tasks, TokenizeTask task, TokenizerModel model,
+            int threads, TokenManifest skeleton, StructType schema) {}
+
+    /** Runs the job on {@code spark} (any master): plan, write, commit. */
     public static Result run(SparkSession spark, Options o) throws IOException {
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-tokenize", "rq tokenize " + o.data() + " -> " + o.output(), false);
-        try {
-            return doRun(spark, jsc, o);
-        } finally {
-            jsc.clearJobGroup();
-        }
+        return JobGroup.run(spark, "rq-tokenize", "rq tokenize " + o.data() + " -> " + o.output(), false, () -> {
+            Plan p = plan(spark, o);
+            try (StagedOutput out = StagedOutput.begin(o.output(), spark.sparkContext().hadoopConfiguration(),
+                    OUTPUT)) {
+                long t0 = System.nanoTime();
+                List<TokenManifest.DataFile> files = write(spark, p, out);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                return commit(spark, o, p, out, files, seconds);
+            }
+        });
     }
 
-    private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o) throws IOException {
+    /** Verifies the checkpoint, opens the splits and cuts them into tasks (no cluster work). */
+    private static Plan plan(SparkSession spark, Options o) throws IOException {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         Configuration conf = jsc.hadoopConfiguration();
         SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
 
@@ -172,7 +197,6 @@ public final class TokenizeJob {
                         + s.name());
             }
         }
-        int parallelism = jsc.defaultParallelism();
         long totalImages = splits.stream().mapToLong(s -> s.dataset().numRows()).sum();
         List<WorkUnit> groups = new ArrayList<>();
         for (SplitInput s : splits) {
@@ -181,65 +205,48 @@ public final class TokenizeJob {
         // images per whole number of batches: tasks of a multiple of this pad no batch mid-split
         int perBatch = o.batchSize() / java.math.BigInteger.valueOf(o.batchSize())
                 .gcd(java.math.BigInteger.valueOf(o.variants().size())).intValue();
-        int taskCount = taskCount(totalImages, parallelism, perBatch, o.rowsPerTask());
+        int taskCount = taskCount(totalImages, jsc.defaultParallelism(), perBatch, o.rowsPerTask());
         List<WorkUnit[]> tasks = plan(groups, taskCount, perBatch);
         int threads = o.threads() > 0 ? o.threads() : taskCpus(spark);
 
-        // provenance (counts are added after the write)
+        // provenance (counts, files and timing are added at the commit)
         TokenManifest skeleton = skeleton(o, ckptDir.uri(), ckpt, config, modelSha, codebookSha, codeType, maxK,
                 labelNames, spark);
         StructType schema = TokenTableSchema.schema(codeType, o.withLatents(), skeleton.toCompactJson());
+        int failPartition = Integer.parseInt(spark.conf().get(TEST_FAIL_PARTITION, "-1"));
+        TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, sconf);
+        TokenizeTask task = new TokenizeTask(model, sconf, o.variants(), o.batchSize(), size, codeShape, ks,
+                codeType == TokenTableSchema.CodeType.INT16, o.withLatents(), q.embedDim(), failPartition);
+        LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of about {} images, batch {}, {} threads/task",
+                totalImages, splits.size(), o.variants().size(), tasks.size(), totalImages / tasks.size(),
+                o.batchSize(), threads);
+        return new Plan(splits, tasks, task, model, threads, skeleton, schema);
+    }
 
-        Path out = new Path(o.output());
-        FileSystem fs = out.getFileSystem(conf);
-        out = fs.makeQualified(out);
-        AtomicOutput.checkReplaceable(fs, out, TokenTableSchema.MANIFEST_FILE, "--output", "a token table");
-        Path parent = out.getParent();
-        if (parent == null) {
-            throw new IllegalArgumentException("output must not be a file system root: " + out);
+    /** One Spark job: encodes every task's rows and writes them under the output; @return the files */
+    private static List<TokenManifest.DataFile> write(SparkSession spark, Plan p, StagedOutput out) {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        if (spark.sparkContext().isLocal()) { // the driver JVM is the executor: load while Spark plans
+            p.model().preloadInBackground();
         }
-        fs.mkdirs(parent);
-        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
-        boolean committed = false;
-        try {
-            int failPartition = Integer.parseInt(spark.conf().get(TEST_FAIL_PARTITION, "-1"));
-            TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, sconf);
-            if (spark.sparkContext().isLocal()) { // the driver JVM is the executor: load while Spark plans
-                model.preloadInBackground();
-            }
-            TokenizeTask task = new TokenizeTask(model, sconf, o.variants(), o.batchSize(), size, codeShape, ks,
-                    codeType == TokenTableSchema.CodeType.INT16, o.withLatents(),
-                    q.embedDim(), failPartition);
-            LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of about {} images, batch {}, {} threads/task",
-                    totalImages, splits.size(), o.variants().size(), tasks.size(), totalImages / tasks.size(),
-                    o.batchSize(), threads);
-            JavaRDD<Row> rows = jsc.parallelize(tasks, tasks.size()).mapPartitions(task, false);
-            long t0 = System.nanoTime();
-            spark.createDataFrame(rows, schema)
-                    .write()
-                    .mode(SaveMode.ErrorIfExists)
-                    .option("compression", "zstd")
-                    .partitionBy(TokenTableSchema.SPLIT)
-                    .parquet(tmp.toString());
-            double seconds = (System.nanoTime() - t0) / 1e9;
+        JavaRDD<Row> rows = jsc.parallelize(p.tasks(), p.tasks().size()).mapPartitions(p.task(), false);
+        return TokenTableWriter.write(rows, out, "", p.schema(), jsc.hadoopConfiguration());
+    }
 
-            Map<String, TokenManifest.SplitCounts> counts = verifyCounts(spark, tmp, splits, o.variants().size());
-            long totalRows = counts.values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
-            TokenManifest.Job job = new TokenManifest.Job(o.batchSize(), spark.sparkContext().master(), tasks.size(),
-                    threads, round(seconds, 3), round(totalRows / seconds, 2));
-            TokenManifest manifest = skeleton.withResults(counts,
-                    Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job);
-            manifest.write(tmp.toString(), conf); // last: marks the table complete
-            AtomicOutput.replace(fs, tmp, out);
-            committed = true;
-            LOG.info("tokenize committed {}: {} rows in {} s ({} rows/s)", out, totalRows, job.seconds(),
-                    job.imagesPerSecond());
-            return new Result(out.toString(), manifest);
-        } finally {
-            if (!committed) {
-                fs.delete(tmp, true);
-            }
-        }
+    /** Checks the written rows, then writes the manifest (the commit marker) last. */
+    private static Result commit(SparkSession spark, Options o, Plan p, StagedOutput out,
+            List<TokenManifest.DataFile> files, double seconds) throws IOException {
+        Map<String, TokenManifest.SplitCounts> counts = verifyCounts(spark, out.uri(), files, p.splits(),
+                o.variants().size());
+        long totalRows = counts.values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
+        TokenManifest.Job job = new TokenManifest.Job(o.batchSize(), spark.sparkContext().master(), p.tasks().size(),
+                p.threads(), round(seconds, 3), round(totalRows / seconds, 2));
+        TokenManifest manifest = p.skeleton().withResults(counts,
+                Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), job).withFiles(files);
+        out.commit(TokenTableWriter.outputPaths("", files), manifest.toJson().getBytes(StandardCharsets.UTF_8));
+        LOG.info("tokenize committed {}: {} rows in {} files, {} s ({} rows/s)", out.uri(), totalRows, files.size(),
+                job.seconds(), job.imagesPerSecond());
+        return new Result(out.uri(), manifest);
     }
 
     private static double round(double v, int digits) {
@@ -378,25 +385,18 @@ public final class TokenizeJob {
         return units;
     }
 
-    /** Reads the committed rows back: per split exactly images × variants rows, all keys distinct. */
-    private static Map<String, TokenManifest.SplitCounts> verifyCounts(SparkSession spark, Path tmp,
-            List<SplitInput> splits, int variants) {
-        // read the committed files by name: the hidden temporary root itself would be ignored by Spark
-        FileSystem fs;
-        List<String> files = new ArrayList<>();
-        try {
-            fs = tmp.getFileSystem(spark.sparkContext().hadoopConfiguration());
-            FileStatus[] st = fs.globStatus(new Path(tmp, TokenTableSchema.SPLIT + "=*/*.parquet"));
-            for (FileStatus f : st == null ? new FileStatus[0] : st) {
-                files.add(f.getPath().toString());
-            }
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+    /**
+     * Reads the written rows back: per split exactly images × variants rows (in the writers' counts
+     * and in the data), all (shard, row, variant) keys distinct.
+     */
+    private static Map<String, TokenManifest.SplitCounts> verifyCounts(SparkSession spark, String root,
+            List<TokenManifest.DataFile> files, List<SplitInput> splits, int variants) {
         if (files.isEmpty()) {
-            throw new IllegalStateException("the job wrote no Parquet files under " + tmp);
+            throw new IllegalStateException("the job wrote no Parquet files under " + root);
         }
-        Dataset<Row> t = spark.read().option("basePath", tmp.toString()).parquet(files.toArray(String[]::new));
+        Map<String, Long> fileRows = new LinkedHashMap<>();
+        files.forEach(f -> fileRows.merge(f.split(), f.rows(), Long::sum));
+        Dataset<Row> t = TokenTable.rows(spark, root, files.stream().map(f -> new Path(root, f.path())).toList());
         List<Row> agg = t.groupBy(TokenTableSchema.SPLIT)
                 .agg(functions.count(functions.lit(1)).alias("n"),
                         functions.countDistinct(functions.col(TokenTableSchema.SOURCE_SHARD),
@@ -412,10 +412,12 @@ public final class TokenizeJob {
             long images = s.dataset().numRows();
             long expected = images * variants;
             long[] g = got.getOrDefault(s.name(), new long[2]);
-            if (g[0] != expected || g[1] != expected) {
+            long inFiles = fileRows.getOrDefault(s.name(), 0L);
+            if (g[0] != expected || g[1] != expected || inFiles != expected) {
                 throw new IllegalStateException("row count check failed for split " + s.name() + ": expected "
                         + expected + " rows (" + images + " images x " + variants + " variants), wrote " + g[0]
-                        + " rows with " + g[1] + " distinct (shard, row, variant) keys");
+                        + " rows (" + inFiles + " by the writers' counts) with " + g[1]
+                        + " distinct (shard, row, variant) keys");
             }
             Map<String, Long> shards = new LinkedHashMap<>();
             DatasetInfo info = s.dataset().info();

@@ -1,15 +1,12 @@
 package dev.rq.jobs.train;
 
 import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.parquet.example.data.Group;
 import org.apache.parquet.hadoop.ParquetReader;
@@ -18,7 +15,7 @@ import org.apache.parquet.hadoop.example.GroupReadSupport;
 /**
  * One split of a token table held in memory for stage-2 training, read directly from its Parquet
  * files (no SparkSession needed, so it runs inside a barrier task). Rows are in a fixed global
- * order: part files sorted by name, rows in file order; every (image, variant) row is a sample.
+ * order: the manifest's files (task order), rows in file order; every (image, variant) row is a sample.
  *
  * <p>Memory: H·W·D codes as int plus, with latents, H·W·C float16 per row (ImageNet 8×8×4 codes:
  * 1 KB per row, 1.3 GB for 1.28 M rows).
@@ -45,25 +42,22 @@ final class TokenStore {
     /** Reads split {@code split} of the table at {@code root}; checks every row's code count. */
     static TokenStore read(String root, String split, TokenManifest manifest, boolean withLatents, Configuration conf)
             throws IOException {
-        Path dir = new Path(root, TokenTableSchema.SPLIT + "=" + split);
-        FileSystem fs = dir.getFileSystem(conf);
-        if (!fs.exists(dir)) {
+        if (!manifest.splits().containsKey(split)) {
             throw new IOException("token table " + root + " has no split '" + split + "'");
         }
-        FileStatus[] files = fs.listStatus(dir, p -> p.getName().endsWith(".parquet"));
-        Arrays.sort(files, Comparator.comparing(f -> f.getPath().getName()));
+        List<Path> files = TokenTable.dataFiles(root, manifest, split, conf); // exactly the manifest's files
         int per = manifest.codesLength();
         List<int[]> codes = new ArrayList<>();
         List<Long> labels = new ArrayList<>();
         List<byte[]> latents = new ArrayList<>();
-        for (FileStatus f : files) {
-            try (ParquetReader<Group> r = ParquetReader.builder(new GroupReadSupport(), f.getPath()).withConf(conf).build()) {
+        for (Path f : files) {
+            try (ParquetReader<Group> r = ParquetReader.builder(new GroupReadSupport(), f).withConf(conf).build()) {
                 Group g;
                 while ((g = r.read()) != null) {
                     Group list = g.getGroup(TokenTableSchema.CODES, 0);
                     int n = list.getFieldRepetitionCount(0);
                     if (n != per) {
-                        throw new IOException(f.getPath() + ": a row has " + n + " codes, the manifest says " + per);
+                        throw new IOException(f + ": a row has " + n + " codes, the manifest says " + per);
                     }
                     int[] c = new int[n];
                     for (int i = 0; i < n; i++) {

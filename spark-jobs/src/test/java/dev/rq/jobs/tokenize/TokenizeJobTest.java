@@ -207,6 +207,18 @@ class TokenizeJobTest {
                 List.of(Variant.CENTER), 16, List.of(), false, 0, 0));
         TokenTable t = TokenTable.read(spark, out);
         assertThat(t.splits()).containsExactly("validation");
+        long rows = t.rows().count();
+        // the reader takes exactly the manifest's files: a stray file (e.g. of a failed write) is ignored
+        TokenManifest m = t.manifest();
+        assertThat(m.files()).isNotEmpty().allSatisfy(f -> assertThat(f.split()).isEqualTo("validation"));
+        assertThat(m.files().stream().mapToLong(TokenManifest.DataFile::rows).sum()).isEqualTo(rows);
+        Path listed = Path.of(out).resolve(m.files().get(0).path());
+        Files.copy(listed, listed.resolveSibling("part-99999-stray.zstd.parquet"));
+        assertThat(TokenTable.read(spark, out).rows().count()).isEqualTo(rows);
+        // a listed file that is missing makes the table incomplete, named in the error
+        Files.move(listed, listed.resolveSibling("moved.bin"));
+        assertThatThrownBy(() -> TokenTable.read(spark, out)).hasMessageContaining("is incomplete")
+                .hasMessageContaining(m.files().get(0).path());
         Files.delete(Path.of(out, "_tokens_manifest.json"));
         assertThatThrownBy(() -> TokenTable.read(spark, out)).hasMessageContaining("_tokens_manifest.json");
     }
