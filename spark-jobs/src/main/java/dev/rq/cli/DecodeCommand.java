@@ -2,6 +2,8 @@ package dev.rq.cli;
 
 import dev.rq.jobs.decode.DecodeJob;
 import dev.rq.tables.Variant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
@@ -37,12 +39,17 @@ public final class DecodeCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "libtorch intra-op threads (default: libtorch's)")
     int threads;
 
+    @Option(names = "--depths", split = ",", paramLabel = "K",
+            description = "Decode with the first K code levels, for each K listed (e.g. 1,2,3,4: coarse-to-fine"
+                    + " reconstructions; grid.png shows one row per image); default: all levels")
+    List<Integer> depths = new ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
         Integer v = variant == null ? null : Variant.parseList(variant).get(0).id;
         try (SparkSession spark = IngestCommand.session("rq decode", 1)) {
             DecodeJob.Result r = DecodeJob.run(spark,
-                    new DecodeJob.Options(checkpoint, tokens, output, limit, split, v, force, threads));
+                    new DecodeJob.Options(checkpoint, tokens, output, limit, split, v, force, threads, depths));
             System.out.printf("decoded %d rows into %s (grid.png, index.html)%n", r.rows().size(), output);
         }
         return 0;

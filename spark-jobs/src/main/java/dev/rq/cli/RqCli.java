@@ -36,6 +36,7 @@ import picocli.CommandLine.ScopeType;
             TrainTransformerCommand.class,
             SampleCommand.class,
             QuickstartCommand.class,
+            QueryCommand.class,
         })
 public final class RqCli implements Runnable {
 

@@ -33,6 +33,8 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         register(kryo, "org.apache.spark.sql.types.LongType$");
         register(kryo, "org.apache.spark.sql.types.ByteType$");
         register(kryo, "org.apache.spark.sql.types.BooleanType$");
+        // rq query: Dataset.toLocalIterator returns each partition's rows as chunked buffers
+        register(kryo, "[Lorg.apache.spark.util.io.ChunkedByteBuffer;");
         kryo.register(String[].class);
         kryo.register(Object[].class);
         kryo.register(int[].class);

@@ -158,6 +158,11 @@ class RqCliErrorsTest {
                         List.of("rq tokenize: Missing required options", "--data", "see 'rq tokenize --help'")),
                 Arguments.of("unknown subcommand", List.of("tokenise"), List.of("rq: ", "'tokenise'",
                         "did you mean tokenize")),
+                Arguments.of("query of a missing table", List.of("query", "--table", "t=" + t("no-table"), "--sql",
+                        "SELECT 1"), List.of("--table t", t("no-table"), "does not exist")),
+                Arguments.of("query naming an unknown column", List.of("query", "--table", "t="
+                        + repo("data/emoji/validation"), "--sql", "SELECT nope FROM t"), List.of("rq query: ",
+                        "`nope` cannot be resolved")),
                 Arguments.of("bad option value", List.of("ingest", "--input", "x", "--format", "zip", "--output", "y"),
                         List.of("rq ingest: Invalid value for option '--format'", "zip")));
     }

@@ -3,6 +3,7 @@ package dev.rq.jobs.decode;
 import static org.apache.spark.sql.functions.col;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
@@ -65,9 +66,11 @@ public final class DecodeJob {
      * @param variant only this variant id, or null
      * @param force decode even when the codebook differs from the table's
      * @param threads libtorch intra-op threads (0 = default)
+     * @param depths decode with the first k code levels, for each k listed (coarse-to-fine
+     *     partial reconstructions, {@link RqVae#decodePartialCodes}); empty = all D levels only
      */
     public record Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
-            boolean force, int threads) {
+            boolean force, int threads, List<Integer> depths) {
         public Options {
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(tokens, "tokens");
@@ -75,6 +78,13 @@ public final class DecodeJob {
             if (limit <= 0) {
                 throw new IllegalArgumentException("limit must be > 0, got " + limit);
             }
+            depths = List.copyOf(depths == null ? List.of() : depths);
+        }
+
+        /** Options that decode with all code levels. */
+        public Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
+                boolean force, int threads) {
+            this(checkpoint, tokens, output, limit, split, variant, force, threads, List.of());
         }
     }
 
@@ -82,7 +92,8 @@ public final class DecodeJob {
      * Outcome.
      *
      * @param rows the decoded rows, in order
-     * @param images their images, NCHW floats in [−1, 1] (not clamped)
+     * @param images their images, NCHW floats in [−1, 1] (not clamped), decoded with the last
+     *     entry of {@link Options#depths} (all levels by default)
      * @param resolution R
      * @param files PNG paths relative to the output folder, in row order
      */
@@ -126,16 +137,45 @@ public final class DecodeJob {
             VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(o.checkpoint(), conf), manager);
             checkCompatible(l, m, o);
             int res = l.config().model().ddconfig().resolution();
-            float[] images = decode(l.vae(), rows.stream().map(TokenRow::getCodes).toList(), table.codeShape(), BATCH);
+            int[] shape = table.codeShape();
+            List<Integer> depths = o.depths().isEmpty() ? List.of(shape[2]) : o.depths();
+            for (int k : depths) {
+                if (k < 1 || k > shape[2]) {
+                    throw new IllegalArgumentException("--depths: " + k + " is not a number of code levels in [1, "
+                            + shape[2] + "] (the table's depth D)");
+                }
+            }
+            List<int[]> codes = rows.stream().map(TokenRow::getCodes).toList();
             int n = rows.size();
             try (StagedOutput staged = StagedOutput.begin(o.output(), conf, OUTPUT)) {
                 HadoopDir out = new HadoopDir(staged.root(), conf);
-                List<String> files = writePngs(out, rows, images, res);
-                try (OutputStream s = out.create("grid.png")) {
-                    ImageGrid.writePng(ImageGrid.grid(images, n, 3, res, res), s);
+                float[] images = null;
+                List<List<String>> files = new ArrayList<>();
+                float[][] perDepth = new float[depths.size()][];
+                for (int j = 0; j < depths.size(); j++) {
+                    int k = depths.get(j);
+                    images = decode(l.vae(), codes, shape, BATCH, k);
+                    perDepth[j] = images;
+                    files.add(writePngs(out, rows, images, res, o.depths().isEmpty() ? "" : "_d" + k));
                 }
-                writeIndex(out, o, m, rows, files);
-                List<String> written = new ArrayList<>(files);
+                try (OutputStream s = out.create("grid.png")) {
+                    if (depths.size() == 1) {
+                        ImageGrid.writePng(ImageGrid.grid(images, n, 3, res, res), s);
+                    } else { // one row per image, one column per depth
+                        int per = 3 * res * res;
+                        float[] all = new float[n * depths.size() * per];
+                        for (int i = 0; i < n; i++) {
+                            for (int j = 0; j < depths.size(); j++) {
+                                System.arraycopy(perDepth[j], i * per, all, (i * depths.size() + j) * per, per);
+                            }
+                        }
+                        ImageGrid.writePng(ImageGrid.grid(all, n * depths.size(), 3, res, res, depths.size(), 2,
+                                0xFFFFFF), s);
+                    }
+                }
+                writeIndex(out, o, m, rows, files, depths);
+                List<String> written = new ArrayList<>();
+                files.forEach(written::addAll);
                 written.add("grid.png");
                 written.add("index.html");
                 ObjectNode marker = JSON.createObjectNode();
@@ -143,11 +183,13 @@ public final class DecodeJob {
                 marker.put("token_table", table.uri());
                 marker.put("checkpoint", o.checkpoint());
                 marker.put("rows", n);
-                files.forEach(marker.putArray("files")::add);
+                depths.forEach(marker.putArray("depths")::add);
+                var fileArray = marker.putArray("files");
+                files.forEach(f -> f.forEach(fileArray::add));
                 staged.commit(written, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(marker));
                 LOG.info("decoded {} rows of {} into {}", n, table.uri(), staged.uri());
                 l.vae().close();
-                return new Result(rows, images, res, files);
+                return new Result(rows, images, res, files.get(files.size() - 1));
             }
         }
     }
@@ -183,6 +225,15 @@ public final class DecodeJob {
      * @return NCHW floats of every image
      */
     public static float[] decode(RqVae vae, List<int[]> codes, int[] codeShape, int batch) {
+        return decode(vae, codes, codeShape, batch, codeShape[2]);
+    }
+
+    /**
+     * Decodes flattened (h, w, d) code stacks with their first {@code depths} code levels.
+     *
+     * @param depths code levels used, 1..D (D = all: {@link RqVae#decodeCodes})
+     */
+    public static float[] decode(RqVae vae, List<int[]> codes, int[] codeShape, int batch, int depths) {
         int len = codeShape[0] * codeShape[1] * codeShape[2];
         float[] out = null;
         int per = 0;
@@ -200,8 +251,9 @@ public final class DecodeJob {
                 }
             }
             try (NDManager sub = vae.params().manager().newSubManager(); NDScope scope = new NDScope()) {
-                float[] x = vae.decodeCodes(sub.create(c, new Shape(batch, codeShape[0], codeShape[1],
-                        codeShape[2]))).toFloatArray();
+                NDArray stack = sub.create(c, new Shape(batch, codeShape[0], codeShape[1], codeShape[2]));
+                float[] x = (depths == codeShape[2] ? vae.decodeCodes(stack)
+                        : vae.decodePartialCodes(stack, depths - 1, true)).toFloatArray();
                 if (out == null) {
                     per = x.length / batch;
                     out = new float[codes.size() * per];
@@ -212,7 +264,7 @@ public final class DecodeJob {
         return out == null ? new float[0] : out;
     }
 
-    private static List<String> writePngs(HadoopDir out, List<TokenRow> rows, float[] images, int res)
+    private static List<String> writePngs(HadoopDir out, List<TokenRow> rows, float[] images, int res, String suffix)
             throws IOException {
         List<String> files = new ArrayList<>();
         Map<String, HadoopDir> dirs = new LinkedHashMap<>();
@@ -223,7 +275,7 @@ public final class DecodeJob {
                 d = out.child(safe(r.getSplit()));
                 dirs.put(r.getSplit(), d);
             }
-            String name = String.format(Locale.ROOT, "%05d_%s_v%d.png", i, safe(r.getId()), r.getVariant());
+            String name = String.format(Locale.ROOT, "%05d_%s_v%d%s.png", i, safe(r.getId()), r.getVariant(), suffix);
             try (OutputStream s = d.create(name)) {
                 ImageGrid.writePng(ImageGrid.image(images, i, 3, res, res), s);
             }
@@ -232,8 +284,8 @@ public final class DecodeJob {
         return files;
     }
 
-    private static void writeIndex(HadoopDir out, Options o, TokenManifest m, List<TokenRow> rows, List<String> files)
-            throws IOException {
+    private static void writeIndex(HadoopDir out, Options o, TokenManifest m, List<TokenRow> rows,
+            List<List<String>> files, List<Integer> depths) throws IOException {
         Map<String, Object> kv = new LinkedHashMap<>();
         kv.put("token table", o.tokens());
         kv.put("checkpoint", o.checkpoint());
@@ -241,13 +293,17 @@ public final class DecodeJob {
         kv.put("codebook SHA-256", m.tokenizer().codebookSha256());
         kv.put("code shape", m.codeShape() + " " + m.codeDtype() + ", K = " + m.codebookSize());
         kv.put("rows", rows.size());
+        kv.put("code levels decoded", depths.size() == 1 ? depths.get(0) + " of " + m.codeShape().get(2)
+                : depths + " of " + m.codeShape().get(2) + " (grid: one row per image, one column per level count)");
         List<List<Object>> table = new ArrayList<>();
         for (int i = 0; i < rows.size(); i++) {
             TokenRow r = rows.get(i);
             String label = r.getLabel() != null && r.getLabel() >= 0 && m.labelNames() != null
                     && r.getLabel() < m.labelNames().size() ? m.labelNames().get(r.getLabel().intValue())
                     : String.valueOf(r.getLabel());
-            table.add(List.of(i, r.getSplit(), r.getId(), Variant.ofId(r.getVariant()).label, label, files.get(i)));
+            int row = i;
+            table.add(List.of(i, r.getSplit(), r.getId(), Variant.ofId(r.getVariant()).label, label,
+                    String.join(" ", files.stream().map(f -> f.get(row)).toList())));
         }
         HtmlReport report = HtmlReport.titled("rq decode").keyValues(kv).image("grid.png", "decoded rows, in order")
                 .table(List.of("#", "split", "id", "variant", "label", "file"), table);

@@ -119,4 +119,42 @@ class DecodeJobTest {
         assertThat(DecodeJob.run(spark, new DecodeJob.Options(other.toString(), table, tmp.resolve("f").toString(), 2,
                 null, null, true, 0)).rows()).hasSize(2);
     }
+
+    @Test
+    void partialDepthsDecodeTheFirstKLevelsOfEachCodeStack() throws Exception {
+        Path out = tmp.resolve("depths");
+        DecodeJob.Result all = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table,
+                tmp.resolve("all").toString(), 3, "validation", 0, false, 2));
+        DecodeJob.Result r = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table, out.toString(), 3,
+                "validation", 0, false, 2, List.of(1, 4)));
+        assertThat(r.images()).isEqualTo(all.images()); // the last entry, 4 = D: every level
+        assertThat(r.files()).allMatch(f -> f.endsWith("_d4.png"));
+        try (NDManager m = Engines.newManager()) {
+            VaeCheckpoint.Loaded l = VaeCheckpoint.load(new LocalDir(ckpt), m);
+            long[] c = new long[DecodeJob.BATCH * 8 * 8 * 4];
+            for (int i = 0; i < DecodeJob.BATCH; i++) {
+                int[] one = r.rows().get(Math.min(i, 2)).getCodes();
+                for (int j = 0; j < one.length; j++) {
+                    c[i * one.length + j] = one[j];
+                }
+            }
+            float[] coarse = l.vae().decodePartialCodes(m.create(c, new Shape(DecodeJob.BATCH, 8, 8, 4)), 0, true)
+                    .toFloatArray();
+            BufferedImage png = ImageIO.read(out.resolve(r.files().get(1).replace("_d4.png", "_d1.png")).toFile());
+            int n = 3 * 16 * 16;
+            for (int y = 0; y < 16; y++) {
+                for (int x = 0; x < 16; x++) {
+                    int o = n + y * 16 + x;
+                    assertThat(png.getRGB(x, y) & 0xFFFFFF).isEqualTo(ImageGrid.toByte(coarse[o]) << 16
+                            | ImageGrid.toByte(coarse[o + 256]) << 8 | ImageGrid.toByte(coarse[o + 512]));
+                }
+            }
+        }
+        BufferedImage grid = ImageIO.read(out.resolve("grid.png").toFile()); // 3 rows (images) x 2 columns (depths)
+        assertThat(grid.getWidth()).isEqualTo(2 * 16 + 3 * 2);
+        assertThat(grid.getHeight()).isEqualTo(3 * 16 + 4 * 2);
+        assertThatThrownBy(() -> DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table,
+                tmp.resolve("bad").toString(), 1, null, null, false, 0, List.of(5))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--depths: 5");
+    }
 }
