@@ -70,7 +70,7 @@ final class ReportStage {
             s2 = stage2Report(usage);
         }
         QuickstartReport report = new QuickstartReport(c.o, c.out.uri(), c.trained,
-                c.lastLine(c.trainUri, "metrics.jsonl"), c.manifest, rows, Stage1Stages.countRows(c),
+                c.lastMetrics(c.trainUri), c.manifest, rows, Stage1Stages.countRows(c),
                 new ArrayList<>(c.datasets.keySet()), usage, c.eval, c.psnr, s2);
         List<StageTimer.Stage> stages = new ArrayList<>(c.timer.stages());
         double sofar = (System.nanoTime() - t0) / 1e9;
@@ -87,11 +87,11 @@ final class ReportStage {
 
     /**
      * The stage-2 curves ({@code eval/stage2-bits.png}, {@code eval/stage2-heldout-depths.png}) from
-     * the run's {@code metrics.jsonl} and {@code heldout.jsonl}, and the stage-2 summary in {@code
+     * the run's metrics and {@code heldout.jsonl}, and the stage-2 summary in {@code
      * quickstart.json}.
      */
     private QuickstartReport.Stage2 stage2Report(CodeUsage usage) throws IOException {
-        List<JsonNode> metrics = c.lines(c.stage2Uri, "metrics.jsonl");
+        List<JsonNode> metrics = c.metrics(c.stage2Uri);
         List<JsonNode> held = c.lines(c.stage2Uri, QuickstartJob.HELD_OUT);
         int depth = c.manifest.codeShape().get(2);
         double ln2 = Math.log(2);

@@ -138,7 +138,7 @@ final class Stage1Stages {
     }
 
     private String lastMetrics() {
-        JsonNode m = c.lastLine(c.trainUri, "metrics.jsonl");
+        JsonNode m = c.lastMetrics(c.trainUri);
         if (m == null) {
             return "";
         }

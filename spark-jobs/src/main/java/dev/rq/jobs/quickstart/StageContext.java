@@ -106,6 +106,25 @@ final class StageContext {
         }
     }
 
+    /** @return the last logged step record of a training run, or null */
+    JsonNode lastMetrics(String runUri) {
+        try {
+            List<String> lines = new RunDirectory(runUri, conf).metricsLines();
+            return lines.isEmpty() ? null : Helpers.JSON.readTree(lines.get(lines.size() - 1));
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** @return every logged step record of a training run, in step order (empty if none) */
+    List<JsonNode> metrics(String runUri) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : new RunDirectory(runUri, conf).metricsLines()) {
+            out.add(Helpers.JSON.readTree(l));
+        }
+        return out;
+    }
+
     /** @return every JSON line of a run file (empty if none) */
     List<JsonNode> lines(String runUri, String file) throws IOException {
         List<JsonNode> out = new ArrayList<>();

@@ -8,6 +8,7 @@ import dev.rq.executor.TaskDevice;
 import dev.rq.jobs.distributed.BarrierCollectives;
 import dev.rq.jobs.distributed.RingSettings;
 import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.engine.Engines;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -26,8 +27,8 @@ import scala.runtime.AbstractFunction1;
 
 /**
  * One rank of a data-parallel training stage (a Spark barrier task), for any {@link
- * TrainingStage}. Every attempt starts from the latest committed checkpoint of the run (or from
- * the seeded initialisation), trains to {@code max_steps}, checkpoints every {@code
+ * TrainingStage}. Every attempt starts from the newest complete checkpoint of the run that loads
+ * (torn or corrupt ones are skipped with a warning; else from the seeded initialisation), trains to {@code max_steps}, checkpoints every {@code
  * checkpoint_every} steps, and returns a one-line JSON summary.
  *
  * <pre>
@@ -36,7 +37,7 @@ import scala.runtime.AbstractFunction1;
  *               loop: replica.trainStep()                  (gradients all-reduced inside)
  *                     rank 0 → progress line to the driver
  *                     every K steps: weight checksums compared over ranks; rank 0 writes
- *                     step-N.tmp, commits it (rename); barrier
+ *                     step-N/ in place, manifest last; Spark barrier (not a ring wait)
  * </pre>
  */
 final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<String>> implements Serializable {
@@ -83,21 +84,24 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         int rank = ring.rank();
         int n = ring.worldSize();
         RunDirectory run = new RunDirectory(runUri, conf);
+        FaultInjection faults = new FaultInjection(faultInjection);
         TrainingStage.Limits limits = stage.limits();
-        Optional<CheckpointDir> latest = run.latest();
-        try (TrainingStage.Replica replica = stage.open(ring, manager, conf, latest);
+        String[] resumedFrom = {"seed"};
+        try (TrainingStage.Replica replica = open(run, ring, conf, manager, resumedFrom);
                 Socket progress = rank == 0 ? connect(progressAddress, network.progressConnectTimeout()) : null) {
+            // loading a multi-GB checkpoint takes long and unevenly: meet under spark.barrier.sync.timeout,
+            // not in a ring collective (--collective-timeout)
+            ctx.barrier();
             if (replica.loadedFrom() != null) {
                 agree(ring, replica.loadedFrom(), "loaded checkpoint"); // all ranks resumed from the same one
             }
             OutputStream progressOut = progress == null ? null : progress.getOutputStream();
             send(progressOut, event("start", replica.step(), Map.of("rank", rank, "world_size", n,
-                    "resumed_from", latest.map(CheckpointDir::uri).orElse("seed"),
-                    "attempt", ctx.stageAttemptNumber(), "threads", threads)));
+                    "resumed_from", resumedFrom[0], "attempt", ctx.stageAttemptNumber(), "threads", threads)));
             long t0 = System.nanoTime();
             long windowStart = replica.step();
             while (replica.step() < limits.maxSteps()) {
-                maybeInjectFault(run, rank, replica.step() + 1);
+                faults.beforeStep(run, rank, replica.step() + 1);
                 ObjectNode m = replica.trainStep();
                 long step = replica.step();
                 if (step % limits.logEvery() == 0 || step == limits.maxSteps()) {
@@ -115,28 +119,68 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                     String sha = replica.weightsSha();
                     agree(ring, sha, "weights at step " + step);
                     if (rank == 0) {
-                        CheckpointDir dir = run.beginCheckpoint(step);
-                        ObjectNode state = JSON.createObjectNode();
-                        state.put("step", step);
-                        state.put("weights_sha256", sha);
-                        state.put("world_size", n);
-                        replica.save(dir, state);
-                        run.commitCheckpoint(step, limits.keepCheckpoints());
-                        try {
-                            replica.afterCommit(run, step);
-                        } catch (IOException | RuntimeException e) {
-                            TrainingJob.LOG.warn("plots of step {} failed: {}", step, e.toString());
-                        }
-                        send(progressOut, event("checkpoint", step, Map.of("uri", run.checkpoint(step).uri(),
-                                "weights_sha256", sha)));
+                        checkpoint(run, faults, replica, step, sha, n, limits.keepCheckpoints(), progressOut);
                     }
-                    ring.barrier();
+                    // the other ranks wait here, not in a ring collective: a multi-GB checkpoint written to an
+                    // object store does not trip --collective-timeout (spark.barrier.sync.timeout applies)
+                    ctx.barrier();
+                    t0 = System.nanoTime(); // the wait is not training time
                 }
             }
             ObjectNode done = event("done", replica.step(), Map.of("rank", rank, "weights_sha256", replica.weightsSha()));
             send(progressOut, done);
             return done.toString();
         }
+    }
+
+    /**
+     * This rank's replica from the newest complete checkpoint that loads (every SHA-256 checked;
+     * one that fails is skipped with a warning naming it), else from the seed.
+     *
+     * @param resumedFrom receives the URI of the checkpoint loaded, or keeps "seed"
+     */
+    private TrainingStage.Replica open(RunDirectory run, TcpRingCollective ring, Configuration conf, NDManager manager,
+            String[] resumedFrom) throws IOException {
+        List<Long> complete = run.completeSteps();
+        for (long step : complete) {
+            CheckpointDir dir = run.checkpoint(step);
+            try {
+                TrainingStage.Replica r = stage.open(ring, manager, conf, Optional.of(dir));
+                resumedFrom[0] = dir.uri();
+                return r;
+            } catch (CheckpointException e) {
+                TrainingJob.LOG.warn("rank {}: skipping checkpoint {} that fails verification: {}", ring.rank(),
+                        dir.uri(), e.getMessage());
+            }
+        }
+        if (!complete.isEmpty()) {
+            TrainingJob.LOG.warn("rank {}: no checkpoint of {} loads; training from the seed", ring.rank(), runUri);
+        }
+        return stage.open(ring, manager, conf, Optional.empty());
+    }
+
+    /**
+     * Rank 0: writes the checkpoint of {@code step} in place (manifest last, {@link RunDirectory}),
+     * prunes old ones, plots, and reports it to the driver.
+     */
+    private static void checkpoint(RunDirectory run, FaultInjection faults, TrainingStage.Replica replica, long step,
+            String sha, int worldSize, int keep, OutputStream progressOut) throws IOException {
+        long t = System.nanoTime();
+        CheckpointDir dir = faults.checkpoint(run, 0, step, run.beginCheckpoint(step));
+        ObjectNode state = JSON.createObjectNode();
+        state.put("step", step);
+        state.put("weights_sha256", sha);
+        state.put("world_size", worldSize);
+        replica.save(dir, state);
+        run.commitCheckpoint(step, keep);
+        double seconds = (System.nanoTime() - t) / 1e9;
+        try {
+            replica.afterCommit(run, step);
+        } catch (IOException | RuntimeException e) {
+            TrainingJob.LOG.warn("plots of step {} failed: {}", step, e.toString());
+        }
+        send(progressOut, event("checkpoint", step, Map.of("uri", dir.uri(), "weights_sha256", sha,
+                "write_seconds", Math.round(seconds * 1000) / 1000.0)));
     }
 
     /** Fails unless every rank holds the same {@code value}. */
@@ -148,34 +192,6 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                 throw new IllegalStateException("replicas diverged: " + what + " on rank " + r + " is " + v
                         + " but on rank " + ring.rank() + " is " + value + " (non-deterministic computation or a bug)");
             }
-        }
-    }
-
-    private void maybeInjectFault(RunDirectory run, int rank, long step) throws IOException {
-        if (faultInjection == null || faultInjection.isBlank()) {
-            return;
-        }
-        FaultInjection f = FaultInjection.parse(faultInjection);
-        if (f.rank() != rank || f.step() != step) {
-            return;
-        }
-        org.apache.hadoop.fs.Path marker = run.path("_fault_injected_" + f.mode() + "_" + rank + "_" + step);
-        if (run.fs().exists(marker)) {
-            return; // one-shot: the retried attempt passes
-        }
-        run.fs().create(marker, true).close();
-        switch (f.mode()) {
-            case "throw" -> throw new IllegalStateException("injected fault: rank " + rank + " throws at step " + step);
-            case "hang" -> {
-                try {
-                    Thread.sleep(Long.MAX_VALUE); // stops responding; peers time out, Spark kills us
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("injected hang interrupted", e);
-                }
-            }
-            case "exit" -> Runtime.getRuntime().halt(137); // a killed executor / driver process
-            default -> throw new IllegalArgumentException("unknown fault mode " + f.mode());
         }
     }
 
@@ -215,14 +231,4 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         return n;
     }
 
-    /** {@code mode:rank:step}, mode throw | hang | exit (testing only). */
-    record FaultInjection(String mode, int rank, long step) {
-        static FaultInjection parse(String s) {
-            String[] p = s.split(":");
-            if (p.length != 3) {
-                throw new IllegalArgumentException("fault injection must be mode:rank:step, got " + s);
-            }
-            return new FaultInjection(p[0], Integer.parseInt(p[1]), Long.parseLong(p[2]));
-        }
-    }
 }

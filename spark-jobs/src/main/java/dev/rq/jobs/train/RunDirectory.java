@@ -3,48 +3,68 @@ package dev.rq.jobs.train;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import dev.rq.io.HadoopDir;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
 
 /**
- * The layout of a training run under its run URI (any Hadoop FileSystem):
+ * The layout of a training run under its run URI (any Hadoop FileSystem: local, HDFS, S3A, …):
  *
  * <pre>
- * run.json                      kind, config hash and config of the run (written once)
- * checkpoints/step-00000100/    committed checkpoints (manifest.json last, checksummed)
- * checkpoints/step-00000100.tmp/  a checkpoint being written (never read)
- * metrics.jsonl                 one JSON object per logged step (driver)
+ * run.json                         kind, config hash and config of the run (written once)
+ * config.yaml                      the resolved config, every default and override applied (written once)
+ * checkpoints/step-00000100/       a checkpoint: its files written in place, manifest.json last
+ * metrics/steps-00000001-00000100.jsonl   rolled metric parts, one JSON object per logged step ({@link MetricsLog})
  * plots/loss.png, plots/codebook.png, plots/recon-step-00000100.png (RQ-VAE),
  *   plots/samples-step-00000100.png (RQ-Transformer)
- * heldout.jsonl                 RQ-Transformer: held-out bits per code at every checkpoint
- * report.html                   the run's report page ({@link RunReport}), refreshed at every checkpoint
+ * heldout.jsonl                    RQ-Transformer: held-out bits per code at every checkpoint
+ * report.html                      the run's report page ({@link RunReport}), refreshed at every checkpoint
  * </pre>
  *
- * A checkpoint is committed by renaming its {@code .tmp} directory after every file, manifest
- * last, was written. The latest checkpoint is the highest step whose directory is committed and
- * whose manifest exists; {@link #latest} verifies it when loading, so a half-written or corrupt
- * checkpoint is never used as the latest.
+ * <p>Checkpoints never depend on a directory rename (a copy on object stores): {@link
+ * #beginCheckpoint} clears {@code step-N/} (manifest first), the stage writes every file in place
+ * in one piece ({@link HadoopDir#createFile}), and {@code manifest.json}, which lists every file's
+ * size and SHA-256, is written last: it is the commit. A writer that dies before the manifest
+ * leaves a torn folder (no manifest, or files missing); {@link #latest} skips it with a warning
+ * naming it, and resumes from the newest checkpoint whose manifest lists only present files of the
+ * listed sizes (one listing per checkpoint); loading then checks every SHA-256 and a checkpoint
+ * that fails is skipped in turn ({@link RankTask}). Pruning deletes a checkpoint's manifest
+ * before its files, so a pruned checkpoint is never half-valid.
  */
 public final class RunDirectory {
+    private static final Logger LOG = LogManager.getLogger(RunDirectory.class);
 
     static final String RUN_JSON = "run.json";
+    static final String CONFIG_YAML = "config.yaml";
     static final String CHECKPOINTS = "checkpoints";
-    static final String METRICS = "metrics.jsonl";
     static final String PLOTS = "plots";
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER));
 
     private final String uri;
     private final Path root;
@@ -72,7 +92,8 @@ public final class RunDirectory {
     }
 
     /**
-     * Creates {@code run.json} for a new run, or checks that an existing run has the same config.
+     * Creates {@code run.json} and {@code config.yaml} for a new run, or checks that an existing run
+     * has the same config.
      *
      * @return true if the run already existed (resume)
      * @throws IllegalStateException if the run URI holds a run with a different config
@@ -91,6 +112,9 @@ public final class RunDirectory {
                         + ", this command resolves to " + configHash.substring(0, 12) + "); use another --out, or"
                         + " rerun with the same config to resume. Nothing was overwritten.");
             }
+            if (!fs.exists(path(CONFIG_YAML))) { // runs started before config.yaml existed
+                writeFile(CONFIG_YAML, YAML.writeValueAsBytes(config));
+            }
             return true;
         }
         if (fs.exists(root) && fs.listStatus(root).length > 0) {
@@ -101,17 +125,24 @@ public final class RunDirectory {
         n.put("kind", kind);
         n.put("config_hash", configHash);
         n.set("config", config);
-        try (OutputStream out = fs.create(path(RUN_JSON + ".tmp"), true)) {
-            out.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(n));
-        }
-        if (!fs.rename(path(RUN_JSON + ".tmp"), p)) {
-            throw new IOException("cannot commit " + p);
-        }
+        writeFile(CONFIG_YAML, YAML.writeValueAsBytes(config));
+        writeFile(RUN_JSON, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(n)); // last: claims the run
         return false;
     }
 
-    /** @return committed checkpoint steps, ascending */
+    /** @return steps whose checkpoint folder holds a manifest (not verified), ascending */
     public List<Long> committedSteps() throws IOException {
+        List<Long> steps = new ArrayList<>();
+        for (long s : stepFolders()) {
+            if (fs.exists(new Path(dir(s), Checkpoints.MANIFEST))) {
+                steps.add(s);
+            }
+        }
+        return steps;
+    }
+
+    /** @return every {@code step-N} folder's step, ascending */
+    private List<Long> stepFolders() throws IOException {
         Path dir = path(CHECKPOINTS);
         List<Long> steps = new ArrayList<>();
         if (!fs.exists(dir)) {
@@ -119,7 +150,7 @@ public final class RunDirectory {
         }
         for (FileStatus s : fs.listStatus(dir)) {
             String name = s.getPath().getName();
-            if (s.isDirectory() && name.matches("step-\\d{8}") && fs.exists(new Path(s.getPath(), Checkpoints.MANIFEST))) {
+            if (s.isDirectory() && name.matches("step-\\d{8}")) {
                 steps.add(Long.parseLong(name.substring(5)));
             }
         }
@@ -127,61 +158,168 @@ public final class RunDirectory {
         return steps;
     }
 
-    /** @return the latest committed checkpoint, if any */
-    public Optional<CheckpointDir> latest() throws IOException {
-        List<Long> s = committedSteps();
-        return s.isEmpty() ? Optional.empty() : Optional.of(checkpoint(s.get(s.size() - 1)));
+    /**
+     * @return the steps of the complete checkpoints, newest first: manifest present and readable,
+     *     every listed file present with its listed size. Torn ones are skipped with a warning.
+     */
+    public List<Long> completeSteps() throws IOException {
+        List<Long> all = stepFolders();
+        List<Long> out = new ArrayList<>();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            String why = tornReason(all.get(i));
+            if (why == null) {
+                out.add(all.get(i));
+            } else {
+                LOG.warn("skipping torn checkpoint {}: {}", dir(all.get(i)), why);
+            }
+        }
+        return out;
     }
 
-    /** @return the committed checkpoint directory of {@code step} */
-    public CheckpointDir checkpoint(long step) {
-        return new Dir(path(CHECKPOINTS + "/" + name(step)));
+    /** @return the newest complete checkpoint ({@link #completeSteps}), if any */
+    public Optional<CheckpointDir> latest() throws IOException {
+        List<Long> s = completeSteps();
+        return s.isEmpty() ? Optional.empty() : Optional.of(checkpoint(s.get(0)));
+    }
+
+    /** @return why checkpoint {@code step} is torn, or null if its manifest and files are complete */
+    String tornReason(long step) throws IOException {
+        Path d = dir(step);
+        JsonNode files;
+        try (InputStream in = fs.open(new Path(d, Checkpoints.MANIFEST))) {
+            files = JSON.readTree(in).path("files");
+        } catch (FileNotFoundException e) {
+            return "no " + Checkpoints.MANIFEST + " (the writer stopped before the commit)";
+        } catch (IOException e) {
+            return "unreadable " + Checkpoints.MANIFEST + " (" + e.getMessage() + ")";
+        }
+        Map<String, Long> sizes = new HashMap<>();
+        for (FileStatus st : fs.listStatus(d)) {
+            sizes.put(st.getPath().getName(), st.getLen());
+        }
+        if (!files.isObject() || !files.has(Checkpoints.MODEL)) {
+            return Checkpoints.MANIFEST + " lists no " + Checkpoints.MODEL;
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = files.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            Long size = sizes.get(e.getKey());
+            if (size == null) {
+                return e.getKey() + " is missing";
+            }
+            if (size != e.getValue().path("bytes").asLong(-1)) {
+                return e.getKey() + " has " + size + " bytes, the manifest says " + e.getValue().path("bytes");
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Checks every file of checkpoint {@code step} against the SHA-256 in its manifest, streaming
+     * (memory is one buffer, whatever the checkpoint's size).
+     *
+     * @throws CheckpointException naming the first torn or altered file
+     */
+    public void verify(long step) throws IOException {
+        String torn = tornReason(step);
+        if (torn != null) {
+            throw new CheckpointException(dir(step) + ": " + torn);
+        }
+        JsonNode files;
+        try (InputStream in = fs.open(new Path(dir(step), Checkpoints.MANIFEST))) {
+            files = JSON.readTree(in).path("files");
+        }
+        byte[] buf = new byte[1 << 20];
+        for (Iterator<Map.Entry<String, JsonNode>> it = files.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            MessageDigest md = sha256();
+            try (InputStream in = fs.open(new Path(dir(step), e.getKey()))) {
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    md.update(buf, 0, n);
+                }
+            }
+            String sha = HexFormat.of().formatHex(md.digest());
+            if (!sha.equals(e.getValue().path("sha256").asText())) {
+                throw new CheckpointException(dir(step) + ": SHA-256 of " + e.getKey() + " is " + sha
+                        + ", the manifest says " + e.getValue().path("sha256").asText() + " (corrupted or altered)");
+            }
+        }
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** @return the checkpoint directory of {@code step} */
+    public CheckpointDir checkpoint(long step) throws IOException {
+        return new HadoopDir(dir(step), fs.getConf());
+    }
+
+    private Path dir(long step) {
+        return path(CHECKPOINTS + "/" + name(step));
     }
 
     static String name(long step) {
         return String.format("step-%08d", step);
     }
 
-    /** @return a fresh temporary directory for writing the checkpoint of {@code step} */
+    /**
+     * @return the empty folder {@code checkpoints/step-N/} for writing the checkpoint of {@code step}
+     *     (a torn or older checkpoint of that step is deleted first, its manifest before its files)
+     */
     public CheckpointDir beginCheckpoint(long step) throws IOException {
-        Path tmp = path(CHECKPOINTS + "/" + name(step) + ".tmp");
-        fs.delete(tmp, true);
-        fs.mkdirs(tmp);
-        return new Dir(tmp);
+        delete(step);
+        return checkpoint(step);
     }
 
     /**
-     * Commits a checkpoint written with {@link #beginCheckpoint} (rename), then deletes all but the
-     * newest {@code keep} committed checkpoints.
+     * Completes a checkpoint written into {@link #beginCheckpoint}: fails unless its manifest (the
+     * commit, written last by {@link Checkpoints#write}) is there and lists only present files,
+     * then deletes all but the newest {@code keep} complete checkpoints and every torn one older
+     * than this one.
      */
     public void commitCheckpoint(long step, int keep) throws IOException {
-        Path tmp = path(CHECKPOINTS + "/" + name(step) + ".tmp");
-        Path fin = path(CHECKPOINTS + "/" + name(step));
-        if (!fs.exists(new Path(tmp, Checkpoints.MANIFEST))) {
-            throw new CheckpointException("checkpoint " + tmp + " has no manifest; not committing");
+        String torn = tornReason(step);
+        if (torn != null) {
+            throw new CheckpointException("checkpoint " + dir(step) + " is incomplete (" + torn + "); not committed");
         }
-        fs.delete(fin, true);
-        if (!fs.rename(tmp, fin)) {
-            throw new IOException("cannot commit checkpoint " + tmp + " -> " + fin);
-        }
-        List<Long> steps = committedSteps();
-        for (int i = 0; i < steps.size() - keep; i++) {
-            fs.delete(path(CHECKPOINTS + "/" + name(steps.get(i))), true);
+        int kept = 0;
+        List<Long> all = stepFolders();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            long s = all.get(i);
+            if (s > step) {
+                continue; // newer folders: torn leftovers of a failed attempt, rewritten when training gets there
+            }
+            if (s == step || (kept < keep && tornReason(s) == null)) {
+                kept++;
+            } else {
+                delete(s);
+            }
         }
     }
 
-    /** Writes a whole small file (e.g. a PNG) atomically enough for plots. */
+    /** Deletes checkpoint {@code step}: its manifest first (from then on it is torn), then the folder. */
+    private void delete(long step) throws IOException {
+        Path d = dir(step);
+        fs.delete(new Path(d, Checkpoints.MANIFEST), false);
+        fs.delete(d, true);
+    }
+
+    /** Writes a whole small file in one piece ({@link HadoopDir#createFile}). */
     public void writeFile(String relative, byte[] bytes) throws IOException {
-        Path tmp = path(relative + ".tmp");
-        try (OutputStream out = fs.create(tmp, true)) {
+        Path p = path(relative);
+        if (p.getParent() != null) {
+            fs.mkdirs(p.getParent());
+        }
+        try (OutputStream out = HadoopDir.createFile(fs, p)) {
             out.write(bytes);
         }
-        Path fin = path(relative);
-        fs.delete(fin, false);
-        fs.rename(tmp, fin);
     }
 
-    /** @return the lines of a text file below the root, or an empty list */
+    /** @return the non-blank lines of a text file below the root, or an empty list */
     public List<String> readLines(String relative) throws IOException {
         Path p = path(relative);
         if (!fs.exists(p)) {
@@ -199,33 +337,9 @@ public final class RunDirectory {
         }
     }
 
-    /** A checkpoint directory on the run's file system. */
-    final class Dir implements CheckpointDir {
-        private final Path dir;
-
-        Dir(Path dir) {
-            this.dir = dir;
-        }
-
-        @Override
-        public OutputStream create(String name) throws IOException {
-            return fs.create(new Path(dir, name), true);
-        }
-
-        @Override
-        public InputStream open(String name) throws IOException {
-            return fs.open(new Path(dir, name));
-        }
-
-        @Override
-        public boolean exists(String name) throws IOException {
-            return fs.exists(new Path(dir, name));
-        }
-
-        @Override
-        public String uri() {
-            return dir.toString();
-        }
+    /** @return every logged step record of the run, in step order ({@link MetricsLog#read}) */
+    public List<String> metricsLines() throws IOException {
+        return MetricsLog.read(this);
     }
 
     /** @return whether {@code uri} names an existing path */

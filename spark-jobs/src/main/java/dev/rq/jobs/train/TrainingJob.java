@@ -3,12 +3,11 @@ package dev.rq.jobs.train;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.jobs.distributed.RingSettings;
+import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.report.LineChart;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -84,11 +83,17 @@ public final class TrainingJob {
         RunDirectory run = new RunDirectory(o.runUri(), conf);
         String hash = Configs.hash(stage.config());
         boolean resume = run.claim(stage.kind(), hash, stage.config());
-        List<Long> committed = run.committedSteps();
-        if (resume && !committed.isEmpty() && committed.get(committed.size() - 1) >= maxSteps) {
-            long s = committed.get(committed.size() - 1);
-            LOG.info("run {} is already complete at step {}", o.runUri(), s);
-            return new Result(o.runUri(), run.checkpoint(s).uri(), s, null, 0);
+        List<Long> complete = run.completeSteps(); // newest first; torn ones skipped with a warning
+        if (resume && !complete.isEmpty() && complete.get(0) >= maxSteps) {
+            long s = complete.get(0);
+            try {
+                run.verify(s); // every SHA-256, streamed: the run is complete only if its last checkpoint is
+                LOG.info("run {} is already complete at step {}", o.runUri(), s);
+                return new Result(o.runUri(), run.checkpoint(s).uri(), s, null, 0);
+            } catch (CheckpointException e) {
+                LOG.warn("the last checkpoint fails verification ({}); training again from an earlier one",
+                        e.getMessage());
+            }
         }
         RingSettings ring = RingSettings.from(spark.sparkContext().getConf(), o.collectiveTimeout());
         String driverHost = spark.sparkContext().getConf().get("spark.driver.host", "127.0.0.1");
@@ -98,7 +103,7 @@ public final class TrainingJob {
         int submissions = 0;
         while (true) {
             submissions++;
-            long from = run.committedSteps().stream().mapToLong(Long::longValue).max().orElse(0);
+            long from = run.completeSteps().stream().mapToLong(Long::longValue).max().orElse(0);
             Metrics metrics = new Metrics(run, from, maxSteps, stage.kind());
             try (ProgressServer progress = new ProgressServer(
                     spark.sparkContext().getConf().get("spark.driver.bindAddress", driverHost), ring.progressPorts(),
@@ -146,15 +151,15 @@ public final class TrainingJob {
     }
 
     /**
-     * Driver-side progress: console lines and {@code metrics.jsonl}, truncated on (re)submission
-     * to the steps covered by the last committed checkpoint so that a retried segment is not
-     * logged twice.
+     * Driver-side progress: console lines and the run's rolled metric files ({@link MetricsLog}),
+     * truncated on (re)submission to the steps covered by the last committed checkpoint so that a
+     * retried segment is not logged twice.
      */
     static final class Metrics implements AutoCloseable {
-        private final RunDirectory run;
         private final long maxSteps;
+        private final RunDirectory run;
         private final List<JsonNode> history = new ArrayList<>();
-        private OutputStream out;
+        private MetricsLog log;
 
         private final String kind;
 
@@ -162,19 +167,10 @@ public final class TrainingJob {
             this.run = run;
             this.maxSteps = maxSteps;
             this.kind = kind;
-            List<String> keep = new ArrayList<>();
-            for (String line : run.readLines(RunDirectory.METRICS)) {
-                JsonNode n = JSON.readTree(line);
-                if (n.path("step").asLong() <= fromStep) {
-                    keep.add(line);
-                    history.add(n);
-                }
+            this.log = new MetricsLog(run, fromStep);
+            for (String line : MetricsLog.read(run)) {
+                history.add(JSON.readTree(line));
             }
-            out = run.fs().create(run.path(RunDirectory.METRICS), true);
-            for (String l : keep) {
-                out.write((l + "\n").getBytes(StandardCharsets.UTF_8));
-            }
-            out.flush();
         }
 
         synchronized void accept(String line) {
@@ -183,9 +179,8 @@ public final class TrainingJob {
                 switch (n.path("event").asText()) {
                     case "step" -> {
                         history.add(n);
-                        if (out != null) {
-                            out.write((line + "\n").getBytes(StandardCharsets.UTF_8));
-                            out.flush();
+                        if (log != null) {
+                            log.append(n.path("step").asLong(), line);
                         }
                         LOG.info(format(n));
                     }
@@ -194,6 +189,9 @@ public final class TrainingJob {
                             n.path("resumed_from").asText());
                     case "checkpoint" -> {
                         LOG.info("checkpoint committed: {}", n.path("uri").asText());
+                        if (log != null) {
+                            log.roll();
+                        }
                         writeCurves();
                         writeReport(false);
                     }
@@ -283,12 +281,12 @@ public final class TrainingJob {
         @Override
         public synchronized void close() {
             try {
-                if (out != null) {
-                    out.close();
-                    out = null;
+                if (log != null) {
+                    log.close();
+                    log = null;
                 }
             } catch (IOException e) {
-                LOG.warn("cannot close metrics.jsonl: {}", e.toString());
+                LOG.warn("cannot write the last metrics part: {}", e.toString());
             }
         }
     }

@@ -59,7 +59,7 @@ class DriverKillTest {
     static List<Long> steps(Path run) throws IOException {
         ObjectMapper json = new ObjectMapper();
         List<Long> steps = new ArrayList<>();
-        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+        for (String line : TrainRuns.metrics(run)) {
             steps.add(json.readTree(line).get("step").asLong());
         }
         return steps;
@@ -98,7 +98,7 @@ class DriverKillTest {
         assertThat(expected).matches("[0-9a-f]{64}");
         assertThat(weightsSha(killed, 6)).isEqualTo(expected);
         assertThat(Files.readString(log2)).contains("weights sha256: " + expected);
-        // metrics.jsonl logs each step once, as in the uninterrupted run
+        // the metrics log each step once, as in the uninterrupted run
         assertThat(steps(killed)).isNotEmpty().isEqualTo(steps(reference));
         System.out.printf("DriverKillTest: uninterrupted %.1f s, killed %.1f s, resumed %.1f s%n",
                 (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9);

@@ -151,7 +151,7 @@ class StandaloneClusterTest {
     static List<Double> losses(Path run) throws IOException {
         ObjectMapper json = new ObjectMapper();
         List<Double> l = new ArrayList<>();
-        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+        for (String line : TrainRuns.metrics(run)) {
             l.add(json.readTree(line).get("loss").asDouble());
         }
         return l;

@@ -54,6 +54,11 @@ final class TrainRuns {
         return new TrainVaeJob.Options(c, data(), run.toString(), workers, timeout, 2, fault);
     }
 
+    /** @return the logged step records of a run ({@link MetricsLog}: the rolled metrics parts), in step order */
+    static List<String> metrics(Path run) throws IOException {
+        return new RunDirectory(run.toString(), new org.apache.hadoop.conf.Configuration()).metricsLines();
+    }
+
     /** @return every tensor of the final checkpoint of a run */
     static Map<String, HostTensor> finalWeights(Path run) throws IOException {
         return weightsAt(run, STEPS);

@@ -85,7 +85,7 @@ class TrainTransformerJobTest {
         List<String> held = Files.readAllLines(tmp.resolve("reference/heldout.jsonl"));
         assertThat(held).hasSize(2);
         assertThat(held.get(1)).contains("\"step\":6").contains("\"bits_per_code\":[");
-        assertThat(Files.readAllLines(tmp.resolve("reference/metrics.jsonl"))).hasSize(6);
+        assertThat(TrainRuns.metrics(tmp.resolve("reference"))).hasSize(6);
         RunReportTest.assertFinishedReport(tmp.resolve("reference"), "rqtransformer", 6);
     }
 

@@ -55,7 +55,7 @@ class TrainVaeJobTest {
         assertThat(reference.resolve("run.json")).exists();
         assertThat(reference.resolve("checkpoints/step-00000003/manifest.json")).exists();
         assertThat(reference.resolve("checkpoints/step-00000006/manifest.json")).exists();
-        List<String> metrics = Files.readAllLines(reference.resolve("metrics.jsonl"));
+        List<String> metrics = TrainRuns.metrics(reference);
         assertThat(metrics).hasSize(TrainRuns.STEPS);
         assertThat(metrics.get(0)).contains("\"step\":1").contains("\"perplexity\"").contains("\"dead_fraction\"");
         for (String png : List.of("plots/loss.png", "plots/codebook.png", "plots/recon-step-00000003.png",
@@ -98,8 +98,8 @@ class TrainVaeJobTest {
             assertThat(Math.sqrt(num / den)).isLessThanOrEqualTo(1e-5);
         }
         // and the per-step losses agree
-        List<String> l1 = Files.readAllLines(one.resolve("metrics.jsonl"));
-        List<String> l2 = Files.readAllLines(two.resolve("metrics.jsonl"));
+        List<String> l1 = TrainRuns.metrics(one);
+        List<String> l2 = TrainRuns.metrics(two);
         assertThat(l2).hasSameSizeAs(l1);
         for (int i = 0; i < l1.size(); i++) {
             double a1 = new com.fasterxml.jackson.databind.ObjectMapper().readTree(l1.get(i)).get("loss").asDouble();
@@ -118,7 +118,32 @@ class TrainVaeJobTest {
         assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
         assertThat(TrainRuns.finalWeights(run)).usingRecursiveComparison().isEqualTo(TrainRuns.finalWeights(reference));
         // a retried segment is logged once
-        assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(TrainRuns.STEPS);
+        assertThat(TrainRuns.metrics(run)).hasSize(TrainRuns.STEPS);
+    }
+
+    @Test
+    void aCorruptLastCheckpointIsSkippedAndItsStepsTrainedAgainBitIdentically() throws Exception {
+        Path run = tmp.resolve("corrupt");
+        try (java.util.stream.Stream<Path> files = Files.walk(reference)) {
+            for (Path f : files.toList()) {
+                Path to = run.resolve(reference.relativize(f).toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(to);
+                } else if (!f.getFileName().toString().endsWith(".crc")) {
+                    Files.copy(f, to);
+                }
+            }
+        }
+        Path model = run.resolve("checkpoints/step-00000006/model.safetensors");
+        byte[] b = Files.readAllBytes(model);
+        b[b.length - 1] ^= 1; // same size: only the SHA-256 check finds it
+        Files.write(model, b);
+        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), run, 2, null,
+                Duration.ofSeconds(60)));
+        assertThat(r.submissions()).as("not taken for a complete run").isEqualTo(1);
+        assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
+        new RunDirectory(run.toString(), new org.apache.hadoop.conf.Configuration()).verify(6);
+        assertThat(TrainRuns.metrics(run)).hasSize(TrainRuns.STEPS);
     }
 
     @Test
