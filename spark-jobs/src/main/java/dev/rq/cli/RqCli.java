@@ -35,6 +35,7 @@ import picocli.CommandLine.ScopeType;
             TrainVaeCommand.class,
             TrainTransformerCommand.class,
             SampleCommand.class,
+            EvalCommand.class,
             QuickstartCommand.class,
             QueryCommand.class,
         })

@@ -22,6 +22,8 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         registerJava(kryo, "dev.rq.jobs.IngestJob$ShardStats");
         registerJava(kryo, "dev.rq.jobs.sample.SampleUnit");
         registerJava(kryo, "dev.rq.tables.TokenManifest$DataFile"); // token-table writer results
+        registerJava(kryo, "dev.rq.data.dataset.RowRange");
+        registerJava(kryo, "dev.rq.data.dataset.RowPlan$Task");
         // Spark SQL types of the token-table write path that Spark does not register itself
         register(kryo, "org.apache.spark.sql.types.ShortType$");
         register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)
@@ -33,7 +35,8 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         register(kryo, "org.apache.spark.sql.types.LongType$");
         register(kryo, "org.apache.spark.sql.types.ByteType$");
         register(kryo, "org.apache.spark.sql.types.BooleanType$");
-        // rq query: Dataset.toLocalIterator returns each partition's rows as chunked buffers
+        // Dataset.toLocalIterator returns each partition's rows as chunked buffers (rq query; rq eval
+        // streams its statistics blocks to the driver in order)
         register(kryo, "[Lorg.apache.spark.util.io.ChunkedByteBuffer;");
         kryo.register(String[].class);
         kryo.register(Object[].class);

@@ -6,12 +6,19 @@ package dev.rq.model.config;
  * @param model the RQ-VAE
  * @param train optimisation settings
  * @param data data reading and augmentation
+ * @param eval evaluation settings ({@code rq eval})
  */
-public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data) {
+public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data, EvalConfig eval) {
 
     public RqVaeRunConfig {
         ConfigException.required(model, "model");
         train = train == null ? TrainConfig.defaults() : train;
         data = data == null ? DataConfig.defaults() : data;
+        eval = eval == null ? EvalConfig.defaults() : eval;
+    }
+
+    /** A run config with default evaluation settings. */
+    public RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data) {
+        this(model, train, data, null);
     }
 }

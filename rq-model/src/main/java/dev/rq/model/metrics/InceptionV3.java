@@ -90,11 +90,23 @@ public final class InceptionV3 implements AutoCloseable {
      * @param manager owns the network's tensors (a sub-manager is used)
      */
     public static InceptionV3 fromStateDict(Map<String, HostTensor> state, NDManager manager) {
+        return new InceptionV3(manager, checkStateDict(state));
+    }
+
+    /**
+     * Checks that {@code state} holds exactly the network's tensors (either naming) with their
+     * shapes, without building the network.
+     *
+     * @return the state dict with wrapper key names
+     * @throws IllegalArgumentException naming the missing, unexpected or misshapen tensors
+     */
+    public static Map<String, HostTensor> checkStateDict(Map<String, HostTensor> state) {
         Map<String, HostTensor> s = wrapperKeys(state);
         List<String> unknown = new ArrayList<>();
         List<String> known = expectedKeys();
+        java.util.Set<String> knownSet = new java.util.HashSet<>(known);
         for (String k : s.keySet()) {
-            if (!known.contains(k) && !k.endsWith(".num_batches_tracked")) {
+            if (!knownSet.contains(k) && !k.endsWith(".num_batches_tracked")) {
                 unknown.add(k);
             }
         }
@@ -104,7 +116,23 @@ public final class InceptionV3 implements AutoCloseable {
                     + (missing.isEmpty() ? "" : missing.size() + " tensors missing " + head(missing) + " ")
                     + (unknown.isEmpty() ? "" : unknown.size() + " unexpected tensors " + head(unknown)));
         }
-        return new InceptionV3(manager, s);
+        for (ConvSpec c : SPECS) {
+            shape(s, c.prefix() + ".conv.weight", c.out(), c.in(), c.kh(), c.kw());
+            for (String b : List.of("weight", "bias", "running_mean", "running_var")) {
+                shape(s, c.prefix() + ".bn." + b, c.out());
+            }
+        }
+        shape(s, "fc.weight", CLASSES, FEATURES);
+        shape(s, "fc.bias", CLASSES);
+        return s;
+    }
+
+    private static void shape(Map<String, HostTensor> state, String key, long... shape) {
+        if (!java.util.Arrays.equals(state.get(key).shape(), shape)) {
+            throw new IllegalArgumentException("Inception tensor " + key + " has shape "
+                    + java.util.Arrays.toString(state.get(key).shape()) + ", expected "
+                    + java.util.Arrays.toString(shape));
+        }
     }
 
     private static String head(List<String> keys) {

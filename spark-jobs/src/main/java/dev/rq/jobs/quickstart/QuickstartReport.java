@@ -3,6 +3,7 @@ package dev.rq.jobs.quickstart;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rq.jobs.train.TrainVaeJob;
 import dev.rq.report.HtmlReport;
+import dev.rq.tables.CodeUsage;
 import dev.rq.tables.TokenManifest;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,16 +1,16 @@
 package dev.rq.jobs.quickstart;
 
+import dev.rq.model.metrics.Psnr;
 import java.util.Arrays;
 
 /**
- * Reconstruction quality: PSNR in dB of images in [0, 1], from model-range tensors in [−1, 1]
- * (mapped by {@code (v + 1) / 2} after clamping to [−1, 1], as {@code save_image} does before it
- * quantises to 8 bits).
+ * Reconstruction quality of the quickstart report: PSNR ({@link Psnr}, dB of images in [0, 1]
+ * from model-range tensors in [−1, 1]) and summaries of per-image values.
  */
 public final class ReconstructionStats {
 
     /** PSNR reported for an exact reconstruction (MSE 0), instead of infinity. */
-    public static final double MAX_PSNR = 100.0;
+    public static final double MAX_PSNR = Psnr.MAX_PSNR;
 
     private ReconstructionStats() {}
 
@@ -25,30 +25,12 @@ public final class ReconstructionStats {
      * @param len samples per image (C·H·W)
      */
     public static double psnr(float[] original, int originalOffset, float[] recon, int reconOffset, int len) {
-        if (len <= 0) {
-            throw new IllegalArgumentException("empty image");
-        }
-        double sum = 0;
-        for (int i = 0; i < len; i++) {
-            double a = unit(original[originalOffset + i]);
-            double b = unit(recon[reconOffset + i]);
-            sum += (a - b) * (a - b);
-        }
-        return psnrOfMse(sum / len);
+        return Psnr.of(original, originalOffset, recon, reconOffset, len);
     }
 
     /** @return {@code 10·log10(1 / mse)}, capped at {@link #MAX_PSNR} */
     public static double psnrOfMse(double mse) {
-        if (mse <= 0) {
-            return MAX_PSNR;
-        }
-        return Math.min(MAX_PSNR, -10.0 * Math.log10(mse));
-    }
-
-    /** @return a model-range value mapped to [0, 1] */
-    static double unit(float v) {
-        float c = Math.max(-1f, Math.min(1f, v));
-        return (c + 1.0) / 2.0;
+        return Psnr.ofMse(mse);
     }
 
     /**

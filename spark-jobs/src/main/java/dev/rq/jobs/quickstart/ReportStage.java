@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.report.LineChart;
+import dev.rq.tables.CodeUsage;
 import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
 import dev.rq.tables.Variant;

@@ -3,6 +3,7 @@ package dev.rq.jobs.quickstart;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.rq.tables.CodeUsage;
 import org.junit.jupiter.api.Test;
 
 /** PSNR, summaries and code-usage perplexity. */

@@ -1,19 +1,18 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.tables;
 
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.pmod;
 import static org.apache.spark.sql.functions.posexplode;
 
-import dev.rq.tables.TokenTable;
-import dev.rq.tables.TokenTableSchema;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 
 /**
- * How often each code of each depth occurs in (part of) a token table, and the usage perplexity
+ * How often each code of each depth occurs in (part of) a token table or any table with a codes
+ * column in (h, w, d) order, and the usage perplexity
  * {@code exp(−Σ p·ln p)} per depth (K when every code is equally used, 1 when one code is used).
  *
  * @param counts {@code counts[d][k]}: occurrences of code {@code k} at depth {@code d}
@@ -31,13 +30,31 @@ public record CodeUsage(long[][] counts) {
     public static CodeUsage of(TokenTable table, String split, int variant) {
         int depth = table.codeShape()[2];
         List<Integer> sizes = table.manifest().codebookSizes();
+        int[] k = new int[depth];
+        for (int d = 0; d < depth; d++) {
+            k[d] = sizes != null && sizes.size() == depth ? sizes.get(d) : table.manifest().codebookSize();
+        }
+        return of(table.split(split).filter(col(TokenTableSchema.VARIANT).equalTo(variant)), TokenTableSchema.CODES,
+                k);
+    }
+
+    /**
+     * Counts the codes of a column of flattened (h, w, d) code arrays with a Spark aggregation
+     * ({@code posexplode}, depth = position mod D, group by depth and code): exact integer counts,
+     * whatever the partitioning.
+     *
+     * @param rows the rows (null code arrays are skipped)
+     * @param codesColumn the array column
+     * @param codebookSizes K per depth (D = its length)
+     */
+    public static CodeUsage of(Dataset<Row> rows, String codesColumn, int[] codebookSizes) {
+        int depth = codebookSizes.length;
         long[][] counts = new long[depth][];
         for (int d = 0; d < depth; d++) {
-            counts[d] = new long[sizes != null && sizes.size() == depth ? sizes.get(d) : table.manifest().codebookSize()];
+            counts[d] = new long[codebookSizes[d]];
         }
-        Dataset<Row> codes = table.split(split)
-                .filter(col(TokenTableSchema.VARIANT).equalTo(variant))
-                .select(posexplode(col(TokenTableSchema.CODES)).as(new String[] {"pos", "code"}))
+        Dataset<Row> codes = rows.filter(col(codesColumn).isNotNull())
+                .select(posexplode(col(codesColumn)).as(new String[] {"pos", "code"}))
                 .select(pmod(col("pos"), lit(depth)).alias("depth"), col("code").cast("int").alias("code"));
         for (Row r : codes.groupBy("depth", "code").count().collectAsList()) {
             int d = ((Number) r.get(0)).intValue();

@@ -1,0 +1,204 @@
+package dev.rq.jobs.eval;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.metrics.InceptionV3;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The networks of an eval job on an executor (DJL Spark's {@code ModelLoader} pattern): this small
+ * serializable handle travels with the tasks; the RQ-VAE and the FID Inception network are loaded
+ * once per executor JVM, verified against the SHA-256s the driver saw, and shared read-only by
+ * concurrent tasks (eval-mode calls only), each call with {@code threads} libtorch intra-op
+ * threads on the calling task's thread.
+ */
+public final class EvalModels implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(EvalModels.class);
+    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
+
+    private final String vaeUri;
+    private final String vaeSha256;
+    private final String inceptionUri;
+    private final String inceptionSha256;
+    private final int threads;
+    private final SerializableHadoopConf conf;
+
+    /**
+     * @param vaeUri RQ-VAE checkpoint URI, or null (no reconstruction or decoding)
+     * @param vaeSha256 expected SHA-256 of its {@code model.safetensors}
+     * @param inceptionUri FID Inception safetensors URI, or null (no features)
+     * @param inceptionSha256 expected SHA-256 of that file
+     * @param threads libtorch intra-op threads per call (0 = libtorch's default)
+     * @param conf Hadoop configuration to open the files with
+     */
+    public EvalModels(String vaeUri, String vaeSha256, String inceptionUri, String inceptionSha256, int threads,
+            SerializableHadoopConf conf) {
+        this.vaeUri = vaeUri;
+        this.vaeSha256 = vaeSha256;
+        this.inceptionUri = inceptionUri;
+        this.inceptionSha256 = inceptionSha256;
+        this.threads = threads;
+        this.conf = conf;
+    }
+
+    /** @return whether Inception features are computed */
+    public boolean hasInception() {
+        return inceptionUri != null;
+    }
+
+    /** Networks loaded in this JVM. */
+    public static final class Loaded implements AutoCloseable {
+        private final NDManager manager;
+        private final RqVae vae;
+        private final InceptionV3 inception;
+        private final int threads;
+
+        Loaded(NDManager manager, RqVae vae, InceptionV3 inception, int threads) {
+            this.manager = manager;
+            this.vae = vae;
+            this.inception = inception;
+            this.threads = threads;
+        }
+
+        /**
+         * Eval-mode reconstruction of a batch (official {@code stage1_model(x)}: encode, quantize
+         * without EMA updates, decode).
+         *
+         * @param x [B, 3, S, S] in [−1, 1], flattened
+         * @return the reconstructions (not clamped) and codes [B, h, w, D]
+         */
+        public Reconstruction reconstruct(float[] x, int batch, int size) {
+            Engines.pytorch(threads);
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+                RqVae.Forward f = vae.forward(Tensors.of(sub, x, new Shape(batch, 3, size, size)), false,
+                        Collective.local(), null);
+                return new Reconstruction(f.recon().toFloatArray(), f.quantized().codes().toLongArray());
+            }
+        }
+
+        /**
+         * Decodes codes.
+         *
+         * @param codes [B, h, w, D], flattened
+         * @return [B, 3, S, S] images in [−1, 1] (not clamped), flattened
+         */
+        public float[] decode(long[] codes, int batch, int[] codeShape) {
+            Engines.pytorch(threads);
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+                return vae.decodeCodes(Tensors.own(sub.create(codes, new Shape(batch, codeShape[0], codeShape[1],
+                        codeShape[2]))))
+                        .toFloatArray();
+            }
+        }
+
+        /**
+         * Inception features of model-range images, as {@code compute_rfid} feeds them: {@code
+         * clamp(x·0.5 + 0.5, 0, 1)}, then the FID network (resize to 299, {@code 2x − 1}).
+         *
+         * @param x [B, 3, H, W] in [−1, 1] (clamped), flattened
+         * @param logits also compute the 1008 logits
+         */
+        public Features features(float[] x, int batch, int height, int width, boolean logits) {
+            Engines.pytorch(threads);
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+                NDArray in = Tensors.of(sub, x, new Shape(batch, 3, height, width)).mul(0.5f).add(0.5f).clip(0f, 1f);
+                NDArray f = inception.features(in);
+                return new Features(f.toFloatArray(), logits ? inception.logits(f).toFloatArray() : null);
+            }
+        }
+
+        /** @return the RQ-VAE (null when the job has none) */
+        public RqVae vae() {
+            return vae;
+        }
+
+        @Override
+        public void close() {
+            if (vae != null) {
+                vae.close();
+            }
+            if (inception != null) {
+                inception.close();
+            }
+            manager.close();
+        }
+    }
+
+    /**
+     * @param recon [B, 3, S, S] flattened
+     * @param codes [B, h, w, D] flattened
+     */
+    public record Reconstruction(float[] recon, long[] codes) {}
+
+    /**
+     * @param features [B, 2048] flattened
+     * @param logits [B, 1008] flattened, or null
+     */
+    public record Features(float[] features, float[] logits) {}
+
+    /** @return the executor's networks, loading and verifying them on first use */
+    public Loaded get() {
+        return CACHE.computeIfAbsent(vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256,
+                k -> load());
+    }
+
+    private Loaded load() {
+        long t0 = System.nanoTime();
+        Engines.pytorch(threads);
+        NDManager manager = Engines.newManager();
+        RqVae vae = null;
+        try {
+            if (vaeUri != null) {
+                VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), manager);
+                vae = l.vae();
+                String sha = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
+                if (!sha.equals(vaeSha256)) {
+                    throw new CheckpointException(vaeUri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
+                            + " on this executor, the driver saw " + vaeSha256 + " (replaced while the job ran?)");
+                }
+            }
+            InceptionV3 inception = null;
+            if (inceptionUri != null) {
+                PretrainedWeights w = PretrainedWeights.read(inceptionUri, "eval.inception_weights", conf.get());
+                if (!w.sha256().equals(inceptionSha256)) {
+                    throw new IllegalStateException(inceptionUri + " has SHA-256 " + w.sha256()
+                            + " on this executor, the driver saw " + inceptionSha256 + " (replaced while the job ran?)");
+                }
+                inception = InceptionV3.fromStateDict(w.tensors(), manager);
+            }
+            LOG.info("loaded eval networks (RQ-VAE {}, Inception {}) in {} ms", vaeUri, inceptionUri,
+                    (System.nanoTime() - t0) / 1_000_000);
+            return new Loaded(manager, vae, inception, threads);
+        } catch (IOException e) {
+            manager.close();
+            throw new UncheckedIOException(e);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** Closes and forgets every cached network of this JVM (tests; no task may be running). */
+    public static void clearCache() {
+        CACHE.values().forEach(Loaded::close);
+        CACHE.clear();
+    }
+}
