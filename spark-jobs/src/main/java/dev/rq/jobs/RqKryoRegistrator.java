@@ -24,6 +24,7 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         registerJava(kryo, "dev.rq.tables.TokenManifest$DataFile"); // token-table writer results
         registerJava(kryo, "dev.rq.data.dataset.RowRange");
         registerJava(kryo, "dev.rq.data.dataset.RowPlan$Task");
+        registerJava(kryo, "dev.rq.jobs.eval.CodeItem");
         // Spark SQL types of the token-table write path that Spark does not register itself
         register(kryo, "org.apache.spark.sql.types.ShortType$");
         register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)

@@ -134,6 +134,13 @@ public final class EvalJob {
             if (summary.rfid() != null) {
                 sb.append(String.format(Locale.ROOT, ", rFID %.4f", summary.rfid()));
             }
+            if (summary.fid() != null) {
+                sb.append(String.format(Locale.ROOT, ", FID %.4f", summary.fid()));
+            }
+            if (summary.inceptionScore() != null) {
+                sb.append(String.format(Locale.ROOT, ", IS %.3f ± %.3f", summary.inceptionScore().mean(),
+                        summary.inceptionScore().std()));
+            }
             sb.append(String.format(Locale.ROOT, "%n"));
             if (summary.notes() != null) {
                 summary.notes().forEach(n -> sb.append("  not computed: ").append(n).append('\n'));
