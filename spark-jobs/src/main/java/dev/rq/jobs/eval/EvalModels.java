@@ -4,10 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.Device;
+import dev.rq.executor.ExecutorModels;
+import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.model.checkpoint.CheckpointException;
-import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.metrics.InceptionV3;
@@ -17,22 +18,23 @@ import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The networks of an eval job on an executor (DJL Spark's {@code ModelLoader} pattern): this small
- * serializable handle travels with the tasks; the RQ-VAE and the FID Inception network are loaded
- * once per executor JVM, verified against the SHA-256s the driver saw, and shared read-only by
- * concurrent tasks (eval-mode calls only), each call with {@code threads} libtorch intra-op
- * threads on the calling task's thread.
+ * The networks of an eval job on an executor: this small serializable handle travels with the
+ * tasks; the RQ-VAE and the FID Inception network are loaded once per executor JVM and device by
+ * the one executor-wide cache ({@link ExecutorModels}) onto the task's device ({@link
+ * TaskDevice}), verified against the SHA-256s the driver saw, and shared read-only by concurrent
+ * tasks (eval-mode calls only), each call with {@code threads} libtorch intra-op threads on the
+ * calling task's thread.
  */
 public final class EvalModels implements Serializable {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(EvalModels.class);
-    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
+
+    /** The {@link ExecutorModels} kind of eval networks. */
+    public static final String KIND = "eval";
 
     private final String vaeUri;
     private final String vaeSha256;
@@ -154,26 +156,22 @@ public final class EvalModels implements Serializable {
      */
     public record Features(float[] features, float[] logits) {}
 
-    /** @return the executor's networks, loading and verifying them on first use */
+    /** @return the executor's networks on this task's device, loading and verifying them on first use */
     public Loaded get() {
-        return CACHE.computeIfAbsent(vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256,
-                k -> load());
+        return ExecutorModels.get(KIND, vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256,
+                TaskDevice.current(), this::load);
     }
 
-    private Loaded load() {
+    private Loaded load(Device device) {
         long t0 = System.nanoTime();
         Engines.pytorch(threads);
-        NDManager manager = Engines.newManager();
+        NDManager manager = Engines.newManager(device);
         RqVae vae = null;
         try {
             if (vaeUri != null) {
                 VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), manager);
                 vae = l.vae();
-                String sha = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
-                if (!sha.equals(vaeSha256)) {
-                    throw new CheckpointException(vaeUri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
-                            + " on this executor, the driver saw " + vaeSha256 + " (replaced while the job ran?)");
-                }
+                ExecutorModels.requireModelSha(vaeUri, l.checkpoint(), vaeSha256);
             }
             InceptionV3 inception = null;
             if (inceptionUri != null) {
@@ -188,17 +186,18 @@ public final class EvalModels implements Serializable {
                     (System.nanoTime() - t0) / 1_000_000);
             return new Loaded(manager, vae, inception, threads);
         } catch (IOException e) {
-            manager.close();
+            closeAll(vae, manager);
             throw new UncheckedIOException(e);
         } catch (RuntimeException e) {
-            manager.close();
+            closeAll(vae, manager);
             throw e;
         }
     }
 
-    /** Closes and forgets every cached network of this JVM (tests; no task may be running). */
-    public static void clearCache() {
-        CACHE.values().forEach(Loaded::close);
-        CACHE.clear();
+    private static void closeAll(RqVae vae, NDManager manager) {
+        if (vae != null) {
+            vae.close();
+        }
+        manager.close();
     }
 }

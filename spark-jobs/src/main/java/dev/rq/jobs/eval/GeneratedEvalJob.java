@@ -6,9 +6,9 @@ import dev.rq.data.dataset.RowPlan;
 import dev.rq.data.dataset.RowRange;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.jobs.tokenize.TokenizeJob;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.EvalConfig;
 import dev.rq.model.config.RqVaeRunConfig;
@@ -17,6 +17,7 @@ import dev.rq.model.metrics.GaussianStats;
 import dev.rq.model.metrics.InceptionScore;
 import dev.rq.model.metrics.InceptionV3;
 import dev.rq.model.vae.VaeCheckpoint;
+import dev.rq.tables.SampleLayout;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
@@ -293,7 +294,7 @@ public final class GeneratedEvalJob {
             throw new CheckpointException(dir.uri() + " holds a '" + ckpt.manifest().kind() + "' model, not an RQ-VAE");
         }
         RqVaeRunConfig config = ckpt.config(RqVaeRunConfig.class);
-        String sha = TokenizeJob.codebookSha256(ckpt.model(), config.model().hparams());
+        String sha = ModelHashes.codebookSha256(ckpt.model(), config.model().hparams());
         if (!sha.equals(m.tokenizer().codebookSha256())) {
             throw new IllegalArgumentException("--vae: the codebook of " + vaeUri + " (SHA-256 " + sha
                     + ") is not the one that produced " + tableUri + " (" + m.tokenizer().codebookSha256() + ")");
@@ -310,7 +311,7 @@ public final class GeneratedEvalJob {
         if (fs.exists(new Path(p, TokenTableSchema.MANIFEST_FILE))) {
             return uri;
         }
-        Path codes = new Path(p, "codes");
+        Path codes = new Path(p, SampleLayout.CODES_DIR);
         if (fs.exists(new Path(codes, TokenTableSchema.MANIFEST_FILE))) {
             return codes.toString();
         }

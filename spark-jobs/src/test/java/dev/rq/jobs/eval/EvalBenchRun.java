@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import dev.rq.executor.ExecutorModels;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -115,7 +116,7 @@ class EvalBenchRun {
                     g.summary().images() / sec, g.summary().images(), sec, g.summary().job().imagesPerSecond(),
                     g.summary().fid());
         } finally {
-            EvalModels.clearCache();
+            ExecutorModels.clear();
             spark.stop();
         }
     }

@@ -31,6 +31,7 @@ import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import dev.rq.executor.ExecutorModels;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -64,7 +65,7 @@ class EvalJobTest {
 
     @AfterAll
     static void tearDown() {
-        EvalModels.clearCache();
+        ExecutorModels.clear();
         if (spark != null) {
             spark.stop();
         }

@@ -22,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.apache.spark.sql.Row;
+import dev.rq.executor.ExecutorModels;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -69,7 +70,7 @@ class GeneratedEvalJobTest {
 
     @AfterAll
     static void tearDown() {
-        EvalModels.clearCache();
+        ExecutorModels.clear();
         if (spark != null) {
             spark.stop();
         }
