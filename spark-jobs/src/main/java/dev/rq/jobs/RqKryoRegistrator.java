@@ -15,14 +15,13 @@ public final class RqKryoRegistrator implements KryoRegistrator {
     public void registerClasses(Kryo kryo) {
         // the project's records: Kryo's field serializer cannot set their final fields, so they
         // travel with Java serialization (small task descriptions and per-task results only)
-        kryo.register(dev.rq.jobs.tokenize.WorkUnit.class, new JavaSerializer());
-        kryo.register(dev.rq.jobs.tokenize.WorkUnit[].class);
         registerJava(kryo, "dev.rq.data.ingest.ImageFolderListing$Entry");
         registerJava(kryo, "dev.rq.data.ingest.IngestResult");
         registerJava(kryo, "dev.rq.jobs.IngestJob$ShardStats");
         registerJava(kryo, "dev.rq.jobs.sample.SampleUnit");
         registerJava(kryo, "dev.rq.tables.TokenManifest$DataFile"); // token-table writer results
         registerJava(kryo, "dev.rq.data.dataset.RowRange");
+        kryo.register(dev.rq.data.dataset.RowRange[].class);
         registerJava(kryo, "dev.rq.data.dataset.RowPlan$Task");
         registerJava(kryo, "dev.rq.jobs.eval.CodeItem");
         // Spark SQL types of the token-table write path that Spark does not register itself

@@ -198,9 +198,9 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
     }
 
     /**
-     * Spark {@link Row}s to Parquet for the types of the token schema: string, bigint, int,
-     * smallint, binary and arrays of smallint / int / bigint (Java arrays or lists), nulls in
-     * nullable columns.
+     * Spark {@link Row}s to Parquet for the types of the token schema (and of the eval table):
+     * string, bigint, int, smallint, double, binary and arrays of smallint / int / bigint (Java
+     * arrays or lists), nulls in nullable columns.
      */
     static final class RowWriteSupport extends WriteSupport<Row> {
         private final StructType data;
@@ -249,6 +249,8 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                         .named(name);
             } else if (t.equals(DataTypes.BinaryType)) {
                 return Types.primitive(PrimitiveTypeName.BINARY, rep).named(name);
+            } else if (t.equals(DataTypes.DoubleType)) {
+                return Types.primitive(PrimitiveTypeName.DOUBLE, rep).named(name);
             }
             throw new IllegalArgumentException("column " + name + ": type " + t.simpleString()
                     + " is not supported by the token table writer");
@@ -322,6 +324,8 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                 out.addInteger(((Number) v).intValue());
             } else if (t.equals(DataTypes.BinaryType)) {
                 out.addBinary(Binary.fromReusedByteArray((byte[]) v));
+            } else if (t.equals(DataTypes.DoubleType)) {
+                out.addDouble(((Number) v).doubleValue());
             } else {
                 throw new IllegalArgumentException("unsupported type " + t.simpleString());
             }

@@ -40,10 +40,11 @@ public final class RowPlan {
 
     /**
      * @param dataset the split
+     * @param split the split's name
      * @param rel the split's folder name relative to the dataset root (prefix of shard names)
      * @return every non-empty row group of the split as a whole-group range, in dataset order
      */
-    public static List<RowRange> rowGroups(CanonicalDataset dataset, String rel, Configuration conf)
+    public static List<RowRange> rowGroups(CanonicalDataset dataset, String split, String rel, Configuration conf)
             throws IOException {
         List<RowRange> units = new ArrayList<>();
         DatasetInfo info = dataset.info();
@@ -63,7 +64,7 @@ public final class RowPlan {
             for (int g = 0; g < groups.size(); g++) {
                 int groupRows = Math.toIntExact(groups.get(g).getRowCount());
                 if (groupRows > 0) {
-                    units.add(new RowRange(info.split(), uri, version, sh, shardRel, g, groupFirst, 0, groupRows));
+                    units.add(new RowRange(split, uri, version, sh, shardRel, g, groupFirst, 0, groupRows));
                 }
                 groupFirst += groupRows;
             }

@@ -6,9 +6,10 @@ import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetLayout;
 import dev.rq.data.dataset.RowPlan;
 import dev.rq.data.dataset.RowRange;
-import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
+import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.EvalConfig;
@@ -21,6 +22,8 @@ import dev.rq.model.metrics.InceptionV3;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.HtmlReport;
 import dev.rq.tables.CodeUsage;
+import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenTableWriter;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.time.Instant;
@@ -31,7 +34,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -40,7 +42,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import org.slf4j.Logger;
@@ -55,11 +56,11 @@ import org.slf4j.LoggerFactory;
  * cluster work); cut the split's rows, in dataset order, into tasks of whole batches ({@link
  * RowPlan}); run them ({@link ImageEvalTask}: eval-mode reconstruction, PSNR, SSIM, codes,
  * Inception features of originals and reconstructions) writing one Parquet row per image into a
- * hidden temporary sibling of the output; read the rows back and check that every image is there
- * once; compute the statistics in index order ({@link FeatureStats}): rFID, PSNR/SSIM summaries,
+ * the output ({@link StagedOutput}: files written in place, no directory renamed, so the same
+ * steps are safe on object stores); read the rows back and check that every image is there once;
+ * compute the statistics in index order ({@link FeatureStats}): rFID, PSNR/SSIM summaries,
  * codebook usage per depth; write {@code stats/*.npz}, {@code report.html} and, last, {@code
- * summary.json}; rename the folder into place (an older output is moved aside first and deleted
- * after). A failed run deletes its temporary folder and leaves an existing output untouched.
+ * summary.json}, which lists every file (the commit marker). A failed run deletes what it wrote.
  *
  * <p>rFID follows the official {@code compute_rfid}: images of the split through the evaluation
  * transform in [−1, 1]; reconstruction in eval mode, not clamped; both mapped to [0, 1] by {@code
@@ -151,15 +152,18 @@ public final class EvalJob {
 
     private EvalJob() {}
 
+    /**
+     * What an output is: {@link EvalSummary#FILE} is the commit marker; a rerun writes the same file
+     * names (so {@code stats/original.npz} stays where users look for it) after invalidating the old
+     * output.
+     */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(EvalSummary.FILE, "--output", "an rq eval output",
+            true);
+
     /** Runs the job on {@code spark} (any master). */
     public static Result run(SparkSession spark, Options o) throws IOException {
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-eval", "rq eval " + o.checkpoint() + " on " + o.data(), false);
-        try {
-            return doRun(spark, jsc, o);
-        } finally {
-            jsc.clearJobGroup();
-        }
+        return JobGroup.run(spark, "rq-eval", "rq eval " + o.checkpoint() + " on " + o.data(), false,
+                () -> doRun(spark, JavaSparkContext.fromSparkContext(spark.sparkContext()), o));
     }
 
     private static Result doRun(SparkSession spark, JavaSparkContext jsc, Options o) throws IOException {
@@ -188,7 +192,7 @@ public final class EvalJob {
 
         // input rows and tasks
         Split s = split(o, conf);
-        List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(s.dataset(), s.rel(), conf), o.limit());
+        List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(s.dataset(), s.name(), s.rel(), conf), o.limit());
         long images = ranges.stream().mapToLong(RowRange::rows).sum();
         if (images < 2) {
             throw new IllegalArgumentException("split " + s.name() + " of " + o.data() + " has " + images
@@ -199,8 +203,7 @@ public final class EvalJob {
                 RowPlan.taskCount(images, jsc.defaultParallelism(), batch, o.rowsPerTask()), batch);
         int threads = o.threads() > 0 ? o.threads() : Integer.parseInt(spark.conf().get("spark.task.cpus", "1"));
 
-        Output out = Output.begin(o.output(), conf);
-        try {
+        try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
             SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
             EvalModels models = new EvalModels(ckptDir.uri(), modelSha, inception == null ? null : inception.uri(),
                     inception == null ? null : inception.sha256(), threads, sconf);
@@ -208,26 +211,20 @@ public final class EvalJob {
             LOG.info("eval {} images of {} in {} tasks, batch {}, {} threads/task, Inception {}", images, s.uri(),
                     tasks.size(), batch, threads, inception == null ? "off" : "on");
             long t0 = System.nanoTime();
-            JavaRDD<Row> rows = jsc.parallelize(tasks, tasks.size()).mapPartitions(task, false);
-            Path imagesDir = new Path(out.tmp(), IMAGES_DIR);
-            spark.createDataFrame(rows, EvalTable.SCHEMA).write().mode(SaveMode.ErrorIfExists)
-                    .option("compression", "zstd").parquet(imagesDir.toString());
+            Written written = new Written();
+            List<TokenManifest.DataFile> files = written.table(out, IMAGES_DIR,
+                    jsc.parallelize(tasks, tasks.size()).mapPartitions(task, false), conf);
             double seconds = (System.nanoTime() - t0) / 1e9;
-            Dataset<Row> table = readBack(spark, imagesDir, images);
+            Dataset<Row> table = readBack(spark, out, IMAGES_DIR, files, images);
 
             // statistics, in index order
             Double rfid = null;
             if (inception != null) {
-                GaussianStats orig = FeatureStats.gaussian(table, EvalTable.FEATURES);
-                GaussianStats recon = FeatureStats.gaussian(table, EvalTable.RECON_FEATURES);
+                GaussianStats orig = FeatureStats.gaussian(table, EvalTable.FEATURES, images);
+                GaussianStats recon = FeatureStats.gaussian(table, EvalTable.RECON_FEATURES, images);
                 rfid = FrechetDistance.of(orig, recon);
-                HadoopDir stats = out.dir().child(STATS_DIR);
-                try (OutputStream os = stats.create("original.npz")) {
-                    orig.writeNpz(os);
-                }
-                try (OutputStream os = stats.create("reconstruction.npz")) {
-                    recon.writeNpz(os);
-                }
+                written.stats(out, "original", orig);
+                written.stats(out, "reconstruction", recon);
             }
             int[] ks = new int[q.depth()];
             for (int d = 0; d < ks.length; d++) {
@@ -237,20 +234,19 @@ public final class EvalJob {
             EvalSummary summary = new EvalSummary(EvalSummary.FORMAT, EvalSummary.VERSION, "reconstruction",
                     new EvalSummary.Inputs(ckptDir.uri(), modelSha, ckpt.manifest().step(), s.uri(), s.name(), size,
                             null, null, null),
-                    images, FeatureStats.scalar(table, EvalTable.PSNR), FeatureStats.scalar(table, EvalTable.SSIM),
-                    FeatureStats.scalar(table, EvalTable.LPIPS), rfid, null, null, EvalSummary.depths(usage),
+                    images, FeatureStats.scalar(table, EvalTable.PSNR, images),
+                    FeatureStats.scalar(table, EvalTable.SSIM, images), FeatureStats.scalar(table, EvalTable.LPIPS, images),
+                    rfid, null, null, EvalSummary.depths(usage),
                     new EvalSummary.Networks(inception == null ? null : inception.uri(),
                             inception == null ? null : inception.sha256(), null, null),
                     inception == null ? List.of(METRICS_PROTOCOL) : List.of(METRICS_PROTOCOL, RFID_PROTOCOL),
                     notes.isEmpty() ? null : notes,
                     new EvalSummary.Job(spark.sparkContext().master(), tasks.size(), batch, threads, round(seconds),
                             round(images / seconds)),
-                    createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-            String committed = out.commit(summary, "rq eval");
-            LOG.info("eval committed {}: {} images in {} s", committed, images, round(seconds));
-            return new Result(committed, summary);
-        } finally {
-            out.abortUnlessCommitted();
+                    written.tables, written.stats, createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+            commit(out, summary, "rq eval", written);
+            LOG.info("eval committed {}: {} images in {} s", out.uri(), images, round(seconds));
+            return new Result(out.uri(), summary);
         }
     }
 
@@ -305,18 +301,15 @@ public final class EvalJob {
         return new Split(split, p.toString(), split, CanonicalDataset.open(p.toString(), conf));
     }
 
-    /** Reads the written rows back (by file name: Spark ignores hidden folders) and checks them. */
-    static Dataset<Row> readBack(SparkSession spark, Path dir, long expected) throws IOException {
-        FileSystem fs = dir.getFileSystem(spark.sparkContext().hadoopConfiguration());
-        FileStatus[] st = fs.globStatus(new Path(dir, "*.parquet"));
-        if (st == null || st.length == 0) {
-            throw new IllegalStateException("the job wrote no Parquet files under " + dir);
+    /** Reads a written table back (exactly its listed files) and checks every index 0..expected−1 is there once. */
+    static Dataset<Row> readBack(SparkSession spark, StagedOutput out, String table, List<TokenManifest.DataFile> files,
+            long expected) {
+        if (files.isEmpty()) {
+            throw new IllegalStateException("the job wrote no Parquet files under " + out.path(table));
         }
-        String[] files = new String[st.length];
-        for (int i = 0; i < st.length; i++) {
-            files[i] = st[i].getPath().toString();
-        }
-        Dataset<Row> t = spark.read().schema(EvalTable.SCHEMA).parquet(files);
+        String[] paths = files.stream().map(f -> out.path(f.path()).toString()).toArray(String[]::new);
+        Dataset<Row> t = spark.read().option("basePath", out.path(table).toString()).schema(EvalTable.SCHEMA)
+                .parquet(paths);
         Row r = t.agg(functions.count(functions.lit(1)), functions.countDistinct(col(EvalTable.INDEX)),
                 functions.min(col(EvalTable.INDEX)), functions.max(col(EvalTable.INDEX))).first();
         if (r.getLong(0) != expected || r.getLong(1) != expected || r.getLong(2) != 0 || r.getLong(3) != expected - 1) {
@@ -324,6 +317,48 @@ public final class EvalJob {
                     + (expected - 1) + ", wrote " + r.getLong(0) + " rows with " + r.getLong(1) + " distinct indices");
         }
         return t;
+    }
+
+    /** What a run wrote under its output: tables (files relative to the root) and statistics files. */
+    static final class Written {
+        final Map<String, List<TokenManifest.DataFile>> tables = new LinkedHashMap<>();
+        final Map<String, String> stats = new LinkedHashMap<>();
+
+        /** Writes {@code rows} ({@link EvalTable#SCHEMA}) as the table {@code name}; @return its files */
+        List<TokenManifest.DataFile> table(StagedOutput out, String name, JavaRDD<Row> rows, Configuration conf) {
+            List<TokenManifest.DataFile> files = new ArrayList<>();
+            for (TokenManifest.DataFile f : TokenTableWriter.write(rows, out, name, EvalTable.SCHEMA, conf)) {
+                files.add(new TokenManifest.DataFile(name + "/" + f.path(), f.split(), f.rows(), f.bytes()));
+            }
+            tables.put(name, files);
+            return files;
+        }
+
+        /** Writes {@code stats/<name>.npz}. */
+        void stats(StagedOutput out, String name, GaussianStats s) throws IOException {
+            String rel = STATS_DIR + "/" + name + ".npz";
+            try (OutputStream os = HadoopDir.createFile(out.fs(), out.path(rel))) {
+                s.writeNpz(os);
+            }
+            stats.put(name, rel);
+        }
+
+        List<String> paths() {
+            List<String> p = new ArrayList<>();
+            tables.values().forEach(l -> l.forEach(f -> p.add(f.path())));
+            p.addAll(stats.values());
+            return p;
+        }
+    }
+
+    /** Writes the report, then {@code summary.json} (the commit marker, listing every file) last. */
+    static void commit(StagedOutput out, EvalSummary summary, String title, Written written) throws IOException {
+        try (OutputStream s = HadoopDir.createFile(out.fs(), out.path(REPORT))) {
+            EvalReport.section(HtmlReport.titled(title), summary).write(s);
+        }
+        List<String> files = new ArrayList<>(written.paths());
+        files.add(REPORT);
+        out.commit(files, summary.toJson());
     }
 
     static Map<String, String> createdBy() {
@@ -337,65 +372,5 @@ public final class EvalJob {
 
     static double round(double v) {
         return Math.round(v * 1000) / 1000.0;
-    }
-
-    /**
-     * The output folder, written as a hidden temporary sibling and renamed into place when
-     * complete ({@link AtomicOutput}); {@link EvalSummary#FILE} marks an earlier eval output that
-     * may be replaced.
-     */
-    static final class Output {
-        private final FileSystem fs;
-        private final Path out;
-        private final Path tmp;
-        private final HadoopDir dir;
-        private boolean committed;
-
-        private Output(FileSystem fs, Path out, Path tmp, Configuration conf) throws IOException {
-            this.fs = fs;
-            this.out = out;
-            this.tmp = tmp;
-            this.dir = new HadoopDir(tmp, conf);
-        }
-
-        static Output begin(String uri, Configuration conf) throws IOException {
-            Path out = new Path(uri);
-            FileSystem fs = out.getFileSystem(conf);
-            out = fs.makeQualified(out);
-            AtomicOutput.checkReplaceable(fs, out, EvalSummary.FILE, "--output", "an rq eval output");
-            Path parent = out.getParent();
-            if (parent == null) {
-                throw new IllegalArgumentException("--output must not be a file system root: " + out);
-            }
-            fs.mkdirs(parent);
-            return new Output(fs, out, new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID()), conf);
-        }
-
-        Path tmp() {
-            return tmp;
-        }
-
-        HadoopDir dir() {
-            return dir;
-        }
-
-        /** Writes the report, then the summary (last), and renames the folder into place. */
-        String commit(EvalSummary summary, String title) throws IOException {
-            try (OutputStream s = dir.create(REPORT)) {
-                EvalReport.section(HtmlReport.titled(title), summary).write(s);
-            }
-            try (OutputStream s = dir.create(EvalSummary.FILE)) {
-                s.write(summary.toJson());
-            }
-            AtomicOutput.replace(fs, tmp, out);
-            committed = true;
-            return out.toString();
-        }
-
-        void abortUnlessCommitted() throws IOException {
-            if (!committed) {
-                fs.delete(tmp, true);
-            }
-        }
     }
 }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.rq.tables.CodeUsage;
+import dev.rq.tables.TokenManifest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -32,6 +33,10 @@ import java.util.Map;
  * @param protocol how the numbers were computed, in words
  * @param notes what was not computed, and why
  * @param job how the job ran
+ * @param tables the per-image Parquet tables by name ({@code images}, {@code generated}, {@code
+ *     reference}) and exactly their files, paths relative to the output root: readers read these
+ * @param stats feature statistics files by name ({@code original}, {@code reconstruction}, {@code
+ *     generated}, {@code reference}), paths relative to the output root
  * @param createdBy application and library versions
  * @param createdAt ISO-8601 UTC
  */
@@ -40,7 +45,8 @@ import java.util.Map;
 public record EvalSummary(String format, int formatVersion, String mode, Inputs inputs, long images,
         FeatureStats.Scalar psnr, FeatureStats.Scalar ssim, FeatureStats.Scalar lpips, Double rfid, Double fid,
         Score inceptionScore, List<Depth> codebook, Networks networks, List<String> protocol, List<String> notes,
-        Job job, Map<String, String> createdBy, String createdAt) {
+        Job job, Map<String, List<TokenManifest.DataFile>> tables, Map<String, String> stats,
+        Map<String, String> createdBy, String createdAt) {
 
     /** Format name. */
     public static final String FORMAT = "rq-eval";

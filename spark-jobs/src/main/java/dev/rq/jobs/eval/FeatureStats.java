@@ -41,16 +41,20 @@ public final class FeatureStats {
     /**
      * @param table an eval table
      * @param column a float32 feature column ({@link EvalTable#FEATURES} or {@link EvalTable#RECON_FEATURES})
+     * @param count rows of the table (indices 0..count−1)
      * @return the mean and covariance of the non-null values
      */
-    public static GaussianStats gaussian(Dataset<Row> table, String column) {
+    public static GaussianStats gaussian(Dataset<Row> table, String column, long count) {
         Dataset<Row> rows = table.select(col(EvalTable.INDEX), col(column)).filter(col(column).isNotNull());
         Dataset<Tuple2<Long, byte[]>> blocks = rows
                 .groupByKey((MapFunction<Row, Long>) r -> r.getLong(0) / BLOCK, Encoders.LONG())
                 .mapGroups((MapGroupsFunction<Long, Row, Tuple2<Long, byte[]>>) (block, it) ->
                         new Tuple2<>(block, encode(summarise(it))), Encoders.tuple(Encoders.LONG(), Encoders.BINARY()));
+        // ordered partitions of at most 4 blocks (~70 MB at 2048-d): the driver holds one at a time
+        int parts = (int) Math.max(1, ((count + BLOCK - 1) / BLOCK + 3) / 4);
         GaussianStats.Block merged = null;
-        Iterator<Tuple2<Long, byte[]>> it = blocks.sort(col("_1")).toLocalIterator();
+        Iterator<Tuple2<Long, byte[]>> it = blocks.repartitionByRange(parts, col("_1")).sortWithinPartitions(col("_1"))
+                .toLocalIterator();
         while (it.hasNext()) {
             GaussianStats.Block b = decode(it.next()._2());
             merged = merged == null ? b : merged.merge(b);
@@ -179,10 +183,15 @@ public final class FeatureStats {
      */
     public record Scalar(long n, double mean, double median, double min, double max) {}
 
-    /** @return the summary of the non-null values of {@code column}, or null when there are none */
-    public static Scalar scalar(Dataset<Row> table, String column) {
+    /**
+     * @param count rows of the table
+     * @return the summary of the non-null values of {@code column}, or null when there are none
+     */
+    public static Scalar scalar(Dataset<Row> table, String column, long count) {
+        int parts = (int) Math.max(1, count / 1_000_000); // ordered partitions of about a million values
         Iterator<Row> it = table.select(col(EvalTable.INDEX), col(column)).filter(col(column).isNotNull())
-                .sort(col(EvalTable.INDEX)).toLocalIterator();
+                .repartitionByRange(parts, col(EvalTable.INDEX)).sortWithinPartitions(col(EvalTable.INDEX))
+                .toLocalIterator();
         double[] v = new double[1024];
         int n = 0;
         double sum = 0;

@@ -6,6 +6,8 @@ import dev.rq.data.dataset.RowPlan;
 import dev.rq.data.dataset.RowRange;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
+import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.ModelHashes;
@@ -23,7 +25,6 @@ import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -38,7 +39,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -118,13 +118,8 @@ public final class GeneratedEvalJob {
 
     /** Runs the job on {@code spark} (any master). */
     public static EvalJob.Result run(SparkSession spark, Options o) throws IOException {
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-eval", "rq eval --generated " + o.generated() + " --reference " + o.reference(), false);
-        try {
-            return doRun(spark, jsc, o);
-        } finally {
-            jsc.clearJobGroup();
-        }
+        return JobGroup.run(spark, "rq-eval", "rq eval --generated " + o.generated() + " --reference " + o.reference(),
+                false, () -> doRun(spark, JavaSparkContext.fromSparkContext(spark.sparkContext()), o));
     }
 
     /** The generated images: a token table to decode, or a dataset split. */
@@ -161,50 +156,47 @@ public final class GeneratedEvalJob {
         EvalModels models = new EvalModels(g.vaeUri(), g.vaeSha(), inception.uri(), inception.sha256(), threads,
                 sconf);
 
-        EvalJob.Output out = EvalJob.Output.begin(o.output(), conf);
-        try {
+        try (StagedOutput out = StagedOutput.begin(o.output(), conf, EvalJob.OUTPUT)) {
             long t0 = System.nanoTime();
-            Path genDir = new Path(out.tmp(), GENERATED_DIR);
+            EvalJob.Written written = new EvalJob.Written();
+            List<TokenManifest.DataFile> genFiles;
             long images;
             int tasks;
             if (g.table() != null) {
-                long[] counts = writeFromCodes(spark, jsc, g, o, models, batch, genDir);
-                images = counts[0];
-                tasks = (int) counts[1];
+                images = count(g, o);
+                tasks = RowPlan.taskCount(images, jsc.defaultParallelism(), batch, o.rowsPerTask());
+                tasks = (int) Math.max(1, Math.min(tasks, (images + batch - 1) / batch));
+                genFiles = written.table(out, GENERATED_DIR, fromCodes(g, images, tasks, models, batch), conf);
             } else {
-                List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(g.split().dataset(), g.split().rel(), conf),
+                List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(g.split().dataset(), g.split().name(), g.split().rel(), conf),
                         o.limit());
                 images = ranges.stream().mapToLong(RowRange::rows).sum();
                 checkCount(images, "--generated " + o.generated());
                 List<RowPlan.Task> plan = RowPlan.cut(ranges,
                         RowPlan.taskCount(images, jsc.defaultParallelism(), batch, o.rowsPerTask()), batch);
                 tasks = plan.size();
-                write(spark, jsc.parallelize(plan, plan.size())
-                        .mapPartitions(new ImageEvalTask(models, sconf, g.size(), batch, false, true), false), genDir);
+                genFiles = written.table(out, GENERATED_DIR, jsc.parallelize(plan, plan.size())
+                        .mapPartitions(new ImageEvalTask(models, sconf, g.size(), batch, false, true), false), conf);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
-            Dataset<Row> gen = EvalJob.readBack(spark, genDir, images);
-            GaussianStats genStats = FeatureStats.gaussian(gen, EvalTable.FEATURES);
+            Dataset<Row> gen = EvalJob.readBack(spark, out, GENERATED_DIR, genFiles, images);
+            GaussianStats genStats = FeatureStats.gaussian(gen, EvalTable.FEATURES, images);
             InceptionScore.Result is = FeatureStats.inceptionScore(gen, images, ec.isSplits());
-            HadoopDir stats = out.dir().child(EvalJob.STATS_DIR);
-            try (OutputStream os = stats.create("generated.npz")) {
-                genStats.writeNpz(os);
-            }
+            written.stats(out, "generated", genStats);
             Long refImages = null;
             if (refSplit != null) {
-                List<RowRange> ranges = RowPlan.rowGroups(refSplit.dataset(), refSplit.rel(), conf);
+                List<RowRange> ranges = RowPlan.rowGroups(refSplit.dataset(), refSplit.name(), refSplit.rel(), conf);
                 long n = ranges.stream().mapToLong(RowRange::rows).sum();
                 checkCount(n, "--reference " + o.reference());
                 List<RowPlan.Task> plan = RowPlan.cut(ranges,
                         RowPlan.taskCount(n, jsc.defaultParallelism(), batch, o.rowsPerTask()), batch);
                 EvalModels refModels = new EvalModels(null, null, inception.uri(), inception.sha256(), threads, sconf);
-                Path refDir = new Path(out.tmp(), REFERENCE_DIR);
-                write(spark, jsc.parallelize(plan, plan.size())
-                        .mapPartitions(new ImageEvalTask(refModels, sconf, refSize, batch, false, false), false), refDir);
-                refStats = FeatureStats.gaussian(EvalJob.readBack(spark, refDir, n), EvalTable.FEATURES);
-                try (OutputStream os = stats.create("reference.npz")) {
-                    refStats.writeNpz(os);
-                }
+                List<TokenManifest.DataFile> refFiles = written.table(out, REFERENCE_DIR, jsc.parallelize(plan,
+                        plan.size()).mapPartitions(new ImageEvalTask(refModels, sconf, refSize, batch, false, false),
+                        false), conf);
+                refStats = FeatureStats.gaussian(EvalJob.readBack(spark, out, REFERENCE_DIR, refFiles, n),
+                        EvalTable.FEATURES, n);
+                written.stats(out, "reference", refStats);
                 refImages = n;
             }
             double fid = FrechetDistance.of(refStats, genStats);
@@ -223,12 +215,11 @@ public final class GeneratedEvalJob {
                     notes.isEmpty() ? null : notes,
                     new EvalSummary.Job(spark.sparkContext().master(), tasks, batch, threads, EvalJob.round(seconds),
                             EvalJob.round(images / seconds)),
-                    EvalJob.createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-            String committed = out.commit(summary, "rq eval --generated");
-            LOG.info("eval --generated committed {}: {} images, FID {}", committed, images, fid);
-            return new EvalJob.Result(committed, summary);
-        } finally {
-            out.abortUnlessCommitted();
+                    written.tables, written.stats, EvalJob.createdBy(),
+                    Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+            EvalJob.commit(out, summary, "rq eval --generated", written);
+            LOG.info("eval --generated committed {}: {} images, FID {}", out.uri(), images, fid);
+            return new EvalJob.Result(out.uri(), summary);
         }
     }
 
@@ -238,41 +229,34 @@ public final class GeneratedEvalJob {
         }
     }
 
-    private static void write(SparkSession spark, JavaRDD<Row> rows, Path dir) {
-        spark.createDataFrame(rows, EvalTable.SCHEMA).write().mode(SaveMode.ErrorIfExists)
-                .option("compression", "zstd").parquet(dir.toString());
+    /** @return the number of generated images to evaluate (all rows, or the first {@code --limit}) */
+    private static long count(Generated g, Options o) {
+        long total = g.table().rows().count();
+        long images = o.limit() > 0 ? Math.min(total, o.limit()) : total;
+        checkCount(images, "--generated " + o.generated());
+        return images;
     }
 
     /**
-     * Decodes and evaluates a token table's rows: sorted, numbered ({@code zipWithIndex}), grouped
-     * into batches by number, one {@link CodesEvalTask} call per batch.
-     *
-     * @return {images, tasks}
+     * The rows of a token table, decoded and evaluated: sorted, numbered ({@code zipWithIndex}),
+     * grouped into batches by number, one {@link CodesEvalTask} call per batch.
      */
-    private static long[] writeFromCodes(SparkSession spark, JavaSparkContext jsc, Generated g, Options o,
-            EvalModels models, int batch, Path dir) {
+    private static JavaRDD<Row> fromCodes(Generated g, long images, int tasks, EvalModels models, int batch) {
         Dataset<Row> rows = g.table().rows().select(col(TokenTableSchema.SPLIT), col(TokenTableSchema.ID),
                         col(TokenTableSchema.LABEL), col(TokenTableSchema.SOURCE_SHARD), col(TokenTableSchema.SOURCE_ROW),
                         col(TokenTableSchema.VARIANT), col(TokenTableSchema.CODES))
                 .orderBy(TokenTableSchema.SPLIT, TokenTableSchema.LABEL, TokenTableSchema.SOURCE_SHARD,
                         TokenTableSchema.SOURCE_ROW, TokenTableSchema.VARIANT, TokenTableSchema.ID);
-        long total = rows.count();
-        long images = o.limit() > 0 ? Math.min(total, o.limit()) : total;
-        checkCount(images, "--generated " + o.generated());
-        int tasks = RowPlan.taskCount(images, jsc.defaultParallelism(), batch, o.rowsPerTask());
-        tasks = (int) Math.max(1, Math.min(tasks, (images + batch - 1) / batch));
         JavaPairRDD<Long, CodeItem> keyed = rows.javaRDD().zipWithIndex()
                 .filter(t -> t._2() < images)
                 .mapToPair(t -> {
                     Row r = t._1();
-                    Long label = r.isNullAt(2) ? -1L : r.getLong(2);
+                    long label = r.isNullAt(2) ? -1L : r.getLong(2);
                     return new Tuple2<>(t._2() / batch, new CodeItem(t._2(), r.getString(0), r.getString(1), label,
                             r.getString(3), r.getLong(4), TokenTable.codes(r)));
                 });
-        JavaRDD<Row> out = keyed.groupByKey(tasks).mapPartitions(
-                new CodesEvalTask(models, batch, g.size(), g.table().codeShape()), false);
-        write(spark, out, dir);
-        return new long[] {images, tasks};
+        return keyed.groupByKey(tasks).mapPartitions(new CodesEvalTask(models, batch, g.size(), g.table().codeShape()),
+                false);
     }
 
     private static Generated generated(SparkSession spark, Options o, Configuration conf) throws IOException {

@@ -3,6 +3,8 @@ package dev.rq.jobs.tokenize;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.data.dataset.RowPlan;
+import dev.rq.data.dataset.RowRange;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.io.StagedOutput;
@@ -35,9 +37,6 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.parquet.hadoop.ParquetFileReader;
-import org.apache.parquet.hadoop.metadata.BlockMetaData;
-import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
@@ -139,7 +138,7 @@ public final class TokenizeJob {
      * @param skeleton the manifest without counts, files and timing
      * @param schema the rows' schema (provenance in the codes metadata)
      */
-    private record Plan(List<SplitInput> splits, List<WorkUnit[]> tasks, TokenizeTask task, TokenizerModel model,
+    private record Plan(List<SplitInput> splits, List<RowPlan.Task> tasks, TokenizeTask task, TokenizerModel model,
             int threads, TokenManifest skeleton, StructType schema) {}
 
     /** Runs the job on {@code spark} (any master): plan, write, commit. */
@@ -198,15 +197,15 @@ public final class TokenizeJob {
             }
         }
         long totalImages = splits.stream().mapToLong(s -> s.dataset().numRows()).sum();
-        List<WorkUnit> groups = new ArrayList<>();
+        List<RowRange> groups = new ArrayList<>();
         for (SplitInput s : splits) {
-            groups.addAll(rowGroups(s, conf));
+            groups.addAll(RowPlan.rowGroups(s.dataset(), s.name(), s.rel(), conf));
         }
         // images per whole number of batches: tasks of a multiple of this pad no batch mid-split
         int perBatch = o.batchSize() / java.math.BigInteger.valueOf(o.batchSize())
                 .gcd(java.math.BigInteger.valueOf(o.variants().size())).intValue();
-        int taskCount = taskCount(totalImages, jsc.defaultParallelism(), perBatch, o.rowsPerTask());
-        List<WorkUnit[]> tasks = plan(groups, taskCount, perBatch);
+        int taskCount = RowPlan.taskCount(totalImages, jsc.defaultParallelism(), perBatch, o.rowsPerTask());
+        List<RowPlan.Task> tasks = RowPlan.cut(groups, taskCount, perBatch);
         int threads = o.threads() > 0 ? o.threads() : taskCpus(spark);
 
         // provenance (counts, files and timing are added at the commit)
@@ -254,65 +253,6 @@ public final class TokenizeJob {
         return Math.round(v * f) / f;
     }
 
-    /**
-     * @return the number of tasks: {@code ceil(images / rowsPerTask)} when given, else about 4 per
-     *     task slot (for balance and retry granularity), each of at least 4 batches and at most 4096
-     *     images
-     */
-    static int taskCount(long images, int parallelism, int perBatch, int rowsPerTask) {
-        if (images == 0) {
-            return 1;
-        }
-        if (rowsPerTask > 0) {
-            return (int) ((images + rowsPerTask - 1) / rowsPerTask);
-        }
-        long tasks = 4L * parallelism;
-        tasks = Math.min(tasks, Math.max(1, images / (4L * perBatch))); // >= 4 batches each
-        tasks = Math.max(tasks, (images + 4095) / 4096); // <= 4096 images each
-        return (int) Math.max(1, tasks);
-    }
-
-    /**
-     * Cuts the rows of {@code groups} (in order) into {@code tasks} consecutive runs whose sizes are
-     * whole batches of {@code perBatch} images and differ by at most one batch (the last run takes
-     * the remainder), so the task slots finish together and only a split's last batch is padded.
-     *
-     * @param groups whole row groups, in dataset order
-     * @return per task its row ranges (a task spans row groups, shards and splits as needed)
-     */
-    static List<WorkUnit[]> plan(List<WorkUnit> groups, int tasks, int perBatch) {
-        long total = groups.stream().mapToLong(WorkUnit::rows).sum();
-        long batches = (total + perBatch - 1) / perBatch;
-        tasks = (int) Math.max(1, Math.min(tasks, batches));
-        List<WorkUnit[]> out = new ArrayList<>();
-        int g = 0;
-        int from = groups.isEmpty() ? 0 : groups.get(0).from();
-        for (int t = 0; t < tasks; t++) {
-            long size = (batches / tasks + (t < batches % tasks ? 1 : 0)) * perBatch;
-            List<WorkUnit> units = new ArrayList<>();
-            while (size > 0 && g < groups.size()) {
-                WorkUnit grp = groups.get(g);
-                int to = (int) Math.min(grp.to(), from + size);
-                if (to > from) {
-                    units.add(new WorkUnit(grp.split(), grp.splitUri(), grp.splitVersion(), grp.shard(), grp.shardRel(),
-                            grp.rowGroup(), grp.groupFirstRow(), from, to));
-                    size -= to - from;
-                }
-                from = to;
-                if (from == grp.to() && ++g < groups.size()) {
-                    from = groups.get(g).from();
-                }
-            }
-            if (!units.isEmpty()) {
-                out.add(units.toArray(new WorkUnit[0]));
-            }
-        }
-        if (g < groups.size()) {
-            throw new IllegalStateException("plan left rows unassigned"); // cannot happen: sizes cover all batches
-        }
-        return out;
-    }
-
     /** @return the cores Spark reserves per task ({@code spark.task.cpus}, default 1) */
     private static int taskCpus(SparkSession spark) {
         return Integer.parseInt(spark.conf().get("spark.task.cpus", "1"));
@@ -358,32 +298,6 @@ public final class TokenizeJob {
         return out;
     }
 
-    /** @return every row group of the split as a whole-group unit, in dataset order */
-    private static List<WorkUnit> rowGroups(SplitInput s, Configuration conf) throws IOException {
-        List<WorkUnit> units = new ArrayList<>();
-        DatasetInfo info = s.dataset().info();
-        String version = info.createdAt() + "/" + info.numRows();
-        for (int sh = 0; sh < s.dataset().numShards(); sh++) {
-            String rel = s.rel() + "/" + info.shards().get(sh).file();
-            Path shardPath = new Path(s.dataset().splitDir(), info.shards().get(sh).file());
-            List<BlockMetaData> groups;
-            try (ParquetFileReader r = ParquetFileReader.open(HadoopInputFile.fromPath(shardPath, conf))) {
-                groups = r.getRowGroups();
-            }
-            if (groups.size() != s.dataset().numRowGroups(sh)) {
-                throw new IllegalStateException(rel + " changed while the job was planned");
-            }
-            long groupFirst = 0;
-            for (int g = 0; g < groups.size(); g++) {
-                int groupRows = Math.toIntExact(groups.get(g).getRowCount());
-                if (groupRows > 0) {
-                    units.add(new WorkUnit(s.name(), s.uri(), version, sh, rel, g, groupFirst, 0, groupRows));
-                }
-                groupFirst += groupRows;
-            }
-        }
-        return units;
-    }
 
     /**
      * Reads the written rows back: per split exactly images × variants rows (in the writers' counts

@@ -1,6 +1,8 @@
 package dev.rq.jobs.tokenize;
 
 import dev.rq.data.dataset.CanonicalDataset;
+import dev.rq.data.dataset.RowPlan;
+import dev.rq.data.dataset.RowRange;
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.tables.Variant;
@@ -32,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * shared model and hands the rows to Spark's Parquet writer. Rows come out in source order, views
  * of an image in the order of {@code variants}.
  */
-public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit[]>, Row>, Serializable {
+public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task>, Row>, Serializable {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(TokenizeTask.class);
 
@@ -85,9 +87,9 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit[]>,
     }
 
     @Override
-    public Iterator<Row> call(Iterator<WorkUnit[]> units) {
-        List<WorkUnit> list = new ArrayList<>();
-        units.forEachRemaining(u -> list.addAll(List.of(u)));
+    public Iterator<Row> call(Iterator<RowPlan.Task> tasks) {
+        List<RowRange> list = new ArrayList<>();
+        tasks.forEachRemaining(t -> list.addAll(List.of(t.ranges())));
         if (list.isEmpty()) {
             return Collections.emptyIterator();
         }
@@ -238,10 +240,10 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit[]>,
     /** Reads, decodes and transforms the partition's images into batches (background thread). */
     private final class Producer implements Runnable {
         final BlockingQueue<Object> queue = new ArrayBlockingQueue<>(2);
-        final List<WorkUnit> units;
+        final List<RowRange> units;
         volatile boolean stop;
 
-        Producer(List<WorkUnit> units) {
+        Producer(List<RowRange> units) {
             this.units = units;
         }
 
@@ -252,7 +254,7 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit[]>,
                 int n = views.tensorLength();
                 float[] tmp = new float[variants.size() * n];
                 Batch batch = null;
-                for (WorkUnit u : units) {
+                for (RowRange u : units) {
                     CanonicalDataset ds = dataset(u);
                     CanonicalDataset.RowGroup rg = ds.readRowGroup(u.shard(), u.rowGroup());
                     for (int r = u.from(); r < u.to() && !stop; r++) {
@@ -317,7 +319,7 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<WorkUnit[]>,
         return b;
     }
 
-    private CanonicalDataset dataset(WorkUnit unit) {
+    private CanonicalDataset dataset(RowRange unit) {
         return DATASETS.computeIfAbsent(unit.splitUri() + "@" + unit.splitVersion(), k -> {
             try {
                 return CanonicalDataset.open(unit.splitUri(), conf.get());

@@ -144,12 +144,25 @@ class EvalJobTest {
     }
 
     @Test
-    void withoutInceptionWeightsRfidIsReportedAsNotComputed() throws Exception {
-        EvalJob.Result r = EvalJob.run(spark, options("eval-no-inception", 0, List.of("eval.batch_size=" + BATCH)));
+    void withoutInceptionWeightsRfidIsReportedAsNotComputedAndARerunReplacesTheOutput() throws Exception {
+        EvalJob.Result first = EvalJob.run(spark, options("eval-no-inception", 0, List.of("eval.batch_size=" + BATCH)));
+        EvalJob.Result r = EvalJob.run(spark, options("eval-no-inception", BATCH, List.of("eval.batch_size=" + BATCH)));
         assertThat(r.summary().rfid()).isNull();
         assertThat(r.summary().notes()).anyMatch(n -> n.contains("eval.inception_weights is not set"));
+        assertThat(r.summary().psnr()).isEqualTo(first.summary().psnr());
         assertThat(r.summary().psnr().n()).isEqualTo(IMAGES);
         assertThat(r.text()).contains("not computed: rFID");
+        // exactly the files the summary lists (2 tasks now, 1 before), the report, the marker and the owner file
+        Path out = Path.of(r.outputUri().replace("file:", ""));
+        List<String> listed = new java.util.ArrayList<>(r.summary().tables().get(EvalJob.IMAGES_DIR).stream()
+                .map(f -> f.path()).toList());
+        assertThat(r.summary().tables().get(EvalJob.IMAGES_DIR).stream().mapToLong(f -> f.rows()).sum())
+                .isEqualTo(IMAGES);
+        listed.addAll(List.of(EvalJob.REPORT, EvalSummary.FILE, dev.rq.io.StagedOutput.OWNER_FILE));
+        try (var files = Files.walk(out)) {
+            assertThat(files.filter(Files::isRegularFile).map(f -> out.relativize(f).toString())
+                    .filter(n -> !n.endsWith(".crc")).toList()).containsExactlyInAnyOrderElementsOf(listed);
+        }
     }
 
     @Test

@@ -1,4 +1,4 @@
-package dev.rq.jobs.tokenize;
+package dev.rq.data.dataset;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -6,26 +6,27 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** {@link TokenizeJob#plan} and {@link TokenizeJob#taskCount}: balanced, batch-aligned, complete. */
-class TokenizePlanTest {
+/** {@link RowPlan#cut} and {@link RowPlan#taskCount}: balanced, batch-aligned, complete, indexed in order. */
+class RowPlanTest {
 
-    private static WorkUnit group(String split, int shard, int g, long first, int rows) {
-        return new WorkUnit(split, "file:/d/" + split, "v", shard, split + "/s" + shard, g, first, 0, rows);
+    private static RowRange group(String split, int shard, int g, long first, int rows) {
+        return new RowRange(split, "file:/d/" + split, "v", shard, split + "/s" + shard, g, first, 0, rows);
     }
 
     @Test
     void everyRowOnceInOrderInBalancedWholeBatchTasks() {
         // emoji-like: train one row group of 1720, validation one of 186; plus odd small groups
-        List<WorkUnit> groups = List.of(group("train", 0, 0, 0, 1000), group("train", 0, 1, 1000, 720),
+        List<RowRange> groups = List.of(group("train", 0, 0, 0, 1000), group("train", 0, 1, 1000, 720),
                 group("train", 1, 0, 0, 3), group("validation", 0, 0, 0, 186));
         int total = 1000 + 720 + 3 + 186;
         for (int tasks : new int[] {1, 2, 7, 8, 9, 64, 500}) {
-            List<WorkUnit[]> plan = TokenizeJob.plan(groups, tasks, 16);
+            List<RowPlan.Task> plan = RowPlan.cut(groups, tasks, 16);
             List<String> rows = new ArrayList<>();
             List<Integer> sizes = new ArrayList<>();
-            for (WorkUnit[] t : plan) {
+            for (RowPlan.Task t : plan) {
+                assertThat(t.firstIndex()).as("first index of a task").isEqualTo(rows.size());
                 int n = 0;
-                for (WorkUnit u : t) {
+                for (RowRange u : t.ranges()) {
                     assertThat(u.from()).isLessThan(u.to());
                     for (int r = u.from(); r < u.to(); r++) {
                         rows.add(u.shardRel() + ":" + (u.groupFirstRow() + r));
@@ -35,7 +36,7 @@ class TokenizePlanTest {
                 sizes.add(n);
             }
             List<String> want = new ArrayList<>();
-            for (WorkUnit g : groups) {
+            for (RowRange g : groups) {
                 for (int r = 0; r < g.rows(); r++) {
                     want.add(g.shardRel() + ":" + (g.groupFirstRow() + r));
                 }
@@ -52,11 +53,23 @@ class TokenizePlanTest {
     }
 
     @Test
+    void headKeepsTheFirstRowsInOrder() {
+        List<RowRange> groups = List.of(group("val", 0, 0, 0, 10), group("val", 0, 1, 10, 7), group("val", 1, 0, 0, 5));
+        List<RowRange> h = RowPlan.head(groups, 12);
+        assertThat(h).hasSize(2);
+        assertThat(h.get(0).rows()).isEqualTo(10);
+        assertThat(h.get(1).rowGroup()).isEqualTo(1);
+        assertThat(h.get(1).rows()).isEqualTo(2);
+        assertThat(RowPlan.head(groups, 0)).isEqualTo(groups);
+        assertThat(RowPlan.head(groups, 100).stream().mapToInt(RowRange::rows).sum()).isEqualTo(22);
+    }
+
+    @Test
     void taskCountFollowsSlotsAndLimits() {
-        assertThat(TokenizeJob.taskCount(1906, 2, 16, 0)).isEqualTo(8); // 4 per slot
-        assertThat(TokenizeJob.taskCount(100, 2, 16, 0)).isEqualTo(1); // at least 4 batches per task
-        assertThat(TokenizeJob.taskCount(1_281_167, 8, 16, 0)).isEqualTo(313); // at most 4096 images per task
-        assertThat(TokenizeJob.taskCount(1906, 2, 16, 500)).isEqualTo(4); // --rows-per-task
-        assertThat(TokenizeJob.taskCount(0, 2, 16, 0)).isEqualTo(1);
+        assertThat(RowPlan.taskCount(1906, 2, 16, 0)).isEqualTo(8); // 4 per slot
+        assertThat(RowPlan.taskCount(100, 2, 16, 0)).isEqualTo(1); // at least 4 batches per task
+        assertThat(RowPlan.taskCount(1_281_167, 8, 16, 0)).isEqualTo(313); // at most 4096 images per task
+        assertThat(RowPlan.taskCount(1906, 2, 16, 500)).isEqualTo(4); // --rows-per-task
+        assertThat(RowPlan.taskCount(0, 2, 16, 0)).isEqualTo(1);
     }
 }
