@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rq.io.HadoopDir;
+import dev.rq.jobs.SparkSessions;
 import dev.rq.model.bench.TransformerBench;
 import dev.rq.model.bench.VaeBench;
 import dev.rq.model.checkpoint.Checkpoints;
@@ -12,8 +13,6 @@ import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.engine.Engines;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,11 +35,12 @@ import picocli.CommandLine.Option;
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--conf", required = true,
-            description = "Run config YAML: conf/rqvae/bench64.yaml (RQ-VAE) or conf/rqtransformer/bench64.yaml (stage 2)")
-    Path conf;
+            description = "Run config YAML: conf/rqvae/bench64.yaml (RQ-VAE) or conf/rqtransformer/bench64.yaml (stage 2);"
+                    + " a path or any Hadoop URI")
+    String conf;
 
-    @Option(names = "--json", description = "Write the results as JSON to this file")
-    Path json;
+    @Option(names = "--json", description = "Write the results as JSON to this file (a path or any Hadoop URI)")
+    String json;
 
     @Option(names = "--threads", defaultValue = "2", description = "libtorch intra-op threads (default ${DEFAULT-VALUE})")
     int threads;
@@ -64,8 +64,9 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Map<String, Object> r;
         Map<String, Object> out = new LinkedHashMap<>();
-        if (isStage2(conf)) {
-            TransformerRunConfig config = TransformerRunConfig.load(conf, overrides);
+        JsonNode tree = ConfigFiles.read(conf, "--conf");
+        if (tree.has("vae")) { // a stage-2 config
+            TransformerRunConfig config = TransformerRunConfig.bind(Configs.applyOverrides(tree, overrides));
             TransformerBench.Settings std = TransformerBench.Settings.standard();
             TransformerBench.Settings s = new TransformerBench.Settings(threads, batch,
                     warmup == null ? std.warmup() : warmup, iters == null ? std.minIters() : iters,
@@ -78,16 +79,16 @@ public final class BenchCommand implements Callable<Integer> {
             out.put("sample_kv_cache", true);
             out.put("threads", threads);
             out.put("batch", batch);
-            out.put("config_file", conf.toString());
+            out.put("config_file", conf);
             out.put("config", Configs.toTree(config.model()));
         } else {
-            RqVaeRunConfig config = Configs.loadRqVae(conf, overrides);
+            RqVaeRunConfig config = Configs.bind(Configs.applyOverrides(tree, overrides), RqVaeRunConfig.class, "");
             r = VaeBench.run(config, new VaeBench.Settings(threads, batch, warmup == null ? 3 : warmup,
                     iters == null ? 10 : iters, minSeconds == null ? 10 : minSeconds));
             out.putAll(r);
             out.put("threads", threads);
             out.put("batch", batch);
-            out.put("config_file", conf.toString());
+            out.put("config_file", conf);
             out.put("config", Configs.toTree(config.model()));
         }
         Map<String, String> versions = new LinkedHashMap<>();
@@ -98,26 +99,25 @@ public final class BenchCommand implements Callable<Integer> {
         r.forEach((k, v) -> System.out.printf("%-24s %12s%n", k,
                 v instanceof Double d ? String.format("%.2f", d) : v));
         if (json != null) {
-            if (json.toAbsolutePath().getParent() != null) {
-                Files.createDirectories(json.toAbsolutePath().getParent());
+            org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(json);
+            org.apache.hadoop.fs.FileSystem fs = p.getFileSystem(SparkSessions.hadoopConf());
+            if (p.getParent() != null) {
+                fs.mkdirs(p.getParent());
             }
-            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), out);
-            System.out.println("wrote " + json);
+            try (java.io.OutputStream o = HadoopDir.createFile(fs, p)) {
+                new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(o, out);
+            }
+            System.out.println("wrote " + fs.makeQualified(p));
         }
         return 0;
-    }
-
-    /** @return whether {@code file} is a stage-2 run config (it has a top-level {@code vae:} section) */
-    static boolean isStage2(Path file) throws java.io.IOException {
-        JsonNode tree = Configs.readTree(file);
-        return tree != null && tree.has("vae");
     }
 
     /** The RQ-VAE model config of a stage-2 run: {@code vae.config} if set, else the checkpoint's. */
     private VaeConfig vaeConfig(TransformerRunConfig config) throws java.io.IOException {
         if (config.vae().config() != null) {
-            return Configs.loadRqVae(config.vaeConfigPath(conf), List.of()).model();
+            return ConfigFiles.rqVae(ConfigFiles.sibling(conf, config.vae().config()), List.of()).model();
         }
-        return Checkpoints.read(HadoopDir.of(config.vae().checkpoint())).config(RqVaeRunConfig.class).model();
+        return Checkpoints.read(new HadoopDir(config.vae().checkpoint(), SparkSessions.hadoopConf()))
+                .config(RqVaeRunConfig.class).model();
     }
 }

@@ -2,7 +2,8 @@ package dev.rq.cli;
 
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.rq.model.checkpoint.LocalDir;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.SparkSessions;
 import dev.rq.model.checkpoint.Manifest;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
@@ -12,9 +13,8 @@ import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.apache.hadoop.conf.Configuration;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -27,27 +27,31 @@ import picocli.CommandLine.Option;
 public final class ImportOfficialCommand implements Callable<Integer> {
 
     @Option(names = "--config", required = true,
-            description = "Official config (JSON or YAML with ddconfig/hparams, or under arch:)")
-    Path config;
+            description = "Official config (JSON or YAML with ddconfig/hparams, or under arch:); a path or any Hadoop URI")
+    String config;
 
-    @Option(names = "--weights", required = true, description = "state_dict as .safetensors")
-    Path weights;
+    @Option(names = "--weights", required = true, description = "state_dict as .safetensors; a path or any Hadoop URI")
+    String weights;
 
-    @Option(names = "--out", required = true, description = "Checkpoint directory to write")
-    Path out;
+    @Option(names = "--out", required = true, description = "Checkpoint directory to write; a path or any Hadoop URI")
+    String out;
 
     @Override
     public Integer call() throws Exception {
-        JsonNode tree = Configs.readTree(config);
+        Configuration hadoop = SparkSessions.hadoopConf();
+        JsonNode tree = ConfigFiles.read(config, "--config");
         VaeConfig vae = Configs.readOfficialVae(tree);
         SafeTensors.Contents state;
-        try (InputStream in = Files.newInputStream(weights)) {
+        org.apache.hadoop.fs.Path w = new org.apache.hadoop.fs.Path(weights);
+        try (InputStream in = w.getFileSystem(hadoop).open(w)) {
             state = SafeTensors.read(in);
+        } catch (java.io.FileNotFoundException e) {
+            throw new java.io.FileNotFoundException("--weights: " + weights + " does not exist");
         }
         Engines.pytorch(0);
         try (NDManager m = Engines.newManager(); RqVae model = RqVae.fromStateDict(vae, state.tensors(), m)) {
             RqVaeRunConfig run = new RqVaeRunConfig(vae, null, null);
-            Manifest man = VaeCheckpoint.save(new LocalDir(out), model, run, 0, null, null);
+            Manifest man = VaeCheckpoint.save(new HadoopDir(out, hadoop), model, run, 0, null, null);
             System.out.printf("imported %d tensors (%,d trainable parameters) into %s (config %s)%n",
                     state.tensors().size(), model.params().trainableCount(), out, man.configHash().substring(0, 12));
         }

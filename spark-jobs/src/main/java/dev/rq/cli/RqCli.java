@@ -1,5 +1,6 @@
 package dev.rq.cli;
 
+import dev.rq.jobs.SparkSessions;
 import java.io.PrintWriter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -54,6 +55,18 @@ public final class RqCli implements Runnable {
         verbose = v;
     }
 
+    @Option(names = "--spark-conf", scope = ScopeType.INHERIT, paramLabel = "KEY=VALUE",
+            description = {"A Spark setting, as spark-submit --conf (repeatable; spark.hadoop.* reaches every Hadoop"
+                + " file system the command uses, e.g. spark.hadoop.fs.s3a.endpoint=...). Over"
+                + " $SPARK_CONF_DIR/spark-defaults.conf, which is read too; the jobs never override either."})
+    void addSparkConf(String keyValue) {
+        try {
+            SparkSessions.userSetting(keyValue);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+    }
+
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
@@ -61,6 +74,12 @@ public final class RqCli implements Runnable {
 
     public static void main(String[] args) {
         System.setProperty("ai.djl.offline", "true");
+        try {
+            SparkSessions.loadDefaultsFile(System.getenv()); // as spark-submit does (not again under it)
+        } catch (java.io.IOException e) {
+            System.err.println("rq: cannot read spark-defaults.conf: " + e.getMessage());
+            System.exit(Failures.USER_ERROR);
+        }
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
         int rc = commandLine(out, err).execute(args);

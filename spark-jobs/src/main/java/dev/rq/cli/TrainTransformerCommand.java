@@ -4,7 +4,6 @@ import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.jobs.train.TransformerStage;
 import dev.rq.model.config.TransformerRunConfig;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,8 +17,9 @@ import picocli.CommandLine.Option;
         description = "Train an RQ-Transformer data-parallel on Spark from a token table (resumes like train-vae).")
 public final class TrainTransformerCommand implements Callable<Integer> {
 
-    @Option(names = "--conf", required = true, description = "Stage-2 config YAML (conf/rqtransformer/*.yaml)")
-    Path conf;
+    @Option(names = "--conf", required = true,
+            description = "Stage-2 config YAML (conf/rqtransformer/*.yaml), a local path or any Hadoop URI")
+    String conf;
 
     @Option(names = "--tokens", required = true, description = "Token table URI written by rq tokenize")
     String tokens;
@@ -62,7 +62,7 @@ public final class TrainTransformerCommand implements Callable<Integer> {
         if (maxSteps != null) {
             sets.add("train.max_steps=" + maxSteps);
         }
-        TransformerRunConfig config = TransformerRunConfig.load(conf, sets); // fails before Spark starts
+        TransformerRunConfig config = ConfigFiles.transformer(conf, sets); // fails before Spark starts
         TransformerStage stage = new TransformerStage(config, tokens, split, "none".equals(heldOut) ? null : heldOut);
         SparkSession spark = SparkSessions.getOrCreate("train-transformer", workers);
         try {

@@ -2,9 +2,7 @@ package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.train.TrainVaeJob;
-import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,8 +16,9 @@ import picocli.CommandLine.Option;
         description = "Train an RQ-VAE data-parallel on Spark (resumes from the run's last checkpoint).")
 public final class TrainVaeCommand implements Callable<Integer> {
 
-    @Option(names = "--conf", required = true, description = "Run config YAML (conf/rqvae/*.yaml)")
-    Path conf;
+    @Option(names = "--conf", required = true,
+            description = "Run config YAML (conf/rqvae/*.yaml), a local path or any Hadoop URI (s3a://, hdfs://)")
+    String conf;
 
     @Option(names = "--data", required = true, description = "Dataset split URI, e.g. data/emoji/train")
     String data;
@@ -65,7 +64,7 @@ public final class TrainVaeCommand implements Callable<Integer> {
         if (seed != null) {
             sets.add("train.seed=" + seed);
         }
-        RqVaeRunConfig config = Configs.loadRqVae(conf, sets); // fails before Spark starts
+        RqVaeRunConfig config = ConfigFiles.rqVae(conf, sets); // fails before Spark starts
         TrainVaeJob.Options o = new TrainVaeJob.Options(config, data, out, workers, collectiveTimeout, driverRetries,
                 faultInjection);
         SparkSession spark = SparkSessions.getOrCreate("train-vae", workers);

@@ -7,7 +7,9 @@ import org.apache.spark.sql.SparkSession;
  * Runs a job's Spark work under a named job group (shown in the Spark UI, cancellable as one with
  * {@code SparkContext.cancelJobGroup}), restoring the caller's group afterwards, so a job started
  * from a notebook or another job does not clear its caller's group (shape: Iceberg's {@code
- * BaseSparkAction.withJobGroupInfo}).
+ * BaseSparkAction.withJobGroupInfo}). First it checks that the session's settings can run the
+ * project's jobs ({@link SparkSessions#check}): a session the user built fails with the key to
+ * change, before any work.
  *
  * <pre>{@code
  * return JobGroup.run(spark, "rq-tokenize", "rq tokenize data -> out", false, () -> doRun(spark, o));
@@ -35,6 +37,7 @@ public final class JobGroup {
     public static <T, E extends Exception> T run(SparkSession spark, String id, String description,
             boolean interruptOnCancel, Work<T, E> work) throws E {
         SparkContext sc = spark.sparkContext();
+        SparkSessions.check(sc.getConf());
         String oldId = sc.getLocalProperty(ID);
         String oldDescription = sc.getLocalProperty(DESCRIPTION);
         String oldInterrupt = sc.getLocalProperty(INTERRUPT);

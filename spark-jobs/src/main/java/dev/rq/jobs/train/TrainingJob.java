@@ -2,6 +2,7 @@ package dev.rq.jobs.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.distributed.RingSettings;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.config.ConfigException;
@@ -78,6 +79,8 @@ public final class TrainingJob {
     public static Result run(SparkSession spark, TrainingStage stage, Options o) throws IOException {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
         // validate everything before any cluster work
+        SparkSessions.check(spark.sparkContext().getConf());
+        SparkSessions.checkBarrierStage(spark.sparkContext().getConf());
         stage.validate(conf, o.workers());
         long maxSteps = stage.limits().maxSteps();
         RunDirectory run = new RunDirectory(o.runUri(), conf);
