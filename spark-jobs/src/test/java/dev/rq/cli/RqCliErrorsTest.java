@@ -141,7 +141,7 @@ class RqCliErrorsTest {
                         repo("data/emoji/validation"), "--out", t("r4"), "--set", "train.nope=1"),
                         List.of("train.nope: unknown key", "known keys")),
                 Arguments.of("missing config file", List.of("train-vae", "--conf", t("nope.yaml"), "--data",
-                        repo("data/emoji/validation"), "--out", t("r5")), List.of(t("nope.yaml"), "no such file or directory")),
+                        repo("data/emoji/validation"), "--out", t("r5")), List.of("--conf", t("nope.yaml"), "does not exist")),
                 Arguments.of("wrong checkpoint kind", List.of("sample", "--checkpoint", ck, "--vae", ck,
                         "--output", t("s1"), "--per-class", "1"), List.of("--checkpoint", "holds a 'rqvae' model",
                         "not an RQ-Transformer")),
