@@ -2,17 +2,35 @@ package dev.rq.model.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 
 /** Tensor primitives with exactly the semantics of the PyTorch layers they replace. */
 public final class Ops {
 
     private static final Shape ONE = new Shape(1, 1);
 
+    /**
+     * Output-channel block of the convolutions whose input gradient libtorch computes correctly on
+     * every CPU we run on; see {@link #conv2d}.
+     */
+    static final int CONV_OUT_BLOCK = 16;
+
     private Ops() {}
 
     /**
      * 2-D convolution, cross-correlation as in {@code torch.nn.functional.conv2d}.
+     *
+     * <p>With autograd on, a convolution whose output channels are not a multiple of {@value
+     * #CONV_OUT_BLOCK} runs with its weight and bias padded by zero channels up to the next
+     * multiple, and the extra output channels are sliced away: libtorch 2.7.1's CPU backward pass
+     * computes the <em>input</em> gradient of such a convolution wrongly on AVX-512 machines (AMD
+     * EPYC Zen 5 here: every element wrong for 32→3 at 3×3 / pad 1, sometimes NaN; the weight
+     * gradient and the forward are right), which corrupted every gradient upstream of the RQ-VAE's
+     * {@code conv_out} (3 channels) and made training NaN now and then. The padded convolution's
+     * first channels and all gradients are the same mathematically; {@code Conv2dGradientTest}
+     * checks the input gradient against a brute-force sum.
      *
      * @param x [B, Cin, H, W]
      * @param w [Cout, Cin, k, k]
@@ -20,6 +38,19 @@ public final class Ops {
      * @return [B, Cout, H', W']
      */
     public static NDArray conv2d(NDArray x, NDArray w, NDArray b, int stride, int pad) {
+        long cout = w.getShape().get(0);
+        if (cout % CONV_OUT_BLOCK == 0 || !JniUtils.isGradMode()) {
+            return convolution(x, w, b, stride, pad);
+        }
+        long extra = (cout + CONV_OUT_BLOCK - 1) / CONV_OUT_BLOCK * CONV_OUT_BLOCK - cout;
+        NDManager m = x.getManager();
+        Shape ws = w.getShape();
+        NDArray wp = w.concat(m.zeros(new Shape(extra, ws.get(1), ws.get(2), ws.get(3)), w.getDataType()), 0);
+        NDArray bp = b == null ? null : b.concat(m.zeros(new Shape(extra), b.getDataType()), 0);
+        return convolution(x, wp, bp, stride, pad).get(new NDIndex(":, 0:{}", cout)); // [B, Cout, H', W']
+    }
+
+    private static NDArray convolution(NDArray x, NDArray w, NDArray b, int stride, int pad) {
         return x.getNDArrayInternal()
                 .convolution(x, w, b, new Shape(stride, stride), new Shape(pad, pad), ONE, 1)
                 .singletonOrThrow();
