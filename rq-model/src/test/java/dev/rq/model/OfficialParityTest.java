@@ -25,14 +25,17 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
  * Parity with the official PyTorch implementation: one dynamic test per {@code *.config.json}
  * fixture of {@link Fixtures#all()} (the repository's copy, {@code shared/fixtures/official-parity}
- * when present, and every directory of {@code -Drq.parity.fixtures}), named after its file stem. Nothing about a fixture's
- * shapes is assumed: the model is built from its config.
+ * when present, the implemented kinds of {@code shared/fixtures/official-parity-stage1}, and every directory of
+ * {@code -Drq.parity.fixtures}), named after its file stem; the not yet implemented kinds of a shared directory are
+ * reported as skipped with that reason ({@link Fixtures#pending()}). Nothing about a fixture's shapes is assumed:
+ * the model is built from its config.
  */
 class OfficialParityTest {
 
@@ -56,6 +59,10 @@ class OfficialParityTest {
                     throw new AssertionError("unknown fixture kind: " + cfg);
                 }));
             }
+        }
+        for (Fixtures.Fixture f : Fixtures.pending()) {
+            tests.add(DynamicTest.dynamicTest(f.name(), f.file(".config.json").toUri(), () -> Assumptions.abort(
+                    "skipped: the kind of " + f.stem() + " is not implemented yet (Fixtures.SHARED_PARTIAL)")));
         }
         assertThat(tests).as("fixtures found in %s", Fixtures.parityDirs()).isNotEmpty();
         return tests;
