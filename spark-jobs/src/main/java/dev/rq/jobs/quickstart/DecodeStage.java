@@ -9,6 +9,7 @@ import dev.rq.data.image.ImageDecodeException;
 import dev.rq.jobs.decode.DecodeJob;
 import dev.rq.tables.Views;
 import dev.rq.report.ImageGrid;
+import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenRow;
 import dev.rq.tables.Variant;
 import java.awt.Graphics2D;
@@ -39,32 +40,32 @@ final class DecodeStage {
         this.c = c;
     }
 
-    String decode() throws Exception {
-        long available = c.manifest.splits().get(c.o.evalSplit()).rows(); // one variant per image
+    Outcome<Evaluation> decode(Splits splits, Trained vae, TokenManifest manifest) throws Exception {
+        long available = manifest.splits().get(c.o.evalSplit()).rows(); // one variant per image
         int limit = (int) (c.o.decodeLimit() > 0 ? Math.min(c.o.decodeLimit(), available) : available);
         if (c.evalDir.exists("eval.json")) {
             try (InputStream in = c.evalDir.open("eval.json")) {
-                JsonNode e = Helpers.JSON.readTree(in);
-                if (e.path("table_created_at").asText().equals(c.manifest.createdAt())
-                        && e.path("checkpoint_sha256").asText().equals(c.modelSha)
+                JsonNode e = StageContext.JSON.readTree(in);
+                if (e.path("table_created_at").asText().equals(manifest.createdAt())
+                        && e.path("checkpoint_sha256").asText().equals(vae.modelSha256())
                         && e.path("rows").asInt() == limit) {
-                    c.eval = e;
-                    return String.format(Locale.ROOT, "skipped|already decoded %d rows of this table: PSNR %.2f dB",
-                            limit, e.path("psnr").path("mean").asDouble());
+                    return Outcome.skipped(Evaluation.of(e), String.format(Locale.ROOT,
+                            "already decoded %d rows of this table: PSNR %.2f dB", limit,
+                            e.path("psnr").path("mean").asDouble()));
                 }
             } catch (IOException ignored) {
                 // decode again
             }
         }
-        DecodeJob.Result d = DecodeJob.run(c.spark, new DecodeJob.Options(c.trained.finalCheckpoint(), c.tokensUri,
+        DecodeJob.Result d = DecodeJob.run(c.spark, new DecodeJob.Options(vae.finalCheckpoint(), c.tokensUri,
                 c.decodeUri, limit, c.o.evalSplit(), Variant.CENTER.id, false, 0));
         int res = d.resolution();
         int len = 3 * res * res;
-        float[] originals = originals(d.rows(), res);
+        float[] originals = originals(splits.get(c.o.evalSplit()), d.rows(), res);
         int n = d.rows().size();
         double[] psnr = new double[n];
         Map<String, List<Double>> perClass = new TreeMap<>();
-        List<String> names = c.manifest.labelNames() == null ? List.of() : c.manifest.labelNames();
+        List<String> names = manifest.labelNames() == null ? List.of() : manifest.labelNames();
         for (int i = 0; i < n; i++) {
             psnr[i] = ReconstructionStats.psnr(originals, i * len, d.images(), i * len, len);
             Long label = d.rows().get(i).getLabel();
@@ -75,26 +76,26 @@ final class DecodeStage {
         ReconstructionStats.Summary s = ReconstructionStats.Summary.of(psnr);
         writeComparison(originals, d.images(), Math.min(n, QuickstartJob.SHOWN_PAIRS), res);
 
-        ObjectNode e = evalJson(d.rows(), psnr, s, perClass, res);
+        ObjectNode e = evalJson(d.rows(), psnr, s, perClass, res, vae, manifest);
         try (OutputStream os = c.evalDir.create("eval.json")) { // last: marks the stage done
-            os.write(Helpers.JSON.writeValueAsBytes(e));
+            os.write(StageContext.JSON.writeValueAsBytes(e));
         }
-        c.eval = e;
-        return String.format(Locale.ROOT, "ran|decoded %d %s rows; PSNR mean %.2f dB (median %.2f, min %.2f, max %.2f)",
-                n, c.o.evalSplit(), s.mean(), s.median(), s.min(), s.max());
+        return Outcome.ran(new Evaluation(e, s), String.format(Locale.ROOT,
+                "decoded %d %s rows; PSNR mean %.2f dB (median %.2f, min %.2f, max %.2f)", n, c.o.evalSplit(),
+                s.mean(), s.median(), s.min(), s.max()));
     }
 
     /** The content of {@code eval/eval.json}: what was measured, the summaries, and every image's PSNR. */
     private ObjectNode evalJson(List<TokenRow> rows, double[] psnr, ReconstructionStats.Summary s,
-            Map<String, List<Double>> perClass, int res) {
+            Map<String, List<Double>> perClass, int res, Trained vae, TokenManifest manifest) {
         int n = rows.size();
-        ObjectNode e = Helpers.JSON.createObjectNode();
+        ObjectNode e = StageContext.JSON.createObjectNode();
         e.put("split", c.o.evalSplit());
         e.put("rows", n);
         e.put("resolution", res);
-        e.put("table_created_at", c.manifest.createdAt());
-        e.put("checkpoint_sha256", c.modelSha);
-        e.put("checkpoint", c.trained.finalCheckpoint());
+        e.put("table_created_at", manifest.createdAt());
+        e.put("checkpoint_sha256", vae.modelSha256());
+        e.put("checkpoint", vae.finalCheckpoint());
         e.put("definition", "PSNR = 10 log10(1 / MSE) over C*H*W samples, original (evaluation transform of the"
                 + " source image) and reconstruction (decoded from the table's codes, clamped) both mapped from"
                 + " [-1, 1] to [0, 1]; summary over images");
@@ -114,8 +115,8 @@ final class DecodeStage {
     }
 
     /** The model inputs (center view) of the decoded rows' source images, NCHW in [−1, 1]. */
-    private float[] originals(List<TokenRow> rows, int res) throws IOException, ImageDecodeException {
-        CanonicalDataset ds = c.datasets.get(c.o.evalSplit());
+    private static float[] originals(CanonicalDataset ds, List<TokenRow> rows, int res)
+            throws IOException, ImageDecodeException {
         DatasetInfo info = ds.info();
         String rel = new Path(ds.splitDir().toString()).getName();
         Map<String, Long> shardStart = new HashMap<>();
@@ -192,7 +193,7 @@ final class DecodeStage {
     }
 
     private static ObjectNode summaryJson(ReconstructionStats.Summary s) {
-        ObjectNode n = Helpers.JSON.createObjectNode();
+        ObjectNode n = StageContext.JSON.createObjectNode();
         n.put("n", s.n());
         n.put("mean", Math.round(s.mean() * 1000) / 1000.0);
         n.put("median", Math.round(s.median() * 1000) / 1000.0);

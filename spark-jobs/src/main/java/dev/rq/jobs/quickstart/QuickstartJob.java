@@ -11,6 +11,7 @@ import dev.rq.jobs.train.TransformerStage;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.tables.TokenManifest;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -53,9 +54,11 @@ import org.apache.spark.sql.SparkSession;
  *
  * <p>This class holds the public API and the stage sequence ({@link #run}); the stages live in
  * {@link Stage1Stages} (ingest, train, tokenize), {@link DecodeStage}, {@link Stage2Stages}
- * (train-transformer, sample) and {@link ReportStage} (with {@link QuickstartReport}), and share a
- * {@link StageContext}: the session, options, output folders, console, {@link StageTimer} and the
- * results handed from stage to stage.
+ * (train-transformer, sample) and {@link ReportStage} (with {@link QuickstartReport}). Each returns
+ * an {@link Outcome}: how it ended (ran, resumed, skipped), a note, and its typed result ({@link
+ * Splits}, {@link Trained}, the {@link TokenManifest}, {@link Evaluation}, {@link Stage2Result}),
+ * which {@link #run} passes to the stages that need it. They share only the fixed {@link
+ * StageContext}: the session, options, output folders, console and {@link StageTimer}.
  */
 public final class QuickstartJob {
 
@@ -209,69 +212,72 @@ public final class QuickstartJob {
 
     private QuickstartJob() {}
 
-    /** Runs every stage on {@code spark}; progress lines go to {@code console}. */
+    /**
+     * Runs every stage on {@code spark}; progress lines go to {@code console}. Each stage hands its
+     * typed result to the stages after it.
+     */
     public static Result run(SparkSession spark, Options o, PrintStream console) throws IOException {
         long t0 = System.nanoTime();
         StageContext c = StageContext.open(spark, o, console);
         console.printf("rq quickstart -> %s (%d workers, Spark %s)%n", c.out.uri(), o.workers(),
                 spark.sparkContext().master());
         Stage1Stages stage1 = new Stage1Stages(c);
-        stage(c, "ingest", stage1::ingest);
-        stage(c, "train", stage1::train);
-        stage(c, "tokenize", stage1::tokenize);
-        stage(c, "decode", new DecodeStage(c)::decode);
+        Splits splits = stage(c, "ingest", stage1::ingest);
+        Trained vae = stage(c, "train", () -> stage1.train(splits));
+        TokenManifest tokens = stage(c, "tokenize", () -> stage1.tokenize(splits, vae));
+        Evaluation eval = stage(c, "decode", () -> new DecodeStage(c).decode(splits, vae, tokens));
+        Stage2Result s2 = null;
         if (o.stage2() != null) {
             Stage2Stages stage2 = new Stage2Stages(c);
-            stage(c, "train-transformer", stage2::trainTransformer);
-            stage(c, "sample", stage2::sample);
+            Trained transformer = stage(c, "train-transformer", () -> stage2.trainTransformer(vae));
+            s2 = stage(c, "sample", () -> stage2.sample(splits, vae, transformer));
         }
-        Map<String, Long> rows = new LinkedHashMap<>();
-        ReportStage report = new ReportStage(c);
-        stage(c, "report", () -> report.report(rows, t0));
+        ReportStage.Inputs shown = new ReportStage.Inputs(splits, vae, tokens, eval, s2);
+        Map<String, Long> rows = stage(c, "report", () -> new ReportStage(c).report(shown, t0));
         double seconds = (System.nanoTime() - t0) / 1e9;
         String reportUri = new Path(c.out.path(), REPORT).toString();
         String bits = "";
-        Stage2Result s2 = c.stage2Result;
         if (s2 != null && s2.heldOutBitsPerCode().length > 0) {
             bits = String.format(Locale.ROOT, "; stage 2: %.2f bits/code on %s (per depth %s; uniform %.2f)",
-                    s2.heldOutMeanBitsPerCode(), o.evalSplit(), Helpers.bitsList(s2.heldOutBitsPerCode()),
-                    Helpers.log2(c.manifest.codebookSize()));
+                    s2.heldOutMeanBitsPerCode(), o.evalSplit(), new BitsPerCode(s2.heldOutBitsPerCode()).perDepthText(),
+                    BitsPerCode.uniform(tokens.codebookSize()));
         }
         console.printf(Locale.ROOT, "quickstart done in %s: PSNR %.2f dB on %d %s images%s%n",
-                Helpers.minutes(seconds), c.psnr.mean(), c.psnr.n(), o.evalSplit(), bits);
+                StageTimer.duration(seconds), eval.psnr().mean(), eval.psnr().n(), o.evalSplit(), bits);
         console.printf("report: %s%n", reportUri);
-        return new Result(c.out.uri(), reportUri, c.psnr, c.trained.steps(), c.trained.finalCheckpoint(), c.tokensUri,
+        return new Result(c.out.uri(), reportUri, eval.psnr(), vae.steps(), vae.finalCheckpoint(), c.tokensUri,
                 rows, c.timer.stages(), seconds, s2);
     }
 
-    /** A stage body; returns {@code "ran|note"}, {@code "skipped|note"} or {@code "resumed|note"}. */
-    private interface Body {
-        String run() throws Exception;
+    /** A stage body: its work, and what it hands on. */
+    private interface Body<T> {
+        Outcome<T> run() throws Exception;
     }
 
     /**
      * Runs one stage: prints its name, times it, records the outcome in {@code quickstart.json} and
      * prints it; a failure is recorded and rethrown as a {@link StageException} saying how to resume.
+     *
+     * @return the stage's result
      */
-    private static void stage(StageContext c, String name, Body body) throws IOException {
+    private static <T> T stage(StageContext c, String name, Body<T> body) throws IOException {
         c.console.printf("== %s%n", name);
         long t = System.nanoTime();
-        String outcome;
+        Outcome<T> outcome;
         try {
             outcome = body.run();
         } catch (Exception e) {
             double s = (System.nanoTime() - t) / 1e9;
             String msg = e.getMessage() == null ? e.toString() : e.getMessage();
-            c.timer.record(name, "failed", s, msg);
-            throw new StageException(name, "stage '" + name + "' failed after " + Helpers.minutes(s) + ": "
+            c.timer.record(name, Outcome.Status.FAILED, s, msg);
+            throw new StageException(name, "stage '" + name + "' failed after " + StageTimer.duration(s) + ": "
                     + msg + (name.equals("ingest") ? "" : "; rerun the same command to resume: finished stages"
                     + " are skipped and training continues from its last checkpoint."), e);
         }
         double s = (System.nanoTime() - t) / 1e9;
-        int bar = outcome.indexOf('|');
-        String status = outcome.substring(0, bar);
-        String note = outcome.substring(bar + 1);
-        c.timer.record(name, status, s, note);
-        c.console.printf(Locale.ROOT, "   %s %s in %s: %s%n", name, status, Helpers.minutes(s), note);
+        c.timer.record(name, outcome.status(), s, outcome.note());
+        c.console.printf(Locale.ROOT, "   %s %s in %s: %s%n", name, outcome.status().label(), StageTimer.duration(s),
+                outcome.note());
+        return outcome.result();
     }
 }

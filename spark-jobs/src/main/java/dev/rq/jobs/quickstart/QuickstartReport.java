@@ -1,7 +1,7 @@
 package dev.rq.jobs.quickstart;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.model.config.Configs;
 import dev.rq.report.HtmlReport;
 import dev.rq.tables.CodeUsage;
 import dev.rq.tables.TokenManifest;
@@ -16,7 +16,7 @@ final class QuickstartReport {
 
     private final QuickstartJob.Options o;
     private final String out;
-    private final TrainVaeJob.Result trained;
+    private final Trained trained;
     private final JsonNode lastMetrics;
     private final TokenManifest manifest;
     private final Map<String, Long> rows;
@@ -39,7 +39,7 @@ final class QuickstartReport {
     record Stage2(QuickstartJob.Stage2 options, QuickstartJob.Stage2Result result, JsonNode lastMetrics,
             JsonNode lastHeldOut, CodeUsage usage) {}
 
-    QuickstartReport(QuickstartJob.Options o, String out, TrainVaeJob.Result trained, JsonNode lastMetrics,
+    QuickstartReport(QuickstartJob.Options o, String out, Trained trained, JsonNode lastMetrics,
             TokenManifest manifest, Map<String, Long> rows, List<List<Object>> classCounts, List<String> splits,
             CodeUsage usage, JsonNode eval, ReconstructionStats.Summary psnr, Stage2 stage2) {
         this.o = o;
@@ -69,8 +69,8 @@ final class QuickstartReport {
         if (stage2 != null && stage2.result().heldOutBitsPerCode().length > 0) {
             kv.put("bits per code (" + o.evalSplit() + ", stage 2)", String.format(Locale.ROOT,
                     "%.3f mean over depths (per depth %s; uniform over K = %d: %.3f) at step %d",
-                    stage2.result().heldOutMeanBitsPerCode(), Helpers.bitsList(stage2.result()
-                            .heldOutBitsPerCode()), manifest.codebookSize(), Helpers.log2(manifest.codebookSize()),
+                    stage2.result().heldOutMeanBitsPerCode(), new BitsPerCode(stage2.result()
+                            .heldOutBitsPerCode()).perDepthText(), manifest.codebookSize(), BitsPerCode.uniform(manifest.codebookSize()),
                     stage2.result().heldOutStep()));
         }
         kv.put("output", out);
@@ -92,18 +92,18 @@ final class QuickstartReport {
         for (StageTimer.Stage st : stages) {
             work += Double.isNaN(st.workSeconds()) ? 0 : st.workSeconds();
         }
-        kv.put("wall time", Helpers.minutes(elapsed) + " in this invocation until the report was written; "
-                + Helpers.minutes(work) + " summed over the stages' last runs that did their work");
+        kv.put("wall time", StageTimer.duration(elapsed) + " in this invocation until the report was written; "
+                + StageTimer.duration(work) + " summed over the stages' last runs that did their work");
         r.keyValues(kv);
 
         r.heading("Stage timings");
         List<List<Object>> st = new ArrayList<>();
         for (StageTimer.Stage s : stages) {
-            st.add(List.of(s.name(), s.status(), Helpers.minutes(s.seconds()),
-                    Double.isNaN(s.workSeconds()) ? "" : Helpers.minutes(s.workSeconds()), s.note()));
+            st.add(List.of(s.name(), s.status().label(), StageTimer.duration(s.seconds()),
+                    Double.isNaN(s.workSeconds()) ? "" : StageTimer.duration(s.workSeconds()), s.note()));
         }
         st.add(List.of("report", "running", "", Double.isNaN(lastReportSeconds) ? ""
-                : Helpers.minutes(lastReportSeconds) + " (previous)", "code usage, row counts, this page"));
+                : StageTimer.duration(lastReportSeconds) + " (previous)", "code usage, row counts, this page"));
         r.table(List.of("stage", "status", "this invocation", "when it last did its work", "note"), st);
         r.paragraph("Rerunning into the same output folder skips finished stages: training resumes from its last"
                 + " checkpoint (and is not repeated when complete), the token table is rebuilt only for a new"
@@ -155,11 +155,11 @@ final class QuickstartReport {
         }
 
         r.heading("Run configuration");
-        r.pre(Helpers.configJson(o.config()));
+        r.pre(configJson(o.config()));
         if (stage2 != null) {
             r.paragraph("Stage 2 (" + stage2.options().configSource() + "; vae.checkpoint is set to the final stage-1"
                     + " checkpoint):");
-            r.pre(Helpers.configJson(stage2.options().config()));
+            r.pre(configJson(stage2.options().config()));
         }
         return r;
     }
@@ -205,20 +205,20 @@ final class QuickstartReport {
         CodeUsage usage = stage2.usage();
         List<List<Object>> bt = new ArrayList<>();
         double[] held = res.heldOutBitsPerCode();
-        double[] train = lm == null ? new double[0] : Helpers.doubles(lm.path("bits_per_code_per_depth"));
+        double[] train = lm == null ? new double[0] : BitsPerCode.of(lm.path("bits_per_code_per_depth")).perDepth();
         for (int d = 0; d < held.length; d++) {
             bt.add(List.of(d, fmt3(held[d]), d < train.length ? fmt3(train[d]) : "",
-                    d < usage.depth() ? fmt3(Helpers.log2(usage.perplexity(d))) : "",
-                    fmt3(Helpers.log2(usage.counts()[Math.min(d, usage.depth() - 1)].length))));
+                    d < usage.depth() ? fmt3(BitsPerCode.ofPerplexity(usage.perplexity(d))) : "",
+                    fmt3(BitsPerCode.uniform(usage.counts()[Math.min(d, usage.depth() - 1)].length))));
         }
         if (held.length > 0) {
             double u = 0;
             for (int d = 0; d < usage.depth(); d++) {
-                u += Helpers.log2(usage.perplexity(d)) / usage.depth();
+                u += BitsPerCode.ofPerplexity(usage.perplexity(d)) / usage.depth();
             }
             bt.add(List.of("mean", fmt3(res.heldOutMeanBitsPerCode()), lm == null ? ""
                     : fmt3(lm.path("bits_per_code").asDouble()), fmt3(u),
-                    fmt3(Helpers.log2(usage.counts()[0].length))));
+                    fmt3(BitsPerCode.uniform(usage.counts()[0].length))));
             int codes = manifest.codeShape().stream().reduce(1, (a, b) -> a * b);
             r.paragraph(String.format(Locale.ROOT, "Per image: %d codes x %.3f = %.0f bits held-out.", codes,
                     res.heldOutMeanBitsPerCode(), codes * res.heldOutMeanBitsPerCode()));
@@ -260,5 +260,14 @@ final class QuickstartReport {
 
     private static String fmt(double v) {
         return String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    /** @return the config as pretty JSON */
+    private static String configJson(Object config) {
+        try {
+            return StageContext.JSON.writeValueAsString(Configs.toTree(config));
+        } catch (java.io.IOException e) {
+            return Configs.toCanonicalJson(config);
+        }
     }
 }

@@ -5,12 +5,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.report.LineChart;
 import dev.rq.tables.CodeUsage;
+import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
 import dev.rq.tables.Variant;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -21,7 +23,7 @@ import org.apache.hadoop.fs.Path;
  * checked against the manifest), code usage per depth of the evaluation split ({@code
  * eval/code-usage.png}), the stage-2 curves ({@code eval/stage2-bits.png}, {@code
  * eval/stage2-heldout-depths.png}), the summaries in {@code quickstart.json}, and {@code
- * <out>/report.html} ({@link QuickstartReport}). Sets {@link StageContext#psnr}.
+ * <out>/report.html} ({@link QuickstartReport}).
  */
 final class ReportStage {
 
@@ -32,11 +34,24 @@ final class ReportStage {
     }
 
     /**
-     * @param rows filled with the table's rows per split (counted)
-     * @param t0 {@link System#nanoTime()} at the start of the invocation (the report's wall time so far)
-     * @return {@code "ran|note"}
+     * What the report shows: the results of the stages before it.
+     *
+     * @param splits the dataset splits (ingest)
+     * @param vae the trained RQ-VAE (train)
+     * @param manifest the token table's manifest (tokenize)
+     * @param eval the reconstructions, measured (decode)
+     * @param stage2 the stage-2 result (sample), or null without stage 2
      */
-    String report(Map<String, Long> rows, long t0) throws IOException {
+    record Inputs(Splits splits, Trained vae, TokenManifest manifest, Evaluation eval,
+            QuickstartJob.Stage2Result stage2) {}
+
+    /**
+     * @param in the results of the stages before
+     * @param t0 {@link System#nanoTime()} at the start of the invocation (the report's wall time so far)
+     * @return the table's rows per split (counted)
+     */
+    Outcome<Map<String, Long>> report(Inputs in, long t0) throws IOException {
+        Map<String, Long> rows = new LinkedHashMap<>();
         TokenTable table = TokenTable.read(c.spark, c.tokensUri);
         table.verifyCounts();
         for (var r : table.rows().groupBy(TokenTableSchema.SPLIT).count().collectAsList()) {
@@ -53,7 +68,7 @@ final class ReportStage {
         try (OutputStream os = c.evalDir.create("code-usage.png")) {
             os.write(chart.png());
         }
-        ObjectNode u = Helpers.JSON.createObjectNode();
+        ObjectNode u = StageContext.JSON.createObjectNode();
         ArrayNode ppl = u.putArray("perplexity");
         ArrayNode used = u.putArray("used");
         for (int d = 0; d < usage.depth(); d++) {
@@ -61,18 +76,14 @@ final class ReportStage {
             used.add(usage.used(d));
         }
         c.timer.put("code_usage_" + evalSplit, u);
-        JsonNode p = c.eval.path("psnr");
-        c.timer.put("psnr_" + evalSplit, p);
-
-        c.psnr = new ReconstructionStats.Summary(p.path("n").asInt(), p.path("mean").asDouble(),
-                p.path("median").asDouble(), p.path("min").asDouble(), p.path("max").asDouble());
+        c.timer.put("psnr_" + evalSplit, in.eval().json().path("psnr"));
         QuickstartReport.Stage2 s2 = null;
-        if (c.stage2Result != null) {
-            s2 = stage2Report(usage);
+        if (in.stage2() != null) {
+            s2 = stage2Report(usage, in.manifest(), in.stage2());
         }
-        QuickstartReport report = new QuickstartReport(c.o, c.out.uri(), c.trained,
-                c.lastMetrics(c.trainUri), c.manifest, rows, Stage1Stages.countRows(c),
-                new ArrayList<>(c.datasets.keySet()), usage, c.eval, c.psnr, s2);
+        QuickstartReport report = new QuickstartReport(c.o, c.out.uri(), in.vae(),
+                c.lastMetrics(c.trainUri), in.manifest(), rows, in.splits().countRows(),
+                new ArrayList<>(in.splits().datasets().keySet()), usage, in.eval().json(), in.eval().psnr(), s2);
         List<StageTimer.Stage> stages = new ArrayList<>(c.timer.stages());
         double sofar = (System.nanoTime() - t0) / 1e9;
         try (OutputStream os = c.out.create(QuickstartJob.REPORT)) {
@@ -83,7 +94,7 @@ final class ReportStage {
         for (int d = 0; d < usage.depth(); d++) {
             note.append(String.format(Locale.ROOT, " %.1f", usage.perplexity(d)));
         }
-        return "ran|" + note;
+        return Outcome.ran(rows, note.toString());
     }
 
     /**
@@ -91,10 +102,11 @@ final class ReportStage {
      * the run's metrics and {@code heldout.jsonl}, and the stage-2 summary in {@code
      * quickstart.json}.
      */
-    private QuickstartReport.Stage2 stage2Report(CodeUsage usage) throws IOException {
+    private QuickstartReport.Stage2 stage2Report(CodeUsage usage, TokenManifest manifest,
+            QuickstartJob.Stage2Result res) throws IOException {
         List<JsonNode> metrics = c.metrics(c.stage2Uri);
         List<JsonNode> held = c.lines(c.stage2Uri, QuickstartJob.HELD_OUT);
-        int depth = c.manifest.codeShape().get(2);
+        int depth = manifest.codeShape().get(2);
         double ln2 = Math.log(2);
         double[] steps = new double[metrics.size()];
         double[] lossBits = new double[metrics.size()];
@@ -110,8 +122,9 @@ final class ReportStage {
         double[][] hDepth = new double[depth][held.size()];
         for (int i = 0; i < held.size(); i++) {
             hSteps[i] = held.get(i).path("step").asDouble();
-            double[] b = Helpers.doubles(held.get(i).path("bits_per_code"));
-            hMean[i] = Helpers.mean(b);
+            BitsPerCode bpc = BitsPerCode.of(held.get(i).path("bits_per_code"));
+            double[] b = bpc.perDepth();
+            hMean[i] = bpc.mean();
             for (int d = 0; d < depth && d < b.length; d++) {
                 hDepth[d][i] = b[d];
             }
@@ -132,8 +145,7 @@ final class ReportStage {
         }
         writeChart(depths, QuickstartJob.STAGE2_DEPTHS, "depth");
 
-        QuickstartJob.Stage2Result res = c.stage2Result;
-        ObjectNode n = Helpers.JSON.createObjectNode();
+        ObjectNode n = StageContext.JSON.createObjectNode();
         n.put("steps", res.steps());
         n.put("final_checkpoint", res.finalCheckpoint());
         n.put("held_out_split", evalSplit);
@@ -143,7 +155,7 @@ final class ReportStage {
             bits.add(Math.round(b * 1000) / 1000.0);
         }
         n.put("held_out_mean_bits_per_code", Math.round(res.heldOutMeanBitsPerCode() * 1000) / 1000.0);
-        n.put("uniform_bits_per_code", Math.round(Helpers.log2(c.manifest.codebookSize()) * 1000) / 1000.0);
+        n.put("uniform_bits_per_code", Math.round(BitsPerCode.uniform(manifest.codebookSize()) * 1000) / 1000.0);
         n.put("samples", res.samplesUri());
         n.put("samples_per_class", c.o.stage2().perClass());
         n.put("sample_seed", c.o.stage2().seed());

@@ -10,18 +10,18 @@ import dev.rq.tables.TokenManifest;
 import dev.rq.tables.Variant;
 import java.io.FileNotFoundException;
 import java.io.IOException;
-import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.TreeMap;
 import org.apache.hadoop.fs.Path;
 
 /**
  * The stage-1 stages up to the token table: <b>ingest</b> (open and check every split, print the
  * images per class and split), <b>train</b> (the RQ-VAE, resumed or skipped by the training job) and
  * <b>tokenize</b> (every split with the final checkpoint; skipped when the table's manifest matches).
- * Each stage returns {@code "ran|note"}, {@code "resumed|note"} or {@code "skipped|note"}.
+ * Each stage returns its {@link Outcome}: the {@link Splits}, the trained RQ-VAE ({@link Trained})
+ * and the token table's {@link TokenManifest}.
  */
 final class Stage1Stages {
 
@@ -33,8 +33,8 @@ final class Stage1Stages {
 
     // ---------------------------------------------------------------- ingest check
 
-    String ingest() throws IOException {
-        long images = 0;
+    Outcome<Splits> ingest() throws IOException {
+        Map<String, CanonicalDataset> datasets = new LinkedHashMap<>();
         for (String split : c.o.splits()) {
             String uri = new Path(c.o.data(), split).toString();
             CanonicalDataset ds;
@@ -46,19 +46,19 @@ final class Stage1Stages {
                         + " repository root, pass --data, or restore it with `git checkout -- data/emoji`.");
             }
             if (ds.numRows() == 0) {
-                throw new IOException("dataset split " + uri + " has no images");
+                throw new IllegalArgumentException("dataset split " + uri + " has no images");
             }
-            c.datasets.put(split, ds);
-            images += ds.numRows();
+            datasets.put(split, ds);
         }
-        List<String> names = c.datasets.values().iterator().next().classNames();
-        for (var e : c.datasets.entrySet()) {
+        Splits splits = new Splits(datasets);
+        List<String> names = splits.classNames();
+        for (var e : datasets.entrySet()) {
             if (!e.getValue().classNames().equals(names)) {
-                throw new IOException("splits disagree on class names: " + c.o.splits().get(0) + " " + names + " vs "
+                throw new IllegalArgumentException("splits disagree on class names: " + c.o.splits().get(0) + " " + names + " vs "
                         + e.getKey() + " " + e.getValue().classNames());
             }
         }
-        c.console.print(countsTable());
+        c.console.print(countsTable(splits));
         if (c.o.stage2() != null) {
             int cond = c.o.stage2().config().model().vocabSizeCond();
             if (cond < names.size()) {
@@ -66,16 +66,17 @@ final class Stage1Stages {
                         + " classes, but the dataset has " + names.size() + " " + names);
             }
         }
-        return "ran|" + images + " images in " + c.datasets.size() + " splits, " + names.size() + " classes";
+        return Outcome.ran(splits, splits.images() + " images in " + datasets.size() + " splits, " + names.size()
+                + " classes");
     }
 
     /** Images per class (rows) and split (columns), as aligned text. */
-    private String countsTable() {
+    private static String countsTable(Splits splits) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "   %-18s", "class"));
-        c.datasets.keySet().forEach(s -> sb.append(String.format(Locale.ROOT, " %10s", s)));
+        splits.datasets().keySet().forEach(s -> sb.append(String.format(Locale.ROOT, " %10s", s)));
         sb.append('\n');
-        for (List<Object> row : countRows(c)) {
+        for (List<Object> row : splits.countRows()) {
             sb.append(String.format(Locale.ROOT, "   %-18s", row.get(0)));
             for (int i = 1; i < row.size(); i++) {
                 sb.append(String.format(Locale.ROOT, " %10s", row.get(i)));
@@ -85,56 +86,26 @@ final class Stage1Stages {
         return sb.toString();
     }
 
-    /** Rows: label id + name, count per split; last row the totals (also the report's table). */
-    static List<List<Object>> countRows(StageContext c) {
-        List<String> names = c.classNames();
-        TreeMap<Long, String> labels = new TreeMap<>();
-        for (int i = 0; i < names.size(); i++) {
-            labels.put((long) i, i + " " + names.get(i));
-        }
-        for (CanonicalDataset ds : c.datasets.values()) {
-            Map<String, Long> counts = ds.info().countsPerLabel();
-            if (counts != null) {
-                counts.keySet().forEach(k -> labels.putIfAbsent(Long.parseLong(k), k.equals("-1") ? "-1 (unknown)" : k));
-            }
-        }
-        List<List<Object>> rows = new ArrayList<>();
-        for (var l : labels.entrySet()) {
-            List<Object> r = new ArrayList<>();
-            r.add(l.getValue());
-            for (CanonicalDataset ds : c.datasets.values()) {
-                Map<String, Long> counts = ds.info().countsPerLabel();
-                r.add(counts == null ? 0L : counts.getOrDefault(Long.toString(l.getKey()), 0L));
-            }
-            rows.add(r);
-        }
-        List<Object> total = new ArrayList<>();
-        total.add("total");
-        c.datasets.values().forEach(ds -> total.add(ds.numRows()));
-        rows.add(total);
-        return rows;
-    }
-
     // ---------------------------------------------------------------- train
 
-    String train() throws IOException {
+    Outcome<Trained> train(Splits splits) throws IOException {
         String split = c.o.splits().get(0);
         RunDirectory run = new RunDirectory(c.trainUri, c.conf);
         List<Long> before = run.fs().exists(run.path("run.json")) ? run.committedSteps() : List.of();
-        TrainVaeJob.Options t = new TrainVaeJob.Options(c.o.config(), c.datasets.get(split).splitDir().toString(),
+        TrainVaeJob.Options t = new TrainVaeJob.Options(c.o.config(), splits.get(split).splitDir().toString(),
                 c.trainUri, c.o.workers(), c.o.collectiveTimeout(), 2, null);
-        c.trained = TrainVaeJob.run(c.spark, t);
-        c.modelSha = c.modelSha256(c.trained.finalCheckpoint());
+        TrainVaeJob.Result r = TrainVaeJob.run(c.spark, t);
+        Trained trained = c.trained(c.trainUri, r.finalCheckpoint(), r.steps());
         long max = c.o.config().train().maxSteps();
-        if (c.trained.submissions() == 0) {
-            return "skipped|already trained to step " + c.trained.steps() + " (" + c.trained.finalCheckpoint() + ")";
+        if (r.submissions() == 0) {
+            return Outcome.skipped(trained, "already trained to step " + r.steps() + " (" + r.finalCheckpoint() + ")");
         }
-        String note = c.trained.steps() + " steps on " + split + " with " + c.o.workers() + " ranks (global batch "
+        String note = r.steps() + " steps on " + split + " with " + c.o.workers() + " ranks (global batch "
                 + c.o.config().train().batchSize() + ")" + lastMetrics();
         if (!before.isEmpty()) {
-            return "resumed|from step " + before.get(before.size() - 1) + " of " + max + ": " + note;
+            return Outcome.resumed(trained, "from step " + before.get(before.size() - 1) + " of " + max + ": " + note);
         }
-        return "ran|" + note;
+        return Outcome.ran(trained, note);
     }
 
     private String lastMetrics() {
@@ -148,36 +119,36 @@ final class Stage1Stages {
 
     // ---------------------------------------------------------------- tokenize
 
-    String tokenize() throws IOException {
+    Outcome<TokenManifest> tokenize(Splits splits, Trained vae) throws IOException {
         String dataRoot = qualify(c.o.data());
         boolean latents = needsLatents();
         try {
             TokenManifest m = TokenManifest.read(c.tokensUri, c.conf);
-            boolean same = c.modelSha.equals(m.tokenizer().checkpointSha256())
+            boolean same = vae.modelSha256().equals(m.tokenizer().checkpointSha256())
                     && (!latents || m.hasLatents())
                     && m.splits().keySet().equals(new java.util.HashSet<>(c.o.splits()))
                     && m.source() != null && dataRoot.equals(m.source().uri());
-            for (var e : c.datasets.entrySet()) {
+            for (var e : splits.datasets().entrySet()) {
                 TokenManifest.SplitCounts counts = m.splits().get(e.getKey());
                 same &= counts != null && counts.images() == e.getValue().numRows();
             }
             if (same) {
-                c.manifest = m;
-                return "skipped|" + c.tokensUri + " was already made by this checkpoint (created " + m.createdAt() + ")";
+                return Outcome.skipped(m, c.tokensUri + " was already made by this checkpoint (created "
+                        + m.createdAt() + ")");
             }
             c.console.println("   existing token table is from another checkpoint or dataset, or lacks the latents"
                     + " stage 2 needs: replacing it");
         } catch (FileNotFoundException e) {
             // no table yet
         }
-        TokenizeJob.Options t = new TokenizeJob.Options(c.trained.finalCheckpoint(), c.o.data(), c.tokensUri,
+        TokenizeJob.Options t = new TokenizeJob.Options(vae.finalCheckpoint(), c.o.data(), c.tokensUri,
                 List.of(Variant.CENTER), QuickstartJob.TOKENIZE_BATCH, c.o.splits(), latents, 0, 0);
         TokenizeJob.Result r = TokenizeJob.run(c.spark, t);
-        c.manifest = r.manifest();
+        TokenManifest m = r.manifest();
         c.console.print(r.summary());
-        long rows = c.manifest.splits().values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
-        return String.format(Locale.ROOT, "ran|%d rows%s, %.1f img/s", rows, latents ? " with latents" : "",
-                c.manifest.job().imagesPerSecond());
+        long rows = m.splits().values().stream().mapToLong(TokenManifest.SplitCounts::rows).sum();
+        return Outcome.ran(m, String.format(Locale.ROOT, "%d rows%s, %.1f img/s", rows,
+                latents ? " with latents" : "", m.job().imagesPerSecond()));
     }
 
     /** Stage 2 with soft targets computes them from the pre-quantization latents, stored in the table. */

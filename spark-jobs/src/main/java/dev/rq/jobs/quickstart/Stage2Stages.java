@@ -28,8 +28,8 @@ import org.apache.hadoop.fs.Path;
  * the token table with the final RQ-VAE checkpoint; resumed or skipped like stage-1 training, a
  * finished run of a moved output folder is used as it is) and <b>sample</b> ({@link SampleJob} of
  * every dataset class, then {@code eval/samples.png}; skipped when the sample manifest names the
- * same checkpoints and settings). Each stage returns {@code "ran|note"}, {@code "resumed|note"} or
- * {@code "skipped|note"}.
+ * same checkpoints and settings). Each stage returns its {@link Outcome}: the trained
+ * RQ-Transformer ({@link Trained}) and the {@link QuickstartJob.Stage2Result}.
  */
 final class Stage2Stages {
 
@@ -41,43 +41,44 @@ final class Stage2Stages {
 
     // ---------------------------------------------------------------- train-transformer
 
-    String trainTransformer() throws IOException {
-        TransformerRunConfig cfg = stage2Config();
+    Outcome<Trained> trainTransformer(Trained vae) throws IOException {
+        TransformerRunConfig cfg = stage2Config(vae);
         String split = c.o.splits().get(0);
         RunDirectory run = new RunDirectory(c.stage2Uri, c.conf);
         List<Long> before = run.fs().exists(run.path("run.json")) ? run.committedSteps() : List.of();
-        c.trained2 = finishedElsewhere(run, cfg);
-        if (c.trained2 == null) {
+        TrainingJob.Result r = finishedElsewhere(run, cfg, vae);
+        if (r == null) {
             TransformerStage st = new TransformerStage(cfg, c.tokensUri, split, c.o.evalSplit());
-            c.trained2 = TrainingJob.run(c.spark, st, new TrainingJob.Options(c.stage2Uri, c.o.workers(),
+            r = TrainingJob.run(c.spark, st, new TrainingJob.Options(c.stage2Uri, c.o.workers(),
                     c.o.collectiveTimeout(), 2, null));
         }
-        c.stage2Sha = c.modelSha256(c.trained2.finalCheckpoint());
+        Trained trained = c.trained(c.stage2Uri, r.finalCheckpoint(), r.steps());
         String held = "";
         JsonNode h = c.lastLine(c.stage2Uri, QuickstartJob.HELD_OUT);
         if (h != null) {
-            double[] bits = Helpers.doubles(h.path("bits_per_code"));
+            BitsPerCode bits = BitsPerCode.of(h.path("bits_per_code"));
             held = String.format(Locale.ROOT, "; held-out bits/code at step %d: %.3f (per depth %s)",
-                    h.path("step").asLong(), Helpers.mean(bits), Helpers.bitsList(bits));
+                    h.path("step").asLong(), bits.mean(), bits.perDepthText());
         }
-        if (c.trained2.submissions() == 0) {
-            return "skipped|already trained to step " + c.trained2.steps() + " (" + c.trained2.finalCheckpoint() + ")"
-                    + held;
+        if (r.submissions() == 0) {
+            return Outcome.skipped(trained, "already trained to step " + r.steps() + " (" + r.finalCheckpoint() + ")"
+                    + held);
         }
-        String note = c.trained2.steps() + " steps on " + split + " (" + cfg.loss().type() + ") with " + c.o.workers()
+        String note = r.steps() + " steps on " + split + " (" + cfg.loss().type() + ") with " + c.o.workers()
                 + " ranks (global batch " + cfg.train().batchSize() + ")" + held;
         if (!before.isEmpty()) {
-            return "resumed|from step " + before.get(before.size() - 1) + " of " + cfg.train().maxSteps() + ": " + note;
+            return Outcome.resumed(trained, "from step " + before.get(before.size() - 1) + " of "
+                    + cfg.train().maxSteps() + ": " + note);
         }
-        return "ran|" + note;
+        return Outcome.ran(trained, note);
     }
 
     /** The stage-2 config with {@code vae.checkpoint} = the stage-1 final checkpoint. */
-    private TransformerRunConfig stage2Config() {
+    private TransformerRunConfig stage2Config(Trained vae) {
         ObjectNode tree = (ObjectNode) Configs.toTree(c.o.stage2().config()).deepCopy();
-        JsonNode vae = tree.get("vae");
-        ObjectNode v = vae instanceof ObjectNode on ? on : tree.putObject("vae");
-        v.put("checkpoint", c.trained.finalCheckpoint());
+        JsonNode source = tree.get("vae");
+        ObjectNode v = source instanceof ObjectNode on ? on : tree.putObject("vae");
+        v.put("checkpoint", vae.finalCheckpoint());
         return TransformerRunConfig.bind(tree);
     }
 
@@ -89,17 +90,18 @@ final class Stage2Stages {
      *
      * @return the finished run, or null
      */
-    private TrainingJob.Result finishedElsewhere(RunDirectory run, TransformerRunConfig cfg) throws IOException {
+    private TrainingJob.Result finishedElsewhere(RunDirectory run, TransformerRunConfig cfg, Trained vae)
+            throws IOException {
         if (!run.fs().exists(run.path("run.json"))) {
             return null;
         }
         JsonNode existing;
         try (InputStream in = run.fs().open(run.path("run.json"))) {
-            existing = Helpers.JSON.readTree(in);
+            existing = StageContext.JSON.readTree(in);
         }
         JsonNode old = existing.path("config").deepCopy();
         String oldVae = old.path("vae").path("checkpoint").asText("");
-        String finalCheckpoint = c.trained.finalCheckpoint();
+        String finalCheckpoint = vae.finalCheckpoint();
         String tail = "/" + QuickstartJob.TRAIN + "/" + new Path(finalCheckpoint).getParent().getName() + "/"
                 + new Path(finalCheckpoint).getName();
         if (!(old.path("vae") instanceof ObjectNode ov) || oldVae.equals(finalCheckpoint) || !oldVae.endsWith(tail)) {
@@ -125,49 +127,51 @@ final class Stage2Stages {
 
     // ---------------------------------------------------------------- sample
 
-    String sample() throws IOException {
+    Outcome<QuickstartJob.Stage2Result> sample(Splits splits, Trained vae, Trained transformer) throws IOException {
         QuickstartJob.Stage2 s2 = c.o.stage2();
         List<Integer> classes = new ArrayList<>();
-        for (int k = 0; k < c.classNames().size(); k++) {
+        for (int k = 0; k < splits.classNames().size(); k++) {
             classes.add(k);
         }
         String classList = String.join(",", classes.stream().map(String::valueOf).toList());
         List<String> grids = classes.stream().map(SampleLayout::gridPath)
                 .toList();
         JsonNode done = samplesManifest();
-        if (done != null && c.stage2Sha.equals(done.path("generator").path("checkpoint_sha256").asText())
-                && c.modelSha.equals(done.path("tokenizer").path("checkpoint_sha256").asText())
+        List<Integer> doneClasses = new ArrayList<>();
+        if (done != null) {
+            done.path("sampling").path("classes").forEach(v -> doneClasses.add(v.asInt()));
+        }
+        if (done != null && transformer.modelSha256().equals(done.path("generator").path("checkpoint_sha256").asText())
+                && vae.modelSha256().equals(done.path("tokenizer").path("checkpoint_sha256").asText())
                 && done.path("sampling").path("seed").asLong() == s2.seed()
                 && done.path("sampling").path("per_class").asInt() == s2.perClass()
-                && classes.equals(Helpers.ints(done.path("sampling").path("classes")))
+                && classes.equals(doneClasses)
                 && sameSampling(done.path("sampling"), s2.config().sampling())) {
-            writeSampleOverview(classes, s2.perClass());
-            c.stage2Result = stage2Result(grids);
-            return "skipped|" + c.samplesUri + " was already sampled from this checkpoint (" + classes.size()
-                    + " classes x " + s2.perClass() + ", seed " + s2.seed() + ")";
+            writeSampleOverview(splits, classes, s2.perClass());
+            return Outcome.skipped(stage2Result(transformer, grids), c.samplesUri + " was already sampled from this"
+                    + " checkpoint (" + classes.size() + " classes x " + s2.perClass() + ", seed " + s2.seed() + ")");
         }
         // one libtorch thread per task on a local master: the tasks run side by side on its cores
         int threads = c.spark.sparkContext().isLocal() ? 1 : 0;
-        SampleJob.Result r = SampleJob.run(c.spark, new SampleJob.Options(c.trained2.finalCheckpoint(),
-                c.trained.finalCheckpoint(), classList, s2.perClass(), c.samplesUri, null, null, null, s2.seed(), null,
+        SampleJob.Result r = SampleJob.run(c.spark, new SampleJob.Options(transformer.finalCheckpoint(),
+                vae.finalCheckpoint(), classList, s2.perClass(), c.samplesUri, null, null, null, s2.seed(), null,
                 threads));
         c.console.print(r.summary());
-        writeSampleOverview(classes, s2.perClass());
-        c.stage2Result = stage2Result(grids);
+        writeSampleOverview(splits, classes, s2.perClass());
         var sm = r.sampling();
-        return String.format(Locale.ROOT, "ran|%d images (%d classes x %d, seed %d; temperature %s, top-k %s,"
-                + " top-p %s), %.2f img/s", classes.size() * s2.perClass(), classes.size(), s2.perClass(),
-                s2.seed(), sm.temperature(), sm.topK() == null ? "none" : sm.topK(),
-                sm.topP() == null ? "none" : sm.topP(), r.manifest().job().imagesPerSecond());
+        return Outcome.ran(stage2Result(transformer, grids), String.format(Locale.ROOT, "%d images (%d classes x %d,"
+                + " seed %d; temperature %s, top-k %s, top-p %s), %.2f img/s", classes.size() * s2.perClass(),
+                classes.size(), s2.perClass(), s2.seed(), sm.temperature(), sm.topK() == null ? "none" : sm.topK(),
+                sm.topP() == null ? "none" : sm.topP(), r.manifest().job().imagesPerSecond()));
     }
 
     /** @return whether a sample manifest's settings are the config's (temperature, top-k, top-p) */
     private static boolean sameSampling(JsonNode done, dev.rq.model.config.SamplingConfig want) {
         return done.path("temperature").asDouble() == want.temperature()
-                && done.path("top_k").equals(want.topK() == null ? Helpers.JSON.nullNode()
-                        : Helpers.JSON.valueToTree(want.topK()))
-                && done.path("top_p").equals(want.topP() == null ? Helpers.JSON.nullNode()
-                        : Helpers.JSON.valueToTree(want.topP()));
+                && done.path("top_k").equals(want.topK() == null ? StageContext.JSON.nullNode()
+                        : StageContext.JSON.valueToTree(want.topK()))
+                && done.path("top_p").equals(want.topP() == null ? StageContext.JSON.nullNode()
+                        : StageContext.JSON.valueToTree(want.topP()));
     }
 
     /** @return the manifest JSON of an existing sample output, or null */
@@ -178,25 +182,25 @@ final class Stage2Stages {
                 return null;
             }
             try (InputStream in = codes.open(TokenTableSchema.MANIFEST_FILE)) {
-                return Helpers.JSON.readTree(in);
+                return StageContext.JSON.readTree(in);
             }
         } catch (IOException e) {
             return null;
         }
     }
 
-    private QuickstartJob.Stage2Result stage2Result(List<String> grids) {
+    private QuickstartJob.Stage2Result stage2Result(Trained transformer, List<String> grids) {
         JsonNode h = c.lastLine(c.stage2Uri, QuickstartJob.HELD_OUT);
-        return new QuickstartJob.Stage2Result(c.trained2.steps(), c.trained2.finalCheckpoint(),
+        return new QuickstartJob.Stage2Result(transformer.steps(), transformer.finalCheckpoint(),
                 h == null ? -1 : h.path("step").asLong(),
-                h == null ? new double[0] : Helpers.doubles(h.path("bits_per_code")), c.samplesUri, grids);
+                h == null ? new double[0] : BitsPerCode.of(h.path("bits_per_code")).perDepth(), c.samplesUri, grids);
     }
 
     /**
      * {@code eval/samples.png}: one row per class (its name on the left) of its first {@link
      * QuickstartJob#SAMPLE_COLUMNS} samples, read from {@code samples/images/class-<c>/<i>.png}.
      */
-    private void writeSampleOverview(List<Integer> classes, int perClass) throws IOException {
+    private void writeSampleOverview(Splits splits, List<Integer> classes, int perClass) throws IOException {
         List<List<BufferedImage>> rows = new ArrayList<>();
         Path images = new Path(c.samplesUri, SampleLayout.IMAGES_DIR);
         for (int k : classes) {
@@ -213,7 +217,7 @@ final class Stage2Stages {
             }
             rows.add(row);
         }
-        List<String> names = c.classNames();
+        List<String> names = splits.classNames();
         List<String> labels = classes.stream().map(k -> k + " " + (k < names.size() ? names.get(k) : "")).toList();
         try (OutputStream os = c.evalDir.create(QuickstartJob.SAMPLE_OVERVIEW)) {
             ImageGrid.writePng(labelledRows(rows, labels), os);

@@ -1,30 +1,30 @@
 package dev.rq.jobs.quickstart;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.rq.data.dataset.CanonicalDataset;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.rq.io.HadoopDir;
 import dev.rq.jobs.train.RunDirectory;
-import dev.rq.jobs.train.TrainVaeJob;
-import dev.rq.jobs.train.TrainingJob;
 import dev.rq.model.checkpoint.Checkpoints;
-import dev.rq.tables.TokenManifest;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * What the stages of one quickstart invocation share: the session, the options, the console, the
- * output folder and its sub-folders, the stage timer ({@code quickstart.json}), and the results
- * handed from stage to stage (each set by the stage named next to it, read by later ones).
+ * What the stages of one quickstart invocation share, all of it fixed when the invocation starts:
+ * the session, the options, the console, the output folder and its sub-folders, and the stage
+ * timer ({@code quickstart.json}). Results pass from stage to stage as the typed results of their
+ * {@link Outcome}s, never through this context.
  */
 final class StageContext {
+
+    /** Pretty-printing mapper of {@code eval.json}, the manifests read back and the report's JSON. */
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     final SparkSession spark;
     final QuickstartJob.Options o;
@@ -40,24 +40,6 @@ final class StageContext {
     final String samplesUri;
     /** Stage outcomes and summaries, kept in {@code <out>/quickstart.json}. */
     final StageTimer timer;
-
-    // results handed from stage to stage
-    /** ingest: the opened splits, in {@link QuickstartJob.Options#splits()} order. */
-    final Map<String, CanonicalDataset> datasets = new LinkedHashMap<>();
-    /** train: the RQ-VAE run and the SHA-256 of its final {@code model.safetensors}. */
-    TrainVaeJob.Result trained;
-    String modelSha;
-    /** tokenize: the token table's manifest. */
-    TokenManifest manifest;
-    /** decode: the content of {@code eval/eval.json}. */
-    JsonNode eval;
-    /** train-transformer: the stage-2 run and the SHA-256 of its final model. */
-    TrainingJob.Result trained2;
-    String stage2Sha;
-    /** sample: the stage-2 outcome (null without stage 2). */
-    QuickstartJob.Stage2Result stage2Result;
-    /** report: the PSNR summary of the evaluation split. */
-    ReconstructionStats.Summary psnr;
 
     private StageContext(SparkSession spark, QuickstartJob.Options o, PrintStream console, HadoopDir out,
             StageTimer timer) throws IOException {
@@ -86,9 +68,9 @@ final class StageContext {
         return new StageContext(spark, o, console, out, StageTimer.open(out));
     }
 
-    /** @return the dataset's class names (those of the first split; ingest checked that all agree) */
-    List<String> classNames() {
-        return datasets.values().iterator().next().classNames();
+    /** @return the result of a training run that ended with {@code finalCheckpoint} after {@code steps} steps */
+    Trained trained(String runUri, String finalCheckpoint, long steps) throws IOException {
+        return new Trained(runUri, finalCheckpoint, steps, modelSha256(finalCheckpoint));
     }
 
     /** @return the SHA-256 of a checkpoint's {@code model.safetensors} */
@@ -100,7 +82,7 @@ final class StageContext {
     JsonNode lastLine(String runUri, String file) {
         try {
             List<String> lines = new RunDirectory(runUri, conf).readLines(file);
-            return lines.isEmpty() ? null : Helpers.JSON.readTree(lines.get(lines.size() - 1));
+            return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
         } catch (IOException e) {
             return null;
         }
@@ -110,7 +92,7 @@ final class StageContext {
     JsonNode lastMetrics(String runUri) {
         try {
             List<String> lines = new RunDirectory(runUri, conf).metricsLines();
-            return lines.isEmpty() ? null : Helpers.JSON.readTree(lines.get(lines.size() - 1));
+            return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
         } catch (IOException e) {
             return null;
         }
@@ -120,7 +102,7 @@ final class StageContext {
     List<JsonNode> metrics(String runUri) throws IOException {
         List<JsonNode> out = new ArrayList<>();
         for (String l : new RunDirectory(runUri, conf).metricsLines()) {
-            out.add(Helpers.JSON.readTree(l));
+            out.add(JSON.readTree(l));
         }
         return out;
     }
@@ -129,7 +111,7 @@ final class StageContext {
     List<JsonNode> lines(String runUri, String file) throws IOException {
         List<JsonNode> out = new ArrayList<>();
         for (String l : new RunDirectory(runUri, conf).readLines(file)) {
-            out.add(Helpers.JSON.readTree(l));
+            out.add(JSON.readTree(l));
         }
         return out;
     }

@@ -13,6 +13,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -30,12 +31,12 @@ final class StageTimer {
      * One stage of this invocation.
      *
      * @param name stage name
-     * @param status ran | resumed | skipped | failed
+     * @param status how the stage ended
      * @param seconds wall time in this invocation
      * @param workSeconds wall time of the last invocation that did the stage's work (this one if it ran)
      * @param note what happened
      */
-    record Stage(String name, String status, double seconds, double workSeconds, String note) {}
+    record Stage(String name, Outcome.Status status, double seconds, double workSeconds, String note) {}
 
     private final HadoopDir out;
     private final ObjectNode state;
@@ -72,13 +73,12 @@ final class StageTimer {
     }
 
     /** Records a stage outcome and saves the file. */
-    Stage record(String name, String status, double seconds, String note) throws IOException {
-        boolean worked = status.equals("ran") || status.equals("resumed");
-        double work = worked ? seconds : lastWorkSeconds(name);
+    Stage record(String name, Outcome.Status status, double seconds, String note) throws IOException {
+        double work = status.worked() ? seconds : lastWorkSeconds(name);
         Stage st = new Stage(name, status, seconds, work, note);
         stages.add(st);
         ObjectNode n = ((ObjectNode) state.get("stages")).putObject(name);
-        n.put("status", status);
+        n.put("status", status.label());
         n.put("seconds", round(seconds));
         if (!Double.isNaN(work)) {
             n.put("work_seconds", round(work));
@@ -111,6 +111,15 @@ final class StageTimer {
         Map<String, Double> m = new LinkedHashMap<>();
         stages.forEach(s -> m.put(s.name(), s.seconds()));
         return m;
+    }
+
+    /** @return {@code 1m05s} or {@code 4.2 s} */
+    static String duration(double seconds) {
+        if (seconds < 60) {
+            return String.format(Locale.ROOT, "%.1f s", seconds);
+        }
+        long s = Math.round(seconds);
+        return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
     }
 
     static double round(double v) {
