@@ -14,14 +14,26 @@ package dev.rq.model.config;
  * @param batchSize images per model call (fixed: the same images share a call whatever the number of
  *     workers, so results do not depend on it)
  * @param isSplits parts of the Inception Score (official: 10)
+ * @param inceptionSize side the images are resized to before the FID network: 299 (default) is
+ *     the FID protocol; a smaller side (at least 75) gives numbers that are NOT FID, for smoke
+ *     tests on small machines (the summary says so)
  */
-public record EvalConfig(String inceptionWeights, String lpipsWeights, Integer batchSize, Integer isSplits) {
+public record EvalConfig(String inceptionWeights, String lpipsWeights, Integer batchSize, Integer isSplits,
+        Integer inceptionSize) {
+
+    /** The FID protocol's resize side. */
+    public static final int FID_SIZE = 299;
+    /** The smallest resize side the FID network takes. */
+    public static final int MIN_INCEPTION_SIZE = 75;
 
     public EvalConfig {
         inceptionWeights = blankToNull(inceptionWeights);
         lpipsWeights = blankToNull(lpipsWeights);
         batchSize = batchSize == null ? 16 : batchSize;
         isSplits = isSplits == null ? 10 : isSplits;
+        inceptionSize = inceptionSize == null ? FID_SIZE : inceptionSize;
+        ConfigException.require(inceptionSize >= MIN_INCEPTION_SIZE, "eval.inception_size",
+                "must be at least %s (299 is the FID protocol), got %s", MIN_INCEPTION_SIZE, inceptionSize);
         ConfigException.require(batchSize > 0, "eval.batch_size", "must be positive, got %s", batchSize);
         ConfigException.require(isSplits > 0, "eval.is_splits", "must be positive, got %s", isSplits);
     }
@@ -30,8 +42,13 @@ public record EvalConfig(String inceptionWeights, String lpipsWeights, Integer b
         return s == null || s.isBlank() ? null : s;
     }
 
-    /** @return the defaults: no pretrained networks, batch 16, 10 Inception Score parts */
+    /** @return whether features follow the FID protocol (299×299 resize) */
+    public boolean fidProtocol() {
+        return inceptionSize == FID_SIZE;
+    }
+
+    /** @return the defaults: no pretrained networks, batch 16, 10 Inception Score parts, 299×299 */
     public static EvalConfig defaults() {
-        return new EvalConfig(null, null, null, null);
+        return new EvalConfig(null, null, null, null, null);
     }
 }

@@ -31,6 +31,10 @@ import java.util.Map;
  * op instead of two, identical up to float32 rounding. The average pools inside the A, C and E
  * blocks exclude the padding ({@code count_include_pad=False}), as in the FID network.
  *
+ * <p>The resize side is 299 (the FID protocol) unless {@link #fromStateDict(Map, NDManager, int)}
+ * names another one (at least {@link #MIN_SIZE}); features at another side are not FID features:
+ * that is for smoke tests on small machines (a 75×75 forward costs about 1/16 of a 299×299 one).
+ *
  * <p>Weights: {@link #fromStateDict} takes either the wrapper's keys ({@code blocks.0.0.conv.weight},
  * …, {@code fc.weight}) or torchvision's Inception3 keys of pytorch-fid's {@code
  * pt_inception-2015-12-05-6726825d.pth} ({@code Conv2d_1a_3x3.conv.weight}, {@code Mixed_5b.…},
@@ -42,8 +46,10 @@ public final class InceptionV3 implements AutoCloseable {
     public static final int FEATURES = 2048;
     /** Classes of the {@code fc} layer (the 2015 graph's 1008 outputs). */
     public static final int CLASSES = 1008;
-    /** Input side after the resize. */
+    /** Input side after the resize (the FID protocol). */
     public static final int SIZE = 299;
+    /** The smallest resize side the network takes (its last blocks then work on 1×1 maps). */
+    public static final int MIN_SIZE = 75;
     /** BatchNorm epsilon of the FID network. */
     public static final double BN_EPS = 1e-3;
 
@@ -65,17 +71,22 @@ public final class InceptionV3 implements AutoCloseable {
     private static final List<ConvSpec> SPECS = specs();
 
     private final NDManager manager;
+    private final int size;
     private final Map<String, FoldedConv> convs = new LinkedHashMap<>();
     private final Map<Integer, NDArray> padFactors = new java.util.HashMap<>(); // H·10⁴ + W → [1, 1, H, W]
     private final NDArray fcWeight; // [1008, 2048]
     private final NDArray fcBias; // [1008]
 
-    private InceptionV3(NDManager manager, Map<String, HostTensor> state) {
+    private InceptionV3(NDManager manager, Map<String, HostTensor> state, int size) {
+        if (size < MIN_SIZE) {
+            throw new IllegalArgumentException("the Inception resize side must be at least " + MIN_SIZE + ", got " + size);
+        }
         this.manager = manager.newSubManager();
+        this.size = size;
         for (ConvSpec s : SPECS) {
             convs.put(s.prefix(), fold(s, state));
         }
-        for (int side : new int[] {35, 17, 8}) { // the map sizes of the A, C and E blocks at 299×299
+        for (int side : blockSides(size)) { // the map sizes of the A, C and E blocks (35, 17, 8 at 299×299)
             padFactors.put(side * 10_000 + side, padFactor(side, side));
         }
         this.fcWeight = tensor(state, "fc.weight", CLASSES, FEATURES);
@@ -90,7 +101,34 @@ public final class InceptionV3 implements AutoCloseable {
      * @param manager owns the network's tensors (a sub-manager is used)
      */
     public static InceptionV3 fromStateDict(Map<String, HostTensor> state, NDManager manager) {
-        return new InceptionV3(manager, checkStateDict(state));
+        return fromStateDict(state, manager, SIZE);
+    }
+
+    /**
+     * As {@link #fromStateDict(Map, NDManager)}, resizing the images to {@code size}×{@code size}
+     * instead of 299×299 (not the FID protocol: see the class comment).
+     *
+     * @param size the resize side, at least {@link #MIN_SIZE}
+     */
+    public static InceptionV3 fromStateDict(Map<String, HostTensor> state, NDManager manager, int size) {
+        return new InceptionV3(manager, checkStateDict(state), size);
+    }
+
+    /** @return the feature-map sides of the A, C and E blocks for a {@code size}×{@code size} input */
+    static int[] blockSides(int size) {
+        int n = (size - 3) / 2 + 1; // Conv2d_1a_3x3, stride 2
+        n = n - 2; // Conv2d_2a_3x3 (2b keeps the size)
+        n = (n - 3) / 2 + 1; // max pool
+        n = n - 2; // Conv2d_4a_3x3
+        int a = (n - 3) / 2 + 1; // max pool
+        int c = (a - 3) / 2 + 1; // Mixed_6a
+        int e = (c - 3) / 2 + 1; // Mixed_7a
+        return new int[] {a, c, e};
+    }
+
+    /** @return the resize side (299 unless built for a smoke test) */
+    public int size() {
+        return size;
     }
 
     /**
@@ -230,8 +268,8 @@ public final class InceptionV3 implements AutoCloseable {
     public NDArray features(NDArray x) {
         long h = x.getShape().get(2);
         long w = x.getShape().get(3);
-        if (h != SIZE || w != SIZE) { // F.interpolate to the same size is the identity
-            x = x.getNDArrayInternal().interpolation(new long[] {SIZE, SIZE}, 1 /* DJL: bilinear */, false);
+        if (h != size || w != size) { // F.interpolate to the same size is the identity
+            x = x.getNDArrayInternal().interpolation(new long[] {size, size}, 1 /* DJL: bilinear */, false);
         }
         x = Ops.scale(x, 2f).sub(1f); // [0, 1] → [−1, 1]
         // block 0

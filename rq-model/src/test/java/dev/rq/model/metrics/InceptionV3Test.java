@@ -15,11 +15,15 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The FID network with random weights (the official parity is in OfficialParityTest): torchvision
- * key names load the same network, features are finite and of order one, and an image's features
- * do not depend on the other images of its batch.
+ * The FID network with random weights (the official parity, at 299×299, is in OfficialParityTest):
+ * torchvision key names load the same network, features are finite and of order one, and an
+ * image's features do not depend on the other images of its batch. These checks do not depend on
+ * the resize side, so they run at the smallest one the network takes (75×75, about 1/16 of the
+ * cost of 299×299: the default suite runs on 2 loaded cores).
  */
 class InceptionV3Test {
+
+    static final int S = InceptionV3.MIN_SIZE;
 
     static Map<String, HostTensor> weights;
 
@@ -40,7 +44,7 @@ class InceptionV3Test {
     @Test
     void featuresAreBatchIndependentAndFinite() {
         Engines.pytorch(2);
-        try (NDManager m = Engines.newManager(); InceptionV3 net = InceptionV3.fromStateDict(weights, m)) {
+        try (NDManager m = Engines.newManager(); InceptionV3 net = InceptionV3.fromStateDict(weights, m, S)) {
             float[] x = images(2, 40, 52, 1);
             float[] both = net.features(m.create(x, new Shape(2, 3, 40, 52))).toFloatArray();
             float[] second = net.features(m.create(java.util.Arrays.copyOfRange(x, x.length / 2, x.length),
@@ -79,11 +83,21 @@ class InceptionV3Test {
         });
         tv.put("Mixed_5b.branch1x1.bn.num_batches_tracked", HostTensor.ofLongs(new long[] {0}));
         Engines.pytorch(2);
-        float[] x = images(1, 299, 299, 2);
-        try (NDManager m = Engines.newManager(); InceptionV3 a = InceptionV3.fromStateDict(weights, m);
-                InceptionV3 b = InceptionV3.fromStateDict(tv, m)) {
-            NDArray in = m.create(x, new Shape(1, 3, 299, 299));
+        float[] x = images(1, S, S, 2);
+        try (NDManager m = Engines.newManager(); InceptionV3 a = InceptionV3.fromStateDict(weights, m, S);
+                InceptionV3 b = InceptionV3.fromStateDict(tv, m, S)) {
+            NDArray in = m.create(x, new Shape(1, 3, S, S));
             assertThat(b.features(in).toFloatArray()).containsExactly(a.features(in).toFloatArray());
+        }
+    }
+
+    @Test
+    void blockSidesFollowTheResizeSide() {
+        assertThat(InceptionV3.blockSides(InceptionV3.SIZE)).containsExactly(35, 17, 8);
+        assertThat(InceptionV3.blockSides(S)).containsExactly(7, 3, 1);
+        Engines.pytorch(2);
+        try (NDManager m = Engines.newManager()) {
+            assertThatThrownBy(() -> InceptionV3.fromStateDict(weights, m, S - 1)).hasMessageContaining("at least 75");
         }
     }
 

@@ -186,6 +186,9 @@ public final class EvalJob {
             throw new IllegalArgumentException("eval.lpips_weights: LPIPS is not implemented in rq eval yet; unset it");
         }
         notes.add("LPIPS: not implemented in rq eval yet");
+        if (inception != null && !ec.fidProtocol()) {
+            notes.add(notFid(ec));
+        }
         String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
         int size = config.model().ddconfig().resolution();
         QuantizerConfig q = config.model().hparams();
@@ -206,7 +209,7 @@ public final class EvalJob {
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
             SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
             EvalModels models = new EvalModels(ckptDir.uri(), modelSha, inception == null ? null : inception.uri(),
-                    inception == null ? null : inception.sha256(), threads, sconf);
+                    inception == null ? null : inception.sha256(), ec.inceptionSize(), threads, sconf);
             ImageEvalTask task = new ImageEvalTask(models, sconf, size, batch, true, false);
             LOG.info("eval {} images of {} in {} tasks, batch {}, {} threads/task, Inception {}", images, s.uri(),
                     tasks.size(), batch, threads, inception == null ? "off" : "on");
@@ -248,6 +251,14 @@ public final class EvalJob {
             LOG.info("eval committed {}: {} images in {} s", out.uri(), images, round(seconds));
             return new Result(out.uri(), summary);
         }
+    }
+
+    /** @return the note of a run whose FID network does not resize to 299×299 */
+    static String notFid(EvalConfig ec) {
+        return String.format(Locale.ROOT, "eval.inception_size=%d: images resized to %dx%d instead of %dx%d (the FID"
+                + " protocol); rFID, FID and Inception Score here are NOT comparable with FID values (a smoke-test"
+                + " setting)", ec.inceptionSize(), ec.inceptionSize(), ec.inceptionSize(), EvalConfig.FID_SIZE,
+                EvalConfig.FID_SIZE);
     }
 
     /** The FID Inception weights named by {@code eval.inception_weights}, checked, or null. */

@@ -40,6 +40,7 @@ public final class EvalModels implements Serializable {
     private final String vaeSha256;
     private final String inceptionUri;
     private final String inceptionSha256;
+    private final int inceptionSize;
     private final int threads;
     private final SerializableHadoopConf conf;
 
@@ -48,15 +49,17 @@ public final class EvalModels implements Serializable {
      * @param vaeSha256 expected SHA-256 of its {@code model.safetensors}
      * @param inceptionUri FID Inception safetensors URI, or null (no features)
      * @param inceptionSha256 expected SHA-256 of that file
+     * @param inceptionSize the FID network's resize side ({@code eval.inception_size}, 299 = FID)
      * @param threads libtorch intra-op threads per call (0 = libtorch's default)
      * @param conf Hadoop configuration to open the files with
      */
-    public EvalModels(String vaeUri, String vaeSha256, String inceptionUri, String inceptionSha256, int threads,
-            SerializableHadoopConf conf) {
+    public EvalModels(String vaeUri, String vaeSha256, String inceptionUri, String inceptionSha256,
+            int inceptionSize, int threads, SerializableHadoopConf conf) {
         this.vaeUri = vaeUri;
         this.vaeSha256 = vaeSha256;
         this.inceptionUri = inceptionUri;
         this.inceptionSha256 = inceptionSha256;
+        this.inceptionSize = inceptionSize;
         this.threads = threads;
         this.conf = conf;
     }
@@ -113,7 +116,7 @@ public final class EvalModels implements Serializable {
 
         /**
          * Inception features of model-range images, as {@code compute_rfid} feeds them: {@code
-         * clamp(x·0.5 + 0.5, 0, 1)}, then the FID network (resize to 299, {@code 2x − 1}).
+         * clamp(x·0.5 + 0.5, 0, 1)}, then the FID network (resize to 299 or {@code eval.inception_size}, {@code 2x − 1}).
          *
          * @param x [B, 3, H, W] in [−1, 1] (clamped), flattened
          * @param logits also compute the 1008 logits
@@ -158,7 +161,7 @@ public final class EvalModels implements Serializable {
 
     /** @return the executor's networks on this task's device, loading and verifying them on first use */
     public Loaded get() {
-        return ExecutorModels.get(KIND, vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256,
+        return ExecutorModels.get(KIND, vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256 + "@" + inceptionSize,
                 TaskDevice.current(), this::load);
     }
 
@@ -180,7 +183,7 @@ public final class EvalModels implements Serializable {
                     throw new IllegalStateException(inceptionUri + " has SHA-256 " + w.sha256()
                             + " on this executor, the driver saw " + inceptionSha256 + " (replaced while the job ran?)");
                 }
-                inception = InceptionV3.fromStateDict(w.tensors(), manager);
+                inception = InceptionV3.fromStateDict(w.tensors(), manager, inceptionSize);
             }
             LOG.info("loaded eval networks (RQ-VAE {}, Inception {}) in {} ms", vaeUri, inceptionUri,
                     (System.nanoTime() - t0) / 1_000_000);

@@ -153,8 +153,8 @@ public final class GeneratedEvalJob {
         int batch = ec.batchSize();
         int threads = o.threads() > 0 ? o.threads() : Integer.parseInt(spark.conf().get("spark.task.cpus", "1"));
         SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
-        EvalModels models = new EvalModels(g.vaeUri(), g.vaeSha(), inception.uri(), inception.sha256(), threads,
-                sconf);
+        EvalModels models = new EvalModels(g.vaeUri(), g.vaeSha(), inception.uri(), inception.sha256(),
+                ec.inceptionSize(), threads, sconf);
 
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, EvalJob.OUTPUT)) {
             long t0 = System.nanoTime();
@@ -190,7 +190,8 @@ public final class GeneratedEvalJob {
                 checkCount(n, "--reference " + o.reference());
                 List<RowPlan.Task> plan = RowPlan.cut(ranges,
                         RowPlan.taskCount(n, jsc.defaultParallelism(), batch, o.rowsPerTask()), batch);
-                EvalModels refModels = new EvalModels(null, null, inception.uri(), inception.sha256(), threads, sconf);
+                EvalModels refModels = new EvalModels(null, null, inception.uri(), inception.sha256(),
+                        ec.inceptionSize(), threads, sconf);
                 List<TokenManifest.DataFile> refFiles = written.table(out, REFERENCE_DIR, jsc.parallelize(plan,
                         plan.size()).mapPartitions(new ImageEvalTask(refModels, sconf, refSize, batch, false, false),
                         false), conf);
@@ -201,6 +202,9 @@ public final class GeneratedEvalJob {
             }
             double fid = FrechetDistance.of(refStats, genStats);
             List<String> notes = new ArrayList<>();
+            if (!ec.fidProtocol()) {
+                notes.add(EvalJob.notFid(ec));
+            }
             if (images < InceptionV3.FEATURES) {
                 notes.add(String.format(Locale.ROOT, "FID of %d < %d images: the covariance is singular and FID is"
                         + " biased upwards; compare only runs with the same number of images (the paper uses 50,000)",

@@ -41,13 +41,16 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code rq eval} on a real local Spark session: the job's numbers equal an in-process computation
  * with the same models, do not depend on how the images are cut into tasks, and bad settings fail
- * before any Spark job, naming the key. Random RQ-VAE and Inception weights; 8 emoji images at
- * the tiny model's 16×16, batches of 4 (the FID network's 299×299 forward dominates the cost).
+ * before any Spark job, naming the key. Random RQ-VAE and Inception weights; 4 emoji images at
+ * the tiny model's 16×16, batches of 2; the FID network resizes to 75×75 ({@code
+ * eval.inception_size}, about 1/16 of the cost of the FID protocol's 299×299, which
+ * OfficialParityTest checks): the job's logic does not depend on that side.
  */
 class EvalJobTest {
 
-    static final int IMAGES = 8;
-    static final int BATCH = 4;
+    static final int IMAGES = 4;
+    static final int BATCH = 2;
+    static final int INCEPTION_SIZE = InceptionV3.MIN_SIZE;
 
     @TempDir
     static Path tmp;
@@ -77,7 +80,8 @@ class EvalJobTest {
     }
 
     static List<String> withInception() {
-        return List.of("eval.inception_weights=" + inception, "eval.batch_size=" + BATCH);
+        return List.of("eval.inception_weights=" + inception, "eval.batch_size=" + BATCH,
+                "eval.inception_size=" + INCEPTION_SIZE);
     }
 
     @Test
@@ -123,6 +127,7 @@ class EvalJobTest {
             assertThat(d.perplexity()).isBetween(1.0, (double) codesPerDepth);
         }
         assertThat(a.notes()).noneMatch(n -> n.startsWith("rFID"));
+        assertThat(a.notes()).anyMatch(n -> n.startsWith("eval.inception_size=75") && n.contains("NOT comparable"));
 
         // output layout: per-image rows, statistics files, report, summary
         assertThat(out.resolve(EvalSummary.FILE)).exists();
@@ -175,6 +180,9 @@ class EvalJobTest {
                 .isInstanceOf(ConfigException.class).hasMessageContaining("eval.batch_sise: unknown key");
         assertThatThrownBy(() -> EvalJob.run(spark, options("bad3", 0, List.of("train.lr=1"))))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("only eval.*");
+        assertThatThrownBy(() -> EvalJob.run(spark, options("bad5", 0, List.of("eval.inception_size=64"))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("eval.inception_size")
+                .hasMessageContaining("at least 75");
         Path notInception = tmp.resolve("not-inception.safetensors");
         try (var o = Files.newOutputStream(notInception)) {
             SafeTensors.write(java.util.Map.of("x", dev.rq.model.safetensors.HostTensor.ofFloats(new float[1], 1)),
@@ -211,7 +219,7 @@ class EvalJobTest {
         try (NDManager m = Engines.newManager();
                 RqVae vae = VaeCheckpoint.load(new LocalDir(checkpoint), m).vae();
                 InputStream w = Files.newInputStream(inception);
-                InceptionV3 net = InceptionV3.fromStateDict(SafeTensors.read(w).tensors(), m)) {
+                InceptionV3 net = InceptionV3.fromStateDict(SafeTensors.read(w).tensors(), m, INCEPTION_SIZE)) {
             for (int b = 0; b < IMAGES; b += BATCH) {
                 float[] xb = java.util.Arrays.copyOfRange(x, b * n, (b + BATCH) * n);
                 NDArray in = m.create(xb, new Shape(BATCH, 3, s, s));

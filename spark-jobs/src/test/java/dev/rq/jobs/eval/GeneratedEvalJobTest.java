@@ -30,10 +30,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code rq eval --generated} on a real local Spark session: 8 images sampled by {@code rq sample}
+ * {@code rq eval --generated} on a real local Spark session: 4 images sampled by {@code rq sample}
  * from random tiny models, evaluated from their codes (float) and, ingested from their PNGs, as an
  * image dataset (8-bit). FID of a set against its own statistics is 0, FID is symmetric, the
  * statistics do not depend on the task cut, and the Inception Score is that of the stored logits.
+ * The FID network resizes to 75×75 ({@code eval.inception_size}; 299×299 costs 16 times more).
  */
 class GeneratedEvalJobTest {
 
@@ -59,8 +60,8 @@ class GeneratedEvalJobTest {
             TransformerCheckpoint.save(new LocalDir(transformer), t, cfg, 0, null, null);
         }
         samples = tmp.resolve("samples");
-        SampleJob.run(spark, new SampleJob.Options(transformer.toString(), null, "1,3", 4, samples.toString(), null,
-                null, null, 11, 4, 1));
+        SampleJob.run(spark, new SampleJob.Options(transformer.toString(), null, "1,3", 2, samples.toString(), null,
+                null, null, 11, 2, 1));
         pngs = tmp.resolve("pngs");
         IngestJob.run(spark, new IngestJob.Options(samples.resolve("images").toString(),
                 IngestJob.InputFormat.IMAGEFOLDER, pngs.toString(), "val", 1, null, null, null));
@@ -83,8 +84,8 @@ class GeneratedEvalJobTest {
     static GeneratedEvalJob.Options options(Path generated, Path reference, String out, int rowsPerTask,
             Integer resolution) {
         return new GeneratedEvalJob.Options(generated.toString(), null, reference.toString(), "val", resolution, null,
-                tmp.resolve(out).toString(), List.of("eval.inception_weights=" + inception, "eval.batch_size=4",
-                        "eval.is_splits=2"), 0, 1, rowsPerTask);
+                tmp.resolve(out).toString(), List.of("eval.inception_weights=" + inception, "eval.batch_size=2",
+                        "eval.is_splits=2", "eval.inception_size=75"), 0, 1, rowsPerTask);
     }
 
     static GaussianStats stats(EvalJob.Result r, String name) throws Exception {
@@ -95,13 +96,13 @@ class GeneratedEvalJobTest {
 
     @Test
     void fidOfTheSameImagesIsZeroAndTheTaskCutDoesNotMatter() throws Exception {
-        assertThat(first.summary().images()).isEqualTo(8);
-        assertThat(first.summary().inputs().referenceImages()).isEqualTo(8);
+        assertThat(first.summary().images()).isEqualTo(4);
+        assertThat(first.summary().inputs().referenceImages()).isEqualTo(4);
         assertThat(first.summary().fid()).as("float decoding vs 8-bit PNGs of the same images").isPositive();
         GaussianStats gen = stats(first, "generated.npz");
         EvalJob.Result self = GeneratedEvalJob.run(spark,
                 options(samples, Path.of(first.outputUri().replace("file:", "")).resolve("stats/generated.npz"),
-                        "self", 4));
+                        "self", 2));
         assertThat(self.summary().job().tasks()).isEqualTo(2);
         double scale = FrechetDistance.trace(gen.covariance());
         assertThat(self.summary().fid()).isCloseTo(0.0, within(1e-6 * scale));
@@ -132,7 +133,7 @@ class GeneratedEvalJobTest {
             logits[i] = EvalTable.floats(rows.get(i).getAs(EvalTable.LOGITS));
         }
         assertThat(rows.get(0).<String>getAs(EvalTable.ID)).isEqualTo("class-1/0");
-        assertThat(rows.get(7).<String>getAs(EvalTable.ID)).isEqualTo("class-3/3");
+        assertThat(rows.get(3).<String>getAs(EvalTable.ID)).isEqualTo("class-3/1");
         InceptionScore.Result is = InceptionScore.of(logits, 2);
         assertThat(first.summary().inceptionScore().mean()).isEqualTo(is.mean());
         assertThat(first.summary().inceptionScore().std()).isEqualTo(is.std());
