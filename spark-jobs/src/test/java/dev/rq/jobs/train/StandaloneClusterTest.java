@@ -42,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class StandaloneClusterTest {
 
-    static final Duration JOB_TIMEOUT = Duration.ofSeconds(90);
+    static final Duration JOB_TIMEOUT = Duration.ofSeconds(240);
 
     @TempDir static Path tmp;
     static SparkStandalone cluster;
@@ -115,12 +115,12 @@ class StandaloneClusterTest {
                     .config("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
                     .config("spark.local.dir", tmp.resolve("spark-local").toString())
                     .getOrCreate();
-            awaitExecutors(2, Duration.ofSeconds(60));
+            awaitExecutors(2, Duration.ofSeconds(180));
             long t3 = System.nanoTime();
             TrainVaeJob.Result r = withTimeout(() -> TrainVaeJob.run(spark, TrainRuns.options(config,
                     runs.resolve("cluster"), 2, null, Duration.ofSeconds(60))));
             long t4 = System.nanoTime();
-            int localExit = ChildJvm.await(local, Duration.ofSeconds(90), localLog);
+            int localExit = ChildJvm.await(local, Duration.ofSeconds(240), localLog);
             assertThat(localExit).as("local[2] reference run; log:%n%s", ChildJvm.tail(localLog, 40)).isZero();
             String reference = DriverKillTest.weightsSha(runs.resolve("local"), TrainRuns.STEPS);
             long t5 = System.nanoTime();
