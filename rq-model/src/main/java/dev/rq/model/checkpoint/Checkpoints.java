@@ -8,24 +8,37 @@ import dev.rq.model.config.Configs;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
+import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.security.DigestInputStream;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Writes and reads checkpoints: a directory with {@code model.safetensors} (official key names),
  * optionally {@code optimizer.safetensors} and {@code trainer_state.json}, and {@code
  * manifest.json} written <b>last</b> with the SHA-256 and size of every other file. Reading
- * verifies the format version and every checksum before any tensor is used, so a truncated or
- * altered checkpoint is rejected, never half-loaded.
+ * verifies the format version and every checksum, so a truncated or altered checkpoint is
+ * rejected, never half-loaded.
+ *
+ * <p>Everything streams, for models of any size (files over 2 GiB, tens of GB on object stores):
+ * writing pulls one tensor at a time from {@link TensorData} views while hashing the bytes on
+ * their way out; reading hashes while it hands out one tensor at a time ({@link
+ * Loaded#modelSource()}), and fails at the end of the file if size or SHA-256 differ — loaders
+ * discard what they built in that case. {@link #read} verifies every file up front (one streaming
+ * pass, nothing kept); {@link #open} only checks the manifest and leaves the verification to the
+ * one pass that loads the tensors.
  */
 public final class Checkpoints {
 
@@ -54,14 +67,20 @@ public final class Checkpoints {
 
     private Checkpoints() {}
 
-    /** What to write. */
+    /**
+     * What to write.
+     *
+     * @param model official-key tensors (views are copied to the host one at a time)
+     * @param optimizer optimizer moments, or null
+     * @param trainerState trainer state, or null
+     */
     public record Contents(
             String kind,
             Object config,
             long step,
             long seed,
-            Map<String, HostTensor> model,
-            Map<String, HostTensor> optimizer,
+            Map<String, ? extends TensorData> model,
+            Map<String, ? extends TensorData> optimizer,
             JsonNode trainerState) {}
 
     /** Writes a checkpoint into {@code dir}; the manifest goes last. */
@@ -92,39 +111,83 @@ public final class Checkpoints {
         return v == null ? "dev" : v;
     }
 
-    /** A verified checkpoint: the manifest plus the checked bytes of its files. */
-    public record Loaded(CheckpointDir dir, Manifest manifest, Map<String, byte[]> files) {
+    /**
+     * A checkpoint whose manifest was checked: its files are read on demand, each in one streaming
+     * pass that verifies its size and SHA-256 against the manifest.
+     */
+    public record Loaded(CheckpointDir dir, Manifest manifest) {
 
-        /** @return the model tensors with their official keys */
+        /** @return all model tensors with their official keys (on the heap: small models, tests) */
         public Map<String, HostTensor> model() throws IOException {
-            return SafeTensors.read(new java.io.ByteArrayInputStream(files.get(MODEL))).tensors();
+            return model(k -> true);
+        }
+
+        /** @return the model tensors whose key passes {@code keys} (e.g. only the codebooks) */
+        public Map<String, HostTensor> model(Predicate<String> keys) throws IOException {
+            return collect(modelSource(), keys);
+        }
+
+        /** @return the model file as a verifying stream of tensors (one pass per {@code read}) */
+        public TensorSource modelSource() {
+            return source(MODEL);
         }
 
         /** @return optimizer moments, or null if the checkpoint has none */
         public Map<String, HostTensor> optimizer() throws IOException {
-            byte[] b = files.get(OPTIMIZER);
-            return b == null ? null : SafeTensors.read(new java.io.ByteArrayInputStream(b)).tensors();
+            TensorSource s = optimizerSource();
+            return s == null ? null : collect(s, k -> true);
+        }
+
+        /** @return the optimizer file as a verifying stream of tensors, or null if there is none */
+        public TensorSource optimizerSource() {
+            return manifest.files().containsKey(OPTIMIZER) ? source(OPTIMIZER) : null;
         }
 
         /** @return trainer state, or null */
         public JsonNode trainerState() throws IOException {
-            byte[] b = files.get(TRAINER_STATE);
-            return b == null ? null : JSON.readTree(b);
+            if (!manifest.files().containsKey(TRAINER_STATE)) {
+                return null;
+            }
+            byte[][] bytes = new byte[1][];
+            verified(dir, TRAINER_STATE, manifest.files().get(TRAINER_STATE), in -> bytes[0] = in.readAllBytes());
+            return JSON.readTree(bytes[0]);
         }
 
         /** @return the configuration bound to {@code type} */
         public <T> T config(Class<T> type) {
             return Configs.bind(manifest.config(), type, "");
         }
+
+        private TensorSource source(String name) {
+            Manifest.FileEntry entry = manifest.files().get(name);
+            return reader -> verified(dir, name, entry, in -> SafeTensors.read(in, reader));
+        }
+
+        private static Map<String, HostTensor> collect(TensorSource source, Predicate<String> keys) throws IOException {
+            Map<String, HostTensor> out = new LinkedHashMap<>();
+            source.read(new TensorSource.Reader() {
+                @Override
+                public Predicate<String> begin(SafeTensors.Header header) {
+                    header.keys().stream().filter(keys).forEach(k -> out.put(k, null)); // header order
+                    return keys;
+                }
+
+                @Override
+                public void tensor(String name, HostTensor t) {
+                    out.put(name, t);
+                }
+            });
+            return out;
+        }
     }
 
     /**
-     * Reads and verifies a checkpoint: manifest format and version, then the size and SHA-256 of
-     * every listed file.
+     * Checks a checkpoint's manifest (format, version, listed files present); the files' checksums
+     * are verified by the pass that reads them.
      *
-     * @throws CheckpointException on any missing file or mismatch
+     * @throws CheckpointException if it is not a complete checkpoint of a known format
      */
-    public static Loaded read(CheckpointDir dir) throws IOException {
+    public static Loaded open(CheckpointDir dir) throws IOException {
         if (!dir.exists(MANIFEST)) {
             throw new CheckpointException(dir.uri() + ": no " + MANIFEST + " (not a checkpoint, or an incomplete one)");
         }
@@ -141,44 +204,89 @@ public final class Checkpoints {
             throw new CheckpointException(dir.uri() + ": checkpoint format version " + m.formatVersion()
                     + " is not supported by this build (reads version " + FORMAT_VERSION + ")");
         }
-        Map<String, byte[]> files = new LinkedHashMap<>();
-        for (Map.Entry<String, Manifest.FileEntry> e : m.files().entrySet()) {
-            String name = e.getKey();
+        if (m.files() == null || !m.files().containsKey(MODEL)) {
+            throw new CheckpointException(dir.uri() + ": manifest lists no " + MODEL);
+        }
+        for (String name : m.files().keySet()) {
             if (!dir.exists(name)) {
                 throw new CheckpointException(dir.uri() + ": " + name + " listed in the manifest is missing");
             }
-            byte[] bytes;
-            try (InputStream in = dir.open(name)) {
-                bytes = in.readAllBytes();
+        }
+        return new Loaded(dir, m);
+    }
+
+    /**
+     * Reads and verifies a checkpoint: manifest format and version, then the size and SHA-256 of
+     * every listed file, in one streaming pass each (nothing is kept: memory stays bounded).
+     *
+     * @throws CheckpointException on any missing file or mismatch
+     */
+    public static Loaded read(CheckpointDir dir) throws IOException {
+        Loaded l = open(dir);
+        for (Map.Entry<String, Manifest.FileEntry> e : l.manifest().files().entrySet()) {
+            verified(dir, e.getKey(), e.getValue(), in -> in.transferTo(OutputStream.nullOutputStream()));
+        }
+        return l;
+    }
+
+    /** Consumes the file's bytes. */
+    interface Consumer {
+        void accept(InputStream in) throws IOException;
+    }
+
+    /**
+     * Opens {@code name}, lets {@code body} read it, reads whatever it left, then compares size
+     * and SHA-256 with the manifest.
+     */
+    static void verified(CheckpointDir dir, String name, Manifest.FileEntry expected, Consumer body)
+            throws IOException {
+        MessageDigest md = ModelHashes.digest();
+        long[] count = new long[1];
+        try (InputStream raw = dir.open(name);
+                InputStream in = new DigestInputStream(new BufferedInputStream(new FilterInputStream(raw) {
+                    @Override
+                    public int read() throws IOException {
+                        int b = super.read();
+                        if (b >= 0) {
+                            count[0]++;
+                        }
+                        return b;
+                    }
+
+                    @Override
+                    public int read(byte[] b, int off, int len) throws IOException {
+                        int n = super.read(b, off, len);
+                        if (n > 0) {
+                            count[0] += n;
+                        }
+                        return n;
+                    }
+                }, 1 << 20), md)) {
+            IOException failure = null;
+            try {
+                body.accept(in);
+            } catch (IOException e) {
+                failure = e; // a damaged file usually fails to parse: report the checksum mismatch
             }
-            if (bytes.length != e.getValue().bytes()) {
-                throw new CheckpointException(dir.uri() + ": " + name + " has " + bytes.length
-                        + " bytes, the manifest says " + e.getValue().bytes() + " (truncated or altered)");
+            in.transferTo(OutputStream.nullOutputStream()); // hash what the reader did not need
+            String sha = HexFormat.of().formatHex(md.digest());
+            if (count[0] != expected.bytes()) {
+                throw new CheckpointException(dir.uri() + ": " + name + " has " + count[0]
+                        + " bytes, the manifest says " + expected.bytes() + " (truncated or altered)", failure);
             }
-            String sha = sha256(bytes);
-            if (!sha.equals(e.getValue().sha256())) {
+            if (!sha.equals(expected.sha256())) {
                 throw new CheckpointException(dir.uri() + ": SHA-256 of " + name + " is " + sha
-                        + ", the manifest says " + e.getValue().sha256() + " (corrupted or altered)");
+                        + ", the manifest says " + expected.sha256() + " (corrupted or altered)", failure);
             }
-            files.put(name, bytes);
+            if (failure != null) {
+                throw failure;
+            }
         }
-        if (!files.containsKey(MODEL)) {
-            throw new CheckpointException(dir.uri() + ": manifest lists no " + MODEL);
-        }
-        return new Loaded(dir, m, files);
     }
 
     /** @return hex SHA-256 of {@code bytes} */
     public static String sha256(byte[] bytes) {
-        return HexFormat.of().formatHex(digest().digest(bytes));
-    }
-
-    private static MessageDigest digest() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return ModelHashes.sha256(bytes);
     }
 
     interface Writer {
@@ -186,7 +294,7 @@ public final class Checkpoints {
     }
 
     private static Manifest.FileEntry writeHashed(CheckpointDir dir, String name, Writer w) throws IOException {
-        MessageDigest md = digest();
+        MessageDigest md = ModelHashes.digest();
         long[] count = new long[1];
         try (OutputStream raw = dir.create(name);
                 OutputStream counting = new OutputStream() {

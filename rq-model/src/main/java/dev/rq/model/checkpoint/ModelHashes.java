@@ -75,6 +75,14 @@ public final class ModelHashes {
         return HexFormat.of().formatHex(md.digest());
     }
 
+    /**
+     * {@link #codebookSha256(Map, QuantizerConfig)} of a checkpoint's model file, reading only the
+     * codebook tensors into memory (one verifying pass over the file).
+     */
+    public static String codebookSha256(Checkpoints.Loaded checkpoint, QuantizerConfig q) throws IOException {
+        return codebookSha256(checkpoint.model(k -> k.startsWith("quantizer.codebooks.") && k.endsWith(".weight")), q);
+    }
+
     /** @return the official key of the weight of codebook {@code d} */
     public static String codebookKey(int d) {
         return "quantizer.codebooks." + d + ".weight";

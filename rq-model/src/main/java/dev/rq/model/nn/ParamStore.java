@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
 import dev.rq.model.util.Rng;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -161,9 +163,47 @@ public final class ParamStore implements AutoCloseable {
      * @param strict fail on keys of {@code state} that are not declared
      */
     public void load(Map<String, HostTensor> state, boolean strict) {
+        try {
+            load(TensorSource.of(state), strict);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // cannot happen in memory
+        }
+    }
+
+    /**
+     * Loads tensors from a stream of tensors (a safetensors file), one at a time: names and shapes
+     * are checked against the declarations from the header, before any data is read; each tensor
+     * is copied to the engine (as float32) as it arrives, so loading needs about one copy of the
+     * weights.
+     *
+     * @param strict fail on keys of {@code state} that are not declared
+     * @throws IllegalArgumentException naming the first missing, unexpected or mismatching key
+     */
+    public void load(TensorSource state, boolean strict) throws java.io.IOException {
+        state.read(new TensorSource.Reader() {
+            @Override
+            public java.util.function.Predicate<String> begin(SafeTensors.Header header) {
+                checkAgainst(header, strict);
+                return specs::containsKey;
+            }
+
+            @Override
+            public void tensor(String key, HostTensor t) {
+                NDArray a = t.toNDArray(manager);
+                set(key, a.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? a
+                        : a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
+            }
+        });
+    }
+
+    /**
+     * Checks a state's names and shapes against the declarations: the first declared key whose
+     * shape differs is named, then the missing keys, then (strict) the undeclared ones.
+     */
+    public void checkAgainst(SafeTensors.Header state, boolean strict) {
         List<String> missing = new ArrayList<>();
         for (Spec s : specs.values()) {
-            HostTensor t = state.get(s.key);
+            SafeTensors.Entry t = state.entry(s.key);
             if (t == null) {
                 missing.add(s.key);
                 continue;
@@ -177,15 +217,10 @@ public final class ParamStore implements AutoCloseable {
             throw new IllegalArgumentException("state dict lacks " + missing.size() + " tensors: " + missing);
         }
         if (strict) {
-            List<String> extra = state.keySet().stream().filter(k -> !specs.containsKey(k)).toList();
+            List<String> extra = state.keys().stream().filter(k -> !specs.containsKey(k)).toList();
             if (!extra.isEmpty()) {
                 throw new IllegalArgumentException("state dict has unexpected tensors: " + extra);
             }
-        }
-        for (Spec s : specs.values()) {
-            NDArray a = state.get(s.key).toNDArray(manager);
-            set(s.key, a.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? a
-                    : a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
         }
     }
 

@@ -205,8 +205,8 @@ public final class ResidualQuantizer {
      * Official state-dict entries of the quantizer: a shared codebook is written once per depth
      * under identical tensors, as the official {@code state_dict()} does.
      */
-    public Map<String, HostTensor> officialState(Map<String, HostTensor> internal) {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
+    public <T> Map<String, T> officialState(Map<String, T> internal) {
+        Map<String, T> out = new LinkedHashMap<>();
         for (int d = 0; d < depth(); d++) {
             int src = config.sharedCodebook() ? 0 : d;
             for (String t : List.of("weight", "cluster_size_ema", "embed_ema")) {

@@ -3,9 +3,16 @@ package dev.rq.model.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Adam / AdamW with exactly {@code torch.optim.Adam(W)}'s update (non-amsgrad, non-fused):
@@ -85,29 +92,76 @@ public final class Adam {
         }
     }
 
-    /** @return the state as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */
-    public Map<String, HostTensor> state() {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
+    /**
+     * @return the state ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) as views of the live
+     *     moments, copied to the host one tensor at a time when written: write them before the
+     *     next {@link #update} (a background writer must copy them first)
+     */
+    public Map<String, TensorData> state() {
+        Map<String, TensorData> out = new LinkedHashMap<>();
         for (String k : keys) {
-            out.put("exp_avg." + k, HostTensor.of(m.get(k)));
-            out.put("exp_avg_sq." + k, HostTensor.of(v.get(k)));
+            out.put("exp_avg." + k, TensorData.of(m.get(k)));
+            out.put("exp_avg_sq." + k, TensorData.of(v.get(k)));
         }
         return out;
     }
 
     /** Restores state written by {@link #state()} and the step count. */
     public void load(Map<String, HostTensor> state, long steps) {
-        for (String k : keys) {
-            HostTensor a = state.get("exp_avg." + k);
-            HostTensor b = state.get("exp_avg_sq." + k);
-            if (a == null || b == null) {
-                throw new IllegalArgumentException("optimizer state lacks moments of " + k);
-            }
-            NDManager mm = m.get(k).getManager();
-            m.put(k, replace(m.get(k), a.toNDArray(mm)));
-            v.put(k, replace(v.get(k), b.toNDArray(mm)));
+        try {
+            restore(TensorSource.of(state), steps, this);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // cannot happen in memory
         }
-        this.step = steps;
+    }
+
+    /**
+     * Restores the state of several optimizers from one stream of tensors (an {@code
+     * optimizer.safetensors} written from their merged {@link #state()}s), one tensor at a time:
+     * every moment must be present with its parameter's shape (checked from the header, before any
+     * data is read); each is copied to its parameter's device as it arrives.
+     *
+     * @throws IllegalArgumentException naming the first missing or mismatching moment
+     */
+    public static void restore(TensorSource source, long steps, Adam... optimizers) throws IOException {
+        Map<String, Adam> owner = new LinkedHashMap<>();
+        for (Adam a : optimizers) {
+            for (String k : a.keys) {
+                owner.put("exp_avg." + k, a);
+                owner.put("exp_avg_sq." + k, a);
+            }
+        }
+        source.read(new TensorSource.Reader() {
+            @Override
+            public Predicate<String> begin(SafeTensors.Header header) {
+                for (Map.Entry<String, Adam> e : owner.entrySet()) {
+                    SafeTensors.Entry t = header.entry(e.getKey());
+                    String key = e.getKey().substring(e.getKey().indexOf('.') + 1);
+                    if (t == null) {
+                        throw new IllegalArgumentException("optimizer state lacks moments of " + key);
+                    }
+                    long[] want = e.getValue().m.get(key).getShape().getShape();
+                    if (!Arrays.equals(t.shape(), want)) {
+                        throw new IllegalArgumentException("optimizer state " + e.getKey() + " has shape "
+                                + Arrays.toString(t.shape()) + ", the parameter has " + Arrays.toString(want));
+                    }
+                }
+                return owner::containsKey;
+            }
+
+            @Override
+            public void tensor(String name, HostTensor t) {
+                Adam a = owner.get(name);
+                boolean first = name.startsWith("exp_avg.");
+                String key = name.substring(name.indexOf('.') + 1);
+                Map<String, NDArray> moments = first ? a.m : a.v;
+                NDArray old = moments.get(key);
+                moments.put(key, replace(old, t.toNDArray(old.getManager())));
+            }
+        });
+        for (Adam a : optimizers) {
+            a.step = steps;
+        }
     }
 
     private static NDArray replace(NDArray old, NDArray fresh) {

@@ -8,6 +8,8 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import java.util.ArrayList;
@@ -152,8 +154,8 @@ public final class VaeTrainer {
                 new StepMetrics.Timings(fwd / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
     }
 
-    /** @return optimizer moments as host tensors */
-    public Map<String, HostTensor> optimizerState() {
+    /** @return optimizer moments as views, copied to the host one at a time when written ({@link Adam#state()}) */
+    public Map<String, TensorData> optimizerState() {
         return adam.state();
     }
 
@@ -165,6 +167,12 @@ public final class VaeTrainer {
     /** Restores optimizer moments, step count and the restart generator (for resuming). */
     public void restore(Map<String, HostTensor> optimizer, long step, long rngState) {
         adam.load(optimizer, step);
+        restartRng.setState(rngState);
+    }
+
+    /** As {@link #restore(Map, long, long)}, streaming the moments one tensor at a time. */
+    public void restore(TensorSource optimizer, long step, long rngState) throws java.io.IOException {
+        Adam.restore(optimizer, step, adam);
         restartRng.setState(rngState);
     }
 }

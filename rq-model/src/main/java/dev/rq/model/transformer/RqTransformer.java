@@ -11,6 +11,9 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TransformerConfig;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
+import java.io.IOException;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
@@ -124,9 +127,31 @@ public final class RqTransformer implements AutoCloseable {
         return m;
     }
 
+    /**
+     * Creates a model from an official-format state dict streamed one tensor at a time (strict:
+     * every key, no extras; names and shapes are checked before any data is read). Closes the
+     * partly loaded model if the source fails (e.g. a checksum mismatch at its end).
+     */
+    public static RqTransformer fromState(TransformerConfig config, TensorSource state, NDManager manager)
+            throws IOException {
+        RqTransformer m = new RqTransformer(config, manager);
+        try {
+            m.params.load(state, true);
+            return m;
+        } catch (IOException | RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
     /** @return the official state dict, in state-dict order */
     public Map<String, HostTensor> stateDict() {
         return params.toHost();
+    }
+
+    /** @return the official state dict as views copied to the host one tensor at a time (streaming saves) */
+    public Map<String, TensorData> stateTensors() {
+        return params.tensors();
     }
 
     /** @return the configuration */

@@ -7,7 +7,7 @@ import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.Manifest;
 import dev.rq.model.config.TransformerRunConfig;
-import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
 import java.io.IOException;
 import java.util.Map;
 
@@ -31,22 +31,25 @@ public final class TransformerCheckpoint {
      * @param trainerState trainer state (step, data cursor, …), or null
      */
     public static Manifest save(CheckpointDir dir, RqTransformer model, TransformerRunConfig config, long step,
-            Map<String, HostTensor> optimizer, JsonNode trainerState) throws IOException {
+            Map<String, ? extends TensorData> optimizer, JsonNode trainerState) throws IOException {
         return Checkpoints.write(dir, new Checkpoints.Contents(KIND, config, step, config.train().seed(),
-                model.stateDict(), optimizer, trainerState));
+                model.stateTensors(), optimizer, trainerState));
     }
 
     /** A loaded model with its run configuration and the verified checkpoint. */
     public record Loaded(RqTransformer model, TransformerRunConfig config, Checkpoints.Loaded checkpoint) {}
 
-    /** Reads, verifies and instantiates an RQ-Transformer checkpoint. */
+    /**
+     * Reads, verifies and instantiates an RQ-Transformer checkpoint, streaming the weights into
+     * {@code manager} (one pass over {@code model.safetensors}, checksum verified at its end).
+     */
     public static Loaded load(CheckpointDir dir, NDManager manager) throws IOException {
-        Checkpoints.Loaded c = Checkpoints.read(dir);
+        Checkpoints.Loaded c = Checkpoints.open(dir);
         if (!KIND.equals(c.manifest().kind())) {
             throw new CheckpointException(dir.uri() + " holds a '" + c.manifest().kind()
                     + "' model, not an RQ-Transformer");
         }
         TransformerRunConfig config = TransformerRunConfig.bind(c.manifest().config().deepCopy());
-        return new Loaded(RqTransformer.fromStateDict(config.model(), c.model(), manager), config, c);
+        return new Loaded(RqTransformer.fromState(config.model(), c.modelSource(), manager), config, c);
     }
 }

@@ -13,6 +13,8 @@ import dev.rq.model.config.TrainConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.train.Adam;
 import dev.rq.model.train.GradientReduction;
@@ -261,8 +263,8 @@ public final class TransformerTrainer {
     }
 
     /** @return optimizer moments as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */
-    public Map<String, HostTensor> optimizerState() {
-        Map<String, HostTensor> s = new LinkedHashMap<>(adamDecay.state());
+    public Map<String, TensorData> optimizerState() {
+        Map<String, TensorData> s = new LinkedHashMap<>(adamDecay.state());
         s.putAll(adamPlain.state());
         return s;
     }
@@ -274,6 +276,11 @@ public final class TransformerTrainer {
     public void restore(Map<String, HostTensor> optimizer, long step) {
         adamDecay.load(optimizer, step);
         adamPlain.load(optimizer, step);
+    }
+
+    /** As {@link #restore(Map, long)}, streaming the moments one tensor at a time (one pass for both groups). */
+    public void restore(TensorSource optimizer, long step) throws java.io.IOException {
+        Adam.restore(optimizer, step, adamDecay, adamPlain);
     }
 
     /** @return the keys optimised with weight decay, then those without */

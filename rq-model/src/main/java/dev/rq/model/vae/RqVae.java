@@ -6,6 +6,10 @@ import ai.djl.ndarray.NDManager;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
+import java.io.IOException;
 import dev.rq.model.nn.Conv2d;
 import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
@@ -14,6 +18,7 @@ import dev.rq.model.util.Rng;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * The RQ-VAE (stage 1), exactly the official model (spec §1–2): encoder → {@code quant_conv} →
@@ -59,31 +64,80 @@ public final class RqVae implements AutoCloseable {
      * copies must be identical; depth 0 is used.
      */
     public static RqVae fromStateDict(VaeConfig config, Map<String, HostTensor> state, NDManager manager) {
+        try {
+            return fromState(config, TensorSource.of(state), manager);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e); // cannot happen in memory
+        }
+    }
+
+    /**
+     * Creates a model from an official-format state dict streamed one tensor at a time (names and
+     * shapes are checked before any data is read). With a shared codebook the per-depth copies
+     * must be identical; depth 0 is used. Closes the partly loaded model if the source fails.
+     */
+    public static RqVae fromState(VaeConfig config, TensorSource state, NDManager manager) throws IOException {
         RqVae m = new RqVae(config, manager);
-        if (config.hparams().sharedCodebook()) {
+        try {
+            if (!config.hparams().sharedCodebook()) {
+                m.params.load(state, true);
+                return m;
+            }
+            // shared: load depth 0, keep the (small) codebook tensors of every depth to compare
+            Map<String, HostTensor> codebooks = new LinkedHashMap<>();
+            Predicate<String> copy = k -> k.startsWith("quantizer.codebooks.") && !k.startsWith("quantizer.codebooks.0.");
+            m.params.load(reader -> state.read(new TensorSource.Reader() {
+                private Predicate<String> inner;
+
+                @Override
+                public Predicate<String> begin(SafeTensors.Header header) {
+                    inner = reader.begin(header.without(copy));
+                    return k -> copy.test(k) || inner.test(k);
+                }
+
+                @Override
+                public void tensor(String name, HostTensor t) {
+                    if (name.startsWith("quantizer.codebooks.")) {
+                        codebooks.put(name, t);
+                    }
+                    if (!copy.test(name)) {
+                        reader.tensor(name, t);
+                    }
+                }
+            }), true);
             for (int d = 1; d < config.hparams().depth(); d++) {
                 for (String t : List.of("weight", "cluster_size_ema", "embed_ema")) {
-                    HostTensor a = state.get("quantizer.codebooks.0." + t);
-                    HostTensor b = state.get("quantizer.codebooks." + d + "." + t);
+                    HostTensor a = codebooks.get("quantizer.codebooks.0." + t);
+                    HostTensor b = codebooks.get("quantizer.codebooks." + d + "." + t);
                     if (a != null && b != null && !java.util.Arrays.equals(a.data(), b.data())) {
                         throw new IllegalArgumentException("shared codebook: quantizer.codebooks." + d + "." + t
                                 + " differs from quantizer.codebooks.0." + t);
                     }
                 }
             }
-            Map<String, HostTensor> filtered = new LinkedHashMap<>(state);
-            filtered.keySet().removeIf(k -> k.startsWith("quantizer.codebooks.") && !k.startsWith("quantizer.codebooks.0."));
-            state = filtered;
+            return m;
+        } catch (IOException | RuntimeException e) {
+            m.close();
+            throw e;
         }
-        m.params.load(state, true);
-        return m;
     }
 
-    /** @return the official state dict (shared codebooks repeated per depth) */
+    /** @return the official state dict (shared codebooks repeated per depth), copied to the host */
     public Map<String, HostTensor> stateDict() {
-        Map<String, HostTensor> internal = params.toHost();
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        Map<String, HostTensor> q = quantizer.officialState(internal);
+        return official(params.toHost());
+    }
+
+    /**
+     * @return the official state dict as views copied to the host one tensor at a time (streaming
+     *     saves and hashes)
+     */
+    public Map<String, TensorData> stateTensors() {
+        return official(params.tensors());
+    }
+
+    private <T> Map<String, T> official(Map<String, T> internal) {
+        Map<String, T> out = new LinkedHashMap<>();
+        Map<String, T> q = quantizer.officialState(internal);
         internal.forEach((k, v) -> {
             if (k.startsWith("quantizer.")) {
                 if (k.startsWith("quantizer.codebooks.0.")) {

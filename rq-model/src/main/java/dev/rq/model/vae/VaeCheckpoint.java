@@ -7,7 +7,7 @@ import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.Manifest;
 import dev.rq.model.config.RqVaeRunConfig;
-import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
 import java.io.IOException;
 import java.util.Map;
 
@@ -26,21 +26,24 @@ public final class VaeCheckpoint {
      * @param trainerState trainer state (RNG, cursor), or null
      */
     public static Manifest save(CheckpointDir dir, RqVae vae, RqVaeRunConfig config, long step,
-            Map<String, HostTensor> optimizer, JsonNode trainerState) throws IOException {
+            Map<String, ? extends TensorData> optimizer, JsonNode trainerState) throws IOException {
         return Checkpoints.write(dir, new Checkpoints.Contents(KIND, config, step, config.train().seed(),
-                vae.stateDict(), optimizer, trainerState));
+                vae.stateTensors(), optimizer, trainerState));
     }
 
     /** A loaded model with its run configuration and the verified checkpoint. */
     public record Loaded(RqVae vae, RqVaeRunConfig config, Checkpoints.Loaded checkpoint) {}
 
-    /** Reads, verifies and instantiates an RQ-VAE checkpoint. */
+    /**
+     * Reads, verifies and instantiates an RQ-VAE checkpoint, streaming the weights into {@code
+     * manager} (one pass over {@code model.safetensors}, checksum verified at its end).
+     */
     public static Loaded load(CheckpointDir dir, NDManager manager) throws IOException {
-        Checkpoints.Loaded c = Checkpoints.read(dir);
+        Checkpoints.Loaded c = Checkpoints.open(dir);
         if (!KIND.equals(c.manifest().kind())) {
             throw new CheckpointException(dir.uri() + " holds a '" + c.manifest().kind() + "' model, not an RQ-VAE");
         }
         RqVaeRunConfig config = c.config(RqVaeRunConfig.class);
-        return new Loaded(RqVae.fromStateDict(config.model(), c.model(), manager), config, c);
+        return new Loaded(RqVae.fromState(config.model(), c.modelSource(), manager), config, c);
     }
 }

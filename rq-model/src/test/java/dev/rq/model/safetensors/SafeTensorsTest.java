@@ -44,4 +44,52 @@ class SafeTensorsTest {
         assertThatThrownBy(() -> SafeTensors.read(new ByteArrayInputStream(new byte[] {1, 2, 3})))
                 .isInstanceOf(IOException.class);
     }
+
+    @Test
+    void streamingReadHandsOutWantedTensorsInFileOrderAfterTheHeader() throws IOException {
+        Map<String, HostTensor> t = new LinkedHashMap<>();
+        t.put("z.big", HostTensor.ofFloats(new float[1000], 10, 100));
+        t.put("a.small", HostTensor.ofLongs(new long[] {1, 2, 3}, 3));
+        t.put("m.mid", HostTensor.ofFloats(new float[] {4, 5}, 2));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        SafeTensors.write(t, Map.of(), out);
+        java.util.List<String> events = new java.util.ArrayList<>();
+        SafeTensors.Header h = SafeTensors.read(new ByteArrayInputStream(out.toByteArray()), new TensorSource.Reader() {
+            @Override
+            public java.util.function.Predicate<String> begin(SafeTensors.Header header) {
+                events.add("header " + header.keys());
+                assertThat(header.entry("z.big").shape()).containsExactly(10, 100);
+                return k -> !k.equals("z.big");
+            }
+
+            @Override
+            public void tensor(String name, HostTensor tensor) {
+                events.add(name);
+            }
+        });
+        assertThat(events).containsExactly("header [z.big, a.small, m.mid]", "a.small", "m.mid");
+        assertThat(h.without(k -> k.startsWith("z")).keys()).containsExactly("a.small", "m.mid");
+    }
+
+    @Test
+    void aTensorThatWritesTheWrongNumberOfBytesFailsTheWrite() {
+        TensorData liar = new TensorData() {
+            @Override
+            public HostTensor.Dtype dtype() {
+                return HostTensor.Dtype.F32;
+            }
+
+            @Override
+            public long[] shape() {
+                return new long[] {4};
+            }
+
+            @Override
+            public void writeTo(java.io.OutputStream o) throws IOException {
+                o.write(new byte[12]);
+            }
+        };
+        assertThatThrownBy(() -> SafeTensors.write(Map.of("x", liar), Map.of(), new ByteArrayOutputStream()))
+                .isInstanceOf(IOException.class).hasMessageContaining("'x' wrote 12 bytes, its header says 16");
+    }
 }

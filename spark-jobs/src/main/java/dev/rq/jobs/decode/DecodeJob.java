@@ -203,7 +203,7 @@ public final class DecodeJob {
             throw new IllegalArgumentException("checkpoint code shape " + shape + " differs from the table's "
                     + m.codeShape());
         }
-        String sha = ModelHashes.codebookSha256(l.checkpoint().model(), q);
+        String sha = ModelHashes.codebookSha256(l.vae().stateTensors(), q);
         if (!sha.equals(m.tokenizer().codebookSha256())) {
             String msg = "codebook of " + o.checkpoint() + " (SHA-256 " + sha + ") is not the one that produced "
                     + o.tokens() + " (" + m.tokenizer().codebookSha256() + ", checkpoint "

@@ -430,7 +430,7 @@ public final class SampleJob {
     private static TokenManifest skeleton(Plan p, TokenTableSchema.CodeType codeType, int maxK, int[] ks,
             QuantizerConfig q) throws IOException {
         TokenManifest.Tokenizer tok = new TokenManifest.Tokenizer(p.vaeDir().uri(), p.vaeSha(),
-                ModelHashes.codebookSha256(p.vae().model(), q), ModelHashes.CODEBOOK_HASH_OF,
+                ModelHashes.codebookSha256(p.vae(), q), ModelHashes.CODEBOOK_HASH_OF,
                 p.vae().manifest().kind(), p.vae().manifest().step(), p.vae().manifest().configHash(),
                 Configs.toTree(p.vaeConfig().model()));
         List<Integer> kl = new ArrayList<>();

@@ -170,7 +170,7 @@ public final class TokenizeJob {
         RqVaeRunConfig config = ckpt.config(RqVaeRunConfig.class);
         QuantizerConfig q = config.model().hparams();
         String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
-        String codebookSha = ModelHashes.codebookSha256(ckpt.model(), q);
+        String codebookSha = ModelHashes.codebookSha256(ckpt, q);
         int size = config.model().ddconfig().resolution();
         int[] codeShape = {q.codeShape().get(0), q.codeShape().get(1), q.depth()};
         int[] ks = new int[q.depth()];

@@ -119,7 +119,7 @@ public final class TransformerStage implements TrainingStage {
         try (NDManager host = Engines.newManager()) {
             var l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf), host);
             RqVae vae = l.vae();
-            String sha = ModelHashes.codebookSha256(l.checkpoint().model(), vae.config().hparams());
+            String sha = ModelHashes.codebookSha256(l.vae().stateTensors(), vae.config().hparams());
             if (!sha.equals(m.tokenizer().codebookSha256())) {
                 throw new ConfigException("--vae", "the RQ-VAE " + vaeUri + " (codebook SHA-256 " + sha.substring(0, 12)
                         + ") did not write token table " + tokensUri + " (codebook " + m.tokenizer().codebookSha256()
@@ -174,7 +174,7 @@ public final class TransformerStage implements TrainingStage {
                 model = l.model();
                 trainer = new TransformerTrainer(model, vae, config, ring);
                 JsonNode st = l.checkpoint().trainerState();
-                trainer.restore(l.checkpoint().optimizer(), st.get("step").asLong());
+                trainer.restore(l.checkpoint().optimizerSource(), st.get("step").asLong());
                 cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
                 loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
             } else {

@@ -111,7 +111,7 @@ public final class VaeStage implements TrainingStage {
                 vae = l.vae();
                 trainer = new VaeTrainer(vae, train, ring);
                 JsonNode st = l.checkpoint().trainerState();
-                trainer.restore(l.checkpoint().optimizer(), st.get("step").asLong(), st.get("restart_rng").asLong());
+                trainer.restore(l.checkpoint().optimizerSource(), st.get("step").asLong(), st.get("restart_rng").asLong());
                 cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
                 loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
             } else {
