@@ -43,6 +43,10 @@ public final class TrainTransformerCommand implements Callable<Integer> {
     @Option(names = "--max-steps", description = "Override train.max_steps")
     Integer maxSteps;
 
+    @Option(names = "--init", description = "Start from the model weights of this checkpoint (fine-tuning: fresh"
+            + " optimizer, step 0; tensor names and shapes must match the config); sets train.init")
+    String init;
+
     @Option(names = "--set", description = "Config override key=value (repeatable)")
     List<String> overrides = new ArrayList<>();
 
@@ -61,6 +65,9 @@ public final class TrainTransformerCommand implements Callable<Integer> {
         sets.add("vae.checkpoint=" + vae);
         if (maxSteps != null) {
             sets.add("train.max_steps=" + maxSteps);
+        }
+        if (init != null) {
+            sets.add("train.init=" + init);
         }
         TransformerRunConfig config = ConfigFiles.transformer(conf, sets); // fails before Spark starts
         TransformerStage stage = new TransformerStage(config, tokens, split, "none".equals(heldOut) ? null : heldOut);

@@ -38,6 +38,10 @@ public final class TrainVaeCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Override train.seed")
     Long seed;
 
+    @Option(names = "--init", description = "Start from the model weights of this checkpoint (fine-tuning: fresh"
+            + " optimizer, step 0; tensor names and shapes must match the config); sets train.init")
+    String init;
+
     @Option(names = "--set", description = "Config override key=value (repeatable)")
     List<String> overrides = new ArrayList<>();
 
@@ -63,6 +67,9 @@ public final class TrainVaeCommand implements Callable<Integer> {
         }
         if (seed != null) {
             sets.add("train.seed=" + seed);
+        }
+        if (init != null) {
+            sets.add("train.init=" + init);
         }
         RqVaeRunConfig config = ConfigFiles.rqVae(conf, sets); // fails before Spark starts
         TrainVaeJob.Options o = new TrainVaeJob.Options(config, data, out, workers, collectiveTimeout, driverRetries,

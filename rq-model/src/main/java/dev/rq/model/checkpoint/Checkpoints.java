@@ -127,6 +127,15 @@ public final class Checkpoints {
             return collect(modelSource(), keys);
         }
 
+        /** @return the header of the model file (names, dtypes, shapes), reading only its first bytes */
+        public SafeTensors.Header modelHeader() throws IOException {
+            try (InputStream in = dir.open(MODEL)) {
+                return SafeTensors.readHeader(in);
+            } catch (IOException e) {
+                throw new CheckpointException(dir.uri() + ": unreadable " + MODEL + " header: " + e.getMessage(), e);
+            }
+        }
+
         /** @return the model file as a verifying stream of tensors (one pass per {@code read}) */
         public TensorSource modelSource() {
             return source(MODEL);

@@ -21,6 +21,10 @@ import java.util.List;
  * @param checkpointEvery optimizer steps between checkpoints (0 = only at the end)
  * @param keepCheckpoints how many committed checkpoints to keep
  * @param logEvery steps between metric records
+ * @param init checkpoint URI whose model weights start the run (fine-tuning, {@code --init}): weights
+ *     only (EMA codebook buffers included), fresh optimizer, step 0; its tensors must have this
+ *     model's names and shapes; null = the seeded initialisation. A run that has committed
+ *     checkpoints resumes from them instead.
  */
 public record TrainConfig(
         Integer batchSize,
@@ -37,7 +41,8 @@ public record TrainConfig(
         Long seed,
         Integer checkpointEvery,
         Integer keepCheckpoints,
-        Integer logEvery) {
+        Integer logEvery,
+        String init) {
 
     private static final String P = "train.";
 
@@ -75,11 +80,12 @@ public record TrainConfig(
         ConfigException.require(checkpointEvery >= 0, P + "checkpoint_every", "must be >= 0, got %s", checkpointEvery);
         ConfigException.require(keepCheckpoints > 0, P + "keep_checkpoints", "must be positive, got %s", keepCheckpoints);
         ConfigException.require(logEvery > 0, P + "log_every", "must be positive, got %s", logEvery);
+        ConfigException.require(init == null || !init.isBlank(), P + "init", "must be a checkpoint URI, got '%s'", init);
     }
 
     /** @return the default training settings */
     public static TrainConfig defaults() {
         return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null);
+                null, null, null);
     }
 }

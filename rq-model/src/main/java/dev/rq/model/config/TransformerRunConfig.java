@@ -92,6 +92,77 @@ public record TransformerRunConfig(
     }
 
     /**
+     * The run config of an imported official model: the architecture of an official stage-2
+     * config ({@code config.yaml} of a release, {@code arch} section, or the bare {@code
+     * RQTransformerConfig} dump; whole-value OmegaConf interpolations such as {@code
+     * ${dataset.vocab_size}} are resolved), its {@code loss} and {@code sampling} settings where it
+     * has them (known keys only), the given RQ-VAE checkpoint, and the official stage-2 training
+     * defaults.
+     *
+     * @param official the parsed official config
+     * @param vaeCheckpoint URI of the rq RQ-VAE checkpoint whose codebook the model embeds
+     */
+    public static TransformerRunConfig fromOfficial(JsonNode official, String vaeCheckpoint) {
+        JsonNode resolved = resolveInterpolations(official.deepCopy(), official, 0);
+        ObjectNode root = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+        root.set("model", Configs.toTree(TransformerConfig.readOfficial(resolved)));
+        root.putObject("vae").put("checkpoint", vaeCheckpoint);
+        copyKnown(resolved.get("loss"), root.putObject("loss"), "type", "temp", "stochastic_codes", "img_weight",
+                "txt_weight");
+        JsonNode sampling = resolved.get("sampling");
+        if (sampling == null && resolved.path("experiment").has("sample")) {
+            sampling = resolved.get("experiment").get("sample");
+        }
+        copyKnown(sampling, root.putObject("sampling"), "temperature", "top_k", "top_p");
+        return bind(root);
+    }
+
+    private static void copyKnown(JsonNode from, ObjectNode to, String... keys) {
+        if (from == null || !from.isObject()) {
+            return;
+        }
+        for (String k : keys) {
+            if (from.has(k) && !from.get(k).isNull()) {
+                to.set(k, from.get(k));
+            }
+        }
+    }
+
+    /** Replaces every textual {@code ${a.b}} value by the node at path {@code a.b} of {@code root}. */
+    private static JsonNode resolveInterpolations(JsonNode node, JsonNode root, int depth) {
+        if (depth > 32) {
+            throw new ConfigException("<official config>", "interpolations nest too deeply (a cycle?)");
+        }
+        if (node.isTextual()) {
+            String t = node.asText();
+            if (t.startsWith("${") && t.endsWith("}") && t.indexOf('}') == t.length() - 1) {
+                JsonNode target = root;
+                for (String part : t.substring(2, t.length() - 1).split("\\.")) {
+                    target = target == null ? null : target.get(part);
+                }
+                if (target == null) {
+                    throw new ConfigException("<official config>", "cannot resolve " + t);
+                }
+                return resolveInterpolations(target.deepCopy(), root, depth + 1);
+            }
+            return node;
+        }
+        if (node.isObject()) {
+            ObjectNode o = (ObjectNode) node;
+            for (java.util.Iterator<String> it = o.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                o.set(k, resolveInterpolations(o.get(k), root, depth));
+            }
+        } else if (node.isArray()) {
+            com.fasterxml.jackson.databind.node.ArrayNode a = (com.fasterxml.jackson.databind.node.ArrayNode) node;
+            for (int i = 0; i < a.size(); i++) {
+                a.set(i, resolveInterpolations(a.get(i), root, depth));
+            }
+        }
+        return node;
+    }
+
+    /**
      * @param configFile the stage-2 config file this run was loaded from
      * @return the RQ-VAE config file path ({@code vae.config} resolved against its directory)
      */

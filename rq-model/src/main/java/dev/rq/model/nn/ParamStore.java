@@ -132,6 +132,13 @@ public final class ParamStore implements AutoCloseable {
         return s;
     }
 
+    /** @return every declared key with its shape, in declaration order (no tensor needs to exist) */
+    public Map<String, long[]> shapes() {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        specs.forEach((k, s) -> out.put(k, s.shape().clone()));
+        return out;
+    }
+
     /** @return all keys in declaration order */
     public List<String> keys() {
         return new ArrayList<>(specs.keySet());

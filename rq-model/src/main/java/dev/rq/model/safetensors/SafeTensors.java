@@ -306,4 +306,82 @@ public final class SafeTensors {
             }
         }
     }
+
+    /**
+     * The tensors of a file whose header was just read ({@link #readHeader}), as views that read
+     * their bytes from {@code in} when written — a streaming copy that holds one chunk at a time,
+     * converting floating-point tensors to {@code floats} (F16 and F64 to F32, for example; null
+     * keeps every dtype). The map is in file order; write each view once, in that order.
+     */
+    public static Map<String, TensorData> sequential(InputStream in, Header header, HostTensor.Dtype floats) {
+        List<Entry> byOffset = new ArrayList<>(header.entries().values());
+        byOffset.sort(Comparator.comparingLong(Entry::begin));
+        long[] pos = {0};
+        Map<String, TensorData> out = new LinkedHashMap<>();
+        for (Entry e : byOffset) {
+            HostTensor.Dtype to = floats != null && isFloat(e.dtype()) ? floats : e.dtype();
+            out.put(e.name(), new TensorData() {
+                @Override
+                public HostTensor.Dtype dtype() {
+                    return to;
+                }
+
+                @Override
+                public long[] shape() {
+                    return e.shape().clone();
+                }
+
+                @Override
+                public void writeTo(OutputStream target) throws IOException {
+                    if (pos[0] > e.begin()) {
+                        throw new IOException("tensor '" + e.name() + "' read out of file order");
+                    }
+                    skip(in, e.begin() - pos[0], e.name());
+                    copy(in, e, to, target);
+                    pos[0] = e.end();
+                }
+            });
+        }
+        return out;
+    }
+
+    private static boolean isFloat(HostTensor.Dtype d) {
+        return d == HostTensor.Dtype.F32 || d == HostTensor.Dtype.F16 || d == HostTensor.Dtype.F64;
+    }
+
+    /** Copies one tensor's data from {@code in} to {@code out} in chunks, converting {@code e.dtype()} to {@code to}. */
+    private static void copy(InputStream in, Entry e, HostTensor.Dtype to, OutputStream out) throws IOException {
+        int from = e.dtype().bytes;
+        long elements = e.bytes() / from;
+        int perChunk = SKIP_CHUNK / Math.max(from, to.bytes);
+        byte[] src = new byte[(int) Math.min(elements, perChunk) * from];
+        ByteBuffer dst = ByteBuffer.allocate((int) Math.min(elements, perChunk) * to.bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (long done = 0; done < elements; ) {
+            int n = (int) Math.min(perChunk, elements - done);
+            byte[] chunk = src.length == n * from ? src : java.util.Arrays.copyOf(src, n * from);
+            readFully(in, chunk, "tensor '" + e.name() + "'");
+            if (to == e.dtype()) {
+                out.write(chunk, 0, n * from);
+            } else {
+                ByteBuffer b = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
+                dst.clear();
+                for (int i = 0; i < n; i++) {
+                    double v = switch (e.dtype()) {
+                        case F16 -> HostTensor.Float.float16ToFloatCompat(b.getShort());
+                        case F32 -> b.getFloat();
+                        case F64 -> b.getDouble();
+                        default -> throw new IOException("cannot convert " + e.dtype() + " tensor '" + e.name()
+                                + "' to " + to);
+                    };
+                    switch (to) {
+                        case F32 -> dst.putFloat((float) v);
+                        case F64 -> dst.putDouble(v);
+                        default -> throw new IOException("cannot convert tensor '" + e.name() + "' to " + to);
+                    }
+                }
+                out.write(dst.array(), 0, dst.position());
+            }
+            done += n;
+        }
+    }
 }

@@ -112,6 +112,25 @@ public final class RqTransformer implements AutoCloseable {
         return m;
     }
 
+    /** @return the official state-dict keys and shapes of {@code config} (no weights are allocated) */
+    public static Map<String, long[]> declaredShapes(TransformerConfig config) {
+        try (NDManager m = dev.rq.model.engine.Engines.newManager()) {
+            return new RqTransformer(config, m).params.shapes();
+        }
+    }
+
+    /**
+     * Checks an official-format state's names and shapes against {@code config} without loading
+     * anything.
+     *
+     * @throws IllegalArgumentException naming the first mismatching, missing or unexpected key
+     */
+    public static void checkState(TransformerConfig config, dev.rq.model.safetensors.SafeTensors.Header state) {
+        try (NDManager m = dev.rq.model.engine.Engines.newManager()) {
+            new RqTransformer(config, m).params.checkAgainst(state, true);
+        }
+    }
+
     /** @return the number of parameters of {@code config} (no tensors are allocated) */
     public static long parameterCount(TransformerConfig config) {
         try (NDManager m = dev.rq.model.engine.Engines.newManager()) {

@@ -122,6 +122,21 @@ public final class RqVae implements AutoCloseable {
         }
     }
 
+    /**
+     * Checks an official-format state's names and shapes against {@code config} without loading
+     * anything (a shared codebook's per-depth copies are allowed).
+     *
+     * @throws IllegalArgumentException naming the first mismatching, missing or unexpected key
+     */
+    public static void checkState(VaeConfig config, SafeTensors.Header state) {
+        try (NDManager m = dev.rq.model.engine.Engines.newManager()) {
+            RqVae skeleton = new RqVae(config, m); // declares the tensors, allocates none
+            Predicate<String> copy = k -> config.hparams().sharedCodebook() && k.startsWith("quantizer.codebooks.")
+                    && !k.startsWith("quantizer.codebooks.0.");
+            skeleton.params.checkAgainst(state.without(copy), true);
+        }
+    }
+
     /** @return the official state dict (shared codebooks repeated per depth), copied to the host */
     public Map<String, HostTensor> stateDict() {
         return official(params.toHost());

@@ -136,6 +136,9 @@ public final class TransformerStage implements TrainingStage {
             throw new ConfigException("train.batch_size", "split '" + split + "' has " + rows
                     + " rows, fewer than one micro-batch");
         }
+        if (c.train().init() != null) {
+            InitWeights.validate(c.train().init(), kind(), conf, h -> RqTransformer.checkState(c.model(), h));
+        }
     }
 
     @Override
@@ -177,6 +180,11 @@ public final class TransformerStage implements TrainingStage {
                 trainer.restore(l.checkpoint().optimizerSource(), st.get("step").asLong());
                 cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
                 loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
+            } else if (config.train().init() != null) { // fine-tuning: weights only, fresh optimizer, step 0
+                Checkpoints.Loaded init = InitWeights.open(config.train().init(), conf);
+                model = RqTransformer.fromState(config.model(), init.modelSource(), manager);
+                trainer = new TransformerTrainer(model, vae, config, ring);
+                loadedFrom = init.manifest().files().get(Checkpoints.MODEL).sha256();
             } else {
                 model = RqTransformer.create(config.model(), manager, config.train().seed());
                 trainer = new TransformerTrainer(model, vae, config, ring);

@@ -82,6 +82,9 @@ public final class VaeStage implements TrainingStage {
             throw new ConfigException("train.batch_size", "dataset " + dataUri + " has " + ds.numRows()
                     + " images, fewer than one micro-batch of " + micro);
         }
+        if (t.init() != null) {
+            InitWeights.validate(t.init(), kind(), conf, h -> RqVae.checkState(cfg().model(), h));
+        }
     }
 
     @Override
@@ -114,6 +117,11 @@ public final class VaeStage implements TrainingStage {
                 trainer.restore(l.checkpoint().optimizerSource(), st.get("step").asLong(), st.get("restart_rng").asLong());
                 cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
                 loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
+            } else if (train.init() != null) { // fine-tuning: weights only, fresh optimizer, step 0
+                Checkpoints.Loaded init = InitWeights.open(train.init(), conf);
+                vae = RqVae.fromState(config.model(), init.modelSource(), manager);
+                trainer = new VaeTrainer(vae, train, ring);
+                loadedFrom = init.manifest().files().get(Checkpoints.MODEL).sha256();
             } else {
                 vae = RqVae.create(config.model(), manager, train.seed());
                 trainer = new VaeTrainer(vae, train, ring);

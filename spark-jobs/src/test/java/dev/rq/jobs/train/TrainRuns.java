@@ -122,6 +122,7 @@ final class TrainRuns {
             totalNum += num;
             totalDen += den;
             double rel = Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+            assertThat(num + den).as("%s holds non-finite values (run diverged?)", k).isFinite();
             if (k.startsWith("quantizer.")) {
                 assertThat(rel).as("relative difference of codebook tensor %s", k).isLessThanOrEqualTo(tol);
             }
@@ -136,5 +137,48 @@ final class TrainRuns {
         assertThat(compared).isGreaterThan(a.size() * 8 / 10);
         assertThat(whole).as("whole-model relative difference").isLessThanOrEqualTo(tol);
         assertThat(worst).as("relative difference of %s", worstKey).isLessThanOrEqualTo(10 * tol);
+    }
+
+    /**
+     * Asserts that the run whose checkpoint is {@code tuned} started from {@code init}'s weights
+     * with a fresh optimizer: trained at a learning rate of 1e-30, every parameter outside the
+     * EMA-updated quantizer buffers still equals {@code init}'s (within 1e-20), and the Adam
+     * moments are those of exactly one step from zero ({@code v·(1−β1)² = (1−β2)·m²} element-wise,
+     * which no restored optimizer satisfies).
+     */
+    static void assertStartedFrom(Map<String, HostTensor> init, Map<String, HostTensor> tunedWeights,
+            Path tuned, List<Double> betas) throws IOException {
+        for (Map.Entry<String, HostTensor> e : init.entrySet()) {
+            if (e.getKey().startsWith("quantizer.")) {
+                continue; // EMA buffers move with the data, not with the learning rate
+            }
+            float[] a = e.getValue().toFloats();
+            float[] b = tunedWeights.get(e.getKey()).toFloats();
+            for (int i = 0; i < a.length; i++) {
+                assertThat((double) b[i]).as("%s[%d]", e.getKey(), i).isCloseTo(a[i], org.assertj.core.data.Offset.offset(1e-20));
+            }
+        }
+        dev.rq.model.checkpoint.Checkpoints.Loaded c = dev.rq.model.checkpoint.Checkpoints.open(new LocalDir(tuned));
+        assertThat(c.manifest().step()).isEqualTo(1);
+        assertThat(c.trainerState().get("step").asLong()).isEqualTo(1);
+        Map<String, HostTensor> opt = c.optimizer();
+        double b1 = betas.get(0);
+        double b2 = betas.get(1);
+        int checked = 0;
+        for (String k : opt.keySet()) {
+            if (!k.startsWith("exp_avg.")) {
+                continue;
+            }
+            float[] m = opt.get(k).toFloats();
+            float[] v = opt.get("exp_avg_sq." + k.substring("exp_avg.".length())).toFloats();
+            for (int i = 0; i < m.length; i++) {
+                double want = (1 - b2) * (double) m[i] * m[i] / ((1 - b1) * (1 - b1));
+                if (want > 1e-30) {
+                    assertThat((double) v[i]).as("%s[%d]", k, i).isCloseTo(want, org.assertj.core.data.Offset.offset(1e-3 * want));
+                    checked++;
+                }
+            }
+        }
+        assertThat(checked).as("moments checked").isGreaterThan(100);
     }
 }

@@ -117,4 +117,22 @@ class TrainTransformerJobTest {
                         spark.sparkContext().hadoopConfiguration(), 2))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("nope");
     }
+
+    @Test
+    void initStartsFromAnotherRunsWeightsWithAFreshOptimizerAndChecksShapes() throws Exception {
+        Path from = tmp.resolve("reference/checkpoints/step-00000006");
+        Path tuned = tmp.resolve("tuned");
+        TrainingJob.Result r = run(tuned, 2, null, "train.max_steps=1", "train.init=" + from, "train.lr=1e-30",
+                "train.warmup_steps=0");
+        assertThat(r.steps()).isEqualTo(1);
+        TrainRuns.assertStartedFrom(weights(tmp.resolve("reference"), 6), weights(tuned, 1),
+                tuned.resolve("checkpoints/step-00000001"), config().train().betas());
+        assertThatThrownBy(() -> run(tmp.resolve("wider"), 2, null, "train.init=" + from, "model.embed_dim=48"))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.init: ")
+                .hasMessageContaining("tensor pos_emb_cond has shape [1, 1, 32] in the state dict, but the config"
+                        + " gives [1, 1, 48]");
+        // a stage-1 checkpoint cannot start a stage-2 run
+        assertThatThrownBy(() -> run(tmp.resolve("kind"), 2, null, "train.init=" + vae))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("holds a 'rqvae' model");
+    }
 }
