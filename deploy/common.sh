@@ -8,7 +8,10 @@
 #   RQ_GPUS_PER_RANK   0 (CPU) or 1 (one GPU per rank; needs a CUDA libtorch in the jar, see README)
 #   RQ_EXECUTOR_MEMORY executor heap (default 4g); RQ_EXECUTOR_OVERHEAD native memory (libtorch) (default 4g)
 #   RQ_DRIVER_MEMORY   driver heap (default 4g)
-#   RQ_GPU_DISCOVERY   GPU discovery script on every node (default: Spark's examples script)
+#   RQ_GPU_DISCOVERY   GPU discovery script, at this path on every node (default: deploy/gpu/discover-gpus.sh of
+#                      this checkout, i.e. the repository at the same path everywhere; the image: /opt/rq/bin/...)
+#   RQ_RING_PORTS      TCP ports the ranks listen on, e.g. 40000-40015 (spark.rq.ring.ports; default: any)
+#   RQ_PROGRESS_PORTS  TCP ports of the driver's progress endpoint, e.g. 40100-40103 (default: any)
 #   RQ_DRY_RUN=1       print the command instead of running it
 #
 # Sets: RQ_SUBMIT (array: spark-submit + the settings every cluster manager needs) and RQ_ARGS (the
@@ -33,7 +36,7 @@ fi
 
 RQ_ARGS=("$@")
 if [[ ${#RQ_ARGS[@]} -eq 0 ]]; then
-  echo "usage: $0 <rq subcommand> [options]   e.g. $0 train-vae --conf conf/rqvae/rqvae-a.yaml --data ... --out ... --workers 8" >&2
+  echo "usage: $0 <rq subcommand> [options]   e.g. $0 train-vae --conf conf/rqvae/in256-8x8x4.yaml --data ... --out ... --workers 8" >&2
   exit 2
 fi
 
@@ -55,7 +58,7 @@ RQ_GPUS_PER_RANK="${RQ_GPUS_PER_RANK:-0}"
 RQ_EXECUTOR_MEMORY="${RQ_EXECUTOR_MEMORY:-4g}"
 RQ_EXECUTOR_OVERHEAD="${RQ_EXECUTOR_OVERHEAD:-4g}"
 RQ_DRIVER_MEMORY="${RQ_DRIVER_MEMORY:-4g}"
-RQ_GPU_DISCOVERY="${RQ_GPU_DISCOVERY:-/opt/spark/examples/src/main/scripts/getGpusResources.sh}"
+RQ_GPU_DISCOVERY="${RQ_GPU_DISCOVERY:-$RQ_ROOT/deploy/gpu/discover-gpus.sh}"
 if [[ "$RQ_GPUS_PER_RANK" != "0" && "$RQ_GPUS_PER_RANK" != "1" ]]; then
   echo "RQ_GPUS_PER_RANK must be 0 or 1 (a rank trains on one device), got $RQ_GPUS_PER_RANK" >&2
   exit 2
@@ -84,6 +87,13 @@ RQ_SUBMIT=("$SPARK_SUBMIT"
   --conf spark.kryo.registrationRequired=true
   --conf spark.kryo.registrator=dev.rq.jobs.RqKryoRegistrator
 )
+
+if [[ -n "${RQ_RING_PORTS:-}" ]]; then
+  RQ_SUBMIT+=(--conf "spark.rq.ring.ports=$RQ_RING_PORTS")
+fi
+if [[ -n "${RQ_PROGRESS_PORTS:-}" ]]; then
+  RQ_SUBMIT+=(--conf "spark.rq.progress.ports=$RQ_PROGRESS_PORTS")
+fi
 
 if [[ "$RQ_GPUS_PER_RANK" != "0" ]]; then
   RQ_SUBMIT+=(

@@ -2,8 +2,8 @@
 # deploy/yarn.sh: rq on YARN (cluster mode by default: the driver runs in the application master).
 #
 #   RQ_CORES_PER_RANK=8 deploy/yarn.sh \
-#     train-vae --conf conf/rqvae/rqvae-a.yaml --data hdfs:///data/emoji/train \
-#               --out hdfs:///runs/rqvae-a --workers 8
+#     train-vae --conf conf/rqvae/in256-8x8x4.yaml --data hdfs:///data/imagenet/train \
+#               --out hdfs:///runs/in256-rqvae --workers 8
 #
 # Extra inputs: RQ_QUEUE (default: default), RQ_DEPLOY_MODE (cluster | client), RQ_APP_ATTEMPTS
 # (default 2: if the driver/AM dies, YARN starts it again and the run resumes from its last
