@@ -44,8 +44,8 @@ import org.junit.jupiter.api.io.TempDir;
  * weights in the official layout (official keys, sorted like {@code safetensors.torch.save_file})
  * and a release-style {@code config.yaml}, plus the official in256 RQ-VAE likewise; {@code rq
  * import-official} imports both (streaming); {@code rq sample} (a Spark job) loads the checkpoint on
- * its executor and samples one image. The process's peak resident memory must stay below twice the
- * weights: loading streams, it never holds a second copy.
+ * its executor and samples one image. Beyond the Java heap, the process's peak resident memory must
+ * stay below 1.5 times the weights: loading streams, it never holds a second copy.
  *
  * <p>Skipped, with the reason printed, on machines with under 16 GB of RAM or under 9 GB of free
  * temporary disk.
@@ -122,7 +122,12 @@ class Official821MTest {
         System.out.printf("821M: weights generated and written in %.0f s, imported in %.0f s, loaded and sampled in"
                 + " %.0f s; model file %.2f GB, peak RSS %.2f GB%n", (t1 - t0) / 1e9, (t2 - t1) / 1e9,
                 (t3 - t2) / 1e9, model / 1e9, peak / 1e9);
-        assertThat(peak).as("peak resident memory").isLessThan(2 * model);
+        // one copy of the weights (plus the RQ-VAE, libtorch and JVM overheads), never two: the
+        // resident peak stays under the heap limit plus 1.5 x the weights
+        long heap = Runtime.getRuntime().maxMemory();
+        System.out.printf("821M: peak RSS minus max heap (%.2f GB) = %.2f GB = %.2f x the model file%n", heap / 1e9,
+                (peak - heap) / 1e9, (peak - heap) / (double) model);
+        assertThat(peak - heap).as("peak resident memory beyond the Java heap").isLessThan(model * 3 / 2);
     }
 
     /** Random official-layout weights: norm weights 1, biases 0, the rest U(−0.035, 0.035) (std 0.02). */

@@ -62,7 +62,8 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code rq sample}: class-conditional images from an RQ-Transformer checkpoint, as a Spark job.
  *
- * <p>Plan (driver, no cluster work): verify both checkpoints (checksums), check that the RQ-VAE
+ * <p>Plan (driver, no cluster work): verify the RQ-VAE checkpoint (checksums) and the transformer's
+ * manifest (its weights, possibly many GB, are verified by the executors as they load), check that the RQ-VAE
  * fits the transformer (code shape, codebook size and dimension), resolve the classes and the
  * sampling settings (checkpoint config's {@code sampling} section, overridden by options); cut the
  * (class, index) samples, class-major, into work units of one batch each. Write: one Spark task per
@@ -177,7 +178,7 @@ public final class SampleJob {
         HadoopDir tDir = new HadoopDir(o.checkpoint(), conf);
         Checkpoints.Loaded t;
         try {
-            t = Checkpoints.read(tDir);
+            t = Checkpoints.open(tDir); // manifest only: a multi-GB model is verified by the executors' load
         } catch (CheckpointException e) {
             throw new IllegalArgumentException("--checkpoint: " + e.getMessage(), e);
         }
