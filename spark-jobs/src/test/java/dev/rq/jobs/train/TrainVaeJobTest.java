@@ -184,12 +184,12 @@ class TrainVaeJobTest {
         TrainRuns.assertStartedFrom(TrainRuns.weightsAt(reference, 6), TrainRuns.weightsAt(tuned, 1),
                 tuned.resolve("checkpoints/step-00000001"), c.train().betas());
         // a model of another shape: refused before any cluster work, naming the first mismatching tensor
-        RqVaeRunConfig wider = TrainRuns.config("train.init=" + from, "model.ddconfig.ch=16");
+        RqVaeRunConfig wider = TrainRuns.config("train.init=" + from, "model.ddconfig.ch=64");
         assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(wider, tmp.resolve("wider"), 2, null,
                         Duration.ofSeconds(60))))
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.init: ")
                 .hasMessageContaining("tensor encoder.conv_in.weight has shape [32, 3, 3, 3] in the state dict, but the"
-                        + " config gives [16, 3, 3, 3]");
+                        + " config gives [64, 3, 3, 3]");
         assertThat(tmp.resolve("wider").resolve("run.json")).doesNotExist();
         assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config("train.init="
                         + tmp.resolve("nothing-here")), tmp.resolve("none"), 2, null, Duration.ofSeconds(60))))
