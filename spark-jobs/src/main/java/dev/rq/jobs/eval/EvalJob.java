@@ -144,7 +144,7 @@ public final class EvalJob {
             }
             sb.append(String.format(Locale.ROOT, "%n"));
             if (summary.notes() != null) {
-                summary.notes().forEach(n -> sb.append("  not computed: ").append(n).append('\n'));
+                summary.notes().forEach(n -> sb.append("  note: ").append(n).append('\n'));
             }
             return sb.toString();
         }

@@ -10,7 +10,7 @@ import java.util.Map;
 /**
  * The evaluation section of an HTML report: the numbers of an {@link EvalSummary} (means and
  * medians of the per-image metrics, rFID or FID and Inception Score, codebook usage and perplexity
- * per depth), how they were computed, and what was not computed. {@code rq eval} writes it as its
+ * per depth), how they were computed, and notes (what was not computed, caveats). {@code rq eval} writes it as its
  * own {@code report.html}; other reports (training, quickstart) can append it.
  */
 public final class EvalReport {
@@ -53,7 +53,7 @@ public final class EvalReport {
             s.protocol().forEach(r::paragraph);
         }
         if (s.notes() != null) {
-            s.notes().forEach(n -> r.paragraph("Not computed: " + n));
+            s.notes().forEach(n -> r.paragraph("Note: " + n));
         }
         return r;
     }

@@ -156,7 +156,7 @@ class EvalJobTest {
         assertThat(r.summary().notes()).anyMatch(n -> n.contains("eval.inception_weights is not set"));
         assertThat(r.summary().psnr()).isEqualTo(first.summary().psnr());
         assertThat(r.summary().psnr().n()).isEqualTo(IMAGES);
-        assertThat(r.text()).contains("not computed: rFID");
+        assertThat(r.text()).contains("note: rFID: eval.inception_weights is not set");
         // exactly the files the summary lists (2 tasks now, 1 before), the report, the marker and the owner file
         Path out = Path.of(r.outputUri().replace("file:", ""));
         List<String> listed = new java.util.ArrayList<>(r.summary().tables().get(EvalJob.IMAGES_DIR).stream()
