@@ -118,6 +118,9 @@ class EvalBenchRun {
         } finally {
             ExecutorModels.clear();
             spark.stop();
+            try (var files = Files.walk(tmp)) { // ~300 MB of weights and outputs
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
         }
     }
 
