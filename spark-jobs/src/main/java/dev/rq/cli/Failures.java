@@ -1,5 +1,6 @@
 package dev.rq.cli;
 
+import dev.rq.jobs.train.TrainingDivergedException;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.config.ConfigException;
 import java.io.FileNotFoundException;
@@ -19,7 +20,7 @@ import picocli.CommandLine;
  *
  * <p>The rule, for code that throws: a failure is a user error when its cause chain holds an
  * {@link IllegalArgumentException} (any subclass), a {@link ConfigException}, a {@link
- * CheckpointException}, a missing, existing or unreadable path ({@link FileNotFoundException},
+ * CheckpointException}, a {@link TrainingDivergedException} (lower the learning rate), a missing, existing or unreadable path ({@link FileNotFoundException},
  * {@link NoSuchFileException}, {@link FileAlreadyExistsException}, {@link AccessDeniedException},
  * Hadoop's {@code AccessControlException}), a picocli {@link CommandLine.ParameterException}, or
  * Spark SQL's {@code AnalysisException} (a query that does not fit the table). Its message is the
@@ -59,6 +60,7 @@ final class Failures {
         if (t instanceof IllegalArgumentException
                 || t instanceof ConfigException
                 || t instanceof CheckpointException
+                || t instanceof TrainingDivergedException
                 || t instanceof FileNotFoundException
                 || t instanceof NoSuchFileException
                 || t instanceof FileAlreadyExistsException

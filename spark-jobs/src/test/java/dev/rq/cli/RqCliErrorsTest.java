@@ -187,6 +187,19 @@ class RqCliErrorsTest {
     }
 
     @Test
+    void aDivergingRunStopsAtTheFirstNonFiniteStepWithAUserError() {
+        // a learning rate of 1e9 turns the weights into NaN within a few steps
+        Run r = run(null, "train-vae", "--conf", repo("conf/rqvae/tiny.yaml"), "--data", repo("data/emoji/validation"),
+                "--out", t("diverged"), "--max-steps", "40", "--set", "train.lr=1e9");
+        assertThat(r.rc).as(r.err).isEqualTo(Failures.USER_ERROR);
+        assertThat(r.err.lines().toList()).as(r.err).hasSize(1);
+        assertThat(r.err).startsWith("rq train-vae: training diverged at step ").contains(t("diverged"),
+                "none yet", "Lower train.lr").doesNotContain("\tat ", "Exception:");
+        // stopped at once (not retried), before any checkpoint of the NaN weights
+        assertThat(Path.of(t("diverged/checkpoints"))).doesNotExist();
+    }
+
+    @Test
     void aCrashIsOneLineNamingTheLogAndExitCode1AndTheTraceIsLogged() {
         captureTraces();
         int before = TRACES.size();

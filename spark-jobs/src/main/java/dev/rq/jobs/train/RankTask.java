@@ -17,6 +17,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
@@ -104,6 +105,12 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                 faults.beforeStep(run, rank, replica.step() + 1);
                 ObjectNode m = replica.trainStep();
                 long step = replica.step();
+                String diverged = divergence(m, step, run);
+                if (diverged != null) {
+                    // the driver stops the job: every retry from the last checkpoint would diverge again
+                    send(progressOut, event("diverged", step, Map.of("message", diverged)));
+                    throw new TrainingDivergedException(diverged);
+                }
                 if (step % limits.logEvery() == 0 || step == limits.maxSteps()) {
                     long now = System.nanoTime();
                     ObjectNode line = event("step", step, Map.of());
@@ -181,6 +188,27 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         }
         send(progressOut, event("checkpoint", step, Map.of("uri", dir.uri(), "weights_sha256", sha,
                 "write_seconds", Math.round(seconds * 1000) / 1000.0)));
+    }
+
+    /**
+     * Why a run must stop after this step, or null: its loss or gradient norm (all-reduced, the same
+     * on every rank) is no longer finite, so the optimizer would turn every weight into NaN and the
+     * next checkpoints would be worthless. The last committed checkpoint stays as it is.
+     *
+     * @param metrics the step's metrics ({@code loss}, {@code grad_norm})
+     * @return the one-line message naming the step, the values, the intact checkpoint and what to change
+     */
+    static String divergence(ObjectNode metrics, long step, RunDirectory run) throws IOException {
+        double loss = metrics.path("loss").asDouble(Double.NaN);
+        double norm = metrics.path("grad_norm").asDouble(0);
+        if (Double.isFinite(loss) && Double.isFinite(norm)) {
+            return null;
+        }
+        List<Long> kept = run.committedSteps();
+        return String.format(Locale.ROOT, "training diverged at step %d of %s: loss %s, gradient norm %s; the last"
+                + " committed checkpoint (%s) is intact. Lower train.lr or set train.grad_clip_norm, then rerun"
+                + " with a new --out", step, run.uri(), loss, norm,
+                kept.isEmpty() ? "none yet" : "step " + kept.get(kept.size() - 1));
     }
 
     /** Fails unless every rank holds the same {@code value}. */

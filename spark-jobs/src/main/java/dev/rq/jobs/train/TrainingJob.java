@@ -107,14 +107,16 @@ public final class TrainingJob {
         while (true) {
             submissions++;
             long from = run.completeSteps().stream().mapToLong(Long::longValue).max().orElse(0);
-            Metrics metrics = new Metrics(run, from, maxSteps, stage.kind());
+            String group = "rq-train-" + stage.kind() + "-" + UUID.randomUUID();
+            // a diverged run is stopped at once, not retried by Spark: every retry would diverge the same way
+            Metrics metrics = new Metrics(run, from, maxSteps, stage.kind(), () -> jsc.cancelJobGroup(group));
             try (ProgressServer progress = new ProgressServer(
                     spark.sparkContext().getConf().get("spark.driver.bindAddress", driverHost), ring.progressPorts(),
                     metrics::accept)) {
                 String token = spark.sparkContext().applicationId() + "/" + UUID.randomUUID();
                 RankTask task = new RankTask(stage, o.runUri(), token, progress.address(driverHost),
                         ring, o.faultInjection(), hadoop);
-                jsc.setJobGroup("rq-train-" + stage.kind(), String.format("rq train %s: %d ranks, steps %d..%d -> %s",
+                jsc.setJobGroup(group, String.format("rq train %s: %d ranks, steps %d..%d -> %s",
                         stage.kind(), o.workers(), from, maxSteps, o.runUri()), true);
                 JavaRDD<Integer> ranks = jsc.parallelize(IntStream.range(0, o.workers()).boxed().toList(), o.workers());
                 ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
@@ -134,6 +136,9 @@ public final class TrainingJob {
                         submissions);
             } catch (Exception e) {
                 metrics.close();
+                if (metrics.diverged() != null) {
+                    throw new TrainingDivergedException(metrics.diverged());
+                }
                 if (e instanceof ConfigException || submissions > o.driverRetries()) {
                     throw e instanceof RuntimeException re ? re : new IllegalStateException(e.getMessage(), e);
                 }
@@ -165,11 +170,15 @@ public final class TrainingJob {
         private MetricsLog log;
 
         private final String kind;
+        private final Runnable onDiverged;
+        private volatile String diverged;
 
-        Metrics(RunDirectory run, long fromStep, long maxSteps, String kind) throws IOException {
+        /** @param onDiverged called (on the progress thread) when rank 0 reports a diverged step */
+        Metrics(RunDirectory run, long fromStep, long maxSteps, String kind, Runnable onDiverged) throws IOException {
             this.run = run;
             this.maxSteps = maxSteps;
             this.kind = kind;
+            this.onDiverged = onDiverged;
             this.log = new MetricsLog(run, fromStep);
             for (String line : MetricsLog.read(run)) {
                 history.add(JSON.readTree(line));
@@ -197,6 +206,12 @@ public final class TrainingJob {
                         }
                         writeCurves();
                         writeReport(false);
+                    }
+                    case "diverged" -> {
+                        diverged = n.path("message").asText();
+                        LOG.info("rank 0 reports a diverged step: stopping the training job");
+                        writeReport(false);
+                        onDiverged.run();
                     }
                     default -> { }
                 }
@@ -274,6 +289,11 @@ public final class TrainingJob {
             } catch (IOException | RuntimeException e) {
                 LOG.warn("cannot write {}: {}", RunReport.FILE, e.toString());
             }
+        }
+
+        /** @return the message of the diverged step rank 0 reported, or null */
+        String diverged() {
+            return diverged;
         }
 
         /** @return logged step records so far */
