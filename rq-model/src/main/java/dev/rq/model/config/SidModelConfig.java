@@ -104,6 +104,7 @@ public record SidModelConfig(
     }
 
     /** @return true for residual k-means (no encoder) */
+    @com.fasterxml.jackson.annotation.JsonIgnore // derived, not a config key
     public boolean isKMeans() {
         return method.equals(RQ_KMEANS);
     }

@@ -1,0 +1,383 @@
+package dev.rq.jobs.sid;
+
+import dev.rq.data.items.ItemInput;
+import dev.rq.io.AtomicOutput;
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.SidDataConfig;
+import dev.rq.model.config.SidRunConfig;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.sid.SidCheckpoint;
+import dev.rq.model.sid.SidCoder;
+import dev.rq.tables.SidManifest;
+import dev.rq.tables.SidTable;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.expressions.Window;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code rq assign-sid}: gives every item of an item table its semantic ID with a trained
+ * semantic-ID checkpoint ({@link SidCheckpoint}), and writes the ID table, the reverse table, the
+ * codebooks and the manifest ({@link SidTable}).
+ *
+ * <pre>
+ * driver:  verify the checkpoint; check the item table's columns
+ * encode:  one pass over the input (Spark tasks, the executor's model, batches of batch_size):
+ *          valid rows → (item_id, sid, recon_mse, cosine, [label]), rejected rows → reason
+ *          → work table (hidden, inside the staging folder)
+ * driver:  counts reconcile (read = encoded + rejected); duplicate ids fail naming them
+ * ids:     new items get dedup = row number within equal sid ordered by item_id (after the largest
+ *          dedup of that sid in --existing, whose items all keep their IDs); sid_text
+ * reverse: sid → items ordered by dedup, sorted by sid
+ * stats:   code usage and perplexity per level, collisions, reconstruction MSE and cosine, prefix purity
+ * commit:  codebooks.safetensors, _sid_manifest.json last, then the staging folder replaces --output
+ * </pre>
+ *
+ * A failed run removes its staging folder and leaves an existing output untouched.
+ */
+public final class AssignSidJob {
+    private static final Logger LOG = LoggerFactory.getLogger(AssignSidJob.class);
+    private static final String WORK = "_work";
+
+    private AssignSidJob() {}
+
+    /**
+     * Job options.
+     *
+     * @param checkpoint semantic-ID checkpoint URI (sid-rqvae or sid-rqkmeans)
+     * @param data item table URI
+     * @param output ID table URI (replaced atomically if it is an earlier ID table)
+     * @param existing an earlier ID table to extend, or null
+     * @param columns item table columns, or null for the checkpoint's {@code data} section
+     * @param batchSize items per model call
+     * @param threads libtorch intra-op threads per task (0 = spark.task.cpus)
+     */
+    public record Options(String checkpoint, String data, String output, String existing, SidDataConfig columns,
+            int batchSize, int threads) {
+        public Options {
+            Objects.requireNonNull(checkpoint, "checkpoint");
+            Objects.requireNonNull(data, "data");
+            Objects.requireNonNull(output, "output");
+            if (batchSize <= 0) {
+                throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+            }
+            if (threads < 0) {
+                throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+            }
+        }
+    }
+
+    /**
+     * Outcome.
+     *
+     * @param tableUri the committed table
+     * @param manifest its manifest
+     */
+    public record Result(String tableUri, SidManifest manifest) {
+        /** @return a short human summary */
+        public String summary() {
+            SidManifest.Counts c = manifest.counts();
+            SidManifest.Collisions k = manifest.collisions();
+            SidManifest.Statistics s = manifest.statistics();
+            StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "assign-sid -> %s%n", tableUri));
+            b.append(String.format(Locale.ROOT, "  read %d, encoded %d, rejected %d %s%n", c.read(), c.encoded(),
+                    c.rejected(), c.rejectedByReason()));
+            if (manifest.existing() != null) {
+                b.append(String.format(Locale.ROOT, "  kept %d existing IDs (%d re-encoded, %d of them now code"
+                        + " differently), assigned %d new%n", c.existingKept(), c.existingReencoded(),
+                        c.existingChanged(), c.assigned()));
+            }
+            b.append(String.format(Locale.ROOT, "  %d items, %d distinct sids (unique ratio %.4f, collision rate"
+                    + " %.4f, largest group %d)%n", c.items(), k.uniqueSids(), k.uniqueSidRatio(), k.collisionRate(),
+                    k.largestGroup()));
+            b.append(String.format(Locale.ROOT, "  used %s, perplexity %s, recon MSE %.5f, cosine %.4f%s%n",
+                    fmt(s.usedFraction()), fmt(s.perplexity()), s.reconstructionMse(), s.cosineSimilarity(),
+                    s.prefixPurity() == null ? "" : ", prefix purity " + fmt(s.prefixPurity())));
+            SidManifest.Job j = manifest.job();
+            b.append(String.format(Locale.ROOT, "  %.1f s (encode %.1f s), %.0f items/s%n", j.seconds(),
+                    j.encodeSeconds(), j.itemsPerSecond()));
+            return b.toString();
+        }
+
+        private static String fmt(List<Double> v) {
+            List<String> s = new ArrayList<>();
+            v.forEach(x -> s.add(String.format(Locale.ROOT, x >= 10 ? "%.1f" : "%.3f", x)));
+            return "[" + String.join(", ", s) + "]";
+        }
+    }
+
+    /** Runs the job on {@code spark} (any master). */
+    public static Result run(SparkSession spark, Options o) throws IOException {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        jsc.setJobGroup("rq-assign-sid", "rq assign-sid " + o.data() + " -> " + o.output(), false);
+        try {
+            return doRun(spark, o);
+        } finally {
+            jsc.clearJobGroup();
+        }
+    }
+
+    private static Result doRun(SparkSession spark, Options o) throws IOException {
+        long t0 = System.nanoTime();
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        HadoopDir ckptDir = new HadoopDir(o.checkpoint(), conf);
+        Checkpoints.Loaded ckpt = Checkpoints.read(ckptDir); // verified; executors verify again
+        String kind = ckpt.manifest().kind();
+        if (!SidCheckpoint.RQVAE.equals(kind) && !SidCheckpoint.RQ_KMEANS.equals(kind)) {
+            throw new IllegalArgumentException("--checkpoint " + ckptDir.uri() + " holds a '" + kind
+                    + "' model, not a semantic-ID model (train one with rq train-sid)");
+        }
+        SidRunConfig config = ckpt.config(SidRunConfig.class);
+        String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
+        int dim = config.model().inputDim();
+        int depth = config.model().depth();
+        SidDataConfig cols = o.columns() != null ? o.columns() : config.data();
+        ItemInput in = ItemInput.open(spark, o.data(), cols, dim);
+        SidManifest existing = o.existing() == null ? null : checkExisting(o, conf, modelSha, in);
+
+        Path out = new Path(o.output());
+        FileSystem fs = out.getFileSystem(conf);
+        out = fs.makeQualified(out);
+        AtomicOutput.checkReplaceable(fs, out, SidTable.MANIFEST, "--output", "a semantic-ID table");
+        fs.mkdirs(out.getParent());
+        Path tmp = new Path(out.getParent(), "." + out.getName() + ".tmp-" + UUID.randomUUID());
+        boolean committed = false;
+        try {
+            int threads = o.threads() > 0 ? o.threads()
+                    : Integer.parseInt(spark.sparkContext().getConf().get("spark.task.cpus", "1"));
+            SidCoderHandle handle = new SidCoderHandle(ckptDir.uri(), modelSha, threads,
+                    new SerializableHadoopConf(conf));
+            SidCoder coder = handle.get(); // the driver's copy: codebooks to export (and the local executor's)
+
+            long te = System.nanoTime();
+            Path work = new Path(tmp, WORK);
+            encode(spark, in, handle, depth, o.batchSize()).write().mode(SaveMode.ErrorIfExists).parquet(work.toString());
+            double encodeSeconds = (System.nanoTime() - te) / 1e9;
+            Dataset<Row> w = spark.read().parquet(work.toString());
+            Dataset<Row> valid = w.filter(functions.col(AssignTask.REASON).isNull());
+
+            SidManifest.Counts partial = count(in, w, valid);
+            if (partial.encoded() == 0 && existing == null) {
+                throw new IllegalArgumentException("no valid item in " + o.data() + ": " + partial.read()
+                        + " rows read, all rejected " + partial.rejectedByReason());
+            }
+            in.requireUniqueIds(valid.withColumnRenamed(SidTable.ITEM_ID, cols.idColumn()), "the item table");
+            if (partial.rejected() > 0) {
+                List<Column> rc = new ArrayList<>(List.of(functions.col(SidTable.ITEM_ID),
+                        functions.col(AssignTask.EMBEDDING)));
+                if (cols.hasLabel()) {
+                    rc.add(functions.col(AssignTask.LABEL));
+                }
+                rc.addAll(List.of(functions.col(AssignTask.REASON), functions.col(AssignTask.DETAIL),
+                        functions.col(AssignTask.SOURCE_FILE)));
+                w.filter(functions.col(AssignTask.REASON).isNotNull()).select(rc.toArray(new Column[0])).write()
+                        .parquet(new Path(tmp, SidTable.REJECTS).toString());
+            }
+
+            Dataset<Row> ids = ids(spark, valid, o.existing(), depth);
+            ids.write().option("compression", "zstd").parquet(new Path(tmp, SidTable.IDS).toString());
+            Dataset<Row> written = spark.read().parquet(new Path(tmp, SidTable.IDS).toString());
+            reverse(written).write().option("compression", "zstd").parquet(new Path(tmp, SidTable.REVERSE).toString());
+
+            SidManifest.Counts counts = incremental(partial, valid, existing == null ? null : o.existing(), spark,
+                    written.count());
+            SidManifest.Collisions collisions = SidStatistics.collisions(written);
+            SidManifest.Statistics stats = SidStatistics.of(written, valid, coder, cols.hasLabel());
+            SidManifest.Codebooks codebooks = exportCodebooks(coder, new Path(tmp, SidTable.CODEBOOKS), conf, kind,
+                    modelSha);
+            fs.delete(work, true);
+
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            SidManifest m = new SidManifest(SidTable.FORMAT, SidTable.VERSION,
+                    new SidManifest.Model(ckptDir.uri(), kind, config.model().method(), modelSha,
+                            ckpt.manifest().step(), ckpt.manifest().configHash()),
+                    codebooks,
+                    new SidManifest.Source(PrepareItemsJob.qualify(o.data(), conf), cols.idColumn(),
+                            in.idType().simpleString(), cols.embeddingColumn(), cols.labelColumn(), dim),
+                    counts, collisions, stats, o.existing() == null ? null : PrepareItemsJob.qualify(o.existing(), conf),
+                    createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
+                    new SidManifest.Job(spark.sparkContext().master(), o.batchSize(), round(seconds),
+                            round(encodeSeconds), round(counts.read() / seconds)));
+            m.write(tmp, conf); // last: marks the table complete
+            AtomicOutput.replace(fs, tmp, out);
+            committed = true;
+            LOG.info("assign-sid committed {}: {} items in {} s", out, counts.items(), m.job().seconds());
+            return new Result(out.toString(), m);
+        } finally {
+            if (!committed) {
+                fs.delete(tmp, true);
+            }
+        }
+    }
+
+    /** The encode pass: checked input rows → work rows ({@link AssignTask}). */
+    private static Dataset<Row> encode(SparkSession spark, ItemInput in, SidCoderHandle handle, int depth, int batch) {
+        SidDataConfig c = in.columns();
+        List<Column> sel = new ArrayList<>(List.of(functions.col(ItemInput.quote(c.idColumn())),
+                functions.col(ItemInput.quote(c.embeddingColumn()))));
+        if (c.hasLabel()) {
+            sel.add(functions.col(ItemInput.quote(c.labelColumn())));
+        }
+        sel.addAll(List.of(functions.col(ItemInput.REASON), functions.col(ItemInput.DETAIL),
+                functions.input_file_name()));
+        Dataset<Row> checked = in.checked().select(sel.toArray(new Column[0]));
+        DataType emb = in.raw().schema().apply(c.embeddingColumn()).dataType();
+        AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch);
+        JavaRDD<Row> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);
+        return spark.createDataFrame(rows, AssignTask.schema(in.idType(), emb, in.labelType()));
+    }
+
+    /** Row accounting of the encode pass; read comes from the input's Parquet footers. */
+    private static SidManifest.Counts count(ItemInput in, Dataset<Row> w, Dataset<Row> valid) {
+        long read = in.raw().count();
+        long encoded = valid.count();
+        Map<String, Long> byReason = new TreeMap<>();
+        for (Row r : w.filter(functions.col(AssignTask.REASON).isNotNull()).groupBy(AssignTask.REASON).count()
+                .collectAsList()) {
+            byReason.put(r.getString(0), r.getLong(1));
+        }
+        long rejected = byReason.values().stream().mapToLong(Long::longValue).sum();
+        if (encoded + rejected != read) {
+            throw new IllegalStateException("row count check failed for " + in.uri() + ": read " + read + " rows, "
+                    + "encoded " + encoded + " + rejected " + rejected);
+        }
+        return new SidManifest.Counts(read, encoded, rejected, byReason, 0, 0, 0, encoded, encoded);
+    }
+
+    private static SidManifest.Counts incremental(SidManifest.Counts c, Dataset<Row> valid, String existing,
+            SparkSession spark, long items) {
+        if (existing == null) {
+            return new SidManifest.Counts(c.read(), c.encoded(), c.rejected(), c.rejectedByReason(), 0, 0, 0,
+                    c.encoded(), items);
+        }
+        Dataset<Row> ex = spark.read().parquet(new Path(existing, SidTable.IDS).toString())
+                .select(functions.col(SidTable.ITEM_ID), functions.col(SidTable.SID).as("old_sid"));
+        long kept = ex.count();
+        Dataset<Row> both = valid.join(ex, SidTable.ITEM_ID);
+        long reencoded = both.count();
+        long changed = both.filter(functions.col(SidTable.SID).notEqual(functions.col("old_sid"))).count();
+        return new SidManifest.Counts(c.read(), c.encoded(), c.rejected(), c.rejectedByReason(), kept, reencoded,
+                changed, c.encoded() - reencoded, items);
+    }
+
+    /**
+     * The ID table: existing rows unchanged; new rows numbered within equal sid by item_id, after
+     * the largest existing dedup of that sid.
+     */
+    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, String existing, int depth) {
+        Column itemId = functions.col(SidTable.ITEM_ID);
+        Column sid = functions.col(SidTable.SID);
+        Dataset<Row> fresh = valid.select(itemId, sid);
+        Column rowNumber = functions.row_number().over(Window.partitionBy(sid).orderBy(itemId));
+        Dataset<Row> out;
+        if (existing == null) {
+            out = fresh.withColumn(SidTable.DEDUP, rowNumber.minus(1));
+        } else {
+            Dataset<Row> ex = spark.read().parquet(new Path(existing, SidTable.IDS).toString())
+                    .select(itemId, sid, functions.col(SidTable.DEDUP));
+            Dataset<Row> base = ex.groupBy(sid).agg(functions.max(SidTable.DEDUP).plus(1).as("_base"));
+            Dataset<Row> added = fresh.join(ex.select(itemId), SidTable.ITEM_ID, "left_anti")
+                    .join(base, SidTable.SID, "left")
+                    .withColumn(SidTable.DEDUP, functions.coalesce(functions.col("_base"), functions.lit(0))
+                            .plus(rowNumber).minus(1))
+                    .select(itemId, sid, functions.col(SidTable.DEDUP));
+            out = ex.unionByName(added);
+        }
+        out = out.withColumn(SidTable.DEDUP, functions.col(SidTable.DEDUP).cast("int"));
+        List<Column> parts = new ArrayList<>();
+        for (int d = 0; d < depth; d++) {
+            parts.add(functions.lit("<" + SidTable.levelLetter(d) + "_"));
+            parts.add(sid.getItem(d).cast("string"));
+            parts.add(functions.lit(">"));
+        }
+        parts.add(functions.lit("<" + SidTable.levelLetter(depth) + "_"));
+        parts.add(functions.col(SidTable.DEDUP).cast("string"));
+        parts.add(functions.lit(">"));
+        return out.withColumn(SidTable.SID_TEXT, functions.concat(parts.toArray(new Column[0])))
+                .select(itemId, sid, functions.col(SidTable.DEDUP), functions.col(SidTable.SID_TEXT));
+    }
+
+    /** sid → items (index = dedup) and count, sorted by sid. */
+    static Dataset<Row> reverse(Dataset<Row> ids) {
+        Column pairs = functions.sort_array(functions.collect_list(functions.struct(functions.col(SidTable.DEDUP),
+                functions.col(SidTable.ITEM_ID))));
+        return ids.groupBy(SidTable.SID).agg(pairs.as("_pairs"), functions.count(functions.lit(1)).as(SidTable.COUNT))
+                .withColumn(SidTable.ITEMS, functions.expr("transform(_pairs, p -> p." + SidTable.ITEM_ID + ")"))
+                .select(SidTable.SID, SidTable.ITEMS, SidTable.COUNT)
+                .orderBy(SidTable.SID);
+    }
+
+    private static SidManifest checkExisting(Options o, Configuration conf, String modelSha, ItemInput in)
+            throws IOException {
+        Path p = new Path(o.existing());
+        SidManifest m = SidManifest.read(p, conf);
+        if (!m.model().modelSha256().equals(modelSha)) {
+            throw new IllegalArgumentException("--existing " + o.existing() + " was assigned by the model "
+                    + m.model().modelSha256().substring(0, 12) + " (" + m.model().checkpoint() + "), not by --checkpoint "
+                    + o.checkpoint() + " (" + modelSha.substring(0, 12) + "): new IDs must come from the same model");
+        }
+        if (!m.source().idType().equals(in.idType().simpleString())) {
+            throw new IllegalArgumentException("--existing " + o.existing() + " has item ids of type "
+                    + m.source().idType() + ", the item table's are " + in.idType().simpleString());
+        }
+        return m;
+    }
+
+    private static SidManifest.Codebooks exportCodebooks(SidCoder coder, Path file, Configuration conf, String kind,
+            String modelSha) throws IOException {
+        Map<String, HostTensor> t = new LinkedHashMap<>();
+        List<List<Integer>> shapes = new ArrayList<>();
+        for (int d = 0; d < coder.depth(); d++) {
+            int k = coder.codebookSize(d);
+            t.put("codebooks." + d, HostTensor.ofFloats(coder.codebook(d), k, coder.codeDim()));
+            shapes.add(List.of(k, coder.codeDim()));
+        }
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        SafeTensors.write(t, Map.of("format", SidTable.FORMAT, "kind", kind, "model_sha256", modelSha), bytes);
+        byte[] b = bytes.toByteArray();
+        try (OutputStream out = file.getFileSystem(conf).create(file, true)) {
+            out.write(b);
+        }
+        return new SidManifest.Codebooks(SidTable.CODEBOOKS, Checkpoints.sha256(b), shapes, coder.depth());
+    }
+
+    private static Map<String, String> createdBy() {
+        Map<String, String> c = new LinkedHashMap<>();
+        c.put("app", "rq assign-sid");
+        c.put("rq", Checkpoints.projectVersion());
+        c.put("spark", org.apache.spark.package$.MODULE$.SPARK_VERSION());
+        Engines.versions().forEach((k, v) -> c.put(k.toString(), v.toString()));
+        return c;
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+}

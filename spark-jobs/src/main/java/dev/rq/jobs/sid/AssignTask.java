@@ -1,0 +1,152 @@
+package dev.rq.jobs.sid;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The encode pass of {@code rq assign-sid}, one Spark task per input split: checked rows come in as
+ * internal rows {@code (id, embedding, [label], reason, detail, source file)}; valid rows are
+ * encoded in batches of {@code batchSize} by the executor's model ({@link SidCoderHandle}) and
+ * leave as {@code (item_id, sid, recon_mse, cosine, [label])}, rejected rows leave with their id,
+ * embedding, label, reason, detail and file (the {@link #schema} covers both). Embeddings are copied
+ * straight out of Spark's row memory into the batch.
+ */
+final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
+    private static final long serialVersionUID = 1L;
+
+    static final String RECON_MSE = "recon_mse";
+    static final String COSINE = "cosine";
+    static final String LABEL = "label";
+    static final String REASON = "_reject_reason";
+    static final String DETAIL = "_reject_detail";
+    static final String SOURCE_FILE = "_source_file";
+    static final String EMBEDDING = "embedding";
+
+    private final SidCoderHandle coder;
+    private final DataType idType;
+    private final DataType embeddingType;
+    private final DataType labelType;
+    private final int dim;
+    private final int depth;
+    private final int batchSize;
+
+    AssignTask(SidCoderHandle coder, DataType idType, DataType embeddingType, DataType labelType, int dim, int depth,
+            int batchSize) {
+        this.coder = coder;
+        this.idType = idType;
+        this.embeddingType = embeddingType;
+        this.labelType = labelType;
+        this.dim = dim;
+        this.depth = depth;
+        this.batchSize = batchSize;
+    }
+
+    /** @return the work table schema (valid and rejected rows) */
+    static StructType schema(DataType idType, DataType embeddingType, DataType labelType) {
+        List<StructField> f = new ArrayList<>();
+        f.add(DataTypes.createStructField(dev.rq.tables.SidTable.ITEM_ID, idType, true));
+        f.add(DataTypes.createStructField(dev.rq.tables.SidTable.SID, DataTypes.createArrayType(DataTypes.IntegerType, false),
+                true));
+        f.add(DataTypes.createStructField(RECON_MSE, DataTypes.FloatType, true));
+        f.add(DataTypes.createStructField(COSINE, DataTypes.FloatType, true));
+        if (labelType != null) {
+            f.add(DataTypes.createStructField(LABEL, labelType, true));
+        }
+        f.add(DataTypes.createStructField(REASON, DataTypes.StringType, true));
+        f.add(DataTypes.createStructField(DETAIL, DataTypes.StringType, true));
+        f.add(DataTypes.createStructField(SOURCE_FILE, DataTypes.StringType, true));
+        f.add(DataTypes.createStructField(EMBEDDING, embeddingType, true));
+        return DataTypes.createStructType(f);
+    }
+
+    @Override
+    public Iterator<Row> call(Iterator<InternalRow> rows) {
+        boolean doubles = ((org.apache.spark.sql.types.ArrayType) embeddingType).elementType() == DataTypes.DoubleType;
+        int reasonCol = labelType == null ? 2 : 3;
+        return new Iterator<>() {
+            private final List<Row> out = new ArrayList<>();
+            private int next;
+            private final float[] x = new float[batchSize * dim];
+            private final Object[] ids = new Object[batchSize];
+            private final Object[] labels = new Object[batchSize];
+
+            @Override
+            public boolean hasNext() {
+                while (next == out.size()) {
+                    if (!rows.hasNext()) {
+                        return false;
+                    }
+                    fill();
+                }
+                return true;
+            }
+
+            @Override
+            public Row next() {
+                if (!hasNext()) {
+                    throw new java.util.NoSuchElementException();
+                }
+                return out.get(next++);
+            }
+
+            /** Reads rows until a batch is full (or the input ends), then encodes it. */
+            private void fill() {
+                out.clear();
+                next = 0;
+                int n = 0;
+                while (n < batchSize && rows.hasNext()) {
+                    InternalRow r = rows.next();
+                    if (!r.isNullAt(reasonCol)) {
+                        out.add(reject(r, reasonCol));
+                        continue;
+                    }
+                    ids[n] = InternalRows.value(r, 0, idType);
+                    labels[n] = labelType == null || r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
+                    InternalRows.copy(r.getArray(1), dim, doubles, x, n * dim);
+                    n++;
+                }
+                if (n > 0) {
+                    SidCoderHandle.Encoded e = coder.encode(x, n, dim);
+                    for (int i = 0; i < n; i++) {
+                        int[] sid = new int[depth];
+                        for (int d = 0; d < depth; d++) {
+                            sid[d] = (int) e.codes()[i * depth + d];
+                        }
+                        out.add(labelType == null
+                                ? RowFactory.create(ids[i], sid, e.mse()[i], e.cosine()[i], null, null, null, null)
+                                : RowFactory.create(ids[i], sid, e.mse()[i], e.cosine()[i], labels[i], null, null, null,
+                                        null));
+                    }
+                }
+            }
+
+            private Row reject(InternalRow r, int rc) {
+                Object id = r.isNullAt(0) ? null : InternalRows.value(r, 0, idType);
+                Object emb = null;
+                if (!r.isNullAt(1)) {
+                    ArrayData a = r.getArray(1);
+                    DataType et = ((org.apache.spark.sql.types.ArrayType) embeddingType).elementType();
+                    emb = scala.collection.immutable.ArraySeq.unsafeWrapArray(a.toObjectArray(et)); // a Scala Seq for the encoder
+                }
+                String reason = r.getUTF8String(rc).toString();
+                String detail = r.isNullAt(rc + 1) ? null : r.getUTF8String(rc + 1).toString();
+                String file = r.isNullAt(rc + 2) ? null : r.getUTF8String(rc + 2).toString();
+                if (labelType == null) {
+                    return RowFactory.create(id, null, null, null, reason, detail, file, emb);
+                }
+                Object label = r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
+                return RowFactory.create(id, null, null, null, label, reason, detail, file, emb);
+            }
+        };
+    }
+}

@@ -1,0 +1,85 @@
+package dev.rq.jobs.sid;
+
+import dev.rq.model.sid.SidCoder;
+import dev.rq.tables.SidManifest;
+import dev.rq.tables.SidTable;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.functions;
+
+/**
+ * The quality statistics of a semantic-ID table (Spark aggregations; only per-code and per-group
+ * counts reach the driver):
+ *
+ * <ul>
+ *   <li>per level: used fraction (codes with at least one item / K) and perplexity exp(H) of the code
+ *       histogram over all items of the ID table;
+ *   <li>collisions of {@code sid} before the dedup level: distinct sids / items, the fraction of
+ *       items in a group of two or more, the largest group;
+ *   <li>reconstruction MSE and cosine similarity, means over the items encoded in this run;
+ *   <li>prefix purity for k = 1..D (with a label column): Σ over prefix groups of the count of the
+ *       group's most common label, divided by the labelled items — the fraction of items that share
+ *       their label with the majority of the items sharing their first k codes.
+ * </ul>
+ */
+final class SidStatistics {
+
+    private SidStatistics() {}
+
+    /** @return collision statistics of an ID table */
+    static SidManifest.Collisions collisions(Dataset<Row> ids) {
+        Row r = ids.groupBy(SidTable.SID).count()
+                .agg(functions.count(functions.lit(1)), functions.sum("count"),
+                        functions.sum(functions.when(functions.col("count").gt(1), functions.col("count"))
+                                .otherwise(0)),
+                        functions.max("count"))
+                .first();
+        long groups = r.getLong(0);
+        long items = r.isNullAt(1) ? 0 : r.getLong(1);
+        long collided = r.isNullAt(2) ? 0 : r.getLong(2);
+        long largest = r.isNullAt(3) ? 0 : r.getLong(3);
+        return new SidManifest.Collisions(groups, items == 0 ? 0 : groups / (double) items,
+                items == 0 ? 0 : collided / (double) items, largest);
+    }
+
+    /**
+     * @param ids the ID table (all items)
+     * @param encoded this run's encoded work rows (sid, recon_mse, cosine, [label])
+     */
+    static SidManifest.Statistics of(Dataset<Row> ids, Dataset<Row> encoded, SidCoder coder, boolean labels) {
+        List<Double> used = new ArrayList<>();
+        List<Double> perplexity = new ArrayList<>();
+        for (int d = 0; d < coder.depth(); d++) {
+            List<Row> hist = ids.groupBy(functions.col(SidTable.SID).getItem(d)).count().collectAsList();
+            double total = 0;
+            for (Row h : hist) {
+                total += h.getLong(1);
+            }
+            double entropy = 0;
+            for (Row h : hist) {
+                double p = h.getLong(1) / total;
+                entropy -= p * Math.log(p);
+            }
+            used.add(hist.size() / (double) coder.codebookSize(d));
+            perplexity.add(Math.exp(entropy));
+        }
+        Row rec = encoded.agg(functions.avg(AssignTask.RECON_MSE), functions.avg(AssignTask.COSINE)).first();
+        double mse = rec.isNullAt(0) ? Double.NaN : rec.getDouble(0);
+        double cos = rec.isNullAt(1) ? Double.NaN : rec.getDouble(1);
+        List<Double> purity = null;
+        if (labels) {
+            purity = new ArrayList<>();
+            Dataset<Row> labelled = encoded.filter(functions.col(AssignTask.LABEL).isNotNull());
+            for (int k = 1; k <= coder.depth(); k++) {
+                Row p = labelled.groupBy(functions.slice(functions.col(SidTable.SID), 1, k).as("prefix"),
+                                functions.col(AssignTask.LABEL)).count()
+                        .groupBy("prefix").agg(functions.max("count").as("majority"), functions.sum("count").as("n"))
+                        .agg(functions.sum("majority"), functions.sum("n")).first();
+                purity.add(p.isNullAt(1) || p.getLong(1) == 0 ? Double.NaN : p.getLong(0) / (double) p.getLong(1));
+            }
+        }
+        return new SidManifest.Statistics(used, perplexity, mse, cos, purity);
+    }
+}

@@ -1,0 +1,225 @@
+package dev.rq.jobs.sid;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.io.HadoopDir;
+import dev.rq.jobs.SparkSessions;
+import dev.rq.model.config.SidDataConfig;
+import dev.rq.model.config.SidModelConfig;
+import dev.rq.model.config.SidRunConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.sid.SidCheckpoint;
+import dev.rq.model.sid.SidInit;
+import dev.rq.model.sid.SidModel;
+import dev.rq.model.sid.SyntheticItems;
+import dev.rq.model.util.Rng;
+import dev.rq.tables.SidManifest;
+import dev.rq.tables.SidTable;
+import java.io.FileInputStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code rq assign-sid} on local[2]: ID table, dedup, reverse table, codebooks, counts, incremental runs. */
+class AssignSidJobTest {
+
+    private static final int DIM = 16;
+    private static final SyntheticItems GEN = new SyntheticItems(4, DIM, 20, 4, 0.25);
+    private static SparkSession spark;
+    private static Path ckpt;
+    private static Path otherCkpt;
+
+    @TempDir static Path shared;
+    @TempDir Path tmp;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        spark = SparkSessions.getOrCreate("test-assign-sid", 2);
+        ckpt = checkpoint(shared.resolve("ckpt"), 1);
+        otherCkpt = checkpoint(shared.resolve("other"), 2);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        spark.stop();
+        SidCoderHandle.clearCache();
+    }
+
+    /** A small k-means-initialised RQ-VAE (D = 2, K = 8: collisions are certain). */
+    static Path checkpoint(Path dir, long seed) throws Exception {
+        SidModelConfig mc = new SidModelConfig(null, DIM, List.of(12), 6, null, 2, List.of(8), null, null, null, null,
+                null);
+        SidRunConfig rc = new SidRunConfig(mc, null, null, new SidDataConfig(null, null, "label"));
+        Engines.pytorch(1);
+        try (NDManager m = Engines.newManager(); SidModel model = SidModel.create(mc, m, seed)) {
+            NDArray x = Tensors.of(m, GEN.embeddings(0, 300), new Shape(300, DIM));
+            SidInit.kmeans(model, x, 64, 5, Rng.of(seed), Collective.local());
+            SidCheckpoint.save(new HadoopDir(dir.toString(), new org.apache.hadoop.conf.Configuration()),
+                    model.stateDict(), rc, 0, null, null);
+        }
+        return dir;
+    }
+
+    private AssignSidJob.Result assign(String data, String out, String existing) throws Exception {
+        return AssignSidJob.run(spark, new AssignSidJob.Options(ckpt.toString(), data, out, existing, null, 32, 1));
+    }
+
+    @Test
+    void writesUniqueIdsReverseTableCodebooksAndReconciledCounts() throws Exception {
+        List<Row> rows = new ArrayList<>(SidFixtures.items(GEN, 0, 400, 1000));
+        rows.addAll(SidFixtures.badRows(DIM));
+        String data = tmp.resolve("items").toString();
+        SidFixtures.write(spark, rows, data, 3);
+        String out = tmp.resolve("sids").toString();
+        SidManifest m = assign(data, out, null).manifest();
+
+        assertThat(m.counts().read()).isEqualTo(406);
+        assertThat(m.counts().encoded()).isEqualTo(400);
+        assertThat(m.counts().rejected()).isEqualTo(6);
+        assertThat(m.counts().items()).isEqualTo(400);
+        assertThat(spark.read().parquet(out + "/" + SidTable.REJECTS).count()).isEqualTo(6);
+        assertThat(m.collisions().largestGroup()).isGreaterThan(1);
+        assertThat(m.statistics().prefixPurity()).hasSize(2);
+        assertThat(m.statistics().cosineSimilarity()).isBetween(-1.0, 1.0);
+
+        // codes are the model's codes, dedup numbers equal codes by item id, text spells both
+        List<Row> ids = spark.read().parquet(out + "/" + SidTable.IDS).collectAsList();
+        assertThat(ids).hasSize(400);
+        Map<List<Integer>, List<Long>> groups = new HashMap<>();
+        Set<String> texts = new HashSet<>();
+        Map<Long, int[]> codes = codes(ids);
+        try (NDManager mm = Engines.newManager()) {
+            SidCoderHandle h = new SidCoderHandle(ckpt.toString(),
+                    m.model().modelSha256(), 1, new dev.rq.io.SerializableHadoopConf(new org.apache.hadoop.conf.Configuration()));
+            float[] x = GEN.embeddings(0, 400);
+            long[] expect = h.encode(x, 400, DIM).codes();
+            for (int i = 0; i < 400; i++) {
+                assertThat(codes.get(1000L + i)).as("item %d", 1000 + i)
+                        .containsExactly((int) expect[2 * i], (int) expect[2 * i + 1]);
+            }
+        }
+        for (Row r : ids) {
+            List<Integer> sid = r.getList(1);
+            groups.computeIfAbsent(sid, k -> new ArrayList<>()).add(r.getLong(0));
+            texts.add(r.getString(3));
+            assertThat(r.getString(3)).isEqualTo("<a_" + sid.get(0) + "><b_" + sid.get(1) + "><c_" + r.getInt(2) + ">");
+        }
+        assertThat(texts).hasSize(400);
+        for (Row r : ids) {
+            List<Long> g = groups.get(r.<Integer>getList(1));
+            g.sort(null);
+            assertThat(g.indexOf(r.getLong(0))).as("dedup of %s", r.get(0)).isEqualTo(r.getInt(2));
+        }
+        assertThat(m.collisions().uniqueSids()).isEqualTo(groups.size());
+
+        // reverse table: one row per sid, items at their dedup index, sorted by sid
+        List<Row> rev = spark.read().parquet(out + "/" + SidTable.REVERSE).collectAsList();
+        assertThat(rev).hasSize(groups.size());
+        for (Row r : rev) {
+            List<Long> items = r.getList(1);
+            List<Long> g = groups.get(r.<Integer>getList(0));
+            assertThat(items).containsExactlyElementsOf(g);
+            assertThat(r.getLong(2)).isEqualTo(g.size());
+        }
+
+        // codebooks next to the table
+        try (FileInputStream in = new FileInputStream(Path.of(out, SidTable.CODEBOOKS).toFile())) {
+            var t = SafeTensors.read(in).tensors();
+            assertThat(t.keySet()).containsExactly("codebooks.0", "codebooks.1");
+            assertThat(t.get("codebooks.1").shape()).containsExactly(8, 6);
+        }
+        assertThat(m.codebooks().shapes()).containsExactly(List.of(8, 6), List.of(8, 6));
+    }
+
+    @Test
+    void incrementalRunKeepsEveryExistingIdAndNumbersNewItemsAfterThem() throws Exception {
+        String first = tmp.resolve("first").toString();
+        SidFixtures.write(spark, SidFixtures.items(GEN, 0, 200, 0), first, 2);
+        String a = tmp.resolve("a").toString();
+        assign(first, a, null);
+        String second = tmp.resolve("second").toString();
+        SidFixtures.write(spark, SidFixtures.items(GEN, 100, 200, 0), second, 2); // 100 old, 100 new
+        String b = tmp.resolve("b").toString();
+        SidManifest m = assign(second, b, a).manifest();
+        assertThat(m.counts().existingKept()).isEqualTo(200);
+        assertThat(m.counts().existingReencoded()).isEqualTo(100);
+        assertThat(m.counts().existingChanged()).isZero();
+        assertThat(m.counts().assigned()).isEqualTo(100);
+        assertThat(m.counts().items()).isEqualTo(300);
+
+        Map<Long, Row> before = byId(spark.read().parquet(a + "/" + SidTable.IDS).collectAsList());
+        Map<Long, Row> after = byId(spark.read().parquet(b + "/" + SidTable.IDS).collectAsList());
+        assertThat(after).hasSize(300);
+        Map<List<Integer>, Integer> maxOld = new HashMap<>();
+        before.forEach((id, r) -> {
+            assertThat(after.get(id)).as("existing item %d", id).isEqualTo(r);
+            maxOld.merge(r.getList(1), r.getInt(2), Math::max);
+        });
+        Set<String> texts = new HashSet<>();
+        after.values().forEach(r -> texts.add(r.getString(3)));
+        assertThat(texts).as("IDs stay unique").hasSize(300);
+        for (long id = 200; id < 300; id++) {
+            Row r = after.get(id);
+            Integer old = maxOld.get(r.<Integer>getList(1));
+            if (old != null) {
+                assertThat(r.getInt(2)).as("new item %d after the existing ones", id).isGreaterThan(old);
+            }
+        }
+        // the same inputs again give the same table (deterministic)
+        String c = tmp.resolve("c").toString();
+        assign(second, c, a);
+        assertThat(byId(spark.read().parquet(c + "/" + SidTable.IDS).collectAsList())).isEqualTo(after);
+
+        // another model cannot extend this table
+        assertThatThrownBy(() -> AssignSidJob.run(spark, new AssignSidJob.Options(otherCkpt.toString(), second,
+                tmp.resolve("d").toString(), a, null, 32, 1))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("new IDs must come from the same model");
+        assertThat(tmp.resolve("d")).doesNotExist();
+    }
+
+    @Test
+    void duplicateIdsFailNamingThemAndLeaveNothing() {
+        List<Row> rows = new ArrayList<>(SidFixtures.items(GEN, 0, 30, 0));
+        rows.addAll(SidFixtures.items(GEN, 12, 1, 0));
+        String data = tmp.resolve("dups").toString();
+        SidFixtures.write(spark, rows, data, 2);
+        String out = tmp.resolve("out").toString();
+        assertThatThrownBy(() -> assign(data, out, null)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("duplicate item id").hasMessageContaining("12 (2 rows)");
+        assertThat(tmp.resolve("out")).doesNotExist();
+        assertThat(tmp.toFile().list()).allMatch(n -> !n.contains(".tmp-"));
+    }
+
+    private static Map<Long, int[]> codes(List<Row> ids) {
+        Map<Long, int[]> out = new HashMap<>();
+        for (Row r : ids) {
+            List<Integer> s = r.getList(1);
+            out.put(r.getLong(0), s.stream().mapToInt(Integer::intValue).toArray());
+        }
+        return out;
+    }
+
+    private static Map<Long, Row> byId(List<Row> rows) {
+        Map<Long, Row> out = new HashMap<>();
+        rows.forEach(r -> out.put(r.getLong(0), r));
+        return out;
+    }
+}
