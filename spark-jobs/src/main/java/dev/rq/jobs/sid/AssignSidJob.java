@@ -75,12 +75,14 @@ public final class AssignSidJob {
      * @param data item table URI
      * @param output ID table URI (replaced atomically if it is an earlier ID table)
      * @param existing an earlier ID table to extend, or null
-     * @param columns item table columns, or null for the checkpoint's {@code data} section
+     * @param idColumn id column, or null for the checkpoint's {@code data.id_column}
+     * @param embeddingColumn embedding column, or null for the checkpoint's {@code data.embedding_column}
+     * @param labelColumn label column ("" for none), or null for the checkpoint's {@code data.label_column}
      * @param batchSize items per model call
      * @param threads libtorch intra-op threads per task (0 = spark.task.cpus)
      */
-    public record Options(String checkpoint, String data, String output, String existing, SidDataConfig columns,
-            int batchSize, int threads) {
+    public record Options(String checkpoint, String data, String output, String existing, String idColumn,
+            String embeddingColumn, String labelColumn, int batchSize, int threads) {
         public Options {
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(data, "data");
@@ -158,7 +160,10 @@ public final class AssignSidJob {
         String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
         int dim = config.model().inputDim();
         int depth = config.model().depth();
-        SidDataConfig cols = o.columns() != null ? o.columns() : config.data();
+        SidDataConfig c = config.data();
+        SidDataConfig cols = new SidDataConfig(o.idColumn() != null ? o.idColumn() : c.idColumn(),
+                o.embeddingColumn() != null ? o.embeddingColumn() : c.embeddingColumn(),
+                o.labelColumn() != null ? o.labelColumn() : c.labelColumn());
         ItemInput in = ItemInput.open(spark, o.data(), cols, dim);
         SidManifest existing = o.existing() == null ? null : checkExisting(o, conf, modelSha, in);
 

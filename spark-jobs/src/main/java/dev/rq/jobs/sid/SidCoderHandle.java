@@ -1,13 +1,14 @@
 package dev.rq.jobs.sid;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import dev.rq.executor.ExecutorModels;
+import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.model.checkpoint.CheckpointException;
-import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.sid.SidCheckpoint;
@@ -15,22 +16,20 @@ import dev.rq.model.sid.SidCoder;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The semantic-ID model of a job on an executor, after DJL Spark's {@code ModelLoader} pattern (as
- * the tokenizer's): this serializable handle travels with the tasks; the {@link SidCoder} is loaded
- * once per executor JVM (a static cache keyed by checkpoint URI and SHA-256), verified against the
- * checkpoint's checksums and the model SHA-256 the driver saw. Concurrent tasks share it; each
- * call runs with {@code threads} libtorch intra-op threads on the calling task's thread.
+ * The semantic-ID model of a job on an executor: this small serializable handle travels with the
+ * tasks; the {@link SidCoder} is loaded once per executor JVM and device by the executor-wide cache
+ * ({@link ExecutorModels}, keyed by checkpoint URI and SHA-256) onto the task's device ({@link
+ * TaskDevice}), verified against the checkpoint's checksums and the model SHA-256 the driver saw.
+ * Concurrent tasks share it (eval-mode calls only); each call runs with {@code threads} libtorch
+ * intra-op threads on the calling task's thread.
  */
 final class SidCoderHandle implements Serializable {
-    private static final long serialVersionUID = 1L;
-    private static final Map<String, Loaded> CACHE = new ConcurrentHashMap<>();
+    private static final long serialVersionUID = 2L;
 
-    /** A coder loaded in this JVM with the manager owning its tensors. */
-    private record Loaded(NDManager manager, SidCoder coder) {}
+    /** The {@link ExecutorModels} kind of semantic-ID models. */
+    static final String KIND = "sid-coder";
 
     private final String checkpointUri;
     private final String modelSha256;
@@ -42,6 +41,23 @@ final class SidCoderHandle implements Serializable {
         this.modelSha256 = modelSha256;
         this.threads = threads;
         this.conf = conf;
+    }
+
+    /** A coder loaded in this JVM with the manager owning its tensors. */
+    static final class Loaded implements AutoCloseable {
+        private final NDManager manager;
+        private final SidCoder coder;
+
+        Loaded(NDManager manager, SidCoder coder) {
+            this.manager = manager;
+            this.coder = coder;
+        }
+
+        @Override
+        public void close() {
+            coder.close();
+            manager.close();
+        }
     }
 
     /**
@@ -57,38 +73,38 @@ final class SidCoderHandle implements Serializable {
      * @param x [n, dim] row-major (only the first n rows are used)
      */
     Encoded encode(float[] x, int n, int dim) {
-        SidCoder coder = get();
-        Engines.pytorch(threads);
-        try (NDScope scope = new NDScope()) { // frees the batch's tensors
-            NDManager m = Engines.newManager();
-            try (m) {
-                NDArray in = Tensors.of(m, x.length == n * dim ? x : java.util.Arrays.copyOf(x, n * dim),
-                        new Shape(n, dim));
-                NDArray codes = coder.codes(in); // [n, D]
-                NDArray rec = coder.reconstruct(codes); // [n, dim]
-                float[] mse = rec.sub(in).square().mean(new int[] {1}).toFloatArray();
-                NDArray dot = rec.mul(in).sum(new int[] {1});
-                NDArray norms = rec.norm(new int[] {1}).mul(in.norm(new int[] {1})).maximum(1e-12f);
-                return new Encoded(codes.toLongArray(), mse, dot.div(norms).toFloatArray());
-            }
+        Loaded l = loaded();
+        Engines.pytorch(threads); // intra-op threads of this (task) thread
+        try (NDManager m = l.manager.newSubManager(); NDScope scope = new NDScope()) { // frees the batch's tensors
+            NDArray in = Tensors.of(m, x.length == n * dim ? x : java.util.Arrays.copyOf(x, n * dim), new Shape(n, dim));
+            NDArray codes = l.coder.codes(in); // [n, D]
+            NDArray rec = l.coder.reconstruct(codes); // [n, dim]
+            float[] mse = rec.sub(in).square().mean(new int[] {1}).toFloatArray();
+            NDArray dot = rec.mul(in).sum(new int[] {1});
+            NDArray norms = rec.norm(new int[] {1}).mul(in.norm(new int[] {1})).maximum(1e-12f);
+            return new Encoded(codes.toLongArray(), mse, dot.div(norms).toFloatArray());
         }
     }
 
-    /** @return the executor's coder, loading and verifying it on first use */
+    /** @return the executor's coder on this task's device, loading and verifying it on first use */
     SidCoder get() {
-        return CACHE.computeIfAbsent(checkpointUri + "#" + modelSha256, k -> load()).coder();
+        return loaded().coder;
     }
 
-    private Loaded load() {
+    private Loaded loaded() {
+        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256, TaskDevice.current(), this::load);
+    }
+
+    private Loaded load(Device device) {
         Engines.pytorch(threads);
-        NDManager manager = Engines.newManager();
+        NDManager manager = Engines.newManager(device);
         try {
             SidCheckpoint.Loaded l = SidCheckpoint.load(new HadoopDir(checkpointUri, conf.get()), manager);
-            String sha = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
-            if (!sha.equals(modelSha256)) {
+            try {
+                ExecutorModels.requireModelSha(checkpointUri, l.checkpoint(), modelSha256);
+            } catch (RuntimeException e) {
                 l.coder().close();
-                throw new CheckpointException(checkpointUri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
-                        + " on this executor, the driver saw " + modelSha256 + " (checkpoint replaced while the job ran?)");
+                throw e;
             }
             return new Loaded(manager, l.coder());
         } catch (IOException e) {
@@ -98,14 +114,5 @@ final class SidCoderHandle implements Serializable {
             manager.close();
             throw e;
         }
-    }
-
-    /** Closes and forgets every cached model of this JVM (tests; no task may be running). */
-    static void clearCache() {
-        CACHE.values().forEach(l -> {
-            l.coder().close();
-            l.manager().close();
-        });
-        CACHE.clear();
     }
 }

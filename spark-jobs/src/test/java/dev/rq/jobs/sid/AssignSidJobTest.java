@@ -60,7 +60,7 @@ class AssignSidJobTest {
     @AfterAll
     static void tearDown() {
         spark.stop();
-        SidCoderHandle.clearCache();
+        dev.rq.executor.ExecutorModels.clear();
     }
 
     /** A small k-means-initialised RQ-VAE (D = 2, K = 8: collisions are certain). */
@@ -79,7 +79,7 @@ class AssignSidJobTest {
     }
 
     private AssignSidJob.Result assign(String data, String out, String existing) throws Exception {
-        return AssignSidJob.run(spark, new AssignSidJob.Options(ckpt.toString(), data, out, existing, null, 32, 1));
+        return AssignSidJob.run(spark, new AssignSidJob.Options(ckpt.toString(), data, out, existing, null, null, null, 32, 1));
     }
 
     @Test
@@ -190,7 +190,7 @@ class AssignSidJobTest {
 
         // another model cannot extend this table
         assertThatThrownBy(() -> AssignSidJob.run(spark, new AssignSidJob.Options(otherCkpt.toString(), second,
-                tmp.resolve("d").toString(), a, null, 32, 1))).isInstanceOf(IllegalArgumentException.class)
+                tmp.resolve("d").toString(), a, null, null, null, 32, 1))).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("new IDs must come from the same model");
         assertThat(tmp.resolve("d")).doesNotExist();
     }
