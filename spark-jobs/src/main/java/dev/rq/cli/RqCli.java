@@ -39,6 +39,7 @@ import picocli.CommandLine.ScopeType;
             EvalCommand.class,
             QuickstartCommand.class,
             QueryCommand.class,
+            TrainSidCommand.class,
             AssignSidCommand.class,
         })
 public final class RqCli implements Runnable {

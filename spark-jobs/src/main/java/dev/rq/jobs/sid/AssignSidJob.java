@@ -1,6 +1,7 @@
 package dev.rq.jobs.sid;
 
 import dev.rq.data.items.ItemInput;
+import dev.rq.data.items.ItemPreparation;
 import dev.rq.io.AtomicOutput;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
@@ -224,9 +225,9 @@ public final class AssignSidJob {
                     new SidManifest.Model(ckptDir.uri(), kind, config.model().method(), modelSha,
                             ckpt.manifest().step(), ckpt.manifest().configHash()),
                     codebooks,
-                    new SidManifest.Source(PrepareItemsJob.qualify(o.data(), conf), cols.idColumn(),
+                    new SidManifest.Source(ItemPreparation.qualify(o.data(), conf), cols.idColumn(),
                             in.idType().simpleString(), cols.embeddingColumn(), cols.labelColumn(), dim),
-                    counts, collisions, stats, o.existing() == null ? null : PrepareItemsJob.qualify(o.existing(), conf),
+                    counts, collisions, stats, o.existing() == null ? null : ItemPreparation.qualify(o.existing(), conf),
                     createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                     new SidManifest.Job(spark.sparkContext().master(), o.batchSize(), round(seconds),
                             round(encodeSeconds), round(counts.read() / seconds)));

@@ -1,5 +1,6 @@
 package dev.rq.jobs.sid;
 
+import dev.rq.data.items.InternalRows;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;

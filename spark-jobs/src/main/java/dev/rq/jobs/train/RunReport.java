@@ -57,7 +57,13 @@ final class RunReport {
         List<Long> checkpoints = run.committedSteps();
         JsonNode last = history.isEmpty() ? null : history.get(history.size() - 1);
         long step = last == null ? 0 : last.path("step").asLong();
-        String title = (kind.equals("rqvae") ? "RQ-VAE" : "RQ-Transformer") + " training run";
+        String title = switch (kind) {
+            case "rqvae" -> "RQ-VAE training run";
+            case "rqtransformer" -> "RQ-Transformer training run";
+            case "sid-rqvae" -> "Semantic-ID RQ-VAE training run";
+            case "sid-rqkmeans" -> "Semantic-ID residual k-means run";
+            default -> kind + " training run";
+        };
         HtmlReport r = HtmlReport.titled(title).paragraph(run.uri());
 
         Map<String, Object> summary = new LinkedHashMap<>();
@@ -80,6 +86,10 @@ final class RunReport {
             codebook(r, last);
             newestPlot(r, "recon-", "the newest reconstructions: the first images of the training split (top,"
                     + " evaluation transform) and their reconstructions (bottom, eval mode)");
+        } else if (kind.equals("sid-rqvae")) {
+            codebook(r, last);
+        } else if (kind.equals("sid-rqkmeans")) {
+            levels(r, history);
         } else {
             heldOut(r);
             newestPlot(r, "samples-", "samples of the newest checkpoint (one per class, decoded with the run's"
@@ -142,6 +152,20 @@ final class RunReport {
                     + " codebook)", last.path("step").asLong(), 100 * last.path("dead_fraction").asDouble()))
                     .table(List.of("depth", "perplexity", "codes used"), rows);
         }
+    }
+
+    /** Residual k-means: the last logged Lloyd iteration of every level. */
+    private static void levels(HtmlReport r, List<JsonNode> history) {
+        Map<Integer, JsonNode> lastOfLevel = new java.util.TreeMap<>();
+        history.forEach(n -> lastOfLevel.put(n.path("level").asInt(), n));
+        List<List<Object>> rows = new ArrayList<>();
+        lastOfLevel.forEach((level, n) -> rows.add(List.of(level, n.path("iteration").asLong(),
+                String.format(Locale.ROOT, "%.5f", n.path("loss").asDouble()),
+                String.format(Locale.ROOT, "%.1f", n.path("level_perplexity").asDouble()),
+                String.format(Locale.ROOT, "%.1f %%", 100 * n.path("level_used_fraction").asDouble()))));
+        r.heading("Levels").paragraph("the loss is the mean squared distance of the sampled items' residuals to"
+                + " their nearest centroid; perplexity and usage are over the k-means sample")
+                .table(List.of("level", "Lloyd iterations", "loss", "perplexity", "codes used"), rows);
     }
 
     private void heldOut(HtmlReport r) throws IOException {

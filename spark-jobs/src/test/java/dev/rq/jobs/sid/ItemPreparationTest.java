@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rq.data.items.ItemBatches;
 import dev.rq.data.items.ItemInput;
+import dev.rq.data.items.ItemPreparation;
 import dev.rq.data.items.PreparedItems;
 import dev.rq.data.loader.Cursor;
 import dev.rq.jobs.SparkSessions;
@@ -29,7 +30,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Preparing item tables (checks, rejects, counts) and streaming batches from them, on local[2]. */
-class PrepareItemsJobTest {
+class ItemPreparationTest {
 
     private static SparkSession spark;
     private static final int DIM = 16;
@@ -55,7 +56,7 @@ class PrepareItemsJobTest {
         SidFixtures.write(spark, rows, in, 3);
         String dir = tmp.resolve("prepared").toString();
         SidDataConfig cols = new SidDataConfig(null, null, "label");
-        PreparedItems.Manifest m = PrepareItemsJob.run(spark, in, cols, DIM, dir);
+        PreparedItems.Manifest m = ItemPreparation.run(spark, in, cols, DIM, dir);
         assertThat(m.read()).isEqualTo(306);
         assertThat(m.accepted()).isEqualTo(300);
         assertThat(m.rejected()).isEqualTo(6);
@@ -94,7 +95,7 @@ class PrepareItemsJobTest {
 
         // rerunning reuses the preparation
         long before = Files.getLastModifiedTime(Path.of(dir, PreparedItems.MANIFEST)).toMillis();
-        assertThat(PrepareItemsJob.run(spark, in, cols, DIM, dir).created()).isEqualTo(m.created());
+        assertThat(ItemPreparation.run(spark, in, cols, DIM, dir).created()).isEqualTo(m.created());
         assertThat(Files.getLastModifiedTime(Path.of(dir, PreparedItems.MANIFEST)).toMillis()).isEqualTo(before);
     }
 
@@ -104,11 +105,11 @@ class PrepareItemsJobTest {
         rows.addAll(SidFixtures.items(GEN, 7, 1, 0)); // id 7 twice
         String in = tmp.resolve("dups").toString();
         SidFixtures.write(spark, rows, in, 2);
-        assertThatThrownBy(() -> PrepareItemsJob.run(spark, in, SidDataConfig.defaults(), DIM,
+        assertThatThrownBy(() -> ItemPreparation.run(spark, in, SidDataConfig.defaults(), DIM,
                 tmp.resolve("p1").toString())).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("duplicate item id").hasMessageContaining("7 (2 rows)");
         assertThat(tmp.resolve("p1")).doesNotExist();
-        assertThatThrownBy(() -> PrepareItemsJob.run(spark, in, new SidDataConfig("id", null, null), DIM,
+        assertThatThrownBy(() -> ItemPreparation.run(spark, in, new SidDataConfig("id", null, null), DIM,
                 tmp.resolve("p2").toString())).isInstanceOf(ConfigException.class)
                 .hasMessageStartingWith("data.id_column: the item table").hasMessageContaining("no column 'id'");
     }
@@ -119,7 +120,7 @@ class PrepareItemsJobTest {
         String in = tmp.resolve("items").toString();
         SidFixtures.write(spark, SidFixtures.items(GEN, 0, 997, 0), in, 3);
         String dir = tmp.resolve("prepared").toString();
-        PrepareItemsJob.run(spark, in, SidDataConfig.defaults(), DIM, dir);
+        ItemPreparation.run(spark, in, SidDataConfig.defaults(), DIM, dir);
         Configuration conf = new Configuration();
         PreparedItems p = PreparedItems.open(dir, conf);
         int batch = 64;

@@ -1,4 +1,4 @@
-package dev.rq.jobs.sid;
+package dev.rq.data.items;
 
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.util.ArrayData;
@@ -9,9 +9,9 @@ import org.apache.spark.sql.types.DataTypes;
  * Reading item-table values from Spark's internal rows: embeddings leave the row as one array
  * copy ({@code toFloatArray}) instead of {@code dim} boxed values, which is what makes the
  * semantic-ID jobs read at memory speed. Callers only see rows the {@link
- * dev.rq.data.items.ItemInput} checks accepted.
+ * ItemInput} checks accepted.
  */
-final class InternalRows {
+public final class InternalRows {
 
     private InternalRows() {}
 
@@ -20,7 +20,7 @@ final class InternalRows {
      * @param doubles whether its elements are doubles
      * @return the embedding as floats
      */
-    static float[] floats(ArrayData a, int dim, boolean doubles) {
+    public static float[] floats(ArrayData a, int dim, boolean doubles) {
         if (a.numElements() != dim) {
             throw new IllegalStateException("embedding of length " + a.numElements() + " reached the model; expected "
                     + dim + " (rows are checked before)");
@@ -41,7 +41,7 @@ final class InternalRows {
      *
      * @param doubles whether the array's elements are doubles
      */
-    static void copy(ArrayData a, int dim, boolean doubles, float[] out, int off) {
+    public static void copy(ArrayData a, int dim, boolean doubles, float[] out, int off) {
         if (a.numElements() != dim) {
             throw new IllegalStateException("embedding of length " + a.numElements() + " reached the model; expected "
                     + dim + " (rows are checked before)");
@@ -62,7 +62,7 @@ final class InternalRows {
     }
 
     /** @return the value of an integer or string column as a Java object */
-    static Object value(InternalRow r, int i, DataType t) {
+    public static Object value(InternalRow r, int i, DataType t) {
         if (t == DataTypes.LongType) {
             return r.getLong(i);
         } else if (t == DataTypes.IntegerType) {

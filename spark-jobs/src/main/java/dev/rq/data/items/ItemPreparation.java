@@ -1,7 +1,5 @@
-package dev.rq.jobs.sid;
+package dev.rq.data.items;
 
-import dev.rq.data.items.ItemInput;
-import dev.rq.data.items.PreparedItems;
 import dev.rq.model.config.SidDataConfig;
 import java.io.IOException;
 import java.time.Instant;
@@ -41,14 +39,14 @@ import org.slf4j.LoggerFactory;
  * with the rows written (footers of both outputs), requires unique ids, and writes {@code
  * _items.json} last. A folder with a manifest from the same input and columns is reused (resume).
  */
-public final class PrepareItemsJob {
+public final class ItemPreparation {
 
-    private static final Logger LOG = LoggerFactory.getLogger(PrepareItemsJob.class);
+    private static final Logger LOG = LoggerFactory.getLogger(ItemPreparation.class);
 
     /** Target row-group size of the prepared copy: the unit the training loader reads. */
     static final long ROW_GROUP_BYTES = 8L << 20;
 
-    private PrepareItemsJob() {}
+    private ItemPreparation() {}
 
     /**
      * Prepares {@code inputUri} into {@code dirUri}, or reuses an earlier preparation of the same input.
@@ -182,7 +180,7 @@ public final class PrepareItemsJob {
         return out;
     }
 
-    static String qualify(String uri, Configuration conf) throws IOException {
+    public static String qualify(String uri, Configuration conf) throws IOException {
         Path p = new Path(uri);
         return p.getFileSystem(conf).makeQualified(p).toString();
     }

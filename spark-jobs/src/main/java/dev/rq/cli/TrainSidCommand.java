@@ -1,0 +1,93 @@
+package dev.rq.cli;
+
+import dev.rq.jobs.SparkSessions;
+import dev.rq.jobs.train.SidStage;
+import dev.rq.jobs.train.TrainingJob;
+import dev.rq.model.config.SidModelConfig;
+import dev.rq.model.config.SidRunConfig;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code rq train-sid}: a semantic-ID model (RQ-VAE over embeddings, or residual k-means) on Spark. */
+@Command(name = "train-sid", mixinStandardHelpOptions = true,
+        description = {"Train a semantic-ID model on a Parquet item table (id + embedding columns) data-parallel",
+            "on Spark: the TIGER RQ-VAE (--method rqvae, k-means initialised codebooks) or residual k-means",
+            "(--method rq-kmeans). Rows with a wrong length, NaN/Inf or null values go to <out>/items/_rejects.",
+            "Resumes from the run's last checkpoint. See docs/semantic-ids.md."})
+public final class TrainSidCommand implements Callable<Integer> {
+
+    @Option(names = "--conf", defaultValue = "conf/sid/tiger.yaml", description = "Run config YAML (default ${DEFAULT-VALUE})")
+    Path conf;
+
+    @Option(names = "--data", required = true, description = "Item table URI (Parquet file or folder)")
+    String data;
+
+    @Option(names = "--out", required = true, description = "Run directory URI (prepared items, checkpoints, metrics, plots)")
+    String out;
+
+    @Option(names = "--method", description = "rqvae or rq-kmeans (default: the config's model.method)")
+    String method;
+
+    @Option(names = "--workers", defaultValue = "1", description = "Ranks N (barrier tasks); the batch stays global")
+    int workers;
+
+    @Option(names = "--max-steps", description = "Override train.max_steps (rqvae)")
+    Integer maxSteps;
+
+    @Option(names = "--seed", description = "Override train.seed")
+    Long seed;
+
+    @Option(names = "--set", description = "Config override key=value (repeatable)")
+    List<String> overrides = new ArrayList<>();
+
+    @Option(names = "--collective-timeout", defaultValue = "PT120S",
+            description = "A silent peer fails the stage after this long (ISO-8601, default ${DEFAULT-VALUE})")
+    Duration collectiveTimeout;
+
+    @Option(names = "--driver-retries", defaultValue = "2",
+            description = "Resubmissions after Spark gives up on the stage (default ${DEFAULT-VALUE})")
+    int driverRetries;
+
+    @Option(names = "--fault-injection", hidden = true, description = "testing: throw|hang|exit:rank:step")
+    String faultInjection;
+
+    @Override
+    public Integer call() throws Exception {
+        SidRunConfig config = load(conf, overrides, method, maxSteps, seed); // fails before Spark starts
+        TrainingJob.Options o = new TrainingJob.Options(out, workers, collectiveTimeout, driverRetries, faultInjection);
+        SparkSession spark = SparkSessions.getOrCreate("train-sid", workers);
+        try {
+            TrainingJob.Result r = SidStage.train(spark, config, data, o);
+            System.out.printf("trained %s (%d steps) -> %s%nfinal checkpoint: %s%nweights sha256: %s%n",
+                    config.model().method(), r.steps(), r.runUri(), r.finalCheckpoint(), r.weightsSha256());
+            return 0;
+        } finally {
+            spark.stop();
+        }
+    }
+
+    /** The run config of a file with {@code --set}, {@code --method}, {@code --max-steps} and {@code --seed}. */
+    static SidRunConfig load(Path conf, List<String> overrides, String method, Integer maxSteps, Long seed)
+            throws java.io.IOException {
+        List<String> sets = new ArrayList<>(overrides);
+        if (method != null) {
+            if (!method.equals(SidModelConfig.RQVAE) && !method.equals(SidModelConfig.RQ_KMEANS)) {
+                throw new IllegalArgumentException("--method must be rqvae or rq-kmeans, got " + method);
+            }
+            sets.add("model.method=" + method);
+        }
+        if (maxSteps != null) {
+            sets.add("train.max_steps=" + maxSteps);
+        }
+        if (seed != null) {
+            sets.add("train.seed=" + seed);
+        }
+        return SidRunConfig.load(conf, sets);
+    }
+}
