@@ -41,6 +41,8 @@ import picocli.CommandLine.ScopeType;
             QueryCommand.class,
             TrainSidCommand.class,
             AssignSidCommand.class,
+            SidQuickstartCommand.class,
+            SidItemsCommand.class,
         })
 public final class RqCli implements Runnable {
 
