@@ -24,6 +24,7 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         kryo.register(dev.rq.data.dataset.RowRange[].class);
         registerJava(kryo, "dev.rq.data.dataset.RowPlan$Task");
         registerJava(kryo, "dev.rq.jobs.eval.CodeItem");
+        registerJava(kryo, "dev.rq.tables.TableFiles$DataFile"); // table writer results (semantic IDs)
         // Spark SQL types of the token-table write path that Spark does not register itself
         register(kryo, "org.apache.spark.sql.types.ShortType$");
         register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)

@@ -28,6 +28,7 @@ import org.apache.hadoop.fs.Path;
  * @param counts rows read, encoded, rejected, kept and assigned (read = encoded + rejected)
  * @param collisions how unique the codes are before the dedup level
  * @param statistics codebook usage, reconstruction quality and prefix purity
+ * @param files every data file of the table, relative to its root (readers read exactly these)
  * @param existing the ID table this one extends (incremental runs), or null
  * @param createdBy application and versions
  * @param createdAt ISO-8601 UTC
@@ -44,6 +45,7 @@ public record SidManifest(
         Counts counts,
         Collisions collisions,
         Statistics statistics,
+        Files files,
         String existing,
         Map<String, String> createdBy,
         String createdAt,
@@ -128,6 +130,31 @@ public record SidManifest(
      */
     public record Statistics(List<Double> usedFraction, List<Double> perplexity, double reconstructionMse,
             double cosineSimilarity, List<Double> prefixPurity) {}
+
+    /**
+     * The files of the table.
+     *
+     * @param ids the ID table's Parquet files
+     * @param reverse the reverse table's Parquet files
+     * @param rejects the rejects' Parquet files (empty when nothing was rejected)
+     */
+    public record Files(List<TableFiles.DataFile> ids, List<TableFiles.DataFile> reverse,
+            List<TableFiles.DataFile> rejects) {
+
+        /** @return every file, relative to the table root */
+        public List<String> all() {
+            List<String> out = new java.util.ArrayList<>();
+            for (List<TableFiles.DataFile> l : List.of(ids, reverse, rejects)) {
+                l.forEach(f -> out.add(f.path()));
+            }
+            return out;
+        }
+    }
+
+    /** @return the absolute URIs of the ID table's files under {@code root} */
+    public List<String> idFiles(Path root) {
+        return files.ids().stream().map(f -> new Path(root, f.path()).toString()).toList();
+    }
 
     /**
      * How the job ran.

@@ -8,14 +8,20 @@ import org.apache.spark.sql.types.StructType;
  * The layout of a semantic-ID table written by {@code rq assign-sid} (any Hadoop URI):
  *
  * <pre>
- * &lt;out&gt;/ids/part-*.parquet         item_id (the input's type), sid array&lt;int&gt;[D], dedup int, sid_text string
- * &lt;out&gt;/reverse/part-*.parquet     sid array&lt;int&gt;[D], items array&lt;item_id&gt; (index = dedup), count long;
- *                                  sorted by sid
- * &lt;out&gt;/codebooks.safetensors       codebooks.&lt;d&gt; [K_d, C] float32, the code vectors of every level
- * &lt;out&gt;/_rejects/part-*.parquet     input rows that were not encoded: item_id, embedding, label,
- *                                  _reject_reason, _reject_detail, _source_file
- * &lt;out&gt;/_sid_manifest.json           {@link SidManifest}, written last; its presence marks a complete table
+ * &lt;out&gt;/ids/part-*.zstd.parquet       item_id (the input's type), sid array&lt;int&gt;[D], dedup int, sid_text string
+ * &lt;out&gt;/reverse/part-*.zstd.parquet   sid array&lt;int&gt;[D], items array&lt;item_id&gt; (index = dedup), count long;
+ *                                     sorted by sid
+ * &lt;out&gt;/codebooks.safetensors          codebooks.&lt;d&gt; [K_d, C] float32, the code vectors of every level
+ * &lt;out&gt;/_rejects/part-*.zstd.parquet  input rows that were not encoded: item_id, embedding, label,
+ *                                     _reject_reason, _reject_detail, _source_file
+ * &lt;out&gt;/_sid_manifest.json              {@link SidManifest}, written last; it lists every file, and its
+ *                                     presence marks a complete table
  * </pre>
+ *
+ * The table is committed as a {@link dev.rq.io.StagedOutput} (no directory rename; safe on object
+ * stores): while an earlier table at the same URI is replaced, the new files carry the commit id in
+ * their names and the old ones are removed after the new manifest is written. Readers that must be
+ * exact read the files the manifest lists; after a commit the folders hold exactly those.
  *
  * A semantic ID is {@code (sid[0], …, sid[D−1], dedup)}: {@code sid} are the model's codes, {@code
  * dedup} numbers the items sharing one {@code sid} (0, 1, … ordered by item_id when they are

@@ -169,7 +169,7 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
         return DataTypes.createStructType(f);
     }
 
-    private static ParquetWriter<Row> writer(OutputFile file, StructType data, int skip, Configuration conf)
+    static ParquetWriter<Row> writer(OutputFile file, StructType data, int skip, Configuration conf)
             throws IOException {
         return new Builder(file, new RowWriteSupport(data, skip))
                 .withConf(conf)
@@ -200,7 +200,8 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
     /**
      * Spark {@link Row}s to Parquet for the types of the token schema (and of the eval table):
      * string, bigint, int, smallint, double, binary and arrays of smallint / int / bigint (Java
-     * arrays or lists), nulls in nullable columns.
+     * arrays or lists), nulls in nullable columns; also tinyint and float (and arrays of them) for
+     * the other tables of {@code tables} ({@link TableFiles}).
      */
     static final class RowWriteSupport extends WriteSupport<Row> {
         private final StructType data;
@@ -249,6 +250,11 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                         .named(name);
             } else if (t.equals(DataTypes.BinaryType)) {
                 return Types.primitive(PrimitiveTypeName.BINARY, rep).named(name);
+            } else if (t.equals(DataTypes.ByteType)) {
+                return Types.primitive(PrimitiveTypeName.INT32, rep).as(LogicalTypeAnnotation.intType(8, true))
+                        .named(name);
+            } else if (t.equals(DataTypes.FloatType)) {
+                return Types.primitive(PrimitiveTypeName.FLOAT, rep).named(name);
             } else if (t.equals(DataTypes.DoubleType)) {
                 return Types.primitive(PrimitiveTypeName.DOUBLE, rep).named(name);
             }
@@ -296,6 +302,9 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
         }
 
         private void writeList(DataType element, Object v) {
+            if (v instanceof scala.collection.Seq<?> seq) { // rows of a DataFrame hold Scala sequences
+                v = scala.jdk.javaapi.CollectionConverters.asJava(seq);
+            }
             out.startGroup();
             int n = v instanceof List<?> l ? l.size() : java.lang.reflect.Array.getLength(v);
             if (n > 0) {
@@ -320,12 +329,15 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                 out.addBinary(Binary.fromString(v.toString()));
             } else if (t.equals(DataTypes.LongType)) {
                 out.addLong(((Number) v).longValue());
-            } else if (t.equals(DataTypes.IntegerType) || t.equals(DataTypes.ShortType)) {
+            } else if (t.equals(DataTypes.IntegerType) || t.equals(DataTypes.ShortType)
+                    || t.equals(DataTypes.ByteType)) {
                 out.addInteger(((Number) v).intValue());
-            } else if (t.equals(DataTypes.BinaryType)) {
-                out.addBinary(Binary.fromReusedByteArray((byte[]) v));
+            } else if (t.equals(DataTypes.FloatType)) {
+                out.addFloat(((Number) v).floatValue());
             } else if (t.equals(DataTypes.DoubleType)) {
                 out.addDouble(((Number) v).doubleValue());
+            } else if (t.equals(DataTypes.BinaryType)) {
+                out.addBinary(Binary.fromReusedByteArray((byte[]) v));
             } else {
                 throw new IllegalArgumentException("unsupported type " + t.simpleString());
             }

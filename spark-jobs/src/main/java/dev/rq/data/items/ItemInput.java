@@ -52,6 +52,8 @@ public final class ItemInput {
     public static final String REASON = "_reject_reason";
     /** Column added by {@link #checked()}: what was wrong, null for a valid row. */
     public static final String DETAIL = "_reject_detail";
+    /** Column of rejects tables: the input file a rejected row came from. */
+    public static final String SOURCE_FILE = "_source_file";
 
     private final String uri;
     private final Dataset<Row> raw;

@@ -1,16 +1,16 @@
 package dev.rq.data.items;
 
+import dev.rq.io.StagedOutput;
 import dev.rq.model.config.SidDataConfig;
+import dev.rq.tables.TableFiles;
 import java.io.IOException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.parquet.hadoop.ParquetFileReader;
@@ -20,7 +20,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.functions;
@@ -33,11 +32,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Prepares an item table for semantic-ID training ({@link PreparedItems}): every input row is
- * checked ({@link ItemInput}); valid rows are written with their embeddings as float32 bytes in
- * row groups of about {@value #ROW_GROUP_BYTES} bytes, rejected rows (all their columns, reason and
- * detail) to {@code _rejects/}; the driver then reconciles the input's row count (Parquet footers)
- * with the rows written (footers of both outputs), requires unique ids, and writes {@code
- * _items.json} last. A folder with a manifest from the same input and columns is reused (resume).
+ * checked ({@link ItemInput}); Spark tasks write the valid rows with their embeddings as float32
+ * bytes in row groups of about 8 MB ({@link TableFiles}), and the rejected rows (id, embedding,
+ * label, reason, detail, source file) to {@code _rejects/}; the driver then reconciles the input's
+ * row count (Parquet footers) with the rows written, requires unique ids, and commits the folder
+ * with {@code _items.json} last ({@link StagedOutput}: no directory rename). A folder with a
+ * manifest from the same input and columns is reused (resume).
  */
 public final class ItemPreparation {
 
@@ -74,48 +74,63 @@ public final class ItemPreparation {
                     + m.idColumn() + ", " + m.embeddingColumn() + ", dim " + m.dim() + "), not from " + source
                     + "; use another --out");
         }
-        fs.delete(dir, true); // an unfinished earlier attempt
         ItemInput in = ItemInput.open(spark, inputUri, cols, dim);
         long read = in.raw().count(); // from the Parquet footers
         Dataset<Row> checked = in.checked();
+        try (StagedOutput out = StagedOutput.begin(dirUri, conf, OUTPUT)) {
+            Configuration blocks = new Configuration(conf);
+            blocks.setLong("parquet.block.size", ROW_GROUP_BYTES);
+            JavaRDD<Row> valid = checked.filter(functions.col(ItemInput.REASON).isNull())
+                    .select(columns(in)).queryExecution().toRdd().toJavaRDD()
+                    .map(new ToPrepared(in.idType(), in.labelType(), dim, in.doubleEmbeddings()));
+            List<TableFiles.DataFile> data = TableFiles.write(valid, out, PreparedItems.DATA, preparedSchema(in), blocks);
+            Dataset<Row> rejects = checked.filter(functions.col(ItemInput.REASON).isNotNull())
+                    .select(rejectColumns(in));
+            List<TableFiles.DataFile> rejected = TableFiles.write(rejects.toJavaRDD(), out, PreparedItems.REJECTS,
+                    rejects.schema(), conf);
 
-        StructType schema = preparedSchema(in);
-        JavaRDD<Row> valid = checked.filter(functions.col(ItemInput.REASON).isNull())
-                .select(columns(in)).queryExecution().toRdd().toJavaRDD()
-                .map(new ToPrepared(in.idType(), in.labelType(), dim, in.doubleEmbeddings()));
-        spark.createDataFrame(valid, schema).write().mode(SaveMode.ErrorIfExists)
-                .option("parquet.block.size", Long.toString(ROW_GROUP_BYTES))
-                .parquet(dir.toString());
-        Dataset<Row> rejects = checked.filter(functions.col(ItemInput.REASON).isNotNull());
-        rejects.write().mode(SaveMode.ErrorIfExists).parquet(new Path(dir, PreparedItems.REJECTS).toString());
+            List<PreparedItems.FileEntry> files = footers(out, data, conf);
+            long accepted = files.stream().flatMap(f -> f.rowGroups().stream()).mapToLong(Long::longValue).sum();
+            Map<String, Long> byReason = new TreeMap<>();
+            if (!rejected.isEmpty()) {
+                Dataset<Row> r = spark.read().parquet(rejected.stream().map(f -> out.path(f.path()).toString())
+                        .toArray(String[]::new));
+                for (Row row : r.groupBy(ItemInput.REASON).count().collectAsList()) {
+                    byReason.put(row.getString(0), row.getLong(1));
+                }
+            }
+            long rejectedRows = byReason.values().stream().mapToLong(Long::longValue).sum();
+            if (accepted + rejectedRows != read) {
+                throw new IllegalStateException("row count check failed for " + inputUri + ": read " + read
+                        + " rows, wrote " + accepted + " valid + " + rejectedRows + " rejected");
+            }
+            if (!data.isEmpty()) {
+                in.requireUniqueIds(spark.read().parquet(data.stream().map(f -> out.path(f.path()).toString())
+                        .toArray(String[]::new)).withColumnRenamed(PreparedItems.ID, cols.idColumn()), "the item table");
+            }
+            PreparedItems.Manifest m = new PreparedItems.Manifest(PreparedItems.FORMAT, PreparedItems.VERSION, source,
+                    cols.idColumn(), cols.embeddingColumn(), cols.labelColumn(), dim, read, accepted, rejectedRows,
+                    byReason, files, TableFiles.paths(rejected), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+            List<String> written = new ArrayList<>(TableFiles.paths(data));
+            written.addAll(TableFiles.paths(rejected));
+            out.commit(written, m.toJson()); // the manifest last
+            LOG.info("prepared {} items of {} into {} ({} rejected: {})", accepted, source, dirUri, rejectedRows,
+                    byReason);
+            return m;
+        }
+    }
 
-        List<PreparedItems.FileEntry> files = footers(fs, dir, conf);
-        long accepted = files.stream().flatMap(f -> f.rowGroups().stream()).mapToLong(Long::longValue).sum();
-        Map<String, Long> byReason = new TreeMap<>();
-        Path rejectsDir = new Path(dir, PreparedItems.REJECTS);
-        Dataset<Row> written = spark.read().parquet(rejectsDir.toString());
-        for (Row r : written.groupBy(ItemInput.REASON).count().collectAsList()) {
-            byReason.put(r.getString(0), r.getLong(1));
-        }
-        long rejected = byReason.values().stream().mapToLong(Long::longValue).sum();
-        if (accepted + rejected != read) {
-            fs.delete(dir, true);
-            throw new IllegalStateException("row count check failed for " + inputUri + ": read " + read
-                    + " rows, wrote " + accepted + " valid + " + rejected + " rejected");
-        }
-        try {
-            in.requireUniqueIds(spark.read().parquet(dir.toString()).withColumnRenamed(PreparedItems.ID,
-                    cols.idColumn()), "the item table");
-        } catch (IllegalArgumentException e) {
-            fs.delete(dir, true);
-            throw e;
-        }
-        PreparedItems.Manifest m = new PreparedItems.Manifest(PreparedItems.FORMAT, PreparedItems.VERSION, source,
-                cols.idColumn(), cols.embeddingColumn(), cols.labelColumn(), dim, read, accepted, rejected, byReason,
-                files, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-        m.write(dir, conf);
-        LOG.info("prepared {} items of {} into {} ({} rejected: {})", accepted, source, dirUri, rejected, byReason);
-        return m;
+    /** What a prepared item folder is, for {@link StagedOutput}. */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(PreparedItems.MANIFEST, "--out",
+            "a prepared item table", false);
+
+    /** The columns a rejected row keeps: id, embedding, [label], reason, detail, source file. */
+    static org.apache.spark.sql.Column[] rejectColumns(ItemInput in) {
+        List<org.apache.spark.sql.Column> c = new ArrayList<>(List.of(columns(in)));
+        c.add(functions.col(ItemInput.REASON));
+        c.add(functions.col(ItemInput.DETAIL));
+        c.add(functions.input_file_name().as(ItemInput.SOURCE_FILE));
+        return c.toArray(new org.apache.spark.sql.Column[0]);
     }
 
     private static org.apache.spark.sql.Column[] columns(ItemInput in) {
@@ -163,21 +178,16 @@ public final class ItemPreparation {
         }
     }
 
-    private static List<PreparedItems.FileEntry> footers(FileSystem fs, Path dir, Configuration conf)
-            throws IOException {
-        FileStatus[] st = fs.listStatus(dir, p -> p.getName().endsWith(".parquet") && !p.getName().startsWith("_")
-                && !p.getName().startsWith("."));
-        Arrays.sort(st, (a, b) -> a.getPath().getName().compareTo(b.getPath().getName()));
-        List<PreparedItems.FileEntry> out = new ArrayList<>();
-        for (FileStatus s : st) {
-            try (ParquetFileReader r = ParquetFileReader.open(HadoopInputFile.fromPath(s.getPath(), conf))) {
-                List<Long> groups = r.getRowGroups().stream().map(BlockMetaData::getRowCount).toList();
-                if (!groups.isEmpty()) {
-                    out.add(new PreparedItems.FileEntry(s.getPath().getName(), groups));
-                }
+    private static List<PreparedItems.FileEntry> footers(StagedOutput out, List<TableFiles.DataFile> files,
+            Configuration conf) throws IOException {
+        List<PreparedItems.FileEntry> entries = new ArrayList<>();
+        for (TableFiles.DataFile f : files) {
+            try (ParquetFileReader r = ParquetFileReader.open(HadoopInputFile.fromPath(out.path(f.path()), conf))) {
+                entries.add(new PreparedItems.FileEntry(f.path(),
+                        r.getRowGroups().stream().map(BlockMetaData::getRowCount).toList()));
             }
         }
-        return out;
+        return entries;
     }
 
     public static String qualify(String uri, Configuration conf) throws IOException {

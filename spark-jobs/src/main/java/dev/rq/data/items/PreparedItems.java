@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -33,10 +32,12 @@ import org.apache.parquet.schema.MessageType;
  * small row groups (the unit of streaming reads).
  *
  * <pre>
- * &lt;dir&gt;/part-00000-….parquet    item_id (the input's type), embedding: binary (dim × float32 LE), [label]
- * &lt;dir&gt;/_rejects/               rejected input rows: every input column, _reject_reason, _reject_detail
- * &lt;dir&gt;/_items.json              {@link Manifest}, written last: counts (read = accepted + rejected),
- *                                 every data file with the rows of each row group
+ * &lt;dir&gt;/data/part-00000.zstd.parquet      item_id (the input's type), embedding: binary (dim × float32 LE), [label]
+ * &lt;dir&gt;/_rejects/part-00000.zstd.parquet  rejected input rows: id, embedding, [label], _reject_reason,
+ *                                         _reject_detail, _source_file
+ * &lt;dir&gt;/_items.json                      {@link Manifest}, written last (a {@link dev.rq.io.StagedOutput}):
+ *                                         counts (read = accepted + rejected), every data file with the rows
+ *                                         of each row group, the rejects' files
  * </pre>
  *
  * Global row index i (the training order's unit) maps to (file, row group, row) through the
@@ -48,6 +49,8 @@ public final class PreparedItems {
     public static final String MANIFEST = "_items.json";
     /** Rejects folder name. */
     public static final String REJECTS = "_rejects";
+    /** Data folder name. */
+    public static final String DATA = "data";
     /** Id column of the prepared copy. */
     public static final String ID = "item_id";
     /** Embedding column of the prepared copy: binary, dim little-endian float32 values. */
@@ -78,19 +81,21 @@ public final class PreparedItems {
      * @param rejected rows in {@code _rejects/}
      * @param rejectedByReason rejected rows per reason
      * @param files data files in index order
+     * @param rejectFiles the rejects' files
      * @param created ISO-8601 time
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Manifest(String format, int formatVersion, String source, String idColumn, String embeddingColumn,
             String labelColumn, int dim, long read, long accepted, long rejected, Map<String, Long> rejectedByReason,
-            List<FileEntry> files, String created) {
+            List<FileEntry> files, List<String> rejectFiles, String created) {
 
-        /** Writes the manifest (last file of the folder). */
-        public void write(Path dir, Configuration conf) throws IOException {
-            FileSystem fs = dir.getFileSystem(conf);
-            try (OutputStream out = fs.create(new Path(dir, MANIFEST), true)) {
-                JSON.writeValue(out, this);
+        /** @return the manifest as JSON bytes */
+        public byte[] toJson() {
+            try {
+                return JSON.writeValueAsBytes(this);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
             }
         }
 
@@ -115,7 +120,7 @@ public final class PreparedItems {
     /**
      * One data file.
      *
-     * @param file name inside the folder
+     * @param file path relative to the folder
      * @param rowGroups rows of each row group
      */
     @JsonIgnoreProperties(ignoreUnknown = true)

@@ -2,7 +2,9 @@ package dev.rq.jobs.sid;
 
 import dev.rq.data.items.ItemInput;
 import dev.rq.data.items.ItemPreparation;
-import dev.rq.io.AtomicOutput;
+import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
+import dev.rq.tables.TableFiles;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.checkpoint.Checkpoints;
@@ -17,6 +19,7 @@ import dev.rq.tables.SidManifest;
 import dev.rq.tables.SidTable;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -26,19 +29,17 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
-import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.functions;
+import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.sql.types.DataType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,20 +53,21 @@ import org.slf4j.LoggerFactory;
  * driver:  verify the checkpoint; check the item table's columns
  * encode:  one pass over the input (Spark tasks, the executor's model, batches of batch_size):
  *          valid rows → (item_id, sid, recon_mse, cosine, [label]), rejected rows → reason
- *          → work table (hidden, inside the staging folder)
+ *          → work rows, persisted (memory, spilling to disk) for the passes below
  * driver:  counts reconcile (read = encoded + rejected); duplicate ids fail naming them
  * ids:     new items get dedup = row number within equal sid ordered by item_id (after the largest
  *          dedup of that sid in --existing, whose items all keep their IDs); sid_text
  * reverse: sid → items ordered by dedup, sorted by sid
  * stats:   code usage and perplexity per level, collisions, reconstruction MSE and cosine, prefix purity
- * commit:  codebooks.safetensors, _sid_manifest.json last, then the staging folder replaces --output
+ * commit:  codebooks.safetensors; _sid_manifest.json last, listing every file ({@link StagedOutput})
  * </pre>
  *
- * A failed run removes its staging folder and leaves an existing output untouched.
+ * Tasks write their Parquet files straight under {@code --output} ({@link TableFiles}); nothing is
+ * renamed, so the commit is the same on object stores, HDFS and local disks. A failed run removes
+ * its files and leaves an earlier table at {@code --output} readable.
  */
 public final class AssignSidJob {
     private static final Logger LOG = LoggerFactory.getLogger(AssignSidJob.class);
-    private static final String WORK = "_work";
 
     private AssignSidJob() {}
 
@@ -136,15 +138,14 @@ public final class AssignSidJob {
         }
     }
 
+    /** What an ID table is, for {@link StagedOutput}. */
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(SidTable.MANIFEST, "--output",
+            "a semantic-ID table", false);
+
     /** Runs the job on {@code spark} (any master). */
     public static Result run(SparkSession spark, Options o) throws IOException {
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-assign-sid", "rq assign-sid " + o.data() + " -> " + o.output(), false);
-        try {
-            return doRun(spark, o);
-        } finally {
-            jsc.clearJobGroup();
-        }
+        return JobGroup.run(spark, "rq-assign-sid", "rq assign-sid " + o.data() + " -> " + o.output(), false,
+                () -> doRun(spark, o));
     }
 
     private static Result doRun(SparkSession spark, Options o) throws IOException {
@@ -167,15 +168,10 @@ public final class AssignSidJob {
                 o.labelColumn() != null ? o.labelColumn() : c.labelColumn());
         ItemInput in = ItemInput.open(spark, o.data(), cols, dim);
         SidManifest existing = o.existing() == null ? null : checkExisting(o, conf, modelSha, in);
+        Path existingRoot = existing == null ? null : new Path(o.existing());
 
-        Path out = new Path(o.output());
-        FileSystem fs = out.getFileSystem(conf);
-        out = fs.makeQualified(out);
-        AtomicOutput.checkReplaceable(fs, out, SidTable.MANIFEST, "--output", "a semantic-ID table");
-        fs.mkdirs(out.getParent());
-        Path tmp = new Path(out.getParent(), "." + out.getName() + ".tmp-" + UUID.randomUUID());
-        boolean committed = false;
-        try {
+        List<Dataset<Row>> cached = new ArrayList<>();
+        try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
             int threads = o.threads() > 0 ? o.threads()
                     : Integer.parseInt(spark.sparkContext().getConf().get("spark.task.cpus", "1"));
             SidCoderHandle handle = new SidCoderHandle(ckptDir.uri(), modelSha, threads,
@@ -183,64 +179,74 @@ public final class AssignSidJob {
             SidCoder coder = handle.get(); // the driver's copy: codebooks to export (and the local executor's)
 
             long te = System.nanoTime();
-            Path work = new Path(tmp, WORK);
-            encode(spark, in, handle, depth, o.batchSize()).write().mode(SaveMode.ErrorIfExists).parquet(work.toString());
+            Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize()), cached);
+            Dataset<Row> valid = cache(w.filter(functions.col(AssignTask.REASON).isNull())
+                    .drop(AssignTask.REASON, AssignTask.DETAIL, AssignTask.SOURCE_FILE, AssignTask.EMBEDDING), cached);
+            SidManifest.Counts partial = count(in, w, valid); // runs the encode pass
             double encodeSeconds = (System.nanoTime() - te) / 1e9;
-            Dataset<Row> w = spark.read().parquet(work.toString());
-            Dataset<Row> valid = w.filter(functions.col(AssignTask.REASON).isNull());
-
-            SidManifest.Counts partial = count(in, w, valid);
             if (partial.encoded() == 0 && existing == null) {
                 throw new IllegalArgumentException("no valid item in " + o.data() + ": " + partial.read()
                         + " rows read, all rejected " + partial.rejectedByReason());
             }
             in.requireUniqueIds(valid.withColumnRenamed(SidTable.ITEM_ID, cols.idColumn()), "the item table");
-            if (partial.rejected() > 0) {
-                List<Column> rc = new ArrayList<>(List.of(functions.col(SidTable.ITEM_ID),
-                        functions.col(AssignTask.EMBEDDING)));
-                if (cols.hasLabel()) {
-                    rc.add(functions.col(AssignTask.LABEL));
-                }
-                rc.addAll(List.of(functions.col(AssignTask.REASON), functions.col(AssignTask.DETAIL),
-                        functions.col(AssignTask.SOURCE_FILE)));
-                w.filter(functions.col(AssignTask.REASON).isNotNull()).select(rc.toArray(new Column[0])).write()
-                        .parquet(new Path(tmp, SidTable.REJECTS).toString());
-            }
+            List<TableFiles.DataFile> rejects = partial.rejected() == 0 ? List.of() : writeRejects(w, cols, out, conf);
 
-            Dataset<Row> ids = ids(spark, valid, o.existing(), depth);
-            ids.write().option("compression", "zstd").parquet(new Path(tmp, SidTable.IDS).toString());
-            Dataset<Row> written = spark.read().parquet(new Path(tmp, SidTable.IDS).toString());
-            reverse(written).write().option("compression", "zstd").parquet(new Path(tmp, SidTable.REVERSE).toString());
+            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth),
+                    cached);
+            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.toJavaRDD(), out, SidTable.IDS,
+                    SidTable.idSchema(in.idType()), conf);
+            Dataset<Row> rev = reverse(ids);
+            List<TableFiles.DataFile> revFiles = TableFiles.write(rev.toJavaRDD(), out, SidTable.REVERSE, rev.schema(),
+                    conf);
 
-            SidManifest.Counts counts = incremental(partial, valid, existing == null ? null : o.existing(), spark,
-                    written.count());
-            SidManifest.Collisions collisions = SidStatistics.collisions(written);
-            SidManifest.Statistics stats = SidStatistics.of(written, valid, coder, cols.hasLabel());
-            SidManifest.Codebooks codebooks = exportCodebooks(coder, new Path(tmp, SidTable.CODEBOOKS), conf, kind,
-                    modelSha);
-            fs.delete(work, true);
+            long items = idFiles.stream().mapToLong(TableFiles.DataFile::rows).sum();
+            SidManifest.Counts counts = incremental(partial, valid, existing, existingRoot, spark, items);
+            SidManifest.Collisions collisions = SidStatistics.collisions(ids);
+            SidManifest.Statistics stats = SidStatistics.of(ids, valid, coder, cols.hasLabel());
+            String codebookFile = out.fileName("codebooks", ".safetensors");
+            SidManifest.Codebooks codebooks = exportCodebooks(coder, out.path(codebookFile), out.fs(), codebookFile,
+                    kind, modelSha);
 
             double seconds = (System.nanoTime() - t0) / 1e9;
+            SidManifest.Files files = new SidManifest.Files(idFiles, revFiles, rejects);
             SidManifest m = new SidManifest(SidTable.FORMAT, SidTable.VERSION,
                     new SidManifest.Model(ckptDir.uri(), kind, config.model().method(), modelSha,
                             ckpt.manifest().step(), ckpt.manifest().configHash()),
                     codebooks,
                     new SidManifest.Source(ItemPreparation.qualify(o.data(), conf), cols.idColumn(),
                             in.idType().simpleString(), cols.embeddingColumn(), cols.labelColumn(), dim),
-                    counts, collisions, stats, o.existing() == null ? null : ItemPreparation.qualify(o.existing(), conf),
+                    counts, collisions, stats, files,
+                    o.existing() == null ? null : ItemPreparation.qualify(o.existing(), conf),
                     createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                     new SidManifest.Job(spark.sparkContext().master(), o.batchSize(), round(seconds),
                             round(encodeSeconds), round(counts.read() / seconds)));
-            m.write(tmp, conf); // last: marks the table complete
-            AtomicOutput.replace(fs, tmp, out);
-            committed = true;
-            LOG.info("assign-sid committed {}: {} items in {} s", out, counts.items(), m.job().seconds());
-            return new Result(out.toString(), m);
+            List<String> written = new ArrayList<>(files.all());
+            written.add(codebookFile);
+            out.commit(written, m.toJson().getBytes(StandardCharsets.UTF_8)); // manifest last
+            LOG.info("assign-sid committed {}: {} items in {} s", out.uri(), counts.items(), m.job().seconds());
+            return new Result(out.uri(), m);
         } finally {
-            if (!committed) {
-                fs.delete(tmp, true);
-            }
+            cached.forEach(Dataset::unpersist);
         }
+    }
+
+    /** Persists {@code d} (memory, spilling to disk) for the driver's several passes over it. */
+    private static Dataset<Row> cache(Dataset<Row> d, List<Dataset<Row>> cached) {
+        Dataset<Row> p = d.persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(p);
+        return p;
+    }
+
+    private static List<TableFiles.DataFile> writeRejects(Dataset<Row> w, SidDataConfig cols, StagedOutput out,
+            Configuration conf) {
+        List<Column> rc = new ArrayList<>(List.of(functions.col(SidTable.ITEM_ID), functions.col(AssignTask.EMBEDDING)));
+        if (cols.hasLabel()) {
+            rc.add(functions.col(AssignTask.LABEL));
+        }
+        rc.addAll(List.of(functions.col(AssignTask.REASON), functions.col(AssignTask.DETAIL),
+                functions.col(AssignTask.SOURCE_FILE)));
+        Dataset<Row> r = w.filter(functions.col(AssignTask.REASON).isNotNull()).select(rc.toArray(new Column[0]));
+        return TableFiles.write(r.toJavaRDD(), out, SidTable.REJECTS, r.schema(), conf);
     }
 
     /** The encode pass: checked input rows → work rows ({@link AssignTask}). */
@@ -277,13 +283,13 @@ public final class AssignSidJob {
         return new SidManifest.Counts(read, encoded, rejected, byReason, 0, 0, 0, encoded, encoded);
     }
 
-    private static SidManifest.Counts incremental(SidManifest.Counts c, Dataset<Row> valid, String existing,
-            SparkSession spark, long items) {
+    private static SidManifest.Counts incremental(SidManifest.Counts c, Dataset<Row> valid, SidManifest existing,
+            Path existingRoot, SparkSession spark, long items) {
         if (existing == null) {
             return new SidManifest.Counts(c.read(), c.encoded(), c.rejected(), c.rejectedByReason(), 0, 0, 0,
                     c.encoded(), items);
         }
-        Dataset<Row> ex = spark.read().parquet(new Path(existing, SidTable.IDS).toString())
+        Dataset<Row> ex = spark.read().parquet(existing.idFiles(existingRoot).toArray(String[]::new))
                 .select(functions.col(SidTable.ITEM_ID), functions.col(SidTable.SID).as("old_sid"));
         long kept = ex.count();
         Dataset<Row> both = valid.join(ex, SidTable.ITEM_ID);
@@ -297,7 +303,7 @@ public final class AssignSidJob {
      * The ID table: existing rows unchanged; new rows numbered within equal sid by item_id, after
      * the largest existing dedup of that sid.
      */
-    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, String existing, int depth) {
+    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int depth) {
         Column itemId = functions.col(SidTable.ITEM_ID);
         Column sid = functions.col(SidTable.SID);
         Dataset<Row> fresh = valid.select(itemId, sid);
@@ -306,7 +312,7 @@ public final class AssignSidJob {
         if (existing == null) {
             out = fresh.withColumn(SidTable.DEDUP, rowNumber.minus(1));
         } else {
-            Dataset<Row> ex = spark.read().parquet(new Path(existing, SidTable.IDS).toString())
+            Dataset<Row> ex = spark.read().parquet(existing.toArray(String[]::new))
                     .select(itemId, sid, functions.col(SidTable.DEDUP));
             Dataset<Row> base = ex.groupBy(sid).agg(functions.max(SidTable.DEDUP).plus(1).as("_base"));
             Dataset<Row> added = fresh.join(ex.select(itemId), SidTable.ITEM_ID, "left_anti")
@@ -356,8 +362,8 @@ public final class AssignSidJob {
         return m;
     }
 
-    private static SidManifest.Codebooks exportCodebooks(SidCoder coder, Path file, Configuration conf, String kind,
-            String modelSha) throws IOException {
+    private static SidManifest.Codebooks exportCodebooks(SidCoder coder, Path file, FileSystem fs, String name,
+            String kind, String modelSha) throws IOException {
         Map<String, HostTensor> t = new LinkedHashMap<>();
         List<List<Integer>> shapes = new ArrayList<>();
         for (int d = 0; d < coder.depth(); d++) {
@@ -368,10 +374,10 @@ public final class AssignSidJob {
         java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
         SafeTensors.write(t, Map.of("format", SidTable.FORMAT, "kind", kind, "model_sha256", modelSha), bytes);
         byte[] b = bytes.toByteArray();
-        try (OutputStream out = file.getFileSystem(conf).create(file, true)) {
+        try (OutputStream out = HadoopDir.createFile(fs, file)) {
             out.write(b);
         }
-        return new SidManifest.Codebooks(SidTable.CODEBOOKS, Checkpoints.sha256(b), shapes, coder.depth());
+        return new SidManifest.Codebooks(name, Checkpoints.sha256(b), shapes, coder.depth());
     }
 
     private static Map<String, String> createdBy() {

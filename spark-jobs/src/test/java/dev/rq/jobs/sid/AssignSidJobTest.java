@@ -183,10 +183,18 @@ class AssignSidJobTest {
                 assertThat(r.getInt(2)).as("new item %d after the existing ones", id).isGreaterThan(old);
             }
         }
-        // the same inputs again give the same table (deterministic)
+        // the same inputs again give the same table (deterministic), also when replacing a table in place
         String c = tmp.resolve("c").toString();
         assign(second, c, a);
         assertThat(byId(spark.read().parquet(c + "/" + SidTable.IDS).collectAsList())).isEqualTo(after);
+        SidManifest again = assign(second, b, a).manifest();
+        assertThat(again.files().ids()).allMatch(f -> f.path().contains("-")); // replaced: names carry the commit
+        assertThat(byId(spark.read().parquet(b + "/" + SidTable.IDS).collectAsList())).isEqualTo(after);
+        assertThat(Path.of(b, again.codebooks().file())).exists();
+        try (var files = java.nio.file.Files.list(Path.of(b, SidTable.IDS))) {
+            assertThat(files.filter(f -> f.toString().endsWith(".parquet")).count())
+                    .as("the replaced table's files are gone").isEqualTo(again.files().ids().size());
+        }
 
         // another model cannot extend this table
         assertThatThrownBy(() -> AssignSidJob.run(spark, new AssignSidJob.Options(otherCkpt.toString(), second,

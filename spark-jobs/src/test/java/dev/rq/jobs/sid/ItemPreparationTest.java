@@ -64,6 +64,7 @@ class ItemPreparationTest {
                 ItemInput.NULL_EMBEDDING, 1L, ItemInput.WRONG_LENGTH, 1L, ItemInput.NON_FINITE, 2L,
                 ItemInput.NULL_ELEMENT, 1L));
         Map<Object, String> reasons = new HashMap<>();
+        assertThat(m.rejectFiles()).isNotEmpty();
         for (Row r : spark.read().parquet(dir + "/_rejects").collectAsList()) {
             reasons.put(r.getAs("item_id"), r.getAs(ItemInput.REASON) + ": " + r.getAs(ItemInput.DETAIL));
         }
@@ -74,7 +75,7 @@ class ItemPreparationTest {
         // the prepared copy holds every valid embedding exactly, in some fixed order
         PreparedItems p = PreparedItems.open(dir, new Configuration());
         assertThat(p.numRows()).isEqualTo(300);
-        List<Row> ids = spark.read().parquet(dir).select("item_id").collectAsList();
+        List<Row> ids = spark.read().parquet(dir + "/data").select("item_id").collectAsList();
         long[] all = new long[300];
         for (int i = 0; i < 300; i++) {
             all[i] = i;
@@ -108,7 +109,7 @@ class ItemPreparationTest {
         assertThatThrownBy(() -> ItemPreparation.run(spark, in, SidDataConfig.defaults(), DIM,
                 tmp.resolve("p1").toString())).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("duplicate item id").hasMessageContaining("7 (2 rows)");
-        assertThat(tmp.resolve("p1")).doesNotExist();
+        assertThat(tmp.resolve("p1")).as("a failed preparation leaves nothing").doesNotExist();
         assertThatThrownBy(() -> ItemPreparation.run(spark, in, new SidDataConfig("id", null, null), DIM,
                 tmp.resolve("p2").toString())).isInstanceOf(ConfigException.class)
                 .hasMessageStartingWith("data.id_column: the item table").hasMessageContaining("no column 'id'");

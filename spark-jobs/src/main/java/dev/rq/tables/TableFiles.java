@@ -1,0 +1,92 @@
+package dev.rq.tables;
+
+import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.io.StagedOutput;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.hadoop.ParquetWriter;
+import org.apache.parquet.hadoop.util.HadoopOutputFile;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.function.Function2;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Writes an unpartitioned Parquet table from Spark tasks straight into a {@link StagedOutput}, as
+ * {@link TokenTableWriter} does for token tables: each task writes one zstd file {@code
+ * <folder>/part-<task>[-<commit>].zstd.parquet} in one piece ({@link HadoopDir#writePath}) and
+ * returns a {@link DataFile}; the driver lists exactly the files of the accepted attempts in the
+ * output's manifest. Spark, pyarrow and pandas read the files as Spark-written Parquet. Column
+ * types: those of {@link TokenTableWriter.RowWriteSupport}.
+ */
+public final class TableFiles implements Function2<Integer, Iterator<Row>, Iterator<TableFiles.DataFile>> {
+    private static final long serialVersionUID = 1L;
+
+    /**
+     * One written file.
+     *
+     * @param path relative to the output root
+     * @param rows rows in it
+     * @param bytes its size
+     */
+    public record DataFile(String path, long rows, long bytes) implements Serializable {}
+
+    private final String root;
+    private final String folder;
+    private final String suffix;
+    private final StructType schema;
+    private final SerializableHadoopConf conf;
+
+    private TableFiles(String root, String folder, String suffix, StructType schema, Configuration conf) {
+        this.root = root;
+        this.folder = folder;
+        this.suffix = suffix;
+        this.schema = schema;
+        this.conf = new SerializableHadoopConf(conf);
+    }
+
+    /**
+     * Writes {@code rows} (one Spark job); empty partitions write no file.
+     *
+     * @param folder the table's folder relative to {@code out.root()}
+     * @return the files written, in task order
+     */
+    public static List<DataFile> write(JavaRDD<Row> rows, StagedOutput out, String folder, StructType schema,
+            Configuration conf) {
+        return rows.mapPartitionsWithIndex(new TableFiles(out.uri(), folder, out.nameSuffix(), schema, conf), false)
+                .collect();
+    }
+
+    /** @return the paths of {@code files} (for {@link StagedOutput#commit}) */
+    public static List<String> paths(List<DataFile> files) {
+        return files.stream().map(DataFile::path).toList();
+    }
+
+    @Override
+    public Iterator<DataFile> call(Integer task, Iterator<Row> rows) throws IOException {
+        if (!rows.hasNext()) {
+            return List.<DataFile>of().iterator();
+        }
+        Configuration c = conf.get();
+        String rel = folder + "/" + String.format(Locale.ROOT, "part-%05d%s.zstd.parquet", task, suffix);
+        Path target = new Path(root, rel);
+        FileSystem fs = target.getFileSystem(c);
+        Path writeAt = HadoopDir.writePath(fs, target);
+        long n = 0;
+        try (ParquetWriter<Row> w = TokenTableWriter.writer(HadoopOutputFile.fromPath(writeAt, c), schema, -1, c)) {
+            while (rows.hasNext()) {
+                w.write(rows.next());
+                n++;
+            }
+        }
+        HadoopDir.publish(fs, writeAt, target);
+        return List.of(new DataFile(rel, n, fs.getFileStatus(target).getLen())).iterator();
+    }
+}
