@@ -40,6 +40,11 @@ public final class AssignSidCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "4096", description = "Items per model call (default ${DEFAULT-VALUE})")
     int batchSize;
 
+    @Option(names = "--recon-sample", defaultValue = "16",
+            description = "Reconstruct one item in N (by a hash of its id) for the reconstruction MSE and cosine"
+                    + " statistics; 1 = all (the decoder costs as much as the encoder; default ${DEFAULT-VALUE})")
+    int reconSample;
+
     @Option(names = "--workers", description = "Run on local[N] when no spark.master is set (default: all cores)")
     Integer workers;
 
@@ -50,7 +55,7 @@ public final class AssignSidCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         AssignSidJob.Options o = new AssignSidJob.Options(checkpoint, data, output, existing, idColumn, embeddingColumn,
-                labelColumn, batchSize, threads);
+                labelColumn, batchSize, threads, reconSample);
         try (SparkSession spark = IngestCommand.session("rq assign-sid", workers)) {
             System.out.print(AssignSidJob.run(spark, o).summary());
         }

@@ -43,6 +43,7 @@ import picocli.CommandLine.ScopeType;
             AssignSidCommand.class,
             SidQuickstartCommand.class,
             SidItemsCommand.class,
+            SidReportCommand.class,
         })
 public final class RqCli implements Runnable {
 

@@ -36,6 +36,17 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         register(kryo, "org.apache.spark.sql.types.LongType$");
         register(kryo, "org.apache.spark.sql.types.ByteType$");
         register(kryo, "org.apache.spark.sql.types.BooleanType$");
+        // reading more files than spark.sql.sources.parallelPartitionDiscovery.threshold (32) from a
+        // manifest's file list: Spark lists them in a job that ships Hadoop paths and file statuses
+        registerJava(kryo, "org.apache.hadoop.fs.Path");
+        register(kryo, "[Lorg.apache.hadoop.fs.Path;");
+        registerJava(kryo, "org.apache.hadoop.fs.FileStatus");
+        register(kryo, "[Lorg.apache.hadoop.fs.FileStatus;");
+        registerJava(kryo, "org.apache.hadoop.fs.LocatedFileStatus");
+        register(kryo, "[Lorg.apache.hadoop.fs.LocatedFileStatus;");
+        registerJava(kryo, "org.apache.hadoop.fs.BlockLocation");
+        register(kryo, "[Lorg.apache.hadoop.fs.BlockLocation;");
+        register(kryo, "[Lscala.Tuple2;");
         // Dataset.toLocalIterator returns each partition's rows as chunked buffers (rq query; rq eval
         // streams its statistics blocks to the driver in order)
         register(kryo, "[Lorg.apache.spark.util.io.ChunkedByteBuffer;");

@@ -123,13 +123,15 @@ public record SidManifest(
      *
      * @param usedFraction per level, fraction of the K codes used by at least one item
      * @param perplexity per level, exp(entropy) of the code histogram over the ID table
-     * @param reconstructionMse mean over the encoded items of the mean squared error of the reconstruction
-     * @param cosineSimilarity mean over the encoded items of cos(x, x̂)
+     * @param reconstructionMse mean over the reconstructed items of the mean squared error of the reconstruction
+     * @param cosineSimilarity mean over the reconstructed items of cos(x, x̂)
+     * @param reconstructedItems items reconstructed for these two means (one in {@code --recon-sample}
+     *     of the items encoded in this run, chosen by a hash of the id)
      * @param prefixPurity per prefix length k = 1..D, the fraction of labelled items whose label is the
      *     most common label of the items sharing their first k codes (null without a label column)
      */
     public record Statistics(List<Double> usedFraction, List<Double> perplexity, double reconstructionMse,
-            double cosineSimilarity, List<Double> prefixPurity) {}
+            double cosineSimilarity, long reconstructedItems, List<Double> prefixPurity) {}
 
     /**
      * The files of the table.

@@ -83,9 +83,11 @@ public final class AssignSidJob {
      * @param labelColumn label column ("" for none), or null for the checkpoint's {@code data.label_column}
      * @param batchSize items per model call
      * @param threads libtorch intra-op threads per task (0 = spark.task.cpus)
+     * @param reconSample reconstruct one item in this many (by a hash of its id) for the reconstruction
+     *     statistics; 1 = every item (the decoder costs as much as the encoder)
      */
     public record Options(String checkpoint, String data, String output, String existing, String idColumn,
-            String embeddingColumn, String labelColumn, int batchSize, int threads) {
+            String embeddingColumn, String labelColumn, int batchSize, int threads, int reconSample) {
         public Options {
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(data, "data");
@@ -95,6 +97,9 @@ public final class AssignSidJob {
             }
             if (threads < 0) {
                 throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+            }
+            if (reconSample < 1) {
+                throw new IllegalArgumentException("--recon-sample must be at least 1, got " + reconSample);
             }
         }
     }
@@ -138,6 +143,9 @@ public final class AssignSidJob {
         }
     }
 
+    /** Rows per file of the ID and reverse tables (the number of files is also capped at 4 per task slot). */
+    static final long ROWS_PER_FILE = 2_000_000;
+
     /** What an ID table is, for {@link StagedOutput}. */
     static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(SidTable.MANIFEST, "--output",
             "a semantic-ID table", false);
@@ -179,7 +187,7 @@ public final class AssignSidJob {
             SidCoder coder = handle.get(); // the driver's copy: codebooks to export (and the local executor's)
 
             long te = System.nanoTime();
-            Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize()), cached);
+            Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize(), o.reconSample()), cached);
             Dataset<Row> valid = cache(w.filter(functions.col(AssignTask.REASON).isNull())
                     .drop(AssignTask.REASON, AssignTask.DETAIL, AssignTask.SOURCE_FILE, AssignTask.EMBEDDING), cached);
             SidManifest.Counts partial = count(in, w, valid); // runs the encode pass
@@ -191,11 +199,14 @@ public final class AssignSidJob {
             in.requireUniqueIds(valid.withColumnRenamed(SidTable.ITEM_ID, cols.idColumn()), "the item table");
             List<TableFiles.DataFile> rejects = partial.rejected() == 0 ? List.of() : writeRejects(w, cols, out, conf);
 
-            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth),
-                    cached);
+            long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
+            int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
+                    (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE));
+            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth)
+                    .coalesce(fileCount), cached);
             List<TableFiles.DataFile> idFiles = TableFiles.write(ids.toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
-            Dataset<Row> rev = reverse(ids);
+            Dataset<Row> rev = reverse(ids, fileCount);
             List<TableFiles.DataFile> revFiles = TableFiles.write(rev.toJavaRDD(), out, SidTable.REVERSE, rev.schema(),
                     conf);
 
@@ -250,7 +261,8 @@ public final class AssignSidJob {
     }
 
     /** The encode pass: checked input rows → work rows ({@link AssignTask}). */
-    private static Dataset<Row> encode(SparkSession spark, ItemInput in, SidCoderHandle handle, int depth, int batch) {
+    private static Dataset<Row> encode(SparkSession spark, ItemInput in, SidCoderHandle handle, int depth, int batch,
+            int reconSample) {
         SidDataConfig c = in.columns();
         List<Column> sel = new ArrayList<>(List.of(functions.col(ItemInput.quote(c.idColumn())),
                 functions.col(ItemInput.quote(c.embeddingColumn()))));
@@ -261,7 +273,7 @@ public final class AssignSidJob {
                 functions.input_file_name()));
         Dataset<Row> checked = in.checked().select(sel.toArray(new Column[0]));
         DataType emb = in.raw().schema().apply(c.embeddingColumn()).dataType();
-        AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch);
+        AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch, reconSample);
         JavaRDD<Row> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);
         return spark.createDataFrame(rows, AssignTask.schema(in.idType(), emb, in.labelType()));
     }
@@ -336,14 +348,15 @@ public final class AssignSidJob {
                 .select(itemId, sid, functions.col(SidTable.DEDUP), functions.col(SidTable.SID_TEXT));
     }
 
-    /** sid → items (index = dedup) and count, sorted by sid. */
-    static Dataset<Row> reverse(Dataset<Row> ids) {
+    /** sid → items (index = dedup) and count, in {@code files} sid ranges (file order), sorted within each. */
+    static Dataset<Row> reverse(Dataset<Row> ids, int files) {
         Column pairs = functions.sort_array(functions.collect_list(functions.struct(functions.col(SidTable.DEDUP),
                 functions.col(SidTable.ITEM_ID))));
         return ids.groupBy(SidTable.SID).agg(pairs.as("_pairs"), functions.count(functions.lit(1)).as(SidTable.COUNT))
                 .withColumn(SidTable.ITEMS, functions.expr("transform(_pairs, p -> p." + SidTable.ITEM_ID + ")"))
                 .select(SidTable.SID, SidTable.ITEMS, SidTable.COUNT)
-                .orderBy(SidTable.SID);
+                .repartitionByRange(files, functions.col(SidTable.SID))
+                .sortWithinPartitions(SidTable.SID);
     }
 
     private static SidManifest checkExisting(Options o, Configuration conf, String modelSha, ItemInput in)

@@ -40,9 +40,15 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
     private final int dim;
     private final int depth;
     private final int batchSize;
+    private final int reconSample;
 
+    /**
+     * @param reconSample reconstruct one item in this many for the statistics (chosen by a hash of
+     *     the id, so the same items whatever the partitioning)
+     */
     AssignTask(SidCoderHandle coder, DataType idType, DataType embeddingType, DataType labelType, int dim, int depth,
-            int batchSize) {
+            int batchSize, int reconSample) {
+        this.reconSample = reconSample;
         this.coder = coder;
         this.idType = idType;
         this.embeddingType = embeddingType;
@@ -50,6 +56,18 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
         this.dim = dim;
         this.depth = depth;
         this.batchSize = batchSize;
+    }
+
+    /** @return whether the item {@code id} is one of the 1-in-{@code every} items reconstructed for the statistics */
+    static boolean sampled(Object id, int every) {
+        if (every <= 1) {
+            return true;
+        }
+        long h = id instanceof Number n ? n.longValue() : id.hashCode();
+        h ^= h >>> 33; // SplitMix64 finaliser: ids in sequence spread evenly
+        h *= 0xff51afd7ed558ccdL;
+        h ^= h >>> 33;
+        return Long.remainderUnsigned(h, every) == 0;
     }
 
     /** @return the work table schema (valid and rejected rows) */
@@ -80,6 +98,7 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
             private final float[] x = new float[batchSize * dim];
             private final Object[] ids = new Object[batchSize];
             private final Object[] labels = new Object[batchSize];
+            private final boolean[] reconstruct = new boolean[batchSize];
 
             @Override
             public boolean hasNext() {
@@ -113,25 +132,27 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                     }
                     ids[n] = InternalRows.value(r, 0, idType);
                     labels[n] = labelType == null || r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
+                    reconstruct[n] = sampled(ids[n], reconSample);
                     InternalRows.copy(r.getArray(1), dim, doubles, x, n * dim);
                     n++;
                 }
                 if (n > 0) {
-                    SidCoderHandle.Encoded e = coder.encode(x, n, dim);
+                    SidCoderHandle.Encoded e = coder.encode(x, n, dim, reconstruct);
                     for (int i = 0; i < n; i++) {
                         int[] sid = new int[depth];
                         for (int d = 0; d < depth; d++) {
                             sid[d] = (int) e.codes()[i * depth + d];
                         }
-                        out.add(labelType == null
-                                ? RowFactory.create(ids[i], sid, e.mse()[i], e.cosine()[i], null, null, null, null)
-                                : RowFactory.create(ids[i], sid, e.mse()[i], e.cosine()[i], labels[i], null, null, null,
-                                        null));
+                        Float mse = reconstruct[i] ? e.mse()[i] : null;
+                        Float cos = reconstruct[i] ? e.cosine()[i] : null;
+                        out.add(labelType == null ? RowFactory.create(ids[i], sid, mse, cos, null, null, null, null)
+                                : RowFactory.create(ids[i], sid, mse, cos, labels[i], null, null, null, null));
                     }
                 }
             }
 
             private Row reject(InternalRow r, int rc) {
+                // (a rejected row carries its input values, not codes)
                 Object id = r.isNullAt(0) ? null : InternalRows.value(r, 0, idType);
                 Object emb = null;
                 if (!r.isNullAt(1)) {

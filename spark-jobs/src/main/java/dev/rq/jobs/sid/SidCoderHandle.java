@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.executor.ExecutorModels;
 import dev.rq.executor.TaskDevice;
@@ -64,25 +65,49 @@ final class SidCoderHandle implements Serializable {
      * Codes and reconstruction statistics of a batch (eval mode).
      *
      * @param codes [n, D] row-major
-     * @param mse [n] mean squared error of each item's reconstruction
-     * @param cosine [n] cosine similarity of each item with its reconstruction
+     * @param mse [n] mean squared error of each reconstructed item's reconstruction (NaN where not
+     *     reconstructed)
+     * @param cosine [n] cosine similarity of each reconstructed item with its reconstruction (NaN
+     *     where not reconstructed)
      */
     record Encoded(long[] codes, float[] mse, float[] cosine) {}
 
     /**
      * @param x [n, dim] row-major (only the first n rows are used)
+     * @param reconstruct which rows to reconstruct for the statistics (null: none)
      */
-    Encoded encode(float[] x, int n, int dim) {
+    Encoded encode(float[] x, int n, int dim, boolean[] reconstruct) {
         Loaded l = loaded();
         Engines.pytorch(threads); // intra-op threads of this (task) thread
         try (NDManager m = l.manager.newSubManager(); NDScope scope = new NDScope()) { // frees the batch's tensors
             NDArray in = Tensors.of(m, x.length == n * dim ? x : java.util.Arrays.copyOf(x, n * dim), new Shape(n, dim));
             NDArray codes = l.coder.codes(in); // [n, D]
-            NDArray rec = l.coder.reconstruct(codes); // [n, dim]
-            float[] mse = rec.sub(in).square().mean(new int[] {1}).toFloatArray();
-            NDArray dot = rec.mul(in).sum(new int[] {1});
-            NDArray norms = rec.norm(new int[] {1}).mul(in.norm(new int[] {1})).maximum(1e-12f);
-            return new Encoded(codes.toLongArray(), mse, dot.div(norms).toFloatArray());
+            long[] c = codes.toLongArray();
+            float[] mse = new float[n];
+            float[] cos = new float[n];
+            java.util.Arrays.fill(mse, Float.NaN);
+            java.util.Arrays.fill(cos, Float.NaN);
+            int k = 0;
+            long[] rows = new long[n];
+            for (int i = 0; i < n; i++) {
+                if (reconstruct != null && reconstruct[i]) {
+                    rows[k++] = i;
+                }
+            }
+            if (k > 0) {
+                NDArray at = Tensors.of(m, java.util.Arrays.copyOf(rows, k));
+                NDArray xs = in.get(new NDIndex("{}", at)); // [k, dim]
+                NDArray rec = l.coder.reconstruct(codes.get(new NDIndex("{}", at))); // [k, dim]
+                float[] e = rec.sub(xs).square().mean(new int[] {1}).toFloatArray();
+                NDArray dot = rec.mul(xs).sum(new int[] {1});
+                NDArray norms = rec.norm(new int[] {1}).mul(xs.norm(new int[] {1})).maximum(1e-12f);
+                float[] cs = dot.div(norms).toFloatArray();
+                for (int j = 0; j < k; j++) {
+                    mse[(int) rows[j]] = e[j];
+                    cos[(int) rows[j]] = cs[j];
+                }
+            }
+            return new Encoded(c, mse, cos);
         }
     }
 

@@ -109,7 +109,7 @@ public final class SidQuickstartJob {
             SidManifest m = upToDate(new Path(table), t.getValue().finalCheckpoint(), conf);
             if (m == null) {
                 m = AssignSidJob.run(spark, new AssignSidJob.Options(t.getValue().finalCheckpoint(), data, table, null,
-                        null, null, null, 4096, 0)).manifest();
+                        null, null, null, 4096, 0, 1)).manifest();
                 console.printf("assign %s: %d items, unique-sid ratio %.4f -> %s (%.0f s)%n", t.getKey(),
                         m.counts().items(), m.collisions().uniqueSidRatio(), table, secs(s));
             } else {

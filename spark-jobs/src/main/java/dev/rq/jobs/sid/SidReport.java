@@ -92,6 +92,8 @@ public final class SidReport {
         rows.add(row("reconstruction MSE", entries, e -> String.format(Locale.ROOT, "%.6f",
                 e.manifest().statistics().reconstructionMse())));
         rows.add(row("cosine similarity (x, x̂)", entries, e -> f4(e.manifest().statistics().cosineSimilarity())));
+        rows.add(row("items reconstructed for MSE and cosine", entries,
+                e -> e.manifest().statistics().reconstructedItems()));
         int depth = entries.stream().mapToInt(e -> e.manifest().codebooks().depth()).max().orElse(0);
         for (int d = 0; d < depth; d++) {
             int level = d;

@@ -18,7 +18,8 @@ import org.apache.spark.sql.functions;
  *       histogram over all items of the ID table;
  *   <li>collisions of {@code sid} before the dedup level: distinct sids / items, the fraction of
  *       items in a group of two or more, the largest group;
- *   <li>reconstruction MSE and cosine similarity, means over the items encoded in this run;
+ *   <li>reconstruction MSE and cosine similarity, means over the items reconstructed in this run
+ *       (one in {@code --recon-sample} of the encoded items, by a hash of the id);
  *   <li>prefix purity for k = 1..D (with a label column): Σ over prefix groups of the count of the
  *       group's most common label, divided by the labelled items — the fraction of items that share
  *       their label with the majority of the items sharing their first k codes.
@@ -65,9 +66,11 @@ final class SidStatistics {
             used.add(hist.size() / (double) coder.codebookSize(d));
             perplexity.add(Math.exp(entropy));
         }
-        Row rec = encoded.agg(functions.avg(AssignTask.RECON_MSE), functions.avg(AssignTask.COSINE)).first();
+        Row rec = encoded.agg(functions.avg(AssignTask.RECON_MSE), functions.avg(AssignTask.COSINE),
+                functions.count(AssignTask.RECON_MSE)).first();
         double mse = rec.isNullAt(0) ? Double.NaN : rec.getDouble(0);
         double cos = rec.isNullAt(1) ? Double.NaN : rec.getDouble(1);
+        long reconstructed = rec.getLong(2);
         List<Double> purity = null;
         if (labels) {
             purity = new ArrayList<>();
@@ -80,6 +83,6 @@ final class SidStatistics {
                 purity.add(p.isNullAt(1) || p.getLong(1) == 0 ? Double.NaN : p.getLong(0) / (double) p.getLong(1));
             }
         }
-        return new SidManifest.Statistics(used, perplexity, mse, cos, purity);
+        return new SidManifest.Statistics(used, perplexity, mse, cos, reconstructed, purity);
     }
 }

@@ -79,7 +79,7 @@ class AssignSidJobTest {
     }
 
     private AssignSidJob.Result assign(String data, String out, String existing) throws Exception {
-        return AssignSidJob.run(spark, new AssignSidJob.Options(ckpt.toString(), data, out, existing, null, null, null, 32, 1));
+        return AssignSidJob.run(spark, new AssignSidJob.Options(ckpt.toString(), data, out, existing, null, null, null, 32, 1, 1));
     }
 
     @Test
@@ -110,7 +110,7 @@ class AssignSidJobTest {
             SidCoderHandle h = new SidCoderHandle(ckpt.toString(),
                     m.model().modelSha256(), 1, new dev.rq.io.SerializableHadoopConf(new org.apache.hadoop.conf.Configuration()));
             float[] x = GEN.embeddings(0, 400);
-            long[] expect = h.encode(x, 400, DIM).codes();
+            long[] expect = h.encode(x, 400, DIM, null).codes();
             for (int i = 0; i < 400; i++) {
                 assertThat(codes.get(1000L + i)).as("item %d", 1000 + i)
                         .containsExactly((int) expect[2 * i], (int) expect[2 * i + 1]);
@@ -198,7 +198,7 @@ class AssignSidJobTest {
 
         // another model cannot extend this table
         assertThatThrownBy(() -> AssignSidJob.run(spark, new AssignSidJob.Options(otherCkpt.toString(), second,
-                tmp.resolve("d").toString(), a, null, null, null, 32, 1))).isInstanceOf(IllegalArgumentException.class)
+                tmp.resolve("d").toString(), a, null, null, null, 32, 1, 1))).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("new IDs must come from the same model");
         assertThat(tmp.resolve("d")).doesNotExist();
     }
