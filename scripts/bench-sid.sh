@@ -22,17 +22,17 @@ if [[ ! -f $WORK/items/_SUCCESS ]]; then
 fi
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 median_ips() { python3 -c "
-import json,sys,statistics
-v=[json.loads(l)['img_per_s'] for l in open(sys.argv[1]) if l.strip()][1:]
+import glob,json,sys,statistics
+v=[json.loads(l)['img_per_s'] for f in sorted(glob.glob(sys.argv[1] + '/metrics/steps-*.jsonl')) for l in open(f) if l.strip()][1:]
 print('%.0f' % statistics.median(v) if v else 'n/a')" "$1"; }
 
 rm -rf "$WORK/train-rqvae" "$WORK/train-rqkmeans"
 "$RQ" train-sid --conf "$ROOT/conf/sid/tiger.yaml" --data "$WORK/items" --out "$WORK/train-rqvae" --workers 2 \
     --max-steps "$STEPS" --set train.checkpoint_every=0 --set train.log_every=10
-echo "train-sid rqvae: $(median_ips "$WORK/train-rqvae/metrics.jsonl") items/s (median of the logged windows, batch 1024, 2 ranks)"
+echo "train-sid rqvae: $(median_ips "$WORK/train-rqvae") items/s (median of the logged windows, batch 1024, 2 ranks)"
 "$RQ" train-sid --conf "$ROOT/conf/sid/tiger.yaml" --data "$WORK/items" --out "$WORK/train-rqkmeans" --workers 2 \
     --method rq-kmeans --set kmeans.iterations=5
-echo "train-sid rq-kmeans: $(median_ips "$WORK/train-rqkmeans/metrics.jsonl") sampled items/s per Lloyd iteration"
+echo "train-sid rq-kmeans: $(median_ips "$WORK/train-rqkmeans") sampled items/s per Lloyd iteration"
 
 CKPT=$(ls -d "$WORK"/train-rqvae/checkpoints/step-* | sort | tail -1)
 for rep in $(seq 1 "$REPS"); do

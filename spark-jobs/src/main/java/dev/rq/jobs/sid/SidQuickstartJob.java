@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.jobs.train.SidStage;
+import dev.rq.jobs.train.RunDirectory;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.SidModelConfig;
@@ -166,22 +167,12 @@ public final class SidQuickstartJob {
 
     /** The training run's summary for the report: steps, last logged losses, throughput. */
     private static JsonNode training(TrainingJob.Result r, Configuration conf) throws IOException {
-        Path metrics = new Path(r.runUri(), "metrics.jsonl");
-        FileSystem fs = metrics.getFileSystem(conf);
         ObjectNode n = JSON.createObjectNode();
         n.put("run", r.runUri());
         n.put("steps", r.steps());
-        if (!fs.exists(metrics)) {
-            n.put("summary", r.steps() + " steps");
-            return n;
-        }
         List<JsonNode> lines = new ArrayList<>();
-        try (InputStream in = fs.open(metrics)) {
-            for (String l : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
-                if (!l.isBlank()) {
-                    lines.add(JSON.readTree(l));
-                }
-            }
+        for (String l : new RunDirectory(r.runUri(), conf).metricsLines()) { // the rolled metric parts
+            lines.add(JSON.readTree(l));
         }
         if (lines.isEmpty()) {
             n.put("summary", r.steps() + " steps");

@@ -106,7 +106,7 @@ class TrainSidJobTest {
         assertThat(vaeRef.steps()).isEqualTo(STEPS);
         JsonAssert.items(run, 601, 600, 1);
         assertThat(run.resolve("checkpoints/step-00000012/manifest.json")).exists();
-        List<String> metrics = Files.readAllLines(run.resolve("metrics.jsonl"));
+        List<String> metrics = TrainRuns.metrics(run);
         assertThat(metrics).hasSize(STEPS);
         assertThat(metrics.get(0)).contains("\"recon_loss\"").contains("\"codebook_loss\"").contains("\"perplexity\"");
         double first = new ObjectMapper().readTree(metrics.get(0)).get("recon_loss").asDouble();
@@ -150,7 +150,7 @@ class TrainSidJobTest {
         TrainingJob.Result r = train(config("rqvae"), run, 2, "throw:1:7");
         assertThat(r.submissions()).isGreaterThan(1);
         assertThat(r.weightsSha256()).isEqualTo(vaeRef.weightsSha256());
-        assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(STEPS);
+        assertThat(TrainRuns.metrics(run)).hasSize(STEPS);
     }
 
     @Test
