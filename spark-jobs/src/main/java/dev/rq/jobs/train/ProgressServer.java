@@ -10,6 +10,9 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
 /**
@@ -21,6 +24,7 @@ final class ProgressServer implements AutoCloseable {
 
     private final ServerSocket server;
     private final Thread acceptor;
+    private final List<Thread> readers = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
 
     /**
@@ -36,6 +40,7 @@ final class ProgressServer implements AutoCloseable {
                     Socket s = server.accept();
                     Thread reader = new Thread(() -> read(s, onLine), "rq-progress-reader");
                     reader.setDaemon(true);
+                    readers.add(reader);
                     reader.start();
                 } catch (IOException e) {
                     if (!closed) {
@@ -59,6 +64,23 @@ final class ProgressServer implements AutoCloseable {
             // rank 0 went away (task failed or finished); the driver handles the stage outcome
         } catch (IOException | RuntimeException e) {
             TrainingJob.LOG.warn("progress stream error: {}", e.toString());
+        }
+    }
+
+    /**
+     * Waits (at most {@code timeout}) until every connection accepted so far has been read to its
+     * end. Once the stage's tasks have returned, rank 0 has closed its connection, so this makes
+     * sure its last lines (those of the final steps) reached {@code onLine} before the caller
+     * closes what they feed.
+     */
+    void drain(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (Thread t : readers) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                break;
+            }
+            t.join(Math.max(1, left / 1_000_000));
         }
     }
 

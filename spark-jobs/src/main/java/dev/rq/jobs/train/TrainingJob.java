@@ -122,6 +122,7 @@ public final class TrainingJob {
                 ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
                 RDD<String> out = ranks.rdd().barrier().mapPartitions(task, false, tag);
                 List<String> results = JavaRDD.fromRDD(out, tag).collect();
+                progress.drain(Duration.ofSeconds(30)); // the last steps' lines may still be in flight
                 metrics.close();
                 JsonNode r0 = JSON.readTree(results.get(0));
                 for (String r : results) {
