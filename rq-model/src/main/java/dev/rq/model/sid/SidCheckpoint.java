@@ -7,7 +7,7 @@ import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.Manifest;
 import dev.rq.model.config.SidRunConfig;
-import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
 import java.io.IOException;
 import java.util.Map;
 
@@ -38,8 +38,8 @@ public final class SidCheckpoint {
      * @param optimizer optimizer moments, or null
      * @param trainerState trainer state (RNG, cursor, k-means progress), or null
      */
-    public static Manifest save(CheckpointDir dir, Map<String, HostTensor> model, SidRunConfig config, long step,
-            Map<String, HostTensor> optimizer, JsonNode trainerState) throws IOException {
+    public static Manifest save(CheckpointDir dir, Map<String, ? extends TensorData> model, SidRunConfig config,
+            long step, Map<String, ? extends TensorData> optimizer, JsonNode trainerState) throws IOException {
         return Checkpoints.write(dir, new Checkpoints.Contents(kind(config), config, step, config.train().seed(), model,
                 optimizer, trainerState));
     }

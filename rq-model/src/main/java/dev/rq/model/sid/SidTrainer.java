@@ -8,6 +8,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.train.Adam;
 import dev.rq.model.train.GradientReduction;
 import dev.rq.model.train.LrSchedule;
@@ -143,8 +144,8 @@ public final class SidTrainer {
                 model.deadFraction(), local * collective.worldSize(), (System.nanoTime() - t0) / 1e9);
     }
 
-    /** @return optimizer moments as host tensors */
-    public Map<String, HostTensor> optimizerState() {
+    /** @return optimizer moments (tensors written to a checkpoint as they are read) */
+    public Map<String, TensorData> optimizerState() {
         return adam.state();
     }
 
