@@ -10,6 +10,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 echo "load: $(uptime)"
 mvn -B -o -q -pl spark-jobs -am test -Dtest=EvalBenchRun -Dsurefire.failIfNoSpecifiedTests=false \
-  -Drq.bench=true -Drq.bench.seconds="${1:-20}" -Drq.test.xmx=4g 2>&1 | grep -E '^BENCH' || {
+  -Drq.bench=true -Drq.bench.seconds="${1:-20}" -Drq.test.xmx=4g 2>&1 | grep -aoE 'BENCH .*' || {
   echo "bench failed: see spark-jobs/target/surefire-reports/dev.rq.jobs.eval.EvalBenchRun.txt" >&2; exit 1; }
 echo "load: $(uptime)"
