@@ -1,5 +1,6 @@
 package dev.rq.cli;
 
+import dev.rq.jobs.train.RunConflictException;
 import dev.rq.jobs.train.TrainingDivergedException;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.config.ConfigException;
@@ -20,12 +21,13 @@ import picocli.CommandLine;
  *
  * <p>The rule, for code that throws: a failure is a user error when its cause chain holds an
  * {@link IllegalArgumentException} (any subclass), a {@link ConfigException}, a {@link
- * CheckpointException}, a {@link TrainingDivergedException} (lower the learning rate), a missing, existing or unreadable path ({@link FileNotFoundException},
+ * CheckpointException}, a {@link TrainingDivergedException} (lower the learning rate), a {@link RunConflictException}
+ * (an {@code --out} holding another run), a missing, existing or unreadable path ({@link FileNotFoundException},
  * {@link NoSuchFileException}, {@link FileAlreadyExistsException}, {@link AccessDeniedException},
  * Hadoop's {@code AccessControlException}), a picocli {@link CommandLine.ParameterException}, or
  * Spark SQL's {@code AnalysisException} (a query that does not fit the table). Its message is the
  * one line the user sees, so it says what is wrong, where (option, key, path) and what to do.
- * {@link IllegalStateException} and every other exception are crashes. The chain is followed
+ * Other {@link IllegalStateException}s and every other exception are crashes. The chain is followed
  * through Spark's task failures, so a bad input found inside a task is still a user error.
  */
 final class Failures {
@@ -61,6 +63,7 @@ final class Failures {
                 || t instanceof ConfigException
                 || t instanceof CheckpointException
                 || t instanceof TrainingDivergedException
+                || t instanceof RunConflictException
                 || t instanceof FileNotFoundException
                 || t instanceof NoSuchFileException
                 || t instanceof FileAlreadyExistsException

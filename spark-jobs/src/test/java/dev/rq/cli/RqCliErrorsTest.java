@@ -187,6 +187,22 @@ class RqCliErrorsTest {
     }
 
     @Test
+    void anOutputHoldingAnotherRunIsAUserErrorAndStaysAsItIs() throws Exception {
+        Path other = tmp.resolve("other-run");
+        Files.createDirectories(other);
+        String runJson = "{\"kind\":\"rqvae\",\"config_hash\":\"" + "0".repeat(64) + "\",\"config\":{}}";
+        Files.writeString(other.resolve("run.json"), runJson);
+        Run r = run(null, "train-vae", "--conf", repo("conf/rqvae/tiny.yaml"), "--data", repo("data/emoji/validation"),
+                "--out", other.toString());
+        assertThat(r.rc).as(r.err).isEqualTo(Failures.USER_ERROR);
+        assertThat(r.err.lines().toList()).as(r.err).hasSize(1);
+        assertThat(r.err).startsWith("rq train-vae: run directory ").contains(other.toString(),
+                "holds a rqvae run with a different configuration", "use another --out");
+        assertThat(other.resolve("run.json")).hasContent(runJson);
+        assertThat(other.resolve("config.yaml")).doesNotExist();
+    }
+
+    @Test
     void aDivergingRunStopsAtTheFirstNonFiniteStepWithAUserError() {
         // a learning rate of 1e9 turns the weights into NaN within a few steps
         Run r = run(null, "train-vae", "--conf", repo("conf/rqvae/tiny.yaml"), "--data", repo("data/emoji/validation"),

@@ -96,7 +96,7 @@ public final class RunDirectory {
      * has the same config.
      *
      * @return true if the run already existed (resume)
-     * @throws IllegalStateException if the run URI holds a run with a different config
+     * @throws RunConflictException if the run URI holds a run with a different config
      */
     public boolean claim(String kind, String configHash, JsonNode config) throws IOException {
         Path p = path(RUN_JSON);
@@ -107,7 +107,7 @@ public final class RunDirectory {
             }
             String oldHash = existing.path("config_hash").asText();
             if (!existing.path("kind").asText().equals(kind) || !oldHash.equals(configHash)) {
-                throw new IllegalStateException("run directory " + uri + " holds a " + existing.path("kind").asText()
+                throw new RunConflictException("run directory " + uri + " holds a " + existing.path("kind").asText()
                         + " run with a different configuration (config hash " + oldHash.substring(0, Math.min(12, oldHash.length()))
                         + ", this command resolves to " + configHash.substring(0, 12) + "); use another --out, or"
                         + " rerun with the same config to resume. Nothing was overwritten.");
