@@ -52,10 +52,20 @@ public final class IngestCommand implements Callable<Integer> {
     @Option(names = "--resize", description = "Resize the shorter side to S (downscale only) and re-encode.")
     Integer resize;
 
+    @Option(names = "--row-group-mb",
+            description = "Parquet row-group size in MiB (the training loader's unit of reading and shuffling);"
+                    + " default: input size / 1024, between 1 and 8 MiB.")
+    Double rowGroupMb;
+
     @Override
     public Integer call() throws Exception {
+        if (rowGroupMb != null && !(rowGroupMb > 0)) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+                    "--row-group-mb must be positive, got " + rowGroupMb);
+        }
         IngestJob.Options o = new IngestJob.Options(input, format, output, split, shards,
-                imageColumn, labelColumn, resize);
+                imageColumn, labelColumn, resize,
+                rowGroupMb == null ? 0 : Math.max(1, (long) (rowGroupMb * (1 << 20))));
         try (SparkSession spark = session("rq ingest", workers)) {
             IngestJob.Result r = IngestJob.run(spark, o);
             System.out.print(r.summary());

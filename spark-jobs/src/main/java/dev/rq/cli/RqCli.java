@@ -30,6 +30,7 @@ import picocli.CommandLine.ScopeType;
             CommandLine.HelpCommand.class,
             IngestCommand.class,
             BenchCommand.class,
+            BenchLoaderCommand.class,
             ImportOfficialCommand.class,
             TokenizeCommand.class,
             DecodeCommand.class,

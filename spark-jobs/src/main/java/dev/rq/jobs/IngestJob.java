@@ -63,7 +63,9 @@ import scala.Tuple2;
  *
  * <p>Steps: list the input on the driver and build one {@link SourceRecord} per input unit (file,
  * WebDataset sample, Parquet row) → validate each unit by decoding it ({@link IngestProcessor}) →
- * hash-partition by the unit's sort key into {@code shards} partitions, sorted within each → every
+ * hash-partition by the unit's row-order key ({@link DatasetLayout#rowOrderKey}: a hash of its sort
+ * key, then the key) into {@code shards} partitions, sorted by it within each, row groups of
+ * {@code rowGroupBytes} ({@link ShardWriter#autoRowGroupBytes}) → every
  * task writes its shard {@code <split>-i-of-n.parquet} and, when it has rejects, {@code
  * _rejects/rejects-i-of-n.parquet}, straight into {@code <output>/<split>/} → the driver checks
  * {@code accepted + rejected == read} and writes {@code _dataset_info.json}, which lists the
@@ -73,7 +75,7 @@ import scala.Tuple2;
  * own; then the old files are removed. A failed run removes its files and never touches a complete
  * split; readers require the sidecar. The output is deterministic: shard assignment and row order
  * depend only on the sort keys (ImageFolder relative path; WebDataset {@code tar/key}; Parquet row
- * index), not on the input partitioning.
+ * index), not on the input partitioning; rows of all classes are mixed in every shard and row group.
  */
 public final class IngestJob {
     private static final Logger LOG = LoggerFactory.getLogger(IngestJob.class);
@@ -99,6 +101,8 @@ public final class IngestJob {
      * @param imageColumn foreign Parquet image column (struct{bytes,path} or binary)
      * @param labelColumn foreign Parquet label column (integer; missing column → -1)
      * @param resize shorter-side resize at ingest, or null to keep original bytes
+     * @param rowGroupBytes Parquet row-group size; 0 = {@link ShardWriter#autoRowGroupBytes} of the
+     *     input size
      */
     public record Options(
             String input,
@@ -108,7 +112,8 @@ public final class IngestJob {
             int shards,
             String imageColumn,
             String labelColumn,
-            Integer resize) {
+            Integer resize,
+            long rowGroupBytes) {
         public Options {
             Objects.requireNonNull(input, "input");
             Objects.requireNonNull(format, "format");
@@ -122,8 +127,17 @@ public final class IngestJob {
             if (resize != null && resize <= 0) {
                 throw new IllegalArgumentException("resize must be > 0, got " + resize);
             }
+            if (rowGroupBytes < 0) {
+                throw new IllegalArgumentException("row-group size must be >= 0, got " + rowGroupBytes);
+            }
             imageColumn = imageColumn == null ? DatasetLayout.IMAGE : imageColumn;
             labelColumn = labelColumn == null ? DatasetLayout.LABEL : labelColumn;
+        }
+
+        /** Options with automatic row-group size. */
+        public Options(String input, InputFormat format, String output, String split, int shards,
+                String imageColumn, String labelColumn, Integer resize) {
+            this(input, format, output, split, shards, imageColumn, labelColumn, resize, 0);
         }
     }
 
@@ -178,11 +192,13 @@ public final class IngestJob {
             }
             int shards = o.shards() > 0 ? o.shards()
                     : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
-            LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards", o.format(), o.input(),
-                    src.inputBytes, src.classNames.size(), shards);
+            long rowGroupBytes = o.rowGroupBytes() > 0 ? o.rowGroupBytes()
+                    : ShardWriter.autoRowGroupBytes(src.inputBytes);
+            LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards, row groups of {} bytes", o.format(),
+                    o.input(), src.inputBytes, src.classNames.size(), shards, rowGroupBytes);
             String splitUri = new Path(new Path(o.output()), o.split()).toString();
             try (StagedOutput out = StagedOutput.begin(splitUri, conf, OUTPUT)) {
-                List<ShardStats> stats = write(src, o, shards, out, sconf);
+                List<ShardStats> stats = write(src, o, shards, rowGroupBytes, out, sconf);
                 DatasetInfo info = summarize(o, src, stats, shards);
                 if (info.numRows() == 0) { // the input is untouched; a split without images is of no use
                     throw new IllegalArgumentException("--input: no image of " + o.input() + " was accepted ("
@@ -208,15 +224,15 @@ public final class IngestJob {
             "a dataset split", false);
 
     /** One Spark job: validates, shards, sorts and writes every unit straight under the split folder. */
-    private static List<ShardStats> write(Source src, Options o, int shards, StagedOutput out,
-            SerializableConf sconf) {
+    private static List<ShardStats> write(Source src, Options o, int shards, long rowGroupBytes,
+            StagedOutput out, SerializableConf sconf) {
         IngestProcessor proc = new IngestProcessor(o.resize());
         return src.records
                 .map(proc::process)
-                .mapToPair(r -> new Tuple2<>(r.sortKey(), r))
+                .mapToPair(r -> new Tuple2<>(DatasetLayout.rowOrderKey(r.sortKey()), r))
                 .repartitionAndSortWithinPartitions(new HashPartitioner(shards), new StringOrder())
                 .mapPartitionsWithIndex(new ShardTask(out.uri(), out.nameSuffix(), o.split(), shards,
-                        src.classNames, sconf), false)
+                        src.classNames, rowGroupBytes, sconf), false)
                 .collect();
     }
 
@@ -448,15 +464,17 @@ public final class IngestJob {
         private final String split;
         private final int shards;
         private final List<String> classNames;
+        private final long rowGroupBytes;
         private final SerializableConf conf;
 
         ShardTask(String splitDir, String suffix, String split, int shards, List<String> classNames,
-                SerializableConf conf) {
+                long rowGroupBytes, SerializableConf conf) {
             this.splitDir = splitDir;
             this.suffix = suffix;
             this.split = split;
             this.shards = shards;
             this.classNames = List.copyOf(classNames);
+            this.rowGroupBytes = rowGroupBytes;
             this.conf = conf;
         }
 
@@ -475,7 +493,7 @@ public final class IngestJob {
             Map<String, Long> rejects = new TreeMap<>();
             RejectsWriter rw = null;
             long rows;
-            try (ShardWriter w = new ShardWriter(shardAt, c, classNames)) {
+            try (ShardWriter w = new ShardWriter(shardAt, c, classNames, rowGroupBytes)) {
                 while (it.hasNext()) {
                     IngestResult r = it.next()._2();
                     if (r.accepted()) {

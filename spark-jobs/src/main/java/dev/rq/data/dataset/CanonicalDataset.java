@@ -5,44 +5,63 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.parquet.HadoopReadOptions;
 import org.apache.parquet.column.page.PageReadStore;
 import org.apache.parquet.example.data.Group;
 import org.apache.parquet.example.data.simple.convert.GroupRecordConverter;
 import org.apache.parquet.hadoop.ParquetFileReader;
 import org.apache.parquet.hadoop.metadata.BlockMetaData;
+import org.apache.parquet.hadoop.metadata.ParquetMetadata;
 import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.parquet.hadoop.util.HadoopStreams;
 import org.apache.parquet.io.ColumnIOFactory;
 import org.apache.parquet.io.MessageColumnIO;
 import org.apache.parquet.io.RecordReader;
 import org.apache.parquet.schema.MessageType;
+import org.apache.parquet.schema.PrimitiveType;
+import org.apache.parquet.schema.PrimitiveType.PrimitiveTypeName;
+import org.apache.parquet.schema.Type;
 
 /**
  * Read access to one split of a canonical dataset on any Hadoop file system, without Spark (usable
  * inside a Spark task or a plain JVM).
  *
  * <p>{@link #open} requires the {@code _dataset_info.json} sidecar (written last by the ingest, so
- * a half-written split is never opened) and checks that every listed shard exists and that its
- * footer row count matches the sidecar. Global row index {@code i} maps to (shard, row) through
- * the shard row counts in index order. Rows are read one Parquet row group at a time.
+ * a half-written split is never opened) and checks that every listed shard exists, is a Parquet
+ * file with the shard schema, and that its footer row count matches the sidecar; every error names
+ * the file. Global row index {@code i} maps to (shard, row) through the shard row counts in index
+ * order. Rows are read one Parquet row group (a <em>block</em>, numbered over all shards in index
+ * order) at a time; the footers read by {@link #open} are kept, so a block read reads only its
+ * column chunks.
  */
 public final class CanonicalDataset {
     private final Path splitDir;
     private final Configuration conf;
+    private final FileSystem fs;
     private final DatasetInfo info;
     private final Path[] shardPaths;
     private final long[] shardStart; // global index of each shard's first row; length shards+1
     private final long[][] groupStart; // per shard: row index of each row group's first row; +end
+    private final ParquetMetadata[] footers;
+    private final int[] blockStart; // block id of each shard's first row group; + total
 
-    private CanonicalDataset(Path splitDir, Configuration conf, DatasetInfo info, Path[] shardPaths,
-            long[] shardStart, long[][] groupStart) {
+    private CanonicalDataset(Path splitDir, Configuration conf, FileSystem fs, DatasetInfo info,
+            Path[] shardPaths, long[] shardStart, long[][] groupStart, ParquetMetadata[] footers) {
         this.splitDir = splitDir;
         this.conf = conf;
+        this.fs = fs;
         this.info = info;
         this.shardPaths = shardPaths;
         this.shardStart = shardStart;
         this.groupStart = groupStart;
+        this.footers = footers;
+        this.blockStart = new int[footers.length + 1];
+        for (int s = 0; s < footers.length; s++) {
+            blockStart[s + 1] = blockStart[s] + footers[s].getBlocks().size();
+        }
     }
 
     /**
@@ -53,7 +72,7 @@ public final class CanonicalDataset {
      * @throws FileNotFoundException when the folder, its sidecar or a shard is missing (not a
      *     complete split)
      * @throws IllegalArgumentException when a shard's size or row count differs from the sidecar
-     *     (a truncated or replaced shard)
+     *     (a truncated or replaced shard), or it is not a Parquet file with the shard schema
      */
     public static CanonicalDataset open(String splitUri, Configuration conf) throws IOException {
         Path dir = new Path(splitUri);
@@ -66,6 +85,7 @@ public final class CanonicalDataset {
         Path[] paths = new Path[n];
         long[] start = new long[n + 1];
         long[][] groups = new long[n][];
+        ParquetMetadata[] footers = new ParquetMetadata[n];
         for (int s = 0; s < n; s++) {
             DatasetInfo.Shard shard = info.shards().get(s);
             paths[s] = new Path(dir, shard.file());
@@ -73,19 +93,18 @@ public final class CanonicalDataset {
                 throw new FileNotFoundException("dataset split " + splitUri + ": shard " + shard.file()
                         + " listed in " + DatasetLayout.INFO_FILE + " is missing; re-ingest the split");
             }
-            long size = fs.getFileStatus(paths[s]).getLen();
-            if (size != shard.bytes()) {
+            FileStatus status = fs.getFileStatus(paths[s]);
+            if (status.getLen() != shard.bytes()) {
                 throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " is "
-                        + size + " bytes, " + DatasetLayout.INFO_FILE + " says " + shard.bytes()
+                        + status.getLen() + " bytes, " + DatasetLayout.INFO_FILE + " says " + shard.bytes()
                         + " (truncated or replaced); re-ingest the split");
             }
-            try (ParquetFileReader r =
-                    ParquetFileReader.open(HadoopInputFile.fromPath(paths[s], conf))) {
-                List<BlockMetaData> blocks = r.getRowGroups();
-                groups[s] = new long[blocks.size() + 1];
-                for (int g = 0; g < blocks.size(); g++) {
-                    groups[s][g + 1] = groups[s][g] + blocks.get(g).getRowCount();
-                }
+            footers[s] = footer(status, conf, splitUri, shard.file());
+            checkSchema(splitUri, shard.file(), footers[s].getFileMetaData().getSchema());
+            List<BlockMetaData> blocks = footers[s].getBlocks();
+            groups[s] = new long[blocks.size() + 1];
+            for (int g = 0; g < blocks.size(); g++) {
+                groups[s][g + 1] = groups[s][g] + blocks.get(g).getRowCount();
             }
             long rows = groups[s][groups[s].length - 1];
             if (rows != shard.rows()) {
@@ -99,7 +118,35 @@ public final class CanonicalDataset {
             throw new IllegalArgumentException("dataset split " + splitUri + ": its shards hold " + start[n]
                     + " rows, " + DatasetLayout.INFO_FILE + " says " + info.numRows() + "; re-ingest the split");
         }
-        return new CanonicalDataset(dir, conf, info, paths, start, groups);
+        return new CanonicalDataset(dir, conf, fs, info, paths, start, groups, footers);
+    }
+
+    /** Reads a shard's footer; a truncated or non-Parquet file fails naming it. */
+    private static ParquetMetadata footer(FileStatus st, Configuration conf, String splitUri, String file) {
+        try (ParquetFileReader r = ParquetFileReader.open(HadoopInputFile.fromStatus(st, conf))) {
+            return r.getFooter();
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + file + " is not a"
+                    + " readable Parquet file (truncated or another format?): " + e.getMessage(), e);
+        }
+    }
+
+    /** Fails unless a shard has {@code image.bytes} (binary) and {@code label} (int64). */
+    static void checkSchema(String splitUri, String file, MessageType schema) {
+        String want = "image: struct<bytes: binary, path: string>, label: int64";
+        if (!schema.containsPath(new String[] {DatasetLayout.IMAGE, DatasetLayout.BYTES})
+                || !primitive(schema.getType(DatasetLayout.IMAGE, DatasetLayout.BYTES),
+                        PrimitiveTypeName.BINARY)
+                || !schema.containsField(DatasetLayout.LABEL)
+                || !primitive(schema.getType(DatasetLayout.LABEL), PrimitiveTypeName.INT64)) {
+            throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + file
+                    + " is not a dataset shard: its schema is " + schema.toString()
+                    .replaceAll("\\s+", " ").trim() + ", expected " + want);
+        }
+    }
+
+    private static boolean primitive(Type t, PrimitiveTypeName name) {
+        return t.isPrimitive() && ((PrimitiveType) t).getPrimitiveTypeName() == name;
     }
 
     /** Why {@code dir} (which has no sidecar) is not a split, and what to pass instead. */
@@ -190,10 +237,14 @@ public final class CanonicalDataset {
      * @return its rows in file order
      */
     public RowGroup readRowGroup(int shard, int group) throws IOException {
-        try (ParquetFileReader r =
-                ParquetFileReader.open(HadoopInputFile.fromPath(shardPaths[shard], conf))) {
-            MessageType schema = r.getFooter().getFileMetaData().getSchema();
-            PageReadStore pages = r.readRowGroup(group);
+        Path file = shardPaths[shard];
+        ParquetMetadata one = new ParquetMetadata(footers[shard].getFileMetaData(),
+                List.of(footers[shard].getBlocks().get(group)));
+        try (ParquetFileReader r = new ParquetFileReader(conf, file, one,
+                HadoopReadOptions.builder(conf, file).build(),
+                HadoopStreams.wrap(fs.open(file)))) {
+            MessageType schema = one.getFileMetaData().getSchema();
+            PageReadStore pages = r.readRowGroup(0);
             int rows = (int) pages.getRowCount();
             MessageColumnIO io = new ColumnIOFactory().getColumnIO(schema);
             RecordReader<Group> rr = io.getRecordReader(pages, new GroupRecordConverter(schema));
@@ -216,7 +267,58 @@ public final class CanonicalDataset {
                         : DatasetLayout.UNKNOWN_LABEL;
             }
             return new RowGroup(shardStart[shard] + groupStart[shard][group], bytes, paths, labels);
+        } catch (IOException | RuntimeException e) {
+            throw new IOException(file + ": cannot read row group " + group + " (corrupt or"
+                    + " truncated file?): " + e.getMessage(), e);
         }
+    }
+
+    /** @return row groups over all shards (blocks, numbered in global row order) */
+    public int numBlocks() {
+        return blockStart[blockStart.length - 1];
+    }
+
+    /**
+     * Rows and estimated heap bytes of every block once read: the row group's uncompressed column
+     * bytes plus 96 bytes per row (array and string headers, label).
+     *
+     * @return {rows[], heapBytes[]} by block id
+     */
+    public long[][] blockSizes() {
+        long[] rows = new long[numBlocks()];
+        long[] heap = new long[numBlocks()];
+        for (int s = 0; s < footers.length; s++) {
+            List<BlockMetaData> blocks = footers[s].getBlocks();
+            for (int g = 0; g < blocks.size(); g++) {
+                rows[blockStart[s] + g] = blocks.get(g).getRowCount();
+                heap[blockStart[s] + g] = blocks.get(g).getTotalByteSize()
+                        + 96 * blocks.get(g).getRowCount();
+            }
+        }
+        return new long[][] {rows, heap};
+    }
+
+    /** @return bytes of all shard files' row groups as stored (compressed) */
+    public long storedBytes() {
+        long b = 0;
+        for (ParquetMetadata f : footers) {
+            for (BlockMetaData m : f.getBlocks()) {
+                b += m.getCompressedSize();
+            }
+        }
+        return b;
+    }
+
+    /** Reads block {@code block} (row group numbered over all shards). */
+    public RowGroup readBlock(int block) throws IOException {
+        if (block < 0 || block >= numBlocks()) {
+            throw new IndexOutOfBoundsException("block " + block + " of " + numBlocks());
+        }
+        int s = 0;
+        while (blockStart[s + 1] <= block) {
+            s++;
+        }
+        return readRowGroup(s, block - blockStart[s]);
     }
 
     /** Reads every row in global index order (small datasets, tests). */
@@ -262,9 +364,10 @@ public final class CanonicalDataset {
 
         /** Approximate heap size, for cache budgets. */
         public long heapBytes() {
-            long b = 64L * labels.length;
-            for (byte[] x : bytes) {
-                b += x == null ? 0 : x.length;
+            long b = 96L * labels.length;
+            for (int i = 0; i < labels.length; i++) {
+                b += (bytes[i] == null ? 0 : bytes[i].length)
+                        + (paths[i] == null ? 0 : paths[i].length());
             }
             return b;
         }

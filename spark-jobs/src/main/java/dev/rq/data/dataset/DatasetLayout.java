@@ -78,6 +78,24 @@ public final class DatasetLayout {
 
     private DatasetLayout() {}
 
+    /**
+     * The key that orders rows: shards are assigned by its hash and rows sorted by it within a
+     * shard. It starts with a 64-bit hash of the unit's sort key (ImageFolder relative path,
+     * WebDataset {@code tar/key}, Parquet row number), so a shard's rows, and therefore every row
+     * group, are a deterministic pseudo-random sample of the classes instead of one class after
+     * another; the loader's block-level shuffle relies on this ({@code docs/data.md} §5).
+     */
+    public static String rowOrderKey(String sortKey) {
+        long h = 0xcbf29ce484222325L; // FNV-1a 64 over UTF-8, then a SplitMix64 finaliser
+        for (byte b : sortKey.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            h = (h ^ (b & 0xff)) * 0x100000001b3L;
+        }
+        h = (h ^ (h >>> 30)) * 0xbf58476d1ce4e5b9L;
+        h = (h ^ (h >>> 27)) * 0x94d049bb133111ebL;
+        h ^= h >>> 31;
+        return String.format(Locale.ROOT, "%016x", h) + "/" + sortKey;
+    }
+
     /** {@code train-00003-of-00032.parquet}. */
     public static String shardName(String split, int index, int count) {
         return String.format(Locale.ROOT, "%s-%05d-of-%05d.parquet", split, index, count);

@@ -10,7 +10,8 @@ import java.util.SplittableRandom;
  *
  * <ul>
  *   <li>{@link Mode#TRAIN}: {@code Resize(S)} (shorter side to S, Pillow bilinear with antialias,
- *       see {@link Resampling}) → {@code RandomCrop(S)} → {@code RandomHorizontalFlip(0.5)}.
+ *       see {@link Resampling}) → {@code RandomCrop(S)} → {@code RandomHorizontalFlip(0.5)} (the
+ *       flip can be turned off: {@code data.hflip: false}).
  *   <li>{@link Mode#EVAL}: {@code Resize(S)} → {@code CenterCrop(S)} (offsets rounded half-to-even
  *       like Python's {@code round}).
  * </ul>
@@ -19,7 +20,8 @@ import java.util.SplittableRandom;
  *
  * <p>Randomness comes only from the {@code sampleSeed} argument: the crop's top offset is {@code
  * nextInt(h − S + 1)}, then the left offset {@code nextInt(w − S + 1)}, then the flip {@code
- * nextDouble() < 0.5}, all from one {@link SplittableRandom}. The loader derives {@code sampleSeed}
+ * nextDouble() < 0.5} (drawn also when flipping is off, so the crops stay the same), all from
+ * one {@link SplittableRandom}. The loader derives {@code sampleSeed}
  * from (seed, epoch, global sample index), so augmentation does not depend on the worker count or
  * on thread scheduling. Immutable and thread-safe.
  */
@@ -33,17 +35,28 @@ public final class ImageTransform {
 
     private final int size;
     private final Mode mode;
+    private final boolean hflip;
 
     /**
      * @param size output side S in pixels (also the shorter-side resize target)
      * @param mode train or eval
      */
     public ImageTransform(int size, Mode mode) {
+        this(size, mode, true);
+    }
+
+    /**
+     * @param size output side S in pixels (also the shorter-side resize target)
+     * @param mode train or eval
+     * @param hflip random horizontal flips in train mode
+     */
+    public ImageTransform(int size, Mode mode, boolean hflip) {
         if (size <= 0) {
             throw new IllegalArgumentException("size must be > 0, got " + size);
         }
         this.size = size;
         this.mode = mode;
+        this.hflip = hflip;
     }
 
     public int size() {
@@ -82,7 +95,7 @@ public final class ImageTransform {
             SplittableRandom rnd = new SplittableRandom(sampleSeed);
             top = rnd.nextInt(rh - size + 1);
             left = rnd.nextInt(rw - size + 1);
-            flip = rnd.nextDouble() < 0.5;
+            flip = rnd.nextDouble() < 0.5 && hflip;
         } else {
             top = (int) Math.rint((rh - size) / 2.0);
             left = (int) Math.rint((rw - size) / 2.0);

@@ -15,66 +15,54 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Iterates one rank's slices of the global batches ({@link EpochPlan}), decoding and transforming
- * images on a pool of background threads with a bounded prefetch of whole batches.
+ * Iterates one rank's slices of the global image batches of an {@link EpochPlan}: blocks are read
+ * ahead window by window ({@link BlockStream}), images decoded and transformed on a pool of
+ * background threads with a bounded prefetch of whole batches.
  *
  * <pre>{@code
  * try (BatchLoader loader = BatchLoader.builder()
- *         .setStore(new SampleStore(CanonicalDataset.open(uri, conf), 1L << 30))
+ *         .setDataset(CanonicalDataset.open(uri, conf))
  *         .setGlobalBatchSize(128).optRank(rank, worldSize).optSeed(0)
+ *         .optPartitions(8).optShuffleWindow(1024).optCacheBytes(2L << 30)
  *         .setTransform(new ImageTransform(256, ImageTransform.Mode.TRAIN))
  *         .optThreads(4).optPrefetch(2).optStart(savedCursor).optEndEpoch(100).build()) {
  *     while (loader.hasNext()) { Batch b = loader.next(); ... save b.next() with checkpoints ... }
  * }
  * }</pre>
  *
- * Every value in a batch is a pure function of (dataset, seed, transform, cursor, rank, N): the
- * thread count, prefetch depth and scheduling change nothing. Images that fail to decode (which
- * the ingest rules out) raise an exception naming the sample.
+ * Every value in a batch is a pure function of (dataset, seed, partitions, window, transform,
+ * cursor, rank, N), and the concatenation of the N ranks' slices does not depend on N: the thread
+ * counts, prefetch depth, cache size and scheduling change nothing. Images that fail to decode
+ * (which the ingest rules out) raise an exception naming the sample.
  */
 public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
-    private final SampleStore store;
-    private final int globalBatch;
+    private final BlockStream<CanonicalDataset.RowGroup> stream;
     private final int rank;
     private final int worldSize;
     private final long seed;
-    private final boolean shuffle;
     private final ImageTransform transform;
     private final int prefetch;
     private final int endEpoch;
     private final long stepsPerEpoch;
-    private final int n;
     private final ExecutorService pool;
     private final ArrayDeque<CompletableFuture<Batch>> queue = new ArrayDeque<>();
     private Cursor nextToSubmit;
     private Cursor nextToReturn;
-    private int orderEpoch = -1;
-    private int[] order;
 
     private BatchLoader(Builder b) {
-        this.store = b.store;
-        this.globalBatch = b.globalBatch;
         this.rank = b.rank;
         this.worldSize = b.worldSize;
         this.seed = b.seed;
-        this.shuffle = b.shuffle;
         this.transform = b.transform;
         this.prefetch = b.prefetch;
         this.endEpoch = b.endEpoch;
-        long rows = store.dataset().numRows();
-        if (rows > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("more than 2^31-1 samples: " + rows);
-        }
-        this.n = (int) rows;
-        this.stepsPerEpoch = EpochPlan.stepsPerEpoch(n, globalBatch);
-        if (stepsPerEpoch == 0) {
-            throw new IllegalArgumentException("global batch " + globalBatch + " > " + n
-                    + " samples");
-        }
-        if (b.start.step() >= stepsPerEpoch) {
-            throw new IllegalArgumentException("cursor step " + b.start.step() + " >= "
-                    + stepsPerEpoch + " steps per epoch");
-        }
+        ImageBlocks source = new ImageBlocks(b.dataset);
+        EpochPlan plan = b.shuffle
+                ? new EpochPlan(source.index(), b.globalBatch, b.partitions, b.window, b.seed, true)
+                : EpochPlan.sequential(source.index(), b.globalBatch);
+        this.stream = new BlockStream<>(source, plan, b.shuffle ? b.rank : 0, b.shuffle ? b.worldSize : 1,
+                b.cacheBytes, b.readThreads, b.start, b.endEpoch);
+        this.stepsPerEpoch = stream.stepsPerEpoch();
         this.nextToSubmit = b.start;
         this.nextToReturn = b.start;
         AtomicInteger id = new AtomicInteger();
@@ -100,6 +88,11 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
         return nextToReturn;
     }
 
+    /** @return the block stream (read statistics) */
+    public BlockStream<CanonicalDataset.RowGroup> stream() {
+        return stream;
+    }
+
     @Override
     public boolean hasNext() {
         return nextToReturn.epoch() < endEpoch;
@@ -111,11 +104,12 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
             throw new NoSuchElementException();
         }
         while (queue.size() < prefetch && nextToSubmit.epoch() < endEpoch) {
-            queue.add(submit(nextToSubmit));
+            queue.add(submit(stream.open(nextToSubmit)));
             nextToSubmit = nextToSubmit.next(stepsPerEpoch);
         }
         try {
             Batch b = queue.poll().join();
+            stream.done(b.cursor());
             nextToReturn = b.next();
             return b;
         } catch (CompletionException e) {
@@ -124,53 +118,52 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
     }
 
     /**
-     * Builds the batch at {@code c} synchronously on the calling thread (no prefetch); the same
-     * values {@link #next()} returns for that cursor.
+     * Builds the batch at {@code c} synchronously on the calling thread (no prefetch, outside the
+     * read-ahead schedule); the same values {@link #next()} returns for that cursor.
      */
     public Batch batchAt(Cursor c) {
-        long[] idx = EpochPlan.slice(orderFor(c.epoch()), c.step(), globalBatch, rank, worldSize);
-        Batch b = newBatch(c, idx);
-        for (int j = 0; j < idx.length; j++) {
-            fill(b, j);
+        BlockStream.Slice<CanonicalDataset.RowGroup> s = stream.readUnscheduled(c);
+        try {
+            Batch b = newBatch(s);
+            for (int j = 0; j < s.indices().length; j++) {
+                fill(b, s, j);
+            }
+            return b;
+        } finally {
+            stream.release(s);
         }
-        return b;
     }
 
-    private CompletableFuture<Batch> submit(Cursor c) {
-        long[] idx = EpochPlan.slice(orderFor(c.epoch()), c.step(), globalBatch, rank, worldSize);
-        Batch b = newBatch(c, idx);
-        CompletableFuture<?>[] parts = new CompletableFuture<?>[idx.length];
-        for (int j = 0; j < idx.length; j++) {
+    private CompletableFuture<Batch> submit(BlockStream.Slice<CanonicalDataset.RowGroup> s) {
+        Batch b = newBatch(s);
+        CompletableFuture<?>[] parts = new CompletableFuture<?>[s.indices().length];
+        for (int j = 0; j < parts.length; j++) {
             final int jj = j;
-            parts[j] = CompletableFuture.runAsync(() -> fill(b, jj), pool);
+            parts[j] = CompletableFuture.runAsync(() -> fill(b, s, jj), pool);
         }
         return CompletableFuture.allOf(parts).thenApply(v -> b);
     }
 
-    private Batch newBatch(Cursor c, long[] idx) {
-        return new Batch(c, c.next(stepsPerEpoch), rank, worldSize, idx, new long[idx.length],
-                new float[idx.length * transform.tensorLength()], transform.size());
+    private Batch newBatch(BlockStream.Slice<CanonicalDataset.RowGroup> s) {
+        int n = s.indices().length;
+        return new Batch(s.cursor(), s.cursor().next(stepsPerEpoch), rank, worldSize, s.indices(),
+                new long[n], new float[n * transform.tensorLength()], transform.size());
     }
 
-    private synchronized int[] orderFor(int epoch) {
-        if (epoch != orderEpoch) {
-            order = EpochPlan.order(seed, epoch, n, shuffle);
-            orderEpoch = epoch;
+    private void fill(Batch b, BlockStream.Slice<CanonicalDataset.RowGroup> s, int j) {
+        long index = s.indices()[j];
+        CanonicalDataset.Sample sample = s.block(j).sample(s.rows()[j]);
+        if (sample.bytes() == null) {
+            throw new IllegalStateException("sample " + index + " (" + sample.path() + ") has no image bytes");
         }
-        return order;
-    }
-
-    private void fill(Batch b, int j) {
-        long index = b.indices()[j];
-        CanonicalDataset.Sample s = store.get(index);
         BufferedImage img;
         try {
-            img = ImageDecoding.decode(s.bytes());
+            img = ImageDecoding.decode(sample.bytes());
         } catch (ImageDecodeException e) {
-            throw new IllegalStateException("sample " + index + " (" + s.path()
+            throw new IllegalStateException("sample " + index + " (" + sample.path()
                     + ") does not decode: " + e.getMessage(), e);
         }
-        b.labels()[j] = s.label();
+        b.labels()[j] = sample.label();
         transform.apply(img, EpochPlan.mix(seed, b.cursor().epoch(), index), b.images(),
                 j * transform.tensorLength());
     }
@@ -178,25 +171,30 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
     @Override
     public void close() {
         pool.shutdownNow();
+        stream.close();
     }
 
     /** Builder: {@code set*} required, {@code opt*} optional. */
     public static final class Builder {
-        private SampleStore store;
+        private CanonicalDataset dataset;
         private int globalBatch;
         private int rank = 0;
         private int worldSize = 1;
         private long seed = 0;
         private boolean shuffle = true;
+        private int partitions = 1;
+        private int window = 1024;
+        private long cacheBytes = 2L << 30;
+        private int readThreads = 2;
         private ImageTransform transform;
         private int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
         private int prefetch = 2;
         private Cursor start = Cursor.start();
         private int endEpoch = Integer.MAX_VALUE;
 
-        /** The sample source (required). */
-        public Builder setStore(SampleStore store) {
-            this.store = store;
+        /** The split to read (required). */
+        public Builder setDataset(CanonicalDataset dataset) {
+            this.dataset = dataset;
             return this;
         }
 
@@ -212,7 +210,7 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
             return this;
         }
 
-        /** This worker's rank and the worker count N (default 0 of 1); B % N must be 0. */
+        /** This worker's rank and the worker count N (default 0 of 1); N must divide the partitions. */
         public Builder optRank(int rank, int worldSize) {
             this.rank = rank;
             this.worldSize = worldSize;
@@ -225,9 +223,33 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
             return this;
         }
 
-        /** Shuffle per epoch (default true); false keeps dataset order (evaluation). */
+        /** Shuffle per epoch (default true); false keeps storage order on one rank (evaluation). */
         public Builder optShuffle(boolean shuffle) {
             this.shuffle = shuffle;
+            return this;
+        }
+
+        /** Canonical partitions C (default 1); must divide B. */
+        public Builder optPartitions(int partitions) {
+            this.partitions = partitions;
+            return this;
+        }
+
+        /** Rows of a partition shuffled together (default 1024). */
+        public Builder optShuffleWindow(int window) {
+            this.window = window;
+            return this;
+        }
+
+        /** Block cache budget in bytes (default 2 GiB). */
+        public Builder optCacheBytes(long bytes) {
+            this.cacheBytes = bytes;
+            return this;
+        }
+
+        /** Threads reading blocks (default 2). */
+        public Builder optReadThreads(int threads) {
+            this.readThreads = threads;
             return this;
         }
 
@@ -257,12 +279,15 @@ public final class BatchLoader implements Iterator<Batch>, AutoCloseable {
 
         /** Validates and builds. */
         public BatchLoader build() {
-            if (store == null || transform == null) {
-                throw new IllegalArgumentException("store and transform are required");
+            if (dataset == null || transform == null) {
+                throw new IllegalArgumentException("dataset and transform are required");
             }
-            EpochPlan.checkSlicing(globalBatch, rank, worldSize);
-            if (threads < 1 || prefetch < 1) {
-                throw new IllegalArgumentException("threads and prefetch must be >= 1");
+            if (globalBatch <= 0 || globalBatch % worldSize != 0) {
+                throw new IllegalArgumentException("global batch " + globalBatch
+                        + " must be a positive multiple of the worker count " + worldSize);
+            }
+            if (threads < 1 || prefetch < 1 || readThreads < 1 || cacheBytes < 1) {
+                throw new IllegalArgumentException("threads, read threads, prefetch and cache must be >= 1");
             }
             return new BatchLoader(this);
         }

@@ -67,9 +67,9 @@ public final class LoaderBenchmark {
         oneThread(bytes, t, 1); // warm-up
         double one = oneThread(bytes, t, reps);
         int batch = 64;
-        SampleStore store = new SampleStore(ds, 1L << 30);
         double all;
-        try (BatchLoader l = BatchLoader.builder().setStore(store).setGlobalBatchSize(batch)
+        try (BatchLoader l = BatchLoader.builder().setDataset(ds).setGlobalBatchSize(batch)
+                .optPartitions(8).optShuffleWindow(1024).optCacheBytes(1L << 30)
                 .setTransform(t).optThreads(threads).optPrefetch(4).build()) {
             long steps = Math.max(1, reps * l.stepsPerEpoch());
             for (int i = 0; i < Math.min(steps, 5); i++) {

@@ -9,7 +9,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.data.loader.Cursor;
-import dev.rq.data.loader.EpochPlan;
+import dev.rq.data.loader.LoaderConfig;
+import dev.rq.data.loader.TokenBatch;
+import dev.rq.data.loader.TokenBatchLoader;
+import dev.rq.data.loader.TokenBlocks;
 import dev.rq.io.HadoopDir;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.CheckpointDir;
@@ -31,7 +34,9 @@ import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.ImageGrid;
+import dev.rq.tables.TokenBlock;
 import dev.rq.tables.TokenManifest;
+import dev.rq.tables.TokenSplit;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,8 +46,10 @@ import org.apache.hadoop.conf.Configuration;
 /**
  * Stage 2: the RQ-Transformer on a token table written by {@code rq tokenize}, with a frozen
  * RQ-VAE (the one that wrote the table, checked by codebook SHA-256) for code embeddings and soft
- * targets. Samples are the table's rows in a global, seeded, N-independent order; each optimizer
- * step consumes {@code grad_accum_steps} global micro-batches and this rank reads its slice.
+ * targets. Samples are the table's rows in the same seeded, N-independent order as stage 1 ({@code
+ * data.partitions}, {@code data.shuffle_window}), streamed block by block ({@link
+ * TokenBatchLoader}): heap per rank is bounded by {@code data.cache_mb}, not by the table. Each
+ * optimizer step consumes {@code grad_accum_steps} global batches and this rank reads its slice.
  *
  * <p>Targets: hard codes ({@code loss.type: cross_entropy}) need only the codes; soft targets
  * ({@code soft_target_cross_entropy}, the paper's default, optionally with stochastic input codes)
@@ -116,6 +123,11 @@ public final class TransformerStage implements TrainingStage {
             throw new ConfigException("loss.type", "soft targets need the pre-quantization latents: tokenize with"
                     + " --with-latents, or set loss.type=cross_entropy to train on hard codes");
         }
+        LoaderConfig loader = loaderConfig(c);
+        ConfigException.require(loader.partitions() % workers == 0, "data.partitions",
+                "--workers %s does not divide the %s canonical partitions; use a worker count that divides %s or set"
+                        + " data.partitions to a multiple of %s that divides %s", workers, loader.partitions(),
+                loader.partitions(), workers, loader.batch());
         try (NDManager host = Engines.newManager()) {
             var l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf), host);
             RqVae vae = l.vae();
@@ -139,6 +151,13 @@ public final class TransformerStage implements TrainingStage {
         if (c.train().init() != null) {
             InitWeights.validate(c.train().init(), kind(), conf, h -> RqTransformer.checkState(c.model(), h));
         }
+        TokenSplit s = TokenSplit.open(tokensUri, split, conf);
+        loader.check(new TokenBlocks(s, c.loss().soft()).index(), workers, s.describe());
+    }
+
+    /** The loader settings: one loader batch is one accumulation step of all workers. */
+    static LoaderConfig loaderConfig(TransformerRunConfig c) {
+        return LoaderConfig.of(c.data(), c.train().batchSize() / c.train().gradAccumSteps());
     }
 
     @Override
@@ -155,14 +174,10 @@ public final class TransformerStage implements TrainingStage {
         private final RqVae vae;
         private final RqTransformer model;
         private final TransformerTrainer trainer;
-        private final TokenStore store;
+        private final TokenBatchLoader loader;
         private final TokenManifest manifest;
         private final String loadedFrom;
-        private final int microGlobal;
-        private final long stepsPerEpoch;
         private Cursor cursor = Cursor.start();
-        private int[] order;
-        private int orderEpoch = -1;
         private final Configuration conf;
 
         TransformerReplica(TransformerRunConfig config, Collective ring, NDManager manager, Configuration conf,
@@ -190,10 +205,10 @@ public final class TransformerStage implements TrainingStage {
                 trainer = new TransformerTrainer(model, vae, config, ring);
                 loadedFrom = null;
             }
-            manifest = TokenManifest.read(tokensUri, conf);
-            store = TokenStore.read(tokensUri, split, manifest, config.loss().soft(), conf);
-            microGlobal = config.train().batchSize() / config.train().gradAccumSteps();
-            stepsPerEpoch = EpochPlan.stepsPerEpoch(store.rows, microGlobal);
+            TokenSplit tokens = TokenSplit.open(tokensUri, split, conf);
+            manifest = tokens.manifest();
+            loader = new TokenBatchLoader(tokens, loaderConfig(config), config.loss().soft(), config.train().seed(),
+                    ring.rank(), ring.worldSize(), cursor, Integer.MAX_VALUE);
         }
 
         @Override
@@ -212,44 +227,39 @@ public final class TransformerStage implements TrainingStage {
             try (NDManager stepManager = manager.newSubManager()) {
                 List<TransformerTrainer.MicroBatch> batches = new ArrayList<>(micro);
                 for (int m = 0; m < micro; m++) {
-                    if (cursor.epoch() != orderEpoch) {
-                        order = EpochPlan.order(config.train().seed(), cursor.epoch(), store.rows, true);
-                        orderEpoch = cursor.epoch();
-                    }
-                    long[] idx = EpochPlan.slice(order, cursor.step(), microGlobal, ring.rank(), ring.worldSize());
-                    batches.add(microBatch(stepManager, idx, cursor.epoch()));
-                    cursor = cursor.next(stepsPerEpoch);
+                    batches.add(microBatch(stepManager, loader.next()));
                 }
+                cursor = loader.cursor();
                 return metrics(trainer.step(batches));
             }
         }
 
-        /** Codes [b, H, W, D] (and soft targets) of the rows {@code idx}. */
-        private TransformerTrainer.MicroBatch microBatch(NDManager m, long[] idx, int epoch) {
+        /** Codes [b, H, W, D] (and soft targets) of this rank's rows of one global batch. */
+        private TransformerTrainer.MicroBatch microBatch(NDManager m, TokenBatch t) {
             int[] shape = manifest.codeShape().stream().mapToInt(Integer::intValue).toArray();
-            int per = store.codesPerRow;
-            long[] labels = new long[idx.length];
+            int per = t.codesPerRow();
+            int n = t.size();
+            long[] labels = new long[n];
+            for (int i = 0; i < n; i++) {
+                labels[i] = Math.max(0, t.labels()[i]);
+            }
             if (!config.loss().soft()) {
-                long[] codes = new long[idx.length * per];
-                for (int i = 0; i < idx.length; i++) {
-                    int row = (int) idx[i];
-                    for (int j = 0; j < per; j++) {
-                        codes[i * per + j] = store.codes[row * per + j];
-                    }
-                    labels[i] = Math.max(0, store.labels[row]);
+                long[] codes = new long[n * per];
+                for (int i = 0; i < codes.length; i++) {
+                    codes[i] = t.codes()[i];
                 }
-                NDArray c = Tensors.of(m, codes).reshape(idx.length, shape[0], shape[1], shape[2]);
+                NDArray c = Tensors.of(m, codes).reshape(n, shape[0], shape[1], shape[2]);
                 return TransformerTrainer.MicroBatch.ofCodes(c, labels);
             }
             // soft targets (and optionally stochastic input codes) from the stored latents, per sample
             int c = vae.config().hparams().embedDim();
             NDList codes = new NDList();
             NDList soft = new NDList();
-            for (int i = 0; i < idx.length; i++) {
-                int row = (int) idx[i];
-                labels[i] = Math.max(0, store.labels[row]);
-                NDArray ze = Tensors.of(m, halfToFloat(store.latents[row]), new Shape(1, shape[0], shape[1], c));
-                Rng rng = Rng.of(config.train().seed(), CODES_STREAM, epoch, row);
+            for (int i = 0; i < n; i++) {
+                long row = t.indices()[i];
+                byte[] half = java.util.Arrays.copyOfRange(t.latents(), i * t.latentBytes(), (i + 1) * t.latentBytes());
+                NDArray ze = Tensors.of(m, halfToFloat(half), new Shape(1, shape[0], shape[1], c));
+                Rng rng = Rng.of(config.train().seed(), CODES_STREAM, t.cursor().epoch(), row);
                 NDList sc = vae.softCodes(ze, config.loss().temp(), config.loss().stochasticCodes(), rng);
                 soft.add(sc.get(0));
                 codes.add(sc.get(1));
@@ -311,11 +321,11 @@ public final class TransformerStage implements TrainingStage {
         }
 
         private void heldOut(RunDirectory run, long step) throws IOException {
-            TokenStore held = TokenStore.read(tokensUri, heldOutSplit, manifest, false, conf);
+            int n = (int) Math.min(256, manifest.splits().get(heldOutSplit).rows());
+            TokenBlock held = TokenSplit.open(tokensUri, heldOutSplit, conf).head(n); // codes of the first n rows
             int[] shape = manifest.codeShape().stream().mapToInt(Integer::intValue).toArray();
             int depth = shape[2];
-            int per = held.codesPerRow;
-            int n = Math.min(held.rows, 256);
+            int per = held.codesPerRow();
             double[] nll = new double[depth];
             int batch = 16;
             for (int s = 0; s < n; s += batch) {
@@ -325,9 +335,9 @@ public final class TransformerStage implements TrainingStage {
                     long[] labels = new long[b];
                     for (int i = 0; i < b; i++) {
                         for (int j = 0; j < per; j++) {
-                            codes[i * per + j] = held.codes[(s + i) * per + j];
+                            codes[i * per + j] = held.codes()[(s + i) * per + j];
                         }
-                        labels[i] = Math.max(0, held.labels[s + i]);
+                        labels[i] = Math.max(0, held.labels()[s + i]);
                     }
                     NDArray c = Tensors.of(m, codes).reshape(b, shape[0], shape[1], depth);
                     NDArray logits = model.forward(vae, c, Tensors.of(m, labels), null).logits();
@@ -353,6 +363,7 @@ public final class TransformerStage implements TrainingStage {
 
         @Override
         public void close() {
+            loader.close();
             model.close();
             vae.close();
         }

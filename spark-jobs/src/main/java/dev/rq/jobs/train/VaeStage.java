@@ -11,7 +11,8 @@ import dev.rq.data.image.ImageTransform;
 import dev.rq.data.loader.Batch;
 import dev.rq.data.loader.BatchLoader;
 import dev.rq.data.loader.Cursor;
-import dev.rq.data.loader.SampleStore;
+import dev.rq.data.loader.ImageBlocks;
+import dev.rq.data.loader.LoaderConfig;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.Checkpoints;
@@ -33,8 +34,9 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * Stage 1: the RQ-VAE on images of a canonical dataset split. Each optimizer step consumes {@code
- * grad_accum_steps} global micro-batches of {@code batch_size / grad_accum_steps} images from the
- * N-independent {@link BatchLoader} order; this rank reads its slice of each.
+ * grad_accum_steps} global batches of {@code batch_size / grad_accum_steps} images from the
+ * N-independent {@link BatchLoader} order ({@code data.partitions}, {@code data.shuffle_window});
+ * this rank reads only its partitions, within {@code data.cache_mb}.
  */
 public final class VaeStage implements TrainingStage {
 
@@ -70,8 +72,10 @@ public final class VaeStage implements TrainingStage {
 
     @Override
     public void validate(Configuration conf, int workers) throws IOException {
-        var t = cfg().train();
+        RqVaeRunConfig c = cfg();
+        var t = c.train();
         TrainingStage.checkBatch(t, workers);
+        LoaderConfig loader = loaderConfig(c);
         CanonicalDataset ds = CanonicalDataset.open(dataUri, conf);
         if (ds.numRows() == 0) {
             throw new IllegalArgumentException("--data: dataset split " + dataUri + " is empty (0 images): nothing to"
@@ -85,6 +89,12 @@ public final class VaeStage implements TrainingStage {
         if (t.init() != null) {
             InitWeights.validate(t.init(), kind(), conf, h -> RqVae.checkState(cfg().model(), h));
         }
+        loader.check(new ImageBlocks(ds).index(), workers, "dataset " + dataUri);
+    }
+
+    /** The loader settings: one loader batch is one accumulation step of all workers. */
+    static LoaderConfig loaderConfig(RqVaeRunConfig c) {
+        return LoaderConfig.of(c.data(), c.train().batchSize() / c.train().gradAccumSteps());
     }
 
     @Override
@@ -129,14 +139,19 @@ public final class VaeStage implements TrainingStage {
             }
             dataset = CanonicalDataset.open(dataUri, conf);
             int res = config.model().ddconfig().resolution();
+            LoaderConfig lc = loaderConfig(config);
             loader = BatchLoader.builder()
-                    .setStore(new SampleStore(dataset, 512L << 20))
-                    .setGlobalBatchSize(train.batchSize() / train.gradAccumSteps())
+                    .setDataset(dataset)
+                    .setGlobalBatchSize(lc.batch())
                     .optRank(ring.rank(), ring.worldSize())
                     .optSeed(train.seed())
-                    .setTransform(new ImageTransform(res,
-                            config.data().randomCrop() ? ImageTransform.Mode.TRAIN : ImageTransform.Mode.EVAL))
-                    .optThreads(Math.max(1, config.data().decodeThreads()))
+                    .optPartitions(lc.partitions())
+                    .optShuffleWindow(lc.window())
+                    .optCacheBytes(lc.cacheBytes())
+                    .optReadThreads(lc.readThreads())
+                    .setTransform(new ImageTransform(res, config.data().randomCrop()
+                            ? ImageTransform.Mode.TRAIN : ImageTransform.Mode.EVAL, config.data().hflip()))
+                    .optThreads(lc.decodeThreads())
                     .optStart(cursor)
                     .build();
         }
@@ -186,7 +201,8 @@ public final class VaeStage implements TrainingStage {
             int res = config.model().ddconfig().resolution();
             int n = (int) Math.min(8, dataset.numRows());
             try (BatchLoader val = BatchLoader.builder()
-                            .setStore(new SampleStore(dataset, 64L << 20))
+                            .setDataset(dataset)
+                            .optCacheBytes(64L << 20)
                             .setGlobalBatchSize(n)
                             .optShuffle(false)
                             .optThreads(1)

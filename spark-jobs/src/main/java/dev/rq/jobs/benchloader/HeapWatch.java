@@ -1,0 +1,90 @@
+package dev.rq.jobs.benchloader;
+
+import com.sun.management.GarbageCollectionNotificationInfo;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
+import java.lang.management.MemoryUsage;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import javax.management.Notification;
+import javax.management.NotificationEmitter;
+import javax.management.NotificationListener;
+import javax.management.openmbean.CompositeData;
+
+/**
+ * The JVM's peak <em>live</em> heap over a period: the largest heap occupancy right after a
+ * garbage collection (from the collectors' notifications), which, unlike the peak of "used" heap,
+ * does not depend on how lazily the collector runs under a large {@code -Xmx}. A final explicit
+ * collection at {@link #close} counts too, so a run without any collection still reports what
+ * it holds at its end.
+ */
+final class HeapWatch implements AutoCloseable {
+
+    private final List<NotificationEmitter> emitters = new ArrayList<>();
+    private final NotificationListener listener = this::onGc;
+    private volatile long peakAfterGc;
+    private volatile int collections;
+
+    HeapWatch() {
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            if (gc instanceof NotificationEmitter e) {
+                e.addNotificationListener(listener, null, null);
+                emitters.add(e);
+            }
+        }
+    }
+
+    private void onGc(Notification n, Object handback) {
+        if (!GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION.equals(n.getType())) {
+            return;
+        }
+        GarbageCollectionNotificationInfo info = GarbageCollectionNotificationInfo.from(
+                (CompositeData) n.getUserData());
+        record(info.getGcInfo().getMemoryUsageAfterGc());
+    }
+
+    private synchronized void record(Map<String, MemoryUsage> after) {
+        long heap = 0;
+        for (var pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            MemoryUsage u = after.get(pool.getName());
+            if (u != null && pool.getType() == MemoryType.HEAP) {
+                heap += u.getUsed();
+            }
+        }
+        peakAfterGc = Math.max(peakAfterGc, heap);
+        collections++;
+    }
+
+    /** @return heap in use now after a full collection */
+    static long liveHeap() {
+        System.gc();
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+
+    /** @return the largest heap occupancy after a collection so far */
+    long peak() {
+        return peakAfterGc;
+    }
+
+    /** @return collections seen */
+    int collections() {
+        return collections;
+    }
+
+    @Override
+    public void close() {
+        long end = liveHeap();
+        synchronized (this) {
+            peakAfterGc = Math.max(peakAfterGc, end);
+        }
+        for (NotificationEmitter e : emitters) {
+            try {
+                e.removeNotificationListener(listener);
+            } catch (javax.management.ListenerNotFoundException ignored) {
+                // already removed
+            }
+        }
+    }
+}
