@@ -42,6 +42,13 @@ public final class TokenSplit {
     private final String root;
     private final String split;
     private final TokenManifest manifest;
+    /**
+     * Stream buffer for block reads: smaller than a row group, so that the column chunks are read
+     * exactly (a larger buffer, e.g. Spark's 64 KiB {@code io.file.buffer.size}, would read past a
+     * small row group).
+     */
+    private static final int READ_BUFFER = 4096;
+
     private final Configuration conf;
     private final FileSystem fs;
     private final Path[] files;
@@ -270,7 +277,7 @@ public final class TokenSplit {
         MessageType projection = new MessageType(full.getName(), fields);
         int per = manifest.codesLength();
         try (ParquetFileReader r = new ParquetFileReader(conf, file, one, HadoopReadOptions.builder(conf, file).build(),
-                HadoopStreams.wrap(fs.open(file)))) {
+                HadoopStreams.wrap(fs.open(file, READ_BUFFER)))) {
             r.setRequestedSchema(projection);
             PageReadStore pages = r.readRowGroup(0);
             int rows = Math.toIntExact(pages.getRowCount());

@@ -113,7 +113,7 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                     Path target = new Path(base, rel);
                     Path writeAt = HadoopDir.writePath(fs, target);
                     o = new Open(split, rel, target, writeAt, writer(HadoopOutputFile.fromPath(writeAt, c), data,
-                            splitIndex, c));
+                            splitIndex, c, rowGroupBytes(data)));
                     open.put(split, o);
                 }
                 o.writer.write(r);
@@ -169,13 +169,37 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
         return DataTypes.createStructType(f);
     }
 
+    /**
+     * Row-group size of tables with latents: the training loader reads and shuffles whole row groups
+     * (docs/data.md §5), so they are kept small (in256: about 250 rows of 33 KB).
+     */
+    static final long ROW_GROUP_BYTES_LATENTS = 8L << 20;
+    /** Row-group size of tables without latents (in256: about 3,000 rows; 4 bytes per code in memory). */
+    static final long ROW_GROUP_BYTES_CODES = 1L << 20;
+
+    /** @return the row-group size of a token table of columns {@code data} */
+    static long rowGroupBytes(StructType data) {
+        boolean latents = java.util.Arrays.asList(data.fieldNames()).contains(TokenTableSchema.LATENTS);
+        return latents ? ROW_GROUP_BYTES_LATENTS : ROW_GROUP_BYTES_CODES;
+    }
+
+    /** A writer with Parquet's default row groups (tables other than token tables: {@link TableFiles}). */
     static ParquetWriter<Row> writer(OutputFile file, StructType data, int skip, Configuration conf)
             throws IOException {
-        return new Builder(file, new RowWriteSupport(data, skip))
+        return writer(file, data, skip, conf, 0);
+    }
+
+    /** @param rowGroupBytes row-group size, checked after every row; 0: Parquet's defaults */
+    private static ParquetWriter<Row> writer(OutputFile file, StructType data, int skip, Configuration conf,
+            long rowGroupBytes) throws IOException {
+        Builder b = new Builder(file, new RowWriteSupport(data, skip))
                 .withConf(conf)
                 .withCompressionCodec(CompressionCodecName.ZSTD)
-                .withWriteMode(ParquetFileWriter.Mode.OVERWRITE)
-                .build();
+                .withWriteMode(ParquetFileWriter.Mode.OVERWRITE);
+        if (rowGroupBytes > 0) {
+            b = b.withRowGroupSize(rowGroupBytes).withMinRowCountForPageSizeCheck(1);
+        }
+        return b.build();
     }
 
     private static final class Builder extends ParquetWriter.Builder<Row, Builder> {

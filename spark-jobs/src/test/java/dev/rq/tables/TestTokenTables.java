@@ -9,14 +9,13 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.parquet.example.data.Group;
-import org.apache.parquet.example.data.simple.SimpleGroupFactory;
 import org.apache.parquet.hadoop.ParquetFileWriter;
 import org.apache.parquet.hadoop.ParquetWriter;
-import org.apache.parquet.hadoop.example.ExampleParquetWriter;
+import org.apache.parquet.hadoop.api.WriteSupport;
 import org.apache.parquet.hadoop.metadata.CompressionCodecName;
 import org.apache.parquet.hadoop.util.HadoopOutputFile;
 import org.apache.parquet.io.api.Binary;
+import org.apache.parquet.io.api.RecordConsumer;
 import org.apache.parquet.schema.LogicalTypeAnnotation;
 import org.apache.parquet.schema.MessageType;
 import org.apache.parquet.schema.PrimitiveType.PrimitiveTypeName;
@@ -30,6 +29,92 @@ import org.apache.parquet.schema.Types;
 public final class TestTokenTables {
 
     private TestTokenTables() {}
+
+    /** Writes row {@code i} straight to the record consumer (fast: no record objects). */
+    private static final class RowSupport extends WriteSupport<Integer> {
+        private final MessageType schema;
+        private final int per;
+        private final int k;
+        private final int latentBytes;
+        private final SplittableRandom rnd;
+        private RecordConsumer out;
+
+        RowSupport(MessageType schema, int per, int k, int latentBytes, SplittableRandom rnd) {
+            this.schema = schema;
+            this.per = per;
+            this.k = k;
+            this.latentBytes = latentBytes;
+            this.rnd = rnd;
+        }
+
+        @Override
+        public WriteContext init(Configuration configuration) {
+            return new WriteContext(schema, java.util.Map.of());
+        }
+
+        @Override
+        public void prepareForWrite(RecordConsumer recordConsumer) {
+            out = recordConsumer;
+        }
+
+        private void field(String name, int index, Runnable value) {
+            out.startField(name, index);
+            value.run();
+            out.endField(name, index);
+        }
+
+        @Override
+        public void write(Integer row) {
+            out.startMessage();
+            field(TokenTableSchema.ID, 0, () -> out.addBinary(Binary.fromString("img-" + row)));
+            field(TokenTableSchema.LABEL, 1, () -> out.addLong(row % 10));
+            field(TokenTableSchema.VARIANT, 2, () -> out.addInteger(0));
+            field(TokenTableSchema.CODES, 3, () -> {
+                out.startGroup();
+                field("list", 0, () -> {
+                    for (int j = 0; j < per; j++) {
+                        out.startGroup();
+                        field("element", 0, () -> out.addInteger(rnd.nextInt(k)));
+                        out.endGroup();
+                    }
+                });
+                out.endGroup();
+            });
+            field(TokenTableSchema.SOURCE_SHARD, 4, () -> out.addBinary(
+                    Binary.fromString("train/train-00000-of-00001.parquet")));
+            field(TokenTableSchema.SOURCE_ROW, 5, () -> out.addLong(row));
+            if (latentBytes > 0) {
+                byte[] half = new byte[latentBytes];
+                for (int j = 0; j < latentBytes; j += 2) {
+                    // sign, exponent 13..16 (|x| in [2^-2, 2^2)), random mantissa
+                    int h = (rnd.nextInt(2) << 15) | ((13 + rnd.nextInt(4)) << 10) | rnd.nextInt(1024);
+                    half[j] = (byte) h;
+                    half[j + 1] = (byte) (h >>> 8);
+                }
+                field(TokenTableSchema.LATENTS, 6, () -> out.addBinary(Binary.fromConstantByteArray(half)));
+            }
+            out.endMessage();
+        }
+    }
+
+    private static final class Builder extends ParquetWriter.Builder<Integer, Builder> {
+        private final RowSupport support;
+
+        Builder(org.apache.parquet.io.OutputFile file, RowSupport support) {
+            super(file);
+            this.support = support;
+        }
+
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
+        @Override
+        protected WriteSupport<Integer> getWriteSupport(Configuration conf) {
+            return support;
+        }
+    }
 
     /** The Parquet schema Spark writes for a v1 table with int16 codes (partition column excluded). */
     public static MessageType schema(boolean latents) {
@@ -66,7 +151,6 @@ public final class TestTokenTables {
         Files.createDirectories(dir);
         boolean latents = latentShape != null;
         MessageType schema = schema(latents);
-        SimpleGroupFactory f = new SimpleGroupFactory(schema);
         int per = codeShape[0] * codeShape[1] * codeShape[2];
         int latentBytes = latents ? 2 * latentShape[0] * latentShape[1] * latentShape[2] : 0;
         SplittableRandom rnd = new SplittableRandom(seed);
@@ -74,33 +158,14 @@ public final class TestTokenTables {
         for (int i = 0; i < files; i++) {
             int end = (int) ((long) rows * (i + 1) / files);
             Path file = dir.resolve(String.format(Locale.ROOT, "part-%05d-test.zstd.parquet", i));
-            try (ParquetWriter<Group> w = ExampleParquetWriter.builder(HadoopOutputFile.fromPath(
-                            new org.apache.hadoop.fs.Path(file.toUri()), new Configuration()))
-                    .withType(schema).withWriteMode(ParquetFileWriter.Mode.OVERWRITE)
+            try (ParquetWriter<Integer> w = new Builder(HadoopOutputFile.fromPath(
+                            new org.apache.hadoop.fs.Path(file.toUri()), new Configuration()),
+                            new RowSupport(schema, per, k, latentBytes, rnd))
+                    .withWriteMode(ParquetFileWriter.Mode.OVERWRITE)
                     .withCompressionCodec(CompressionCodecName.SNAPPY).withRowGroupSize(rowGroupBytes)
                     .withMinRowCountForPageSizeCheck(1).build()) {
                 for (; next < end; next++) {
-                    Group g = f.newGroup();
-                    g.add(TokenTableSchema.ID, "img-" + next);
-                    g.add(TokenTableSchema.LABEL, (long) (next % 10));
-                    g.add(TokenTableSchema.VARIANT, 0);
-                    Group list = g.addGroup(TokenTableSchema.CODES);
-                    for (int j = 0; j < per; j++) {
-                        list.addGroup("list").add("element", rnd.nextInt(k));
-                    }
-                    g.add(TokenTableSchema.SOURCE_SHARD, "train/train-00000-of-00001.parquet");
-                    g.add(TokenTableSchema.SOURCE_ROW, (long) next);
-                    if (latents) {
-                        byte[] half = new byte[latentBytes];
-                        for (int j = 0; j < latentBytes; j += 2) {
-                            // sign, exponent 13..16 (|x| in [2^-2, 2^2)), random mantissa
-                            int h = (rnd.nextInt(2) << 15) | ((13 + rnd.nextInt(4)) << 10) | rnd.nextInt(1024);
-                            half[j] = (byte) h;
-                            half[j + 1] = (byte) (h >>> 8);
-                        }
-                        g.add(TokenTableSchema.LATENTS, Binary.fromConstantByteArray(half));
-                    }
-                    w.write(g);
+                    w.write(next);
                 }
             }
         }

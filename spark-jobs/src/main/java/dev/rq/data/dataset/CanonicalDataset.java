@@ -39,6 +39,13 @@ import org.apache.parquet.schema.Type;
  */
 public final class CanonicalDataset {
     private final Path splitDir;
+    /**
+     * Stream buffer for block reads: smaller than a row group, so that the column chunks are read
+     * exactly (a larger buffer, e.g. Spark's 64 KiB {@code io.file.buffer.size}, would read past a
+     * small row group).
+     */
+    private static final int READ_BUFFER = 4096;
+
     private final Configuration conf;
     private final FileSystem fs;
     private final DatasetInfo info;
@@ -242,7 +249,7 @@ public final class CanonicalDataset {
                 List.of(footers[shard].getBlocks().get(group)));
         try (ParquetFileReader r = new ParquetFileReader(conf, file, one,
                 HadoopReadOptions.builder(conf, file).build(),
-                HadoopStreams.wrap(fs.open(file)))) {
+                HadoopStreams.wrap(fs.open(file, READ_BUFFER)))) {
             MessageType schema = one.getFileMetaData().getSchema();
             PageReadStore pages = r.readRowGroup(0);
             int rows = (int) pages.getRowCount();

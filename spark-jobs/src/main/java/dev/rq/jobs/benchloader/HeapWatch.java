@@ -14,11 +14,12 @@ import javax.management.NotificationListener;
 import javax.management.openmbean.CompositeData;
 
 /**
- * The JVM's peak <em>live</em> heap over a period: the largest heap occupancy right after a
- * garbage collection (from the collectors' notifications), which, unlike the peak of "used" heap,
- * does not depend on how lazily the collector runs under a large {@code -Xmx}. A final explicit
- * collection at {@link #close} counts too, so a run without any collection still reports what
- * it holds at its end.
+ * The JVM's heap over a period, measured after garbage collections (from the collectors'
+ * notifications) rather than as the peak of "used" heap, which mostly shows how lazily the
+ * collector runs under a large {@code -Xmx}. After a young collection G1 still counts the
+ * old-generation garbage it has not collected yet, so {@link #peak} is an upper bound of the live
+ * heap; {@link #liveHeap} gives the exact live heap at one moment (a full collection). A final
+ * full collection at {@link #close} counts too.
  */
 final class HeapWatch implements AutoCloseable {
 

@@ -45,8 +45,11 @@ import scala.runtime.AbstractFunction1;
  *   <li>{@code bytes_read}: summed over ranks, from the Hadoop FileSystem statistics of the threads
  *       that read the blocks; {@code read_amplification = bytes_read / (E · dataset_bytes)} where
  *       {@code dataset_bytes} is the size of the split's data files;
- *   <li>{@code peak_heap_mb}: the largest live heap (after a collection) of any rank's JVM during
- *       its run; in local mode all ranks and the driver share one JVM;
+ *   <li>{@code peak_heap_mb}: the largest heap occupancy right after a garbage collection in any
+ *       rank's JVM during its run (an upper bound of the live heap: G1's young collections leave
+ *       old-generation garbage in place); {@code live_heap_at_end_mb}: the heap after a full
+ *       collection at the end of the run, the loader's blocks still held; in local mode all ranks
+ *       and the driver share one JVM;
  *   <li>{@code peak_cache_mb}: the largest block cache of any rank.
  * </ul>
  *
@@ -140,6 +143,7 @@ public final class LoaderBenchJob {
         long reads = 0;
         double seconds = 0;
         long peakHeap = 0;
+        long liveEnd = 0;
         long peakCache = 0;
         ArrayNode per = JSON.createArrayNode();
         for (String s : results) {
@@ -150,6 +154,7 @@ public final class LoaderBenchJob {
             reads += n.get("block_reads").asLong();
             seconds = Math.max(seconds, n.get("seconds").asDouble());
             peakHeap = Math.max(peakHeap, n.get("peak_heap_bytes").asLong());
+            liveEnd = Math.max(liveEnd, n.get("live_heap_at_end_bytes").asLong());
             peakCache = Math.max(peakCache, n.get("peak_cache_bytes").asLong());
         }
         r.put("samples", samples);
@@ -161,6 +166,8 @@ public final class LoaderBenchJob {
         r.put("block_reads", reads);
         r.put("peak_cache_mb", peakCache / 1048576.0);
         r.put("peak_heap_mb", peakHeap / 1048576.0);
+        r.put("live_heap_at_end_mb", liveEnd / 1048576.0);
+        r.put("max_heap_mb", Runtime.getRuntime().maxMemory() / 1048576.0);
         r.put("cores", Runtime.getRuntime().availableProcessors());
         r.put("java", System.getProperty("java.version"));
         r.set("ranks", per);
@@ -199,6 +206,7 @@ public final class LoaderBenchJob {
             long samples = 0;
             long t0;
             double seconds;
+            long liveAtEnd;
             BlockStream<?> stream;
             HeapWatch heap = new HeapWatch();
             try {
@@ -214,6 +222,7 @@ public final class LoaderBenchJob {
                             samples += l.next().size();
                         }
                         seconds = (System.nanoTime() - t0) / 1e9;
+                        liveAtEnd = HeapWatch.liveHeap(); // with the loader's blocks still held
                     }
                 } else {
                     try (BatchLoader l = BatchLoader.builder()
@@ -236,6 +245,7 @@ public final class LoaderBenchJob {
                             samples += l.next().size();
                         }
                         seconds = (System.nanoTime() - t0) / 1e9;
+                        liveAtEnd = HeapWatch.liveHeap(); // with the loader's blocks still held
                     }
                 }
             } finally {
@@ -250,6 +260,7 @@ public final class LoaderBenchJob {
             n.put("block_reads", stream.blockReads());
             n.put("peak_cache_bytes", stream.peakCacheBytes());
             n.put("peak_heap_bytes", heap.peak());
+            n.put("live_heap_at_end_bytes", liveAtEnd);
             n.put("gc_count", heap.collections());
             n.put("max_heap_bytes", Runtime.getRuntime().maxMemory());
             return n.toString();
