@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Loader speed before/after, interleaved on the same machine state (docs/data.md §7):
 # 256x256 JPEG decode + resize + random crop + flip through the training BatchLoader on 2 threads
-# (LoaderBenchmark.measureSplit, batch 64), for the build at BEFORE (default: the commit before the
-# streaming loader) and the working tree, alternating A B A B A B; prints every run and the medians.
+# (LoaderBenchmark.measureSplit, batch 64), for the build at BEFORE (default: the parent of the commit
+# that introduced the streaming loader, found by its message) and the working tree, alternating
+# A B A B A B; prints every run and the medians.
 # Usage: scripts/loader-speed-ab.sh [IMAGES (default 2000)] [ROUNDS (default 3)] [BEFORE (git ref)]
 # Needs the dependencies in ~/.m2 (offline build). The machine should be quiet: report `uptime`.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IMAGES=${1:-2000}
 ROUNDS=${2:-3}
-BEFORE=${3:-f0e2aca}
+STREAMING=$(git -C "$ROOT" log --format=%H -1 --grep='^streaming data at ImageNet scale (#10)')
+BEFORE=${3:-${STREAMING:?streaming loader commit not found; pass BEFORE}^}
 THREADS=2
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rq-loader-ab.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

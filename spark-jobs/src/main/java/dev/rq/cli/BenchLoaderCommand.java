@@ -14,7 +14,6 @@ import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import java.io.OutputStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -54,8 +53,8 @@ public final class BenchLoaderCommand implements Callable<Integer> {
     int epochs;
 
     @Option(names = "--conf", description = "Run config: batch (batch_size / grad_accum_steps), image size and"
-            + " data.* come from it")
-    Path conf;
+            + " data.* come from it (a path or any Hadoop URI)")
+    String conf;
 
     @Option(names = "--batch-size", description = "Global batch without --conf (default 128)")
     Integer batchSize;
@@ -103,13 +102,14 @@ public final class BenchLoaderCommand implements Callable<Integer> {
         int batch;
         int size;
         if (conf != null) {
-            if (BenchCommand.isStage2(conf)) {
-                TransformerRunConfig c = TransformerRunConfig.load(conf, overrides);
+            JsonNode tree = Configs.applyOverrides(ConfigFiles.read(conf, "--conf"), overrides);
+            if (tree.has("vae")) { // a stage-2 config
+                TransformerRunConfig c = TransformerRunConfig.bind(tree);
                 d = c.data();
                 batch = accumulation(c.train());
                 size = imageSize == null ? 256 : imageSize;
             } else {
-                RqVaeRunConfig c = Configs.loadRqVae(conf, overrides);
+                RqVaeRunConfig c = Configs.bind(tree, RqVaeRunConfig.class, "");
                 d = c.data();
                 batch = accumulation(c.train());
                 size = c.model().ddconfig().resolution();
