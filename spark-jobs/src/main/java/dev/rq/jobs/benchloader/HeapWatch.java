@@ -58,10 +58,17 @@ final class HeapWatch implements AutoCloseable {
         collections++;
     }
 
-    /** @return heap in use now after a full collection */
-    static long liveHeap() {
+    /**
+     * @return heap in use now after a full collection, also counted in {@link #peak} (the
+     *     collection's own notification may arrive after the peak is read)
+     */
+    long liveHeap() {
         System.gc();
-        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        long live = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        synchronized (this) {
+            peakAfterGc = Math.max(peakAfterGc, live);
+        }
+        return live;
     }
 
     /** @return the largest heap occupancy after a collection so far */
@@ -76,10 +83,7 @@ final class HeapWatch implements AutoCloseable {
 
     @Override
     public void close() {
-        long end = liveHeap();
-        synchronized (this) {
-            peakAfterGc = Math.max(peakAfterGc, end);
-        }
+        liveHeap();
         for (NotificationEmitter e : emitters) {
             try {
                 e.removeNotificationListener(listener);

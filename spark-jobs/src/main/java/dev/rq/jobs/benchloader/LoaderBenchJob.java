@@ -222,7 +222,7 @@ public final class LoaderBenchJob {
                             samples += l.next().size();
                         }
                         seconds = (System.nanoTime() - t0) / 1e9;
-                        liveAtEnd = HeapWatch.liveHeap(); // with the loader's blocks still held
+                        liveAtEnd = heap.liveHeap(); // with the loader's blocks still held
                     }
                 } else {
                     try (BatchLoader l = BatchLoader.builder()
@@ -245,7 +245,7 @@ public final class LoaderBenchJob {
                             samples += l.next().size();
                         }
                         seconds = (System.nanoTime() - t0) / 1e9;
-                        liveAtEnd = HeapWatch.liveHeap(); // with the loader's blocks still held
+                        liveAtEnd = heap.liveHeap(); // with the loader's blocks still held
                     }
                 }
             } finally {
