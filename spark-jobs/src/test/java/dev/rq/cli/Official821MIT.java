@@ -51,7 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Skipped, with the reason printed, on machines with under 16 GB of RAM or under 9 GB of free
  * temporary disk.
  */
-class Official821MTest {
+class Official821MIT {
 
     static final ObjectMapper JSON = new ObjectMapper();
     static final long PARAMETERS = 820_899_328L;
@@ -192,7 +192,7 @@ class Official821MTest {
 
     static void skipUnless(boolean ok, String reason) {
         if (!ok) {
-            System.out.println("Official821MTest skipped: " + reason);
+            System.out.println("Official821MIT skipped: " + reason);
             Assumptions.abort(reason);
         }
     }
@@ -217,7 +217,7 @@ class Official821MTest {
         try {
             Files.writeString(Path.of("/proc/self/clear_refs"), "5");
         } catch (IOException | UnsupportedOperationException e) {
-            System.out.println("Official821MTest: cannot reset the peak resident set (" + e + "), earlier tests in"
+            System.out.println("Official821MIT: cannot reset the peak resident set (" + e + "), earlier tests in"
                     + " this JVM count in it");
         }
     }
