@@ -7,7 +7,15 @@ import java.util.List;
  * number of images per optimizer step summed over all workers and accumulation micro-steps.
  *
  * @param batchSize global images per optimizer step
- * @param gradAccumSteps micro-batches per optimizer step (per worker batch = batch / (workers·accum))
+ * @param gradAccumSteps accumulation steps per optimizer step: the global batch is processed as this
+ *     many consecutive parts of {@code batchSize / gradAccumSteps} images, each with its own codebook
+ *     EMA update (one all-reduce of gradients per optimizer step either way)
+ * @param microBatchSize images per forward/backward pass: the unit of computation, fixed whatever
+ *     the number of workers, so that N workers compute exactly what one worker computes. Each
+ *     accumulation step of {@code batchSize / gradAccumSteps} images is cut into micro-batches of
+ *     this size and every worker takes a contiguous, equal share of them, so the workers must
+ *     divide their number. Default: {@code batchSize / gradAccumSteps / gcd(·, 8)} (allows 1, 2,
+ *     4 or 8 workers when the accumulation step is a multiple of 8)
  * @param lr peak learning rate
  * @param betas Adam β1, β2
  * @param adamEps Adam ε
@@ -29,6 +37,7 @@ import java.util.List;
 public record TrainConfig(
         Integer batchSize,
         Integer gradAccumSteps,
+        Integer microBatchSize,
         Double lr,
         List<Double> betas,
         Double adamEps,
@@ -66,6 +75,10 @@ public record TrainConfig(
         ConfigException.require(gradAccumSteps > 0, P + "grad_accum_steps", "must be positive, got %s", gradAccumSteps);
         ConfigException.require(batchSize % gradAccumSteps == 0, P + "grad_accum_steps",
                 "must divide batch_size %s, got %s", batchSize, gradAccumSteps);
+        int accumulation = batchSize / gradAccumSteps;
+        microBatchSize = microBatchSize == null ? accumulation / gcd(accumulation, 8) : microBatchSize;
+        ConfigException.require(microBatchSize > 0 && accumulation % microBatchSize == 0, P + "micro_batch_size",
+                "must divide batch_size / grad_accum_steps = %s, got %s", accumulation, microBatchSize);
         ConfigException.require(lr > 0, P + "lr", "must be positive, got %s", lr);
         ConfigException.require(betas.size() == 2 && betas.get(0) >= 0 && betas.get(0) < 1
                 && betas.get(1) >= 0 && betas.get(1) < 1, P + "betas", "must be two values in [0, 1), got %s", betas);
@@ -86,6 +99,41 @@ public record TrainConfig(
     /** @return the default training settings */
     public static TrainConfig defaults() {
         return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null);
+                null, null, null, null);
+    }
+
+    /** @return images per accumulation step: {@code batchSize / gradAccumSteps} */
+    public int accumulationSize() {
+        return batchSize / gradAccumSteps;
+    }
+
+    /** @return micro-batches per accumulation step (summed over all workers) */
+    public int microBatchesPerAccumulation() {
+        return accumulationSize() / microBatchSize;
+    }
+
+    /** @return micro-batches per optimizer step G (summed over all workers): {@code batchSize / microBatchSize} */
+    public int microBatchesPerStep() {
+        return batchSize / microBatchSize;
+    }
+
+    /**
+     * Checks that {@code workers} ranks can share every accumulation step's micro-batches equally.
+     *
+     * @throws ConfigException naming {@code train.micro_batch_size} otherwise
+     */
+    public void checkWorkers(int workers) {
+        int acc = accumulationSize();
+        ConfigException.require(acc % workers == 0, P + "batch_size",
+                "batch_size / grad_accum_steps = %s images per accumulation step cannot be shared by %s workers",
+                acc, workers);
+        ConfigException.require(microBatchesPerAccumulation() % workers == 0, P + "micro_batch_size",
+                "%s workers cannot share the %s micro-batches of %s images of an accumulation step equally;"
+                        + " use a micro_batch_size that divides %s", workers, microBatchesPerAccumulation(),
+                microBatchSize, acc / workers);
+    }
+
+    private static int gcd(int a, int b) {
+        return b == 0 ? a : gcd(b, a % b);
     }
 }

@@ -80,7 +80,7 @@ public final class ResidualQuantizer {
     public record Quantized(NDArray zq, NDArray commitLoss, NDArray codes, List<NDArray> counts) {}
 
     /**
-     * Quantizes x.
+     * Quantizes x (one micro-batch).
      *
      * @param x [B, h, w, C] encoder output (un-detached: the commitment loss and the straight-through
      *     output carry its gradient)
@@ -89,25 +89,54 @@ public final class ResidualQuantizer {
      * @param rng restart draws (used only in training)
      */
     public Quantized quantize(NDArray x, boolean training, Collective collective, Rng rng) {
-        Shape s = x.getShape();
-        long n = s.get(0) * s.get(1) * s.get(2);
-        NDArray residual = x.stopGradient().reshape(n, dim); // [N, C]
-        NDArray agg = null;
-        NDList codes = new NDList();
-        List<NDArray> counts = new ArrayList<>();
-        NDArray commit = null;
-        for (VqCodebook cb : codebooks) {
-            VqCodebook.Lookup l = cb.lookup(residual, training, collective, rng);
-            residual = residual.sub(l.embeds());
-            agg = agg == null ? l.embeds() : agg.add(l.embeds());
-            codes.add(l.idx().reshape(s.get(0), s.get(1), s.get(2), 1));
-            counts.add(l.counts());
-            NDArray term = x.sub(agg.reshape(s).stopGradient()).square().mean(); // scalar
-            commit = commit == null ? term : commit.add(term);
+        return quantize(List.of(x), training, collective, rng).get(0);
+    }
+
+    /**
+     * Quantizes this rank's micro-batches jointly: at every depth each micro-batch is searched on
+     * its own, then one EMA update (and restart) uses the statistics of all of them and of all
+     * ranks (see {@link VqCodebook}), so depth d+1 of every micro-batch searches the codebook
+     * updated with the whole accumulation step, as one rank quantizing everything at once would.
+     *
+     * @param xs per micro-batch [b, h, w, C] encoder outputs, in global order
+     * @return per micro-batch results; their {@code counts} are the same global list
+     */
+    public List<Quantized> quantize(List<NDArray> xs, boolean training, Collective collective, Rng rng) {
+        int parts = xs.size();
+        List<NDArray> residual = new ArrayList<>(parts);
+        List<NDArray> agg = new ArrayList<>(parts);
+        List<NDList> codes = new ArrayList<>(parts);
+        List<NDArray> commit = new ArrayList<>(parts);
+        for (NDArray x : xs) {
+            Shape s = x.getShape();
+            residual.add(x.stopGradient().reshape(s.get(0) * s.get(1) * s.get(2), dim)); // [n, C]
+            agg.add(null);
+            codes.add(new NDList());
+            commit.add(null);
         }
-        commit = Ops.scale(commit, 1f / codebooks.size());
-        NDArray zq = x.add(agg.reshape(s).sub(x).stopGradient()); // straight-through
-        return new Quantized(zq, commit, NDArrays.concat(codes, 3), counts);
+        List<NDArray> counts = new ArrayList<>();
+        for (VqCodebook cb : codebooks) {
+            VqCodebook.Lookups l = cb.lookup(residual, training, collective, rng);
+            counts.add(l.counts());
+            for (int i = 0; i < parts; i++) {
+                NDArray x = xs.get(i);
+                Shape s = x.getShape();
+                NDArray e = l.parts().get(i).embeds();
+                residual.set(i, residual.get(i).sub(e));
+                agg.set(i, agg.get(i) == null ? e : agg.get(i).add(e));
+                codes.get(i).add(l.parts().get(i).idx().reshape(s.get(0), s.get(1), s.get(2), 1));
+                NDArray term = x.sub(agg.get(i).reshape(s).stopGradient()).square().mean(); // scalar
+                commit.set(i, commit.get(i) == null ? term : commit.get(i).add(term));
+            }
+        }
+        List<Quantized> out = new ArrayList<>(parts);
+        for (int i = 0; i < parts; i++) {
+            NDArray x = xs.get(i);
+            NDArray zq = x.add(agg.get(i).reshape(x.getShape()).sub(x).stopGradient()); // straight-through
+            out.add(new Quantized(zq, Ops.scale(commit.get(i), 1f / codebooks.size()),
+                    NDArrays.concat(codes.get(i), 3), counts));
+        }
+        return out;
     }
 
     /**

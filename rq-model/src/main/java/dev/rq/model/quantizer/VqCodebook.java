@@ -6,6 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.distributed.TreeSum;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
@@ -143,31 +144,44 @@ public final class VqCodebook {
      * One codebook call (spec §2.3): nearest codes with the current weight; in training also the
      * EMA update, restart and weight refresh — the returned vectors use the pre-update weight.
      *
-     * @param x [N, C] detached inputs
-     * @return (embeds [N, C], idx [N], counts [K] float: this call's global assignment counts in
-     *     training, null in eval mode)
+     * <p>{@code xs} are this rank's micro-batches (in global order). Each is searched on its own
+     * and contributes its own counts and sums, which are added in a pairwise tree over the
+     * micro-batches ({@link TreeSum}) and then over ranks, so the update is the same bits for
+     * every way of sharing the micro-batches among ranks whose shares are subtrees (N = 1, 2).
+     *
+     * @param xs per micro-batch [n, C] detached inputs
+     * @return per micro-batch (embeds [n, C], idx [n]) and the call's global assignment counts [K]
+     *     (float; null in eval mode)
      */
-    Lookup lookup(NDArray x, boolean training, Collective collective, Rng rng) {
-        NDArray idx = nearest(x);
-        NDArray embeds = embed(idx);
-        NDArray counts;
-        if (training) {
-            counts = updateBuffers(x, idx, collective, rng);
-            refreshWeight();
-        } else {
-            counts = null; // only training reports code usage
+    Lookups lookup(List<NDArray> xs, boolean training, Collective collective, Rng rng) {
+        List<Lookup> parts = new ArrayList<>(xs.size());
+        List<NDArray> counts = new ArrayList<>(xs.size());
+        List<NDArray> sums = new ArrayList<>(xs.size());
+        for (NDArray x : xs) {
+            NDArray idx = nearest(x);
+            parts.add(new Lookup(embed(idx), idx));
+            if (training) {
+                NDArray oneHot = idx.oneHot(size); // [n, K]
+                counts.add(oneHot.sum(new int[] {0})); // [K]
+                sums.add(oneHot.transpose().matMul(x)); // [K, C]
+            }
         }
-        return new Lookup(embeds, idx, counts);
+        NDArray global = null;
+        if (training) {
+            global = updateBuffers(xs, TreeSum.of(counts), TreeSum.of(sums), collective, rng);
+            refreshWeight();
+        }
+        return new Lookups(parts, global);
     }
 
-    /** The result of one lookup. */
-    record Lookup(NDArray embeds, NDArray idx, NDArray counts) {}
+    /** The result of one lookup of one micro-batch. */
+    record Lookup(NDArray embeds, NDArray idx) {}
 
-    private NDArray updateBuffers(NDArray x, NDArray idx, Collective collective, Rng rng) {
-        NDManager m = x.getManager();
-        NDArray oneHot = idx.oneHot(size); // [N, K]
-        NDArray counts = oneHot.sum(new int[] {0}); // [K]
-        NDArray sums = oneHot.transpose().matMul(x); // [K, C]
+    /** The result of one lookup: per micro-batch parts, global counts [K] (training only). */
+    record Lookups(List<Lookup> parts, NDArray counts) {}
+
+    private NDArray updateBuffers(List<NDArray> xs, NDArray counts, NDArray sums, Collective collective, Rng rng) {
+        NDManager m = xs.get(0).getManager();
         if (collective.worldSize() > 1) {
             float[] host = new float[size * (dim + 1)];
             System.arraycopy(counts.toFloatArray(), 0, host, 0, size);
@@ -191,7 +205,7 @@ public final class VqCodebook {
         }
         lastDeadFraction = dead / (double) size;
         if (restartUnused && dead > 0) {
-            restart(x, cluster, clusterEma, embedEma, collective, rng);
+            restart(xs, cluster, clusterEma, embedEma, collective, rng);
         }
         return counts;
     }
@@ -203,15 +217,15 @@ public final class VqCodebook {
      * {@code perm[k]} of a seeded random permutation, as in the official code; nothing is drawn
      * when no code is unused.
      */
-    private void restart(NDArray x, float[] cluster, NDArray clusterEma, NDArray embedEma, Collective collective,
-            Rng rng) {
+    private void restart(List<NDArray> xs, float[] cluster, NDArray clusterEma, NDArray embedEma,
+            Collective collective, Rng rng) {
         List<Integer> dead = new ArrayList<>();
         for (int k = 0; k < size; k++) {
             if (cluster[k] < 1f) {
                 dead.add(k);
             }
         }
-        float[] pool = gather(x, collective); // [Ntot, C] row-major
+        float[] pool = gather(xs, collective); // [Ntot, C] row-major
         int n = pool.length / dim;
         boolean tiled = n < size;
         int reps = tiled ? (size + n - 1) / n : 1;
@@ -242,14 +256,20 @@ public final class VqCodebook {
             ones[i] = 1f;
             deadIdx[i] = k;
         }
-        NDManager m = x.getManager();
+        NDManager m = xs.get(0).getManager();
         NDArray where = Tensors.of(m, deadIdx);
         embedEma.set(new NDIndex("{}", where), Tensors.of(m, rows, new Shape(dead.size(), dim)));
         clusterEma.set(new NDIndex("{}", where), Tensors.of(m, ones));
     }
 
-    private float[] gather(NDArray x, Collective collective) {
-        float[] local = x.toFloatArray();
+    private float[] gather(List<NDArray> xs, Collective collective) {
+        float[] local = new float[xs.stream().mapToInt(x -> Math.toIntExact(x.size())).sum()];
+        int at = 0;
+        for (NDArray x : xs) {
+            float[] part = x.toFloatArray();
+            System.arraycopy(part, 0, local, at, part.length);
+            at += part.length;
+        }
         if (collective.worldSize() == 1) {
             return local;
         }

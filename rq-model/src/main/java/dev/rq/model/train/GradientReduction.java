@@ -9,29 +9,28 @@ import java.util.Map;
 /**
  * The data-parallel gradient step shared by the stage-1 and stage-2 trainers: gradients of all
  * parameters (and a few loss statistics riding along) are summed over ranks with one
- * deterministic all-reduce of a flat buffer, in parameter order, and divided by N·M (ranks ×
- * micro-batches), so every rank gets bit-identical global gradients.
+ * deterministic all-reduce of a flat buffer, in parameter order, and divided by the number of
+ * micro-batches G, so every rank gets bit-identical global gradients.
  */
 public final class GradientReduction {
 
     private GradientReduction() {}
 
     /**
-     * Reduces the accumulated gradients of {@code params}.
+     * Reduces this rank's summed gradients to the global mean.
      *
-     * @param params trainable parameters by key (their {@code .grad} holds the sum over this rank's
-     *     micro-batches)
-     * @param stats per-rank statistics summed over micro-batches; replaced by the global means
-     * @param micro micro-batches per step M
+     * @param local this rank's gradient sums by key (over its micro-batches)
+     * @param stats this rank's statistics summed over its micro-batches; replaced by the global means
+     * @param microBatches micro-batches per optimizer step over all ranks G (the divisor)
      * @return global mean gradients by key (new arrays; the caller's scope owns them)
      */
-    public static Map<String, NDArray> reduce(Map<String, NDArray> params, float[] stats, int micro,
+    public static Map<String, NDArray> reduce(Map<String, NDArray> local, float[] stats, int microBatches,
             Collective collective) {
-        float scale = 1f / (collective.worldSize() * micro);
+        float scale = 1f / microBatches;
         Map<String, NDArray> grads = new LinkedHashMap<>();
         if (collective.worldSize() == 1) {
-            for (Map.Entry<String, NDArray> e : params.entrySet()) {
-                grads.put(e.getKey(), e.getValue().getGradient().mul(scale));
+            for (Map.Entry<String, NDArray> e : local.entrySet()) {
+                grads.put(e.getKey(), e.getValue().mul(scale));
             }
             for (int i = 0; i < stats.length; i++) {
                 stats[i] *= scale;
@@ -39,27 +38,26 @@ public final class GradientReduction {
             return grads;
         }
         long total = stats.length;
-        for (NDArray p : params.values()) {
-            total += p.size();
+        for (NDArray g : local.values()) {
+            total += g.size();
         }
         float[] flat = new float[Math.toIntExact(total)];
         int off = 0;
-        for (NDArray p : params.values()) {
-            float[] g = p.getGradient().toFloatArray();
-            System.arraycopy(g, 0, flat, off, g.length);
-            off += g.length;
+        for (NDArray g : local.values()) {
+            float[] v = g.toFloatArray();
+            System.arraycopy(v, 0, flat, off, v.length);
+            off += v.length;
         }
         System.arraycopy(stats, 0, flat, off, stats.length);
         collective.allReduceSum(flat);
         off = 0;
-        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+        for (Map.Entry<String, NDArray> e : local.entrySet()) {
             int n = Math.toIntExact(e.getValue().size());
             float[] g = new float[n];
-            for (int i = 0; i < n; i++) {
-                g[i] = flat[off + i] * scale;
-            }
+            System.arraycopy(flat, off, g, 0, n);
             off += n;
-            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()));
+            // the same libtorch multiply as the one-rank path, so N = 1 and N = 2 agree to the bit
+            grads.put(e.getKey(), Tensors.of(e.getValue().getManager(), g, e.getValue().getShape()).mul(scale));
         }
         for (int i = 0; i < stats.length; i++) {
             stats[i] = flat[off + i] * scale;

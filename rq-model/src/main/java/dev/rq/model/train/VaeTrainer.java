@@ -10,6 +10,7 @@ import dev.rq.model.distributed.Collective;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
+import dev.rq.model.quantizer.ResidualQuantizer;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import java.util.ArrayList;
@@ -23,9 +24,13 @@ import java.util.Map;
  * values), global-norm clipping, Adam. The codebook EMA statistics become global inside the
  * forward pass through the same {@link Collective}.
  *
- * <p>Exactness: every rank gets {@code B/(N·M)} images per micro-batch (global batch B, N ranks, M
- * accumulation steps); gradients are summed over ranks and micro-batches and divided by N·M, so
- * the update equals that of one rank with the whole global batch. The all-reduce is
+ * <p>Exactness: the global batch B is M accumulation steps of B/M images, each cut into
+ * micro-batches of g = {@code train.micro_batch_size} images; rank r of N takes the r-th
+ * contiguous share of every accumulation step's micro-batches. A micro-batch's forward and
+ * backward are the same computation for every N, and gradients, loss values and codebook
+ * statistics are added in an N-independent order ({@link GradientAccumulator}, {@link
+ * dev.rq.model.distributed.TreeSum}), so N = 1 and N = 2 produce bit-identical models (for larger
+ * N the ring all-reduce's fold differs from the tree only by float rounding). The all-reduce is
  * deterministic, so all ranks apply bit-identical updates.
  */
 public final class VaeTrainer {
@@ -61,49 +66,77 @@ public final class VaeTrainer {
     }
 
     /**
-     * One optimizer step over this rank's micro-batches.
+     * One optimizer step over this rank's share of every accumulation step.
      *
-     * @param microBatches M arrays [b, 3, R, R] in [−1, 1], b = B/(N·M), in micro-step order
+     * <p>Per accumulation step: the share is cut into micro-batches of {@code
+     * train.micro_batch_size} images (fresh libtorch copies, so every micro-batch's computation is
+     * the same bits wherever its images came from); each is encoded, all are quantized jointly
+     * (one EMA update per depth with the statistics of the whole accumulation step over all
+     * ranks), then each is decoded and back-propagated on its own. Gradients and statistics are
+     * summed by a {@link GradientAccumulator} and reduced over ranks, divided by the number of
+     * micro-batches G of the step.
+     *
+     * @param shares M arrays [L·g, 3, R, R] in [−1, 1]: this rank's contiguous share of each
+     *     accumulation step (g = micro_batch_size, L = micro-batches per rank), in order
      */
-    public StepMetrics step(List<NDArray> microBatches) {
+    public StepMetrics step(List<NDArray> shares) {
         long t0 = System.nanoTime();
-        int m = microBatches.size();
+        int m = shares.size();
         if (m != config.gradAccumSteps()) {
-            throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " micro-batches, got " + m);
+            throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " accumulation steps, got " + m);
+        }
+        int g = config.microBatchSize();
+        int slots = Math.toIntExact(shares.get(0).getShape().get(0) / g);
+        if (slots * g != shares.get(0).getShape().get(0)
+                || slots * collective.worldSize() != config.microBatchesPerAccumulation()) {
+            throw new IllegalArgumentException("a share of " + shares.get(0).getShape().get(0) + " images is not "
+                    + config.microBatchesPerAccumulation() + "/" + collective.worldSize() + " micro-batches of " + g);
         }
         int depth = model.quantizer().depth();
         double[][] counts = new double[depth][];
-        float[] losses = new float[3];
         double lr = schedule.at(adam.step() + 1);
         double gradNorm;
+        float[] losses;
         int localImages = 0;
         long fwd = 0;
         long bwd = 0;
         long red;
         long opt;
         try (NDScope scope = new NDScope()) {
-            for (NDArray x : microBatches) {
-                localImages += (int) x.getShape().get(0);
+            GradientAccumulator acc = new GradientAccumulator(params, slots, 3);
+            for (NDArray share : shares) {
+                localImages += (int) share.getShape().get(0);
+                List<NDArray> micro = new ArrayList<>(slots);
+                for (int j = 0; j < slots; j++) {
+                    micro.add(share.get(j * g + ":" + (j + 1) * g).duplicate());
+                }
+                List<ResidualQuantizer.Quantized> q;
+                long a = System.nanoTime();
                 JniUtils.setGradMode(true);
-                RqVae.LossTerms l;
-                RqVae.Forward f;
                 try {
-                    long a = System.nanoTime();
-                    f = model.forward(x, true, collective, restartRng);
-                    l = model.loss(x, f);
-                    long b = System.nanoTime();
-                    PtNDArray total = (PtNDArray) l.total();
-                    JniUtils.backward(total, (PtNDArray) total.onesLike(), false, false);
-                    fwd += b - a;
-                    bwd += System.nanoTime() - b;
+                    List<NDArray> ze = new ArrayList<>(slots);
+                    for (NDArray x : micro) {
+                        ze.add(model.encode(x, true));
+                    }
+                    q = model.quantizer().quantize(ze, true, collective, restartRng);
+                    fwd += System.nanoTime() - a;
+                    for (int j = 0; j < slots; j++) {
+                        long b = System.nanoTime();
+                        NDArray x = micro.get(j);
+                        RqVae.Forward f = new RqVae.Forward(ze.get(j), q.get(j), model.decode(q.get(j).zq(), true));
+                        RqVae.LossTerms l = model.loss(x, f);
+                        long c = System.nanoTime();
+                        PtNDArray total = (PtNDArray) l.total();
+                        JniUtils.backward(total, (PtNDArray) total.onesLike(), false, false);
+                        fwd += c - b;
+                        bwd += System.nanoTime() - c;
+                        acc.collect(j, new float[] {l.total().getFloat(), l.recon().getFloat(), l.commit().getFloat()});
+                    }
                 } finally {
                     JniUtils.setGradMode(false);
                 }
-                losses[0] += l.total().getFloat();
-                losses[1] += l.recon().getFloat();
-                losses[2] += l.commit().getFloat();
                 for (int d = 0; d < depth; d++) {
-                    float[] c = f.quantized().counts().get(d).toFloatArray();
+                    float[] c = q.get(0).counts().get(d).toFloatArray();
                     if (counts[d] == null) {
                         counts[d] = new double[c.length];
                     }
@@ -113,7 +146,9 @@ public final class VaeTrainer {
                 }
             }
             long a = System.nanoTime();
-            Map<String, NDArray> grads = GradientReduction.reduce(params, losses, m, collective);
+            losses = acc.stats();
+            Map<String, NDArray> grads = GradientReduction.reduce(acc.gradients(), losses,
+                    config.microBatchesPerStep(), collective);
             long b = System.nanoTime();
             red = b - a;
             gradNorm = GradientReduction.globalNorm(grads);

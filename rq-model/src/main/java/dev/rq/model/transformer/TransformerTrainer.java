@@ -199,7 +199,9 @@ public final class TransformerTrainer {
                 }
             }
             long a = System.nanoTime();
-            Map<String, NDArray> grads = GradientReduction.reduce(params, stats, mCount, collective);
+            Map<String, NDArray> local = new LinkedHashMap<>();
+            params.forEach((k, p) -> local.put(k, p.getGradient()));
+            Map<String, NDArray> grads = GradientReduction.reduce(local, stats, mCount * n, collective);
             long b = System.nanoTime();
             red = b - a;
             gradNorm = GradientReduction.globalNorm(grads);

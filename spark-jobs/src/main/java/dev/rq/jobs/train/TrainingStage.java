@@ -53,12 +53,12 @@ public interface TrainingStage extends Serializable {
         }
     }
 
-    /** Fails unless the global batch splits into {@code workers} × {@code grad_accum_steps} equal parts. */
+    /**
+     * Fails unless every accumulation step's micro-batches split into {@code workers} equal
+     * contiguous shares ({@link TrainConfig#checkWorkers}).
+     */
     static void checkBatch(TrainConfig t, int workers) {
-        if (t.batchSize() % (workers * t.gradAccumSteps()) != 0) {
-            throw new ConfigException("train.batch_size", "global batch " + t.batchSize()
-                    + " must be divisible by workers x grad_accum_steps = " + workers + " x " + t.gradAccumSteps());
-        }
+        t.checkWorkers(workers);
     }
 
     /** One rank's model, optimizer and data stream. */

@@ -79,6 +79,11 @@ class TrainVaeJobTest {
         var w1 = TrainRuns.weightsAt(one, 5);
         var w2 = TrainRuns.weightsAt(two, 5);
         TrainRuns.assertClose(w2, w1, 1e-5);
+        // stronger: fixed micro-batches and N-independent sums make N=2 and N=1 bit-identical
+        assertThat(w2.keySet()).containsExactlyElementsOf(w1.keySet());
+        for (String k : w1.keySet()) {
+            assertThat(w2.get(k).data()).as("%s bit-identical for N=2 and N=1", k).isEqualTo(w1.get(k).data());
+        }
         // the models compute the same function: same codes and reconstructions of real images
         Engines.pytorch(1);
         try (NDManager m = Engines.newManager();
