@@ -45,7 +45,7 @@ public final class Fixtures {
      * implemented yet: directory → implemented stem prefixes. A directory that is also in {@link
      * #SHARED_SUBDIRS} is taken whole.
      */
-    public static final Map<String, List<String>> SHARED_PARTIAL = Map.of("official-parity-stage1", List.of("inception"));
+    public static final Map<String, List<String>> SHARED_PARTIAL = Map.of("official-parity-stage1", List.of("inception", "lpips", "disc"));
 
     private Fixtures() {}
 

@@ -13,6 +13,7 @@ import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.loss.Stage1Parity;
 import dev.rq.model.metrics.InceptionParity;
 import dev.rq.model.util.Rng;
 import dev.rq.model.transformer.Losses;
@@ -52,6 +53,10 @@ class OfficialParityTest {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> checkRqVae(dir, stem)));
             } else if (stem.startsWith("rqtransformer")) {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> checkRqTransformer(dir, stem)));
+            } else if (stem.startsWith("lpips")) {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> Stage1Parity.checkLpips(dir, stem)));
+            } else if (stem.startsWith("disc")) {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> Stage1Parity.checkDisc(dir, stem)));
             } else if (stem.startsWith("inception")) {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> InceptionParity.check(dir, stem)));
             } else {
@@ -62,7 +67,8 @@ class OfficialParityTest {
         }
         for (Fixtures.Fixture f : Fixtures.pending()) {
             tests.add(DynamicTest.dynamicTest(f.name(), f.file(".config.json").toUri(), () -> Assumptions.abort(
-                    "skipped: the kind of " + f.stem() + " is not implemented yet (Fixtures.SHARED_PARTIAL)")));
+                    "skipped: the kind of " + f.stem() + " is not implemented or does not pass yet (Fixtures.SHARED_PARTIAL,"
+                    + " see rq-model/src/test/resources/fixtures/README.md)")));
         }
         assertThat(tests).as("fixtures found in %s", Fixtures.parityDirs()).isNotEmpty();
         return tests;

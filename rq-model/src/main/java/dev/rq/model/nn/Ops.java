@@ -88,7 +88,7 @@ public final class Ops {
         NDArray g = x.reshape(b, groups, n); // [B, G, C/G·H·W]
         NDManager m = x.getManager();
         NDArray normed = x.getNDArrayInternal()
-                .layerNorm(g, new Shape(n), m.ones(new Shape(n)), m.zeros(new Shape(n)), eps)
+                .layerNorm(g, new Shape(n), m.ones(new Shape(n), x.getDataType()), m.zeros(new Shape(n), x.getDataType()), eps)
                 .singletonOrThrow();
         return normed.reshape(s).mul(gamma.reshape(1, c, 1, 1)).add(beta.reshape(1, c, 1, 1));
     }

@@ -35,8 +35,10 @@ public final class ParamStore implements AutoCloseable {
         ZEROS,
         /** N(0, 1) (nn.Embedding default). */
         NORMAL,
-        /** N(0, 0.02) (transformer positional embeddings). */
-        NORMAL_002
+        /** N(0, 0.02) (transformer positional embeddings, discriminator convolutions). */
+        NORMAL_002,
+        /** N(1, 0.02) (the discriminator's BatchNorm weights, official {@code weights_init}). */
+        NORMAL_ONE_002
     }
 
     /** A declared tensor. */
@@ -90,6 +92,11 @@ public final class ParamStore implements AutoCloseable {
                 case NORMAL_002 -> {
                     for (int i = 0; i < n; i++) {
                         v[i] = (float) (0.02 * rng.nextGaussian());
+                    }
+                }
+                case NORMAL_ONE_002 -> {
+                    for (int i = 0; i < n; i++) {
+                        v[i] = (float) (1 + 0.02 * rng.nextGaussian());
                     }
                 }
             }

@@ -22,6 +22,8 @@ public record HostTensor(Dtype dtype, long[] shape, byte[] data) implements Tens
         F32(4, DataType.FLOAT32),
         F64(8, DataType.FLOAT64),
         F16(2, DataType.FLOAT16),
+        /** bfloat16: the high 16 bits of a float32 (compact storage of bf16-representable weights). */
+        BF16(2, DataType.BFLOAT16),
         I64(8, DataType.INT64),
         I32(4, DataType.INT32),
         I16(2, DataType.INT16),
@@ -117,7 +119,7 @@ public record HostTensor(Dtype dtype, long[] shape, byte[] data) implements Tens
         return dev.rq.model.nn.Tensors.own(manager.create(direct, new Shape(shape), dtype.djl));
     }
 
-    /** @return the values as floats (F32, F64 or F16 tensors) */
+    /** @return the values as floats (F32, F64, F16 or BF16 tensors) */
     public float[] toFloats() {
         ByteBuffer bb = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
         float[] out = new float[Math.toIntExact(numel())];
@@ -133,9 +135,19 @@ public record HostTensor(Dtype dtype, long[] shape, byte[] data) implements Tens
                     out[i] = Float.float16ToFloatCompat(bb.getShort());
                 }
             }
+            case BF16 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = java.lang.Float.intBitsToFloat((bb.getShort() & 0xffff) << 16);
+                }
+            }
             default -> throw new IllegalStateException("not a float tensor: " + dtype);
         }
         return out;
+    }
+
+    /** @return this tensor as F32 (the same object when it already is; BF16 and F16 upcast exactly) */
+    public HostTensor toF32() {
+        return dtype == Dtype.F32 ? this : ofFloats(toFloats(), shape);
     }
 
     /** @return the values as longs (integer tensors) */

@@ -80,6 +80,17 @@ final class Decoder {
     }
 
     NDArray forward(NDArray z, boolean training) {
+        return convOut.forward(head(z, training));
+    }
+
+    /** @return the input of {@code conv_out} [B, ch·ch_mult[0], R, R] and the output [B, out_ch, R, R] */
+    NDArray[] forwardWithHead(NDArray z, boolean training) {
+        NDArray h = head(z, training);
+        return new NDArray[] {h, convOut.forward(h)};
+    }
+
+    /** Everything before {@code conv_out}. */
+    private NDArray head(NDArray z, boolean training) {
         NDArray h = convIn.forward(z);
         h = midBlock2.forward(midAttn.forward(midBlock1.forward(h, training)), training);
         for (int i = levels.length - 1; i >= 0; i--) {
@@ -94,6 +105,6 @@ final class Decoder {
                 h = level.up.forward(h);
             }
         }
-        return convOut.forward(Ops.swish(normOut.forward(h)));
+        return Ops.swish(normOut.forward(h));
     }
 }

@@ -205,6 +205,20 @@ public final class RqVae implements AutoCloseable {
         return decoder.forward(postQuantConv.forward(z), training);
     }
 
+    /** Key of the decoder's last convolution weight, the adaptive GAN weight's reference layer. */
+    public static final String LAST_LAYER = "decoder.conv_out.weight";
+
+    /**
+     * {@link #decode} that also returns the input of the last layer {@link #LAST_LAYER}.
+     *
+     * @param zq [B, h, w, C]
+     * @return [B, ch·ch_mult[0], R, R] (input of conv_out) and [B, 3, R, R] (the reconstruction)
+     */
+    public NDArray[] decodeWithLastInput(NDArray zq, boolean training) {
+        NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w]
+        return decoder.forwardWithHead(postQuantConv.forward(z), training);
+    }
+
     /**
      * A full forward pass.
      *

@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 class Conv2dGradientTest {
 
     @ParameterizedTest(name = "conv {0}->{1}, k {2}, stride {3}, pad {4}")
-    @CsvSource({"32,3,3,1,1", "16,1,1,1,0", "16,1,4,1,1", "8,5,3,2,1", "32,32,3,1,1", "3,32,3,1,1"})
+    @CsvSource({"32,3,3,1,1", "16,1,1,1,0", "16,1,4,1,1", "8,5,3,2,1", "32,32,3,1,1", "3,32,3,1,1", "3,16,4,2,1", "3,64,3,1,1", "64,64,3,1,1", "512,1,1,1,0"})
     void inputAndWeightGradientsEqualTheDefinition(int cin, int cout, int k, int stride, int pad) {
         int batch = 2;
         int h = 12;
