@@ -2,6 +2,7 @@ package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
 import java.io.PrintWriter;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -65,9 +66,9 @@ public final class RqCli implements Runnable {
             description = {"A Spark setting, as spark-submit --conf (repeatable; spark.hadoop.* reaches every Hadoop"
                 + " file system the command uses, e.g. spark.hadoop.fs.s3a.endpoint=...). Over"
                 + " $SPARK_CONF_DIR/spark-defaults.conf, which is read too; the jobs never override either."})
-    void addSparkConf(String keyValue) {
+    void addSparkConf(List<String> keyValues) { // picocli passes every value given so far
         try {
-            SparkSessions.userSetting(keyValue);
+            keyValues.forEach(SparkSessions::userSetting);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }

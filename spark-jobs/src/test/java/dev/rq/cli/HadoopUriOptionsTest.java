@@ -35,7 +35,7 @@ class HadoopUriOptionsTest {
 
     @AfterEach
     void clear() {
-        System.clearProperty("spark.hadoop.rq.test.option");
+        List.of("option", "zero", "two").forEach(k -> System.clearProperty("spark.hadoop.rq.test." + k));
     }
 
     static Path repo(String p) {
@@ -56,11 +56,14 @@ class HadoopUriOptionsTest {
         assertThat(bad.rc()).isEqualTo(Failures.USER_ERROR);
         assertThat(bad.err().lines().findFirst().orElseThrow()).contains("--spark-conf")
                 .contains("spark.hadoop.fs.s3a.endpoint");
-        Run missing = run("train-vae", "--spark-conf", "spark.hadoop.rq.test.option=1", "--conf",
+        Run missing = run("--spark-conf", "spark.hadoop.rq.test.zero=0", "train-vae", "--spark-conf",
+                "spark.hadoop.rq.test.option=1", "--spark-conf", "spark.hadoop.rq.test.two=2", "--conf",
                 tmp.resolve("missing.yaml").toUri().toString(), "--data", "d", "--out", tmp.resolve("o").toString());
         assertThat(missing.rc()).isEqualTo(Failures.USER_ERROR);
         assertThat(missing.err()).startsWith("rq train-vae: --conf: file:").contains("missing.yaml does not exist");
+        assertThat(System.getProperty("spark.hadoop.rq.test.zero")).isEqualTo("0");
         assertThat(System.getProperty("spark.hadoop.rq.test.option")).isEqualTo("1");
+        assertThat(System.getProperty("spark.hadoop.rq.test.two")).isEqualTo("2");
         assertThat(tmp.resolve("o")).doesNotExist();
     }
 

@@ -1,0 +1,87 @@
+package dev.rq.storage;
+
+import java.net.URI;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.hadoop.conf.Configuration;
+import org.gaul.s3proxy.AuthenticationType;
+import org.gaul.s3proxy.S3Proxy;
+import org.jclouds.ContextBuilder;
+import org.jclouds.blobstore.BlobStoreContext;
+
+/**
+ * A real S3 API endpoint inside the test JVM: s3proxy (the S3 REST protocol, V4 signatures) over
+ * jclouds' in-memory blob store, on 127.0.0.1 and a free port, with one bucket. Hadoop's S3A client
+ * talks to it exactly as to AWS S3 (path-style addressing, no TLS).
+ */
+final class S3Server implements AutoCloseable {
+
+    static final String ACCESS = "rq-access";
+    static final String SECRET = "rq-secret-key";
+
+    private final BlobStoreContext store;
+    private final S3Proxy proxy;
+    final String bucket;
+
+    S3Server(String bucket) throws Exception {
+        this.bucket = bucket;
+        Properties p = new Properties();
+        store = ContextBuilder.newBuilder("transient").credentials("identity", "credential").overrides(p)
+                .build(BlobStoreContext.class);
+        store.getBlobStore().createContainerInLocation(null, bucket);
+        proxy = S3Proxy.builder()
+                .blobStore(store.getBlobStore())
+                .endpoint(URI.create("http://127.0.0.1:0"))
+                .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, ACCESS, SECRET)
+                .build();
+        proxy.start();
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (!proxy.getState().equals("STARTED")) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("s3proxy did not start: " + proxy.getState());
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /** @return {@code s3a://<bucket>/<path>} */
+    String uri(String path) {
+        return "s3a://" + bucket + "/" + path;
+    }
+
+    /** @return the S3A settings (Hadoop keys) that reach this server */
+    Map<String, String> hadoopSettings() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("fs.s3a.endpoint", "http://127.0.0.1:" + proxy.getPort());
+        m.put("fs.s3a.endpoint.region", "us-east-1");
+        m.put("fs.s3a.path.style.access", "true");
+        m.put("fs.s3a.connection.ssl.enabled", "false");
+        m.put("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
+        m.put("fs.s3a.access.key", ACCESS);
+        m.put("fs.s3a.secret.key", SECRET);
+        m.put("fs.s3a.attempts.maximum", "2");
+        m.put("fs.s3a.retry.limit", "2");
+        return m;
+    }
+
+    /** @return {@link #hadoopSettings} as Spark settings ({@code spark.hadoop.} prefix) */
+    Map<String, String> sparkSettings() {
+        Map<String, String> m = new LinkedHashMap<>();
+        hadoopSettings().forEach((k, v) -> m.put("spark.hadoop." + k, v));
+        return m;
+    }
+
+    /** @return a Hadoop configuration that reaches this server */
+    Configuration conf() {
+        Configuration c = new Configuration();
+        hadoopSettings().forEach(c::set);
+        return c;
+    }
+
+    @Override
+    public void close() throws Exception {
+        proxy.stop();
+        store.close();
+    }
+}
