@@ -9,6 +9,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.junit.jupiter.api.Test;
 
+/** S3A against s3proxy with the settings of {@link S3Server}: write, read, list, delete a folder of several objects. */
 class S3SmokeTest {
     @Test
     void s3aTalksToS3Proxy() throws Exception {
@@ -21,7 +22,10 @@ class S3SmokeTest {
             try (InputStream in = fs.open(p)) {
                 assertThat(new String(in.readAllBytes(), StandardCharsets.UTF_8)).isEqualTo("hello");
             }
-            assertThat(fs.listStatus(new Path(s3.uri("a")))).hasSize(1);
+            try (OutputStream o = fs.create(new Path(s3.uri("a/c.txt")), true)) {
+                o.write(1);
+            }
+            assertThat(fs.listStatus(new Path(s3.uri("a")))).hasSize(2);
             assertThat(fs.delete(new Path(s3.uri("a")), true)).isTrue();
             assertThat(fs.exists(p)).isFalse();
             fs.close();
