@@ -1,15 +1,20 @@
 package dev.rq.storage;
 
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.hadoop.conf.Configuration;
 import org.gaul.s3proxy.AuthenticationType;
 import org.gaul.s3proxy.S3Proxy;
 import org.jclouds.ContextBuilder;
+import org.jclouds.blobstore.BlobStore;
 import org.jclouds.blobstore.BlobStoreContext;
 
 /**
@@ -24,6 +29,7 @@ public final class S3Server implements AutoCloseable {
 
     private final BlobStoreContext store;
     private final S3Proxy proxy;
+    private final Map<String, AtomicLong> calls = new ConcurrentHashMap<>();
     final String bucket;
 
     public S3Server(String bucket) throws Exception {
@@ -32,8 +38,18 @@ public final class S3Server implements AutoCloseable {
         store = ContextBuilder.newBuilder("transient").credentials("identity", "credential").overrides(p)
                 .build(BlobStoreContext.class);
         store.getBlobStore().createContainerInLocation(null, bucket);
+        BlobStore real = store.getBlobStore();
+        BlobStore counting = (BlobStore) Proxy.newProxyInstance(BlobStore.class.getClassLoader(),
+                new Class<?>[] {BlobStore.class}, (self, m, args) -> {
+                    calls.computeIfAbsent(m.getName(), k -> new AtomicLong()).incrementAndGet();
+                    try {
+                        return m.invoke(real, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
         proxy = S3Proxy.builder()
-                .blobStore(store.getBlobStore())
+                .blobStore(counting)
                 .endpoint(URI.create("http://127.0.0.1:0"))
                 .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, ACCESS, SECRET)
                 .build();
@@ -45,6 +61,16 @@ public final class S3Server implements AutoCloseable {
             }
             Thread.sleep(20);
         }
+    }
+
+    /**
+     * @return how often the server's blob store was asked to run {@code method} ({@code putBlob}: an
+     *     object upload, {@code copyBlob}: a server-side copy, which is what S3A's rename issues,
+     *     {@code removeBlob}...), counted on the server whatever client instance sent the requests
+     */
+    public long calls(String method) {
+        AtomicLong n = calls.get(method);
+        return n == null ? 0 : n.get();
     }
 
     /** @return {@code s3a://<bucket>/<path>} */

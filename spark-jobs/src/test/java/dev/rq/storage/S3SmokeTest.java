@@ -9,7 +9,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.junit.jupiter.api.Test;
 
-/** S3A against s3proxy with the settings of {@link S3Server}: write, read, list, delete a folder of several objects. */
+/** S3A against s3proxy with the settings of {@link S3Server}: write, read, list, rename (counted as the server-side copy it is), delete a folder of several objects. */
 class S3SmokeTest {
     @Test
     void s3aTalksToS3Proxy() throws Exception {
@@ -26,6 +26,9 @@ class S3SmokeTest {
                 o.write(1);
             }
             assertThat(fs.listStatus(new Path(s3.uri("a")))).hasSize(2);
+            long copies = s3.calls("copyBlob");
+            assertThat(fs.rename(new Path(s3.uri("a/c.txt")), new Path(s3.uri("a/d.txt")))).isTrue();
+            assertThat(s3.calls("copyBlob") - copies).as("a rename is a server-side copy, and is counted").isEqualTo(1);
             assertThat(fs.delete(new Path(s3.uri("a")), true)).isTrue();
             assertThat(fs.exists(p)).isFalse();
             fs.close();
