@@ -129,7 +129,14 @@ class TrainSidJobTest {
     void rqvaeTwoRanksEqualOneRank() throws Exception {
         Path one = tmp.resolve("vae-n1");
         train(config("rqvae"), one, 1, null);
-        TrainRuns.assertClose(weights(one, STEPS), weights(tmp.resolve("vae-ref"), STEPS), 1e-6);
+        // train-sid is not bit-identical across N by construction (a rank's gradients come from one
+        // backward pass over its B/N items, not from train-vae's fixed micro-batch tree), so rounding
+        // differences grow through the k-means-initialised residual levels. Measured on main (AMD
+        // EPYC, 2 cores), deterministic: 9.0e-6 on quantizer.codebooks.1.weight, 7.2e-5 on
+        // codebooks.2. A real N-dependence (a missing all-reduce, a mean of rank means, rank-local
+        // restarts) moves weights by orders of magnitude more; moving train-sid onto the micro-batch
+        // mechanism (issue #16.3) should make it bit-identical.
+        TrainRuns.assertClose(weights(one, STEPS), weights(tmp.resolve("vae-ref"), STEPS), 1e-4);
         try (NDManager m = Engines.newManager()) {
             SidCoder a = SidCheckpoint.load(new LocalDir(one.resolve("checkpoints/step-00000012")), m).coder();
             SidCoder b = SidCheckpoint.load(new LocalDir(tmp.resolve("vae-ref/checkpoints/step-00000012")), m).coder();
