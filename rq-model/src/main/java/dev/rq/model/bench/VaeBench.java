@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.nn.Tensors;
@@ -52,7 +53,13 @@ public final class VaeBench {
             out.put("quantize_ms", 1000 * time(s, () -> vae.quantizer().quantize(ze, false, Collective.local(), null)
                     .codes().toLongArray()));
             out.put("decode_ms", 1000 * time(s, () -> vae.decode(zq, false).toFloatArray()));
-            VaeTrainer trainer = new VaeTrainer(vae, config.train(), Collective.local());
+            // One step = one forward/backward pass over the whole batch (as the official bench runs it):
+            // the config's batch_size / micro_batch_size describe a training run, not this measurement.
+            TrainConfig t = config.train();
+            TrainConfig bench = new TrainConfig(s.batch(), 1, s.batch(), t.lr(), t.betas(), t.adamEps(),
+                    t.weightDecay(), t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(),
+                    t.seed(), t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init());
+            VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
             double[] phases = new double[4];
             int[] n = {0};
             double train = time(s, () -> {
