@@ -17,7 +17,6 @@ import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
 import org.slf4j.Logger;
@@ -230,7 +229,7 @@ public final class StagedOutput implements AutoCloseable {
         check();
         Set<String> present = new HashSet<>(); // one recursive listing, not a request per file
         String prefix = root.toUri().getPath() + "/";
-        RemoteIterator<LocatedFileStatus> it = fs.listFiles(root, true);
+        RemoteIterator<FileStatus> it = FileListing.files(fs, root);
         while (it.hasNext()) {
             String p = it.next().getPath().toUri().getPath();
             if (p.startsWith(prefix)) {

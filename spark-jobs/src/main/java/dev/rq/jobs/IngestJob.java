@@ -1,5 +1,6 @@
 package dev.rq.jobs;
 
+import dev.rq.io.FileListing;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.io.HadoopDir;
@@ -36,7 +37,6 @@ import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
 import org.apache.parquet.hadoop.ParquetFileReader;
@@ -323,10 +323,10 @@ public final class IngestJob {
         } else {
             String prefix = fs.makeQualified(in).toUri().getPath();
             prefix = prefix.endsWith("/") ? prefix : prefix + "/";
-            RemoteIterator<LocatedFileStatus> it = fs.listFiles(in, true);
+            RemoteIterator<FileStatus> it = FileListing.files(fs, in);
             int skipped = 0;
             while (it.hasNext()) {
-                LocatedFileStatus f = it.next();
+                FileStatus f = it.next();
                 String full = f.getPath().toUri().getPath();
                 if (f.getPath().getName().toLowerCase(Locale.ROOT).endsWith(".tar")) {
                     tars.add(new String[] {f.getPath().toString(),
@@ -400,10 +400,10 @@ public final class IngestJob {
         String firstFile = null;
         Path in = new Path(o.input());
         FileSystem fs = in.getFileSystem(conf);
-        RemoteIterator<LocatedFileStatus> it = fs.listFiles(in, true);
+        RemoteIterator<FileStatus> it = FileListing.files(fs, in);
         List<String> files = new ArrayList<>();
         while (it.hasNext()) {
-            LocatedFileStatus f = it.next();
+            FileStatus f = it.next();
             if (f.getPath().getName().endsWith(".parquet")) {
                 inputBytes += f.getLen();
                 files.add(f.getPath().toString());

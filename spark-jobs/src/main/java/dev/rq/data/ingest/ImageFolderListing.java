@@ -1,5 +1,6 @@
 package dev.rq.data.ingest;
 
+import dev.rq.io.FileListing;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -7,7 +8,6 @@ import java.util.TreeSet;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
 
@@ -53,19 +53,24 @@ public final class ImageFolderListing {
             }
         }
         List<String> names = new ArrayList<>(classes);
+        java.util.Map<String, Integer> index = new java.util.HashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            index.put(names.get(i), i);
+        }
         List<Entry> entries = new ArrayList<>();
         long total = 0;
         String prefix = qualifiedRoot.toUri().getPath();
         if (!prefix.endsWith("/")) {
             prefix += "/";
         }
-        RemoteIterator<LocatedFileStatus> it = fs.listFiles(qualifiedRoot, true);
+        RemoteIterator<FileStatus> it = FileListing.files(fs, qualifiedRoot);
         while (it.hasNext()) {
-            LocatedFileStatus st = it.next();
+            FileStatus st = it.next();
             String full = st.getPath().toUri().getPath();
             String rel = full.startsWith(prefix) ? full.substring(prefix.length()) : full;
             int slash = rel.indexOf('/');
-            long label = slash < 0 ? -1 : names.indexOf(rel.substring(0, slash));
+            Integer idx = slash < 0 ? null : index.get(rel.substring(0, slash));
+            long label = idx == null ? -1 : idx;
             entries.add(new Entry(st.getPath().toString(), rel, label, st.getLen()));
             total += st.getLen();
         }
