@@ -7,8 +7,10 @@ import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.loss.Lpips;
+import dev.rq.model.loss.PatchDiscriminator;
 import dev.rq.model.nn.Tensors;
-import dev.rq.model.train.StepMetrics;
+import dev.rq.model.train.VaeStepMetrics;
 import dev.rq.model.train.VaeTrainer;
 import dev.rq.model.util.SyntheticImages;
 import dev.rq.model.vae.RqVae;
@@ -20,7 +22,9 @@ import java.util.Map;
  * The RQ-VAE benchmark of {@code rq bench}: after warm-up, tokenize (encode + quantize, eval
  * mode) and a training step (forward + backward + Adam + EMA) at a fixed batch size and intra-op
  * thread count, on seeded synthetic images. Also times the eval-mode encoder, quantizer and
- * decoder separately and the phases of the training step, to show where the time goes.
+ * decoder separately and the phases of the training step, to show where the time goes. With a
+ * {@code gan} section, also the official stage-1 step with LPIPS and the patch GAN ({@code
+ * stage1_gan_train_img_per_s}; random LPIPS weights, the same cost as the real ones).
  */
 public final class VaeBench {
 
@@ -63,7 +67,7 @@ public final class VaeBench {
             double[] phases = new double[4];
             int[] n = {0};
             double train = time(s, () -> {
-                StepMetrics sm = trainer.step(List.of(x));
+                VaeStepMetrics sm = trainer.step(List.of(x));
                 phases[0] += sm.timings().forward();
                 phases[1] += sm.timings().backward();
                 phases[2] += sm.timings().allReduce();
@@ -74,6 +78,15 @@ public final class VaeBench {
             out.put("train_forward_ms", 1000 * phases[0] / n[0]);
             out.put("train_backward_ms", 1000 * phases[1] / n[0]);
             out.put("train_optimizer_ms", 1000 * phases[3] / n[0]);
+            if (config.gan() != null) { // the official stage-1 step with LPIPS and the patch GAN
+                try (PatchDiscriminator d = PatchDiscriminator.create(config.gan().disc().arch(), m, 0);
+                        Lpips lpips = config.gan().loss().perceptual() ? Lpips.random(m, 0) : null) {
+                    VaeTrainer gan = new VaeTrainer(vae, bench, new VaeTrainer.Gan(config.gan().loss(), d, lpips),
+                            Collective.local());
+                    int epoch = config.gan().loss().discStart(); // the GAN part on
+                    out.put("stage1_gan_train_img_per_s", s.batch() / time(s, () -> gan.step(List.of(x), epoch)));
+                }
+            }
         }
         return out;
     }

@@ -73,6 +73,8 @@ public final class Checkpoints {
      * @param model official-key tensors (views are copied to the host one at a time)
      * @param optimizer optimizer moments, or null
      * @param trainerState trainer state, or null
+     * @param extra further safetensors files by file name (e.g. the stage-1 discriminator and its
+     *     optimizer), in writing order; empty for none
      */
     public record Contents(
             String kind,
@@ -81,7 +83,19 @@ public final class Checkpoints {
             long seed,
             Map<String, ? extends TensorData> model,
             Map<String, ? extends TensorData> optimizer,
-            JsonNode trainerState) {}
+            JsonNode trainerState,
+            Map<String, Map<String, ? extends TensorData>> extra) {
+
+        public Contents {
+            extra = extra == null ? Map.of() : extra;
+        }
+
+        /** Contents without extra files. */
+        public Contents(String kind, Object config, long step, long seed, Map<String, ? extends TensorData> model,
+                Map<String, ? extends TensorData> optimizer, JsonNode trainerState) {
+            this(kind, config, step, seed, model, optimizer, trainerState, null);
+        }
+    }
 
     /** Writes a checkpoint into {@code dir}; the manifest goes last. */
     public static Manifest write(CheckpointDir dir, Contents c) throws IOException {
@@ -90,6 +104,9 @@ public final class Checkpoints {
         files.put(MODEL, writeHashed(dir, MODEL, out -> SafeTensors.write(c.model(), meta, out)));
         if (c.optimizer() != null) {
             files.put(OPTIMIZER, writeHashed(dir, OPTIMIZER, out -> SafeTensors.write(c.optimizer(), meta, out)));
+        }
+        for (Map.Entry<String, Map<String, ? extends TensorData>> e : c.extra().entrySet()) {
+            files.put(e.getKey(), writeHashed(dir, e.getKey(), out -> SafeTensors.write(e.getValue(), meta, out)));
         }
         if (c.trainerState() != null) {
             files.put(TRAINER_STATE, writeHashed(dir, TRAINER_STATE, out -> JSON.writeValue(out, c.trainerState())));
@@ -150,6 +167,11 @@ public final class Checkpoints {
         /** @return the optimizer file as a verifying stream of tensors, or null if there is none */
         public TensorSource optimizerSource() {
             return manifest.files().containsKey(OPTIMIZER) ? source(OPTIMIZER) : null;
+        }
+
+        /** @return a further safetensors file ({@link Contents#extra}) as a verifying stream, or null if absent */
+        public TensorSource tensorSource(String file) {
+            return manifest.files().containsKey(file) ? source(file) : null;
         }
 
         /** @return trainer state, or null */

@@ -10,8 +10,8 @@ package dev.rq.model.config;
  *     discriminator loss before its backward pass (as the official trainer)
  * @param perceptualWeight p_w: weight of LPIPS (0: no perceptual term)
  * @param discStart first 0-based EPOCH with the GAN part on (the official meaning; not a step)
- * @param perceptualWeights URI of the LPIPS weights (safetensors, official LPIPS keys); required
- *     when {@code perceptual_weight > 0}
+ * @param perceptualWeights URI of the LPIPS weights (safetensors, official LPIPS keys); training
+ *     requires it when {@code perceptual_weight > 0} ({@link #checkTrainable})
  */
 public record GanLossConfig(String discLoss, String genLoss, Double discWeight, Double perceptualWeight,
         Integer discStart, String perceptualWeights) {
@@ -33,9 +33,23 @@ public record GanLossConfig(String discLoss, String genLoss, Double discWeight, 
         ConfigException.require(perceptualWeight >= 0, P + "perceptual_weight", "must be >= 0, got %s",
                 perceptualWeight);
         ConfigException.require(discStart >= 0, P + "disc_start", "must be >= 0 (an epoch index), got %s", discStart);
+    }
+
+    /**
+     * Checks what training needs (other jobs read the same config without the LPIPS weights).
+     *
+     * @throws ConfigException naming {@code gan.loss.perceptual_weights} when LPIPS is asked for
+     *     without its weights
+     */
+    public void checkTrainable() {
         ConfigException.require(perceptualWeight == 0 || perceptualWeights != null, P + "perceptual_weights",
                 "is required when perceptual_weight > 0: the URI of the LPIPS weights as safetensors"
-                        + " (docs/stage1-loss.md has the one-line conversion); or set perceptual_weight: 0");
+                        + " (docs/training.md has the one-line conversion); or set gan.loss.perceptual_weight=0");
+    }
+
+    /** @return the perceptual term is on */
+    public boolean perceptual() {
+        return perceptualWeight > 0;
     }
 
     /** @return true for the hinge discriminator loss */

@@ -7,8 +7,10 @@ package dev.rq.model.config;
  * @param train optimisation settings
  * @param data data reading and augmentation
  * @param eval evaluation settings ({@code rq eval})
+ * @param gan the official stage-1 {@code gan} section (discriminator and loss terms: LPIPS, patch
+ *     GAN, adaptive weight); null: train-vae optimises {@code recon + β·commitment} only
  */
-public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data, EvalConfig eval) {
+public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data, EvalConfig eval, GanConfig gan) {
 
     public RqVaeRunConfig {
         ConfigException.required(model, "model");
@@ -17,8 +19,13 @@ public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data
         eval = eval == null ? EvalConfig.defaults() : eval;
     }
 
-    /** A run config with default evaluation settings. */
+    /** A run config with default evaluation settings and no GAN. */
     public RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data) {
-        this(model, train, data, null);
+        this(model, train, data, null, null);
+    }
+
+    /** A run config without GAN. */
+    public RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data, EvalConfig eval) {
+        this(model, train, data, eval, null);
     }
 }

@@ -68,6 +68,44 @@ public final class Lpips implements AutoCloseable {
         return l;
     }
 
+    /**
+     * Checks a state's names and shapes against the official LPIPS keys (from a file's header,
+     * nothing loaded).
+     *
+     * @throws IllegalArgumentException naming the first mis-shaped, missing or extra tensors
+     */
+    public static void checkState(dev.rq.model.safetensors.SafeTensors.Header state) {
+        new Lpips(null).params.checkAgainst(state, true);
+    }
+
+    /**
+     * An LPIPS network with random weights (tests and benchmarks only: the real VGG16 and linear
+     * heads are the user's, by URI): the official scaling constants, VGG convolutions U(±1/√fan_in),
+     * non-negative heads U(0, 1/C).
+     */
+    public static Lpips random(NDManager manager, long seed) {
+        Lpips l = new Lpips(manager);
+        dev.rq.model.util.Rng rng = dev.rq.model.util.Rng.of(seed, 0x1919);
+        for (Map.Entry<String, long[]> e : l.params.shapes().entrySet()) {
+            long[] shape = e.getValue();
+            float[] v = new float[Math.toIntExact(java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y))];
+            String k = e.getKey();
+            if (k.equals("scaling_layer.shift")) {
+                v = new float[] {-.030f, -.088f, -.188f};
+            } else if (k.equals("scaling_layer.scale")) {
+                v = new float[] {.458f, .448f, .450f};
+            } else {
+                double bound = k.startsWith("lin") ? 1.0 / shape[1]
+                        : 1.0 / Math.sqrt(k.endsWith(".bias") ? 9.0 * shape[0] : shape[1] * 9.0);
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = (float) (k.startsWith("lin") ? rng.nextDouble() * bound : (rng.nextDouble() * 2 - 1) * bound);
+                }
+            }
+            l.params.set(k, dev.rq.model.nn.Tensors.of(manager, v, new ai.djl.ndarray.types.Shape(shape)));
+        }
+        return l;
+    }
+
     /** @return the tensors under their official keys */
     public ParamStore params() {
         return params;

@@ -49,6 +49,9 @@ public final class PatchDiscriminator implements AutoCloseable {
 
     private record Layer(String conv, int stride, boolean bias, String norm, boolean act) {}
 
+    /** Batch statistics of the train-mode forward passes since the last {@link #takeBatchStatistics}. */
+    private final List<NDArray> recorded = new ArrayList<>();
+
     private final ParamStore params;
     private final List<Layer> layers = new ArrayList<>();
     private final Map<String, NDArray> zeroBias = new LinkedHashMap<>();
@@ -102,6 +105,14 @@ public final class PatchDiscriminator implements AutoCloseable {
     /** Loads an official {@code NLayerDiscriminator} state dict (every key, nothing else). */
     public static PatchDiscriminator fromStateDict(DiscConfig config, Map<String, HostTensor> state,
             NDManager manager) {
+        PatchDiscriminator d = new PatchDiscriminator(config, manager);
+        d.params.load(state, true);
+        return d;
+    }
+
+    /** Loads an official state dict streamed one tensor at a time (a checkpoint's discriminator file). */
+    public static PatchDiscriminator fromState(DiscConfig config, dev.rq.model.safetensors.TensorSource state,
+            NDManager manager) throws java.io.IOException {
         PatchDiscriminator d = new PatchDiscriminator(config, manager);
         d.params.load(state, true);
         return d;
@@ -167,19 +178,83 @@ public final class PatchDiscriminator implements AutoCloseable {
         } else {
             mean = mean(x, new int[] {0, 2, 3}); // [1, C, 1, 1]
             var = mean(x.sub(mean).square(), new int[] {0, 2, 3}); // biased
+            long n = x.getShape().size() / c;
+            NDArray bm = mean.stopGradient().reshape(c);
+            NDArray bv = Ops.scale(var.stopGradient().reshape(c), (float) n / (n - 1)); // unbiased
             if (mode == Mode.TRAIN) {
-                long n = x.getShape().size() / c;
-                NDArray bm = mean.stopGradient().reshape(c);
-                NDArray bv = Ops.scale(var.stopGradient().reshape(c), (float) n / (n - 1)); // unbiased
                 update(p + ".running_mean", bm);
                 update(p + ".running_var", bv);
                 NDArray t = params.get(p + ".num_batches_tracked");
                 params.set(p + ".num_batches_tracked", t.add(m.ones(new Shape())));
+            } else {
+                recorded.add(bm);
+                recorded.add(bv);
             }
         }
         NDArray normed = x.sub(mean).div(var.add(m.full(new Shape(), BN_EPS)).sqrt());
         return normed.mul(param(p + ".weight", frozen).reshape(1, c, 1, 1))
                 .add(param(p + ".bias", frozen).reshape(1, c, 1, 1));
+    }
+
+    /** @return the number of floats one train-mode forward records: mean and unbiased variance per BatchNorm */
+    public int batchStatisticsSize() {
+        int n = 0;
+        for (Layer l : layers) {
+            if (l.norm != null) {
+                n += 2 * (int) params.spec(l.norm + ".running_mean").shape()[0];
+            }
+        }
+        return n;
+    }
+
+    /**
+     * @return the batch statistics of the {@link Mode#TRAIN_NO_STATS} forward passes since the
+     *     last call, in call order: per call and BatchNorm layer the batch mean and the unbiased
+     *     batch variance ({@link #batchStatisticsSize} floats per call)
+     */
+    public float[] takeBatchStatistics() {
+        float[] out = new float[recorded.stream().mapToInt(a -> (int) a.size()).sum()];
+        int off = 0;
+        for (NDArray a : recorded) {
+            float[] v = a.toFloatArray();
+            System.arraycopy(v, 0, out, off, v.length);
+            off += v.length;
+        }
+        recorded.clear();
+        return out;
+    }
+
+    /**
+     * Updates the running statistics with batch statistics in the layout of {@link
+     * #takeBatchStatistics}, one momentum update per recorded call in order, exactly as {@link
+     * Mode#TRAIN} forwards with those statistics would have ({@code num_batches_tracked} counts
+     * each call).
+     */
+    public void updateRunningStatistics(float[] stats) {
+        int size = batchStatisticsSize();
+        if (size == 0 || stats.length % size != 0) {
+            throw new IllegalArgumentException(stats.length + " batch statistics are not calls of " + size);
+        }
+        NDManager m = params.manager();
+        int off = 0;
+        for (int call = 0; call < stats.length / size; call++) {
+            for (Layer l : layers) {
+                if (l.norm == null) {
+                    continue;
+                }
+                int c = (int) params.spec(l.norm + ".running_mean").shape()[0];
+                for (String buffer : new String[] {".running_mean", ".running_var"}) {
+                    float[] v = new float[c];
+                    System.arraycopy(stats, off, v, 0, c);
+                    off += c;
+                    // in place (the buffers outlive any NDScope of the caller), the arithmetic of update()
+                    NDArray batch = dev.rq.model.nn.Tensors.of(m, v, new Shape(c));
+                    params.get(l.norm + buffer).muli(1 - BN_MOMENTUM).addi(Ops.scale(batch, BN_MOMENTUM));
+                    batch.close();
+                }
+                params.get(l.norm + ".num_batches_tracked").addi(1f);
+            }
+        }
     }
 
     /** @return the mean over {@code axes}, kept as size-1 axes (DJL's mean takes one axis) */

@@ -41,8 +41,15 @@ public final class ParamStore implements AutoCloseable {
         NORMAL_ONE_002
     }
 
-    /** A declared tensor. */
-    public record Spec(String key, long[] shape, Init init, long fanIn, boolean trainable) {}
+    /**
+     * A declared tensor.
+     *
+     * @param trainable a parameter the optimizer updates (false: a buffer)
+     * @param decay the optimizer applies weight decay to it ({@code train.weight_decay}); the
+     *     module that declares a tensor knows what it is (a Linear weight decays, its bias, a norm
+     *     or an embedding does not in the minGPT split that stage 2 uses)
+     */
+    public record Spec(String key, long[] shape, Init init, long fanIn, boolean trainable, boolean decay) {}
 
     private final NDManager manager;
     private final Map<String, Spec> specs = new LinkedHashMap<>();
@@ -58,15 +65,25 @@ public final class ParamStore implements AutoCloseable {
     }
 
     /**
-     * Declares a tensor. Declaring the same key twice is an error.
+     * Declares a tensor; a trainable one is weight-decayed (as {@code torch.optim.Adam(
+     * model.parameters(), weight_decay=…)} does for every parameter, the official stage-1 optimizer).
+     * Declaring the same key twice is an error.
      *
      * @param fanIn the fan-in used by {@link Init#FAN_IN_UNIFORM} (ignored otherwise)
      */
     public String declare(String key, long[] shape, Init init, long fanIn, boolean trainable) {
+        return declare(key, shape, init, fanIn, trainable, trainable);
+    }
+
+    /** As {@link #declare(String, long[], Init, long, boolean)}, saying whether weight decay applies. */
+    public String declare(String key, long[] shape, Init init, long fanIn, boolean trainable, boolean decay) {
         if (specs.containsKey(key)) {
             throw new IllegalStateException("duplicate parameter " + key);
         }
-        specs.put(key, new Spec(key, shape, init, fanIn, trainable));
+        if (decay && !trainable) {
+            throw new IllegalArgumentException("buffer " + key + " cannot be weight-decayed");
+        }
+        specs.put(key, new Spec(key, shape, init, fanIn, trainable, decay));
         return key;
     }
 

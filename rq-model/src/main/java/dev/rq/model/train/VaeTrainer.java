@@ -1,12 +1,12 @@
 package dev.rq.model.train;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
+import dev.rq.model.config.GanLossConfig;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.loss.GanObjective;
+import dev.rq.model.loss.Lpips;
+import dev.rq.model.loss.PatchDiscriminator;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
@@ -14,15 +14,14 @@ import dev.rq.model.quantizer.ResidualQuantizer;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The per-worker RQ-VAE training step that the Spark trainer drives (and that runs alone in one
- * process): forward → loss → backward per micro-batch, one all-reduce of the gradients (and loss
- * values), global-norm clipping, Adam. The codebook EMA statistics become global inside the
- * forward pass through the same {@link Collective}.
+ * process): the loss hook of a {@link StepLoop} (forward → loss → backward per micro-batch; the
+ * loop does the all-reduce, global-norm clipping and Adam). The codebook EMA statistics become
+ * global inside the forward pass through the same {@link Collective}.
  *
  * <p>Exactness: the global batch B is M accumulation steps of B/M images, each cut into
  * micro-batches of g = {@code train.micro_batch_size} images; rank r of N takes the r-th
@@ -38,31 +37,71 @@ public final class VaeTrainer {
     private final RqVae model;
     private final TrainConfig config;
     private final Collective collective;
-    private final Map<String, NDArray> params;
-    private final Adam adam;
-    private final LrSchedule schedule;
+    private final StepLoop loop;
     private final Rng restartRng;
+    private final Gan gan;
+    private final GanObjective objective;
 
+    /**
+     * The official stage-1 GAN pair: the discriminator (trained by its own optimizer, which has the
+     * settings of {@code train.*}, as the official trainer builds it from the generator's optimizer
+     * section) and the loss terms.
+     *
+     * @param loss {@code gan.loss}
+     * @param disc the patch discriminator
+     * @param lpips the perceptual network (null when {@code perceptual_weight} is 0)
+     */
+    public record Gan(GanLossConfig loss, PatchDiscriminator disc, Lpips lpips) {}
+
+    /** A trainer of {@code recon + β·commitment} (no perceptual or GAN term). */
     public VaeTrainer(RqVae model, TrainConfig config, Collective collective) {
+        this(model, config, null, collective);
+    }
+
+    /** @param gan the GAN pair, or null for {@code recon + β·commitment} only */
+    public VaeTrainer(RqVae model, TrainConfig config, Gan gan, Collective collective) {
         this.model = model;
         this.config = config;
         this.collective = collective;
-        this.params = model.params().trainable();
-        NDManager m = model.params().manager();
-        this.adam = new Adam(params, m, config.betas().get(0), config.betas().get(1), config.adamEps(),
-                config.weightDecay(), false);
-        this.schedule = LrSchedule.of(config);
+        this.gan = gan;
+        StepLoop.Part vae = StepLoop.Part.of(model.params(), config, false);
+        if (gan == null) {
+            this.loop = new StepLoop(collective, vae);
+            this.objective = null;
+        } else {
+            this.loop = new StepLoop(collective, vae, StepLoop.Part.of(gan.disc().params(), config, false));
+            this.objective = new GanObjective(gan.loss(), model.config().hparams().lossType(),
+                    model.config().hparams().latentLossWeight(), gan.lpips(), gan.disc());
+        }
         this.restartRng = Rng.of(config.seed(), 0x2e57a27L);
     }
 
     /** @return optimizer steps taken */
     public long step() {
-        return adam.step();
+        return loop.part(0).step();
     }
 
     /** @return the model being trained */
     public RqVae model() {
         return model;
+    }
+
+    /** @return the GAN pair, or null */
+    public Gan gan() {
+        return gan;
+    }
+
+    /** @return optimizer steps the discriminator took (0 without GAN) */
+    public long discriminatorStep() {
+        return gan == null ? 0 : loop.part(1).step();
+    }
+
+    /** {@link #step(List, int)} of a run without GAN (or with the GAN part on from epoch 0). */
+    public VaeStepMetrics step(List<NDArray> shares) {
+        if (gan != null && gan.loss().discStart() > 0) {
+            throw new IllegalStateException("gan.loss.disc_start > 0: the step needs the epoch index");
+        }
+        return step(shares, 0);
     }
 
     /**
@@ -72,15 +111,23 @@ public final class VaeTrainer {
      * train.micro_batch_size} images (fresh libtorch copies, so every micro-batch's computation is
      * the same bits wherever its images came from); each is encoded, all are quantized jointly
      * (one EMA update per depth with the statistics of the whole accumulation step over all
-     * ranks), then each is decoded and back-propagated on its own. Gradients and statistics are
-     * summed by a {@link GradientAccumulator} and reduced over ranks, divided by the number of
-     * micro-batches G of the step.
+     * ranks), then each is decoded and back-propagated on its own ({@link StepLoop} sums and
+     * reduces the gradients).
+     *
+     * <p>With the GAN pair, each micro-batch runs the official generator phase then the
+     * discriminator phase ({@link GanObjective}) on its own images: the adaptive weight and the
+     * discriminator's BatchNorm statistics are those of the micro-batch (what the official
+     * data-parallel trainer computes on each GPU's batch), so they do not depend on the number of
+     * ranks. The running BatchNorm statistics (used only in eval mode) are updated once per
+     * discriminator call of the step — fake in the generator phase, fake, real — with that call's
+     * batch statistics averaged over the step's micro-batches (with one micro-batch per step,
+     * exactly the official update).
      *
      * @param shares M arrays [L·g, 3, R, R] in [−1, 1]: this rank's contiguous share of each
      *     accumulation step (g = micro_batch_size, L = micro-batches per rank), in order
+     * @param epoch the 0-based epoch of this step (the GAN part is on from {@code gan.loss.disc_start})
      */
-    public StepMetrics step(List<NDArray> shares) {
-        long t0 = System.nanoTime();
+    public VaeStepMetrics step(List<NDArray> shares, int epoch) {
         int m = shares.size();
         if (m != config.gradAccumSteps()) {
             throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " accumulation steps, got " + m);
@@ -94,104 +141,164 @@ public final class VaeTrainer {
         }
         int depth = model.quantizer().depth();
         double[][] counts = new double[depth][];
-        double lr = schedule.at(adam.step() + 1);
-        double gradNorm;
-        float[] losses;
         int localImages = 0;
-        long fwd = 0;
-        long bwd = 0;
-        long red;
-        long opt;
-        try (NDScope scope = new NDScope()) {
-            GradientAccumulator acc = new GradientAccumulator(params, slots, 3);
-            for (NDArray share : shares) {
-                localImages += (int) share.getShape().get(0);
-                List<NDArray> micro = new ArrayList<>(slots);
-                for (int j = 0; j < slots; j++) {
-                    micro.add(share.get(j * g + ":" + (j + 1) * g).duplicate());
-                }
-                List<ResidualQuantizer.Quantized> q;
-                long a = System.nanoTime();
-                JniUtils.setGradMode(true);
-                try {
-                    List<NDArray> ze = new ArrayList<>(slots);
-                    for (NDArray x : micro) {
-                        ze.add(model.encode(x, true));
-                    }
-                    q = model.quantizer().quantize(ze, true, collective, restartRng);
-                    fwd += System.nanoTime() - a;
-                    for (int j = 0; j < slots; j++) {
-                        long b = System.nanoTime();
-                        NDArray x = micro.get(j);
-                        RqVae.Forward f = new RqVae.Forward(ze.get(j), q.get(j), model.decode(q.get(j).zq(), true));
-                        RqVae.LossTerms l = model.loss(x, f);
-                        long c = System.nanoTime();
-                        PtNDArray total = (PtNDArray) l.total();
-                        JniUtils.backward(total, (PtNDArray) total.onesLike(), false, false);
-                        fwd += c - b;
-                        bwd += System.nanoTime() - c;
-                        acc.collect(j, new float[] {l.total().getFloat(), l.recon().getFloat(), l.commit().getFloat()});
-                    }
-                } finally {
-                    JniUtils.setGradMode(false);
-                }
-                for (int d = 0; d < depth; d++) {
-                    float[] c = q.get(0).counts().get(d).toFloatArray();
-                    if (counts[d] == null) {
-                        counts[d] = new double[c.length];
-                    }
-                    for (int k = 0; k < c.length; k++) {
-                        counts[d][k] += c[k];
-                    }
-                }
-            }
-            long a = System.nanoTime();
-            losses = acc.stats();
-            Map<String, NDArray> grads = GradientReduction.reduce(acc.gradients(), losses,
-                    config.microBatchesPerStep(), collective);
-            long b = System.nanoTime();
-            red = b - a;
-            gradNorm = GradientReduction.globalNorm(grads);
-            GradientReduction.clip(grads, gradNorm, config.gradClipNorm());
-            adam.update(params, grads, lr);
-            params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
-            opt = System.nanoTime() - b;
+        for (NDArray share : shares) {
+            localImages += (int) share.getShape().get(0);
         }
+        if (gan != null) {
+            return ganStep(shares, epoch, slots, localImages, counts);
+        }
+        StepLoop.Plan plan = new StepLoop.Plan(m, slots, 3, config.microBatchesPerStep(), true);
+        StepLoop.Result r = loop.step(plan, (a, micro) -> {
+            NDArray share = shares.get(a);
+            List<NDArray> ze = new ArrayList<>(slots);
+            List<NDArray> xs = new ArrayList<>(slots);
+            for (int j = 0; j < slots; j++) {
+                NDArray x = share.get(j * g + ":" + (j + 1) * g).duplicate();
+                xs.add(x);
+                ze.add(model.encode(x, true));
+            }
+            List<ResidualQuantizer.Quantized> q = model.quantizer().quantize(ze, true, collective, restartRng);
+            for (int j = 0; j < slots; j++) {
+                RqVae.Forward f = new RqVae.Forward(ze.get(j), q.get(j), model.decode(q.get(j).zq(), true));
+                RqVae.LossTerms l = model.loss(xs.get(j), f);
+                micro.backward(l.total());
+                micro.collect(j, l.total().getFloat(), l.recon().getFloat(), l.commit().getFloat());
+            }
+            addCounts(counts, q.get(0));
+        });
+        float[] losses = r.stats();
+        return metrics(r, losses[0], losses[1], losses[2], counts, localImages, null);
+    }
+
+    /** Stats per micro-batch of the GAN step (then the discriminator's batch statistics). */
+    private static final int GAN_STATS = 7;
+
+    private VaeStepMetrics ganStep(List<NDArray> shares, int epoch, int slots, int localImages, double[][] counts) {
+        boolean useDisc = epoch >= gan.loss().discStart();
+        int g = config.microBatchSize();
+        int bn = useDisc ? 3 * gan.disc().batchStatisticsSize() : 0;
+        StepLoop.Plan plan = new StepLoop.Plan(shares.size(), slots, GAN_STATS + bn, config.microBatchesPerStep(),
+                true, useDisc);
+        StepLoop.Result r = loop.step(plan, (a, micro) -> {
+            NDArray share = shares.get(a);
+            List<NDArray> ze = new ArrayList<>(slots);
+            List<NDArray> xs = new ArrayList<>(slots);
+            for (int j = 0; j < slots; j++) {
+                NDArray x = share.get(j * g + ":" + (j + 1) * g).duplicate();
+                xs.add(x);
+                ze.add(model.encode(x, true));
+            }
+            List<ResidualQuantizer.Quantized> q = model.quantizer().quantize(ze, true, collective, restartRng);
+            for (int j = 0; j < slots; j++) {
+                NDArray x = xs.get(j);
+                NDArray[] dec = model.decodeWithLastInput(q.get(j).zq(), true);
+                GanObjective.GenTerms t = objective.generator(x, dec[0], dec[1], model.params().get(RqVae.LAST_LAYER),
+                        q.get(j).commitLoss(), useDisc, PatchDiscriminator.Mode.TRAIN_NO_STATS);
+                float[] stats = new float[GAN_STATS + bn];
+                stats[0] = t.lossTotalLogged(model.config().hparams().latentLossWeight().floatValue(),
+                        gan.loss().perceptualWeight().floatValue());
+                stats[1] = t.lossRecon();
+                stats[2] = t.lossLatent();
+                stats[3] = t.lossPcpt();
+                stats[4] = t.lossGen();
+                stats[5] = t.gWeight();
+                if (useDisc) {
+                    stats[6] = objective.discriminator(x, dec[1], PatchDiscriminator.Mode.TRAIN_NO_STATS).lossDisc();
+                    float[] b = gan.disc().takeBatchStatistics(); // generator-phase fake, fake, real
+                    System.arraycopy(b, 0, stats, GAN_STATS, bn);
+                }
+                micro.collect(j, stats);
+            }
+            addCounts(counts, q.get(0));
+        });
+        float[] s = r.stats();
+        if (useDisc) {
+            gan.disc().updateRunningStatistics(java.util.Arrays.copyOfRange(s, GAN_STATS, GAN_STATS + bn));
+        }
+        VaeStepMetrics.GanTerms terms = new VaeStepMetrics.GanTerms(s[3], s[4], s[5], s[6], useDisc,
+                r.gradNorms()[1], r.lrs()[1], discriminatorStep());
+        return metrics(r, s[0], s[1], s[2], counts, localImages, terms);
+    }
+
+    private VaeStepMetrics metrics(StepLoop.Result r, double loss, double recon, double commit, double[][] counts,
+            int localImages, VaeStepMetrics.GanTerms terms) {
+        int depth = counts.length;
         double[] perplexity = new double[depth];
         double[] used = new double[depth];
         for (int d = 0; d < depth; d++) {
-            double total = 0;
-            for (double c : counts[d]) {
-                total += c;
-            }
-            double h = 0;
-            int nonzero = 0;
-            for (double c : counts[d]) {
-                if (c > 0) {
-                    h -= c / total * Math.log(c / total);
-                    nonzero++;
-                }
-            }
-            perplexity[d] = Math.exp(h);
-            used[d] = nonzero / (double) counts[d].length;
+            perplexity[d] = perplexity(counts[d]);
+            used[d] = usedFraction(counts[d]);
         }
+        return new VaeStepMetrics(step(), r.lrs()[0], loss, recon, commit, r.gradNorms()[0], perplexity, used,
+                deadFraction(), localImages * collective.worldSize(), r.seconds(), r.timings(), terms);
+    }
+
+    private static void addCounts(double[][] counts, ResidualQuantizer.Quantized q) {
+        for (int d = 0; d < counts.length; d++) {
+            float[] c = q.counts().get(d).toFloatArray();
+            if (counts[d] == null) {
+                counts[d] = new double[c.length];
+            }
+            for (int k = 0; k < c.length; k++) {
+                counts[d][k] += c[k];
+            }
+        }
+    }
+
+    /** @return exp(entropy) of a code histogram */
+    static double perplexity(double[] counts) {
+        double total = 0;
+        for (double c : counts) {
+            total += c;
+        }
+        double h = 0;
+        for (double c : counts) {
+            if (c > 0) {
+                h -= c / total * Math.log(c / total);
+            }
+        }
+        return Math.exp(h);
+    }
+
+    /** @return the fraction of codes used at least once */
+    static double usedFraction(double[] counts) {
+        int nonzero = 0;
+        for (double c : counts) {
+            if (c > 0) {
+                nonzero++;
+            }
+        }
+        return nonzero / (double) counts.length;
+    }
+
+    /** @return the dead-code fraction of the last lookup, averaged over distinct codebooks */
+    private double deadFraction() {
         double dead = 0;
         List<Object> seen = new ArrayList<>();
-        for (int d = 0; d < depth; d++) {
+        for (int d = 0; d < model.quantizer().depth(); d++) {
             var cb = model.quantizer().codebook(d);
             if (!seen.contains(cb)) {
                 seen.add(cb);
                 dead += cb.lastDeadFraction();
             }
         }
-        return new StepMetrics(adam.step(), lr, losses[0], losses[1], losses[2], gradNorm, perplexity, used,
-                dead / seen.size(), localImages * collective.worldSize(), (System.nanoTime() - t0) / 1e9,
-                new StepMetrics.Timings(fwd / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
+        return dead / seen.size();
     }
 
     /** @return optimizer moments as views, copied to the host one at a time when written ({@link Adam#state()}) */
     public Map<String, TensorData> optimizerState() {
-        return adam.state();
+        return loop.part(0).optimizerState();
+    }
+
+    /** @return the discriminator's optimizer moments as views (empty without GAN) */
+    public Map<String, TensorData> discriminatorOptimizerState() {
+        return gan == null ? Map.of() : loop.part(1).optimizerState();
+    }
+
+    /** Restores the discriminator's optimizer moments (streamed) and its step count (for resuming). */
+    public void restoreDiscriminator(TensorSource optimizer, long step) throws java.io.IOException {
+        loop.part(1).restore(optimizer, step);
     }
 
     /** @return the restart generator's state */
@@ -201,13 +308,13 @@ public final class VaeTrainer {
 
     /** Restores optimizer moments, step count and the restart generator (for resuming). */
     public void restore(Map<String, HostTensor> optimizer, long step, long rngState) {
-        adam.load(optimizer, step);
+        loop.part(0).restore(optimizer, step);
         restartRng.setState(rngState);
     }
 
     /** As {@link #restore(Map, long, long)}, streaming the moments one tensor at a time. */
     public void restore(TensorSource optimizer, long step, long rngState) throws java.io.IOException {
-        Adam.restore(optimizer, step, adam);
+        loop.part(0).restore(optimizer, step);
         restartRng.setState(rngState);
     }
 }

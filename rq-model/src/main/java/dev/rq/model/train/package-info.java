@@ -1,6 +1,7 @@
 /**
- * The in-process training loop: {@link dev.rq.model.train.VaeTrainer} (one optimizer step over a
- * rank's micro-batches), {@link dev.rq.model.train.Adam}, {@link dev.rq.model.train.LrSchedule}
- * and {@link dev.rq.model.train.StepMetrics}.
+ * The in-process training step: {@link dev.rq.model.train.StepLoop} (the one data-parallel
+ * optimizer step every trainer runs, with a loss hook), {@link dev.rq.model.train.Adam}, {@link
+ * dev.rq.model.train.LrSchedule}, and the stage-1 trainer {@link dev.rq.model.train.VaeTrainer}
+ * with its {@link dev.rq.model.train.VaeStepMetrics}.
  */
 package dev.rq.model.train;

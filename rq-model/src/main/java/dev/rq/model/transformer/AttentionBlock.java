@@ -9,6 +9,8 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TransformerConfig;
 import dev.rq.model.nn.Ops;
+import dev.rq.model.nn.LayerNorm;
+import dev.rq.model.nn.Linear;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import java.util.List;
@@ -36,15 +38,15 @@ final class AttentionBlock {
     private final double residPdrop;
     private final boolean exactGelu;
 
-    AttentionBlock(ParamStore ps, String prefix, int dim, TransformerConfig.Block c, List<String> decay) {
+    AttentionBlock(ParamStore ps, String prefix, int dim, TransformerConfig.Block c) {
         this.ln1 = new LayerNorm(ps, prefix + ".ln1", dim);
         this.ln2 = new LayerNorm(ps, prefix + ".ln2", dim);
-        this.key = new Linear(ps, prefix + ".attn.key", dim, dim, c.attnBias(), decay);
-        this.query = new Linear(ps, prefix + ".attn.query", dim, dim, c.attnBias(), decay);
-        this.value = new Linear(ps, prefix + ".attn.value", dim, dim, c.attnBias(), decay);
-        this.proj = new Linear(ps, prefix + ".attn.proj", dim, dim, c.attnBias(), decay);
-        this.fc1 = new Linear(ps, prefix + ".mlp.0", dim, 4 * dim, c.mlpBias(), decay);
-        this.fc2 = new Linear(ps, prefix + ".mlp.2", 4 * dim, dim, c.mlpBias(), decay);
+        this.key = new Linear(ps, prefix + ".attn.key", dim, dim, c.attnBias());
+        this.query = new Linear(ps, prefix + ".attn.query", dim, dim, c.attnBias());
+        this.value = new Linear(ps, prefix + ".attn.value", dim, dim, c.attnBias());
+        this.proj = new Linear(ps, prefix + ".attn.proj", dim, dim, c.attnBias());
+        this.fc1 = new Linear(ps, prefix + ".mlp.0", dim, 4 * dim, c.mlpBias());
+        this.fc2 = new Linear(ps, prefix + ".mlp.2", 4 * dim, dim, c.mlpBias());
         this.heads = c.nHead();
         this.headDim = dim / heads;
         this.scale = (float) (1.0 / Math.sqrt(headDim));

@@ -12,9 +12,9 @@ final class AttentionStack {
 
     private final List<AttentionBlock> blocks = new ArrayList<>();
 
-    AttentionStack(ParamStore ps, String prefix, int dim, TransformerConfig.Stack c, List<String> decay) {
+    AttentionStack(ParamStore ps, String prefix, int dim, TransformerConfig.Stack c) {
         for (int i = 0; i < c.nLayer(); i++) {
-            blocks.add(new AttentionBlock(ps, prefix + ".blocks." + i, dim, c.block(), decay));
+            blocks.add(new AttentionBlock(ps, prefix + ".blocks." + i, dim, c.block()));
         }
     }
 

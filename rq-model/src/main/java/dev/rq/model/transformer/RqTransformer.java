@@ -14,6 +14,8 @@ import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
 import java.io.IOException;
+import dev.rq.model.nn.LayerNorm;
+import dev.rq.model.nn.Linear;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
@@ -41,7 +43,6 @@ public final class RqTransformer implements AutoCloseable {
 
     private final TransformerConfig config;
     private final ParamStore params;
-    private final List<String> decayKeys = new ArrayList<>();
     private final String posCond;
     private final String posHw;
     private final String posD;
@@ -64,18 +65,18 @@ public final class RqTransformer implements AutoCloseable {
         int d = c.embedDim();
         int lc = c.condLength();
         // declaration order = official state-dict order (spec §5.4)
-        this.posCond = params.declare("pos_emb_cond", new long[] {1, lc, d}, ParamStore.Init.NORMAL_002, 0, true);
-        this.posHw = params.declare("pos_emb_hw", new long[] {1, c.positions(), d}, ParamStore.Init.NORMAL_002, 0, true);
-        this.posD = params.declare("pos_emb_d", new long[] {1, c.depth(), d}, ParamStore.Init.NORMAL_002, 0, true);
-        this.condEmb = params.declare("cond_emb.weight", new long[] {c.condVocab(), d}, ParamStore.Init.NORMAL, 0, true);
-        this.inputMlp = new Linear(params, "input_mlp", c.inputEmbedDim(), d, true, decayKeys);
-        this.headMlp = new Linear(params, "head_mlp", c.inputEmbedDim(), d, true, decayKeys);
-        this.body = new AttentionStack(params, "body_transformer", d, c.body(), decayKeys);
-        this.head = new AttentionStack(params, "head_transformer", d, c.head(), decayKeys);
+        this.posCond = params.declare("pos_emb_cond", new long[] {1, lc, d}, ParamStore.Init.NORMAL_002, 0, true, false);
+        this.posHw = params.declare("pos_emb_hw", new long[] {1, c.positions(), d}, ParamStore.Init.NORMAL_002, 0, true, false);
+        this.posD = params.declare("pos_emb_d", new long[] {1, c.depth(), d}, ParamStore.Init.NORMAL_002, 0, true, false);
+        this.condEmb = params.declare("cond_emb.weight", new long[] {c.condVocab(), d}, ParamStore.Init.NORMAL, 0, true, false);
+        this.inputMlp = new Linear(params, "input_mlp", c.inputEmbedDim(), d, true);
+        this.headMlp = new Linear(params, "head_mlp", c.inputEmbedDim(), d, true);
+        this.body = new AttentionStack(params, "body_transformer", d, c.body());
+        this.head = new AttentionStack(params, "head_transformer", d, c.head());
         this.clsNorm = new LayerNorm(params, "classifier.layer_norm", d);
         int k = c.maxVocab();
         if (c.sharedClsEmb()) {
-            this.clsLinear = new Linear(params, "classifier.linear", d, k, true, decayKeys);
+            this.clsLinear = new Linear(params, "classifier.linear", d, k, true);
             this.batchWeight = null;
             this.batchBias = null;
         } else {
@@ -83,12 +84,11 @@ public final class RqTransformer implements AutoCloseable {
             this.batchWeight = params.declare("classifier.linear.weight", new long[] {c.depth(), d, k},
                     ParamStore.Init.FAN_IN_UNIFORM, d, true);
             this.batchBias = params.declare("classifier.linear.bias", new long[] {c.depth(), k},
-                    ParamStore.Init.FAN_IN_UNIFORM, d, true);
-            decayKeys.add(batchWeight);
+                    ParamStore.Init.FAN_IN_UNIFORM, d, true, false);
         }
         if (c.blockSizeCond() > 1) {
             this.condNorm = new LayerNorm(params, "cond_classifier.layer_norm", d);
-            this.condLinear = new Linear(params, "cond_classifier.linear", d, c.condVocab(), true, decayKeys);
+            this.condLinear = new Linear(params, "cond_classifier.linear", d, c.condVocab(), true);
         } else {
             this.condNorm = null;
             this.condLinear = null;
@@ -184,12 +184,12 @@ public final class RqTransformer implements AutoCloseable {
     }
 
     /**
-     * @return keys that get decoupled weight decay: the weights of Linear layers (and of the
-     *     per-depth classifier); biases, LayerNorms, the condition embedding and the positional
-     *     embeddings get none (the minGPT split)
+     * @return keys that get decoupled weight decay ({@link ParamStore.Spec#decay}): the weights of
+     *     Linear layers (and of the per-depth classifier); biases, LayerNorms, the condition
+     *     embedding and the positional embeddings get none (the minGPT split)
      */
     public List<String> weightDecayKeys() {
-        return List.copyOf(decayKeys);
+        return params.trainableKeys().stream().filter(k -> params.spec(k).decay()).toList();
     }
 
     /**

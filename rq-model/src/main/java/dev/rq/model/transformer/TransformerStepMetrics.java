@@ -1,6 +1,6 @@
 package dev.rq.model.transformer;
 
-import dev.rq.model.train.StepMetrics;
+import dev.rq.model.train.StepLoop;
 
 /**
  * What one stage-2 optimizer step reports (global over all ranks).
@@ -24,7 +24,7 @@ public record TransformerStepMetrics(
         double gradNorm,
         int images,
         double seconds,
-        StepMetrics.Timings timings) {
+        StepLoop.Timings timings) {
 
     /** @return bits per code per depth: nll / ln 2 */
     public double[] bitsPerCode() {

@@ -4,10 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.Stage2LossConfig;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.config.TransformerRunConfig;
@@ -16,29 +13,24 @@ import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
 import dev.rq.model.nn.Tensors;
-import dev.rq.model.train.Adam;
-import dev.rq.model.train.GradientReduction;
-import dev.rq.model.train.LrSchedule;
-import dev.rq.model.train.StepMetrics;
+import dev.rq.model.train.StepLoop;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
-import java.util.ArrayList;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * The per-worker RQ-Transformer training step that a data-parallel driver calls (and that runs
  * alone in one process), the stage-2 analogue of {@link dev.rq.model.train.VaeTrainer}: per
  * micro-batch inputs/targets from the frozen RQ-VAE (no gradient), forward with dropout → loss →
- * backward; one all-reduce of gradients and loss statistics through the {@link Collective} (sum
- * over ranks, divided by N·M); global-norm clipping; AdamW; warm-up + cosine learning rate.
+ * backward (the loss hook of a {@link StepLoop}: one all-reduce of gradients and loss statistics
+ * through the {@link Collective}, sum over ranks divided by N·M; global-norm clipping; AdamW;
+ * warm-up + cosine learning rate).
  *
  * <p><b>Optimizer</b> (spec §4.6–4.7, inferred; the official stage-2 trainer is not released):
  * AdamW with {@code train.betas}, {@code train.adam_eps}, {@code train.weight_decay}. Decoupled
- * weight decay applies only to the weights of Linear layers ({@link RqTransformer#weightDecayKeys});
+ * weight decay applies only to the weights of Linear layers (their {@link
+ * dev.rq.model.nn.ParamStore.Spec#decay}, {@link RqTransformer#weightDecayKeys});
  * biases, LayerNorm parameters, the condition embedding and the positional embeddings are not
  * decayed (the usual minGPT split). The RQ-VAE is frozen and in eval mode.
  *
@@ -64,12 +56,7 @@ public final class TransformerTrainer {
     private final TrainConfig config;
     private final Stage2LossConfig lossConfig;
     private final Collective collective;
-    private final Map<String, NDArray> params;
-    private final Map<String, NDArray> decayed = new LinkedHashMap<>();
-    private final Map<String, NDArray> plain = new LinkedHashMap<>();
-    private final Adam adamDecay;
-    private final Adam adamPlain;
-    private final LrSchedule schedule;
+    private final StepLoop loop;
     private final boolean dropout;
 
     /**
@@ -118,15 +105,7 @@ public final class TransformerTrainer {
         this.lossConfig = config.loss();
         this.collective = collective;
         model.config().checkCompatible(vae.config());
-        this.params = model.params().trainable();
-        Set<String> decayKeys = new HashSet<>(model.weightDecayKeys());
-        params.forEach((k, v) -> (decayKeys.contains(k) ? decayed : plain).put(k, v));
-        NDManager m = model.params().manager();
-        double b1 = this.config.betas().get(0);
-        double b2 = this.config.betas().get(1);
-        this.adamDecay = new Adam(decayed, m, b1, b2, this.config.adamEps(), this.config.weightDecay(), true);
-        this.adamPlain = new Adam(plain, m, b1, b2, this.config.adamEps(), 0.0, true);
-        this.schedule = LrSchedule.of(this.config);
+        this.loop = new StepLoop(collective, StepLoop.Part.of(model.params(), this.config, true));
         var mc = model.config();
         this.dropout = mc.embdPdrop() > 0 || mc.body().block().residPdrop() > 0 || mc.body().block().attnPdrop() > 0
                 || mc.head().block().residPdrop() > 0 || mc.head().block().attnPdrop() > 0;
@@ -134,7 +113,7 @@ public final class TransformerTrainer {
 
     /** @return optimizer steps taken */
     public long step() {
-        return adamDecay.step();
+        return loop.part(0).step();
     }
 
     /** @return the model being trained */
@@ -148,75 +127,47 @@ public final class TransformerTrainer {
      * @param microBatches M micro-batches of b = B/(N·M) samples each, in micro-step order
      */
     public TransformerStepMetrics step(List<MicroBatch> microBatches) {
-        long t0 = System.nanoTime();
         int mCount = microBatches.size();
         if (mCount != config.gradAccumSteps()) {
             throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " micro-batches, got " + mCount);
         }
         int depth = model.config().depth();
-        long stepNo = adamDecay.step() + 1;
-        double lr = schedule.at(stepNo);
-        float[] stats = new float[1 + depth]; // loss, nll per depth
-        int localImages = 0;
-        long fwd = 0;
-        long bwd = 0;
-        long red;
-        long opt;
-        double gradNorm;
+        long stepNo = step() + 1;
         int n = collective.worldSize();
-        try (NDScope scope = new NDScope()) {
-            for (int mi = 0; mi < mCount; mi++) {
-                MicroBatch mb = microBatches.get(mi);
-                int b = mb.size();
-                localImages += b;
-                long first = (long) mi * n * b + (long) collective.rank() * b;
-                long a = System.nanoTime();
-                Inputs in = inputs(mb, stepNo, first);
-                Dropout drop = dropout ? Dropout.forSamples(config.seed(), first, b, DROPOUT_STREAM, stepNo) : null;
-                RqTransformer.Output out;
-                NDArray loss;
-                JniUtils.setGradMode(true);
-                try {
-                    out = model.forward(vae, in.codes, in.cond, drop);
-                    loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft)
-                            : Losses.crossEntropy(out.logits(), in.codes);
-                    if (out.condLogits() != null) {
-                        NDArray next = in.cond.get(new NDIndex(":, 1:"));
-                        loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
-                                lossConfig.txtWeight());
-                    }
-                    long c = System.nanoTime();
-                    fwd += c - a;
-                    JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
-                    bwd += System.nanoTime() - c;
-                } finally {
-                    JniUtils.setGradMode(false);
-                }
-                stats[0] += loss.getFloat();
-                float[] nll = Losses.nll(out.logits(), in.codes).reshape(-1, depth).mean(new int[] {0}).toFloatArray();
-                for (int d = 0; d < depth; d++) {
-                    stats[1 + d] += nll[d];
-                }
-            }
-            long a = System.nanoTime();
-            Map<String, NDArray> local = new LinkedHashMap<>();
-            params.forEach((k, p) -> local.put(k, p.getGradient()));
-            Map<String, NDArray> grads = GradientReduction.reduce(local, stats, mCount * n, collective);
-            long b = System.nanoTime();
-            red = b - a;
-            gradNorm = GradientReduction.globalNorm(grads);
-            GradientReduction.clip(grads, gradNorm, config.gradClipNorm());
-            adamDecay.update(decayed, grads, lr);
-            adamPlain.update(plain, grads, lr);
-            params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
-            opt = System.nanoTime() - b;
+        int localImages = 0;
+        for (MicroBatch mb : microBatches) {
+            localImages += mb.size();
         }
+        // one slot: the micro-batches' gradients accumulate in .grad; stats = loss, nll per depth
+        StepLoop.Plan plan = new StepLoop.Plan(mCount, 1, 1 + depth, mCount * n, true);
+        StepLoop.Result r = loop.step(plan, (mi, micro) -> {
+            MicroBatch mb = microBatches.get(mi);
+            int b = mb.size();
+            long first = (long) mi * n * b + (long) collective.rank() * b;
+            Inputs in = micro.noGrad(() -> inputs(mb, stepNo, first));
+            Dropout drop = dropout ? Dropout.forSamples(config.seed(), first, b, DROPOUT_STREAM, stepNo) : null;
+            RqTransformer.Output out = model.forward(vae, in.codes, in.cond, drop);
+            NDArray loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft)
+                    : Losses.crossEntropy(out.logits(), in.codes);
+            if (out.condLogits() != null) {
+                NDArray next = in.cond.get(new NDIndex(":, 1:"));
+                loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
+                        lossConfig.txtWeight());
+            }
+            micro.backward(loss);
+            float[] stats = new float[1 + depth];
+            stats[0] = loss.getFloat();
+            float[] nll = micro.noGrad(() -> Losses.nll(out.logits(), in.codes).reshape(-1, depth)
+                    .mean(new int[] {0}).toFloatArray());
+            System.arraycopy(nll, 0, stats, 1, depth);
+            micro.collect(0, stats);
+        });
         double[] nll = new double[depth];
         for (int d = 0; d < depth; d++) {
-            nll[d] = stats[1 + d];
+            nll[d] = r.stats()[1 + d];
         }
-        return new TransformerStepMetrics(adamDecay.step(), lr, stats[0], nll, gradNorm, localImages * n,
-                (System.nanoTime() - t0) / 1e9, new StepMetrics.Timings(fwd / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
+        return new TransformerStepMetrics(step(), r.lrs()[0], r.stats()[0], nll, r.gradNorms()[0], localImages * n,
+                r.seconds(), r.timings());
     }
 
     private static NDArray weighted(NDArray a, double wa, NDArray b, double wb) {
@@ -266,9 +217,7 @@ public final class TransformerTrainer {
 
     /** @return optimizer moments as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */
     public Map<String, TensorData> optimizerState() {
-        Map<String, TensorData> s = new LinkedHashMap<>(adamDecay.state());
-        s.putAll(adamPlain.state());
-        return s;
+        return loop.part(0).optimizerState();
     }
 
     /**
@@ -276,17 +225,16 @@ public final class TransformerTrainer {
      * all randomness is keyed by (seed, step, sample index).
      */
     public void restore(Map<String, HostTensor> optimizer, long step) {
-        adamDecay.load(optimizer, step);
-        adamPlain.load(optimizer, step);
+        loop.part(0).restore(optimizer, step);
     }
 
     /** As {@link #restore(Map, long)}, streaming the moments one tensor at a time (one pass for both groups). */
     public void restore(TensorSource optimizer, long step) throws java.io.IOException {
-        Adam.restore(optimizer, step, adamDecay, adamPlain);
+        loop.part(0).restore(optimizer, step);
     }
 
     /** @return the keys optimised with weight decay, then those without */
     public List<List<String>> parameterGroups() {
-        return List.of(new ArrayList<>(decayed.keySet()), new ArrayList<>(plain.keySet()));
+        return loop.part(0).groups();
     }
 }

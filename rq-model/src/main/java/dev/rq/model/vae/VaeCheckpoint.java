@@ -20,6 +20,15 @@ public final class VaeCheckpoint {
     private VaeCheckpoint() {}
 
     /**
+     * The discriminator of a stage-1 run with the GAN pair: the official checkpoint's {@code
+     * discriminator} entry ({@code NLayerDiscriminator} state dict, keys {@code main.*}).
+     */
+    public static final String DISCRIMINATOR = "discriminator.safetensors";
+
+    /** The discriminator's Adam moments ({@code exp_avg.main.*}, {@code exp_avg_sq.main.*}). */
+    public static final String DISCRIMINATOR_OPTIMIZER = "discriminator_optimizer.safetensors";
+
+    /**
      * Writes a checkpoint of {@code vae}.
      *
      * @param optimizer optimizer moments, or null
@@ -27,8 +36,29 @@ public final class VaeCheckpoint {
      */
     public static Manifest save(CheckpointDir dir, RqVae vae, RqVaeRunConfig config, long step,
             Map<String, ? extends TensorData> optimizer, JsonNode trainerState) throws IOException {
+        return save(dir, vae, config, step, optimizer, trainerState, null, null);
+    }
+
+    /**
+     * Writes a checkpoint of {@code vae} and, with the GAN pair, of the discriminator ({@value
+     * #DISCRIMINATOR}) and its optimizer ({@value #DISCRIMINATOR_OPTIMIZER}).
+     *
+     * @param discriminator the discriminator's state dict (official keys), or null
+     * @param discriminatorOptimizer its optimizer moments, or null
+     */
+    public static Manifest save(CheckpointDir dir, RqVae vae, RqVaeRunConfig config, long step,
+            Map<String, ? extends TensorData> optimizer, JsonNode trainerState,
+            Map<String, ? extends TensorData> discriminator, Map<String, ? extends TensorData> discriminatorOptimizer)
+            throws IOException {
+        Map<String, Map<String, ? extends TensorData>> extra = new java.util.LinkedHashMap<>();
+        if (discriminator != null) {
+            extra.put(DISCRIMINATOR, discriminator);
+        }
+        if (discriminatorOptimizer != null) {
+            extra.put(DISCRIMINATOR_OPTIMIZER, discriminatorOptimizer);
+        }
         return Checkpoints.write(dir, new Checkpoints.Contents(KIND, config, step, config.train().seed(),
-                vae.stateTensors(), optimizer, trainerState));
+                vae.stateTensors(), optimizer, trainerState, extra));
     }
 
     /** A loaded model with its run configuration and the verified checkpoint. */

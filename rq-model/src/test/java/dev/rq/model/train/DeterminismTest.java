@@ -37,13 +37,13 @@ class DeterminismTest {
                 for (int s = 0; s < 12; s++) {
                     try (NDManager sm = m.newSubManager()) {
                         NDArray x = Tensors.of(sm, SyntheticImages.batch(8, 16, 100 * rep + s), new Shape(8, 3, 16, 16));
-                        StepMetrics ra = ta.step(List.of(x));
+                        VaeStepMetrics ra = ta.step(List.of(x));
                         byte[][] pressure = new byte[64][];
                         for (int i = 0; i < pressure.length; i++) {
                             pressure[i] = new byte[1 << 20];
                         }
                         System.gc();
-                        StepMetrics rb = tb.step(List.of(x));
+                        VaeStepMetrics rb = tb.step(List.of(x));
                         assertThat(rb.gradNorm()).as("rep %d step %d gradient norm", rep, s).isEqualTo(ra.gradNorm());
                         for (String k : a.params().keys()) {
                             assertThat(b.params().get(k).toFloatArray()).as("rep %d step %d %s", rep, s, k)

@@ -25,8 +25,8 @@ class VaeTrainerTest {
         try (NDManager m = Engines.newManager(); RqVae vae = RqVae.create(c.model(), m, 7)) {
             NDArray x = m.create(SyntheticImages.batch(4, res, 3), new Shape(4, 3, res, res));
             VaeTrainer t = new VaeTrainer(vae, c.train(), Collective.local());
-            StepMetrics first = t.step(List.of(x));
-            StepMetrics last = first;
+            VaeStepMetrics first = t.step(List.of(x));
+            VaeStepMetrics last = first;
             for (int i = 0; i < 60; i++) {
                 last = t.step(List.of(x));
             }
@@ -62,8 +62,8 @@ class VaeTrainerTest {
                 v.params().set("quantizer.codebooks.0.embed_ema", w.get("0:" + k).mul(1e6f));
             }
             NDArray x = m.create(SyntheticImages.batch(4, res, 5), new Shape(4, 3, res, res));
-            StepMetrics ma = new VaeTrainer(a, one.train(), Collective.local()).step(List.of(x));
-            StepMetrics mb = new VaeTrainer(b, two.train(), Collective.local())
+            VaeStepMetrics ma = new VaeTrainer(a, one.train(), Collective.local()).step(List.of(x));
+            VaeStepMetrics mb = new VaeTrainer(b, two.train(), Collective.local())
                     .step(List.of(x.get("0:2"), x.get("2:4")));
             assertThat(mb.loss()).isCloseTo(ma.loss(), org.assertj.core.data.Percentage.withPercentage(1e-3));
             assertThat(mb.reconLoss()).isCloseTo(ma.reconLoss(), org.assertj.core.data.Percentage.withPercentage(1e-3));

@@ -1,5 +1,6 @@
 package dev.rq.jobs.eval;
 
+import dev.rq.io.PretrainedWeights;
 import static org.apache.spark.sql.functions.col;
 
 import dev.rq.data.dataset.CanonicalDataset;

@@ -1,5 +1,6 @@
 package dev.rq.jobs.eval;
 
+import dev.rq.io.PretrainedWeights;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;

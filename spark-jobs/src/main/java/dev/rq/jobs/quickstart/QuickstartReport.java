@@ -80,6 +80,7 @@ final class QuickstartReport {
                 manifest.sharedCodebook()));
         kv.put("training", String.format(Locale.ROOT, "%d steps, global batch %d, lr %s, %d ranks", trained.steps(),
                 t.batchSize(), t.lr(), o.workers()));
+        kv.put("stage-1 objective", objective(o.config()));
         if (lastMetrics != null) {
             kv.put("last logged step", String.format(Locale.ROOT, "step %d: loss %.5f, recon %.5f, commitment %.5f,"
                     + " perplexity %s", lastMetrics.path("step").asLong(), lastMetrics.path("loss").asDouble(),
@@ -269,5 +270,18 @@ final class QuickstartReport {
         } catch (java.io.IOException e) {
             return Configs.toCanonicalJson(config);
         }
+    }
+
+    /** @return the stage-1 objective in words (the quickstart trains without LPIPS and GAN unless asked) */
+    static String objective(dev.rq.model.config.RqVaeRunConfig c) {
+        String base = c.model().hparams().lossType().toUpperCase(Locale.ROOT) + " reconstruction + "
+                + c.model().hparams().latentLossWeight() + " x commitment";
+        if (c.gan() == null) {
+            return base + " (no LPIPS or GAN: give the LPIPS weights with --set gan.loss.perceptual_weights=<URI>"
+                    + " to train with the official LPIPS + patch-GAN objective, docs/training.md)";
+        }
+        var l = c.gan().loss();
+        return base + (l.perceptual() ? " + " + l.perceptualWeight() + " x LPIPS" : "") + " + adaptive-weighted "
+                + l.discLoss() + " patch GAN (disc_weight " + l.discWeight() + ", from epoch " + l.discStart() + ")";
     }
 }

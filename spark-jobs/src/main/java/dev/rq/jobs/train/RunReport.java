@@ -82,6 +82,10 @@ final class RunReport {
         if (exists(RunDirectory.PLOTS + "/loss.png")) {
             r.image(RunDirectory.PLOTS + "/loss.png", "training loss per logged step (log scale)");
         }
+        if (exists(RunDirectory.PLOTS + "/gan.png")) {
+            r.image(RunDirectory.PLOTS + "/gan.png", "stage-1 perceptual (LPIPS), generator and discriminator losses"
+                    + " and the adaptive weight per logged step");
+        }
         if (kind.equals("rqvae")) {
             codebook(r, last);
             newestPlot(r, "recon-", "the newest reconstructions: the first images of the training split (top,"

@@ -227,7 +227,8 @@ public final class TrainingJob {
             double stepSec = n.path("images").asDouble() / Math.max(ips, 1e-9);
             long eta = (long) ((maxSteps - step) * stepSec);
             StringBuilder extra = new StringBuilder();
-            for (String k : List.of("recon_loss", "commit_loss", "bits_per_code")) {
+            for (String k : List.of("recon_loss", "commit_loss", "perceptual_loss", "gen_loss", "disc_loss",
+                    "adaptive_weight", "bits_per_code")) {
                 if (n.has(k)) {
                     extra.append(extra.length() == 0 ? " (" : ", ").append(k.replace("_loss", ""))
                             .append(String.format(" %.5f", n.path(k).asDouble()));
@@ -271,6 +272,17 @@ public final class TrainingJob {
                     lc.add("recon", steps, loss[1]).add("commitment", steps, loss[2]);
                 }
                 run.writeFile(RunDirectory.PLOTS + "/loss.png", lc.logY(true).png());
+                if (k > 0 && history.get(0).has("perceptual_loss")) { // stage 1 with the GAN pair
+                    LineChart gan = LineChart.of(kind + " perceptual and GAN terms", "step", "value");
+                    for (String key : List.of("perceptual_loss", "gen_loss", "disc_loss", "adaptive_weight")) {
+                        double[] v = new double[k];
+                        for (int i = 0; i < k; i++) {
+                            v[i] = history.get(i).path(key).asDouble();
+                        }
+                        gan.add(key.replace("_loss", "").replace('_', ' '), steps, v);
+                    }
+                    run.writeFile(RunDirectory.PLOTS + "/gan.png", gan.png());
+                }
                 LineChart cb = LineChart.of("codebook usage", "step", "perplexity");
                 for (int d = 0; d < depth; d++) {
                     cb.add("perplexity depth " + d, steps, ppl[d]);

@@ -18,10 +18,14 @@ import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
+import dev.rq.model.config.GanConfig;
+import dev.rq.model.loss.Lpips;
+import dev.rq.model.loss.PatchDiscriminator;
+import dev.rq.io.PretrainedWeights;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.nn.Tensors;
-import dev.rq.model.train.StepMetrics;
+import dev.rq.model.train.VaeStepMetrics;
 import dev.rq.model.train.VaeTrainer;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
@@ -89,7 +93,36 @@ public final class VaeStage implements TrainingStage {
         if (t.init() != null) {
             InitWeights.validate(t.init(), kind(), conf, h -> RqVae.checkState(cfg().model(), h));
         }
+        if (c.gan() != null) {
+            c.gan().loss().checkTrainable();
+            if (c.gan().loss().perceptual()) {
+                checkLpipsWeights(c.gan().loss().perceptualWeights(), conf);
+            }
+        }
         loader.check(new ImageBlocks(ds).index(), workers, "dataset " + dataUri);
+    }
+
+    static final String LPIPS_KEY = "gan.loss.perceptual_weights";
+
+    /** Checks the LPIPS weights' names and shapes from the file's header (before any cluster work). */
+    static void checkLpipsWeights(String uri, Configuration conf) throws IOException {
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(uri);
+        org.apache.hadoop.fs.FileSystem fs = p.getFileSystem(conf);
+        if (!fs.exists(p) || fs.getFileStatus(p).isDirectory()) {
+            throw new ConfigException(LPIPS_KEY, uri + " is not a file (the LPIPS weights are never downloaded;"
+                    + " docs/training.md shows the one-line conversion to safetensors)");
+        }
+        dev.rq.model.safetensors.SafeTensors.Header header;
+        try (java.io.InputStream in = fs.open(p)) {
+            header = dev.rq.model.safetensors.SafeTensors.readHeader(in);
+        } catch (IOException e) {
+            throw new ConfigException(LPIPS_KEY, uri + " is not a safetensors file: " + e.getMessage());
+        }
+        try {
+            Lpips.checkState(header);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(LPIPS_KEY, uri + ": " + e.getMessage());
+        }
     }
 
     /** The loader settings: one loader batch is one accumulation step of all workers. */
@@ -122,19 +155,23 @@ public final class VaeStage implements TrainingStage {
             if (latest.isPresent()) {
                 VaeCheckpoint.Loaded l = VaeCheckpoint.load(latest.get(), manager);
                 vae = l.vae();
-                trainer = new VaeTrainer(vae, train, ring);
+                trainer = new VaeTrainer(vae, train, gan(config, l.checkpoint(), manager, conf), ring);
                 JsonNode st = l.checkpoint().trainerState();
                 trainer.restore(l.checkpoint().optimizerSource(), st.get("step").asLong(), st.get("restart_rng").asLong());
+                if (trainer.gan() != null) {
+                    trainer.restoreDiscriminator(l.checkpoint().tensorSource(VaeCheckpoint.DISCRIMINATOR_OPTIMIZER),
+                            st.get("discriminator_step").asLong());
+                }
                 cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
                 loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
             } else if (train.init() != null) { // fine-tuning: weights only, fresh optimizer, step 0
                 Checkpoints.Loaded init = InitWeights.open(train.init(), conf);
                 vae = RqVae.fromState(config.model(), init.modelSource(), manager);
-                trainer = new VaeTrainer(vae, train, ring);
+                trainer = new VaeTrainer(vae, train, gan(config, null, manager, conf), ring);
                 loadedFrom = init.manifest().files().get(Checkpoints.MODEL).sha256();
             } else {
                 vae = RqVae.create(config.model(), manager, train.seed());
-                trainer = new VaeTrainer(vae, train, ring);
+                trainer = new VaeTrainer(vae, train, gan(config, null, manager, conf), ring);
                 loadedFrom = null;
             }
             dataset = CanonicalDataset.open(dataUri, conf);
@@ -156,6 +193,36 @@ public final class VaeStage implements TrainingStage {
                     .build();
         }
 
+        /**
+         * The GAN pair of a run with a {@code gan} section: the LPIPS weights from {@code
+         * gan.loss.perceptual_weights}, the discriminator from the checkpoint being resumed or
+         * freshly initialised from {@code train.seed}; null without {@code gan}.
+         */
+        private static VaeTrainer.Gan gan(RqVaeRunConfig config, Checkpoints.Loaded resumed, NDManager manager,
+                Configuration conf) throws IOException {
+            GanConfig g = config.gan();
+            if (g == null) {
+                return null;
+            }
+            Lpips lpips = null;
+            if (g.loss().perceptual()) {
+                PretrainedWeights w = PretrainedWeights.read(g.loss().perceptualWeights(), LPIPS_KEY, conf);
+                lpips = Lpips.fromStateDict(w.tensors(), manager);
+            }
+            PatchDiscriminator disc;
+            if (resumed != null) {
+                var source = resumed.tensorSource(VaeCheckpoint.DISCRIMINATOR);
+                if (source == null) {
+                    throw new dev.rq.model.checkpoint.CheckpointException(resumed.dir().uri() + " lacks "
+                            + VaeCheckpoint.DISCRIMINATOR + " (the run's config has a gan section)");
+                }
+                disc = PatchDiscriminator.fromState(g.disc().arch(), source, manager);
+            } else {
+                disc = PatchDiscriminator.create(g.disc().arch(), manager, config.train().seed());
+            }
+            return new VaeTrainer.Gan(g.loss(), disc, lpips);
+        }
+
         @Override
         public long step() {
             return trainer.step();
@@ -170,13 +237,14 @@ public final class VaeStage implements TrainingStage {
         public ObjectNode trainStep() {
             int micro = config.train().gradAccumSteps();
             List<NDArray> batches = new ArrayList<>(micro);
+            int epoch = cursor.epoch(); // of the step's first batch (gan.loss.disc_start counts epochs)
             try (NDManager stepManager = manager.newSubManager()) {
                 for (int m = 0; m < micro; m++) {
                     Batch b = loader.next();
                     batches.add(Tensors.of(stepManager, b.images(), new Shape(b.shape())));
                 }
                 cursor = loader.cursor();
-                return metrics(trainer.step(batches), cursor);
+                return metrics(trainer.step(batches, epoch), cursor);
             }
         }
 
@@ -189,7 +257,14 @@ public final class VaeStage implements TrainingStage {
         public void save(CheckpointDir dir, ObjectNode state) throws IOException {
             state.put("restart_rng", trainer.rngState());
             state.putObject("cursor").put("epoch", cursor.epoch()).put("step", cursor.step());
-            VaeCheckpoint.save(dir, vae, config, trainer.step(), trainer.optimizerState(), state);
+            VaeTrainer.Gan gan = trainer.gan();
+            if (gan == null) {
+                VaeCheckpoint.save(dir, vae, config, trainer.step(), trainer.optimizerState(), state);
+            } else {
+                state.put("discriminator_step", trainer.discriminatorStep());
+                VaeCheckpoint.save(dir, vae, config, trainer.step(), trainer.optimizerState(), state,
+                        gan.disc().stateDict(), trainer.discriminatorOptimizerState());
+            }
         }
 
         /**
@@ -224,9 +299,15 @@ public final class VaeStage implements TrainingStage {
         public void close() {
             loader.close();
             vae.close();
+            if (trainer.gan() != null) {
+                trainer.gan().disc().close();
+                if (trainer.gan().lpips() != null) {
+                    trainer.gan().lpips().close();
+                }
+            }
         }
 
-        private static ObjectNode metrics(StepMetrics m, Cursor cursor) {
+        private static ObjectNode metrics(VaeStepMetrics m, Cursor cursor) {
             ObjectNode n = JSON.createObjectNode();
             n.put("epoch", cursor.epoch());
             n.put("lr", m.lr());
@@ -243,6 +324,15 @@ public final class VaeStage implements TrainingStage {
                 u.add(v);
             }
             n.put("dead_fraction", m.deadFraction());
+            if (m.gan() != null) {
+                n.put("perceptual_loss", m.gan().perceptualLoss());
+                n.put("gen_loss", m.gan().generatorLoss());
+                n.put("adaptive_weight", m.gan().adaptiveWeight());
+                n.put("disc_loss", m.gan().discriminatorLoss());
+                n.put("disc_active", m.gan().discriminatorActive());
+                n.put("disc_grad_norm", m.gan().discriminatorGradNorm());
+                n.put("disc_lr", m.gan().discriminatorLr());
+            }
             n.put("images", m.images());
             n.put("step_seconds", m.seconds());
             n.put("allreduce_seconds", m.timings().allReduce());

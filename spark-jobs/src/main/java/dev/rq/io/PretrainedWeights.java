@@ -1,4 +1,4 @@
-package dev.rq.jobs.eval;
+package dev.rq.io;
 
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
@@ -37,7 +37,7 @@ public record PretrainedWeights(String uri, String sha256, Map<String, HostTenso
         FileSystem fs = p.getFileSystem(conf);
         if (!fs.exists(p) || fs.getFileStatus(p).isDirectory()) {
             throw new FileNotFoundException(key + ": " + uri + " is not a file (weights are never downloaded;"
-                    + " see docs/eval.md for converting the standard files to safetensors)");
+                    + " docs/eval.md and docs/training.md show the one-line conversion of the standard files to safetensors)");
         }
         MessageDigest md;
         try {

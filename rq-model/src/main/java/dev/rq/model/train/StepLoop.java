@@ -1,0 +1,285 @@
+package dev.rq.model.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.config.TrainConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.nn.ParamStore;
+import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.TensorData;
+import dev.rq.model.safetensors.TensorSource;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The one data-parallel optimizer step that every trainer runs (RQ-VAE, the GAN pair, the
+ * RQ-Transformer, the semantic-ID model); the trainer supplies only its {@link Loss} hook.
+ *
+ * <pre>
+ * for each accumulation step a:   hook(a)  — forward and backward of this rank's micro-batches,
+ *                                            each ended by collect(slot, stats)
+ * sum the micro-batch gradients  (GradientAccumulator: N-independent order)
+ * one all-reduce of all gradients + stats, ÷ G micro-batches   (GradientReduction)
+ * per part: global norm, clip, Adam/AdamW with the part's learning rate
+ * </pre>
+ *
+ * <p>A {@link Part} is a set of parameters with its own optimizer, schedule and clipping: the
+ * RQ-VAE alone, or the generator and the discriminator of the GAN pair (both reduced by the same
+ * all-reduce, each stepping its own optimizer, as the official trainer's two optimizers). A part
+ * that is not active in a step (the discriminator before {@code disc_start}) takes no optimizer
+ * step and its schedule does not advance. Weight decay is a property of each parameter's {@link
+ * ParamStore.Spec#decay}: a part keeps one optimizer for the decayed and one for the other
+ * parameters (nanoGPT's {@code configure_optimizers}).
+ *
+ * <p>Exactness: a micro-batch's forward and backward are the same computation for every number
+ * of ranks N, and the sums are N-independent ({@link GradientAccumulator}, {@link
+ * dev.rq.model.distributed.TreeSum}), so hooks that cut the global batch into fixed micro-batches
+ * (train-vae) give bit-identical models for N = 1 and N = 2.
+ */
+public final class StepLoop {
+
+    /**
+     * Seconds spent per phase of a step on this rank.
+     *
+     * @param forward the loss hook except its backward passes (forward passes, losses,
+     *     in-forward collectives such as the codebook EMA)
+     * @param backward backward passes started through {@link Micro#backward}
+     * @param allReduce gradient all-reduce (host copies included)
+     * @param optimizer clipping and the optimizer updates
+     */
+    public record Timings(double forward, double backward, double allReduce, double optimizer) {}
+
+    /**
+     * What one step did, global over ranks.
+     *
+     * @param lrs learning rate per part (0 for a part that was not active)
+     * @param gradNorms global gradient norm per part before clipping (0 for a part that was not active)
+     * @param stats the hook's statistics, summed over micro-batches and ranks, ÷ G
+     * @param seconds wall time of the step
+     * @param timings where this rank's time went
+     */
+    public record Result(double[] lrs, double[] gradNorms, float[] stats, double seconds, Timings timings) {}
+
+    /**
+     * The shape of one step on this rank.
+     *
+     * @param accumulationSteps M: the hook is called M times
+     * @param slots L: micro-batches of this rank per accumulation step ({@link Micro#collect} slots)
+     * @param stats statistics per micro-batch
+     * @param microBatches G: micro-batches per step over all ranks (the divisor of the sums)
+     * @param active per part, whether it steps this time
+     */
+    public record Plan(int accumulationSteps, int slots, int stats, int microBatches, boolean... active) {}
+
+    /** The trainer's loss: forward and backward passes of one accumulation step (autograd is on). */
+    @FunctionalInterface
+    public interface Loss {
+        void accumulate(int accumulationStep, Micro micro);
+    }
+
+    /** What a loss hook calls back. */
+    public static final class Micro {
+        private final GradientAccumulator acc;
+        private long backwardNanos;
+
+        private Micro(GradientAccumulator acc) {
+            this.acc = acc;
+        }
+
+        /** Back-propagates a scalar loss into the parameters' {@code .grad} (timed as backward). */
+        public void backward(NDArray loss) {
+            long t = System.nanoTime();
+            JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
+            backwardNanos += System.nanoTime() - t;
+        }
+
+        /** @return {@code f}'s value computed with autograd off (inputs from a frozen model, metrics) */
+        public <T> T noGrad(java.util.function.Supplier<T> f) {
+            JniUtils.setGradMode(false);
+            try {
+                return f.get();
+            } finally {
+                JniUtils.setGradMode(true);
+            }
+        }
+
+        /**
+         * Ends a micro-batch: takes the gradients its backward passes left in {@code .grad} for
+         * micro-batch position {@code slot} of this accumulation step, and its statistics.
+         */
+        public void collect(int slot, float... stats) {
+            acc.collect(slot, stats);
+        }
+    }
+
+    /** A set of parameters with its own optimizer, learning-rate schedule and gradient clipping. */
+    public static final class Part {
+        private final Map<String, NDArray> params;
+        private final List<Map<String, NDArray>> groups = new ArrayList<>();
+        private final List<Adam> adams = new ArrayList<>();
+        private final LrSchedule schedule;
+        private final double clipNorm;
+
+        /**
+         * @param store the parameters: the trainable ones are optimised, with {@code weightDecay}
+         *     where their spec says {@link ParamStore.Spec#decay}
+         * @param decoupled AdamW (decoupled weight decay) instead of Adam's L2 term
+         * @param clipNorm global-norm clipping threshold (≤ 0: none)
+         */
+        public Part(ParamStore store, double beta1, double beta2, double eps, double weightDecay, boolean decoupled,
+                LrSchedule schedule, double clipNorm) {
+            this.params = store.trainable();
+            Map<String, NDArray> decayed = new LinkedHashMap<>();
+            Map<String, NDArray> plain = new LinkedHashMap<>();
+            params.forEach((k, v) -> (store.spec(k).decay() ? decayed : plain).put(k, v));
+            if (!decayed.isEmpty() || plain.isEmpty()) {
+                groups.add(decayed);
+                adams.add(new Adam(decayed, store.manager(), beta1, beta2, eps, weightDecay, decoupled));
+            }
+            if (!plain.isEmpty()) {
+                groups.add(plain);
+                adams.add(new Adam(plain, store.manager(), beta1, beta2, eps, 0.0, decoupled));
+            }
+            this.schedule = schedule;
+            this.clipNorm = clipNorm;
+        }
+
+        /** A part with the optimizer, schedule and clipping of {@code train.*}. */
+        public static Part of(ParamStore store, TrainConfig c, boolean decoupled) {
+            return new Part(store, c.betas().get(0), c.betas().get(1), c.adamEps(), c.weightDecay(), decoupled,
+                    LrSchedule.of(c), c.gradClipNorm());
+        }
+
+        /** @return optimizer steps this part took */
+        public long step() {
+            return adams.get(0).step();
+        }
+
+        /** @return the trainable parameters by key */
+        public Map<String, NDArray> params() {
+            return params;
+        }
+
+        /** @return the keys of each optimizer group: the weight-decayed first, then the others (empty groups left out) */
+        public List<List<String>> groups() {
+            return groups.stream().map(g -> List.copyOf(g.keySet())).toList();
+        }
+
+        /** @return optimizer moments ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) as views ({@link Adam#state()}) */
+        public Map<String, TensorData> optimizerState() {
+            Map<String, TensorData> s = new LinkedHashMap<>();
+            adams.forEach(a -> s.putAll(a.state()));
+            return s;
+        }
+
+        /** Restores the moments and the step count. */
+        public void restore(Map<String, HostTensor> state, long step) {
+            try {
+                restore(TensorSource.of(state), step);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e); // cannot happen in memory
+            }
+        }
+
+        /** Restores the moments (streamed one tensor at a time) and the step count. */
+        public void restore(TensorSource state, long step) throws IOException {
+            Adam.restore(state, step, adams.toArray(new Adam[0]));
+        }
+
+        private void update(Map<String, NDArray> grads, double lr) {
+            for (int i = 0; i < adams.size(); i++) {
+                adams.get(i).update(groups.get(i), grads, lr);
+            }
+        }
+    }
+
+    private final Collective collective;
+    private final List<Part> parts;
+
+    /** @param parts disjoint parameter sets (keys must not repeat across parts) */
+    public StepLoop(Collective collective, Part... parts) {
+        this.collective = collective;
+        this.parts = List.of(parts);
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (Part p : parts) {
+            for (String k : p.params.keySet()) {
+                if (!seen.add(k)) {
+                    throw new IllegalArgumentException("parameter " + k + " is in two parts");
+                }
+            }
+        }
+    }
+
+    /** @return part {@code i} */
+    public Part part(int i) {
+        return parts.get(i);
+    }
+
+    /** @return the learning rate the next step of part {@code i} will use */
+    public double nextLr(int i) {
+        Part p = parts.get(i);
+        return p.schedule.at(p.step() + 1);
+    }
+
+    /** One optimizer step: the hook's passes, one all-reduce, then every active part's update. */
+    public Result step(Plan plan, Loss loss) {
+        if (plan.active().length != parts.size()) {
+            throw new IllegalArgumentException("plan names " + plan.active().length + " parts, the loop has " + parts.size());
+        }
+        long t0 = System.nanoTime();
+        Map<String, NDArray> params = new LinkedHashMap<>();
+        double[] lrs = new double[parts.size()];
+        double[] norms = new double[parts.size()];
+        for (int i = 0; i < parts.size(); i++) {
+            if (plan.active()[i]) {
+                params.putAll(parts.get(i).params);
+                lrs[i] = nextLr(i);
+            }
+        }
+        float[] stats;
+        long hook = 0;
+        long red;
+        long opt;
+        long bwd;
+        try (NDScope scope = new NDScope()) { // frees the step's activations and gradient copies
+            GradientAccumulator acc = new GradientAccumulator(params, plan.slots(), plan.stats());
+            Micro micro = new Micro(acc);
+            for (int a = 0; a < plan.accumulationSteps(); a++) {
+                long s = System.nanoTime();
+                JniUtils.setGradMode(true);
+                try {
+                    loss.accumulate(a, micro);
+                } finally {
+                    JniUtils.setGradMode(false);
+                }
+                hook += System.nanoTime() - s;
+            }
+            bwd = micro.backwardNanos;
+            long a = System.nanoTime();
+            stats = acc.stats();
+            Map<String, NDArray> grads = GradientReduction.reduce(acc.gradients(), stats, plan.microBatches(),
+                    collective);
+            long b = System.nanoTime();
+            red = b - a;
+            for (int i = 0; i < parts.size(); i++) {
+                if (plan.active()[i]) {
+                    Part p = parts.get(i);
+                    Map<String, NDArray> g = new LinkedHashMap<>();
+                    p.params.keySet().forEach(k -> g.put(k, grads.get(k)));
+                    norms[i] = GradientReduction.globalNorm(g);
+                    GradientReduction.clip(g, norms[i], p.clipNorm);
+                    p.update(g, lrs[i]);
+                }
+            }
+            params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+            opt = System.nanoTime() - b;
+        }
+        return new Result(lrs, norms, stats, (System.nanoTime() - t0) / 1e9,
+                new Timings((hook - bwd) / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
+    }
+}
