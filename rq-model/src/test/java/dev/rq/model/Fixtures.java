@@ -38,14 +38,14 @@ import java.util.stream.Stream;
 public final class Fixtures {
 
     /** The official fixture directories under {@code shared/fixtures/} whose kinds are implemented. */
-    public static final List<String> SHARED_SUBDIRS = List.of("official-parity");
+    public static final List<String> SHARED_SUBDIRS = List.of("official-parity", "official-parity-stage1");
 
     /**
      * Official fixture directories under {@code shared/fixtures/} of which only some kinds are
      * implemented yet: directory → implemented stem prefixes. A directory that is also in {@link
      * #SHARED_SUBDIRS} is taken whole.
      */
-    public static final Map<String, List<String>> SHARED_PARTIAL = Map.of("official-parity-stage1", List.of("inception", "lpips", "disc"));
+    public static final Map<String, List<String>> SHARED_PARTIAL = Map.of();
 
     private Fixtures() {}
 

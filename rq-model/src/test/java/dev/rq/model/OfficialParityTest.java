@@ -33,9 +33,10 @@ import org.junit.jupiter.api.TestFactory;
 /**
  * Parity with the official PyTorch implementation: one dynamic test per {@code *.config.json}
  * fixture of {@link Fixtures#all()} (the repository's copy, {@code shared/fixtures/official-parity}
- * when present, the implemented kinds of {@code shared/fixtures/official-parity-stage1}, and every directory of
- * {@code -Drq.parity.fixtures}), named after its file stem; the not yet implemented kinds of a shared directory are
- * reported as skipped with that reason ({@link Fixtures#pending()}). Nothing about a fixture's shapes is assumed:
+ * and {@code shared/fixtures/official-parity-stage1} when present, and every directory of
+ * {@code -Drq.parity.fixtures}), named after its file stem; the kinds of a shared directory that are not implemented
+ * yet would be reported as skipped with that reason ({@link Fixtures#pending()}, none now); a fixture of an unknown
+ * kind fails. Nothing about a fixture's shapes is assumed:
  * the model is built from its config.
  */
 class OfficialParityTest {
@@ -57,6 +58,8 @@ class OfficialParityTest {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> Stage1Parity.checkLpips(dir, stem)));
             } else if (stem.startsWith("disc")) {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> Stage1Parity.checkDisc(dir, stem)));
+            } else if (stem.startsWith("stage1")) {
+                tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> Stage1Parity.checkStage1(dir, stem)));
             } else if (stem.startsWith("inception")) {
                 tests.add(DynamicTest.dynamicTest(f.name(), cfg.toUri(), () -> InceptionParity.check(dir, stem)));
             } else {
