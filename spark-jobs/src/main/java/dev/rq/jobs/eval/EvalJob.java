@@ -3,6 +3,7 @@ package dev.rq.jobs.eval;
 import dev.rq.io.PretrainedWeights;
 import static org.apache.spark.sql.functions.col;
 
+import ai.djl.ndarray.NDManager;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetLayout;
 import dev.rq.data.dataset.RowPlan;
@@ -17,6 +18,7 @@ import dev.rq.model.config.EvalConfig;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.loss.Lpips;
 import dev.rq.model.metrics.FrechetDistance;
 import dev.rq.model.metrics.GaussianStats;
 import dev.rq.model.metrics.InceptionV3;
@@ -183,10 +185,10 @@ public final class EvalJob {
         if (inception == null) {
             notes.add("rFID: eval.inception_weights is not set (docs/eval.md: converting the FID Inception weights)");
         }
-        if (ec.lpipsWeights() != null) {
-            throw new IllegalArgumentException("eval.lpips_weights: LPIPS is not implemented in rq eval yet; unset it");
+        PretrainedWeights lpips = lpipsWeights(ec, conf);
+        if (lpips == null) {
+            notes.add("LPIPS: eval.lpips_weights is not set (docs/eval.md: converting the LPIPS weights)");
         }
-        notes.add("LPIPS: not implemented in rq eval yet");
         if (inception != null && !ec.fidProtocol()) {
             notes.add(notFid(ec));
         }
@@ -210,7 +212,8 @@ public final class EvalJob {
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
             SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
             EvalModels models = new EvalModels(ckptDir.uri(), modelSha, inception == null ? null : inception.uri(),
-                    inception == null ? null : inception.sha256(), ec.inceptionSize(), threads, sconf);
+                    inception == null ? null : inception.sha256(), ec.inceptionSize(),
+                    lpips == null ? null : lpips.uri(), lpips == null ? null : lpips.sha256(), threads, sconf);
             ImageEvalTask task = new ImageEvalTask(models, sconf, size, batch, true, false);
             LOG.info("eval {} images of {} in {} tasks, batch {}, {} threads/task, Inception {}", images, s.uri(),
                     tasks.size(), batch, threads, inception == null ? "off" : "on");
@@ -242,7 +245,8 @@ public final class EvalJob {
                     FeatureStats.scalar(table, EvalTable.SSIM, images), FeatureStats.scalar(table, EvalTable.LPIPS, images),
                     rfid, null, null, EvalSummary.depths(usage),
                     new EvalSummary.Networks(inception == null ? null : inception.uri(),
-                            inception == null ? null : inception.sha256(), null, null),
+                            inception == null ? null : inception.sha256(), lpips == null ? null : lpips.uri(),
+                            lpips == null ? null : lpips.sha256()),
                     inception == null ? List.of(METRICS_PROTOCOL) : List.of(METRICS_PROTOCOL, RFID_PROTOCOL),
                     notes.isEmpty() ? null : notes,
                     new EvalSummary.Job(spark.sparkContext().master(), tasks.size(), batch, threads, round(seconds),
@@ -251,6 +255,20 @@ public final class EvalJob {
             commit(out, summary, "rq eval", written);
             LOG.info("eval committed {}: {} images in {} s", out.uri(), images, round(seconds));
             return new Result(out.uri(), summary);
+        }
+    }
+
+    /** The LPIPS weights named by {@code eval.lpips_weights}, checked by loading them, or null. */
+    static PretrainedWeights lpipsWeights(EvalConfig ec, Configuration conf) throws IOException {
+        if (ec.lpipsWeights() == null) {
+            return null;
+        }
+        PretrainedWeights w = PretrainedWeights.read(ec.lpipsWeights(), "eval.lpips_weights", conf);
+        try (NDManager m = Engines.newManager(); Lpips l = Lpips.fromStateDict(w.tensors(), m)) {
+            return w;
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("eval.lpips_weights: " + w.uri() + ": not an LPIPS state dict: "
+                    + e.getMessage(), e);
         }
     }
 

@@ -12,6 +12,7 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.loss.Lpips;
 import dev.rq.model.metrics.InceptionV3;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.vae.RqVae;
@@ -42,6 +43,8 @@ public final class EvalModels implements Serializable {
     private final String inceptionUri;
     private final String inceptionSha256;
     private final int inceptionSize;
+    private final String lpipsUri;
+    private final String lpipsSha256;
     private final int threads;
     private final SerializableHadoopConf conf;
 
@@ -51,18 +54,27 @@ public final class EvalModels implements Serializable {
      * @param inceptionUri FID Inception safetensors URI, or null (no features)
      * @param inceptionSha256 expected SHA-256 of that file
      * @param inceptionSize the FID network's resize side ({@code eval.inception_size}, 299 = FID)
+     * @param lpipsUri LPIPS safetensors URI (official state dict), or null (no LPIPS)
+     * @param lpipsSha256 expected SHA-256 of that file
      * @param threads libtorch intra-op threads per call (0 = libtorch's default)
      * @param conf Hadoop configuration to open the files with
      */
     public EvalModels(String vaeUri, String vaeSha256, String inceptionUri, String inceptionSha256,
-            int inceptionSize, int threads, SerializableHadoopConf conf) {
+            int inceptionSize, String lpipsUri, String lpipsSha256, int threads, SerializableHadoopConf conf) {
         this.vaeUri = vaeUri;
         this.vaeSha256 = vaeSha256;
         this.inceptionUri = inceptionUri;
         this.inceptionSha256 = inceptionSha256;
         this.inceptionSize = inceptionSize;
+        this.lpipsUri = lpipsUri;
+        this.lpipsSha256 = lpipsSha256;
         this.threads = threads;
         this.conf = conf;
+    }
+
+    /** @return whether LPIPS distances are computed */
+    public boolean hasLpips() {
+        return lpipsUri != null;
     }
 
     /** @return whether Inception features are computed */
@@ -75,13 +87,31 @@ public final class EvalModels implements Serializable {
         private final NDManager manager;
         private final RqVae vae;
         private final InceptionV3 inception;
+        private final Lpips lpips;
         private final int threads;
 
-        Loaded(NDManager manager, RqVae vae, InceptionV3 inception, int threads) {
+        Loaded(NDManager manager, RqVae vae, InceptionV3 inception, Lpips lpips, int threads) {
             this.manager = manager;
             this.vae = vae;
             this.inception = inception;
+            this.lpips = lpips;
             this.threads = threads;
+        }
+
+        /**
+         * Per-image LPIPS of reconstructions: {@code LPIPS(x, clamp(x̂, −1, 1))} on [−1, 1] images
+         * (the official LPIPS module in eval mode; the reconstruction clamped as for PSNR/SSIM).
+         *
+         * @param x originals [B, 3, S, S] in [−1, 1], flattened
+         * @param recon reconstructions [B, 3, S, S] (not clamped), flattened
+         * @return [B] distances
+         */
+        public float[] lpips(float[] x, float[] recon, int batch, int size) {
+            Engines.pytorch(threads);
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+                Shape s = new Shape(batch, 3, size, size);
+                return lpips.distance(Tensors.of(sub, x, s), Tensors.of(sub, recon, s).clip(-1f, 1f)).toFloatArray();
+            }
         }
 
         /**
@@ -144,6 +174,9 @@ public final class EvalModels implements Serializable {
             if (inception != null) {
                 inception.close();
             }
+            if (lpips != null) {
+                lpips.close();
+            }
             manager.close();
         }
     }
@@ -162,7 +195,8 @@ public final class EvalModels implements Serializable {
 
     /** @return the executor's networks on this task's device, loading and verifying them on first use */
     public Loaded get() {
-        return ExecutorModels.get(KIND, vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256 + "@" + inceptionSize,
+        return ExecutorModels.get(KIND, vaeUri + "#" + vaeSha256 + "|" + inceptionUri + "#" + inceptionSha256 + "@" + inceptionSize
+                + "|" + lpipsUri + "#" + lpipsSha256,
                 TaskDevice.current(), this::load);
     }
 
@@ -186,9 +220,18 @@ public final class EvalModels implements Serializable {
                 }
                 inception = InceptionV3.fromStateDict(w.tensors(), manager, inceptionSize);
             }
-            LOG.info("loaded eval networks (RQ-VAE {}, Inception {}) in {} ms", vaeUri, inceptionUri,
-                    (System.nanoTime() - t0) / 1_000_000);
-            return new Loaded(manager, vae, inception, threads);
+            Lpips lpips = null;
+            if (lpipsUri != null) {
+                PretrainedWeights w = PretrainedWeights.read(lpipsUri, "eval.lpips_weights", conf.get());
+                if (!w.sha256().equals(lpipsSha256)) {
+                    throw new IllegalStateException(lpipsUri + " has SHA-256 " + w.sha256()
+                            + " on this executor, the driver saw " + lpipsSha256 + " (replaced while the job ran?)");
+                }
+                lpips = Lpips.fromStateDict(w.tensors(), manager);
+            }
+            LOG.info("loaded eval networks (RQ-VAE {}, Inception {}, LPIPS {}) in {} ms", vaeUri, inceptionUri,
+                    lpipsUri, (System.nanoTime() - t0) / 1_000_000);
+            return new Loaded(manager, vae, inception, lpips, threads);
         } catch (IOException e) {
             closeAll(vae, manager);
             throw new UncheckedIOException(e);

@@ -155,7 +155,7 @@ public final class GeneratedEvalJob {
         int threads = o.threads() > 0 ? o.threads() : Integer.parseInt(spark.conf().get("spark.task.cpus", "1"));
         SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
         EvalModels models = new EvalModels(g.vaeUri(), g.vaeSha(), inception.uri(), inception.sha256(),
-                ec.inceptionSize(), threads, sconf);
+                ec.inceptionSize(), null, null, threads, sconf);
 
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, EvalJob.OUTPUT)) {
             long t0 = System.nanoTime();
@@ -192,7 +192,7 @@ public final class GeneratedEvalJob {
                 List<RowPlan.Task> plan = RowPlan.cut(ranges,
                         RowPlan.taskCount(n, jsc.defaultParallelism(), batch, o.rowsPerTask()), batch);
                 EvalModels refModels = new EvalModels(null, null, inception.uri(), inception.sha256(),
-                        ec.inceptionSize(), threads, sconf);
+                        ec.inceptionSize(), null, null, threads, sconf);
                 List<TokenManifest.DataFile> refFiles = written.table(out, REFERENCE_DIR, jsc.parallelize(plan,
                         plan.size()).mapPartitions(new ImageEvalTask(refModels, sconf, refSize, batch, false, false),
                         false), conf);

@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * outputs are dropped) and emits one {@link EvalTable} row per image, one batch at a time.
  *
  * <p>With {@code reconstruct}: the RQ-VAE reconstructs the batch (eval mode); PSNR, SSIM and the
- * codes of every image; Inception features of the original and of the reconstruction. Without:
+ * codes of every image; LPIPS when the job has LPIPS weights; Inception features of the original
+ * and of the reconstruction. Without:
  * Inception features (and logits when asked) of the images only (reference or generated sets).
  */
 public final class ImageEvalTask implements FlatMapFunction<Iterator<RowPlan.Task>, Row>, Serializable {
@@ -115,6 +116,7 @@ public final class ImageEvalTask implements FlatMapFunction<Iterator<RowPlan.Tas
         EvalModels.Features f = models.hasInception() ? m.features(b.x, batch, size, size, logits) : null;
         EvalModels.Features fr = rec != null && models.hasInception()
                 ? m.features(rec.recon(), batch, size, size, false) : null;
+        float[] lpips = rec != null && models.hasLpips() ? m.lpips(b.x, rec.recon(), batch, size) : null;
         int codesPer = rec == null ? 0 : rec.codes().length / batch;
         int d = InceptionV3.FEATURES;
         List<Row> out = new ArrayList<>(b.count);
@@ -131,7 +133,7 @@ public final class ImageEvalTask implements FlatMapFunction<Iterator<RowPlan.Tas
                 }
             }
             out.add(RowFactory.create(b.index[i], b.split[i], b.id[i], b.label[i], b.shard[i], b.row[i], psnr, ssim,
-                    null, codes,
+                    lpips == null ? null : (double) lpips[i], codes,
                     f == null ? null : EvalTable.floatBytes(f.features(), i * d, d),
                     fr == null ? null : EvalTable.floatBytes(fr.features(), i * d, d),
                     f == null || f.logits() == null ? null

@@ -14,6 +14,7 @@ import dev.rq.jobs.tokenize.TokenFixtures;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.loss.Lpips;
 import dev.rq.model.metrics.FrechetDistance;
 import dev.rq.model.metrics.GaussianStats;
 import dev.rq.model.metrics.InceptionV3;
@@ -58,12 +59,14 @@ class EvalJobTest {
     static SparkSession spark;
     static Path checkpoint;
     static Path inception;
+    static Path lpips;
 
     @BeforeAll
     static void setUp() throws Exception {
         spark = TokenFixtures.spark("EvalJobTest");
         checkpoint = TokenFixtures.tinyCheckpoint(tmp.resolve("ckpt"), 3);
         inception = EvalFixtures.randomInception(tmp, 5);
+        lpips = EvalFixtures.randomLpips(tmp, 6);
     }
 
     @AfterAll
@@ -113,7 +116,7 @@ class EvalJobTest {
         // rFID is the Fréchet distance of the stored features (one statistics block: the same bits)
         assertThat(a.rfid()).isEqualTo(FrechetDistance.of(GaussianStats.of(fo), GaussianStats.of(fr)));
         assertThat(a.rfid()).isPositive();
-        Reference ref = reference();
+        Reference ref = reference(null);
         assertThat(a.psnr().mean()).isCloseTo(ref.psnrMean, within(1e-9));
         assertThat(a.ssim().mean()).isCloseTo(ref.ssimMean, within(1e-9));
         for (int i = 0; i < BATCH; i++) { // the first batch through the FID network in-process
@@ -146,6 +149,27 @@ class EvalJobTest {
             assertThat(other.mean()).containsExactly(orig.mean());
             assertThat(other.covariance()[7]).containsExactly(orig.covariance()[7]);
         }
+    }
+
+    @Test
+    void lpipsIsTheOfficialModulesDistanceOfEachImageAndItsClampedReconstruction() throws Exception {
+        EvalJob.Result r = EvalJob.run(spark, options("eval-lpips", BATCH,
+                List.of("eval.lpips_weights=" + lpips, "eval.batch_size=" + BATCH)));
+        List<Row> list = spark.read().parquet(Path.of(r.outputUri().replace("file:", "")).resolve(EvalJob.IMAGES_DIR)
+                .toString()).orderBy("index").collectAsList();
+        Reference ref = reference(lpips);
+        double mean = 0;
+        for (int i = 0; i < IMAGES; i++) {
+            double v = list.get(i).<Double>getAs(EvalTable.LPIPS);
+            assertThat(v).as("image %d", i).isCloseTo(ref.lpips()[i], within(1e-5 * (1 + ref.lpips()[i])));
+            mean += v / IMAGES;
+        }
+        assertThat(mean).isPositive();
+        assertThat(r.summary().lpips().n()).isEqualTo(IMAGES);
+        assertThat(r.summary().lpips().mean()).isCloseTo(mean, within(1e-12));
+        assertThat(r.summary().networks().lpipsSha256()).hasSize(64);
+        assertThat(r.summary().notes()).noneMatch(n -> n.startsWith("LPIPS"));
+        assertThat(r.text()).contains("LPIPS");
     }
 
     @Test
@@ -191,6 +215,9 @@ class EvalJobTest {
         assertThatThrownBy(() -> EvalJob.run(spark, options("bad4", 0,
                 List.of("eval.inception_weights=" + notInception))))
                 .hasMessageContaining("eval.inception_weights").hasMessageContaining("not an FID Inception state dict");
+        assertThatThrownBy(() -> EvalJob.run(spark, options("bad6", 0,
+                List.of("eval.lpips_weights=" + notInception))))
+                .hasMessageContaining("eval.lpips_weights").hasMessageContaining("not an LPIPS state dict");
         Files.createDirectories(tmp.resolve("taken"));
         Files.writeString(tmp.resolve("taken/precious.txt"), "keep");
         assertThatThrownBy(() -> EvalJob.run(spark, options("taken", 0, List.of())))
@@ -199,10 +226,13 @@ class EvalJobTest {
         assertThat(spark.sparkContext().statusTracker().getJobIdsForGroup("rq-eval").length).isEqualTo(jobs);
     }
 
-    /** The same evaluation in-process: PSNR and SSIM of every image, FID features of the first batch. */
-    record Reference(double psnrMean, double ssimMean, float[][] firstBatchFeatures) {}
+    /**
+     * The same evaluation in-process: PSNR and SSIM of every image, then FID features of the first
+     * batch (without {@code lpipsWeights}) or LPIPS of every image (with).
+     */
+    record Reference(double psnrMean, double ssimMean, float[][] firstBatchFeatures, double[] lpips) {}
 
-    static Reference reference() throws Exception {
+    static Reference reference(Path lpipsWeights) throws Exception {
         CanonicalDataset ds = CanonicalDataset.open(TokenFixtures.emojiValidation(), new Configuration());
         List<CanonicalDataset.Sample> samples = ds.readAll().subList(0, IMAGES);
         int s = 16;
@@ -216,19 +246,30 @@ class EvalJobTest {
         double psnr = 0;
         double ssim = 0;
         float[][] first = new float[BATCH][];
+        double[] lp = new double[IMAGES];
         try (NDManager m = Engines.newManager();
+                InputStream lw = lpipsWeights == null ? null : Files.newInputStream(lpipsWeights);
+                Lpips perceptual = lw == null ? null : Lpips.fromStateDict(SafeTensors.read(lw).tensors(), m);
                 RqVae vae = VaeCheckpoint.load(new LocalDir(checkpoint), m).vae();
-                InputStream w = Files.newInputStream(inception);
-                InceptionV3 net = InceptionV3.fromStateDict(SafeTensors.read(w).tensors(), m, INCEPTION_SIZE)) {
+                InputStream w = lpipsWeights != null ? null : Files.newInputStream(inception);
+                InceptionV3 net = w == null ? null
+                        : InceptionV3.fromStateDict(SafeTensors.read(w).tensors(), m, INCEPTION_SIZE)) {
             for (int b = 0; b < IMAGES; b += BATCH) {
                 float[] xb = java.util.Arrays.copyOfRange(x, b * n, (b + BATCH) * n);
                 NDArray in = m.create(xb, new Shape(BATCH, 3, s, s));
-                float[] rec = vae.forward(in, false, Collective.local(), null).recon().toFloatArray();
+                NDArray recon = vae.forward(in, false, Collective.local(), null).recon();
+                float[] rec = recon.toFloatArray();
+                if (perceptual != null) {
+                    float[] d = perceptual.distance(in, recon.clip(-1f, 1f)).toFloatArray();
+                    for (int i = 0; i < BATCH; i++) {
+                        lp[b + i] = d[i];
+                    }
+                }
                 for (int i = 0; i < BATCH; i++) {
                     psnr += Psnr.of(xb, i * n, rec, i * n, n) / IMAGES;
                     ssim += Ssim.of(xb, i * n, rec, i * n, 3, s, s) / IMAGES;
                 }
-                if (b == 0) {
+                if (b == 0 && net != null) {
                     float[] a = net.features(in.mul(0.5f).add(0.5f).clip(0f, 1f)).toFloatArray();
                     int d = InceptionV3.FEATURES;
                     for (int i = 0; i < BATCH; i++) {
@@ -237,6 +278,6 @@ class EvalJobTest {
                 }
             }
         }
-        return new Reference(psnr, ssim, first);
+        return new Reference(psnr, ssim, first, lp);
     }
 }
