@@ -13,6 +13,7 @@ import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,6 +61,24 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--set", description = "Config override key=value (repeatable)")
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--precision", defaultValue = "both", paramLabel = "fp32|bf16|both",
+            description = "Precisions to measure (default: both; bf16 only on CPUs with bfloat16 units or GPUs)")
+    String precision;
+
+    /** @return the precisions to measure; bf16 is dropped, with a note, where the CPU lacks it */
+    List<Precision> precisions() {
+        List<Precision> ps = precision.equalsIgnoreCase("both") ? List.of(Precision.FP32, Precision.BF16)
+                : List.of(Precision.parse(precision));
+        if (ps.contains(Precision.BF16) && !Precision.cpuHasBf16()) {
+            if (!precision.equalsIgnoreCase("both")) {
+                Precision.BF16.requireSupportedOnCpu(); // asked for explicitly: an error
+            }
+            System.out.println("bf16 not measured: this CPU has no bfloat16 units (AVX512-BF16, AMX, ARM BF16)");
+            ps = List.of(Precision.FP32);
+        }
+        return ps;
+    }
+
     @Override
     public Integer call() throws Exception {
         Map<String, Object> r;
@@ -71,7 +90,7 @@ public final class BenchCommand implements Callable<Integer> {
             TransformerBench.Settings s = new TransformerBench.Settings(threads, batch,
                     warmup == null ? std.warmup() : warmup, iters == null ? std.minIters() : iters,
                     minSeconds == null ? std.minSeconds() : minSeconds, std.topK(), std.topP());
-            r = TransformerBench.run(config, vaeConfig(config), s);
+            r = TransformerBench.run(config, vaeConfig(config), s, precisions());
             out.put("kind", "rqtransformer");
             out.putAll(r);
             out.put("sample_top_k", s.topK());
@@ -84,7 +103,7 @@ public final class BenchCommand implements Callable<Integer> {
         } else {
             RqVaeRunConfig config = Configs.bind(Configs.applyOverrides(tree, overrides), RqVaeRunConfig.class, "");
             r = VaeBench.run(config, new VaeBench.Settings(threads, batch, warmup == null ? 3 : warmup,
-                    iters == null ? 10 : iters, minSeconds == null ? 10 : minSeconds));
+                    iters == null ? 10 : iters, minSeconds == null ? 10 : minSeconds), precisions());
             out.putAll(r);
             out.put("threads", threads);
             out.put("batch", batch);
@@ -95,9 +114,9 @@ public final class BenchCommand implements Callable<Integer> {
         versions.put("rq", Checkpoints.projectVersion());
         Engines.versions().forEach((k, v) -> versions.put(k.toString(), v.toString()));
         out.put("versions", versions);
-        System.out.printf("%-24s %12s%n", "measure", "value");
-        r.forEach((k, v) -> System.out.printf("%-24s %12s%n", k,
-                v instanceof Double d ? String.format("%.2f", d) : v));
+        System.out.printf("%-32s %12s%n", "measure", "value");
+        r.forEach((k, v) -> System.out.printf("%-32s %12s%n", k,
+                v instanceof Double d ? String.format(d < 0.1 ? "%.2e" : "%.2f", d) : v));
         if (json != null) {
             org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(json);
             org.apache.hadoop.fs.FileSystem fs = p.getFileSystem(SparkSessions.hadoopConf());

@@ -1,12 +1,14 @@
 package dev.rq.cli;
 
 import dev.rq.jobs.decode.DecodeJob;
+import dev.rq.model.engine.Precision;
 import dev.rq.tables.Variant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq decode}: PNGs, a grid and an HTML index from the rows of a token table. */
@@ -44,12 +46,17 @@ public final class DecodeCommand implements Callable<Integer> {
                     + " reconstructions; grid.png shows one row per image); default: all levels")
     List<Integer> depths = new ArrayList<>();
 
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     @Override
     public Integer call() throws Exception {
         Integer v = variant == null ? null : Variant.parseList(variant).get(0).id;
+        Precision p = precision.orElse(Precision.FP32);
         try (SparkSession spark = IngestCommand.session("rq decode", 1)) {
+            PrecisionOption.checkBeforeWork(p, spark);
             DecodeJob.Result r = DecodeJob.run(spark,
-                    new DecodeJob.Options(checkpoint, tokens, output, limit, split, v, force, threads, depths));
+                    new DecodeJob.Options(checkpoint, tokens, output, limit, split, v, force, threads, depths, p));
             System.out.printf("decoded %d rows into %s (grid.png, index.html)%n", r.rows().size(), output);
         }
         return 0;

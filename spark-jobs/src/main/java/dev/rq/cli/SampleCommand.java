@@ -2,9 +2,11 @@ package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.sample.SampleJob;
+import dev.rq.model.engine.Precision;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq sample}: class-conditional images from an RQ-Transformer checkpoint (Spark job). */
@@ -54,13 +56,17 @@ public final class SampleCommand implements Callable<Integer> {
             description = "libtorch intra-op threads per executor (default: the executor's cores)")
     int threads;
 
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     @Override
     public Integer call() throws Exception {
         SampleJob.Options o = new SampleJob.Options(checkpoint, vae, classes, perClass, output, temperature, topK, topP,
-                seed, batchSize, threads);
+                seed, batchSize, threads, precision.orElse(Precision.FP32));
         SparkSession spark = SparkSessions.getOrCreate("sample",
                 workers == null ? Runtime.getRuntime().availableProcessors() : workers);
         try {
+            PrecisionOption.checkBeforeWork(o.precision(), spark);
             SampleJob.Result r = SampleJob.run(spark, o);
             System.out.print(r.summary());
             return 0;

@@ -1,6 +1,7 @@
 package dev.rq.cli;
 
 import dev.rq.jobs.tokenize.TokenizeJob;
+import dev.rq.model.engine.Precision;
 import dev.rq.tables.Variant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -8,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq tokenize}: encode a canonical image dataset into a token table (Spark job). */
@@ -51,13 +53,17 @@ public final class TokenizeCommand implements Callable<Integer> {
     @Option(names = "--rows-per-task", defaultValue = "0", description = "Images per Spark task (default: automatic)")
     int rowsPerTask;
 
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     @Override
     public Integer call() throws Exception {
         List<String> splits = split == null ? List.of()
                 : new ArrayList<>(Arrays.stream(split.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList());
         TokenizeJob.Options o = new TokenizeJob.Options(checkpoint, data, output, Variant.parseList(variants),
-                batchSize, splits, withLatents, threads, rowsPerTask);
+                batchSize, splits, withLatents, threads, rowsPerTask, precision.orElse(Precision.FP32));
         try (SparkSession spark = IngestCommand.session("rq tokenize", workers)) {
+            PrecisionOption.checkBeforeWork(o.precision(), spark);
             TokenizeJob.Result r = TokenizeJob.run(spark, o);
             System.out.print(r.summary());
         }

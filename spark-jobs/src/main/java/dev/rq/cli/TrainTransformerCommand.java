@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq train-transformer}: data-parallel RQ-Transformer training on a token table. */
@@ -47,6 +48,9 @@ public final class TrainTransformerCommand implements Callable<Integer> {
             + " optimizer, step 0; tensor names and shapes must match the config); sets train.init")
     String init;
 
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     @Option(names = "--set", description = "Config override key=value (repeatable)")
     List<String> overrides = new ArrayList<>();
 
@@ -63,6 +67,9 @@ public final class TrainTransformerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<String> sets = new ArrayList<>(overrides);
         sets.add("vae.checkpoint=" + vae);
+        if (precision.precision != null) {
+            sets.add("train.precision=" + precision.precision.id());
+        }
         if (maxSteps != null) {
             sets.add("train.max_steps=" + maxSteps);
         }
@@ -73,6 +80,7 @@ public final class TrainTransformerCommand implements Callable<Integer> {
         TransformerStage stage = new TransformerStage(config, tokens, split, "none".equals(heldOut) ? null : heldOut);
         SparkSession spark = SparkSessions.getOrCreate("train-transformer", workers);
         try {
+            PrecisionOption.checkBeforeWork(config.train().computePrecision(), spark);
             TrainingJob.Result r = TrainingJob.run(spark, stage, new TrainingJob.Options(out, workers,
                     collectiveTimeout, driverRetries, faultInjection));
             System.out.printf("trained %d steps -> %s%nfinal checkpoint: %s%nweights sha256: %s%n", r.steps(),

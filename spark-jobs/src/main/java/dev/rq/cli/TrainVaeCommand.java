@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq train-vae}: data-parallel RQ-VAE training on Spark. */
@@ -42,6 +43,9 @@ public final class TrainVaeCommand implements Callable<Integer> {
             + " optimizer, step 0; tensor names and shapes must match the config); sets train.init")
     String init;
 
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     @Option(names = "--set", description = "Config override key=value (repeatable)")
     List<String> overrides = new ArrayList<>();
 
@@ -71,11 +75,15 @@ public final class TrainVaeCommand implements Callable<Integer> {
         if (init != null) {
             sets.add("train.init=" + init);
         }
+        if (precision.precision != null) {
+            sets.add("train.precision=" + precision.precision.id());
+        }
         RqVaeRunConfig config = ConfigFiles.rqVae(conf, sets); // fails before Spark starts
         TrainVaeJob.Options o = new TrainVaeJob.Options(config, data, out, workers, collectiveTimeout, driverRetries,
                 faultInjection);
         SparkSession spark = SparkSessions.getOrCreate("train-vae", workers);
         try {
+            PrecisionOption.checkBeforeWork(config.train().computePrecision(), spark);
             TrainVaeJob.Result r = TrainVaeJob.run(spark, o);
             System.out.printf("trained %d steps -> %s%nfinal checkpoint: %s%nweights sha256: %s%n", r.steps(),
                     r.runUri(), r.finalCheckpoint(), r.weightsSha256());

@@ -84,10 +84,21 @@ public record TokenManifest(
      * @param trainStep optimizer step of the checkpoint
      * @param configHash SHA-256 of the checkpoint's canonical config JSON
      * @param config the full model config ({@code ddconfig} + {@code hparams})
+     * @param precision compute precision of the encoder, {@code fp32} or {@code bf16} (absent in
+     *     tables written before it was recorded: fp32)
      */
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Tokenizer(String checkpointUri, String checkpointSha256, String codebookSha256,
-            String codebookHashOf, String kind, long trainStep, String configHash, JsonNode config) {}
+            String codebookHashOf, String kind, long trainStep, String configHash, JsonNode config,
+            String precision) {
+
+        /** The tokenizer of a table written in float32 (precision recorded as {@code fp32}). */
+        public Tokenizer(String checkpointUri, String checkpointSha256, String codebookSha256, String codebookHashOf,
+                String kind, long trainStep, String configHash, JsonNode config) {
+            this(checkpointUri, checkpointSha256, codebookSha256, codebookHashOf, kind, trainStep, configHash, config,
+                    "fp32");
+        }
+    }
 
     /**
      * Image preprocessing, exactly.

@@ -7,6 +7,7 @@ import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.sampling.RqSampler;
 import dev.rq.model.transformer.RqTransformer;
@@ -21,15 +22,16 @@ import java.util.Map;
 /**
  * The RQ-Transformer benchmark of {@code rq bench}: after warm-up, a training step (forward +
  * backward + AdamW, hard targets on seeded random codes, dropout on) and KV-cached batched
- * sampling (top-k, top-p) at a fixed batch size and intra-op thread count. Randomly initialised
- * models, as the official {@code measure_throughput}. Also reports the phases of the training step.
+ * sampling (top-k, top-p) at a fixed batch size and intra-op thread count, in each requested
+ * precision (each on freshly initialised models with the same seeds). Randomly initialised models,
+ * as the official {@code measure_throughput}. Also reports the phases of the training step.
  *
- * <p>Measured on the idle 2-core development machine (bench64, batch 16, 2 intra-op threads, six
- * runs): 32.3–34.2 train img/s (forward 177–191 ms, backward 270–280 ms, AdamW 24–26 ms per step)
- * and 24.5–31.2 sample img/s (top-k 100, top-p 0.95, KV cache); the official PyTorch reference does
- * about 25 and 7 img/s there. On an oversubscribed machine libtorch's OpenMP workers spin-wait for
- * descheduled peers and both rates collapse (0.5–2.5 img/s was seen at load average 5–7), so
- * measure on an idle machine and compare runs made back to back.
+ * <p>Keys: {@code transformer_train_img_per_s}, {@code sample_img_per_s}, … for float32; the same
+ * with {@code _bf16} before {@code _img_per_s} / {@code _ms} for bfloat16, and the guard {@code
+ * transformer_bf16_logit_rel_error} (relative L2 error of the bfloat16 teacher-forcing logits
+ * against float32 on the benchmark batch). Speed claims are ratios to the official code measured
+ * in the same session (scripts/bench-vs-anchor.sh, docs/performance.md): on an oversubscribed machine
+ * libtorch's OpenMP workers spin-wait for descheduled peers and every rate collapses.
  */
 public final class TransformerBench {
 
@@ -54,14 +56,33 @@ public final class TransformerBench {
         }
     }
 
-    /** Runs the benchmark; returns ordered results (img/s and per-phase milliseconds). */
+    /** Runs the float32 benchmark. */
     public static Map<String, Object> run(TransformerRunConfig config, VaeConfig vaeConfig, Settings s) {
+        return run(config, vaeConfig, s, List.of(Precision.FP32));
+    }
+
+    /** Runs the benchmark in each of {@code precisions}; returns ordered results (img/s and ms). */
+    public static Map<String, Object> run(TransformerRunConfig config, VaeConfig vaeConfig, Settings s,
+            List<Precision> precisions) {
         Engines.pytorch(s.threads());
-        var mc = config.model();
         Map<String, Object> out = new LinkedHashMap<>();
+        float[] logits32 = null;
+        for (Precision p : precisions) {
+            logits32 = run(config, vaeConfig, s, p, out, logits32);
+        }
+        return out;
+    }
+
+    private static float[] run(TransformerRunConfig config, VaeConfig vaeConfig, Settings s, Precision p,
+            Map<String, Object> out, float[] logits32) {
+        var mc = config.model();
+        String sfx = p == Precision.FP32 ? "" : "_" + p.id();
+        TransformerRunConfig pc = new TransformerRunConfig(mc, config.vae(), config.train().withPrecision(p),
+                config.loss(), config.sampling(), config.data());
         try (NDManager m = Engines.newManager(); RqVae vae = RqVae.create(vaeConfig, m, 0);
                 RqTransformer model = RqTransformer.create(mc, m, 0)) {
-            out.put("params", model.params().trainableCount());
+            model.setPrecision(p);
+            out.putIfAbsent("params", model.params().trainableCount());
             Rng rng = new Rng(42);
             int n = s.batch() * mc.positions() * mc.depth();
             long[] codes = new long[n];
@@ -73,7 +94,12 @@ public final class TransformerBench {
                 labels[i] = rng.nextInt(mc.condVocab());
             }
             NDArray x = Tensors.of(m, codes).reshape(s.batch(), mc.height(), mc.width(), mc.depth());
-            TransformerTrainer trainer = new TransformerTrainer(model, vae, config, Collective.local());
+            float[] logits = model.forward(vae, x, mc.condLength() == 1 ? Tensors.of(m, labels) : null, null).logits()
+                    .toFloatArray();
+            if (p != Precision.FP32 && logits32 != null) {
+                out.put("transformer" + sfx + "_logit_rel_error", VaeBench.relativeError(logits, logits32));
+            }
+            TransformerTrainer trainer = new TransformerTrainer(model, vae, pc, Collective.local());
             double[] phases = new double[4];
             int[] it = {0};
             double train = time(s, () -> {
@@ -83,10 +109,10 @@ public final class TransformerBench {
                 phases[3] += sm.timings().optimizer();
                 it[0]++;
             });
-            out.put("transformer_train_img_per_s", s.batch() / train);
-            out.put("train_forward_ms", 1000 * phases[0] / it[0]);
-            out.put("train_backward_ms", 1000 * phases[1] / it[0]);
-            out.put("train_optimizer_ms", 1000 * phases[3] / it[0]);
+            out.put("transformer_train" + sfx + "_img_per_s", s.batch() / train);
+            out.put("train" + sfx + "_forward_ms", 1000 * phases[0] / it[0]);
+            out.put("train" + sfx + "_backward_ms", 1000 * phases[1] / it[0]);
+            out.put("train" + sfx + "_optimizer_ms", 1000 * phases[3] / it[0]);
             RqSampler sampler = new RqSampler(model, vae);
             SamplingConfig sc = SamplingConfig.of(1.0, s.topK() > 0 ? s.topK() : null, s.topP());
             long[] cond = new long[s.batch()];
@@ -100,9 +126,9 @@ public final class TransformerBench {
                 sampler.sample(mc.condLength() == 1 ? cond : null, sc, RqSampler.rowGenerators(7, first[0], s.batch()), true);
                 first[0] += s.batch();
             });
-            out.put("sample_img_per_s", s.batch() / sample);
+            out.put("sample" + sfx + "_img_per_s", s.batch() / sample);
+            return p == Precision.FP32 ? logits : logits32;
         }
-        return out;
     }
 
     private static double time(Settings s, Runnable r) {

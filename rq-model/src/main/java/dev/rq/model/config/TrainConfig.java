@@ -1,5 +1,6 @@
 package dev.rq.model.config;
 
+import dev.rq.model.engine.Precision;
 import java.util.List;
 
 /**
@@ -33,6 +34,8 @@ import java.util.List;
  *     only (EMA codebook buffers included), fresh optimizer, step 0; its tensors must have this
  *     model's names and shapes; null = the seeded initialisation. A run that has committed
  *     checkpoints resumes from them instead.
+ * @param precision compute precision, {@code fp32} (default) or {@code bf16} (bfloat16 compute with
+ *     float32 master weights, optimizer state, losses and quantizer; see {@link Precision})
  */
 public record TrainConfig(
         Integer batchSize,
@@ -51,7 +54,8 @@ public record TrainConfig(
         Integer checkpointEvery,
         Integer keepCheckpoints,
         Integer logEvery,
-        String init) {
+        String init,
+        String precision) {
 
     private static final String P = "train.";
 
@@ -71,6 +75,7 @@ public record TrainConfig(
         checkpointEvery = checkpointEvery == null ? 0 : checkpointEvery;
         keepCheckpoints = keepCheckpoints == null ? 3 : keepCheckpoints;
         logEvery = logEvery == null ? 10 : logEvery;
+        precision = precision == null ? Precision.FP32.id() : precision;
         ConfigException.require(batchSize > 0, P + "batch_size", "must be positive, got %s", batchSize);
         ConfigException.require(gradAccumSteps > 0, P + "grad_accum_steps", "must be positive, got %s", gradAccumSteps);
         ConfigException.require(batchSize % gradAccumSteps == 0, P + "grad_accum_steps",
@@ -94,12 +99,29 @@ public record TrainConfig(
         ConfigException.require(keepCheckpoints > 0, P + "keep_checkpoints", "must be positive, got %s", keepCheckpoints);
         ConfigException.require(logEvery > 0, P + "log_every", "must be positive, got %s", logEvery);
         ConfigException.require(init == null || !init.isBlank(), P + "init", "must be a checkpoint URI, got '%s'", init);
+        try {
+            precision = Precision.parse(precision).id();
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(P + "precision", e.getMessage());
+        }
+    }
+
+    /** @return these settings with compute precision {@code p} */
+    public TrainConfig withPrecision(Precision p) {
+        return new TrainConfig(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay,
+                warmupSteps, schedule, minLr, maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery,
+                init, p.id());
+    }
+
+    /** @return {@link #precision} as the enum */
+    public Precision computePrecision() {
+        return Precision.parse(precision);
     }
 
     /** @return the default training settings */
     public static TrainConfig defaults() {
         return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null);
+                null, null, null, null, null);
     }
 
     /** @return images per accumulation step: {@code batchSize / gradAccumSteps} */

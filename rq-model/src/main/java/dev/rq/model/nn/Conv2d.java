@@ -20,8 +20,11 @@ public final class Conv2d {
         this.pad = pad;
     }
 
-    /** x: [B, in, H, W] → [B, out, H', W']. */
+    /**
+     * x: [B, in, H, W] → [B, out, H', W'] in the compute precision, in x's memory format (NCHW or
+     * channels-last).
+     */
     public NDArray forward(NDArray x) {
-        return Ops.conv2d(x, ps.get(w), ps.get(b), stride, pad);
+        return Ops.conv2d(ps.toCompute(x), ps.compute(w), ps.compute(b), stride, pad);
     }
 }

@@ -1,6 +1,7 @@
 package dev.rq.model.nn;
 
 import ai.djl.ndarray.NDArray;
+import dev.rq.model.kernels.Kernels;
 
 /** {@code Normalize(C)} of the official VAE: GroupNorm(32 groups, eps 1e-6, affine). */
 public final class GroupNorm {
@@ -21,8 +22,13 @@ public final class GroupNorm {
         this.b = ps.declare(prefix + ".bias", new long[] {channels}, ParamStore.Init.ZEROS, 0, true);
     }
 
-    /** x: [B, C, H, W] → [B, C, H, W]. */
+    /** x: [B, C, H, W] → [B, C, H, W] (x's dtype and memory format; float32 statistics). */
     public NDArray forward(NDArray x) {
         return Ops.groupNorm(x, GROUPS, ps.get(w), ps.get(b), EPS);
+    }
+
+    /** swish(forward(x)) in one call: the pre-activation of the VAE's convolutions. */
+    public NDArray forwardSwish(NDArray x) {
+        return Kernels.isBf16(x) ? Kernels.groupNormSilu(x, GROUPS, ps.get(w), ps.get(b), EPS) : Ops.swish(forward(x));
     }
 }

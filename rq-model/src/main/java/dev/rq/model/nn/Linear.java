@@ -32,8 +32,8 @@ public final class Linear {
         return biasKey == null ? null : ps.get(biasKey);
     }
 
-    /** x [..., in] → [..., out]. */
+    /** x [..., in] → [..., out] in the compute precision ({@link ParamStore#compute}). */
     public NDArray forward(NDArray x) {
-        return Ops.linear(x, weight(), bias());
+        return Ops.linear(ps.toCompute(x), ps.compute(weightKey), biasKey == null ? null : ps.compute(biasKey));
     }
 }

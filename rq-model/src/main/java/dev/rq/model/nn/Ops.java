@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.Kernels;
 
 /** Tensor primitives with exactly the semantics of the PyTorch layers they replace. */
 public final class Ops {
@@ -43,10 +45,8 @@ public final class Ops {
             return convolution(x, w, b, stride, pad);
         }
         long extra = (cout + CONV_OUT_BLOCK - 1) / CONV_OUT_BLOCK * CONV_OUT_BLOCK - cout;
-        NDManager m = x.getManager();
-        Shape ws = w.getShape();
-        NDArray wp = w.concat(m.zeros(new Shape(extra, ws.get(1), ws.get(2), ws.get(3)), w.getDataType()), 0);
-        NDArray bp = b == null ? null : b.concat(m.zeros(new Shape(extra), b.getDataType()), 0);
+        NDArray wp = Kernels.zeroPadFirstAxis(w, extra); // in w's dtype: float32 or bfloat16
+        NDArray bp = b == null ? null : Kernels.zeroPadFirstAxis(b, extra);
         return convolution(x, wp, bp, stride, pad).get(new NDIndex(":, 0:{}", cout)); // [B, Cout, H', W']
     }
 
@@ -66,21 +66,28 @@ public final class Ops {
         return x.mul(x.getManager().full(new Shape(), v));
     }
 
-    /** SiLU / swish: x·σ(x). */
+    /**
+     * SiLU / swish: x·σ(x); one fused kernel in bfloat16. float32 keeps the two-op form whose
+     * rounding the float32 tests (parity, N ranks ≡ 1 rank, resume) were written against.
+     */
     public static NDArray swish(NDArray x) {
-        return x.mul(x.getNDArrayInternal().sigmoid());
+        return Kernels.isBf16(x) ? Kernels.silu(x) : x.mul(x.getNDArrayInternal().sigmoid());
     }
 
     /**
      * GroupNorm as {@code torch.nn.GroupNorm(groups, C, eps, affine=True)}: biased variance over
-     * each group of C/groups channels and all positions. Computed as a fused layer norm over the
-     * flattened group.
+     * each group of C/groups channels and all positions; libtorch's fused kernel, in x's memory
+     * format.
      *
      * @param x [B, C, H, W]
      * @param gamma [C]
      * @param beta [C]
      */
     public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, float eps) {
+        if (Kernels.isBf16(x)) {
+            return Kernels.groupNorm(x, groups, gamma, beta, eps);
+        }
+        // float32: a fused layer norm over each flattened group (the float32 tests' rounding)
         Shape s = x.getShape();
         long b = s.get(0);
         long c = s.get(1);
@@ -88,9 +95,26 @@ public final class Ops {
         NDArray g = x.reshape(b, groups, n); // [B, G, C/G·H·W]
         NDManager m = x.getManager();
         NDArray normed = x.getNDArrayInternal()
-                .layerNorm(g, new Shape(n), m.ones(new Shape(n), x.getDataType()), m.zeros(new Shape(n), x.getDataType()), eps)
+                .layerNorm(g, new Shape(n), m.ones(new Shape(n), x.getDataType()), m.zeros(new Shape(n), x.getDataType()),
+                        eps)
                 .singletonOrThrow();
         return normed.reshape(s).mul(gamma.reshape(1, c, 1, 1)).add(beta.reshape(1, c, 1, 1));
+    }
+
+    /**
+     * Whether the VAE runs its convolutions in channels-last memory (NHWC) in bfloat16, which
+     * oneDNN computes without the layout reorders that NCHW costs at every call. On by default;
+     * {@code -Drq.channels_last=false} switches it off to measure the difference. float32 stays NCHW
+     * (its results are unchanged by the bfloat16 work).
+     */
+    public static final boolean CHANNELS_LAST = !"false".equals(System.getProperty("rq.channels_last"));
+
+    /**
+     * @return x [B, C, H, W] in the memory format of the VAE whose parameters are {@code ps} (see
+     *     {@link #CHANNELS_LAST})
+     */
+    public static NDArray toModelLayout(NDArray x, ParamStore ps) {
+        return CHANNELS_LAST && ps.precision() == Precision.BF16 ? Kernels.channelsLast(x) : x;
     }
 
     /**

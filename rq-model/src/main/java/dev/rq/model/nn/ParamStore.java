@@ -2,7 +2,10 @@ package dev.rq.model.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.safetensors.TensorData;
@@ -54,6 +57,13 @@ public final class ParamStore implements AutoCloseable {
     private final NDManager manager;
     private final Map<String, Spec> specs = new LinkedHashMap<>();
     private final Map<String, NDArray> values = new LinkedHashMap<>();
+    private volatile Precision precision = Precision.FP32;
+    /** Compute-precision copies of the tensors while {@link #freeze frozen} (bfloat16 only). */
+    private final Map<String, NDArray> frozenCasts = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Open {@link #freeze} scopes, all threads; guarded by {@code this}. */
+    private int frozen;
+    /** Open {@link #freeze} scopes of the calling thread (only a holder uses the copies). */
+    private final ThreadLocal<int[]> frozenHere = ThreadLocal.withInitial(() -> new int[1]);
 
     public ParamStore(NDManager manager) {
         this.manager = manager;
@@ -129,6 +139,10 @@ public final class ParamStore implements AutoCloseable {
                     + ", expected " + Arrays.toString(s.shape));
         }
         value.attach(manager);
+        NDArray cast = frozenCasts.remove(key);
+        if (cast != null) {
+            cast.close();
+        }
         NDArray old = values.put(key, value);
         if (s.trainable) {
             value.setRequiresGradient(true);
@@ -145,6 +159,86 @@ public final class ParamStore implements AutoCloseable {
             throw new IllegalArgumentException("no tensor " + key);
         }
         return v;
+    }
+
+    /**
+     * The tensor {@code key} in the compute precision: itself in float32; in bfloat16 a cast copy
+     * made at each call, through which gradients reach the float32 master tensor, or, while the
+     * store is {@link #freeze frozen}, one copy made at the first call and reused.
+     */
+    public NDArray compute(String key) {
+        NDArray v = get(key);
+        if (precision != Precision.BF16) {
+            return v;
+        }
+        if (frozenHere.get()[0] == 0) {
+            return Kernels.toBf16(v);
+        }
+        return frozenCasts.computeIfAbsent(key, k -> {
+            NDArray c = Kernels.toBf16(v); // belongs to the store's manager
+            NDScope.unregister(c); // outlives the caller's scope; closed when the last freeze ends
+            return c;
+        });
+    }
+
+    /**
+     * Declares that no tensor changes until the returned scope is closed (inference: sampling,
+     * tokenizing), so that {@link #compute} may cast each weight to the compute precision once
+     * instead of at every call: an autoregressive sampler calls every layer once per code, and
+     * re-casting all weights each time cost more than bfloat16 saved. Scopes nest and may be held
+     * by several threads; the copies are released when the last one closes. Never hold one across
+     * an optimizer step. Close it on the thread that opened it.
+     */
+    public Frozen freeze() {
+        synchronized (this) {
+            frozen++;
+        }
+        frozenHere.get()[0]++;
+        return new Frozen();
+    }
+
+    /** An open {@link #freeze} scope. */
+    public final class Frozen implements AutoCloseable {
+        private boolean closed;
+
+        private Frozen() {}
+
+        @Override
+        public void close() {
+            synchronized (ParamStore.this) {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                frozenHere.get()[0]--;
+                if (--frozen == 0) {
+                    frozenCasts.values().forEach(NDArray::close);
+                    frozenCasts.clear();
+                }
+            }
+        }
+    }
+
+    /** @return the compute precision of the layers using this store */
+    public Precision precision() {
+        return precision;
+    }
+
+    /**
+     * Sets the compute precision of the layers using this store (the stored tensors stay float32).
+     *
+     * @throws IllegalArgumentException for bfloat16 on a CPU without bfloat16 units
+     */
+    public void setPrecision(Precision precision) {
+        if (!manager.getDevice().isGpu()) {
+            precision.requireSupportedOnCpu();
+        }
+        this.precision = precision;
+    }
+
+    /** @return {@code x} in the compute precision (cast to bfloat16 when that is it) */
+    public NDArray toCompute(NDArray x) {
+        return precision == Precision.BF16 ? Kernels.toBf16(x) : x;
     }
 
     /** @return the declaration of {@code key} */

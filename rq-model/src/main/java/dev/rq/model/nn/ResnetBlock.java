@@ -27,8 +27,8 @@ public final class ResnetBlock {
 
     /** x: [B, in, H, W] → [B, out, H, W]. */
     public NDArray forward(NDArray x, boolean training) {
-        NDArray h = conv1.forward(Ops.swish(norm1.forward(x)));
-        h = Ops.swish(norm2.forward(h));
+        NDArray h = conv1.forward(norm1.forwardSwish(x));
+        h = norm2.forwardSwish(h);
         if (training && dropout > 0) {
             h = h.getNDArrayInternal().dropout(h, dropout, true).singletonOrThrow();
         }

@@ -1,6 +1,7 @@
 package dev.rq.model.nn;
 
 import ai.djl.ndarray.NDArray;
+import dev.rq.model.kernels.Kernels;
 
 /** Nearest-neighbour ×2 upsampling followed by a 3×3 convolution (official VAE). */
 public final class Upsample {
@@ -13,7 +14,7 @@ public final class Upsample {
 
     /** x: [B, C, H, W] → [B, C, 2H, 2W]. */
     public NDArray forward(NDArray x) {
-        NDArray up = x.repeat(2, 2).repeat(3, 2); // nearest: each pixel becomes a 2×2 block
-        return conv.forward(up);
+        // nearest: each pixel becomes a 2×2 block (one kernel in bfloat16; float32 as before)
+        return conv.forward(Kernels.isBf16(x) ? Kernels.upsampleNearest2x(x) : x.repeat(2, 2).repeat(3, 2));
     }
 }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.transformer.KvCache;
 import dev.rq.model.transformer.RqTransformer;
@@ -68,7 +69,7 @@ public final class RqSampler {
             }
         }
         NDManager root = model.params().manager();
-        try (NDManager m = root.newSubManager()) {
+        try (NDManager m = root.newSubManager(); ParamStore.Frozen f = model.params().freeze()) {
             NDArray condArr = cond == null ? null
                     : Tensors.of(m, cond).reshape(b, lc);
             return cached ? cached(m, condArr, s, rows) : uncached(m, condArr, s, rows);

@@ -61,6 +61,7 @@ public final class VaeTrainer {
     /** @param gan the GAN pair, or null for {@code recon + β·commitment} only */
     public VaeTrainer(RqVae model, TrainConfig config, Gan gan, Collective collective) {
         this.model = model;
+        model.setPrecision(config.computePrecision()); // bf16: bfloat16 compute, float32 weights and Adam
         this.config = config;
         this.collective = collective;
         this.gan = gan;

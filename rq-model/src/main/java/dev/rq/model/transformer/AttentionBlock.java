@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.LayerNorm;
 import dev.rq.model.nn.Linear;
@@ -37,6 +38,7 @@ final class AttentionBlock {
     private final double attnPdrop;
     private final double residPdrop;
     private final boolean exactGelu;
+    private final ParamStore ps;
 
     AttentionBlock(ParamStore ps, String prefix, int dim, TransformerConfig.Block c) {
         this.ln1 = new LayerNorm(ps, prefix + ".ln1", dim);
@@ -53,16 +55,18 @@ final class AttentionBlock {
         this.attnPdrop = c.attnPdrop();
         this.residPdrop = c.residPdrop();
         this.exactGelu = c.gelu().equals("v1");
+        this.ps = ps;
     }
 
     /**
      * @param x [N, L, D]
      * @param mask additive causal mask [L, P+L] (0 / −∞) for P cached positions, or null when L = 1
+     * @param fromStart no cached positions (P = 0): the mask is the plain causal one
      * @param dropout null in eval mode
      * @param cache the stack's cache (null: no caching), {@code layer} this block's index in it
      */
-    NDArray forward(NDArray x, NDArray mask, Dropout dropout, KvCache cache, int layer) {
-        NDArray a = attention(ln1.forward(x), mask, dropout, cache, layer);
+    NDArray forward(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache, int layer) {
+        NDArray a = attention(ln1.forward(x), mask, fromStart, dropout, cache, layer);
         if (dropout != null) {
             a = dropout.apply(a, residPdrop);
         }
@@ -74,14 +78,17 @@ final class AttentionBlock {
         return x.add(h);
     }
 
-    private NDArray attention(NDArray x, NDArray mask, Dropout dropout, KvCache cache, int layer) {
+    private NDArray attention(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache,
+            int layer) {
         Shape s = x.getShape();
         long n = s.get(0);
         long l = s.get(1);
         // one GEMM for key, query and value (weights concatenated; gradients flow back through the
         // concat). Incremental decoding keeps the concatenation in its cache.
-        NDList wb = cache != null ? cache.fusedProjection(layer, this::fusedProjection) : fusedProjection();
-        NDArray kqv = Ops.linear(x, wb.get(0), wb.size() > 1 ? wb.get(1) : null).reshape(n, l, 3, heads, headDim).transpose(2, 0, 3, 1, 4); // [3, N, h, L, hd]
+        // cached (inference): made and cast to the compute precision once per cache
+        NDList wb = cache != null ? cache.fusedProjection(layer, () -> toCompute(fusedProjection())) : fusedProjection();
+        NDArray kqv = Ops.linear(ps.toCompute(x), ps.toCompute(wb.get(0)), wb.size() > 1 ? ps.toCompute(wb.get(1)) : null)
+                .reshape(n, l, 3, heads, headDim).transpose(2, 0, 3, 1, 4); // [3, N, h, L, hd]
         NDArray k = kqv.get(0);
         NDArray q = kqv.get(1);
         NDArray v = kqv.get(2);
@@ -91,15 +98,21 @@ final class AttentionBlock {
             k = kv.get(0);
             v = kv.get(1);
         }
-        NDArray att = q.matMul(k.transpose(0, 1, 3, 2)); // [N, h, L, T]
-        if (mask != null) {
-            att = att.add(mask);
+        NDArray y; // [N, h, L, hd]
+        if (dropout != null && attnPdrop > 0) { // attention dropout from our own generators: explicit
+            NDArray att = Kernels.toFloat32(q.matMul(k.transpose(0, 1, 3, 2))); // [N, h, L, T]
+            if (mask != null) {
+                att = att.add(mask);
+            }
+            att = dropout.apply(att.softmax(-1), attnPdrop);
+            y = ps.toCompute(att).matMul(v);
+        } else if (mask == null) {
+            y = Kernels.attention(q, k, v, false, 1.0); // keys are scaled already
+        } else if (fromStart) {
+            y = Kernels.attention(q, k, v, true, 1.0);
+        } else {
+            y = Kernels.attention(q, k, v, mask, 1.0);
         }
-        att = att.softmax(-1);
-        if (dropout != null) {
-            att = dropout.apply(att, attnPdrop);
-        }
-        NDArray y = att.matMul(v); // [N, h, L, hd]
         return proj.forward(y.transpose(0, 2, 1, 3).reshape(n, l, (long) heads * headDim));
     }
 
@@ -110,6 +123,14 @@ final class AttentionBlock {
             f.add(NDArrays.concat(new NDList(key.bias(), query.bias(), value.bias()), 0));
         }
         return f;
+    }
+
+    private NDList toCompute(NDList l) {
+        NDList out = new NDList(l.size());
+        for (NDArray a : l) {
+            out.add(ps.toCompute(a));
+        }
+        return out;
     }
 
     private NDArray gelu(NDArray x) {

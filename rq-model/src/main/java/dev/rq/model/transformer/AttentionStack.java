@@ -36,7 +36,7 @@ final class AttentionStack {
         NDManager m = x.getManager();
         NDArray mask = len == 1 ? null : AttentionBlock.causalMask(m, past, len);
         for (int i = 0; i < blocks.size(); i++) {
-            x = blocks.get(i).forward(x, mask, dropout, cache, i);
+            x = blocks.get(i).forward(x, mask, past == 0, dropout, cache, i);
         }
         return x;
     }

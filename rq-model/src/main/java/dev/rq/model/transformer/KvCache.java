@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import dev.rq.model.kernels.Kernels;
 import java.util.function.Supplier;
 
 /**
@@ -80,8 +81,8 @@ public final class KvCache implements AutoCloseable {
         }
         if (keys[layer] == null) {
             Shape full = new Shape(s.get(0), s.get(1), capacity, s.get(3));
-            keys[layer] = k.getManager().zeros(full, k.getDataType());
-            values[layer] = v.getManager().zeros(full, v.getDataType());
+            keys[layer] = zeros(k, full);
+            values[layer] = zeros(v, full);
             NDScope.unregister(keys[layer], values[layer]);
         }
         NDIndex slot = new NDIndex().addAllDim(2).addSliceDim(len, len + add);
@@ -90,6 +91,12 @@ public final class KvCache implements AutoCloseable {
         length[layer] = len + add;
         NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, len + add);
         return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
+    }
+
+    /** @return zeros of {@code shape} in {@code like}'s dtype (float32 or bfloat16) */
+    private static NDArray zeros(NDArray like, Shape shape) {
+        NDArray z = like.getManager().zeros(shape);
+        return Kernels.isBf16(like) ? Kernels.toBf16(z) : z;
     }
 
     /** Empties the cache (the buffers are kept for reuse). */

@@ -10,6 +10,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
@@ -178,6 +180,19 @@ public final class RqTransformer implements AutoCloseable {
         return config;
     }
 
+    /** @return the compute precision (float32 unless set) */
+    public Precision precision() {
+        return params.precision();
+    }
+
+    /**
+     * Sets the compute precision: {@link Precision#BF16} runs the linear layers and attention in
+     * bfloat16; embeddings, LayerNorms, the residual stream and the logits stay float32.
+     */
+    public void setPrecision(Precision precision) {
+        params.setPrecision(precision);
+    }
+
     /** @return the parameters (all trainable) */
     public ParamStore params() {
         return params;
@@ -236,7 +251,7 @@ public final class RqTransformer implements AutoCloseable {
         NDArray logits = classify(hd.reshape(b, config.height(), config.width(), dd, config.embedDim()), -1);
         NDArray condLogits = null;
         if (condLinear != null) {
-            condLogits = condLinear.forward(condNorm.forward(h.get(new NDIndex(":, 0:" + (lc - 1)))));
+            condLogits = Kernels.toFloat32(condLinear.forward(condNorm.forward(h.get(new NDIndex(":, 0:" + (lc - 1))))));
         }
         return new Output(logits, condLogits);
     }
@@ -272,7 +287,7 @@ public final class RqTransformer implements AutoCloseable {
      */
     public NDArray spatialTokens(NDArray emb, int first) {
         long n = emb.getShape().get(1);
-        NDArray u = inputMlp.forward(emb).sum(new int[] {2});
+        NDArray u = Kernels.toFloat32(inputMlp.forward(emb)).sum(new int[] {2});
         return u.add(params.get(posHw).get(new NDIndex(":, " + first + ":" + (first + n))));
     }
 
@@ -372,7 +387,7 @@ public final class RqTransformer implements AutoCloseable {
         NDArray x = clsNorm.forward(h);
         NDArray y;
         if (clsLinear != null) {
-            y = clsLinear.forward(x);
+            y = Kernels.toFloat32(clsLinear.forward(x));
         } else if (d < 0) {
             NDArray w = params.get(batchWeight); // [Dd, D, K]
             y = x.expandDims(-2).matMul(w).squeeze(-2).add(params.get(batchBias));

@@ -100,6 +100,7 @@ public final class TransformerTrainer {
 
     public TransformerTrainer(RqTransformer model, RqVae vae, TransformerRunConfig config, Collective collective) {
         this.model = model;
+        model.setPrecision(config.train().computePrecision()); // bf16: bfloat16 compute, float32 weights and AdamW
         this.vae = vae;
         this.config = config.train();
         this.lossConfig = config.loss();

@@ -5,7 +5,6 @@ import dev.rq.model.config.DdConfig;
 import dev.rq.model.nn.AttnBlock;
 import dev.rq.model.nn.Conv2d;
 import dev.rq.model.nn.GroupNorm;
-import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.ResnetBlock;
 import dev.rq.model.nn.Upsample;
@@ -105,6 +104,6 @@ final class Decoder {
                 h = level.up.forward(h);
             }
         }
-        return Ops.swish(normOut.forward(h));
+        return normOut.forwardSwish(h);
     }
 }

@@ -31,8 +31,10 @@ final class Encoder {
     private final ResnetBlock midBlock2;
     private final GroupNorm normOut;
     private final Conv2d convOut;
+    private final ParamStore ps;
 
     Encoder(ParamStore ps, DdConfig c) {
+        this.ps = ps;
         String p = "encoder.";
         convIn = new Conv2d(ps, p + "conv_in", c.inChannels(), c.ch(), 3, 1, 1);
         int res = c.resolution();
@@ -66,7 +68,7 @@ final class Encoder {
     }
 
     NDArray forward(NDArray x, boolean training) {
-        NDArray h = convIn.forward(x);
+        NDArray h = convIn.forward(Ops.toModelLayout(x, ps));
         for (Level level : levels) {
             for (int j = 0; j < level.blocks.size(); j++) {
                 h = level.blocks.get(j).forward(h, training);
@@ -79,6 +81,6 @@ final class Encoder {
             }
         }
         h = midBlock2.forward(midAttn.forward(midBlock1.forward(h, training)), training);
-        return convOut.forward(Ops.swish(normOut.forward(h)));
+        return convOut.forward(normOut.forwardSwish(h));
     }
 }

@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.safetensors.TensorData;
@@ -173,6 +175,19 @@ public final class RqVae implements AutoCloseable {
         return config;
     }
 
+    /** @return the compute precision (float32 unless set) */
+    public Precision precision() {
+        return params.precision();
+    }
+
+    /**
+     * Sets the compute precision: {@link Precision#BF16} runs the encoder, decoder and the 1×1
+     * convolutions around the quantizer in bfloat16; the quantizer and the losses stay float32.
+     */
+    public void setPrecision(Precision precision) {
+        params.setPrecision(precision);
+    }
+
     /** @return the tensors (trainable parameters and buffers) */
     public ParamStore params() {
         return params;
@@ -190,19 +205,19 @@ public final class RqVae implements AutoCloseable {
      * @return z_e [B, h, w, C]
      */
     public NDArray encode(NDArray x, boolean training) {
-        NDArray z = quantConv.forward(encoder.forward(x, training)); // [B, C, h, w]
-        return z.transpose(0, 2, 3, 1); // [B, h, w, C]
+        NDArray z = Kernels.toFloat32(quantConv.forward(encoder.forward(x, training))); // [B, C, h, w]
+        return z.transpose(0, 2, 3, 1); // [B, h, w, C], contiguous when channels-last
     }
 
     /**
      * Channels-first, {@code post_quant_conv}, decoder.
      *
      * @param zq [B, h, w, C]
-     * @return [B, 3, R, R] (not clamped)
+     * @return [B, 3, R, R] float32 (not clamped)
      */
     public NDArray decode(NDArray zq, boolean training) {
-        NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w]
-        return decoder.forward(postQuantConv.forward(z), training);
+        NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w], channels-last strides
+        return Kernels.toFloat32(decoder.forward(postQuantConv.forward(Ops.toModelLayout(z, params)), training));
     }
 
     /** Key of the decoder's last convolution weight, the adaptive GAN weight's reference layer. */
@@ -212,11 +227,13 @@ public final class RqVae implements AutoCloseable {
      * {@link #decode} that also returns the input of the last layer {@link #LAST_LAYER}.
      *
      * @param zq [B, h, w, C]
-     * @return [B, ch·ch_mult[0], R, R] (input of conv_out) and [B, 3, R, R] (the reconstruction)
+     * @return [B, ch·ch_mult[0], R, R] (input of conv_out, compute precision) and [B, 3, R, R] (the
+     *     reconstruction, float32)
      */
     public NDArray[] decodeWithLastInput(NDArray zq, boolean training) {
-        NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w]
-        return decoder.forwardWithHead(postQuantConv.forward(z), training);
+        NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w], channels-last strides
+        NDArray[] out = decoder.forwardWithHead(postQuantConv.forward(Ops.toModelLayout(z, params)), training);
+        return new NDArray[] {out[0], Kernels.toFloat32(out[1])};
     }
 
     /**

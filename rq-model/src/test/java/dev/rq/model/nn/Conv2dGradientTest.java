@@ -9,6 +9,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.Kernels;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -86,6 +89,67 @@ class Conv2dGradientTest {
                 assertClose("output without autograd", eval.toType(DataType.FLOAT32, false).toFloatArray(), y);
             }
         }
+    }
+
+    /**
+     * The padded convolution in channels-last memory and in bfloat16 (the VAE's default layout and
+     * its {@code --precision bf16} path): the same input and weight gradients as the NCHW float32
+     * convolution checked above (exactly up to rounding in float32, within bfloat16's precision in
+     * bfloat16). The bfloat16 case is skipped, with the reason printed, on CPUs without bf16 units.
+     */
+    @ParameterizedTest(name = "conv 32->3 channels-last, bf16 {0}")
+    @CsvSource({"false", "true"})
+    void channelsLastAndBf16GradientsEqualNchwFloat32(boolean bf16) {
+        if (bf16 && !Precision.cpuHasBf16()) {
+            String why = "this CPU has no bfloat16 units: the bf16 convolution gradient check is skipped";
+            System.out.println("Conv2dGradientTest: " + why);
+            Assumptions.abort(why);
+        }
+        Engines.pytorch(2);
+        try (NDManager m = Engines.newManager()) {
+            NDArray x = m.randomNormal(new Shape(2, 32, 12, 12));
+            NDArray w = m.randomNormal(new Shape(3, 32, 3, 3));
+            NDArray b = m.randomNormal(new Shape(3));
+            NDArray g = m.randomNormal(new Shape(2, 3, 12, 12));
+            float[][] ref = gradients(x, w, b, g, false, false);
+            float[][] got = gradients(x, w, b, g, true, bf16);
+            double tol = bf16 ? 2e-2 : 1e-5;
+            String[] what = {"output", "input gradient", "weight gradient"};
+            for (int i = 0; i < 3; i++) {
+                assertThat(relativeError(got[i], ref[i])).as(what[i]).isLessThan(tol);
+            }
+        }
+    }
+
+    /** @return {output, input gradient, weight gradient} of {@code sum(conv(x, w, b) · g)} as float32 */
+    private static float[][] gradients(NDArray x0, NDArray w0, NDArray b, NDArray g, boolean channelsLast, boolean bf16) {
+        NDArray x = x0.duplicate();
+        NDArray w = w0.duplicate();
+        x.setRequiresGradient(true);
+        w.setRequiresGradient(true);
+        JniUtils.setGradMode(true);
+        try {
+            NDArray xi = channelsLast ? Kernels.channelsLast(x) : x;
+            NDArray out = bf16 ? Ops.conv2d(Kernels.toBf16(xi), Kernels.toBf16(w), Kernels.toBf16(b), 1, 1)
+                    : Ops.conv2d(xi, w, b, 1, 1);
+            NDArray out32 = Kernels.toFloat32(out);
+            NDArray loss = out32.mul(g).sum();
+            JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
+            return new float[][] {Kernels.contiguous(out32).toFloatArray(), x.getGradient().toFloatArray(),
+                w.getGradient().toFloatArray()};
+        } finally {
+            JniUtils.setGradMode(false);
+        }
+    }
+
+    private static double relativeError(float[] a, float[] b) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < a.length; i++) {
+            num += (a[i] - b[i]) * (double) (a[i] - b[i]);
+            den += b[i] * (double) b[i];
+        }
+        return Math.sqrt(num / den);
     }
 
     private static void assertClose(String what, float[] got, double[] want) {

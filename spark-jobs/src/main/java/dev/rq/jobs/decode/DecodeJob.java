@@ -16,6 +16,7 @@ import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.HtmlReport;
@@ -68,10 +69,12 @@ public final class DecodeJob {
      * @param threads libtorch intra-op threads (0 = default)
      * @param depths decode with the first k code levels, for each k listed (coarse-to-fine
      *     partial reconstructions, {@link RqVae#decodePartialCodes}); empty = all D levels only
+     * @param precision compute precision of the decoder
      */
     public record Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
-            boolean force, int threads, List<Integer> depths) {
+            boolean force, int threads, List<Integer> depths, Precision precision) {
         public Options {
+            Objects.requireNonNull(precision, "precision");
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(tokens, "tokens");
             Objects.requireNonNull(output, "output");
@@ -81,7 +84,13 @@ public final class DecodeJob {
             depths = List.copyOf(depths == null ? List.of() : depths);
         }
 
-        /** Options that decode with all code levels. */
+        /** Options of a float32 run. */
+        public Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
+                boolean force, int threads, List<Integer> depths) {
+            this(checkpoint, tokens, output, limit, split, variant, force, threads, depths, Precision.FP32);
+        }
+
+        /** Options that decode with all code levels, in float32. */
         public Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
                 boolean force, int threads) {
             this(checkpoint, tokens, output, limit, split, variant, force, threads, List.of());
@@ -136,6 +145,7 @@ public final class DecodeJob {
         try (NDManager manager = Engines.newManager(device)) {
             VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(o.checkpoint(), conf), manager);
             checkCompatible(l, m, o);
+            l.vae().setPrecision(o.precision());
             int res = l.config().model().ddconfig().resolution();
             int[] shape = table.codeShape();
             List<Integer> depths = o.depths().isEmpty() ? List.of(shape[2]) : o.depths();

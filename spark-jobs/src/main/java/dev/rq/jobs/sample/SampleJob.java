@@ -19,6 +19,7 @@ import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.config.TransformerConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.sampling.RqSampler;
 import dev.rq.model.transformer.TransformerCheckpoint;
 import dev.rq.model.util.Rng;
@@ -95,10 +96,22 @@ public final class SampleJob {
      * @param seed run seed
      * @param batchSize samples per model call, or null
      * @param threads libtorch intra-op threads per executor; 0 = the executor's cores
+     * @param precision compute precision of the transformer and the decoder (logits and sampling
+     *     stay float32)
      */
     public record Options(String checkpoint, String vae, String classes, int perClass, String output,
-            Double temperature, Integer topK, Double topP, long seed, Integer batchSize, int threads) {
+            Double temperature, Integer topK, Double topP, long seed, Integer batchSize, int threads,
+            Precision precision) {
+
+        /** Options for a float32 run. */
+        public Options(String checkpoint, String vae, String classes, int perClass, String output,
+                Double temperature, Integer topK, Double topP, long seed, Integer batchSize, int threads) {
+            this(checkpoint, vae, classes, perClass, output, temperature, topK, topP, seed, batchSize, threads,
+                    Precision.FP32);
+        }
+
         public Options {
+            Objects.requireNonNull(precision, "precision");
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(output, "output");
             classes = classes == null ? "all" : classes;
@@ -328,7 +341,7 @@ public final class SampleJob {
         TokenManifest skeleton = skeleton(p, codeType, maxK, ks, q);
         StructType schema = TokenTableSchema.schema(codeType, false, withSections(skeleton, sections).toString());
         SamplerModel model = new SamplerModel(p.transformerDir().uri(), p.transformerSha(), p.vaeDir().uri(),
-                p.vaeSha(), threads, new SerializableHadoopConf(conf));
+                p.vaeSha(), threads, o.precision(), new SerializableHadoopConf(conf));
         SampleTask task = new SampleTask(model, new SerializableHadoopConf(conf), out.uri(), s, o.seed(),
                 mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res,
                 SampleLayout.SPLIT);
@@ -404,6 +417,7 @@ public final class SampleJob {
         sm.put("seed", o.seed());
         sm.put("batch_size", s.batchSize());
         sm.put("kv_cache", true);
+        sm.put("precision", o.precision().id());
         ArrayNode cl = sm.putArray("classes");
         p.classes().forEach(cl::add);
         sm.put("per_class", o.perClass());

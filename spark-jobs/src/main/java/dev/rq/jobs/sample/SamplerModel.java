@@ -9,6 +9,7 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.sampling.RqSampler;
 import dev.rq.model.transformer.RqTransformer;
 import dev.rq.model.transformer.TransformerCheckpoint;
@@ -32,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * {@code threads} libtorch intra-op threads.
  */
 public final class SamplerModel implements Serializable {
-    private static final long serialVersionUID = 2L;
+    private static final long serialVersionUID = 3L;
     private static final Logger LOG = LoggerFactory.getLogger(SamplerModel.class);
 
     /** The {@link ExecutorModels} kind of sampler models (transformer + RQ-VAE pairs). */
@@ -43,6 +44,7 @@ public final class SamplerModel implements Serializable {
     private final String vaeUri;
     private final String vaeSha256;
     private final int threads;
+    private final Precision precision;
     private final SerializableHadoopConf conf;
 
     /**
@@ -51,10 +53,12 @@ public final class SamplerModel implements Serializable {
      * @param vaeUri stage-1 checkpoint URI
      * @param vaeSha256 expected SHA-256 of its {@code model.safetensors}
      * @param threads libtorch intra-op threads (0 = libtorch default)
+     * @param precision compute precision of both models
      * @param conf Hadoop configuration to open the checkpoints with
      */
     public SamplerModel(String transformerUri, String transformerSha256, String vaeUri, String vaeSha256, int threads,
-            SerializableHadoopConf conf) {
+            Precision precision, SerializableHadoopConf conf) {
+        this.precision = precision;
         this.transformerUri = transformerUri;
         this.transformerSha256 = transformerSha256;
         this.vaeUri = vaeUri;
@@ -134,7 +138,7 @@ public final class SamplerModel implements Serializable {
 
     /** @return the executor's models on this task's device, loading and verifying them on first use */
     public Loaded get() {
-        String key = transformerUri + "#" + transformerSha256 + "|" + vaeUri + "#" + vaeSha256;
+        String key = transformerUri + "#" + transformerSha256 + "|" + vaeUri + "#" + vaeSha256 + "@" + precision.id();
         return ExecutorModels.get(KIND, key, TaskDevice.current(), this::load);
     }
 
@@ -152,6 +156,8 @@ public final class SamplerModel implements Serializable {
             VaeCheckpoint.Loaded v = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), vm);
             vae = v.vae();
             ExecutorModels.requireModelSha(vaeUri, v.checkpoint(), vaeSha256);
+            transformer.setPrecision(precision); // bf16 on a CPU without bf16 units fails here
+            vae.setPrecision(precision);
             return new Loaded(tm, transformer, vm, vae, threads);
         } catch (IOException e) {
             close(transformer, vae, tm, vm);

@@ -16,6 +16,7 @@ import dev.rq.model.config.Configs;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenTable;
@@ -80,10 +81,20 @@ public final class TokenizeJob {
      * @param withLatents also store the pre-quantization latents
      * @param threads libtorch intra-op threads per task (model call); 0 = {@code spark.task.cpus}
      * @param rowsPerTask images per Spark task; 0 = automatic
+     * @param precision compute precision of the encoder (the quantizer's distances stay float32)
      */
     public record Options(String checkpoint, String data, String output, List<Variant> variants, int batchSize,
-            List<String> splits, boolean withLatents, int threads, int rowsPerTask) {
+            List<String> splits, boolean withLatents, int threads, int rowsPerTask, Precision precision) {
+
+        /** Options for a float32 run. */
+        public Options(String checkpoint, String data, String output, List<Variant> variants, int batchSize,
+                List<String> splits, boolean withLatents, int threads, int rowsPerTask) {
+            this(checkpoint, data, output, variants, batchSize, splits, withLatents, threads, rowsPerTask,
+                    Precision.FP32);
+        }
+
         public Options {
+            Objects.requireNonNull(precision, "precision");
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(data, "data");
             Objects.requireNonNull(output, "output");
@@ -213,7 +224,7 @@ public final class TokenizeJob {
                 labelNames, spark);
         StructType schema = TokenTableSchema.schema(codeType, o.withLatents(), skeleton.toCompactJson());
         int failPartition = Integer.parseInt(spark.conf().get(TEST_FAIL_PARTITION, "-1"));
-        TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, sconf);
+        TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, o.precision(), sconf);
         TokenizeTask task = new TokenizeTask(model, sconf, o.variants(), o.batchSize(), size, codeShape, ks,
                 codeType == TokenTableSchema.CodeType.INT16, o.withLatents(), q.embedDim(), failPartition);
         LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of about {} images, batch {}, {} threads/task",
@@ -355,7 +366,7 @@ public final class TokenizeJob {
         }
         TokenManifest.Tokenizer tok = new TokenManifest.Tokenizer(ckptUri, modelSha, codebookSha,
                 ModelHashes.CODEBOOK_HASH_OF, ckpt.manifest().kind(), ckpt.manifest().step(), ckpt.manifest().configHash(),
-                Configs.toTree(config.model()));
+                Configs.toTree(config.model()), o.precision().id());
         TokenManifest.Preprocess pre = new TokenManifest.Preprocess(
                 "ImageIO + TwelveMonkeys (dev.rq.data.image.ImageDecoding): 8-bit sRGB, alpha composited on white,"
                         + " EXIF orientation applied",

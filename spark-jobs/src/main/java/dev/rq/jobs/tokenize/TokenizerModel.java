@@ -12,6 +12,7 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;
@@ -38,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * decodes or writes.
  */
 public final class TokenizerModel implements Serializable {
-    private static final long serialVersionUID = 2L;
+    private static final long serialVersionUID = 3L;
     private static final Logger LOG = LoggerFactory.getLogger(TokenizerModel.class);
 
     /** The {@link ExecutorModels} kind of tokenizer models. */
@@ -47,18 +48,22 @@ public final class TokenizerModel implements Serializable {
     private final String checkpointUri;
     private final String modelSha256;
     private final int threads;
+    private final Precision precision;
     private final SerializableHadoopConf conf;
 
     /**
      * @param checkpointUri checkpoint directory URI
      * @param modelSha256 expected SHA-256 of {@code model.safetensors}
      * @param threads libtorch intra-op threads per model call, i.e. per task (0 = libtorch default)
+     * @param precision compute precision of the encoder
      * @param conf Hadoop configuration to open the checkpoint with
      */
-    public TokenizerModel(String checkpointUri, String modelSha256, int threads, SerializableHadoopConf conf) {
+    public TokenizerModel(String checkpointUri, String modelSha256, int threads, Precision precision,
+            SerializableHadoopConf conf) {
         this.checkpointUri = checkpointUri;
         this.modelSha256 = modelSha256;
         this.threads = threads;
+        this.precision = precision;
         this.conf = conf;
     }
 
@@ -122,7 +127,8 @@ public final class TokenizerModel implements Serializable {
 
     /** @return the executor's model on this task's device, loading and verifying it on first use */
     public Loaded get() {
-        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256, TaskDevice.current(), this::load);
+        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256 + "@" + precision.id(), TaskDevice.current(),
+                this::load);
     }
 
     private Loaded load(Device device) {
@@ -133,6 +139,7 @@ public final class TokenizerModel implements Serializable {
             VaeCheckpoint.Loaded l = VaeCheckpoint.load(dir, manager); // verifies every checksum
             try {
                 ExecutorModels.requireModelSha(checkpointUri, l.checkpoint(), modelSha256);
+                l.vae().setPrecision(precision); // bf16 on a CPU without bf16 units fails here, on every executor
             } catch (RuntimeException e) {
                 l.vae().close();
                 throw e;

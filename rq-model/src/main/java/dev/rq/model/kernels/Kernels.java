@@ -1,0 +1,182 @@
+package dev.rq.model.kernels;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * The libtorch operators the layers need beyond DJL's API, each one native call (see {@link
+ * ScriptFunction}). Shapes are PyTorch's; every function is differentiable and keeps the input's
+ * memory format (NCHW or channels-last NHWC) and, where it says so, its dtype.
+ */
+public final class Kernels {
+
+    /** TorchScript's code for {@code torch.channels_last}. */
+    private static final int CHANNELS_LAST = 2;
+    /** TorchScript's codes for {@code torch.float32} and {@code torch.bfloat16}. */
+    private static final int FLOAT32 = 6;
+    private static final int BFLOAT16 = 15;
+
+    private static final Map<String, ScriptFunction> FUNCTIONS = new ConcurrentHashMap<>();
+
+    private Kernels() {}
+
+    private static ScriptFunction fn(String key, Supplier<ScriptFunction> compile) {
+        ScriptFunction f = FUNCTIONS.get(key);
+        return f != null ? f : FUNCTIONS.computeIfAbsent(key, k -> compile.get());
+    }
+
+    /** Formats a double as a TorchScript float literal that round-trips exactly. */
+    private static String lit(double v) {
+        String s = Double.toString(v);
+        return s.toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * The same values in channels-last memory (NHWC strides, NCHW shape), as {@code
+     * x.contiguous(memory_format=torch.channels_last)}; a no-op copy-free view when it already is.
+     *
+     * @param x [B, C, H, W]
+     */
+    public static NDArray channelsLast(NDArray x) {
+        return fn("channels_last", () -> ScriptFunction.compile("channels_last", "x: Tensor",
+                "return torch.contiguous(x, memory_format=" + CHANNELS_LAST + ")")).call(x);
+    }
+
+    /** @return the same values in row-major (NCHW) memory; {@code x} itself when it already is */
+    public static NDArray contiguous(NDArray x) {
+        return fn("contiguous", () -> ScriptFunction.compile("contiguous", "x: Tensor",
+                "return torch.contiguous(x)")).call(x);
+    }
+
+    /** @return whether the 4-D {@code x} is stored channels-last (for tests and assertions) */
+    public static boolean isChannelsLast(NDArray x) {
+        try (NDArray flag = fn("is_channels_last", () -> ScriptFunction.compile("is_channels_last", "x: Tensor",
+                "return torch.tensor(torch.is_contiguous(x, memory_format=" + CHANNELS_LAST + "))")).call(x)) {
+            return flag.toBooleanArray()[0];
+        }
+    }
+
+    /** @return {@code x} as bfloat16 (the same array when it already is) */
+    public static NDArray toBf16(NDArray x) {
+        if (isBf16(x)) {
+            return x;
+        }
+        return fn("to_bf16", () -> ScriptFunction.compile("to_bf16", "x: Tensor",
+                "return torch.to(x, " + BFLOAT16 + ")")).call(x);
+    }
+
+    /** @return {@code x} as float32 (the same array when it already is) */
+    public static NDArray toFloat32(NDArray x) {
+        if (x.getDataType() == DataType.FLOAT32) {
+            return x;
+        }
+        return fn("to_float32", () -> ScriptFunction.compile("to_float32", "x: Tensor",
+                "return torch.to(x, " + FLOAT32 + ")")).call(x);
+    }
+
+    /**
+     * @return whether {@code x} holds bfloat16 (DJL 0.36 reports libtorch's bfloat16 as {@code
+     *     UNKNOWN}; a later DJL may report {@code BFLOAT16})
+     */
+    public static boolean isBf16(NDArray x) {
+        DataType t = x.getDataType();
+        return t == DataType.BFLOAT16 || t == DataType.UNKNOWN;
+    }
+
+    /**
+     * {@code x} followed by {@code extra} zero slices along axis 0, in {@code x}'s dtype (float32
+     * or bfloat16) and differentiable, as {@code torch.cat([x, x.new_zeros(extra, ...)])}.
+     *
+     * @param x [N, ...]
+     * @return [N + extra, ...]
+     */
+    public static NDArray zeroPadFirstAxis(NDArray x, long extra) {
+        int rank = x.getShape().dimension();
+        StringBuilder pad = new StringBuilder();
+        for (int i = 1; i < rank; i++) {
+            pad.append("0, 0, ");
+        }
+        pad.append("0, ").append(extra);
+        String key = "zero_pad_first_axis_" + rank + "_" + extra;
+        return fn(key, () -> ScriptFunction.compile(key, "x: Tensor",
+                "return torch.constant_pad_nd(x, [" + pad + "], 0.)")).call(x);
+    }
+
+    /**
+     * {@code torch.nn.functional.group_norm(x, groups, gamma, beta, eps)}: one fused kernel (and
+     * one fused backward). A bfloat16 {@code x} with float32 {@code gamma}/{@code beta} gives
+     * bfloat16 with float32 statistics.
+     *
+     * @param x [B, C, *]
+     * @param gamma [C]
+     * @param beta [C]
+     */
+    public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
+        String key = "group_norm_" + groups + "_" + lit(eps);
+        return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
+                "return torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + ")")).call(x, gamma, beta);
+    }
+
+    /**
+     * {@code group_norm} then SiLU in one call (the pre-activation of every ResNet-block
+     * convolution).
+     *
+     * @param x [B, C, *]
+     */
+    public static NDArray groupNormSilu(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
+        String key = "group_norm_silu_" + groups + "_" + lit(eps);
+        return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
+                "return torch.silu(torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + "))"))
+                .call(x, gamma, beta);
+    }
+
+    /** SiLU / swish {@code x·σ(x)} as one kernel. */
+    public static NDArray silu(NDArray x) {
+        return fn("silu", () -> ScriptFunction.compile("silu", "x: Tensor", "return torch.silu(x)")).call(x);
+    }
+
+    /**
+     * Nearest-neighbour ×2 upsampling ({@code F.interpolate(x, scale_factor=2, mode="nearest")}):
+     * each pixel becomes a 2×2 block.
+     *
+     * @param x [B, C, H, W]
+     * @return [B, C, 2H, 2W]
+     */
+    public static NDArray upsampleNearest2x(NDArray x) {
+        return fn("upsample_nearest_2x", () -> ScriptFunction.compile("upsample_nearest_2x", "x: Tensor",
+                "return torch.upsample_nearest2d(x, None, [2., 2.])")).call(x);
+    }
+
+    /**
+     * Scaled dot-product attention without dropout, {@code softmax(q kᵀ·scale [+ causal mask]) v},
+     * through libtorch's fused (flash) CPU kernel.
+     *
+     * @param q [..., L, E]
+     * @param k [..., S, E]
+     * @param v [..., S, Ev]
+     * @param causal query i attends to keys j ≤ i only ({@code is_causal}; for L = S)
+     * @return [..., L, Ev]
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, boolean causal, double scale) {
+        String key = "sdpa_" + causal + "_" + lit(scale);
+        return fn(key, () -> ScriptFunction.compile(key, "q: Tensor, k: Tensor, v: Tensor",
+                "return torch.scaled_dot_product_attention(q, k, v, None, 0., " + (causal ? "True" : "False")
+                        + ", scale=" + lit(scale) + ")")).call(q, k, v);
+    }
+
+    /**
+     * Scaled dot-product attention with an additive mask, {@code softmax(q kᵀ·scale + mask) v}.
+     *
+     * @param mask [L, S] (0 or −∞), broadcast over the leading axes
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask, double scale) {
+        String key = "sdpa_masked_" + lit(scale);
+        return fn(key, () -> ScriptFunction.compile(key, "q: Tensor, k: Tensor, v: Tensor, mask: Tensor",
+                "return torch.scaled_dot_product_attention(q, k, v, torch.to(mask, q.dtype), 0., False, scale="
+                        + lit(scale) + ")")).call(q, k, v, mask);
+    }
+}

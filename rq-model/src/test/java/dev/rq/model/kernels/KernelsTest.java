@@ -1,0 +1,174 @@
+package dev.rq.model.kernels;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.util.Rng;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every kernel against the same computation written with DJL's own operators, in value and in
+ * gradient, on NCHW and channels-last inputs.
+ */
+class KernelsTest {
+
+    private static NDManager m;
+
+    @BeforeAll
+    static void start() {
+        Engines.pytorch(1);
+        m = Engines.newManager();
+    }
+
+    @AfterAll
+    static void stop() {
+        m.close();
+    }
+
+    private static NDArray random(long seed, long... shape) {
+        Shape s = new Shape(shape);
+        Rng r = new Rng(seed);
+        float[] v = new float[Math.toIntExact(s.size())];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        return Tensors.of(m, v, s);
+    }
+
+    /** Old-style GroupNorm: a layer norm over each flattened group, then the affine map. */
+    private static NDArray referenceGroupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, float eps) {
+        Shape s = x.getShape();
+        long b = s.get(0);
+        long c = s.get(1);
+        long n = s.size() / (b * groups);
+        NDArray g = x.reshape(b, groups, n);
+        NDArray mean = g.mean(new int[] {2}, true);
+        NDArray var = g.sub(mean).square().mean(new int[] {2}, true);
+        NDArray normed = g.sub(mean).div(var.add(eps).sqrt()).reshape(s);
+        return normed.mul(gamma.reshape(1, c, 1, 1)).add(beta.reshape(1, c, 1, 1));
+    }
+
+    /** @return d(sum(f(x)·w))/dx for a fixed random weighting w */
+    private static float[] gradient(NDArray x0, Function<NDArray, NDArray> f) {
+        NDArray x = x0.duplicate();
+        x.setRequiresGradient(true);
+        JniUtils.setGradMode(true);
+        try {
+            NDArray y = f.apply(x);
+            NDArray loss = Kernels.toFloat32(y).mul(random(99, y.getShape().getShape())).sum();
+            JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
+        } finally {
+            JniUtils.setGradMode(false);
+        }
+        return x.getGradient().toFloatArray();
+    }
+
+    private static void assertClose(float[] actual, float[] expected, double tol) {
+        assertThat(actual).hasSameSizeAs(expected);
+        for (int i = 0; i < actual.length; i++) {
+            assertThat((double) actual[i]).as("element %d", i).isCloseTo(expected[i], within(tol));
+        }
+    }
+
+    @Test
+    void channelsLastKeepsValuesAndChangesStrides() {
+        NDArray x = random(1, 2, 8, 3, 5);
+        assertThat(Kernels.isChannelsLast(x)).isFalse();
+        NDArray cl = Kernels.channelsLast(x);
+        assertThat(Kernels.isChannelsLast(cl)).isTrue();
+        assertThat(cl.getShape()).isEqualTo(x.getShape());
+        assertThat(cl.toFloatArray()).containsExactly(x.toFloatArray());
+    }
+
+    @Test
+    void groupNormMatchesTheDefinitionInValueAndGradient() {
+        NDArray x = random(2, 2, 64, 5, 6).mul(3f).add(1f);
+        NDArray gamma = random(3, 64);
+        NDArray beta = random(4, 64);
+        float[] expected = referenceGroupNorm(x, 32, gamma, beta, 1e-6f).toFloatArray();
+        assertClose(Kernels.groupNorm(x, 32, gamma, beta, 1e-6).toFloatArray(), expected, 1e-5);
+        NDArray cl = Kernels.channelsLast(x);
+        NDArray y = Kernels.groupNorm(cl, 32, gamma, beta, 1e-6);
+        assertThat(Kernels.isChannelsLast(y)).isTrue();
+        assertClose(y.toFloatArray(), expected, 1e-5);
+        float[] g = gradient(x, t -> referenceGroupNorm(t, 32, gamma, beta, 1e-6f));
+        assertClose(gradient(x, t -> Kernels.groupNorm(t, 32, gamma, beta, 1e-6)), g, 1e-4);
+        assertClose(gradient(cl, t -> Kernels.groupNorm(t, 32, gamma, beta, 1e-6)), g, 1e-4);
+    }
+
+    @Test
+    void siluAndFusedGroupNormSilu() {
+        NDArray x = random(5, 2, 32, 4, 4);
+        NDArray gamma = random(6, 32);
+        NDArray beta = random(7, 32);
+        Function<NDArray, NDArray> swish = t -> t.mul(t.getNDArrayInternal().sigmoid());
+        assertClose(Kernels.silu(x).toFloatArray(), swish.apply(x).toFloatArray(), 1e-6);
+        assertClose(gradient(x, Kernels::silu), gradient(x, swish), 1e-5);
+        NDArray expected = swish.apply(referenceGroupNorm(x, 32, gamma, beta, 1e-6f));
+        assertClose(Kernels.groupNormSilu(x, 32, gamma, beta, 1e-6).toFloatArray(), expected.toFloatArray(), 1e-5);
+    }
+
+    @Test
+    void upsampleRepeatsEachPixelTwiceInBothDirections() {
+        NDArray x = random(8, 2, 3, 4, 5);
+        NDArray expected = x.repeat(2, 2).repeat(3, 2);
+        NDArray y = Kernels.upsampleNearest2x(x);
+        assertThat(y.getShape()).isEqualTo(new Shape(2, 3, 8, 10));
+        assertThat(y.toFloatArray()).containsExactly(expected.toFloatArray());
+        assertThat(Kernels.isChannelsLast(Kernels.upsampleNearest2x(Kernels.channelsLast(x)))).isTrue();
+        assertClose(gradient(x, Kernels::upsampleNearest2x), gradient(x, t -> t.repeat(2, 2).repeat(3, 2)), 1e-5);
+    }
+
+    @Test
+    void attentionMatchesSoftmaxOfScaledScores() {
+        NDArray q = random(9, 2, 3, 7, 8);
+        NDArray k = random(10, 2, 3, 7, 8);
+        NDArray v = random(11, 2, 3, 7, 8);
+        float scale = 0.35f;
+        float[] mask = new float[49];
+        for (int i = 0; i < 7; i++) {
+            for (int j = i + 1; j < 7; j++) {
+                mask[i * 7 + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        NDArray causalMask = Tensors.of(m, mask, new Shape(7, 7));
+        for (boolean causal : new boolean[] {false, true}) {
+            Function<NDArray, NDArray> reference = qq -> {
+                NDArray s = qq.matMul(k.transpose(0, 1, 3, 2)).mul(m.full(new Shape(), scale));
+                return (causal ? s.add(causalMask) : s).softmax(-1).matMul(v);
+            };
+            assertClose(Kernels.attention(q, k, v, causal, scale).toFloatArray(), reference.apply(q).toFloatArray(),
+                    1e-5);
+            assertClose(gradient(q, qq -> Kernels.attention(qq, k, v, causal, scale)), gradient(q, reference), 1e-4);
+        }
+    }
+
+    @Test
+    void bfloat16RoundTripRoundsToEightMantissaBits() {
+        NDArray x = Tensors.of(m, new float[] {1f, 1f + 1f / 256, 3.14159f, -2.5e-3f});
+        NDArray b = Kernels.toBf16(x);
+        assertThat(Kernels.isBf16(b)).isTrue();
+        assertThat(Kernels.toBf16(b)).isSameAs(b);
+        NDArray back = Kernels.toFloat32(b);
+        assertThat(back.getDataType()).isEqualTo(DataType.FLOAT32);
+        float[] v = back.toFloatArray();
+        assertThat(v[0]).isEqualTo(1f);
+        assertThat(v[1]).isEqualTo(1f); // 1 + 2^-8 is a tie, rounded to even
+        assertThat((double) v[2]).isCloseTo(3.140625, within(1e-7));
+        assertThat((double) v[3]).isCloseTo(-2.5e-3, within(1e-5));
+        // the gradient of a cast is the incoming gradient cast back (rounded to bfloat16 on the way)
+        float[] rounded = Kernels.toFloat32(Kernels.toBf16(random(99, 4))).toFloatArray();
+        assertThat(gradient(x, Kernels::toBf16)).containsExactly(rounded);
+    }
+}
