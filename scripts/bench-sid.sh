@@ -2,7 +2,8 @@
 # Speed of the semantic-ID jobs, end to end with bin/rq, on synthetic items (TIGER model, 768 dims):
 #   scripts/bench-sid.sh [work-dir]          (default /tmp/rq-sid-bench; ITEMS=1000000 REPS=3 STEPS=60)
 # 1. rq sid-items: ITEMS x 768 Gaussian-mixture items (once; reused when present)
-# 2. rq train-sid --method rqvae (STEPS steps of batch 1024) and --method rq-kmeans: training items/s
+# 2. rq train-sid --method rqvae (STEPS steps of batch 1024, the first STEPS/4 the autoencoder warm-up) and
+#    --method rq-kmeans: training items/s
 # 3. rq assign-sid with the RQ-VAE checkpoint, REPS times: items/s of the Spark job (the manifest's
 #    job.seconds: from the job's start to its commit; JVM and Spark session start excluded)
 # Prints the machine load (uptime) before and after: numbers from a loaded machine are not speeds.
@@ -28,7 +29,7 @@ print('%.0f' % statistics.median(v) if v else 'n/a')" "$1"; }
 
 rm -rf "$WORK/train-rqvae" "$WORK/train-rqkmeans"
 "$RQ" train-sid --conf "$ROOT/conf/sid/tiger.yaml" --data "$WORK/items" --out "$WORK/train-rqvae" --workers 2 \
-    --max-steps "$STEPS" --set train.checkpoint_every=0 --set train.log_every=10
+    --max-steps "$STEPS" --set kmeans.warmup_steps=$((STEPS / 4)) --set train.checkpoint_every=0 --set train.log_every=10
 echo "train-sid rqvae: $(median_ips "$WORK/train-rqvae") items/s (median of the logged windows, batch 1024, 2 ranks)"
 "$RQ" train-sid --conf "$ROOT/conf/sid/tiger.yaml" --data "$WORK/items" --out "$WORK/train-rqkmeans" --workers 2 \
     --method rq-kmeans --set kmeans.iterations=5

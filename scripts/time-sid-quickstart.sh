@@ -29,3 +29,15 @@ for m, s in r["methods"].items():
              st["cosine_similarity"], ["%.3f" % p for p in (st.get("prefix_purity") or [])],
              ["%.0f" % p for p in st["perplexity"]]))
 PY
+# per-level code usage of the RQ-VAE during training (every 50th step's histogram over its global batch)
+python3 - "$OUT/train-rqvae" <<'PY'
+import glob, json, sys
+rows = [json.loads(l) for f in sorted(glob.glob(sys.argv[1] + "/metrics/steps-*.jsonl")) for l in open(f) if l.strip()]
+rows.sort(key=lambda n: n["step"])
+print("rqvae training: step, recon MSE, per-level perplexity / codes used of this step's batch, dead fraction")
+for n in rows:
+    if n["step"] % 50 == 0 or n["step"] == 1 or n["step"] == rows[-1]["step"]:
+        print("  %4d%s recon %.6f  ppl %s  used %s  dead %.3f" % (n["step"], " (warm-up)" if n.get("warmup") else "",
+              n["recon_loss"], "/".join("%.0f" % p for p in n["perplexity"]),
+              "/".join("%.2f" % u for u in n["used_fraction"]), n["dead_fraction"]))
+PY

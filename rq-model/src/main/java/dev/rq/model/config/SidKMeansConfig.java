@@ -13,8 +13,13 @@ package dev.rq.model.config;
  *     (false: random codes)
  * @param sampleSize items in the k-means sample (0 = 256 × the largest K)
  * @param iterations Lloyd iterations per level after k-means++ seeding
+ * @param warmupSteps optimizer steps that train the encoder and decoder alone (the decoder reads the
+ *     encoder output z, the codebooks are neither used nor changed) before the k-means
+ *     initialisation; 0 initialises before step 1. The untrained encoder maps all items into a
+ *     tiny neighbourhood (its latents vary far less than one Adam step moves them), so codebooks
+ *     fitted there collapse to a few codes as soon as training moves the encoder
  */
-public record SidKMeansConfig(Boolean init, Integer sampleSize, Integer iterations) {
+public record SidKMeansConfig(Boolean init, Integer sampleSize, Integer iterations, Integer warmupSteps) {
 
     private static final String P = "kmeans.";
 
@@ -22,13 +27,15 @@ public record SidKMeansConfig(Boolean init, Integer sampleSize, Integer iteratio
         init = init == null || init;
         sampleSize = sampleSize == null ? 0 : sampleSize;
         iterations = iterations == null ? 20 : iterations;
+        warmupSteps = warmupSteps == null ? 0 : warmupSteps;
         ConfigException.require(sampleSize >= 0, P + "sample_size", "must be >= 0, got %s", sampleSize);
         ConfigException.require(iterations > 0, P + "iterations", "must be positive, got %s", iterations);
+        ConfigException.require(warmupSteps >= 0, P + "warmup_steps", "must be >= 0, got %s", warmupSteps);
     }
 
     /** @return the default settings */
     public static SidKMeansConfig defaults() {
-        return new SidKMeansConfig(null, null, null);
+        return new SidKMeansConfig(null, null, null, null);
     }
 
     /** @return the sample size for codebooks of at most {@code maxK} codes */

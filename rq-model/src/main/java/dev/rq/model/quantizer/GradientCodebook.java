@@ -1,6 +1,8 @@
 package dev.rq.model.quantizer;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
@@ -9,6 +11,8 @@ import dev.rq.model.distributed.Collective;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A codebook trained by gradient (the VQ-VAE codebook loss, van den Oord et al. 2017, as in TIGER),
@@ -16,9 +20,10 @@ import dev.rq.model.util.Rng;
  *
  * <p>Tensors under {@code <prefix>}: {@code weight} [K, C], trainable; {@code cluster_size_ema}
  * [K], a buffer: the moving average (decay γ) of each code's global assignments per training call.
- * A training call first re-seeds the codes whose usage is below 1 from this call's input vectors
- * ({@link RestartPool}; weight rows replaced in place, outside autograd, usage set to 1), then looks
- * up the nearest codes and updates the usage with the all-reduced counts. Counts are integers, so
+ * A training call (one accumulation step: all its micro-batches on all ranks) first re-seeds the
+ * codes whose usage is below 1 from this call's input vectors ({@link RestartPool}; weight rows
+ * replaced in place, outside autograd, usage set to 1), then looks up the nearest codes of every
+ * micro-batch and updates the usage with their all-reduced counts. Counts are integers, so
  * the all-reduce is exact and N ranks see what one rank sees.
  */
 public final class GradientCodebook {
@@ -105,33 +110,44 @@ public final class GradientCodebook {
     }
 
     /**
-     * One lookup; in training also restarts and the usage update.
+     * One lookup of several micro-batches; in training also restarts and one usage update with the
+     * counts of all of them over all ranks (as one rank looking up their concatenation).
      *
-     * @param x [N, C] detached inputs
-     * @return indices [N] and, in training, the global counts [K] of this call (else null)
+     * @param xs per micro-batch [n_i, C] detached inputs, in global order
+     * @return indices [n_i] per micro-batch and, in training, the global counts [K] of this call (else null)
      */
-    Lookup lookup(NDArray x, boolean training, Collective collective, Rng rng) {
+    Lookups lookup(List<NDArray> xs, boolean training, Collective collective, Rng rng) {
         if (training) {
-            restartDead(x, collective, rng);
+            restartDead(xs, collective, rng);
         }
-        NDArray idx = nearest(x);
+        List<NDArray> idx = new ArrayList<>(xs.size());
+        float[] c = new float[size];
+        for (NDArray x : xs) {
+            NDArray i = nearest(x);
+            idx.add(i);
+            if (training) {
+                float[] part = i.oneHot(size).sum(new int[] {0}).toFloatArray(); // [K] integers: sums are exact
+                for (int k = 0; k < size; k++) {
+                    c[k] += part[k];
+                }
+            }
+        }
         NDArray counts = null;
         if (training) {
-            float[] c = idx.oneHot(size).sum(new int[] {0}).toFloatArray(); // [K]
             if (collective.worldSize() > 1) {
                 collective.allReduceSum(c);
             }
-            counts = Tensors.of(x.getManager(), c);
+            counts = Tensors.of(xs.get(0).getManager(), c);
             NDArray usage = ps.get(usageKey);
             usage.muli((float) decay).addi(counts.mul((float) (1 - decay)));
         }
-        return new Lookup(idx, counts);
+        return new Lookups(idx, counts);
     }
 
-    /** The indices and counts of a lookup. */
-    record Lookup(NDArray idx, NDArray counts) {}
+    /** The indices per micro-batch and the counts of a lookup. */
+    record Lookups(List<NDArray> idx, NDArray counts) {}
 
-    private void restartDead(NDArray x, Collective collective, Rng rng) {
+    private void restartDead(List<NDArray> xs, Collective collective, Rng rng) {
         float[] usage = ps.get(usageKey).toFloatArray();
         int n = 0;
         for (float u : usage) {
@@ -147,6 +163,7 @@ public final class GradientCodebook {
                 dead[i++] = k;
             }
         }
+        NDArray x = xs.size() == 1 ? xs.get(0) : NDArrays.concat(new NDList(xs), 0); // this rank's vectors in order
         float[] rows = RestartPool.draw(x, size, dead, collective, rng);
         long[] where = new long[n];
         float[] ones = new float[n];

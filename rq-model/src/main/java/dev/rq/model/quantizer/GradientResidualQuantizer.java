@@ -67,35 +67,62 @@ public final class GradientResidualQuantizer {
     public record Quantized(NDArray zq, NDArray codebookLoss, NDArray commitLoss, NDArray codes, List<NDArray> counts) {}
 
     /**
-     * Quantizes z.
+     * Quantizes z (one micro-batch).
      *
      * @param z [N, C] encoder output (carries the encoder's gradient)
      * @param training restarts and usage updates
      */
     public Quantized quantize(NDArray z, boolean training, Collective collective, Rng rng) {
-        NDArray r = z;
-        NDArray agg = null;
-        NDArray codebookLoss = null;
-        NDArray commitLoss = null;
-        NDList codes = new NDList();
+        return quantize(List.of(z), training, collective, rng).get(0);
+    }
+
+    /**
+     * Quantizes this rank's micro-batches jointly: at every level each micro-batch is searched on
+     * its own (the same computation whatever the number of ranks), after one restart and before
+     * one usage update with the statistics of all of them on all ranks ({@link GradientCodebook}).
+     *
+     * @param zs per micro-batch [n_i, C] encoder outputs, in global order
+     * @return per micro-batch results; their {@code counts} are the same global list
+     */
+    public List<Quantized> quantize(List<NDArray> zs, boolean training, Collective collective, Rng rng) {
+        int parts = zs.size();
+        List<NDArray> r = new ArrayList<>(zs);
+        NDArray[] agg = new NDArray[parts];
+        NDArray[] codebookLoss = new NDArray[parts];
+        NDArray[] commitLoss = new NDArray[parts];
+        List<NDList> codes = new ArrayList<>(parts);
+        for (int i = 0; i < parts; i++) {
+            codes.add(new NDList());
+        }
         List<NDArray> counts = new ArrayList<>();
         for (GradientCodebook cb : codebooks) {
-            NDArray rd = r.stopGradient();
-            GradientCodebook.Lookup l = cb.lookup(rd, training, collective, rng);
-            NDArray e = cb.embed(l.idx()); // [N, C], gradient to the codebook
-            NDArray es = e.stopGradient();
-            NDArray cbTerm = rd.sub(e).square().mean();
-            NDArray commitTerm = r.sub(es).square().mean();
-            codebookLoss = codebookLoss == null ? cbTerm : codebookLoss.add(cbTerm);
-            commitLoss = commitLoss == null ? commitTerm : commitLoss.add(commitTerm);
-            agg = agg == null ? es : agg.add(es);
-            r = r.sub(es);
-            codes.add(l.idx().reshape(-1, 1));
+            List<NDArray> rd = new ArrayList<>(parts);
+            for (NDArray x : r) {
+                rd.add(x.stopGradient());
+            }
+            GradientCodebook.Lookups l = cb.lookup(rd, training, collective, rng);
             counts.add(l.counts());
+            for (int i = 0; i < parts; i++) {
+                NDArray e = cb.embed(l.idx().get(i)); // [n, C], gradient to the codebook
+                NDArray es = e.stopGradient();
+                NDArray cbTerm = rd.get(i).sub(e).square().mean();
+                NDArray commitTerm = r.get(i).sub(es).square().mean();
+                codebookLoss[i] = codebookLoss[i] == null ? cbTerm : codebookLoss[i].add(cbTerm);
+                commitLoss[i] = commitLoss[i] == null ? commitTerm : commitLoss[i].add(commitTerm);
+                agg[i] = agg[i] == null ? es : agg[i].add(es);
+                r.set(i, r.get(i).sub(es));
+                codes.get(i).add(l.idx().get(i).reshape(-1, 1));
+            }
         }
-        NDArray zq = z.add(agg.sub(z).stopGradient()); // straight-through: forward Σ e_d, gradient to z
-        return new Quantized(zq, codebookLoss, commitLoss, codes.size() == 1 ? codes.get(0) : NDArrays.concat(codes, 1),
-                counts);
+        List<Quantized> out = new ArrayList<>(parts);
+        for (int i = 0; i < parts; i++) {
+            NDArray z = zs.get(i);
+            NDArray zq = z.add(agg[i].sub(z).stopGradient()); // straight-through: forward Σ e_d, gradient to z
+            NDList c = codes.get(i);
+            out.add(new Quantized(zq, codebookLoss[i], commitLoss[i], c.size() == 1 ? c.get(0) : NDArrays.concat(c, 1),
+                    counts));
+        }
+        return out;
     }
 
     /**

@@ -31,7 +31,14 @@ interface Levels {
      */
     record Quantized(NDArray zq, NDArray codebookLoss, NDArray commitLoss, NDArray codes, List<NDArray> counts) {}
 
-    Quantized quantize(NDArray z, boolean training, Collective collective, Rng rng);
+    /**
+     * Quantizes micro-batches jointly: every level searches each micro-batch on its own, with one
+     * restart and one usage (EMA) update per level from the counts of all of them over all ranks.
+     *
+     * @param zs per micro-batch z [n_i, C], in global order
+     * @return per micro-batch results; their {@code counts} are the same global list
+     */
+    List<Quantized> quantize(List<NDArray> zs, boolean training, Collective collective, Rng rng);
 
     /** @return codes [N, D] of z (no update) */
     NDArray codes(NDArray z);
@@ -79,11 +86,20 @@ interface Levels {
         }
 
         @Override
-        public Quantized quantize(NDArray z, boolean training, Collective collective, Rng rng) {
-            long n = z.getShape().get(0);
-            ResidualQuantizer.Quantized r = q.quantize(z.reshape(n, 1, 1, dim), training, collective, rng);
-            return new Quantized(r.zq().reshape(n, dim), null, r.commitLoss(), r.codes().reshape(n, q.depth()),
-                    r.counts());
+        public List<Quantized> quantize(List<NDArray> zs, boolean training, Collective collective, Rng rng) {
+            List<NDArray> in = new ArrayList<>(zs.size());
+            for (NDArray z : zs) {
+                in.add(z.reshape(z.getShape().get(0), 1, 1, dim));
+            }
+            List<ResidualQuantizer.Quantized> rs = q.quantize(in, training, collective, rng);
+            List<Quantized> out = new ArrayList<>(zs.size());
+            for (int i = 0; i < zs.size(); i++) {
+                ResidualQuantizer.Quantized r = rs.get(i);
+                long n = zs.get(i).getShape().get(0);
+                out.add(new Quantized(r.zq().reshape(n, dim), null, r.commitLoss(), r.codes().reshape(n, q.depth()),
+                        r.counts()));
+            }
+            return out;
         }
 
         @Override
@@ -138,9 +154,12 @@ interface Levels {
         }
 
         @Override
-        public Quantized quantize(NDArray z, boolean training, Collective collective, Rng rng) {
-            GradientResidualQuantizer.Quantized r = q.quantize(z, training, collective, rng);
-            return new Quantized(r.zq(), r.codebookLoss(), r.commitLoss(), r.codes(), r.counts());
+        public List<Quantized> quantize(List<NDArray> zs, boolean training, Collective collective, Rng rng) {
+            List<Quantized> out = new ArrayList<>(zs.size());
+            for (GradientResidualQuantizer.Quantized r : q.quantize(zs, training, collective, rng)) {
+                out.add(new Quantized(r.zq(), r.codebookLoss(), r.commitLoss(), r.codes(), r.counts()));
+            }
+            return out;
         }
 
         @Override

@@ -9,6 +9,7 @@ import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.util.Rng;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -98,8 +99,31 @@ public final class SidModel implements SidCoder {
      */
     public Forward forward(NDArray x, boolean training, Collective collective, Rng rng) {
         NDArray z = encode(x);
-        Levels.Quantized q = levels.quantize(z, training, collective, rng);
-        return new Forward(z, q, decoder.forward(q.zq()));
+        Levels.Quantized q = levels.quantize(List.of(z), training, collective, rng).get(0);
+        return new Forward(z, q, decode(q.zq()));
+    }
+
+    /**
+     * Quantizes micro-batches jointly (one restart and usage update per level for all of them, see
+     * {@link Levels#quantize}).
+     *
+     * @param zs per micro-batch z [n_i, C], in global order
+     */
+    List<Levels.Quantized> quantize(List<NDArray> zs, boolean training, Collective collective, Rng rng) {
+        return levels.quantize(zs, training, collective, rng);
+    }
+
+    /**
+     * @param zq [B, C] (or z itself while the autoencoder warms up)
+     * @return x̂ [B, in]
+     */
+    public NDArray decode(NDArray zq) {
+        return decoder.forward(zq);
+    }
+
+    /** @return whether {@code key} is a tensor of the codebooks (left alone during the warm-up) */
+    static boolean isQuantizer(String key) {
+        return key.startsWith("quantizer.");
     }
 
     /**
@@ -135,6 +159,12 @@ public final class SidModel implements SidCoder {
      * @param commit commitment loss
      */
     public record LossTerms(NDArray total, NDArray recon, NDArray codebook, NDArray commit) {}
+
+    /** The warm-up loss: the reconstruction MSE of {@code decode(z)} alone (codebook and commit are null). */
+    LossTerms warmupLoss(NDArray x, NDArray recon) {
+        NDArray mse = recon.sub(x).square().mean();
+        return new LossTerms(mse, mse, null, null);
+    }
 
     /** @return the fraction of dead codes at the last training call (mean over distinct codebooks) */
     public double deadFraction() {

@@ -20,7 +20,7 @@ import java.util.Map;
  * contiguous equal shares of the accumulation step's micro-batches, N = 1 with 2L slots and N = 2
  * with L slots each, summed over ranks afterwards, perform the same additions.
  */
-final class GradientAccumulator {
+public final class GradientAccumulator {
 
     private final Map<String, NDArray> params;
     private final List<Map<String, NDArray>> slots = new ArrayList<>();
@@ -31,7 +31,7 @@ final class GradientAccumulator {
      * @param slots micro-batches of this rank per accumulation step L
      * @param statCount loss statistics per micro-batch
      */
-    GradientAccumulator(Map<String, NDArray> params, int slots, int statCount) {
+    public GradientAccumulator(Map<String, NDArray> params, int slots, int statCount) {
         this.params = params;
         for (int j = 0; j < slots; j++) {
             this.slots.add(null);
@@ -43,7 +43,7 @@ final class GradientAccumulator {
      * Takes the gradients that the backward pass of the micro-batch in {@code slot} left in the
      * parameters' {@code .grad} (zeroing them unless there is a single slot) and its statistics.
      */
-    void collect(int slot, float[] values) {
+    public void collect(int slot, float[] values) {
         float[] acc = stats.get(slot);
         for (int i = 0; i < acc.length; i++) {
             acc[i] += values[i];
@@ -62,7 +62,7 @@ final class GradientAccumulator {
     }
 
     /** @return this rank's gradient sum by key (arrays owned by the caller's scope) */
-    Map<String, NDArray> gradients() {
+    public Map<String, NDArray> gradients() {
         Map<String, NDArray> out = new LinkedHashMap<>();
         for (String k : params.keySet()) {
             if (slots.size() == 1) {
@@ -79,7 +79,7 @@ final class GradientAccumulator {
     }
 
     /** @return this rank's statistics sum (a new array) */
-    float[] stats() {
+    public float[] stats() {
         return TreeSum.ofFloats(stats);
     }
 }

@@ -35,11 +35,13 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * The semantic-ID RQ-VAE ({@link SidModel}, the {@code rqvae} method of {@code rq train-sid}) on a
- * prepared item table ({@link PreparedItems}). A fresh run first initialises every level's codebook
- * by k-means on the encoder outputs of the deterministic k-means sample ({@link SidInit}, the ranks'
- * sample slices through the ring); then each optimizer step consumes {@code grad_accum_steps}
- * global micro-batches of the N-independent windowed-shuffle order ({@link ItemBatches}), of which
- * this rank reads its slice.
+ * prepared item table ({@link PreparedItems}). Each optimizer step consumes {@code grad_accum_steps}
+ * accumulation steps of the N-independent windowed-shuffle order ({@link ItemBatches}), of which
+ * this rank reads its contiguous slice ({@link SidTrainer} cuts it into micro-batches). The first
+ * {@code kmeans.warmup_steps} steps train the autoencoder alone; before the next one every level's
+ * codebook is initialised by k-means on the encoder outputs of the deterministic k-means sample
+ * ({@link SidInit}, the ranks' sample slices through the ring). The step count alone decides this,
+ * so a run resumed before or at that step initialises there too.
  */
 public final class SidStage implements TrainingStage {
 
@@ -110,6 +112,11 @@ public final class SidStage implements TrainingStage {
     public void validate(Configuration conf, int workers) throws IOException {
         var t = cfg().train();
         TrainingStage.checkBatch(t, workers);
+        var km = cfg().kmeans();
+        if (km.init() && km.warmupSteps() >= t.maxSteps()) {
+            throw new ConfigException("kmeans.warmup_steps", "must be below train.max_steps " + t.maxSteps()
+                    + " (the codebooks are initialised after the warm-up), got " + km.warmupSteps());
+        }
         PreparedItems items = PreparedItems.open(itemsUri, conf);
         if (items.numRows() == 0) {
             throw new IllegalArgumentException("--data: no valid item to train on (" + items.manifest().read()
@@ -137,6 +144,8 @@ public final class SidStage implements TrainingStage {
         private final NDManager manager;
         private final String loadedFrom;
         private final int dim;
+        private final PreparedItems items;
+        private final Collective ring;
         private Cursor cursor = Cursor.start();
 
         SidReplica(SidRunConfig config, String itemsUri, Collective ring, NDManager manager, Configuration conf,
@@ -153,25 +162,24 @@ public final class SidStage implements TrainingStage {
                     throw new CheckpointException(latest.get().uri() + " is not an RQ-VAE semantic-ID checkpoint");
                 }
                 model = m;
-                trainer = new SidTrainer(model, train, ring);
+                trainer = new SidTrainer(model, train, config.kmeans().warmupSteps(), ring);
                 JsonNode st = l.checkpoint().trainerState();
                 trainer.restore(l.checkpoint().optimizer(), st.get("step").asLong(), st.get("restart_rng").asLong());
                 cursor = new Cursor(st.get("cursor").get("epoch").asInt(), st.get("cursor").get("step").asLong());
                 loadedFrom = l.checkpoint().manifest().files().get(Checkpoints.MODEL).sha256();
             } else {
                 model = SidModel.create(config.model(), manager, train.seed());
-                if (config.kmeans().init()) {
-                    initialise(items, ring);
-                }
-                trainer = new SidTrainer(model, train, ring);
+                trainer = new SidTrainer(model, train, config.kmeans().warmupSteps(), ring);
                 loadedFrom = null;
             }
+            this.items = items;
+            this.ring = ring;
             batches = ItemBatches.open(items, train.batchSize() / train.gradAccumSteps(), ring.rank(), ring.worldSize(),
                     train.seed(), SHUFFLE_WINDOW, cursor);
         }
 
-        /** k-means initialisation of every level on this rank's slice of the sample. */
-        private void initialise(PreparedItems items, Collective ring) throws IOException {
+        /** k-means initialisation of every level on this rank's slice of the sample (current encoder). */
+        private void initialise() throws IOException {
             int maxK = 0;
             for (int d = 0; d < config.model().depth(); d++) {
                 maxK = Math.max(maxK, config.model().codebookSize(d));
@@ -185,8 +193,8 @@ public final class SidStage implements TrainingStage {
                 List<KMeans.Iteration> fits = SidInit.kmeans(model, x, t.batchSize() / t.gradAccumSteps(),
                         config.kmeans().iterations(), Rng.of(t.seed(), 0x6b6d), ring);
                 for (int d = 0; d < fits.size(); d++) {
-                    TrainingJob.LOG.info("k-means init of level {}: mean squared residual {} over {} sampled items", d,
-                            fits.get(d).inertia() / sample.length, sample.length);
+                    TrainingJob.LOG.info("k-means init of level {} at step {}: mean squared residual {} over {} sampled"
+                            + " items", d, trainer.step(), fits.get(d).inertia() / sample.length, sample.length);
                 }
             }
         }
@@ -202,7 +210,10 @@ public final class SidStage implements TrainingStage {
         }
 
         @Override
-        public ObjectNode trainStep() {
+        public ObjectNode trainStep() throws IOException {
+            if (config.kmeans().init() && trainer.step() == config.kmeans().warmupSteps()) {
+                initialise();
+            }
             int micro = config.train().gradAccumSteps();
             List<NDArray> xs = new ArrayList<>(micro);
             try (NDManager stepManager = manager.newSubManager()) {
@@ -254,6 +265,9 @@ public final class SidStage implements TrainingStage {
                 u.add(v);
             }
             n.put("dead_fraction", m.deadFraction());
+            if (m.warmup()) {
+                n.put("warmup", true);
+            }
             n.put("images", m.items());
             n.put("step_seconds", m.seconds());
             return n;
