@@ -165,7 +165,9 @@ public final class Configs {
 
     /**
      * Reads an official-format model config (a JSON or YAML mapping with {@code ddconfig} and
-     * {@code hparams}, optionally nested under {@code arch} or {@code model}).
+     * {@code hparams}, optionally nested under {@code arch} or {@code model}). The training-only
+     * {@code hparams.checkpointing} flag (gradient checkpointing, not implemented) is dropped: the
+     * model is the same; a run config that asks for it is rejected ({@link QuantizerConfig}).
      */
     public static VaeConfig readOfficialVae(JsonNode tree) {
         JsonNode n = tree;
@@ -176,7 +178,12 @@ public final class Configs {
         }
         ObjectNode m = JSON.createObjectNode();
         m.set("ddconfig", n.get("ddconfig"));
-        m.set("hparams", n.get("hparams"));
+        JsonNode h = n.get("hparams");
+        if (h != null && h.isObject()) {
+            h = h.deepCopy();
+            ((ObjectNode) h).remove("checkpointing"); // a training-memory setting, not part of the model
+        }
+        m.set("hparams", h);
         return bind(m, VaeConfig.class, "model");
     }
 

@@ -14,7 +14,8 @@ import java.util.List;
  * a shared or per-depth ({@code BatchLinear}) classifier; text/class condition of any length.
  *
  * @param type always {@code rq-transformer}
- * @param ema weight-EMA decay of the official trainer (not part of the model; accepted, ignored)
+ * @param ema weight-EMA decay of the official trainer: must be null (weight EMA is not implemented);
+ *     {@link #readOfficial} drops it from an official file, which is imported for its weights
  * @param arHierarchy unused by the official model; must be null
  * @param vocabSize codebook size K, one value or one per depth
  * @param blockSize [H, W, Dd] of the code stack
@@ -91,6 +92,8 @@ public record TransformerConfig(
         type = type == null ? "rq-transformer" : type;
         ConfigException.require(type.equals("rq-transformer"), P + "type", "must be rq-transformer, got %s", type);
         ConfigException.require(arHierarchy == null, P + "ar_hierarchy", "is not supported (must be null)");
+        ConfigException.require(ema == null, P + "ema", "the official trainer's weight EMA is not implemented:"
+                + " remove the key (or set it to null), got %s", ema);
         ConfigException.required(vocabSize, P + "vocab_size");
         ConfigException.required(blockSize, P + "block_size");
         ConfigException.required(embedDim, P + "embed_dim");
@@ -229,7 +232,8 @@ public record TransformerConfig(
     /**
      * Reads an official-format RQ-Transformer config: the OmegaConf dump of {@code
      * RQTransformerConfig}, optionally nested under {@code arch} or {@code model} (a whole
-     * official {@code config.yaml}).
+     * official {@code config.yaml}). Its {@code ema} (the official trainer's weight EMA, not
+     * implemented here) is dropped: the imported weights are the model's.
      */
     public static TransformerConfig readOfficial(JsonNode tree) {
         JsonNode n = tree;
@@ -237,6 +241,10 @@ public record TransformerConfig(
             n = n.get("arch");
         } else if (n.has("model") && n.get("model").has("body")) {
             n = n.get("model");
+        }
+        if (n.isObject() && n.has("ema")) {
+            n = n.deepCopy();
+            ((com.fasterxml.jackson.databind.node.ObjectNode) n).remove("ema"); // a trainer setting, not the model
         }
         return Configs.bind(n, TransformerConfig.class, "model");
     }

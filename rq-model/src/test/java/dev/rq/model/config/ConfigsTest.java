@@ -39,6 +39,25 @@ class ConfigsTest {
     }
 
     @Test
+    void officialSettingsThatAreNotImplementedAreRejectedNamingTheKey() throws IOException {
+        Path tiny = Repo.conf("rqvae/tiny.yaml");
+        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.hparams.checkpointing=true")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.hparams.checkpointing:")
+                .hasMessageContaining("not implemented");
+        assertThat(Configs.loadRqVae(tiny, List.of("model.hparams.checkpointing=false")).model().hparams()
+                .checkpointing()).isFalse();
+        // an official file keeps its flag: importing it reads the model and drops the training-only setting
+        com.fasterxml.jackson.databind.node.ObjectNode official = (com.fasterxml.jackson.databind.node.ObjectNode)
+                Configs.toTree(Configs.loadRqVae(tiny, List.of()).model());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) official.get("hparams")).put("checkpointing", true);
+        com.fasterxml.jackson.databind.node.ObjectNode file = com.fasterxml.jackson.databind.node.JsonNodeFactory
+                .instance.objectNode();
+        file.set("arch", official);
+        assertThat(Configs.readOfficialVae(file).hparams().checkpointing()).isFalse();
+        assertThat(official.get("hparams").get("checkpointing").asBoolean()).as("the caller's tree is untouched").isTrue();
+    }
+
+    @Test
     void overridesAreTypedAndChecked() throws IOException {
         Path tiny = Repo.conf("rqvae/tiny.yaml");
         RqVaeRunConfig c = Configs.loadRqVae(tiny, List.of("train.lr=2e-4", "model.hparams.n_embed=128",

@@ -75,6 +75,10 @@ class TransformerConfigTest {
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("sampling.top_p:");
         assertThatThrownBy(() -> TransformerRunConfig.load(f, List.of("loss.type=l2")))
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("loss.type:");
+        // the official weight EMA is not implemented: asking for it fails instead of being ignored
+        assertThatThrownBy(() -> TransformerRunConfig.load(f, List.of("model.ema=0.9999")))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.ema:")
+                .hasMessageContaining("not implemented");
     }
 
     @Test
@@ -96,5 +100,10 @@ class TransformerConfigTest {
         assertThat(c.vocabSize()).containsExactly(64, 64, 64, 64);
         assertThat(c.condVocab()).isEqualTo(10);
         assertThat(c.body().block().residPdrop()).isEqualTo(0.1);
+        // an official file with the trainer's weight EMA on is read for its architecture (import)
+        com.fasterxml.jackson.databind.node.ObjectNode withEma = (com.fasterxml.jackson.databind.node.ObjectNode)
+                Configs.readTree(dir.resolve("rqtransformer-a.config.json"));
+        withEma.put("ema", 0.9999);
+        assertThat(TransformerConfig.readOfficial(withEma)).isEqualTo(c);
     }
 }
