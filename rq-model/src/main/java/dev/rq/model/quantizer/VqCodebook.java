@@ -74,12 +74,15 @@ public final class VqCodebook {
                     + "], got " + centroids.length + " and " + counts.length + " values");
         }
         NDManager m = ps.manager();
-        NDArray c = Tensors.of(m, centroids, new Shape(size, dim));
-        NDArray n = Tensors.of(m, counts, new Shape(size));
-        ps.get(weightKey).set(new NDIndex("0:" + size), c);
-        ps.set(embedKey, c.mul(n.reshape(size, 1)));
-        ps.set(clusterKey, n);
-        c.close();
+        // in place: arrays made here belong to the caller's NDScope (k-means runs inside one) and
+        // would be released with it if they replaced the buffers
+        try (NDArray c = Tensors.of(m, centroids, new Shape(size, dim));
+                NDArray n = Tensors.of(m, counts, new Shape(size));
+                NDArray e = c.mul(n.reshape(size, 1))) {
+            ps.get(weightKey).set(new NDIndex("0:" + size), c);
+            ps.get(embedKey).set(new NDIndex(":"), e);
+            ps.get(clusterKey).set(new NDIndex(":"), n);
+        }
     }
 
     /** @return codebook size K (real rows) */

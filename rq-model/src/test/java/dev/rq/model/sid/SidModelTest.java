@@ -20,6 +20,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.within;
 
 class SidModelTest {
 
@@ -77,6 +78,12 @@ class SidModelTest {
             NDArray x = Tensors.of(m, new SyntheticItems(2, 24, 30, 5, 0.3).embeddings(0, 400), new Shape(400, 24));
             List<KMeans.Iteration> fits = SidInit.kmeans(model, x, 64, 5, Rng.of(4), Collective.local());
             assertThat(fits).hasSize(3);
+            float[] usage = model.params().get("quantizer.codebooks.1.cluster_size_ema").toFloatArray();
+            double total = 0;
+            for (float u : usage) {
+                total += u;
+            }
+            assertThat(total).as("initial usage: one training call's items").isCloseTo(64, within(1e-3));
             NDArray z = model.encode(x);
             KMeans.Iteration direct = KMeans.fit(z, 16, 5, Rng.of(4), Collective.local());
             assertThat(model.codebook(0)).containsExactly(direct.centroids());
