@@ -23,6 +23,15 @@ public final class PrecisionOption {
         return precision == null ? fallback : precision;
     }
 
+    /** @return {@code overrides} followed by {@code train.precision=<id>} when the flag is given */
+    java.util.List<String> overrides(java.util.List<String> overrides) {
+        java.util.List<String> sets = new java.util.ArrayList<>(overrides);
+        if (precision != null) {
+            sets.add("train.precision=" + precision.id());
+        }
+        return sets;
+    }
+
     /**
      * Fails before any Spark work when bf16 was asked for, the master is local and the driver (the
      * only executor) computes on a CPU without bfloat16 units.

@@ -2,19 +2,19 @@ package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.quickstart.QuickstartJob;
-import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.jobs.train.VaeStage;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -41,22 +41,9 @@ public final class QuickstartCommand implements Callable<Integer> {
             description = "Dataset root with train/ and validation/ split folders (default ${DEFAULT-VALUE})")
     String data;
 
-    @Option(names = "--workers", defaultValue = "2", description = "Local Spark workers = training ranks (default ${DEFAULT-VALUE})")
-    int workers;
-
-    @Option(names = "--max-steps", description = "Override train.max_steps")
-    Integer maxSteps;
-
-    @Option(names = "--set", description = "Config override key=value (repeatable)")
-    List<String> overrides = new ArrayList<>();
-
     @Option(names = "--decode-limit", defaultValue = "0",
             description = "Validation rows to decode and measure (default: all)")
     int decodeLimit;
-
-    @Option(names = "--collective-timeout", defaultValue = "PT120S",
-            description = "Training: a silent peer fails the stage after this long (default ${DEFAULT-VALUE})")
-    Duration collectiveTimeout;
 
     @Option(names = "--no-stage2", description = "Stop after stage 1 (no RQ-Transformer, no samples)")
     boolean noStage2;
@@ -78,21 +65,26 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--sample-seed", defaultValue = "0", description = "Sampling seed (default ${DEFAULT-VALUE})")
     long sampleSeed;
 
+    @Mixin
+    TrainingFlags training = new TrainingFlags(2);
+
     @Override
     public Integer call() throws Exception {
-        List<String> sets = new ArrayList<>(overrides);
-        if (maxSteps != null) {
-            sets.add("train.max_steps=" + maxSteps);
+        if (training.faultInjection != null) {
+            throw new IllegalArgumentException("--fault-injection is for train-vae, train-transformer and train-sid");
         }
+        List<String> sets = training.overrides();
+        String dataRoot = data.contains(":") ? data : resolve(Path.of(data)).toString();
         Path confFile = resolve(conf);
         RqVaeRunConfig config;
+        int workers;
         try {
+            workers = training.workers();
             config = Configs.loadRqVae(confFile, sets); // fails before Spark starts
-            new TrainVaeJob.Options(config, "-", "-", workers, collectiveTimeout, 0, null); // batch vs. workers
+            new VaeStage(config, dataRoot).check(workers);
         } catch (ConfigException | java.io.IOException e) {
             throw new IllegalArgumentException("config " + confFile + ": " + e.getMessage(), e);
         }
-        String dataRoot = data.contains(":") ? data : resolve(Path.of(data)).toString();
         String outUri = out.contains(":") ? out : Path.of(out).toAbsolutePath().normalize().toString();
         String source = confFile + (sets.isEmpty() ? "" : " " + String.join(" ", sets.stream().map(s -> "--set " + s)
                 .toList()));
@@ -113,7 +105,7 @@ public final class QuickstartCommand implements Callable<Integer> {
             }
         }
         QuickstartJob.Options o = new QuickstartJob.Options(config, source, dataRoot, List.of("train", "validation"),
-                "validation", outUri, workers, decodeLimit, collectiveTimeout, stage2);
+                "validation", outUri, workers, decodeLimit, training.collectiveTimeout, training.driverRetries, stage2);
         SparkSession spark = SparkSessions.getOrCreate("quickstart", workers);
         try {
             QuickstartJob.run(spark, o, System.out);

@@ -6,12 +6,12 @@ import dev.rq.jobs.train.TrainingJob;
 import dev.rq.model.config.SidModelConfig;
 import dev.rq.model.config.SidRunConfig;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq train-sid}: a semantic-ID model (RQ-VAE over embeddings, or residual k-means) on Spark. */
@@ -34,34 +34,15 @@ public final class TrainSidCommand implements Callable<Integer> {
     @Option(names = "--method", description = "rqvae or rq-kmeans (default: the config's model.method)")
     String method;
 
-    @Option(names = "--workers", defaultValue = "1", description = "Ranks N (barrier tasks); the batch stays global")
-    int workers;
-
-    @Option(names = "--max-steps", description = "Override train.max_steps (rqvae)")
-    Integer maxSteps;
-
-    @Option(names = "--seed", description = "Override train.seed")
-    Long seed;
-
-    @Option(names = "--set", description = "Config override key=value (repeatable)")
-    List<String> overrides = new ArrayList<>();
-
-    @Option(names = "--collective-timeout", defaultValue = "PT120S",
-            description = "A silent peer fails the stage after this long (ISO-8601, default ${DEFAULT-VALUE})")
-    Duration collectiveTimeout;
-
-    @Option(names = "--driver-retries", defaultValue = "2",
-            description = "Resubmissions after Spark gives up on the stage (default ${DEFAULT-VALUE})")
-    int driverRetries;
-
-    @Option(names = "--fault-injection", hidden = true, description = "testing: throw|hang|exit:rank:step")
-    String faultInjection;
+    @Mixin
+    TrainingFlags training = new TrainingFlags();
 
     @Override
     public Integer call() throws Exception {
-        SidRunConfig config = load(conf, overrides, method, maxSteps, seed); // fails before Spark starts
-        TrainingJob.Options o = new TrainingJob.Options(out, workers, collectiveTimeout, driverRetries, faultInjection);
-        SparkSession spark = SparkSessions.getOrCreate("train-sid", workers);
+        // the config is bound, validated and checked against the ranks before Spark starts
+        SidRunConfig config = load(conf, training.overrides(), method, null, null);
+        TrainingJob.Options o = training.job(SidStage.of(config, out), out);
+        SparkSession spark = SparkSessions.getOrCreate("train-sid", o.workers());
         try {
             TrainingJob.Result r = SidStage.train(spark, config, data, o);
             System.out.printf("trained %s (%d steps) -> %s%nfinal checkpoint: %s%nweights sha256: %s%n",

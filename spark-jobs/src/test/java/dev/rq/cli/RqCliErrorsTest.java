@@ -164,7 +164,27 @@ class RqCliErrorsTest {
                         + repo("data/emoji/validation"), "--sql", "SELECT nope FROM t"), List.of("rq query: ",
                         "`nope` cannot be resolved")),
                 Arguments.of("bad option value", List.of("ingest", "--input", "x", "--format", "zip", "--output", "y"),
-                        List.of("rq ingest: Invalid value for option '--format'", "zip")));
+                        List.of("rq ingest: Invalid value for option '--format'", "zip")),
+                // the shared training flags: the config is checked against the ranks before Spark starts
+                Arguments.of("batch not shared by the ranks (train-vae)", List.of("train-vae", "--conf", tiny,
+                        "--data", repo("data/emoji/validation"), "--out", t("r7"), "--workers", "3"),
+                        List.of("rq train-vae: train.batch_size: ", "cannot be shared by 3 workers")),
+                Arguments.of("batch not shared by the ranks (train-transformer)", List.of("train-transformer",
+                        "--conf", repo("conf/rqtransformer/tiny.yaml"), "--tokens", t("no-tokens"), "--vae", ck,
+                        "--out", t("r8"), "--workers", "3"), List.of("train.batch_size: ",
+                        "cannot be shared by 3 workers")),
+                Arguments.of("batch not shared by the ranks (train-sid)", List.of("train-sid", "--conf",
+                        repo("conf/sid/tiny.yaml"), "--data", t("no-items"), "--out", t("r9"), "--workers", "3"),
+                        List.of("train.batch_size: ", "cannot be shared by 3 workers")),
+                Arguments.of("batch not shared by the ranks (quickstart)", List.of("quickstart", "--conf",
+                        repo("conf/rqvae/quickstart.yaml"), "--data", repo("data/emoji"), "--out", t("q1"), "--workers", "3",
+                        "--no-stage2"), List.of("train.batch_size: ", "cannot be shared by 3 workers")),
+                Arguments.of("no rank", List.of("train-transformer", "--conf", repo("conf/rqtransformer/tiny.yaml"),
+                        "--tokens", t("no-tokens"), "--vae", ck, "--out", t("r10"), "--workers", "0"),
+                        List.of("--workers: must be at least 1, got 0")),
+                Arguments.of("--init where it cannot apply (train-sid)", List.of("train-sid", "--conf",
+                        repo("conf/sid/tiny.yaml"), "--data", t("no-items"), "--out", t("r11"), "--init", ck),
+                        List.of("train.init: ", "not supported")));
     }
 
     @ParameterizedTest(name = "{0}")

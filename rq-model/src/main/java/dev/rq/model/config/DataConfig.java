@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * How training samples (images for stage 1, token rows for stage 2) are read, shuffled and
  * augmented. The streaming loader's design and the memory formula are in {@code docs/data.md}.
@@ -23,7 +25,7 @@ package dev.rq.model.config;
  */
 public record DataConfig(
         Boolean randomCrop, Boolean hflip, Integer decodeThreads, String imageColumn, String labelColumn,
-        Integer partitions, Integer shuffleWindow, Integer cacheMb, Integer readThreads) {
+        Integer partitions, Integer shuffleWindow, Integer cacheMb, Integer readThreads) implements Serializable {
 
     /** Partitions when {@code partitions} is 0: the largest divisor of the accumulation batch up to this. */
     public static final int AUTO_PARTITIONS_MAX = 8;

@@ -1,5 +1,6 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
 import java.util.List;
 
 /**
@@ -26,7 +27,7 @@ public record DdConfig(
         Integer outCh,
         Integer zChannels,
         Boolean doubleZ,
-        Double dropout) {
+        Double dropout) implements Serializable {
 
     private static final String P = "model.ddconfig.";
 

@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * The patch-GAN discriminator ({@code gan.disc.arch} of the official stage-1 YAML).
  *
@@ -9,7 +11,8 @@ package dev.rq.model.config;
  * @param ndf channels of the first convolution (official: 64)
  * @param spectralNorm spectral normalisation: not implemented, rejected
  */
-public record DiscConfig(Integer inChannels, Integer numLayers, Boolean useActnorm, Integer ndf, Boolean spectralNorm) {
+public record DiscConfig(Integer inChannels, Integer numLayers, Boolean useActnorm, Integer ndf, Boolean spectralNorm)
+        implements Serializable {
 
     static final String P = "gan.disc.arch.";
 

@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * Settings of {@code rq eval} (section {@code eval} of a stage-1 run config; {@code rq eval --set
  * eval.<key>=...} overrides the checkpoint's).
@@ -19,7 +21,7 @@ package dev.rq.model.config;
  *     tests on small machines (the summary says so)
  */
 public record EvalConfig(String inceptionWeights, String lpipsWeights, Integer batchSize, Integer isSplits,
-        Integer inceptionSize) {
+        Integer inceptionSize) implements Serializable {
 
     /** The FID protocol's resize side. */
     public static final int FID_SIZE = 299;

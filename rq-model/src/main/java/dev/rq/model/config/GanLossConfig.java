@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * The stage-1 loss terms beyond reconstruction and commitment ({@code gan.loss} of the official
  * stage-1 YAML, plus where the perceptual network's weights are).
@@ -14,7 +16,7 @@ package dev.rq.model.config;
  *     requires it when {@code perceptual_weight > 0} ({@link #checkTrainable})
  */
 public record GanLossConfig(String discLoss, String genLoss, Double discWeight, Double perceptualWeight,
-        Integer discStart, String perceptualWeights) {
+        Integer discStart, String perceptualWeights) implements Serializable {
 
     static final String P = "gan.loss.";
 

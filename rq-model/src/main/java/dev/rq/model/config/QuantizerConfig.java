@@ -1,5 +1,6 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
 import java.util.List;
 
 /**
@@ -34,7 +35,7 @@ public record QuantizerConfig(
         Boolean sharedCodebook,
         Boolean restartUnusedCodes,
         Double eps,
-        Boolean checkpointing) {
+        Boolean checkpointing) implements Serializable {
 
     private static final String P = "model.hparams.";
 

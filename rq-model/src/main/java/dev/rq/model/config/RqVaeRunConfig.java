@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * A whole stage-1 run configuration, as in {@code conf/rqvae/*.yaml}.
  *
@@ -10,7 +12,8 @@ package dev.rq.model.config;
  * @param gan the official stage-1 {@code gan} section (discriminator and loss terms: LPIPS, patch
  *     GAN, adaptive weight); null: train-vae optimises {@code recon + β·commitment} only
  */
-public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data, EvalConfig eval, GanConfig gan) {
+public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data, EvalConfig eval, GanConfig gan)
+        implements Serializable {
 
     public RqVaeRunConfig {
         ConfigException.required(model, "model");

@@ -1,5 +1,6 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
 import java.util.List;
 
 /**
@@ -11,7 +12,8 @@ import java.util.List;
  * @param topP nucleus mass; one value or one per depth; null = 1.0 (still applied, as officially)
  * @param batchSize images sampled per call
  */
-public record SamplingConfig(Double temperature, List<Integer> topK, List<Double> topP, Integer batchSize) {
+public record SamplingConfig(Double temperature, List<Integer> topK, List<Double> topP, Integer batchSize)
+        implements Serializable {
 
     public SamplingConfig {
         temperature = temperature == null ? 1.0 : temperature;

@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * Columns of an item table ({@code data} section of {@code conf/sid/*.yaml}): Parquet with an id
  * column (integer or string), an embedding column ({@code array<float>}, {@code array<double>} or
@@ -10,7 +12,7 @@ package dev.rq.model.config;
  * @param embeddingColumn embedding column
  * @param labelColumn label column, or empty for none
  */
-public record SidDataConfig(String idColumn, String embeddingColumn, String labelColumn) {
+public record SidDataConfig(String idColumn, String embeddingColumn, String labelColumn) implements Serializable {
 
     public SidDataConfig {
         idColumn = idColumn == null ? "item_id" : idColumn;

@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * k-means settings of a semantic-ID run ({@code kmeans} section): the initialisation of every
  * level's codebook of the RQ-VAE, and the whole fit of the rq-kmeans method.
@@ -19,7 +21,8 @@ package dev.rq.model.config;
  *     tiny neighbourhood (its latents vary far less than one Adam step moves them), so codebooks
  *     fitted there collapse to a few codes as soon as training moves the encoder
  */
-public record SidKMeansConfig(Boolean init, Integer sampleSize, Integer iterations, Integer warmupSteps) {
+public record SidKMeansConfig(Boolean init, Integer sampleSize, Integer iterations, Integer warmupSteps)
+        implements Serializable {
 
     private static final String P = "kmeans.";
 

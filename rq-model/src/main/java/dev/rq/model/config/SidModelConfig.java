@@ -1,5 +1,6 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -40,7 +41,7 @@ public record SidModelConfig(
         String codebookUpdate,
         Double decay,
         Double commitmentWeight,
-        Boolean restartUnusedCodes) {
+        Boolean restartUnusedCodes) implements Serializable {
 
     /** RQ-VAE over embeddings. */
     public static final String RQVAE = "rqvae";

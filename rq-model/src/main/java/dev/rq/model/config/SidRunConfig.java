@@ -1,6 +1,7 @@
 package dev.rq.model.config;
 
 import java.io.IOException;
+import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -10,16 +11,19 @@ import java.util.List;
  * @param model the RQ-VAE over embeddings (or rq-kmeans)
  * @param kmeans k-means initialisation (rqvae) or fit (rq-kmeans)
  * @param train optimisation settings of the RQ-VAE (batch_size is the global batch; rq-kmeans uses
- *     only seed, log_every and keep_checkpoints)
+ *     only seed, log_every and keep_checkpoints; no {@code init}: fine-tuning is not supported)
  * @param data item table columns
  */
-public record SidRunConfig(SidModelConfig model, SidKMeansConfig kmeans, TrainConfig train, SidDataConfig data) {
+public record SidRunConfig(SidModelConfig model, SidKMeansConfig kmeans, TrainConfig train, SidDataConfig data)
+        implements Serializable {
 
     public SidRunConfig {
         ConfigException.required(model, "model");
         kmeans = kmeans == null ? SidKMeansConfig.defaults() : kmeans;
         train = train == null ? TrainConfig.defaults() : train;
         data = data == null ? SidDataConfig.defaults() : data;
+        ConfigException.require(train.init() == null, "train.init", "train-sid starts from its own (k-means)"
+                + " initialisation; starting from other weights is not supported");
     }
 
     /** Loads a run config from a YAML file with {@code key=value} overrides. */

@@ -1,5 +1,7 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * The stage-2 objective (spec §4.5–4.6; the official configs' {@code loss} and {@code
  * stochastic_codes} settings).
@@ -11,7 +13,8 @@ package dev.rq.model.config;
  * @param imgWeight weight of the image loss when there is a text condition (block_size_cond &gt; 1)
  * @param txtWeight weight of the condition (text) loss when block_size_cond &gt; 1
  */
-public record Stage2LossConfig(String type, Double temp, Boolean stochasticCodes, Double imgWeight, Double txtWeight) {
+public record Stage2LossConfig(String type, Double temp, Boolean stochasticCodes, Double imgWeight, Double txtWeight)
+        implements Serializable {
 
     /** Soft-target cross-entropy. */
     public static final String SOFT = "soft_target_cross_entropy";

@@ -1,6 +1,7 @@
 package dev.rq.model.config;
 
 import dev.rq.model.engine.Precision;
+import java.io.Serializable;
 import java.util.List;
 
 /**
@@ -55,7 +56,7 @@ public record TrainConfig(
         Integer keepCheckpoints,
         Integer logEvery,
         String init,
-        String precision) {
+        String precision) implements Serializable {
 
     private static final String P = "train.";
 

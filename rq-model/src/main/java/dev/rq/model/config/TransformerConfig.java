@@ -1,6 +1,7 @@
 package dev.rq.model.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -53,7 +54,7 @@ public record TransformerConfig(
         Double embdPdrop,
         Stack body,
         Stack head,
-        Boolean sharedClsEmb) {
+        Boolean sharedClsEmb) implements Serializable {
 
     private static final String P = "model.";
 
@@ -63,7 +64,7 @@ public record TransformerConfig(
      * @param nLayer number of blocks (the depth stack may have 0: identity)
      * @param block the block shape
      */
-    public record Stack(Integer nLayer, Block block) {}
+    public record Stack(Integer nLayer, Block block) implements Serializable {}
 
     /**
      * One pre-LN GPT block (official {@code AttentionBlockConfig}).
@@ -77,7 +78,7 @@ public record TransformerConfig(
      * @param gelu {@code v1} exact erf GELU, {@code v2} x·σ(1.702x)
      */
     public record Block(Integer embedDim, Integer nHead, Boolean mlpBias, Boolean attnBias, Double attnPdrop,
-            Double residPdrop, String gelu) {
+            Double residPdrop, String gelu) implements Serializable {
 
         public Block {
             mlpBias = mlpBias == null || mlpBias;

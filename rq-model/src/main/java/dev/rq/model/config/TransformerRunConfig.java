@@ -3,6 +3,7 @@ package dev.rq.model.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -23,7 +24,7 @@ import java.util.List;
  */
 public record TransformerRunConfig(
         TransformerConfig model, VaeSource vae, TrainConfig train, Stage2LossConfig loss,
-        SamplingConfig sampling, DataConfig data) {
+        SamplingConfig sampling, DataConfig data) implements Serializable {
 
     /**
      * The RQ-VAE of a stage-2 run.
@@ -33,7 +34,7 @@ public record TransformerRunConfig(
      * @param checkpoint an RQ-VAE checkpoint directory URI (takes precedence over {@code config}
      *     for weights; its manifest carries its config)
      */
-    public record VaeSource(String config, String checkpoint) {
+    public record VaeSource(String config, String checkpoint) implements Serializable {
 
         public VaeSource {
             ConfigException.require(config != null || checkpoint != null, "vae",

@@ -1,12 +1,14 @@
 package dev.rq.model.config;
 
+import java.io.Serializable;
+
 /**
  * The RQ-VAE model: the official {@code ddconfig} and {@code hparams} sections.
  *
  * @param ddconfig encoder/decoder shape
  * @param hparams quantizer and loss
  */
-public record VaeConfig(DdConfig ddconfig, QuantizerConfig hparams) {
+public record VaeConfig(DdConfig ddconfig, QuantizerConfig hparams) implements Serializable {
 
     public VaeConfig {
         ConfigException.required(ddconfig, "model.ddconfig");

@@ -4,10 +4,9 @@ import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.jobs.decode.DecodeJob;
 import dev.rq.jobs.sample.SampleJob;
 import dev.rq.jobs.tokenize.TokenizeJob;
-import dev.rq.jobs.train.TrainVaeJob;
 import dev.rq.jobs.train.TrainingJob;
-import dev.rq.jobs.train.TrainingStage;
 import dev.rq.jobs.train.TransformerStage;
+import dev.rq.jobs.train.VaeStage;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TransformerRunConfig;
@@ -30,7 +29,7 @@ import org.apache.spark.sql.SparkSession;
  * <ol>
  *   <li><b>ingest</b>: open every split of the dataset ({@link CanonicalDataset}; sidecar, shards
  *       and row counts checked) and print the images per split and class;
- *   <li><b>train</b>: {@link TrainVaeJob} with {@code workers} ranks into {@code <out>/train}
+ *   <li><b>train</b>: {@link TrainingJob} of a {@link VaeStage} with {@code workers} ranks into {@code <out>/train}
  *       (resumes from its last checkpoint; a finished run is not trained again);
  *   <li><b>tokenize</b>: {@link TokenizeJob} of every split with the final checkpoint into {@code
  *       <out>/tokens} (skipped when that table was made by the same checkpoint from the same data;
@@ -106,7 +105,7 @@ public final class QuickstartJob {
          */
         public void check(RqVaeRunConfig vae, int workers) {
             config.model().checkCompatible(vae.model());
-            TrainingStage.checkBatch(config.train(), workers);
+            config.train().checkWorkers(workers);
         }
     }
 
@@ -122,10 +121,12 @@ public final class QuickstartJob {
      * @param workers training ranks (the session should have at least this many task slots)
      * @param decodeLimit evaluation rows to decode; 0 = the whole split
      * @param collectiveTimeout training: a silent peer fails the stage after this long
+     * @param driverRetries training: resubmissions of a stage after Spark gives up
      * @param stage2 stage-2 options, or null to stop after stage 1
      */
     public record Options(RqVaeRunConfig config, String configSource, String data, List<String> splits,
-            String evalSplit, String out, int workers, int decodeLimit, Duration collectiveTimeout, Stage2 stage2) {
+            String evalSplit, String out, int workers, int decodeLimit, Duration collectiveTimeout, int driverRetries,
+            Stage2 stage2) {
         public Options {
             Objects.requireNonNull(config, "config");
             Objects.requireNonNull(data, "data");
@@ -140,6 +141,9 @@ public final class QuickstartJob {
             if (decodeLimit < 0) {
                 throw new IllegalArgumentException("decode limit must be >= 0, got " + decodeLimit);
             }
+            if (driverRetries < 0) {
+                throw new IllegalArgumentException("driver retries must be >= 0, got " + driverRetries);
+            }
             if (collectiveTimeout == null) {
                 collectiveTimeout = Duration.ofSeconds(120);
             }
@@ -148,13 +152,13 @@ public final class QuickstartJob {
         /** The emoji defaults: train on {@code train}, evaluate on {@code validation}; stage 1 only. */
         public static Options emoji(RqVaeRunConfig config, String configSource, String data, String out, int workers) {
             return new Options(config, configSource, data, List.of("train", "validation"), "validation", out, workers,
-                    0, Duration.ofSeconds(120), null);
+                    0, Duration.ofSeconds(120), 2, null);
         }
 
         /** @return these options with stage 2 ({@code null}: without) */
         public Options withStage2(Stage2 s) {
             return new Options(config, configSource, data, splits, evalSplit, out, workers, decodeLimit,
-                    collectiveTimeout, s);
+                    collectiveTimeout, driverRetries, s);
         }
     }
 

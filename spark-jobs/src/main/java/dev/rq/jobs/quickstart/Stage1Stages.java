@@ -4,7 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.jobs.tokenize.TokenizeJob;
 import dev.rq.jobs.train.RunDirectory;
-import dev.rq.jobs.train.TrainVaeJob;
+import dev.rq.jobs.train.TrainingJob;
+import dev.rq.jobs.train.VaeStage;
 import dev.rq.model.config.ConfigException;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.Variant;
@@ -92,9 +93,9 @@ final class Stage1Stages {
         String split = c.o.splits().get(0);
         RunDirectory run = new RunDirectory(c.trainUri, c.conf);
         List<Long> before = run.fs().exists(run.path("run.json")) ? run.committedSteps() : List.of();
-        TrainVaeJob.Options t = new TrainVaeJob.Options(c.o.config(), splits.get(split).splitDir().toString(),
-                c.trainUri, c.o.workers(), c.o.collectiveTimeout(), 2, null);
-        TrainVaeJob.Result r = TrainVaeJob.run(c.spark, t);
+        VaeStage stage = new VaeStage(c.o.config(), splits.get(split).splitDir().toString());
+        TrainingJob.Result r = TrainingJob.run(c.spark, stage, new TrainingJob.Options(c.trainUri, c.o.workers(),
+                c.o.collectiveTimeout(), c.o.driverRetries(), null));
         Trained trained = c.trained(c.trainUri, r.finalCheckpoint(), r.steps());
         long max = c.o.config().train().maxSteps();
         if (r.submissions() == 0) {

@@ -50,7 +50,7 @@ final class Stage2Stages {
         if (r == null) {
             TransformerStage st = new TransformerStage(cfg, c.tokensUri, split, c.o.evalSplit());
             r = TrainingJob.run(c.spark, st, new TrainingJob.Options(c.stage2Uri, c.o.workers(),
-                    c.o.collectiveTimeout(), 2, null));
+                    c.o.collectiveTimeout(), c.o.driverRetries(), null));
         }
         Trained trained = c.trained(c.stage2Uri, r.finalCheckpoint(), r.steps());
         String held = "";

@@ -50,7 +50,7 @@ public final class RqKMeansStage implements TrainingStage {
     private static final long serialVersionUID = 1L;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final String configJson;
+    private final SidRunConfig config;
     private final String itemsUri;
 
     /**
@@ -61,12 +61,8 @@ public final class RqKMeansStage implements TrainingStage {
         if (!config.model().isKMeans()) {
             throw new IllegalArgumentException("RqKMeansStage needs model.method: rq-kmeans");
         }
-        this.configJson = Configs.toCanonicalJson(config);
+        this.config = config;
         this.itemsUri = itemsUri;
-    }
-
-    private SidRunConfig cfg() {
-        return Configs.fromJson(configJson, SidRunConfig.class);
     }
 
     @Override
@@ -76,18 +72,23 @@ public final class RqKMeansStage implements TrainingStage {
 
     @Override
     public JsonNode config() {
-        return Configs.toTree(cfg());
+        return Configs.toTree(config);
     }
 
     @Override
     public Limits limits() {
-        SidRunConfig c = cfg();
+        SidRunConfig c = config;
         int it = c.kmeans().iterations();
         return new Limits((long) c.model().depth() * it, it, 1, c.train().keepCheckpoints());
     }
 
+    /** Residual k-means splits no batch over the ranks (each fits its slice of the sample). */
+    @Override
+    public void check(int workers) {}
+
     @Override
     public void validate(Configuration conf, int workers) throws IOException {
+        check(workers);
         PreparedItems items = PreparedItems.open(itemsUri, conf);
         if (items.numRows() == 0) {
             throw new IllegalArgumentException("--data: no valid item to fit (" + items.manifest().read()
@@ -99,7 +100,7 @@ public final class RqKMeansStage implements TrainingStage {
     @Override
     public Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
             throws IOException {
-        return new KMeansReplica(cfg(), itemsUri, ring, manager, conf, latest);
+        return new KMeansReplica(config, itemsUri, ring, manager, conf, latest);
     }
 
     /** One rank's sample slice and the centroids fitted so far. */

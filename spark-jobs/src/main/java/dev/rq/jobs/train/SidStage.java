@@ -51,7 +51,7 @@ public final class SidStage implements TrainingStage {
     /** Row groups shuffled together by the training order. */
     static final int SHUFFLE_WINDOW = 8;
 
-    private final String configJson;
+    private final SidRunConfig config;
     private final String itemsUri;
 
     /**
@@ -62,12 +62,18 @@ public final class SidStage implements TrainingStage {
         if (config.model().isKMeans()) {
             throw new IllegalArgumentException("SidStage trains the rqvae method; rq-kmeans is RqKMeansStage");
         }
-        this.configJson = Configs.toCanonicalJson(config);
+        this.config = config;
         this.itemsUri = itemsUri;
     }
 
     /** Folder of the prepared items inside a run directory. */
     public static final String ITEMS = "items";
+
+    /** @return the stage of the config's method on the prepared items of run directory {@code runUri} */
+    public static TrainingStage of(SidRunConfig config, String runUri) {
+        String items = new org.apache.hadoop.fs.Path(runUri, ITEMS).toString();
+        return config.model().isKMeans() ? new RqKMeansStage(config, items) : new SidStage(config, items);
+    }
 
     /**
      * {@code rq train-sid}: claims the run directory, prepares the item table into {@code
@@ -78,19 +84,13 @@ public final class SidStage implements TrainingStage {
      */
     public static TrainingJob.Result train(SparkSession spark, SidRunConfig config, String dataUri,
             TrainingJob.Options options) throws IOException {
+        TrainingStage stage = of(config, options.runUri());
+        stage.check(options.workers());
         String items = new org.apache.hadoop.fs.Path(options.runUri(), ITEMS).toString();
-        TrainingStage stage = config.model().isKMeans() ? new RqKMeansStage(config, items) : new SidStage(config, items);
-        if (!config.model().isKMeans()) {
-            TrainingStage.checkBatch(config.train(), options.workers());
-        }
         RunDirectory run = new RunDirectory(options.runUri(), spark.sparkContext().hadoopConfiguration());
         run.claim(stage.kind(), Configs.hash(stage.config()), stage.config()); // before writing into it
         ItemPreparation.run(spark, dataUri, config.data(), config.model().inputDim(), items);
         return TrainingJob.run(spark, stage, options);
-    }
-
-    private SidRunConfig cfg() {
-        return Configs.fromJson(configJson, SidRunConfig.class);
     }
 
     @Override
@@ -100,23 +100,29 @@ public final class SidStage implements TrainingStage {
 
     @Override
     public JsonNode config() {
-        return Configs.toTree(cfg());
+        return Configs.toTree(config);
     }
 
     @Override
     public Limits limits() {
-        return Limits.of(cfg().train());
+        return Limits.of(config.train());
     }
 
     @Override
-    public void validate(Configuration conf, int workers) throws IOException {
-        var t = cfg().train();
-        TrainingStage.checkBatch(t, workers);
-        var km = cfg().kmeans();
+    public void check(int workers) {
+        config.train().checkWorkers(workers);
+        var t = config.train();
+        var km = config.kmeans();
         if (km.init() && km.warmupSteps() >= t.maxSteps()) {
             throw new ConfigException("kmeans.warmup_steps", "must be below train.max_steps " + t.maxSteps()
                     + " (the codebooks are initialised after the warm-up), got " + km.warmupSteps());
         }
+    }
+
+    @Override
+    public void validate(Configuration conf, int workers) throws IOException {
+        check(workers);
+        var t = config.train();
         PreparedItems items = PreparedItems.open(itemsUri, conf);
         if (items.numRows() == 0) {
             throw new IllegalArgumentException("--data: no valid item to train on (" + items.manifest().read()
@@ -132,7 +138,7 @@ public final class SidStage implements TrainingStage {
     @Override
     public Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
             throws IOException {
-        return new SidReplica(cfg(), itemsUri, ring, manager, conf, latest);
+        return new SidReplica(config, itemsUri, ring, manager, conf, latest);
     }
 
     /** One rank's model, trainer and batches. */

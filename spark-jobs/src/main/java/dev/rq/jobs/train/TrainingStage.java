@@ -17,7 +17,9 @@ import org.apache.hadoop.conf.Configuration;
  * {@link RankTask} and {@link TrainingJob} own everything else (ring, resume, checkpoint commit,
  * progress, retries), so both stages get the same guarantees.
  *
- * <p>A stage is serialised to the executors; {@link #open} runs in each barrier task.
+ * <p>A stage holds its validated config records (nanoGPT's {@code GPT(config)}: bound and checked once,
+ * when the command reads the file) and is serialised to the executors with them; {@link #open} runs in
+ * each barrier task.
  */
 public interface TrainingStage extends Serializable {
 
@@ -30,7 +32,19 @@ public interface TrainingStage extends Serializable {
     /** @return step limits and checkpoint cadence */
     Limits limits();
 
-    /** Driver-side checks before any cluster work (dataset exists, batch fits, ...). */
+    /**
+     * The checks of the validated config against {@code workers} ranks that read nothing (the
+     * batch splits into equal shares, ...): the first thing {@link #validate} does, and what a
+     * command runs before it starts a Spark session.
+     *
+     * @throws ConfigException naming the key to change
+     */
+    void check(int workers);
+
+    /**
+     * Driver-side checks before any cluster work, in one place: {@link #check}, then the inputs
+     * (the data exists and holds a batch, {@code --init} fits the model, ...).
+     */
     void validate(Configuration conf, int workers) throws IOException;
 
     /** Builds this rank's replica, from {@code latest} when present, else from the seed. */
@@ -51,14 +65,6 @@ public interface TrainingStage extends Serializable {
         public static Limits of(TrainConfig t) {
             return new Limits(t.maxSteps(), t.checkpointEvery(), t.logEvery(), t.keepCheckpoints());
         }
-    }
-
-    /**
-     * Fails unless every accumulation step's micro-batches split into {@code workers} equal
-     * contiguous shares ({@link TrainConfig#checkWorkers}).
-     */
-    static void checkBatch(TrainConfig t, int workers) {
-        t.checkWorkers(workers);
     }
 
     /** One rank's model, optimizer and data stream. */

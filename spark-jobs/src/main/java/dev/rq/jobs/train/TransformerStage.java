@@ -63,14 +63,14 @@ public final class TransformerStage implements TrainingStage {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long CODES_STREAM = 0x50F7C0DEL;
 
-    private final String configJson;
+    private final TransformerRunConfig config;
     private final String tokensUri;
     private final String split;
     private final String heldOutSplit;
     private final String vaeUri;
 
     /**
-     * @param config stage-2 run config; {@code vae.checkpoint} must name the RQ-VAE checkpoint
+     * @param config the validated stage-2 run config; {@code vae.checkpoint} must name the RQ-VAE checkpoint
      * @param tokensUri token table root
      * @param split training split of the table
      * @param heldOutSplit split for bits-per-code reporting at checkpoints, or null
@@ -79,19 +79,11 @@ public final class TransformerStage implements TrainingStage {
         if (config.vae().checkpoint() == null) {
             throw new ConfigException("vae.checkpoint", "stage-2 training needs the RQ-VAE checkpoint (--vae)");
         }
-        this.configJson = Configs.toCanonicalJson(config);
+        this.config = config;
         this.tokensUri = tokensUri;
         this.split = split;
         this.heldOutSplit = heldOutSplit;
         this.vaeUri = config.vae().checkpoint();
-    }
-
-    private TransformerRunConfig cfg() {
-        try {
-            return TransformerRunConfig.bind(JSON.readTree(configJson));
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     @Override
@@ -101,33 +93,34 @@ public final class TransformerStage implements TrainingStage {
 
     @Override
     public JsonNode config() {
-        return Configs.toTree(cfg());
+        return Configs.toTree(config);
     }
 
     @Override
     public Limits limits() {
-        return Limits.of(cfg().train());
+        return Limits.of(config.train());
+    }
+
+    @Override
+    public void check(int workers) {
+        config.train().checkWorkers(workers);
+        config.data().checkWorkers(loaderConfig(config).batch(), workers);
     }
 
     @Override
     public void validate(Configuration conf, int workers) throws IOException {
-        TransformerRunConfig c = cfg();
-        var t = c.train();
-        TrainingStage.checkBatch(t, workers);
+        check(workers);
+        var t = config.train();
         TokenManifest m = TokenManifest.read(tokensUri, conf);
         if (!m.splits().containsKey(split)) {
             throw new ConfigException("--split", "token table " + tokensUri + " has splits " + m.splits().keySet()
                     + ", not '" + split + "'");
         }
-        if (c.loss().soft() && !m.hasLatents()) {
+        if (config.loss().soft() && !m.hasLatents()) {
             throw new ConfigException("loss.type", "soft targets need the pre-quantization latents: tokenize with"
                     + " --with-latents, or set loss.type=cross_entropy to train on hard codes");
         }
-        LoaderConfig loader = loaderConfig(c);
-        ConfigException.require(loader.partitions() % workers == 0, "data.partitions",
-                "--workers %s does not divide the %s canonical partitions; use a worker count that divides %s or set"
-                        + " data.partitions to a multiple of %s that divides %s", workers, loader.partitions(),
-                loader.partitions(), workers, loader.batch());
+        LoaderConfig loader = loaderConfig(config);
         try (NDManager host = Engines.newManager()) {
             var l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf), host);
             RqVae vae = l.vae();
@@ -137,7 +130,7 @@ public final class TransformerStage implements TrainingStage {
                         + ") did not write token table " + tokensUri + " (codebook " + m.tokenizer().codebookSha256()
                         .substring(0, 12) + ")");
             }
-            c.model().checkCompatible(vae.config());
+            config.model().checkCompatible(vae.config());
         }
         long rows = m.splits().get(split).rows();
         if (rows == 0) {
@@ -148,11 +141,11 @@ public final class TransformerStage implements TrainingStage {
             throw new ConfigException("train.batch_size", "split '" + split + "' has " + rows
                     + " rows, fewer than one micro-batch");
         }
-        if (c.train().init() != null) {
-            InitWeights.validate(c.train().init(), kind(), conf, h -> RqTransformer.checkState(c.model(), h));
+        if (config.train().init() != null) {
+            InitWeights.validate(config.train().init(), kind(), conf, h -> RqTransformer.checkState(config.model(), h));
         }
         TokenSplit s = TokenSplit.open(tokensUri, split, conf);
-        loader.check(new TokenBlocks(s, c.loss().soft()).index(), workers, s.describe());
+        loader.check(new TokenBlocks(s, config.loss().soft()).index(), workers, s.describe());
     }
 
     /** The loader settings: one loader batch is one accumulation step of all workers. */
@@ -163,7 +156,7 @@ public final class TransformerStage implements TrainingStage {
     @Override
     public Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
             throws IOException {
-        return new TransformerReplica(cfg(), ring, manager, conf, latest);
+        return new TransformerReplica(config, ring, manager, conf, latest);
     }
 
     /** One rank's transformer, frozen RQ-VAE, trainer and token rows. */

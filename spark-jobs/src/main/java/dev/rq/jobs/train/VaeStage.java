@@ -47,16 +47,16 @@ public final class VaeStage implements TrainingStage {
     private static final long serialVersionUID = 1L;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final String configJson;
+    private final RqVaeRunConfig config;
     private final String dataUri;
 
+    /**
+     * @param config the validated run config (model, train, data)
+     * @param dataUri dataset split URI (e.g. {@code data/emoji/train})
+     */
     public VaeStage(RqVaeRunConfig config, String dataUri) {
-        this.configJson = Configs.toCanonicalJson(config);
+        this.config = config;
         this.dataUri = dataUri;
-    }
-
-    private RqVaeRunConfig cfg() {
-        return Configs.fromJson(configJson, RqVaeRunConfig.class);
     }
 
     @Override
@@ -66,20 +66,28 @@ public final class VaeStage implements TrainingStage {
 
     @Override
     public JsonNode config() {
-        return Configs.toTree(cfg());
+        return Configs.toTree(config);
     }
 
     @Override
     public Limits limits() {
-        return Limits.of(cfg().train());
+        return Limits.of(config.train());
+    }
+
+    @Override
+    public void check(int workers) {
+        config.train().checkWorkers(workers);
+        config.data().checkWorkers(loaderConfig(config).batch(), workers);
+        if (config.gan() != null) {
+            config.gan().loss().checkTrainable();
+        }
     }
 
     @Override
     public void validate(Configuration conf, int workers) throws IOException {
-        RqVaeRunConfig c = cfg();
-        var t = c.train();
-        TrainingStage.checkBatch(t, workers);
-        LoaderConfig loader = loaderConfig(c);
+        check(workers);
+        var t = config.train();
+        LoaderConfig loader = loaderConfig(config);
         CanonicalDataset ds = CanonicalDataset.open(dataUri, conf);
         if (ds.numRows() == 0) {
             throw new IllegalArgumentException("--data: dataset split " + dataUri + " is empty (0 images): nothing to"
@@ -91,13 +99,10 @@ public final class VaeStage implements TrainingStage {
                     + " images, fewer than one micro-batch of " + micro);
         }
         if (t.init() != null) {
-            InitWeights.validate(t.init(), kind(), conf, h -> RqVae.checkState(cfg().model(), h));
+            InitWeights.validate(t.init(), kind(), conf, h -> RqVae.checkState(config.model(), h));
         }
-        if (c.gan() != null) {
-            c.gan().loss().checkTrainable();
-            if (c.gan().loss().perceptual()) {
-                checkLpipsWeights(c.gan().loss().perceptualWeights(), conf);
-            }
+        if (config.gan() != null && config.gan().loss().perceptual()) {
+            checkLpipsWeights(config.gan().loss().perceptualWeights(), conf);
         }
         loader.check(new ImageBlocks(ds).index(), workers, "dataset " + dataUri);
     }
@@ -133,7 +138,7 @@ public final class VaeStage implements TrainingStage {
     @Override
     public Replica open(Collective ring, NDManager manager, Configuration conf, Optional<CheckpointDir> latest)
             throws IOException {
-        return new VaeReplica(cfg(), dataUri, ring, manager, conf, latest);
+        return new VaeReplica(config, dataUri, ring, manager, conf, latest);
     }
 
     /** One rank's RQ-VAE, trainer and loader. */

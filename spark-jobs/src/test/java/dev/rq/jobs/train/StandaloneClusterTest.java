@@ -117,8 +117,8 @@ class StandaloneClusterTest {
                     .getOrCreate();
             awaitExecutors(2, Duration.ofSeconds(180));
             long t3 = System.nanoTime();
-            TrainVaeJob.Result r = withTimeout(() -> TrainVaeJob.run(spark, TrainRuns.options(config,
-                    runs.resolve("cluster"), 2, null, Duration.ofSeconds(60))));
+            TrainingJob.Result r = withTimeout(() -> TrainRuns.train(spark, config,
+                    runs.resolve("cluster"), 2, null, Duration.ofSeconds(60)));
             long t4 = System.nanoTime();
             int localExit = ChildJvm.await(local, Duration.ofSeconds(240), localLog);
             assertThat(localExit).as("local[2] reference run; log:%n%s", ChildJvm.tail(localLog, 40)).isZero();

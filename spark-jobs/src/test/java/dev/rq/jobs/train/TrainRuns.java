@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.sql.SparkSession;
 
 /** Shared settings and helpers of the training-job tests. */
 final class TrainRuns {
@@ -50,8 +51,11 @@ final class TrainRuns {
         return Configs.loadRqVae(repo().resolve("conf/rqvae/tiny.yaml"), overrides(extra));
     }
 
-    static TrainVaeJob.Options options(RqVaeRunConfig c, Path run, int workers, String fault, Duration timeout) {
-        return new TrainVaeJob.Options(c, data(), run.toString(), workers, timeout, 2, fault);
+    /** Trains {@code c} on {@link #data} into {@code run}: a {@link VaeStage} run by {@link TrainingJob}. */
+    static TrainingJob.Result train(SparkSession spark, RqVaeRunConfig c, Path run, int workers, String fault,
+            Duration timeout) throws IOException {
+        return TrainingJob.run(spark, new VaeStage(c, data()), new TrainingJob.Options(run.toString(), workers, timeout,
+                2, fault));
     }
 
     /** @return the logged step records of a run ({@link MetricsLog}: the rolled metrics parts), in step order */

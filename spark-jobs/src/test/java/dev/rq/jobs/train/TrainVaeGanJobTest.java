@@ -66,9 +66,9 @@ class TrainVaeGanJobTest {
     void ganRunsAreExactAcrossWorkersAndFailures() throws Exception {
         Path one = tmp.resolve("n1");
         Path two = tmp.resolve("n2-fault");
-        TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(gan()), one, 1, null, Duration.ofSeconds(120)));
-        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(gan()), two, 2, "throw:1:5",
-                Duration.ofSeconds(120)));
+        TrainRuns.train(spark, TrainRuns.config(gan()), one, 1, null, Duration.ofSeconds(120));
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(gan()), two, 2, "throw:1:5",
+                Duration.ofSeconds(120));
         assertThat(r.submissions()).as("the injected failure forced a resume").isGreaterThan(1);
         Map<String, HostTensor> w1 = TrainRuns.finalWeights(one);
         Map<String, HostTensor> w2 = TrainRuns.finalWeights(two);
@@ -107,14 +107,14 @@ class TrainVaeGanJobTest {
     @Test
     void lpipsWithoutWeightsFailsBeforeClusterWorkNamingTheKey() throws Exception {
         Path run = tmp.resolve("no-weights");
-        assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(
-                TrainRuns.config("gan.loss.perceptual_weight=1.0"), run, 1, null, Duration.ofSeconds(60))))
+        assertThatThrownBy(() -> TrainRuns.train(spark,
+                TrainRuns.config("gan.loss.perceptual_weight=1.0"), run, 1, null, Duration.ofSeconds(60)))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("gan.loss.perceptual_weights");
         assertThat(run.resolve("run.json")).doesNotExist();
         Path missing = tmp.resolve("missing.safetensors");
-        assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(
+        assertThatThrownBy(() -> TrainRuns.train(spark,
                 TrainRuns.config("gan.loss.perceptual_weights=" + missing.toUri()), run, 1, null,
-                Duration.ofSeconds(60))))
+                Duration.ofSeconds(60)))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("gan.loss.perceptual_weights")
                 .hasMessageContaining("is not a file");
         assertThat(run.resolve("run.json")).doesNotExist();

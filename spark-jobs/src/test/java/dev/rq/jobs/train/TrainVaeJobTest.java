@@ -33,14 +33,14 @@ class TrainVaeJobTest {
     static SparkSession spark;
     @TempDir static Path tmp;
     static Path reference;
-    static TrainVaeJob.Result referenceResult;
+    static TrainingJob.Result referenceResult;
 
     @BeforeAll
     static void start() throws Exception {
         spark = SparkSessions.getOrCreate("test", 2);
         reference = tmp.resolve("reference");
-        referenceResult = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), reference, 2, null,
-                Duration.ofSeconds(60)));
+        referenceResult = TrainRuns.train(spark, TrainRuns.config(), reference, 2, null,
+                Duration.ofSeconds(60));
     }
 
     @AfterAll
@@ -72,10 +72,10 @@ class TrainVaeJobTest {
         // 5 steps, global batch 8: N=2 ranks of 4 images vs N=1 rank of 8
         Path one = tmp.resolve("n1");
         Path two = tmp.resolve("n2");
-        TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config("train.max_steps=5"), one, 1, null,
-                Duration.ofSeconds(60)));
-        TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config("train.max_steps=5"), two, 2, null,
-                Duration.ofSeconds(60)));
+        TrainRuns.train(spark, TrainRuns.config("train.max_steps=5"), one, 1, null,
+                Duration.ofSeconds(60));
+        TrainRuns.train(spark, TrainRuns.config("train.max_steps=5"), two, 2, null,
+                Duration.ofSeconds(60));
         var w1 = TrainRuns.weightsAt(one, 5);
         var w2 = TrainRuns.weightsAt(two, 5);
         TrainRuns.assertClose(w2, w1, 1e-5);
@@ -116,8 +116,8 @@ class TrainVaeJobTest {
     @Test
     void aRankThatThrowsIsRecoveredBitIdentically() throws Exception {
         Path run = tmp.resolve("fault");
-        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), run, 2, "throw:1:5",
-                Duration.ofSeconds(60)));
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(), run, 2, "throw:1:5",
+                Duration.ofSeconds(60));
         assertThat(r.submissions()).isGreaterThan(1);
         assertThat(run.resolve("_fault_injected_throw_1_5")).exists();
         assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
@@ -143,8 +143,8 @@ class TrainVaeJobTest {
         byte[] b = Files.readAllBytes(model);
         b[b.length - 1] ^= 1; // same size: only the SHA-256 check finds it
         Files.write(model, b);
-        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), run, 2, null,
-                Duration.ofSeconds(60)));
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(), run, 2, null,
+                Duration.ofSeconds(60));
         assertThat(r.submissions()).as("not taken for a complete run").isEqualTo(1);
         assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
         new RunDirectory(run.toString(), new org.apache.hadoop.conf.Configuration()).verify(6);
@@ -155,8 +155,8 @@ class TrainVaeJobTest {
     void aHungPeerFailsTheStageWithinTheTimeoutAndTheRunRecovers() throws Exception {
         Path run = tmp.resolve("hang");
         long t0 = System.nanoTime();
-        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), run, 2, "hang:1:4",
-                Duration.ofSeconds(3)));
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(), run, 2, "hang:1:4",
+                Duration.ofSeconds(3));
         double seconds = (System.nanoTime() - t0) / 1e9;
         assertThat(r.submissions()).isGreaterThan(1);
         assertThat(seconds).as("hung peer detected within the 3 s time-out plus restart").isLessThan(60);
@@ -165,16 +165,15 @@ class TrainVaeJobTest {
 
     @Test
     void rerunningACompleteRunResumesAndADifferentConfigIsRefused() throws Exception {
-        TrainVaeJob.Result again = TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config(), reference, 2, null,
-                Duration.ofSeconds(60)));
+        TrainingJob.Result again = TrainRuns.train(spark, TrainRuns.config(), reference, 2, null,
+                Duration.ofSeconds(60));
         assertThat(again.steps()).isEqualTo(TrainRuns.STEPS);
         assertThat(again.submissions()).isZero();
         RqVaeRunConfig other = TrainRuns.config("train.lr=5e-4");
-        assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(other, reference, 2, null,
-                        Duration.ofSeconds(60))))
+        assertThatThrownBy(() -> TrainRuns.train(spark, other, reference, 2, null,
+                        Duration.ofSeconds(60)))
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("different configuration");
-        assertThatThrownBy(() -> TrainRuns.options(TrainRuns.config("train.batch_size=6"), tmp.resolve("x"), 4, null,
-                        Duration.ofSeconds(1)))
+        assertThatThrownBy(() -> new VaeStage(TrainRuns.config("train.batch_size=6"), TrainRuns.data()).check(4))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("train.batch_size");
     }
 
@@ -184,20 +183,20 @@ class TrainVaeJobTest {
         Path tuned = tmp.resolve("tuned");
         RqVaeRunConfig c = TrainRuns.config("train.max_steps=1", "train.init=" + from, "train.lr=1e-30",
                 "train.warmup_steps=0");
-        TrainVaeJob.Result r = TrainVaeJob.run(spark, TrainRuns.options(c, tuned, 2, null, Duration.ofSeconds(60)));
+        TrainingJob.Result r = TrainRuns.train(spark, c, tuned, 2, null, Duration.ofSeconds(60));
         assertThat(r.steps()).isEqualTo(1);
         TrainRuns.assertStartedFrom(TrainRuns.weightsAt(reference, 6), TrainRuns.weightsAt(tuned, 1),
                 tuned.resolve("checkpoints/step-00000001"), c.train().betas());
         // a model of another shape: refused before any cluster work, naming the first mismatching tensor
         RqVaeRunConfig wider = TrainRuns.config("train.init=" + from, "model.ddconfig.ch=64");
-        assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(wider, tmp.resolve("wider"), 2, null,
-                        Duration.ofSeconds(60))))
+        assertThatThrownBy(() -> TrainRuns.train(spark, wider, tmp.resolve("wider"), 2, null,
+                        Duration.ofSeconds(60)))
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.init: ")
                 .hasMessageContaining("tensor encoder.conv_in.weight has shape [32, 3, 3, 3] in the state dict, but the"
                         + " config gives [64, 3, 3, 3]");
         assertThat(tmp.resolve("wider").resolve("run.json")).doesNotExist();
-        assertThatThrownBy(() -> TrainVaeJob.run(spark, TrainRuns.options(TrainRuns.config("train.init="
-                        + tmp.resolve("nothing-here")), tmp.resolve("none"), 2, null, Duration.ofSeconds(60))))
+        assertThatThrownBy(() -> TrainRuns.train(spark, TrainRuns.config("train.init="
+                        + tmp.resolve("nothing-here")), tmp.resolve("none"), 2, null, Duration.ofSeconds(60)))
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.init: ").hasMessageContaining("no manifest.json");
     }
 }

@@ -1,0 +1,52 @@
+package dev.rq.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/**
+ * The training flags are one mixin ({@link TrainingFlags}) with the same names, meaning and
+ * defaults in every training command (parsing only: no command runs); what the commands do with
+ * bad values is in {@link RqCliErrorsTest}.
+ */
+class TrainingFlagsTest {
+
+    static final Set<String> FLAGS = Set.of("--workers", "--max-steps", "--checkpoint-every", "--seed", "--init",
+            "--set", "--collective-timeout", "--driver-retries", "--fault-injection");
+
+    @Test
+    void everyTrainingCommandHasTheSameFlags() {
+        for (Object cmd : List.of(new TrainVaeCommand(), new TrainTransformerCommand(), new TrainSidCommand(),
+                new QuickstartCommand())) {
+            Set<String> names = new TreeSet<>();
+            new CommandLine(cmd).getCommandSpec().options().forEach(o -> names.addAll(List.of(o.names())));
+            assertThat(names).as(cmd.getClass().getSimpleName()).containsAll(FLAGS);
+        }
+    }
+
+    @Test
+    void shortcutsBecomeOverridesAfterSetAndTheDefaultsAreTheCommands() {
+        TrainVaeCommand vae = new TrainVaeCommand();
+        new CommandLine(vae).parseArgs("--conf", "c.yaml", "--data", "d", "--out", "o", "--seed", "7",
+                "--set", "train.lr=0.1", "--max-steps", "5", "--init", "ck", "--checkpoint-every", "2");
+        assertThat(vae.training.overrides()).containsExactly("train.lr=0.1", "train.max_steps=5",
+                "train.checkpoint_every=2", "train.seed=7", "train.init=ck");
+        assertThat(vae.training.workers()).isEqualTo(1);
+        assertThat(vae.training.collectiveTimeout).isEqualTo(Duration.ofSeconds(120));
+        assertThat(vae.training.driverRetries).isEqualTo(2);
+
+        QuickstartCommand quick = new QuickstartCommand();
+        CommandLine q = new CommandLine(quick);
+        q.parseArgs();
+        assertThat(quick.training.workers()).as("quickstart trains on 2 local ranks by default").isEqualTo(2);
+        assertThat(quick.training.overrides()).isEmpty();
+        assertThat(q.getCommandSpec().findOption("--workers").defaultValueString()).as("--help shows it").isEqualTo("2");
+        q.parseArgs("--workers", "4");
+        assertThat(quick.training.workers()).isEqualTo(4);
+    }
+}
