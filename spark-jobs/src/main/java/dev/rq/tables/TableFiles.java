@@ -1,18 +1,13 @@
 package dev.rq.tables;
 
-import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.io.StagedOutput;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Locale;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.parquet.hadoop.ParquetWriter;
-import org.apache.parquet.hadoop.util.HadoopOutputFile;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.function.Function2;
 import org.apache.spark.sql.Row;
@@ -21,7 +16,7 @@ import org.apache.spark.sql.types.StructType;
 /**
  * Writes an unpartitioned Parquet table from Spark tasks straight into a {@link StagedOutput}, as
  * {@link TokenTableWriter} does for token tables: each task writes one zstd file {@code
- * <folder>/part-<task>[-<commit>].zstd.parquet} in one piece ({@link HadoopDir#writePath}) and
+ * <folder>/part-<task>[-<commit>].zstd.parquet} in one piece (its {@link TokenTableWriter.PartFile}) and
  * returns a {@link DataFile}; the driver lists exactly the files of the accepted attempts in the
  * output's manifest. Spark, pyarrow and pandas read the files as Spark-written Parquet. Column
  * types: those of {@link TokenTableWriter.RowWriteSupport}.
@@ -75,18 +70,18 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
             return List.<DataFile>of().iterator();
         }
         Configuration c = conf.get();
-        String rel = folder + "/" + String.format(Locale.ROOT, "part-%05d%s.zstd.parquet", task, suffix);
-        Path target = new Path(root, rel);
-        FileSystem fs = target.getFileSystem(c);
-        Path writeAt = HadoopDir.writePath(fs, target);
-        long n = 0;
-        try (ParquetWriter<Row> w = TokenTableWriter.writer(HadoopOutputFile.fromPath(writeAt, c), schema, -1, c)) {
+        Path base = new Path(root);
+        String rel = folder + "/" + TokenTableWriter.partName(task, suffix);
+        TokenTableWriter.PartFile f = TokenTableWriter.PartFile.open(base.getFileSystem(c), base, rel, schema, -1, c,
+                0); // Parquet's default row groups
+        try {
             while (rows.hasNext()) {
-                w.write(rows.next());
-                n++;
+                f.write(rows.next());
             }
+            return List.of(new DataFile(rel, f.rows(), f.publish())).iterator();
+        } catch (IOException | RuntimeException e) {
+            f.abort();
+            throw e;
         }
-        HadoopDir.publish(fs, writeAt, target);
-        return List.of(new DataFile(rel, n, fs.getFileStatus(target).getLen())).iterator();
     }
 }

@@ -97,64 +97,105 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
         FileSystem fs = base.getFileSystem(c);
         int splitIndex = schema.fieldIndex(TokenTableSchema.SPLIT);
         StructType data = dataSchema(schema);
-        Map<String, Open> open = new LinkedHashMap<>();
+        Map<String, PartFile> open = new LinkedHashMap<>(); // by split
         boolean ok = false;
         try {
             while (rows.hasNext()) {
                 Row r = rows.next();
                 String split = r.getString(splitIndex);
-                Open o = open.get(split);
-                if (o == null) {
+                PartFile f = open.get(split);
+                if (f == null) {
                     if (split == null || !SPLIT_VALUE.matcher(split).matches()) {
                         throw new IllegalArgumentException("split value '" + split + "' is not a plain name");
                     }
-                    String rel = TokenTableSchema.SPLIT + "=" + split + "/"
-                            + String.format(Locale.ROOT, "part-%05d%s.zstd.parquet", task, suffix);
-                    Path target = new Path(base, rel);
-                    Path writeAt = HadoopDir.writePath(fs, target);
-                    o = new Open(split, rel, target, writeAt, writer(HadoopOutputFile.fromPath(writeAt, c), data,
-                            splitIndex, c, rowGroupBytes(data)));
-                    open.put(split, o);
+                    String rel = TokenTableSchema.SPLIT + "=" + split + "/" + partName(task, suffix);
+                    f = PartFile.open(fs, base, rel, data, splitIndex, c, rowGroupBytes(data));
+                    open.put(split, f);
                 }
-                o.writer.write(r);
-                o.rows++;
+                f.write(r);
             }
             List<TokenManifest.DataFile> files = new ArrayList<>();
-            for (Open o : open.values()) {
-                o.writer.close();
-                HadoopDir.publish(fs, o.writeAt, o.target);
-                files.add(new TokenManifest.DataFile(o.rel, o.split, o.rows, fs.getFileStatus(o.target).getLen()));
+            for (Map.Entry<String, PartFile> e : open.entrySet()) {
+                long bytes = e.getValue().publish();
+                files.add(new TokenManifest.DataFile(e.getValue().rel(), e.getKey(), e.getValue().rows(), bytes));
             }
             ok = true;
             return files.iterator();
         } finally {
             if (!ok) {
-                for (Open o : open.values()) {
-                    try {
-                        o.writer.close();
-                    } catch (IOException | RuntimeException ignored) {
-                        // the attempt failed already; its file is never listed
-                    }
-                }
+                open.values().forEach(PartFile::abort);
             }
         }
     }
 
-    /** One file being written. */
-    private static final class Open {
-        final String split;
-        final String rel;
-        final Path target;
-        final Path writeAt;
-        final ParquetWriter<Row> writer;
-        long rows;
+    /** @return the name of task {@code task}'s file: {@code part-<task>[-<commit>].zstd.parquet} */
+    static String partName(int task, String suffix) {
+        return String.format(Locale.ROOT, "part-%05d%s.zstd.parquet", task, suffix);
+    }
 
-        Open(String split, String rel, Path target, Path writeAt, ParquetWriter<Row> writer) {
-            this.split = split;
+    /**
+     * One task's Parquet file of a staged output: written at {@link HadoopDir#writePath} in one piece,
+     * published under its name by {@link #publish} (the object-store-safe sequence every table writer of
+     * this package uses), or left unlisted by {@link #abort} when the attempt fails.
+     */
+    static final class PartFile {
+        private final FileSystem fs;
+        private final String rel;
+        private final Path target;
+        private final Path writeAt;
+        private final ParquetWriter<Row> writer;
+        private long rows;
+
+        private PartFile(FileSystem fs, String rel, Path target, Path writeAt, ParquetWriter<Row> writer) {
+            this.fs = fs;
             this.rel = rel;
             this.target = target;
             this.writeAt = writeAt;
             this.writer = writer;
+        }
+
+        /**
+         * @param base the folder {@code rel} is relative to
+         * @param data the columns written; {@code skip}: index of the row's column not written, or -1
+         * @param rowGroupBytes row-group size (0: Parquet's defaults)
+         */
+        static PartFile open(FileSystem fs, Path base, String rel, StructType data, int skip, Configuration c,
+                long rowGroupBytes) throws IOException {
+            Path target = new Path(base, rel);
+            Path writeAt = HadoopDir.writePath(fs, target);
+            return new PartFile(fs, rel, target, writeAt, writer(HadoopOutputFile.fromPath(writeAt, c), data, skip, c,
+                    rowGroupBytes));
+        }
+
+        void write(Row r) throws IOException {
+            writer.write(r);
+            rows++;
+        }
+
+        /** @return the file's path relative to the base */
+        String rel() {
+            return rel;
+        }
+
+        /** @return rows written */
+        long rows() {
+            return rows;
+        }
+
+        /** Closes and publishes the file; @return its size in bytes */
+        long publish() throws IOException {
+            writer.close();
+            HadoopDir.publish(fs, writeAt, target);
+            return fs.getFileStatus(target).getLen();
+        }
+
+        /** Closes the file of a failed attempt (never listed), ignoring errors. */
+        void abort() {
+            try {
+                writer.close();
+            } catch (IOException | RuntimeException ignored) {
+                // the attempt failed already; its file is never listed
+            }
         }
     }
 
@@ -181,12 +222,6 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
     static long rowGroupBytes(StructType data) {
         boolean latents = java.util.Arrays.asList(data.fieldNames()).contains(TokenTableSchema.LATENTS);
         return latents ? ROW_GROUP_BYTES_LATENTS : ROW_GROUP_BYTES_CODES;
-    }
-
-    /** A writer with Parquet's default row groups (tables other than token tables: {@link TableFiles}). */
-    static ParquetWriter<Row> writer(OutputFile file, StructType data, int skip, Configuration conf)
-            throws IOException {
-        return writer(file, data, skip, conf, 0);
     }
 
     /** @param rowGroupBytes row-group size, checked after every row; 0: Parquet's defaults */
