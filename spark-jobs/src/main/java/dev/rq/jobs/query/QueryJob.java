@@ -34,8 +34,8 @@ import org.apache.spark.sql.types.StructType;
  *       schema checked), columns of {@link TokenTableSchema} including {@code split};
  *   <li>a dataset split (has {@code _dataset_info.json}): its shards ({@code image} struct of
  *       {@code bytes} and {@code path}, {@code label});
- *   <li>a {@code .json} / {@code .jsonl} file or folder (e.g. a run's {@code metrics.jsonl}): JSON
- *       lines;
+ *   <li>a {@code .json} / {@code .jsonl} file, or a folder of such files only (e.g. a run's
+ *       {@code metrics} folder of {@code steps-*.jsonl} parts): JSON lines;
  *   <li>anything else: Parquet.
  * </ul>
  *
@@ -101,7 +101,7 @@ public final class QueryJob {
             } else if (fs.exists(new Path(p, DatasetLayout.INFO_FILE))) {
                 df = spark.read().parquet(t.uri());
                 kind = "dataset split";
-            } else if (t.uri().endsWith(".json") || t.uri().endsWith(".jsonl")) {
+            } else if (isJson(t.uri()) || jsonFolder(fs, p)) {
                 df = spark.read().json(t.uri());
                 kind = "json";
             } else {
@@ -112,6 +112,29 @@ public final class QueryJob {
             kinds.add(kind);
         }
         return kinds;
+    }
+
+    private static boolean isJson(String name) {
+        return name.endsWith(".json") || name.endsWith(".jsonl");
+    }
+
+    /** @return whether {@code p} is a folder whose visible files are all JSON lines (and there is one) */
+    private static boolean jsonFolder(FileSystem fs, Path p) throws IOException {
+        if (!fs.getFileStatus(p).isDirectory()) {
+            return false;
+        }
+        boolean any = false;
+        for (org.apache.hadoop.fs.FileStatus s : fs.listStatus(p)) {
+            String name = s.getPath().getName();
+            if (name.startsWith("_") || name.startsWith(".")) {
+                continue; // hidden, as Spark's readers skip them
+            }
+            if (!s.isFile() || !isJson(name)) {
+                return false;
+            }
+            any = true;
+        }
+        return any;
     }
 
     /**

@@ -19,7 +19,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@link QueryJob}: Spark SQL over a token table, a dataset split and JSON lines, as CSV and JSON. */
+/**
+ * {@link QueryJob}: Spark SQL over a token table, a dataset split and a run's metrics (a folder of JSON
+ * lines), as CSV and JSON.
+ */
 class QueryJobTest {
 
     @TempDir static Path tmp;
@@ -32,11 +35,15 @@ class QueryJobTest {
         Path ckpt = TokenFixtures.tinyCheckpoint(tmp.resolve("ckpt"), 5);
         TokenizeJob.run(spark, new TokenizeJob.Options(ckpt.toString(), TokenFixtures.emojiValidation(),
                 tmp.resolve("tokens").toString(), List.of(Variant.CENTER), 16, List.of(), false, 1, 0));
-        Files.writeString(tmp.resolve("metrics.jsonl"), "{\"step\":1,\"loss\":0.5,\"perplexity\":[3.0,4.0]}\n"
-                + "{\"step\":2,\"loss\":0.25,\"perplexity\":[5.0,6.0]}\n");
+        // a run's metrics folder: rolled parts of JSON lines (MetricsLog)
+        Path metrics = Files.createDirectories(tmp.resolve("run/metrics"));
+        Files.writeString(metrics.resolve("steps-00000001-00000001.jsonl"),
+                "{\"step\":1,\"loss\":0.5,\"perplexity\":[3.0,4.0]}\n");
+        Files.writeString(metrics.resolve("steps-00000002-00000002.jsonl"),
+                "{\"step\":2,\"loss\":0.25,\"perplexity\":[5.0,6.0]}\n");
         QueryJob.register(spark, List.of(new QueryJob.Table("t", tmp.resolve("tokens").toString()),
                 new QueryJob.Table("ds", TokenFixtures.emojiValidation()),
-                new QueryJob.Table("m", tmp.resolve("metrics.jsonl").toString())));
+                new QueryJob.Table("m", tmp.resolve("run/metrics").toString())));
     }
 
     @AfterAll
