@@ -24,7 +24,8 @@ echo "load before: $(uptime)"
 for i in $(seq "$ROUNDS"); do
   bin/rq bench --conf conf/rqvae/bench64.yaml --threads 2 --batch 16 --warmup 2 --iters 3 \
     --min-seconds "$SECS" --set gan.loss.disc_start=0 --json "$OUT/rq-$i.json" >/dev/null
-  "$ANCHOR/venv/bin/python" scripts/anchor_stage1_gan.py "$ANCHOR/official" 2 16 "$ITERS" >"$OUT/anchor-$i.json"
+  # the official RQVAE constructor prints to stdout ("Working with z of shape ..."): keep the JSON line
+  "$ANCHOR/venv/bin/python" scripts/anchor_stage1_gan.py "$ANCHOR/official" 2 16 "$ITERS" | tail -n 1 >"$OUT/anchor-$i.json"
   echo "round $i: rq $(python3 -c "import json;print(round(json.load(open('$OUT/rq-$i.json'))['stage1_gan_train_img_per_s'],2))")" \
     "official $(python3 -c "import json;print(round(json.load(open('$OUT/anchor-$i.json'))['stage1_gan_train_img_per_s'],2))") img/s"
 done
