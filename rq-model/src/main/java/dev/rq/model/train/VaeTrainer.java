@@ -151,15 +151,10 @@ public final class VaeTrainer {
         }
         StepLoop.Plan plan = new StepLoop.Plan(m, slots, 3, config.microBatchesPerStep(), true);
         StepLoop.Result r = loop.step(plan, (a, micro) -> {
-            NDArray share = shares.get(a);
-            List<NDArray> ze = new ArrayList<>(slots);
-            List<NDArray> xs = new ArrayList<>(slots);
-            for (int j = 0; j < slots; j++) {
-                NDArray x = share.get(j * g + ":" + (j + 1) * g).duplicate();
-                xs.add(x);
-                ze.add(model.encode(x, true));
-            }
-            List<ResidualQuantizer.Quantized> q = model.quantizer().quantize(ze, true, collective, restartRng);
+            Encoded e = encodeJointly(shares.get(a), slots, g);
+            List<NDArray> xs = e.xs();
+            List<NDArray> ze = e.ze();
+            List<ResidualQuantizer.Quantized> q = e.q();
             for (int j = 0; j < slots; j++) {
                 RqVae.Forward f = new RqVae.Forward(ze.get(j), q.get(j), model.decode(q.get(j).zq(), true));
                 RqVae.LossTerms l = model.loss(xs.get(j), f);
@@ -172,6 +167,26 @@ public final class VaeTrainer {
         return metrics(r, losses[0], losses[1], losses[2], counts, localImages, null);
     }
 
+    /** One accumulation step's micro-batches: images, encoder outputs and their joint quantization. */
+    private record Encoded(List<NDArray> xs, List<NDArray> ze, List<ResidualQuantizer.Quantized> q) {}
+
+    /**
+     * Cuts a share into micro-batches (fresh libtorch copies), encodes each and quantizes all of
+     * them jointly (one EMA update per depth with the statistics of every rank's micro-batches).
+     *
+     * @param share [slots·g, 3, R, R]
+     */
+    private Encoded encodeJointly(NDArray share, int slots, int g) {
+        List<NDArray> ze = new ArrayList<>(slots);
+        List<NDArray> xs = new ArrayList<>(slots);
+        for (int j = 0; j < slots; j++) {
+            NDArray x = share.get(j * g + ":" + (j + 1) * g).duplicate();
+            xs.add(x);
+            ze.add(model.encode(x, true));
+        }
+        return new Encoded(xs, ze, model.quantizer().quantize(ze, true, collective, restartRng));
+    }
+
     /** Stats per micro-batch of the GAN step (then the discriminator's batch statistics). */
     private static final int GAN_STATS = 7;
 
@@ -182,15 +197,10 @@ public final class VaeTrainer {
         StepLoop.Plan plan = new StepLoop.Plan(shares.size(), slots, GAN_STATS + bn, config.microBatchesPerStep(),
                 true, useDisc);
         StepLoop.Result r = loop.step(plan, (a, micro) -> {
-            NDArray share = shares.get(a);
-            List<NDArray> ze = new ArrayList<>(slots);
-            List<NDArray> xs = new ArrayList<>(slots);
-            for (int j = 0; j < slots; j++) {
-                NDArray x = share.get(j * g + ":" + (j + 1) * g).duplicate();
-                xs.add(x);
-                ze.add(model.encode(x, true));
-            }
-            List<ResidualQuantizer.Quantized> q = model.quantizer().quantize(ze, true, collective, restartRng);
+            Encoded e = encodeJointly(shares.get(a), slots, g);
+            List<NDArray> xs = e.xs();
+            List<NDArray> ze = e.ze();
+            List<ResidualQuantizer.Quantized> q = e.q();
             for (int j = 0; j < slots; j++) {
                 NDArray x = xs.get(j);
                 NDArray[] dec = model.decodeWithLastInput(q.get(j).zq(), true);
