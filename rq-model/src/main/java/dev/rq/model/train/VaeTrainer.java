@@ -199,7 +199,6 @@ public final class VaeTrainer {
         StepLoop.Result r = loop.step(plan, (a, micro) -> {
             Encoded e = encodeJointly(shares.get(a), slots, g);
             List<NDArray> xs = e.xs();
-            List<NDArray> ze = e.ze();
             List<ResidualQuantizer.Quantized> q = e.q();
             for (int j = 0; j < slots; j++) {
                 NDArray x = xs.get(j);
