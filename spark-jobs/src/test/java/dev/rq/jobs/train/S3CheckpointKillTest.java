@@ -2,19 +2,15 @@ package dev.rq.jobs.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.cli.RqCliAccess;
 import dev.rq.storage.S3Server;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
@@ -38,7 +34,6 @@ class S3CheckpointKillTest {
     static final String[] FILES_IN_ORDER = {"model.safetensors", "optimizer.safetensors", "trainer_state.json"};
     /** One fault per process: at the checkpoint of step 2 + i, after i complete files ("+": mid-way into the next). */
     static final List<String> FAULTS = List.of("ckpt-0:0:2", "ckpt-1+:0:3", "ckpt-2:0:4", "ckpt-3:0:5");
-    static final Duration RUN_TIMEOUT = Duration.ofSeconds(300);
 
     @TempDir Path tmp;
 
@@ -63,14 +58,15 @@ class S3CheckpointKillTest {
             long t1 = System.nanoTime();
 
             List<String> cp = ChildJvm.snapshotClasspath(tmp.resolve("classpath"));
+            Path logs = KilledRuns.logs("s3-checkpoint-kill-test");
             List<String> killed = args(s3, "killed");
             killed.addAll(List.of("--fault-injection", String.join(",", FAULTS)));
             RunDirectory run = new RunDirectory(s3.uri("runs/killed"), conf);
-            List<Path> logs = new ArrayList<>();
+            List<Path> attempts = new ArrayList<>();
             for (int i = 0; i <= FAULTS.size(); i++) {
-                Path log = logs().resolve("attempt-" + i + ".log");
-                logs.add(log);
-                int rc = rq(cp, killed, log);
+                Path log = logs.resolve("attempt-" + i + ".log");
+                attempts.add(log);
+                int rc = KilledRuns.rq(cp, killed, log);
                 if (i == FAULTS.size()) {
                     assertThat(rc).as("the last rerun completes; log:%n%s", ChildJvm.tail(log, 40)).isZero();
                     break;
@@ -84,7 +80,7 @@ class S3CheckpointKillTest {
             }
             for (int i = 1; i <= FAULTS.size(); i++) {
                 long torn = 2 + (i - 1);
-                String text = Files.readString(logs.get(i));
+                String text = Files.readString(attempts.get(i));
                 assertThat(text).as("attempt %d resumes from step %d", i, torn - 1)
                         .contains("started at step " + (torn - 1) + " ")
                         .contains(RunDirectory.name(torn - 1));
@@ -96,11 +92,11 @@ class S3CheckpointKillTest {
             long t2 = System.nanoTime();
 
             RunDirectory reference = new RunDirectory(s3.uri("runs/reference"), conf);
-            String expected = weightsSha(reference, STEPS);
+            String expected = KilledRuns.weightsSha(reference, STEPS);
             assertThat(expected).matches("[0-9a-f]{64}");
-            assertThat(weightsSha(run, STEPS)).isEqualTo(expected);
+            assertThat(KilledRuns.weightsSha(run, STEPS)).isEqualTo(expected);
             run.verify(STEPS);
-            assertThat(steps(run)).isEqualTo(steps(reference)).hasSize(STEPS);
+            assertThat(KilledRuns.steps(run)).isEqualTo(KilledRuns.steps(reference)).hasSize(STEPS);
             System.out.printf("S3CheckpointKillTest: uninterrupted %.1f s, %d killed runs + 1 rerun %.1f s%n",
                     (t1 - t0) / 1e9, FAULTS.size(), (t2 - t1) / 1e9);
         }
@@ -116,21 +112,6 @@ class S3CheckpointKillTest {
         return a;
     }
 
-    static Path logs() throws IOException {
-        return Files.createDirectories(Path.of("target", "s3-checkpoint-kill-test").toAbsolutePath());
-    }
-
-    /** Runs the CLI in a child JVM; @return its exit code */
-    static int rq(List<String> classpath, List<String> args, Path log) throws Exception {
-        Process p = ChildJvm.start(ChildJvm.command("2g", "dev.rq.cli.RqCli", args, classpath), TrainRuns.repo(), log,
-                Map.of());
-        try {
-            return ChildJvm.await(p, RUN_TIMEOUT, log);
-        } finally {
-            ChildJvm.kill(p);
-        }
-    }
-
     /** @return the names of the objects under checkpoint {@code step} (none if it has no folder) */
     static List<String> objects(FileSystem fs, RunDirectory run, long step) throws IOException {
         org.apache.hadoop.fs.Path dir = run.path(RunDirectory.CHECKPOINTS + "/" + RunDirectory.name(step));
@@ -141,21 +122,5 @@ class S3CheckpointKillTest {
             }
         }
         return names;
-    }
-
-    static String weightsSha(RunDirectory run, long step) throws IOException {
-        try (InputStream in = run.fs().open(run.path(RunDirectory.CHECKPOINTS + "/" + RunDirectory.name(step)
-                + "/trainer_state.json"))) {
-            return new ObjectMapper().readTree(in).get("weights_sha256").asText();
-        }
-    }
-
-    static List<Long> steps(RunDirectory run) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        List<Long> steps = new ArrayList<>();
-        for (String line : run.metricsLines()) {
-            steps.add(json.readTree(line).get("step").asLong());
-        }
-        return steps;
     }
 }

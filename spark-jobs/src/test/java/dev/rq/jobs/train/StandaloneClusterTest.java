@@ -122,7 +122,7 @@ class StandaloneClusterTest {
             long t4 = System.nanoTime();
             int localExit = ChildJvm.await(local, Duration.ofSeconds(240), localLog);
             assertThat(localExit).as("local[2] reference run; log:%n%s", ChildJvm.tail(localLog, 40)).isZero();
-            String reference = DriverKillTest.weightsSha(runs.resolve("local"), TrainRuns.STEPS);
+            String reference = KilledRuns.weightsSha(KilledRuns.local(runs.resolve("local")), TrainRuns.STEPS);
             long t5 = System.nanoTime();
 
             assertThat(r.steps()).isEqualTo(TrainRuns.STEPS);
