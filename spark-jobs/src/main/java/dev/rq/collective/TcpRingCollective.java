@@ -127,6 +127,8 @@ public final class TcpRingCollective implements Collective {
     private final double[] doubleScratch;
 
     private int sequence;
+    private long firstArrival; // nanoTime of the first header received in the current allReduce (0: none yet)
+    private long lastWaitNanos; // of the last allReduce: its start to the first header received
     private volatile boolean closed;
     private CollectiveException broken;
 
@@ -204,6 +206,8 @@ public final class TcpRingCollective implements Collective {
         if (op == null) {
             return;
         }
+        long start = System.nanoTime();
+        firstArrival = 0;
         try {
             int n = worldSize;
             for (int k = 0; k < n - 1; k++) { // reduce-scatter: received partial + own value
@@ -218,9 +222,15 @@ public final class TcpRingCollective implements Collective {
                 exchange(op, n - 1 + k, s, new ArraySource(data, segStart(s, length), segStart(s + 1, length)),
                         t, bytes -> new ArraySink(data, segStart(t, length), segStart(t + 1, length), false, op, bytes));
             }
+            lastWaitNanos = firstArrival - start;
         } catch (RuntimeException e) {
             throw fail(op, e);
         }
+    }
+
+    @Override
+    public synchronized long lastAllReduceWaitNanos() {
+        return lastWaitNanos;
     }
 
     @Override
@@ -427,6 +437,9 @@ public final class TcpRingCollective implements Collective {
                             op.code, op.seq, step, block, op.total, prev, magic, seq, gotStep, gotBlock, total));
                 }
                 sink = sinks.create(payload);
+                if (firstArrival == 0) {
+                    firstArrival = System.nanoTime();
+                }
             }
             if (sink != null) {
                 sink.drain(recvBuf);

@@ -152,6 +152,27 @@ public class TcpRingCollectiveTest {
         }
     }
 
+    @Test
+    void theWaitForTheSlowerRankIsMeasuredSeparately() {
+        int n = 2;
+        long lateMs = 300;
+        List<long[]> waits = RingHarness.runOk(n, RingHarness.defaults(n, TIMEOUT), c -> {
+            float[] warm = floats(c.rank(), 1000, 3);
+            c.allReduceSum(warm); // both ranks connected and warm
+            if (c.rank() == 1) {
+                Thread.sleep(lateMs);
+            }
+            float[] data = floats(c.rank(), 100_000, 3);
+            long t = System.nanoTime();
+            c.allReduceSum(data);
+            return new long[] {c.lastAllReduceWaitNanos(), System.nanoTime() - t};
+        });
+        // rank 0 called lateMs early: it waited about that long for rank 1's first bytes, and the
+        // wait is part of its call; rank 1 found rank 0 ready and waited (almost) nothing
+        assertThat(waits.get(0)[0]).isGreaterThan((lateMs - 50) * 1_000_000L).isLessThanOrEqualTo(waits.get(0)[1]);
+        assertThat(waits.get(1)[0]).isLessThan(waits.get(0)[0] / 2).isGreaterThanOrEqualTo(0);
+    }
+
     @ParameterizedTest(name = "N = {0}")
     @ValueSource(ints = {1, 2, 3, 4})
     void allReduceDoubleIsExactFixedOrder(int n) {

@@ -57,6 +57,17 @@ public interface Collective extends AutoCloseable {
         allGather(new byte[0]);
     }
 
+    /**
+     * How long the last {@link #allReduceSum(float[])} of this rank waited before the first bytes
+     * of another rank's contribution arrived: waiting for the slowest rank to reach the call (plus
+     * one message latency). The rest of the call is transfer and summation.
+     *
+     * @return nanoseconds; 0 for one rank or an implementation that does not measure it
+     */
+    default long lastAllReduceWaitNanos() {
+        return 0;
+    }
+
     @Override
     default void close() {}
 

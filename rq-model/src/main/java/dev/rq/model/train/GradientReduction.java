@@ -26,6 +26,17 @@ public final class GradientReduction {
      */
     public static Map<String, NDArray> reduce(Map<String, NDArray> local, float[] stats, int microBatches,
             Collective collective) {
+        return reduce(local, stats, microBatches, collective, null);
+    }
+
+    /**
+     * {@link #reduce(Map, float[], int, Collective)}, also timing the host copies (gradients into the
+     * flat buffer and back into tensors) around the all-reduce.
+     *
+     * @param copyNanos if not null, {@code copyNanos[0]} is increased by the nanoseconds spent copying
+     */
+    public static Map<String, NDArray> reduce(Map<String, NDArray> local, float[] stats, int microBatches,
+            Collective collective, long[] copyNanos) {
         float scale = 1f / microBatches;
         Map<String, NDArray> grads = new LinkedHashMap<>();
         if (collective.worldSize() == 1) {
@@ -37,6 +48,7 @@ public final class GradientReduction {
             }
             return grads;
         }
+        long t0 = System.nanoTime();
         long total = stats.length;
         for (NDArray g : local.values()) {
             total += g.size();
@@ -49,7 +61,9 @@ public final class GradientReduction {
             off += v.length;
         }
         System.arraycopy(stats, 0, flat, off, stats.length);
+        long a = System.nanoTime();
         collective.allReduceSum(flat);
+        long b = System.nanoTime();
         off = 0;
         for (Map.Entry<String, NDArray> e : local.entrySet()) {
             int n = Math.toIntExact(e.getValue().size());
@@ -61,6 +75,9 @@ public final class GradientReduction {
         }
         for (int i = 0; i < stats.length; i++) {
             stats[i] = flat[off + i] * scale;
+        }
+        if (copyNanos != null) {
+            copyNanos[0] += (a - t0) + (System.nanoTime() - b);
         }
         return grads;
     }

@@ -51,8 +51,13 @@ public final class StepLoop {
      * @param backward backward passes started through {@link Micro#backward}
      * @param allReduce gradient all-reduce (host copies included)
      * @param optimizer clipping and the optimizer updates
+     * @param allReduceWait the part of {@code allReduce} spent waiting for the slowest rank: from
+     *     the call to the first bytes of another rank ({@link Collective#lastAllReduceWaitNanos})
+     * @param allReduceCopies the part of {@code allReduce} spent copying gradients to and from the
+     *     host buffer; the rest ({@code allReduce − allReduceWait − allReduceCopies}) is transfer
      */
-    public record Timings(double forward, double backward, double allReduce, double optimizer) {}
+    public record Timings(double forward, double backward, double allReduce, double optimizer, double allReduceWait,
+            double allReduceCopies) {}
 
     /**
      * What one step did, global over ranks.
@@ -246,6 +251,8 @@ public final class StepLoop {
         long red;
         long opt;
         long bwd;
+        long wait;
+        long[] copies = {0};
         try (NDScope scope = new NDScope()) { // frees the step's activations and gradient copies
             GradientAccumulator acc = new GradientAccumulator(params, plan.slots(), plan.stats());
             Micro micro = new Micro(acc);
@@ -263,9 +270,10 @@ public final class StepLoop {
             long a = System.nanoTime();
             stats = acc.stats();
             Map<String, NDArray> grads = GradientReduction.reduce(acc.gradients(), stats, plan.microBatches(),
-                    collective);
+                    collective, copies);
             long b = System.nanoTime();
             red = b - a;
+            wait = collective.worldSize() > 1 ? collective.lastAllReduceWaitNanos() : 0;
             for (int i = 0; i < parts.size(); i++) {
                 if (plan.active()[i]) {
                     Part p = parts.get(i);
@@ -280,6 +288,6 @@ public final class StepLoop {
             opt = System.nanoTime() - b;
         }
         return new Result(lrs, norms, stats, (System.nanoTime() - t0) / 1e9,
-                new Timings((hook - bwd) / 1e9, bwd / 1e9, red / 1e9, opt / 1e9));
+                new Timings((hook - bwd) / 1e9, bwd / 1e9, red / 1e9, opt / 1e9, wait / 1e9, copies[0] / 1e9));
     }
 }

@@ -242,9 +242,10 @@ public final class TrainingJob {
                 ppl.append(ppl.length() == 0 ? " | ppl " : "/").append(Math.round(p.asDouble()));
             }
             String dead = n.has("dead_fraction") ? String.format(" | dead %.2f", n.path("dead_fraction").asDouble()) : "";
-            return String.format("%s step %d/%d | %.1f img/s | loss %.5f%s%s%s | allreduce %.0f ms | ETA %dm%02ds",
-                    kind, step, maxSteps, ips, n.path("loss").asDouble(), extra, ppl, dead,
-                    1000 * n.path("allreduce_seconds").asDouble(), eta / 60, eta % 60);
+            return String.format("%s step %d/%d | %.1f img/s | loss %.5f%s%s%s | allreduce %.0f ms (waiting %.0f)"
+                    + " | ETA %dm%02ds", kind, step, maxSteps, ips, n.path("loss").asDouble(), extra, ppl, dead,
+                    1000 * n.path("allreduce_seconds").asDouble(), 1000 * n.path("allreduce_wait_seconds").asDouble(),
+                    eta / 60, eta % 60);
         }
 
         /** Writes {@code plots/loss.png} and {@code plots/codebook.png} from the history. */

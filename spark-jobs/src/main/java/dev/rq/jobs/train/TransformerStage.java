@@ -378,6 +378,8 @@ public final class TransformerStage implements TrainingStage {
             n.put("images", m.images());
             n.put("step_seconds", m.seconds());
             n.put("allreduce_seconds", m.timings().allReduce());
+            n.put("allreduce_wait_seconds", m.timings().allReduceWait());
+            n.put("allreduce_copy_seconds", m.timings().allReduceCopies());
             n.put("forward_seconds", m.timings().forward());
             n.put("backward_seconds", m.timings().backward());
             return n;
