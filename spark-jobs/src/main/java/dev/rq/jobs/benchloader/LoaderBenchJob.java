@@ -16,6 +16,7 @@ import dev.rq.data.loader.LoaderConfig;
 import dev.rq.data.loader.TokenBatchLoader;
 import dev.rq.data.loader.TokenBlocks;
 import dev.rq.io.SerializableHadoopConf;
+import dev.rq.jobs.distributed.SparkBarriers;
 import dev.rq.tables.TokenSplit;
 import java.io.IOException;
 import java.io.Serializable;
@@ -216,7 +217,7 @@ public final class LoaderBenchJob {
                             Cursor.start(), o.epochs())) {
                         stream = l.stream();
                         long steps = o.epochs() * l.stepsPerEpoch();
-                        ctx.barrier();
+                        SparkBarriers.barrier(ctx);
                         t0 = System.nanoTime();
                         for (long i = 0; i < steps; i++) {
                             samples += l.next().size();
@@ -239,7 +240,7 @@ public final class LoaderBenchJob {
                             .optEndEpoch(o.epochs())
                             .build()) {
                         stream = l.stream();
-                        ctx.barrier();
+                        SparkBarriers.barrier(ctx);
                         t0 = System.nanoTime();
                         while (l.hasNext()) {
                             samples += l.next().size();

@@ -26,7 +26,7 @@ public final class SparkBarrierRendezvous implements Rendezvous {
 
     @Override
     public List<String> allGather(String myAddress) {
-        String[] messages = ctx.allGather(ctx.partitionId() + "|" + myAddress);
+        String[] messages = SparkBarriers.allGather(ctx, ctx.partitionId() + "|" + myAddress);
         List<String> addresses = new ArrayList<>(messages.length);
         for (int i = 0; i < messages.length; i++) {
             String m = messages[i];

@@ -7,6 +7,7 @@ import dev.rq.collective.TcpRingCollective;
 import dev.rq.executor.TaskDevice;
 import dev.rq.jobs.distributed.BarrierCollectives;
 import dev.rq.jobs.distributed.RingSettings;
+import dev.rq.jobs.distributed.SparkBarriers;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.engine.Engines;
@@ -92,7 +93,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                 Socket progress = rank == 0 ? connect(progressAddress, network.progressConnectTimeout()) : null) {
             // loading a multi-GB checkpoint takes long and unevenly: meet under spark.barrier.sync.timeout,
             // not in a ring collective (--collective-timeout)
-            ctx.barrier();
+            SparkBarriers.barrier(ctx);
             if (replica.loadedFrom() != null) {
                 agree(ring, replica.loadedFrom(), "loaded checkpoint"); // all ranks resumed from the same one
             }
@@ -130,7 +131,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                     }
                     // the other ranks wait here, not in a ring collective: a multi-GB checkpoint written to an
                     // object store does not trip --collective-timeout (spark.barrier.sync.timeout applies)
-                    ctx.barrier();
+                    SparkBarriers.barrier(ctx);
                     t0 = System.nanoTime(); // the wait is not training time
                 }
             }

@@ -113,6 +113,55 @@ class SparkBarrierCollectiveTest {
         TcpRingCollectiveTest.assertSameBits(expected, results.get(1), "partition 1");
     }
 
+    /** Barrier calls in each task: raw Spark ones, or through {@link SparkBarriers}. */
+    static final class BarrierCalls extends AbstractFunction1<Iterator<Integer>, Iterator<Integer>>
+            implements Serializable {
+        private static final long serialVersionUID = 1L;
+        private final boolean raw;
+
+        BarrierCalls(boolean raw) {
+            this.raw = raw;
+        }
+
+        @Override
+        public Iterator<Integer> apply(Iterator<Integer> partition) {
+            BarrierTaskContext ctx = BarrierTaskContext.get();
+            for (int i = 0; i < 3; i++) {
+                if (raw) {
+                    ctx.barrier();
+                } else {
+                    SparkBarriers.barrier(ctx);
+                }
+            }
+            String[] all = raw ? ctx.allGather("x") : SparkBarriers.allGather(ctx, "x");
+            return CollectionConverters.asScala(List.of(all.length).iterator());
+        }
+    }
+
+    private static int barrierLoggersAfter(boolean raw) {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        ClassTag<Integer> tag = ClassTag$.MODULE$.apply(Integer.class);
+        java.util.Set<Runnable> before = SparkBarriers.scheduled();
+        List<Integer> n = JavaRDD.fromRDD(jsc.parallelize(List.of(0, 1), 2).rdd().barrier()
+                .mapPartitions(new BarrierCalls(raw), false, tag), tag).collect();
+        assertThat(n).containsExactly(2, 2);
+        int left = 0;
+        for (Runnable r : SparkBarriers.scheduled()) {
+            if (!before.contains(r)) {
+                left++;
+                ((java.util.concurrent.Future<?>) r).cancel(false); // not into the next tests' logs
+            }
+        }
+        return left;
+    }
+
+    @Test
+    void barrierCallsLeaveNoProgressLoggerBehind() {
+        // Spark 4.0 keeps a once-a-minute "waiting under the global sync" logger of every call forever
+        assertThat(barrierLoggersAfter(true)).as("raw Spark barrier calls (2 tasks x 4 calls)").isEqualTo(8);
+        assertThat(barrierLoggersAfter(false)).isZero();
+    }
+
     @Test
     void executorHosts() {
         assertThat(BarrierCollectives.hostOf("10.1.2.3:4040")).isEqualTo("10.1.2.3");
