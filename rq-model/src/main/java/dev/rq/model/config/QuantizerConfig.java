@@ -18,10 +18,11 @@ import java.util.List;
  * @param sharedCodebook one codebook for all depths
  * @param restartUnusedCodes re-seed codes whose EMA count drops below 1
  * @param eps Laplace smoothing ε of the cluster sizes
- * @param checkpointing gradient checkpointing flag of official configs: must be false (activation
- *     recomputation is not implemented; it would only save memory, results are the same without it).
- *     {@link Configs#readOfficialVae} drops the key of an official file, which is imported for its
- *     weights
+ * @param checkpointing gradient checkpointing flag of official configs: training needs it false
+ *     ({@link #checkTrainable}: activation recomputation is not implemented; it would only save
+ *     memory, results are the same without it). Reading a model with it set is fine: an existing
+ *     checkpoint's config is read as it was written; {@link Configs#readOfficialVae} drops the key
+ *     of an official file, which is imported for its weights
  */
 public record QuantizerConfig(
         Integer embedDim,
@@ -53,8 +54,6 @@ public record QuantizerConfig(
         restartUnusedCodes = restartUnusedCodes != null && restartUnusedCodes;
         eps = eps == null ? 1e-5 : eps;
         checkpointing = checkpointing != null && checkpointing;
-        ConfigException.require(!checkpointing, P + "checkpointing", "gradient checkpointing is not implemented"
-                + " (it only trades compute for memory; training without it gives the same results): set it to false");
         ConfigException.require(embedDim > 0, P + "embed_dim", "must be positive, got %s", embedDim);
         ConfigException.require(codeShape.size() == 3, P + "code_shape", "must be [h, w, depth], got %s", codeShape);
         for (int s : codeShape) {
@@ -90,6 +89,16 @@ public record QuantizerConfig(
         ConfigException.require(eps > 0, P + "eps", "must be positive, got %s", eps);
     }
 
+
+    /**
+     * The settings that training cannot honour (a model with them still loads, tokenizes and decodes).
+     *
+     * @throws ConfigException naming the key
+     */
+    public void checkTrainable() {
+        ConfigException.require(!checkpointing, P + "checkpointing", "gradient checkpointing is not implemented"
+                + " (it only trades compute for memory; training without it gives the same results): set it to false");
+    }
     /** @return code depth D */
     public int depth() {
         return codeShape.get(2);

@@ -41,9 +41,16 @@ class ConfigsTest {
     @Test
     void officialSettingsThatAreNotImplementedAreRejectedNamingTheKey() throws IOException {
         Path tiny = Repo.conf("rqvae/tiny.yaml");
-        assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.hparams.checkpointing=true")))
+        // training rejects it; an existing checkpoint's config that has it still reads (eval, tokenize, decode)
+        QuantizerConfig withFlag = Configs.loadRqVae(tiny, List.of("model.hparams.checkpointing=true")).model()
+                .hparams();
+        assertThat(withFlag.checkpointing()).isTrue();
+        assertThatThrownBy(withFlag::checkTrainable)
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("model.hparams.checkpointing:")
                 .hasMessageContaining("not implemented");
+        assertThat(Configs.fromJson(Configs.toCanonicalJson(Configs.loadRqVae(tiny,
+                List.of("model.hparams.checkpointing=true"))), RqVaeRunConfig.class).model().hparams().checkpointing())
+                .isTrue();
         assertThat(Configs.loadRqVae(tiny, List.of("model.hparams.checkpointing=false")).model().hparams()
                 .checkpointing()).isFalse();
         // an official file keeps its flag: importing it reads the model and drops the training-only setting

@@ -76,6 +76,7 @@ public final class VaeStage implements TrainingStage {
 
     @Override
     public void check(int workers) {
+        config.model().hparams().checkTrainable();
         config.train().checkWorkers(workers);
         config.data().checkWorkers(loaderConfig(config).batch(), workers);
         if (config.gan() != null) {
