@@ -6,7 +6,8 @@ import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --precision fp32|bf16} of the commands that run a model (a picocli mixin). bf16 on a
+ * {@code --precision fp32|bf16} of the commands that run a model (a picocli mixin; the training
+ * commands get it through {@link TrainingFlags}, as {@code train.precision}). bf16 on a
  * CPU without bfloat16 units is an error, not a silent slowdown: on a local master it is reported
  * before any Spark work ({@link #checkBeforeWork}); on a cluster each executor checks its own CPU
  * when it loads the model.

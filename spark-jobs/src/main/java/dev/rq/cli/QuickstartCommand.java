@@ -90,7 +90,7 @@ public final class QuickstartCommand implements Callable<Integer> {
                 .toList()));
         QuickstartJob.Stage2 stage2 = null;
         if (!noStage2) {
-            List<String> sets2 = new ArrayList<>(stage2Overrides);
+            List<String> sets2 = training.precision.overrides(stage2Overrides); // --precision: both stages
             if (stage2MaxSteps != null) {
                 sets2.add("train.max_steps=" + stage2MaxSteps);
             }
@@ -108,6 +108,10 @@ public final class QuickstartCommand implements Callable<Integer> {
                 "validation", outUri, workers, decodeLimit, training.collectiveTimeout, training.driverRetries, stage2);
         SparkSession spark = SparkSessions.getOrCreate("quickstart", workers);
         try {
+            PrecisionOption.checkBeforeWork(config.train().computePrecision(), spark);
+            if (stage2 != null) {
+                PrecisionOption.checkBeforeWork(stage2.config().train().computePrecision(), spark);
+            }
             QuickstartJob.run(spark, o, System.out);
             return 0; // a failed stage throws a StageException: exit code and message as RqCli reports them
         } finally {

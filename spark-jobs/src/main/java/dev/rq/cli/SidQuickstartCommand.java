@@ -2,14 +2,15 @@ package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.sid.SidQuickstartJob;
+import dev.rq.jobs.train.SidStage;
+import dev.rq.model.config.SidModelConfig;
 import dev.rq.model.config.SidRunConfig;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq sid-quickstart}: semantic IDs with both methods on Fashion-MNIST (or any item table) and a report. */
@@ -29,26 +30,24 @@ public final class SidQuickstartCommand implements Callable<Integer> {
     @Option(names = "--data", description = "Item table URI (default: Fashion-MNIST from the Debian package)")
     String data;
 
-    @Option(names = "--workers", defaultValue = "2", description = "Local Spark workers = training ranks (default ${DEFAULT-VALUE})")
-    int workers;
-
-    @Option(names = "--max-steps", description = "Override train.max_steps of the RQ-VAE")
-    Integer maxSteps;
-
-    @Option(names = "--set", description = "Config override key=value (repeatable)")
-    List<String> overrides = new ArrayList<>();
-
-    @Option(names = "--collective-timeout", defaultValue = "PT120S",
-            description = "Training: a silent peer fails the stage after this long (default ${DEFAULT-VALUE})")
-    Duration collectiveTimeout;
+    @Mixin
+    TrainingFlags training = new TrainingFlags(2);
 
     @Override
     public Integer call() throws Exception {
-        SidRunConfig config = TrainSidCommand.load(conf, overrides, null, maxSteps, null); // fails before Spark
+        if (training.faultInjection != null) {
+            throw new IllegalArgumentException("--fault-injection is for train-vae, train-transformer and train-sid");
+        }
+        int workers = training.workers();
+        // bound, validated and checked against the ranks for both methods before Spark starts
+        SidRunConfig config = TrainSidCommand.load(conf, training.overrides(), null);
+        for (String method : List.of(SidModelConfig.RQVAE, SidModelConfig.RQ_KMEANS)) {
+            SidStage.of(config.withMethod(method), out).check(workers);
+        }
         SparkSession spark = SparkSessions.getOrCreate("sid-quickstart", workers);
         try {
             SidQuickstartJob.run(spark, new SidQuickstartJob.Options(config, conf.toString(), data, out, workers,
-                    collectiveTimeout), System.out);
+                    training.collectiveTimeout, training.driverRetries), System.out);
             return 0;
         } finally {
             spark.stop();

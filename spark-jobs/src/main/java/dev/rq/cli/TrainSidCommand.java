@@ -40,7 +40,7 @@ public final class TrainSidCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         // the config is bound, validated and checked against the ranks before Spark starts
-        SidRunConfig config = load(conf, training.overrides(), method, null, null);
+        SidRunConfig config = load(conf, training.overrides(), method);
         TrainingJob.Options o = training.job(SidStage.of(config, out), out);
         SparkSession spark = SparkSessions.getOrCreate("train-sid", o.workers());
         try {
@@ -53,21 +53,14 @@ public final class TrainSidCommand implements Callable<Integer> {
         }
     }
 
-    /** The run config of a file with {@code --set}, {@code --method}, {@code --max-steps} and {@code --seed}. */
-    static SidRunConfig load(Path conf, List<String> overrides, String method, Integer maxSteps, Long seed)
-            throws java.io.IOException {
+    /** The run config of a file with {@code overrides} and {@code --method} (null: the file's). */
+    static SidRunConfig load(Path conf, List<String> overrides, String method) throws java.io.IOException {
         List<String> sets = new ArrayList<>(overrides);
         if (method != null) {
             if (!method.equals(SidModelConfig.RQVAE) && !method.equals(SidModelConfig.RQ_KMEANS)) {
                 throw new IllegalArgumentException("--method must be rqvae or rq-kmeans, got " + method);
             }
             sets.add("model.method=" + method);
-        }
-        if (maxSteps != null) {
-            sets.add("train.max_steps=" + maxSteps);
-        }
-        if (seed != null) {
-            sets.add("train.seed=" + seed);
         }
         return SidRunConfig.load(conf, sets);
     }

@@ -39,12 +39,9 @@ public final class TrainTransformerCommand implements Callable<Integer> {
     @Mixin
     TrainingFlags training = new TrainingFlags();
 
-    @Mixin
-    PrecisionOption precision = new PrecisionOption();
-
     @Override
     public Integer call() throws Exception {
-        List<String> sets = precision.overrides(training.overrides());
+        List<String> sets = training.overrides();
         sets.add("vae.checkpoint=" + vae);
         // the config is bound, validated and checked against the ranks before Spark starts
         TransformerRunConfig config = ConfigFiles.transformer(conf, sets);

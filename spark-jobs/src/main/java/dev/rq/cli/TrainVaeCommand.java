@@ -28,13 +28,10 @@ public final class TrainVaeCommand implements Callable<Integer> {
     @Mixin
     TrainingFlags training = new TrainingFlags();
 
-    @Mixin
-    PrecisionOption precision = new PrecisionOption();
-
     @Override
     public Integer call() throws Exception {
         // the config is bound, validated and checked against the ranks before Spark starts
-        RqVaeRunConfig config = ConfigFiles.rqVae(conf, precision.overrides(training.overrides()));
+        RqVaeRunConfig config = ConfigFiles.rqVae(conf, training.overrides());
         VaeStage stage = new VaeStage(config, data);
         TrainingJob.Options o = training.job(stage, out);
         SparkSession spark = SparkSessions.getOrCreate("train-vae", o.workers());

@@ -6,13 +6,15 @@ import dev.rq.model.config.ConfigException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * The training flags every training command shares ({@code train-vae}, {@code train-transformer},
  * {@code train-sid}, {@code quickstart}), as one picocli mixin. The {@code train.*} shortcuts become
  * {@code --set} overrides of the config file, so a bad value fails where the file is bound, naming
- * its key; the rest become the {@link TrainingJob.Options} of the run.
+ * its key ({@code --precision} too: {@code train.precision}); the rest become the {@link
+ * TrainingJob.Options} of the run.
  */
 final class TrainingFlags {
 
@@ -47,6 +49,10 @@ final class TrainingFlags {
     @Option(names = "--fault-injection", hidden = true, description = "testing: throw|hang|exit:rank:step")
     String faultInjection;
 
+    /** {@code --precision}: sets {@code train.precision}. */
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     /** With one rank by default. */
     TrainingFlags() {
         this(1);
@@ -67,7 +73,7 @@ final class TrainingFlags {
 
     /** @return {@code --set} followed by the {@code train.*} shortcuts given (these win) */
     List<String> overrides() {
-        List<String> sets = new ArrayList<>(overrides);
+        List<String> sets = precision.overrides(overrides);
         if (maxSteps != null) {
             sets.add("train.max_steps=" + maxSteps);
         }

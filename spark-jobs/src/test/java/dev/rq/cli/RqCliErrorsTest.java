@@ -184,7 +184,20 @@ class RqCliErrorsTest {
                         List.of("--workers: must be at least 1, got 0")),
                 Arguments.of("--init where it cannot apply (train-sid)", List.of("train-sid", "--conf",
                         repo("conf/sid/tiny.yaml"), "--data", t("no-items"), "--out", t("r11"), "--init", ck),
-                        List.of("train.init: ", "not supported")));
+                        List.of("train.init: ", "not supported")),
+                Arguments.of("batch not shared by the ranks (sid-quickstart)", List.of("sid-quickstart", "--conf",
+                        repo("conf/sid/tiny.yaml"), "--data", t("no-items"), "--out", t("sq1"), "--workers", "3"),
+                        List.of("train.batch_size: ", "cannot be shared by 3 workers")),
+                // --precision is a training flag: train.precision of the config
+                Arguments.of("bf16 where the model has no bf16 path (train-sid)", List.of("train-sid", "--conf",
+                        repo("conf/sid/tiny.yaml"), "--data", t("no-items"), "--out", t("r12"), "--precision", "bf16"),
+                        List.of("rq train-sid: train.precision: ", "fp32 only", "bf16")),
+                Arguments.of("unknown precision (quickstart)", List.of("quickstart", "--conf",
+                        repo("conf/rqvae/quickstart.yaml"), "--data", repo("data/emoji"), "--out", t("q2"),
+                        "--no-stage2", "--precision", "fp16"), List.of("rq quickstart: ", "--precision", "fp16")),
+                Arguments.of("gradient checkpointing (train-vae)", List.of("train-vae", "--conf", tiny, "--data",
+                        repo("data/emoji/validation"), "--out", t("r13"), "--set", "model.hparams.checkpointing=true"),
+                        List.of("rq train-vae: model.hparams.checkpointing: ", "not implemented")));
     }
 
     @ParameterizedTest(name = "{0}")

@@ -17,12 +17,12 @@ import picocli.CommandLine;
 class TrainingFlagsTest {
 
     static final Set<String> FLAGS = Set.of("--workers", "--max-steps", "--checkpoint-every", "--seed", "--init",
-            "--set", "--collective-timeout", "--driver-retries", "--fault-injection");
+            "--set", "--collective-timeout", "--driver-retries", "--fault-injection", "--precision");
 
     @Test
     void everyTrainingCommandHasTheSameFlags() {
         for (Object cmd : List.of(new TrainVaeCommand(), new TrainTransformerCommand(), new TrainSidCommand(),
-                new QuickstartCommand())) {
+                new QuickstartCommand(), new SidQuickstartCommand())) {
             Set<String> names = new TreeSet<>();
             new CommandLine(cmd).getCommandSpec().options().forEach(o -> names.addAll(List.of(o.names())));
             assertThat(names).as(cmd.getClass().getSimpleName()).containsAll(FLAGS);
@@ -33,9 +33,10 @@ class TrainingFlagsTest {
     void shortcutsBecomeOverridesAfterSetAndTheDefaultsAreTheCommands() {
         TrainVaeCommand vae = new TrainVaeCommand();
         new CommandLine(vae).parseArgs("--conf", "c.yaml", "--data", "d", "--out", "o", "--seed", "7",
-                "--set", "train.lr=0.1", "--max-steps", "5", "--init", "ck", "--checkpoint-every", "2");
-        assertThat(vae.training.overrides()).containsExactly("train.lr=0.1", "train.max_steps=5",
-                "train.checkpoint_every=2", "train.seed=7", "train.init=ck");
+                "--set", "train.lr=0.1", "--max-steps", "5", "--init", "ck", "--checkpoint-every", "2",
+                "--precision", "BF16");
+        assertThat(vae.training.overrides()).containsExactly("train.lr=0.1", "train.precision=bf16",
+                "train.max_steps=5", "train.checkpoint_every=2", "train.seed=7", "train.init=ck");
         assertThat(vae.training.workers()).isEqualTo(1);
         assertThat(vae.training.collectiveTimeout).isEqualTo(Duration.ofSeconds(120));
         assertThat(vae.training.driverRetries).isEqualTo(2);
@@ -48,5 +49,20 @@ class TrainingFlagsTest {
         assertThat(q.getCommandSpec().findOption("--workers").defaultValueString()).as("--help shows it").isEqualTo("2");
         q.parseArgs("--workers", "4");
         assertThat(quick.training.workers()).isEqualTo(4);
+
+        SidQuickstartCommand sid = new SidQuickstartCommand();
+        new CommandLine(sid).parseArgs("--max-steps", "9");
+        assertThat(sid.training.workers()).as("sid-quickstart trains on 2 local ranks by default").isEqualTo(2);
+        assertThat(sid.training.overrides()).containsExactly("train.max_steps=9");
+    }
+
+    @Test
+    void quickstartPrecisionAppliesToBothStages() {
+        QuickstartCommand quick = new QuickstartCommand();
+        new CommandLine(quick).setCaseInsensitiveEnumValuesAllowed(true).parseArgs("--precision", "bf16",
+                "--stage2-set", "train.lr=0.1");
+        assertThat(quick.training.overrides()).containsExactly("train.precision=bf16");
+        assertThat(quick.training.precision.overrides(quick.stage2Overrides)).containsExactly("train.lr=0.1",
+                "train.precision=bf16");
     }
 }

@@ -58,7 +58,8 @@ final class DecodeStage {
             }
         }
         DecodeJob.Result d = DecodeJob.run(c.spark, new DecodeJob.Options(vae.finalCheckpoint(), c.tokensUri,
-                c.decodeUri, limit, c.o.evalSplit(), Variant.CENTER.id, false, 0));
+                c.decodeUri, limit, c.o.evalSplit(), Variant.CENTER.id, false, 0, List.of(),
+                c.o.config().train().computePrecision()));
         int res = d.resolution();
         int len = 3 * res * res;
         float[] originals = originals(splits.get(c.o.evalSplit()), d.rows(), res);

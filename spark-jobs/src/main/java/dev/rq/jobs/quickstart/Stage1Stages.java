@@ -143,7 +143,8 @@ final class Stage1Stages {
             // no table yet
         }
         TokenizeJob.Options t = new TokenizeJob.Options(vae.finalCheckpoint(), c.o.data(), c.tokensUri,
-                List.of(Variant.CENTER), QuickstartJob.TOKENIZE_BATCH, c.o.splits(), latents, 0, 0);
+                List.of(Variant.CENTER), QuickstartJob.TOKENIZE_BATCH, c.o.splits(), latents, 0, 0,
+                c.o.config().train().computePrecision());
         TokenizeJob.Result r = TokenizeJob.run(c.spark, t);
         TokenManifest m = r.manifest();
         c.console.print(r.summary());

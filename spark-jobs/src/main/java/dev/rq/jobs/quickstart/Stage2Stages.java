@@ -155,7 +155,7 @@ final class Stage2Stages {
         int threads = c.spark.sparkContext().isLocal() ? 1 : 0;
         SampleJob.Result r = SampleJob.run(c.spark, new SampleJob.Options(transformer.finalCheckpoint(),
                 vae.finalCheckpoint(), classList, s2.perClass(), c.samplesUri, null, null, null, s2.seed(), null,
-                threads));
+                threads, s2.config().train().computePrecision()));
         c.console.print(r.summary());
         writeSampleOverview(splits, classes, s2.perClass());
         var sm = r.sampling();

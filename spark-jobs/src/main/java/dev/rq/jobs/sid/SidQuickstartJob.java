@@ -55,9 +55,17 @@ public final class SidQuickstartJob {
      * @param out output folder
      * @param workers training ranks and local Spark workers
      * @param collectiveTimeout training collective time-out
+     * @param driverRetries training resubmissions after Spark gives up on the stage
      */
     public record Options(SidRunConfig config, String configSource, String data, String out, int workers,
-            Duration collectiveTimeout) {}
+            Duration collectiveTimeout, int driverRetries) {
+
+        /** Options with two driver retries. */
+        public Options(SidRunConfig config, String configSource, String data, String out, int workers,
+                Duration collectiveTimeout) {
+            this(config, configSource, data, out, workers, collectiveTimeout, 2);
+        }
+    }
 
     /**
      * The outcome.
@@ -97,7 +105,7 @@ public final class SidQuickstartJob {
             SidRunConfig c = o.config().withMethod(method);
             String run = new Path(out, "train-" + method.replace("-", "")).toString();
             TrainingJob.Result r = SidStage.train(spark, c, data, new TrainingJob.Options(run, o.workers(),
-                    o.collectiveTimeout(), 2, null));
+                    o.collectiveTimeout(), o.driverRetries(), null));
             trained.put(method, r);
             stages.put("train " + method, secs(s));
             console.printf("train %s: %d steps -> %s (%.0f s)%n", method, r.steps(), r.finalCheckpoint(), secs(s));
