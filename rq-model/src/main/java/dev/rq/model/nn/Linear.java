@@ -34,6 +34,6 @@ public final class Linear {
 
     /** x [..., in] → [..., out] in the compute precision ({@link ParamStore#compute}). */
     public NDArray forward(NDArray x) {
-        return Ops.linear(ps.toCompute(x), ps.compute(weightKey), biasKey == null ? null : ps.compute(biasKey));
+        return Ops.affine(ps.toCompute(x), ps.compute(weightKey), biasKey == null ? null : ps.compute(biasKey));
     }
 }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.engine.Precision;
 import dev.rq.model.kernels.Kernels;
@@ -137,6 +138,28 @@ public final class Ops {
     public static NDArray linear(NDArray x, NDArray w, NDArray b) {
         NDArray y = x.matMul(w.transpose());
         return b == null ? y : y.add(b);
+    }
+
+    /**
+     * Linear layer {@code y = x Wᵀ + b} as {@code torch.nn.functional.linear} computes it: the rows
+     * of x flattened to one matrix and the bias added inside the GEMM ({@code addmm}), whose
+     * backward sums the bias gradient over the rows, instead of a separate broadcast add over the
+     * whole output and its reduction. Same values as {@link #linear} up to float rounding.
+     *
+     * @param x [..., in]
+     * @param w [out, in]
+     * @param b [out] or null
+     * @return [..., out]
+     */
+    public static NDArray affine(NDArray x, NDArray w, NDArray b) {
+        if (b == null) {
+            return linear(x, w, b);
+        }
+        Shape s = x.getShape();
+        int last = s.dimension() - 1;
+        NDArray rows = last == 1 ? x : x.reshape(-1, s.get(last)); // [rows, in]
+        NDArray y = JniUtils.linear((PtNDArray) rows, (PtNDArray) w, (PtNDArray) b); // [rows, out]
+        return last == 1 ? y : y.reshape(s.slice(0, last).add(w.getShape().get(0)));
     }
 
 }

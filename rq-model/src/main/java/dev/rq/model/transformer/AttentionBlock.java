@@ -87,11 +87,15 @@ final class AttentionBlock {
         // concat). Incremental decoding keeps the concatenation in its cache.
         // cached (inference): made and cast to the compute precision once per cache
         NDList wb = cache != null ? cache.fusedProjection(layer, () -> toCompute(fusedProjection())) : fusedProjection();
-        NDArray kqv = Ops.linear(ps.toCompute(x), ps.toCompute(wb.get(0)), wb.size() > 1 ? ps.toCompute(wb.get(1)) : null)
-                .reshape(n, l, 3, heads, headDim).transpose(2, 0, 3, 1, 4); // [3, N, h, L, hd]
-        NDArray k = kqv.get(0);
-        NDArray q = kqv.get(1);
-        NDArray v = kqv.get(2);
+        NDArray kqv = Ops.affine(ps.toCompute(x), ps.toCompute(wb.get(0)), wb.size() > 1 ? ps.toCompute(wb.get(1)) : null)
+                .reshape(n, l, 3, heads, headDim); // [N, L, 3, h, hd]
+        // split, not three selects: the backward pass is one cat into [N, L, 3, h, hd] (contiguous, so
+        // the reshape back to [N, L, 3D] is a view) instead of three zero-filled copies of kqv and their
+        // sum, and the forward values are the same views
+        NDList parts = JniUtils.split((PtNDArray) kqv, 1L, 2L);
+        NDArray k = heads(parts.get(0), n, l); // [N, h, L, hd]
+        NDArray q = heads(parts.get(1), n, l);
+        NDArray v = heads(parts.get(2), n, l);
         k = Ops.scale(k, scale);
         if (cache != null) {
             NDList kv = cache.append(layer, k, v); // scaled keys are cached
@@ -114,6 +118,11 @@ final class AttentionBlock {
             y = Kernels.attention(q, k, v, mask, 1.0);
         }
         return proj.forward(y.transpose(0, 2, 1, 3).reshape(n, l, (long) heads * headDim));
+    }
+
+    /** @return one [N, L, 1, h, hd] part of the fused projection as [N, h, L, hd] (a view) */
+    private NDArray heads(NDArray part, long n, long l) {
+        return part.reshape(n, l, heads, headDim).transpose(0, 2, 1, 3);
     }
 
     /** @return [key; query; value] weight [3D, D] and, with biases, bias [3D] */

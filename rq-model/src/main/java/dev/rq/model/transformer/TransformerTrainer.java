@@ -148,8 +148,9 @@ public final class TransformerTrainer {
             Inputs in = micro.noGrad(() -> inputs(mb, stepNo, first));
             Dropout drop = dropout ? Dropout.forSamples(config.seed(), first, b, DROPOUT_STREAM, stepNo) : null;
             RqTransformer.Output out = model.forward(vae, in.codes, in.cond, drop);
-            NDArray loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft)
-                    : Losses.crossEntropy(out.logits(), in.codes);
+            // hard targets: one log-softmax serves the loss and the per-depth NLL statistics
+            NDArray tokenNll = in.soft != null ? null : Losses.nll(out.logits(), in.codes); // [b, H, W, Dd]
+            NDArray loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft) : tokenNll.mean();
             if (out.condLogits() != null) {
                 NDArray next = in.cond.get(new NDIndex(":, 1:"));
                 loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
@@ -158,8 +159,8 @@ public final class TransformerTrainer {
             micro.backward(loss);
             float[] stats = new float[1 + depth];
             stats[0] = loss.getFloat();
-            float[] nll = micro.noGrad(() -> Losses.nll(out.logits(), in.codes).reshape(-1, depth)
-                    .mean(new int[] {0}).toFloatArray());
+            float[] nll = micro.noGrad(() -> (tokenNll != null ? tokenNll : Losses.nll(out.logits(), in.codes))
+                    .reshape(-1, depth).mean(new int[] {0}).toFloatArray());
             System.arraycopy(nll, 0, stats, 1, depth);
             micro.collect(0, stats);
         });
