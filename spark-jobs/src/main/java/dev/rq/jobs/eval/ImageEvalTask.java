@@ -6,6 +6,7 @@ import dev.rq.data.dataset.RowRange;
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.data.image.ImageDecoding;
 import dev.rq.data.image.ImageTransform;
+import dev.rq.executor.ExecutorDatasets;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.metrics.InceptionV3;
 import dev.rq.model.metrics.Psnr;
@@ -19,9 +20,7 @@ import java.util.Collections;
 import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.NoSuchElementException;
-import java.util.concurrent.ConcurrentHashMap;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.sql.Row;
@@ -43,8 +42,6 @@ import org.slf4j.LoggerFactory;
 public final class ImageEvalTask implements FlatMapFunction<Iterator<RowPlan.Task>, Row>, Serializable {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(ImageEvalTask.class);
-    private static final Map<String, CanonicalDataset> DATASETS = new ConcurrentHashMap<>();
-
     private final EvalModels models;
     private final SerializableHadoopConf conf;
     private final int size;
@@ -244,13 +241,7 @@ public final class ImageEvalTask implements FlatMapFunction<Iterator<RowPlan.Tas
         }
 
         private CanonicalDataset.RowGroup read(RowRange r) {
-            CanonicalDataset ds = DATASETS.computeIfAbsent(r.splitUri() + "@" + r.splitVersion(), k -> {
-                try {
-                    return CanonicalDataset.open(r.splitUri(), conf.get());
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
+            CanonicalDataset ds = ExecutorDatasets.get(r, conf.get());
             try {
                 return ds.readRowGroup(r.shard(), r.rowGroup());
             } catch (IOException e) {

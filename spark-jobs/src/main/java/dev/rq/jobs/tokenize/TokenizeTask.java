@@ -4,21 +4,18 @@ import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.RowPlan;
 import dev.rq.data.dataset.RowRange;
 import dev.rq.data.image.ImageDecodeException;
+import dev.rq.executor.ExecutorDatasets;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.tables.Variant;
 import dev.rq.tables.Views;
-import java.io.IOException;
 import java.io.Serializable;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.FlatMapFunction;
@@ -37,8 +34,6 @@ import org.slf4j.LoggerFactory;
 public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task>, Row>, Serializable {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(TokenizeTask.class);
-
-    private static final Map<String, CanonicalDataset> DATASETS = new ConcurrentHashMap<>();
 
     private final TokenizerModel model;
     private final SerializableHadoopConf conf;
@@ -320,17 +315,6 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task
     }
 
     private CanonicalDataset dataset(RowRange unit) {
-        return DATASETS.computeIfAbsent(unit.splitUri() + "@" + unit.splitVersion(), k -> {
-            try {
-                return CanonicalDataset.open(unit.splitUri(), conf.get());
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        });
-    }
-
-    /** Forgets the executor's cached dataset handles (tests, or after a dataset was rewritten). */
-    public static void clearDatasetCache() {
-        DATASETS.clear();
+        return ExecutorDatasets.get(unit, conf.get());
     }
 }

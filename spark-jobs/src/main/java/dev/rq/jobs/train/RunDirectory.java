@@ -14,12 +14,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -214,8 +211,8 @@ public final class RunDirectory {
     }
 
     /**
-     * Checks every file of checkpoint {@code step} against the SHA-256 in its manifest, streaming
-     * (memory is one buffer, whatever the checkpoint's size).
+     * Checks every file of checkpoint {@code step} against the size and SHA-256 in its manifest
+     * ({@link Checkpoints#read}: streaming, memory is one buffer whatever the checkpoint's size).
      *
      * @throws CheckpointException naming the first torn or altered file
      */
@@ -224,33 +221,7 @@ public final class RunDirectory {
         if (torn != null) {
             throw new CheckpointException(dir(step) + ": " + torn);
         }
-        JsonNode files;
-        try (InputStream in = fs.open(new Path(dir(step), Checkpoints.MANIFEST))) {
-            files = JSON.readTree(in).path("files");
-        }
-        byte[] buf = new byte[1 << 20];
-        for (Iterator<Map.Entry<String, JsonNode>> it = files.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            MessageDigest md = sha256();
-            try (InputStream in = fs.open(new Path(dir(step), e.getKey()))) {
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    md.update(buf, 0, n);
-                }
-            }
-            String sha = HexFormat.of().formatHex(md.digest());
-            if (!sha.equals(e.getValue().path("sha256").asText())) {
-                throw new CheckpointException(dir(step) + ": SHA-256 of " + e.getKey() + " is " + sha
-                        + ", the manifest says " + e.getValue().path("sha256").asText() + " (corrupted or altered)");
-            }
-        }
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        Checkpoints.read(checkpoint(step));
     }
 
     /** @return the checkpoint directory of {@code step} */
