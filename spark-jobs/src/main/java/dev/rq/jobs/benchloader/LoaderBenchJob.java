@@ -16,6 +16,7 @@ import dev.rq.data.loader.LoaderConfig;
 import dev.rq.data.loader.TokenBatchLoader;
 import dev.rq.data.loader.TokenBlocks;
 import dev.rq.io.SerializableHadoopConf;
+import dev.rq.jobs.JobGroup;
 import dev.rq.jobs.distributed.SparkBarriers;
 import dev.rq.tables.TokenSplit;
 import java.io.IOException;
@@ -103,18 +104,14 @@ public final class LoaderBenchJob {
         }
         o.loader().check(blocks, o.workers(), what); // before any cluster work
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        jsc.setJobGroup("rq-bench-loader", "rq bench-loader " + o.data() + ": " + o.workers() + " ranks, "
-                + o.epochs() + " epochs", false);
-        List<String> results;
-        try {
+        List<String> results = JobGroup.run(spark, "rq-bench-loader", "rq bench-loader " + o.data() + ": "
+                + o.workers() + " ranks, " + o.epochs() + " epochs", false, () -> {
             JavaRDD<Integer> ranks = jsc.parallelize(IntStream.range(0, o.workers()).boxed().toList(), o.workers());
             ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
             RDD<String> out = ranks.rdd().barrier().mapPartitions(
                     new RankTask(o, new SerializableHadoopConf(conf)), false, tag);
-            results = JavaRDD.fromRDD(out, tag).collect();
-        } finally {
-            jsc.clearJobGroup();
-        }
+            return JavaRDD.fromRDD(out, tag).collect();
+        });
         return report(o, blocks, datasetBytes, results);
     }
 

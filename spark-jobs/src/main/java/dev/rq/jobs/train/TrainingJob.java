@@ -2,6 +2,7 @@ package dev.rq.jobs.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rq.jobs.JobGroup;
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.distributed.RingSettings;
 import dev.rq.model.checkpoint.CheckpointException;
@@ -116,12 +117,14 @@ public final class TrainingJob {
                 String token = spark.sparkContext().applicationId() + "/" + UUID.randomUUID();
                 RankTask task = new RankTask(stage, o.runUri(), token, progress.address(driverHost),
                         ring, o.faultInjection(), hadoop);
-                jsc.setJobGroup(group, String.format("rq train %s: %d ranks, steps %d..%d -> %s",
-                        stage.kind(), o.workers(), from, maxSteps, o.runUri()), true);
-                JavaRDD<Integer> ranks = jsc.parallelize(IntStream.range(0, o.workers()).boxed().toList(), o.workers());
-                ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
-                RDD<String> out = ranks.rdd().barrier().mapPartitions(task, false, tag);
-                List<String> results = JavaRDD.fromRDD(out, tag).collect();
+                List<String> results = JobGroup.run(spark, group, String.format("rq train %s: %d ranks, steps"
+                        + " %d..%d -> %s", stage.kind(), o.workers(), from, maxSteps, o.runUri()), true, () -> {
+                    JavaRDD<Integer> ranks = jsc.parallelize(IntStream.range(0, o.workers()).boxed().toList(),
+                            o.workers());
+                    ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
+                    RDD<String> out = ranks.rdd().barrier().mapPartitions(task, false, tag);
+                    return JavaRDD.fromRDD(out, tag).collect();
+                });
                 progress.drain(Duration.ofSeconds(30)); // the last steps' lines may still be in flight
                 metrics.close();
                 JsonNode r0 = JSON.readTree(results.get(0));
@@ -145,8 +148,6 @@ public final class TrainingJob {
                 }
                 LOG.warn("training stage failed ({}); resubmitting from the last checkpoint ({} of {} retries)",
                         rootMessage(e), submissions, o.driverRetries());
-            } finally {
-                jsc.clearJobGroup();
             }
         }
     }
