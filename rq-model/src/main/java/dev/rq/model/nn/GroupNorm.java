@@ -29,6 +29,6 @@ public final class GroupNorm {
 
     /** swish(forward(x)) in one call: the pre-activation of the VAE's convolutions. */
     public NDArray forwardSwish(NDArray x) {
-        return Kernels.isBf16(x) ? Kernels.groupNormSilu(x, GROUPS, ps.get(w), ps.get(b), EPS) : Ops.swish(forward(x));
+        return Kernels.fused(x) ? Kernels.groupNormSilu(x, GROUPS, ps.get(w), ps.get(b), EPS) : Ops.swish(forward(x));
     }
 }

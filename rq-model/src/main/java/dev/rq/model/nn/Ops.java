@@ -68,11 +68,11 @@ public final class Ops {
     }
 
     /**
-     * SiLU / swish: x·σ(x); one fused kernel in bfloat16. float32 keeps the two-op form whose
-     * rounding the float32 tests (parity, N ranks ≡ 1 rank, resume) were written against.
+     * SiLU / swish: x·σ(x); one fused kernel ({@link Kernels#fused}; the two-op form with
+     * {@code -Drq.kernels.fp32=false} in float32).
      */
     public static NDArray swish(NDArray x) {
-        return Kernels.isBf16(x) ? Kernels.silu(x) : x.mul(x.getNDArrayInternal().sigmoid());
+        return Kernels.fused(x) ? Kernels.silu(x) : x.mul(x.getNDArrayInternal().sigmoid());
     }
 
     /**
@@ -85,10 +85,10 @@ public final class Ops {
      * @param beta [C]
      */
     public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, float eps) {
-        if (Kernels.isBf16(x)) {
+        if (Kernels.fused(x)) {
             return Kernels.groupNorm(x, groups, gamma, beta, eps);
         }
-        // float32: a fused layer norm over each flattened group (the float32 tests' rounding)
+        // -Drq.kernels.fp32=false in float32: a layer norm over each flattened group, then the affine
         Shape s = x.getShape();
         long b = s.get(0);
         long c = s.get(1);
@@ -103,10 +103,10 @@ public final class Ops {
     }
 
     /**
-     * Whether the VAE runs its convolutions in channels-last memory (NHWC) in bfloat16, which
-     * oneDNN computes without the layout reorders that NCHW costs at every call. On by default;
-     * {@code -Drq.channels_last=false} switches it off to measure the difference. float32 stays NCHW
-     * (its results are unchanged by the bfloat16 work).
+     * Whether the VAE runs its convolutions in channels-last memory (NHWC), which oneDNN computes
+     * without the layout reorders that NCHW costs at every call (forward and, above all, backward).
+     * On by default in both precisions ({@link Kernels#FP32_KERNELS} for float32);
+     * {@code -Drq.channels_last=false} switches it off to measure the difference.
      */
     public static final boolean CHANNELS_LAST = !"false".equals(System.getProperty("rq.channels_last"));
 
@@ -115,7 +115,7 @@ public final class Ops {
      *     {@link #CHANNELS_LAST})
      */
     public static NDArray toModelLayout(NDArray x, ParamStore ps) {
-        return CHANNELS_LAST && ps.precision() == Precision.BF16 ? Kernels.channelsLast(x) : x;
+        return CHANNELS_LAST && (ps.precision() == Precision.BF16 || Kernels.FP32_KERNELS) ? Kernels.channelsLast(x) : x;
     }
 
     /**
