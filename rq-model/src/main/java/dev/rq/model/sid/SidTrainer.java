@@ -1,21 +1,13 @@
 package dev.rq.model.sid;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
-import dev.rq.model.train.Adam;
-import dev.rq.model.train.GradientAccumulator;
-import dev.rq.model.train.GradientReduction;
-import dev.rq.model.train.LrSchedule;
+import dev.rq.model.train.StepLoop;
 import dev.rq.model.util.Rng;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -23,13 +15,19 @@ import java.util.Map;
  * The data-parallel training step of the semantic-ID RQ-VAE, exact like the image RQ-VAE's {@link
  * dev.rq.model.train.VaeTrainer}: the global batch B is M accumulation steps of B/M items, each cut
  * into micro-batches of g = {@code train.micro_batch_size} items of which rank r of N holds the
- * r-th contiguous share. Per accumulation step every micro-batch is encoded, all are quantized
- * jointly (one restart and one usage update per level from the counts of all micro-batches on all
- * ranks), then each is decoded and back-propagated on its own; gradients and loss values are
- * summed in an N-independent order ({@link GradientAccumulator}) and reduced over ranks ({@link
- * GradientReduction}), then clipped and applied by Adam ({@link Adam}, weight decay from {@code
+ * r-th contiguous share. This class is the loss hook of the one step loop ({@link StepLoop}):
+ * per accumulation step every micro-batch is encoded, all are quantized jointly (one restart and
+ * one usage update per level from the counts of all micro-batches on all ranks), then each is
+ * decoded and back-propagated on its own; the loop sums gradients and loss values in an
+ * N-independent order, reduces them over ranks, clips and applies Adam (weight decay from {@code
  * train.weight_decay}). A micro-batch's computation has the same shape and inputs for every N, so
  * N = 1 and N = 2 train bit-identical models.
+ *
+ * <p>The loop has two parts ({@link StepLoop.Part}): the autoencoder (encoder and decoder) and the
+ * gradient-trained codebooks, each with its own Adam, step count and gradient clipping (EMA
+ * codebooks have no trainable tensors and no part). The codebook part steps from the first step
+ * after the warm-up on: its Adam moments and bias correction start at the k-means
+ * initialisation.
  *
  * <p>During the first {@code warmupSteps} optimizer steps the model trains as a plain autoencoder:
  * the decoder reads the encoder output z and the loss is the reconstruction MSE; the codebooks
@@ -41,11 +39,9 @@ public final class SidTrainer {
     private final SidModel model;
     private final TrainConfig config;
     private final Collective collective;
-    private final Map<String, NDArray> params;
-    private final Map<String, NDArray> autoencoder;
     private final long warmupSteps;
-    private final Adam adam;
-    private final LrSchedule schedule;
+    private final StepLoop loop;
+    private final boolean codebookPart;
     private final Rng restartRng;
 
     /**
@@ -57,17 +53,12 @@ public final class SidTrainer {
         this.config = config;
         this.collective = collective;
         this.warmupSteps = warmupSteps;
-        this.params = model.params().trainable();
-        this.autoencoder = new LinkedHashMap<>();
-        params.forEach((k, v) -> {
-            if (!SidModel.isQuantizer(k)) {
-                autoencoder.put(k, v);
-            }
-        });
-        NDManager m = model.params().manager();
-        this.adam = new Adam(params, m, config.betas().get(0), config.betas().get(1), config.adamEps(),
-                config.weightDecay(), false);
-        this.schedule = LrSchedule.of(config);
+        StepLoop.Part autoencoder = StepLoop.Part.of(model.params(), k -> !SidModel.isQuantizer(k), config, false);
+        this.codebookPart = model.params().trainable().keySet().stream().anyMatch(SidModel::isQuantizer);
+        this.loop = codebookPart
+                ? new StepLoop(collective, autoencoder, StepLoop.Part.of(model.params(), SidModel::isQuantizer, config,
+                        false))
+                : new StepLoop(collective, autoencoder);
         this.restartRng = Rng.of(config.seed(), 0x51d2e5L);
     }
 
@@ -80,7 +71,7 @@ public final class SidTrainer {
      * @param recon reconstruction MSE
      * @param codebook codebook loss (0 for EMA codebooks and during the warm-up)
      * @param commit commitment loss (0 during the warm-up)
-     * @param gradNorm global gradient norm before clipping
+     * @param gradNorm global gradient norm before clipping (over both parts: √(a² + c²))
      * @param perplexity per level, exp(entropy) of this step's code histogram
      * @param usedFraction per level, fraction of codes used in this step
      * @param deadFraction codes re-seeded (or due) at the last lookup, mean over distinct codebooks
@@ -94,12 +85,12 @@ public final class SidTrainer {
 
     /** @return optimizer steps taken */
     public long step() {
-        return adam.step();
+        return loop.part(0).step();
     }
 
     /** @return whether the next step is a warm-up step (the codebooks are not used yet) */
     public boolean warmingUp() {
-        return adam.step() < warmupSteps;
+        return step() < warmupSteps;
     }
 
     /**
@@ -109,7 +100,6 @@ public final class SidTrainer {
      *     step (g = micro_batch_size, L = micro-batches per rank), in order
      */
     public Metrics step(List<NDArray> shares) {
-        long t0 = System.nanoTime();
         if (shares.size() != config.gradAccumSteps()) {
             throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " accumulation steps, got "
                     + shares.size());
@@ -122,69 +112,41 @@ public final class SidTrainer {
                     + config.microBatchesPerAccumulation() + "/" + collective.worldSize() + " micro-batches of " + g);
         }
         boolean warmup = warmingUp();
-        Map<String, NDArray> trained = warmup ? autoencoder : params;
         int depth = model.depth();
         double[][] counts = new double[depth][];
-        double lr = schedule.at(adam.step() + 1);
-        double gradNorm;
-        float[] losses;
         int local = 0;
-        try (NDScope scope = new NDScope()) { // frees the step's activations and gradient copies
-            GradientAccumulator acc = new GradientAccumulator(trained, slots, 4);
-            for (NDArray share : shares) {
-                local += (int) share.getShape().get(0);
-                List<NDArray> micro = new ArrayList<>(slots);
-                for (int j = 0; j < slots; j++) {
-                    micro.add(share.get(j * g + ":" + (j + 1) * g).duplicate()); // fresh: same bits for every N
-                }
-                List<float[]> stepCounts;
-                JniUtils.setGradMode(true);
-                try {
-                    List<NDArray> zs = new ArrayList<>(slots);
-                    for (NDArray x : micro) {
-                        zs.add(model.encode(x));
-                    }
-                    List<Levels.Quantized> q = warmup ? null : model.quantize(zs, true, collective, restartRng);
-                    for (int j = 0; j < slots; j++) {
-                        NDArray x = micro.get(j);
-                        SidModel.LossTerms l;
-                        if (warmup) {
-                            l = model.warmupLoss(x, model.decode(zs.get(j)));
-                        } else {
-                            NDArray recon = model.decode(q.get(j).zq());
-                            l = model.loss(x, new SidModel.Forward(zs.get(j), q.get(j), recon));
-                        }
-                        PtNDArray total = (PtNDArray) l.total();
-                        JniUtils.backward(total, (PtNDArray) total.onesLike(), false, false);
-                        acc.collect(j, new float[] {l.total().getFloat(), l.recon().getFloat(),
-                                l.codebook() == null ? 0f : l.codebook().getFloat(),
-                                l.commit() == null ? 0f : l.commit().getFloat()});
-                    }
-                    stepCounts = warmup ? usage(zs) : q.get(0).counts().stream().map(NDArray::toFloatArray).toList();
-                } finally {
-                    JniUtils.setGradMode(false);
-                }
-                for (int d = 0; d < depth; d++) {
-                    float[] c = stepCounts.get(d);
-                    counts[d] = counts[d] == null ? new double[c.length] : counts[d];
-                    for (int k = 0; k < c.length; k++) {
-                        counts[d][k] += c[k];
-                    }
-                }
-            }
-            losses = acc.stats();
-            Map<String, NDArray> grads = new LinkedHashMap<>(GradientReduction.reduce(acc.gradients(), losses,
-                    config.microBatchesPerStep(), collective));
-            for (Map.Entry<String, NDArray> e : params.entrySet()) {
-                if (!grads.containsKey(e.getKey())) {
-                    grads.put(e.getKey(), e.getValue().zerosLike()); // warm-up: the codebooks stay as they are
-                }
-            }
-            gradNorm = GradientReduction.globalNorm(grads);
-            GradientReduction.clip(grads, gradNorm, config.gradClipNorm());
-            adam.update(params, grads, lr);
-            trained.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+        for (NDArray share : shares) {
+            local += (int) share.getShape().get(0);
         }
+        boolean[] active = codebookPart ? new boolean[] {true, !warmup} : new boolean[] {true};
+        StepLoop.Plan plan = new StepLoop.Plan(shares.size(), slots, 4, config.microBatchesPerStep(), active);
+        StepLoop.Result r = loop.step(plan, (a, micro) -> {
+            NDArray share = shares.get(a);
+            List<NDArray> xs = new ArrayList<>(slots);
+            List<NDArray> zs = new ArrayList<>(slots);
+            for (int j = 0; j < slots; j++) {
+                NDArray x = share.get(j * g + ":" + (j + 1) * g).duplicate(); // fresh: same bits for every N
+                xs.add(x);
+                zs.add(model.encode(x));
+            }
+            List<Levels.Quantized> q = warmup ? null : model.quantize(zs, true, collective, restartRng);
+            for (int j = 0; j < slots; j++) {
+                SidModel.LossTerms l = warmup ? model.warmupLoss(xs.get(j), model.decode(zs.get(j)))
+                        : model.loss(xs.get(j), new SidModel.Forward(zs.get(j), q.get(j), model.decode(q.get(j).zq())));
+                micro.backward(l.total());
+                micro.collect(j, l.total().getFloat(), l.recon().getFloat(),
+                        l.codebook() == null ? 0f : l.codebook().getFloat(), l.commit() == null ? 0f : l.commit().getFloat());
+            }
+            List<float[]> stepCounts = warmup ? micro.noGrad(() -> usage(zs))
+                    : q.get(0).counts().stream().map(NDArray::toFloatArray).toList();
+            for (int d = 0; d < depth; d++) {
+                float[] c = stepCounts.get(d);
+                counts[d] = counts[d] == null ? new double[c.length] : counts[d];
+                for (int k = 0; k < c.length; k++) {
+                    counts[d][k] += c[k];
+                }
+            }
+        });
         double[] perplexity = new double[depth];
         double[] used = new double[depth];
         for (int d = 0; d < depth; d++) {
@@ -203,9 +165,13 @@ public final class SidTrainer {
             perplexity[d] = Math.exp(h);
             used[d] = nonzero / (double) counts[d].length;
         }
-        return new Metrics(adam.step(), lr, losses[0], losses[1], losses[2], losses[3], gradNorm, perplexity, used,
-                warmup ? 0 : model.deadFraction(), local * collective.worldSize(), (System.nanoTime() - t0) / 1e9,
-                warmup);
+        double norm = 0;
+        for (double n : r.gradNorms()) {
+            norm += n * n;
+        }
+        float[] losses = r.stats();
+        return new Metrics(step(), r.lrs()[0], losses[0], losses[1], losses[2], losses[3], Math.sqrt(norm), perplexity,
+                used, warmup ? 0 : model.deadFraction(), local * collective.worldSize(), r.seconds(), warmup);
     }
 
     /** @return per level, the global counts [K_d] of the current codebooks' codes of zs (no update) */
@@ -233,9 +199,13 @@ public final class SidTrainer {
         return out;
     }
 
-    /** @return optimizer moments (tensors written to a checkpoint as they are read) */
+    /** @return optimizer moments of both parts (tensors written to a checkpoint as they are read) */
     public Map<String, TensorData> optimizerState() {
-        return adam.state();
+        Map<String, TensorData> s = new java.util.LinkedHashMap<>(loop.part(0).optimizerState());
+        if (codebookPart) {
+            s.putAll(loop.part(1).optimizerState());
+        }
+        return s;
     }
 
     /** @return the restart generator's state */
@@ -245,7 +215,10 @@ public final class SidTrainer {
 
     /** Restores optimizer moments, step count and the restart generator (for resuming). */
     public void restore(Map<String, HostTensor> optimizer, long step, long rngState) {
-        adam.load(optimizer, step);
+        loop.part(0).restore(optimizer, step);
+        if (codebookPart) {
+            loop.part(1).restore(optimizer, Math.max(0, step - warmupSteps)); // it steps from the warm-up's end on
+        }
         restartRng.setState(rngState);
     }
 }

@@ -138,7 +138,21 @@ public final class StepLoop {
          */
         public Part(ParamStore store, double beta1, double beta2, double eps, double weightDecay, boolean decoupled,
                 LrSchedule schedule, double clipNorm) {
-            this.params = store.trainable();
+            this(store, k -> true, beta1, beta2, eps, weightDecay, decoupled, schedule, clipNorm);
+        }
+
+        /**
+         * A part of the trainable parameters of {@code store} whose keys {@code include} accepts
+         * (e.g. the semantic-ID model's autoencoder and its codebooks, stepped apart).
+         */
+        public Part(ParamStore store, java.util.function.Predicate<String> include, double beta1, double beta2,
+                double eps, double weightDecay, boolean decoupled, LrSchedule schedule, double clipNorm) {
+            this.params = new LinkedHashMap<>();
+            store.trainable().forEach((k, v) -> {
+                if (include.test(k)) {
+                    params.put(k, v);
+                }
+            });
             Map<String, NDArray> decayed = new LinkedHashMap<>();
             Map<String, NDArray> plain = new LinkedHashMap<>();
             params.forEach((k, v) -> (store.spec(k).decay() ? decayed : plain).put(k, v));
@@ -156,8 +170,14 @@ public final class StepLoop {
 
         /** A part with the optimizer, schedule and clipping of {@code train.*}. */
         public static Part of(ParamStore store, TrainConfig c, boolean decoupled) {
-            return new Part(store, c.betas().get(0), c.betas().get(1), c.adamEps(), c.weightDecay(), decoupled,
-                    LrSchedule.of(c), c.gradClipNorm());
+            return of(store, k -> true, c, decoupled);
+        }
+
+        /** A part of the parameters {@code include} accepts, with the settings of {@code train.*}. */
+        public static Part of(ParamStore store, java.util.function.Predicate<String> include, TrainConfig c,
+                boolean decoupled) {
+            return new Part(store, include, c.betas().get(0), c.betas().get(1), c.adamEps(), c.weightDecay(),
+                    decoupled, LrSchedule.of(c), c.gradClipNorm());
         }
 
         /** @return optimizer steps this part took */
