@@ -56,6 +56,58 @@ public final class InternalRows {
         }
     }
 
+    /**
+     * Copies an embedding of length {@code dim} into {@code out[off, off + dim)} and checks its
+     * elements as {@link ItemInput#checked(boolean) ItemInput's} SQL checks do, in one pass.
+     *
+     * @return null for a valid embedding, else {@link ItemInput#NULL_ELEMENT} (a null element, checked
+     *     first) or {@link ItemInput#NON_FINITE} (NaN, ±Inf or a double beyond the float32 range);
+     *     {@code out} then holds garbage
+     */
+    public static String copyChecked(ArrayData a, int dim, boolean doubles, float[] out, int off) {
+        if (a.numElements() != dim) {
+            throw new IllegalStateException("embedding of length " + a.numElements() + " reached the model; expected "
+                    + dim + " (rows are checked before)");
+        }
+        if (hasNull(a, dim)) {
+            return ItemInput.NULL_ELEMENT;
+        }
+        if (doubles) {
+            boolean finite = true;
+            for (int i = 0; i < dim; i++) {
+                double v = a.getDouble(i);
+                finite &= Math.abs(v) <= Float.MAX_VALUE; // false for NaN
+                out[off + i] = (float) v;
+            }
+            return finite ? null : ItemInput.NON_FINITE;
+        }
+        copy(a, dim, false, out, off);
+        boolean finite = true;
+        for (int i = off, end = off + dim; i < end; i++) {
+            finite &= Math.abs(out[i]) <= Float.MAX_VALUE; // false for NaN
+        }
+        return finite ? null : ItemInput.NON_FINITE;
+    }
+
+    /** @return whether an element of {@code a} is null (an UnsafeArrayData's null bits, a word at a time) */
+    private static boolean hasNull(ArrayData a, int dim) {
+        if (a instanceof org.apache.spark.sql.catalyst.expressions.UnsafeArrayData u) {
+            long words = (headerBytes(dim) - 8) / 8;
+            for (long w = 0; w < words; w++) {
+                if (org.apache.spark.unsafe.Platform.getLong(u.getBaseObject(), u.getBaseOffset() + 8 + 8 * w) != 0) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        for (int i = 0; i < dim; i++) {
+            if (a.isNullAt(i)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** @return the header size of an UnsafeArrayData of n elements (count + null bits, 8-byte words) */
     private static long headerBytes(int n) {
         return org.apache.spark.sql.catalyst.expressions.UnsafeArrayData.calculateHeaderPortionInBytes(n);

@@ -156,8 +156,25 @@ public final class ItemInput {
         return columns.hasLabel() ? raw.schema().apply(columns.labelColumn()).dataType() : null;
     }
 
+    /** The detail of a {@link #NULL_ELEMENT} reject. */
+    public static final String NULL_ELEMENT_DETAIL = "an element of the embedding is null";
+    /** The detail of a {@link #NON_FINITE} reject. */
+    public static final String NON_FINITE_DETAIL = "an element is NaN, infinite or beyond the float32 range";
+
     /** @return every row with {@link #REASON} and {@link #DETAIL} (both null for a valid row) */
     public Dataset<Row> checked() {
+        return checked(true);
+    }
+
+    /**
+     * @param elements whether to check the embedding's elements here ({@link #NULL_ELEMENT}, {@link
+     *     #NON_FINITE}); without, a row of the right length passes and its reader must check the
+     *     elements as it copies them ({@link InternalRows#copyChecked}): Spark evaluates the SQL
+     *     element checks ({@code exists(e, v -> …)}) interpreted, element by element, which made them
+     *     the most expensive part of reading an embedding
+     * @return every row with {@link #REASON} and {@link #DETAIL} (both null for a valid row)
+     */
+    public Dataset<Row> checked(boolean elements) {
         Column id = raw.col(quote(columns.idColumn()));
         Column emb = raw.col(quote(columns.embeddingColumn()));
         String e = quote(columns.embeddingColumn());
@@ -167,15 +184,15 @@ public final class ItemInput {
         Column len = functions.size(emb);
         Column reason = functions.when(id.isNull(), NULL_ID)
                 .when(emb.isNull(), NULL_EMBEDDING)
-                .when(len.notEqual(dim), WRONG_LENGTH)
-                .when(nullElement, NULL_ELEMENT)
-                .when(nonFinite, NON_FINITE);
+                .when(len.notEqual(dim), WRONG_LENGTH);
         Column detail = functions.when(id.isNull(), "the id column '" + columns.idColumn() + "' is null")
                 .when(emb.isNull(), "the embedding column '" + columns.embeddingColumn() + "' is null")
                 .when(len.notEqual(dim), functions.concat(functions.lit("length "), len.cast("string"),
-                        functions.lit(", expected " + dim)))
-                .when(nullElement, "an element of the embedding is null")
-                .when(nonFinite, "an element is NaN, infinite or beyond the float32 range");
+                        functions.lit(", expected " + dim)));
+        if (elements) {
+            reason = reason.when(nullElement, NULL_ELEMENT).when(nonFinite, NON_FINITE);
+            detail = detail.when(nullElement, NULL_ELEMENT_DETAIL).when(nonFinite, NON_FINITE_DETAIL);
+        }
         return raw.withColumn(REASON, reason).withColumn(DETAIL, detail);
     }
 

@@ -271,7 +271,7 @@ public final class AssignSidJob {
         }
         sel.addAll(List.of(functions.col(ItemInput.REASON), functions.col(ItemInput.DETAIL),
                 functions.input_file_name()));
-        Dataset<Row> checked = in.checked().select(sel.toArray(new Column[0]));
+        Dataset<Row> checked = in.checked(false).select(sel.toArray(new Column[0])); // elements: by the task
         DataType emb = in.raw().schema().apply(c.embeddingColumn()).dataType();
         AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch, reconSample);
         JavaRDD<Row> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);

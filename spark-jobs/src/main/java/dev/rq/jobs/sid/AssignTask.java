@@ -1,6 +1,7 @@
 package dev.rq.jobs.sid;
 
 import dev.rq.data.items.InternalRows;
+import dev.rq.data.items.ItemInput;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -15,8 +16,10 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * The encode pass of {@code rq assign-sid}, one Spark task per input split: checked rows come in as
- * internal rows {@code (id, embedding, [label], reason, detail, source file)}; valid rows are
+ * The encode pass of {@code rq assign-sid}, one Spark task per input split: rows come in as
+ * internal rows {@code (id, embedding, [label], reason, detail, source file)} checked for ids and
+ * lengths ({@link ItemInput#checked(boolean) ItemInput.checked(false)}); their elements are checked
+ * here while they are copied into the batch ({@link InternalRows#copyChecked}); valid rows are
  * encoded in batches of {@code batchSize} by the executor's model ({@link SidCoderHandle}) and
  * leave as {@code (item_id, sid, recon_mse, cosine, [label])}, rejected rows leave with their id,
  * embedding, label, reason, detail and file (the {@link #schema} covers both). Embeddings are copied
@@ -127,13 +130,19 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                 while (n < batchSize && rows.hasNext()) {
                     InternalRow r = rows.next();
                     if (!r.isNullAt(reasonCol)) {
-                        out.add(reject(r, reasonCol));
+                        out.add(reject(r, r.getUTF8String(reasonCol).toString(),
+                                r.isNullAt(reasonCol + 1) ? null : r.getUTF8String(reasonCol + 1).toString(), reasonCol));
+                        continue;
+                    }
+                    String bad = InternalRows.copyChecked(r.getArray(1), dim, doubles, x, n * dim);
+                    if (bad != null) {
+                        out.add(reject(r, bad, bad.equals(ItemInput.NULL_ELEMENT) ? ItemInput.NULL_ELEMENT_DETAIL
+                                : ItemInput.NON_FINITE_DETAIL, reasonCol));
                         continue;
                     }
                     ids[n] = InternalRows.value(r, 0, idType);
                     labels[n] = labelType == null || r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
                     reconstruct[n] = sampled(ids[n], reconSample);
-                    InternalRows.copy(r.getArray(1), dim, doubles, x, n * dim);
                     n++;
                 }
                 if (n > 0) {
@@ -151,7 +160,7 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                 }
             }
 
-            private Row reject(InternalRow r, int rc) {
+            private Row reject(InternalRow r, String reason, String detail, int rc) {
                 // (a rejected row carries its input values, not codes)
                 Object id = r.isNullAt(0) ? null : InternalRows.value(r, 0, idType);
                 Object emb = null;
@@ -160,8 +169,6 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                     DataType et = ((org.apache.spark.sql.types.ArrayType) embeddingType).elementType();
                     emb = scala.collection.immutable.ArraySeq.unsafeWrapArray(a.toObjectArray(et)); // a Scala Seq for the encoder
                 }
-                String reason = r.getUTF8String(rc).toString();
-                String detail = r.isNullAt(rc + 1) ? null : r.getUTF8String(rc + 1).toString();
                 String file = r.isNullAt(rc + 2) ? null : r.getUTF8String(rc + 2).toString();
                 if (labelType == null) {
                     return RowFactory.create(id, null, null, null, reason, detail, file, emb);

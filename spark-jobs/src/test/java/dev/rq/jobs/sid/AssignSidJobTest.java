@@ -1,5 +1,7 @@
 package dev.rq.jobs.sid;
 
+import dev.rq.data.items.ItemInput;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -94,8 +96,20 @@ class AssignSidJobTest {
         assertThat(m.counts().read()).isEqualTo(406);
         assertThat(m.counts().encoded()).isEqualTo(400);
         assertThat(m.counts().rejected()).isEqualTo(6);
+        // element checks run in the encode task (InternalRows.copyChecked), the others in SQL: same reasons
+        assertThat(m.counts().rejectedByReason()).containsExactlyInAnyOrderEntriesOf(Map.of(ItemInput.NULL_ID, 1L,
+                ItemInput.NULL_EMBEDDING, 1L, ItemInput.WRONG_LENGTH, 1L, ItemInput.NON_FINITE, 2L,
+                ItemInput.NULL_ELEMENT, 1L));
         assertThat(m.counts().items()).isEqualTo(400);
-        assertThat(spark.read().parquet(out + "/" + SidTable.REJECTS).count()).isEqualTo(6);
+        Map<Object, String> details = new HashMap<>();
+        for (Row r : spark.read().parquet(out + "/" + SidTable.REJECTS).collectAsList()) {
+            details.put(r.get(0), r.getAs(AssignTask.REASON) + ": " + r.getAs(AssignTask.DETAIL));
+        }
+        assertThat(details).hasSize(6)
+                .containsEntry(900003L, "non_finite: " + ItemInput.NON_FINITE_DETAIL)
+                .containsEntry(900004L, "non_finite: " + ItemInput.NON_FINITE_DETAIL)
+                .containsEntry(900005L, "null_element: " + ItemInput.NULL_ELEMENT_DETAIL)
+                .containsEntry(900002L, "wrong_length: length 15, expected 16");
         assertThat(m.collisions().largestGroup()).isGreaterThan(1);
         assertThat(m.statistics().prefixPurity()).hasSize(2);
         assertThat(m.statistics().cosineSimilarity()).isBetween(-1.0, 1.0);
