@@ -3,7 +3,9 @@ package dev.rq.cli;
 import dev.rq.jobs.sid.AssignSidJob;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
+import dev.rq.model.engine.Precision;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code rq assign-sid}: semantic IDs for every item of an item table (Spark job). */
@@ -52,11 +54,15 @@ public final class AssignSidCommand implements Callable<Integer> {
             description = "libtorch intra-op threads per task (default: spark.task.cpus, i.e. 1)")
     int threads;
 
+    @Mixin
+    PrecisionOption precision = new PrecisionOption();
+
     @Override
     public Integer call() throws Exception {
         AssignSidJob.Options o = new AssignSidJob.Options(checkpoint, data, output, existing, idColumn, embeddingColumn,
-                labelColumn, batchSize, threads, reconSample);
+                labelColumn, batchSize, threads, reconSample, precision.orElse(Precision.FP32));
         try (SparkSession spark = IngestCommand.session("rq assign-sid", workers)) {
+            PrecisionOption.checkBeforeWork(o.precision(), spark);
             System.out.print(AssignSidJob.run(spark, o).summary());
         }
         return 0;

@@ -166,8 +166,11 @@ public record SidManifest(
      * @param seconds wall time of the job (session start excluded)
      * @param encodeSeconds wall time of the encode pass
      * @param itemsPerSecond read rows / seconds
+     * @param precision the encoder's compute precision ({@code fp32}, {@code bf16}; null in tables
+     *     written before it was recorded)
      */
-    public record Job(String master, int batchSize, double seconds, double encodeSeconds, double itemsPerSecond) {}
+    public record Job(String master, int batchSize, double seconds, double encodeSeconds, double itemsPerSecond,
+            String precision) {}
 
     /** Writes the manifest into {@code dir}. */
     public void write(Path dir, Configuration conf) throws IOException {

@@ -35,13 +35,14 @@ final class Mlp {
      * @return [B, out]
      */
     NDArray forward(NDArray x) {
-        NDArray h = x;
+        NDArray h = ps.toCompute(x); // bfloat16 when the store computes in it (ParamStore#setPrecision)
         for (int i = 0; i < layers.size(); i++) {
-            h = Ops.linear(h, ps.get(layers.get(i)[0]), ps.get(layers.get(i)[1])); // [B, width_i+1]
+            h = Ops.linear(h, ps.compute(layers.get(i)[0]), ps.compute(layers.get(i)[1])); // [B, width_i+1]
             if (i + 1 < layers.size()) {
                 h = h.getNDArrayInternal().relu();
             }
         }
-        return h;
+        return h.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? h
+                : h.toType(ai.djl.ndarray.types.DataType.FLOAT32, false); // float32 out: the quantizer's precision
     }
 }

@@ -78,6 +78,17 @@ public final class SidModel implements SidCoder {
         return params.toHost();
     }
 
+    /**
+     * Sets the compute precision of the encoder and decoder (bf16: bfloat16 matrix products on
+     * float32 weights; z, the levels and the outputs stay float32). Inference only: training stays
+     * float32.
+     *
+     * @throws IllegalArgumentException for bf16 on a CPU without bfloat16 units
+     */
+    public void setPrecision(dev.rq.model.engine.Precision precision) {
+        params.setPrecision(precision);
+    }
+
     /** @return the residual levels (k-means initialisation, codebook export) */
     Levels levels() {
         return levels;

@@ -147,6 +147,37 @@ class SidModelTest {
     }
 
     @Test
+    void bf16EncodesNearFloat32AndBackExactly() {
+        if (!dev.rq.model.engine.Precision.cpuHasBf16()) {
+            System.out.println("SidModelTest: this CPU has no bfloat16 units: the bf16 encoder is not checked");
+            return;
+        }
+        SidModelConfig c = config("gradient");
+        try (NDManager m = Engines.newManager(); SidModel model = SidModel.create(c, m, 1)) {
+            NDArray x = Tensors.of(m, new SyntheticItems(1, 24, 10, 2, 0.2).embeddings(0, 64), new Shape(64, 24));
+            float[] z32 = model.encode(x).toFloatArray();
+            model.setPrecision(dev.rq.model.engine.Precision.BF16);
+            NDArray z = model.encode(x);
+            assertThat(z.getDataType()).isEqualTo(ai.djl.ndarray.types.DataType.FLOAT32);
+            float[] z16 = z.toFloatArray();
+            double num = 0;
+            double den = 0;
+            for (int i = 0; i < z32.length; i++) {
+                num += (z16[i] - z32[i]) * (double) (z16[i] - z32[i]);
+                den += z32[i] * (double) z32[i];
+            }
+            // bfloat16 keeps 8 mantissa bits: the latents differ (so bf16 ran), by about its rounding
+            assertThat(Math.sqrt(num / den)).isBetween(1e-5, 2e-2);
+            assertThat(model.codes(x).getShape()).isEqualTo(new Shape(64, 3));
+            try (var frozen = model.params().freeze()) { // weights cast once, the same numbers
+                assertThat(model.encode(x).toFloatArray()).containsExactly(z16);
+            }
+            model.setPrecision(dev.rq.model.engine.Precision.FP32);
+            assertThat(model.encode(x).toFloatArray()).containsExactly(z32);
+        }
+    }
+
+    @Test
     void rqKMeansCodesAndReconstruction() {
         SidModelConfig c = new SidModelConfig("rq-kmeans", 4, null, null, null, 2, List.of(2), null, null, null, null,
                 null);

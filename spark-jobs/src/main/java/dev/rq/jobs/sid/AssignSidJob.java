@@ -11,6 +11,7 @@ import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.config.SidDataConfig;
 import dev.rq.model.config.SidRunConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.sid.SidCheckpoint;
@@ -87,9 +88,18 @@ public final class AssignSidJob {
      *     statistics; 1 = every item (the decoder costs as much as the encoder)
      */
     public record Options(String checkpoint, String data, String output, String existing, String idColumn,
-            String embeddingColumn, String labelColumn, int batchSize, int threads, int reconSample) {
+            String embeddingColumn, String labelColumn, int batchSize, int threads, int reconSample,
+            Precision precision) {
+        /** Options computing in float32. */
+        public Options(String checkpoint, String data, String output, String existing, String idColumn,
+                String embeddingColumn, String labelColumn, int batchSize, int threads, int reconSample) {
+            this(checkpoint, data, output, existing, idColumn, embeddingColumn, labelColumn, batchSize, threads,
+                    reconSample, Precision.FP32);
+        }
+
         public Options {
             Objects.requireNonNull(checkpoint, "checkpoint");
+            Objects.requireNonNull(precision, "precision");
             Objects.requireNonNull(data, "data");
             Objects.requireNonNull(output, "output");
             if (batchSize <= 0) {
@@ -183,7 +193,7 @@ public final class AssignSidJob {
             int threads = o.threads() > 0 ? o.threads()
                     : Integer.parseInt(spark.sparkContext().getConf().get("spark.task.cpus", "1"));
             SidCoderHandle handle = new SidCoderHandle(ckptDir.uri(), modelSha, threads,
-                    new SerializableHadoopConf(conf));
+                    new SerializableHadoopConf(conf), o.precision());
             SidCoder coder = handle.get(); // the driver's copy: codebooks to export (and the local executor's)
 
             long te = System.nanoTime();
@@ -230,7 +240,7 @@ public final class AssignSidJob {
                     o.existing() == null ? null : ItemPreparation.qualify(o.existing(), conf),
                     createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                     new SidManifest.Job(spark.sparkContext().master(), o.batchSize(), round(seconds),
-                            round(encodeSeconds), round(counts.read() / seconds)));
+                            round(encodeSeconds), round(counts.read() / seconds), o.precision().id()));
             List<String> written = new ArrayList<>(files.all());
             written.add(codebookFile);
             out.commit(written, m.toJson().getBytes(StandardCharsets.UTF_8)); // manifest last

@@ -13,7 +13,9 @@ import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.sid.SidCheckpoint;
+import dev.rq.model.engine.Precision;
 import dev.rq.model.sid.SidCoder;
+import dev.rq.model.sid.SidModel;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -27,7 +29,7 @@ import java.io.UncheckedIOException;
  * intra-op threads on the calling task's thread.
  */
 final class SidCoderHandle implements Serializable {
-    private static final long serialVersionUID = 2L;
+    private static final long serialVersionUID = 3L;
 
     /** The {@link ExecutorModels} kind of semantic-ID models. */
     static final String KIND = "sid-coder";
@@ -36,12 +38,23 @@ final class SidCoderHandle implements Serializable {
     private final String modelSha256;
     private final int threads;
     private final SerializableHadoopConf conf;
+    private final Precision precision;
 
     SidCoderHandle(String checkpointUri, String modelSha256, int threads, SerializableHadoopConf conf) {
+        this(checkpointUri, modelSha256, threads, conf, Precision.FP32);
+    }
+
+    /**
+     * @param precision the encoder's and decoder's compute precision (bf16: bfloat16 matrix
+     *     products; the levels stay float32; residual k-means models are float32 whatever it is)
+     */
+    SidCoderHandle(String checkpointUri, String modelSha256, int threads, SerializableHadoopConf conf,
+            Precision precision) {
         this.checkpointUri = checkpointUri;
         this.modelSha256 = modelSha256;
         this.threads = threads;
         this.conf = conf;
+        this.precision = precision;
     }
 
     /** A coder loaded in this JVM with the manager owning its tensors. */
@@ -79,7 +92,8 @@ final class SidCoderHandle implements Serializable {
     Encoded encode(float[] x, int n, int dim, boolean[] reconstruct) {
         Loaded l = loaded();
         Engines.pytorch(threads); // intra-op threads of this (task) thread
-        try (NDManager m = l.manager.newSubManager(); NDScope scope = new NDScope()) { // frees the batch's tensors
+        try (NDManager m = l.manager.newSubManager(); NDScope scope = new NDScope(); // frees the batch's tensors
+                AutoCloseable frozen = l.coder instanceof SidModel s ? s.params().freeze() : null) { // bf16 casts once
             NDArray in = Tensors.of(m, x.length == n * dim ? x : java.util.Arrays.copyOf(x, n * dim), new Shape(n, dim));
             NDArray codes = l.coder.codes(in); // [n, D]
             long[] c = codes.toLongArray();
@@ -108,6 +122,8 @@ final class SidCoderHandle implements Serializable {
                 }
             }
             return new Encoded(c, mse, cos);
+        } catch (Exception e) {
+            throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
         }
     }
 
@@ -117,7 +133,8 @@ final class SidCoderHandle implements Serializable {
     }
 
     private Loaded loaded() {
-        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256, TaskDevice.current(), this::load);
+        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256 + "#" + precision.id(), TaskDevice.current(),
+                this::load);
     }
 
     private Loaded load(Device device) {
@@ -130,6 +147,14 @@ final class SidCoderHandle implements Serializable {
             } catch (RuntimeException e) {
                 l.coder().close();
                 throw e;
+            }
+            if (l.coder() instanceof SidModel s) {
+                try {
+                    s.setPrecision(precision); // bf16 on a CPU without bfloat16 units fails here
+                } catch (RuntimeException e) {
+                    l.coder().close();
+                    throw e;
+                }
             }
             return new Loaded(manager, l.coder());
         } catch (IOException e) {
