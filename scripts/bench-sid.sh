@@ -4,8 +4,9 @@
 # 1. rq sid-items: ITEMS x 768 Gaussian-mixture items (once; reused when present)
 # 2. rq train-sid --method rqvae (STEPS steps of batch 1024, the first STEPS/4 the autoencoder warm-up) and
 #    --method rq-kmeans: training items/s
-# 3. rq assign-sid with the RQ-VAE checkpoint, REPS times: items/s of the Spark job (the manifest's
-#    job.seconds: from the job's start to its commit; JVM and Spark session start excluded)
+# 3. rq assign-sid with the RQ-VAE checkpoint, REPS times per precision (PRECISIONS="fp32 bf16",
+#    interleaved): items/s of the Spark job (the manifest's job.seconds: from the job's start to its
+#    commit; JVM and Spark session start excluded); then how often bf16's codes equal fp32's
 # Prints the machine load (uptime) before and after: numbers from a loaded machine are not speeds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +14,7 @@ WORK=${1:-/tmp/rq-sid-bench}
 ITEMS=${ITEMS:-1000000}
 REPS=${REPS:-3}
 STEPS=${STEPS:-60}
+PRECISIONS=${PRECISIONS:-fp32 bf16}   # assign-sid --precision values, interleaved per rep
 RQ="$ROOT/bin/rq"
 export RQ_JAVA_OPTS=${RQ_JAVA_OPTS:--Xmx6g}
 mkdir -p "$WORK"
@@ -37,7 +39,15 @@ echo "train-sid rq-kmeans: $(median_ips "$WORK/train-rqkmeans") sampled items/s 
 
 CKPT=$(ls -d "$WORK"/train-rqvae/checkpoints/step-* | sort | tail -1)
 for rep in $(seq 1 "$REPS"); do
-  "$RQ" assign-sid --checkpoint "$CKPT" --data "$WORK/items" --output "$WORK/ids" --workers 2 >/dev/null
-  echo "assign-sid run $rep: $(json "$WORK/ids/_sid_manifest.json" "'%d items in %.1f s (encode %.1f s): %.0f items/s' % (d['counts']['read'], d['job']['seconds'], d['job']['encode_seconds'], d['job']['items_per_second'])")"
+  for p in $PRECISIONS; do   # interleaved, so that both precisions see the same machine
+    "$RQ" assign-sid --checkpoint "$CKPT" --data "$WORK/items" --output "$WORK/ids-$p" --workers 2 --precision "$p" >/dev/null
+    echo "assign-sid $p run $rep: $(json "$WORK/ids-$p/_sid_manifest.json" "'%d items in %.1f s (encode %.1f s): %.0f items/s' % (d['counts']['read'], d['job']['seconds'], d['job']['encode_seconds'], d['job']['items_per_second'])")"
+  done
 done
+if [[ $PRECISIONS == *bf16* && $PRECISIONS == *fp32* ]]; then   # how often bf16 gives float32's codes
+  "$RQ" query --table a="$WORK/ids-fp32/ids" --table b="$WORK/ids-bf16/ids" --sql "SELECT count(*) AS items,
+      avg(CASE WHEN a.sid[0] = b.sid[0] THEN 1.0 ELSE 0 END) AS bf16_agrees_level0,
+      avg(CASE WHEN a.sid = b.sid THEN 1.0 ELSE 0 END) AS bf16_agrees_all_levels
+      FROM a JOIN b ON a.item_id = b.item_id"
+fi
 echo "load after: $(uptime)"
