@@ -53,7 +53,8 @@ public final class SampleCommand implements Callable<Integer> {
     Integer workers;
 
     @Option(names = "--threads", defaultValue = "0",
-            description = "libtorch intra-op threads per executor (default: the executor's cores)")
+            description = "libtorch intra-op threads per model call, i.e. per task (default: the executor's cores"
+                    + " divided among its task slots: every task slot samples concurrently)")
     int threads;
 
     @Mixin

@@ -80,6 +80,14 @@ import org.slf4j.LoggerFactory;
  * not on the number of workers, the batch size or which other samples are generated.
  */
 public final class SampleJob {
+
+    /**
+     * Spark setting: {@code true} (default) lets the tasks of an executor sample and decode
+     * concurrently on its shared models (one lane per task slot, {@code threads} each); {@code
+     * false} serializes the model calls per executor (one lane of the executor's cores; the design
+     * before lanes, for comparison).
+     */
+    public static final String LANES_CONF = "spark.rq.sample.lanes";
     private static final Logger LOG = LoggerFactory.getLogger(SampleJob.class);
 
     /**
@@ -95,7 +103,8 @@ public final class SampleJob {
      * @param topP top-p, or null
      * @param seed run seed
      * @param batchSize samples per model call, or null
-     * @param threads libtorch intra-op threads per executor; 0 = the executor's cores
+     * @param threads libtorch intra-op threads per model call; 0 = the executor's cores divided among
+     *     its task slots (with {@link #LANES_CONF} false: the executor's cores)
      * @param precision compute precision of the transformer and the decoder (logits and sampling
      *     stay float32)
      */
@@ -294,7 +303,7 @@ public final class SampleJob {
      *
      * @param task the task function (models, sampling, PNG writing)
      * @param units one batch of (class, index) pairs per task
-     * @param threads intra-op threads per executor
+     * @param threads intra-op threads per model call
      * @param skeleton the codes manifest without counts, files and timing
      * @param sections the manifest's {@code sampling} and {@code generator} sections
      * @param schema the codes table's schema
@@ -336,17 +345,20 @@ public final class SampleJob {
         TokenTableSchema.CodeType codeType = TokenTableSchema.CodeType.forCodebookSize(maxK);
         SamplingConfig s = p.sampling();
         List<SampleUnit> units = units(p.classes(), o.perClass(), s.batchSize());
-        int threads = o.threads() > 0 ? o.threads() : executorCores(spark);
+        boolean lanes = Boolean.parseBoolean(spark.conf().get(LANES_CONF, "true"));
+        int threads = o.threads() > 0 ? o.threads() : lanes ? Math.max(1, executorCores(spark) / taskCpus(spark))
+                : executorCores(spark);
         ObjectNode sections = sections(p, o, s, threads);
         TokenManifest skeleton = skeleton(p, codeType, maxK, ks, q);
         StructType schema = TokenTableSchema.schema(codeType, false, withSections(skeleton, sections).toString());
         SamplerModel model = new SamplerModel(p.transformerDir().uri(), p.transformerSha(), p.vaeDir().uri(),
-                p.vaeSha(), threads, o.precision(), new SerializableHadoopConf(conf));
+                p.vaeSha(), threads, lanes, o.precision(), new SerializableHadoopConf(conf));
         SampleTask task = new SampleTask(model, new SerializableHadoopConf(conf), out.uri(), s, o.seed(),
                 mc.vocabSizeCond() > 1, codeShape, ks, codeType == TokenTableSchema.CodeType.INT16, res,
                 SampleLayout.SPLIT);
-        LOG.info("sample {} classes x {} = {} images in {} tasks, batch {}, {} threads/executor", p.classes().size(),
-                o.perClass(), (long) p.classes().size() * o.perClass(), units.size(), s.batchSize(), threads);
+        LOG.info("sample {} classes x {} = {} images in {} tasks, batch {}, {} threads per model call, {}",
+                p.classes().size(), o.perClass(), (long) p.classes().size() * o.perClass(), units.size(), s.batchSize(),
+                threads, lanes ? "one lane per task slot" : "one lane per executor (" + LANES_CONF + "=false)");
         return new Work(task, units, threads, skeleton, sections, schema);
     }
 
@@ -470,6 +482,10 @@ public final class SampleJob {
         return Math.round(v * f) / f;
     }
 
+    private static int taskCpus(SparkSession spark) {
+        return Math.max(1, Integer.parseInt(spark.conf().get("spark.task.cpus", "1")));
+    }
+
     private static int executorCores(SparkSession spark) {
         String master = spark.sparkContext().master();
         if (master.startsWith("local")) {
@@ -578,7 +594,7 @@ public final class SampleJob {
         kv.put("top-p", s.topP() == null ? "1.0 (none)" : s.topP());
         kv.put("seed", o.seed());
         kv.put("batch size", s.batchSize());
-        kv.put("job", String.format(Locale.ROOT, "%s, %d tasks, %d threads/executor: %.1f s, %.2f img/s",
+        kv.put("job", String.format(Locale.ROOT, "%s, %d tasks, %d threads per model call: %.1f s, %.2f img/s",
                 job.master(), job.tasks(), job.intraOpThreads(), job.seconds(), job.imagesPerSecond()));
         kv.put("codes", SampleLayout.CODES_DIR + "/ (token table, schema v" + TokenTableSchema.SCHEMA_VERSION + ")");
         HtmlReport report = HtmlReport.titled("rq sample").keyValues(kv);

@@ -28,9 +28,14 @@ import org.slf4j.LoggerFactory;
  * travels with the tasks; both checkpoints are loaded lazily, once per executor JVM and device, by
  * the one executor-wide cache ({@link ExecutorModels}, keyed by both URIs and SHA-256s) onto the
  * task's device ({@link TaskDevice}: the GPU Spark assigned to the task, else the CPU), verified
- * against their own checksums and against the {@code model.safetensors} SHA-256s the driver saw. Tasks of an executor share the models; sampling calls are serialized by
- * one lock and decoding calls by another (so one task decodes while the next samples), each with
- * {@code threads} libtorch intra-op threads.
+ * against their own checksums and against the {@code model.safetensors} SHA-256s the driver saw.
+ *
+ * <p>Tasks of an executor share the (read-only, eval-mode) models. With {@code lanes} (the default)
+ * they call them concurrently, each call with {@code threads} libtorch intra-op threads on the
+ * calling task's thread: Spark's task slots are the model's lanes, as in the tokenize job. Without,
+ * sampling calls are serialized by one lock and decoding calls by another (one task decodes while
+ * the next samples), each call with {@code threads} threads — the design before lanes, kept for
+ * comparison ({@code scripts/sample-lanes-ab.sh}).
  */
 public final class SamplerModel implements Serializable {
     private static final long serialVersionUID = 3L;
@@ -44,6 +49,7 @@ public final class SamplerModel implements Serializable {
     private final String vaeUri;
     private final String vaeSha256;
     private final int threads;
+    private final boolean lanes;
     private final Precision precision;
     private final SerializableHadoopConf conf;
 
@@ -52,12 +58,15 @@ public final class SamplerModel implements Serializable {
      * @param transformerSha256 expected SHA-256 of its {@code model.safetensors}
      * @param vaeUri stage-1 checkpoint URI
      * @param vaeSha256 expected SHA-256 of its {@code model.safetensors}
-     * @param threads libtorch intra-op threads (0 = libtorch default)
+     * @param threads libtorch intra-op threads per model call (0 = libtorch default)
+     * @param lanes concurrent tasks call the models concurrently (false: one sampling and one
+     *     decoding call at a time per executor)
      * @param precision compute precision of both models
      * @param conf Hadoop configuration to open the checkpoints with
      */
     public SamplerModel(String transformerUri, String transformerSha256, String vaeUri, String vaeSha256, int threads,
-            Precision precision, SerializableHadoopConf conf) {
+            boolean lanes, Precision precision, SerializableHadoopConf conf) {
+        this.lanes = lanes;
         this.precision = precision;
         this.transformerUri = transformerUri;
         this.transformerSha256 = transformerSha256;
@@ -68,8 +77,8 @@ public final class SamplerModel implements Serializable {
     }
 
     /**
-     * Both models loaded in this JVM, each on its own root manager with its own lock: one task
-     * can decode while another samples.
+     * Both models loaded in this JVM, each on its own root manager; without lanes each with its own
+     * lock (one task can decode while another samples).
      */
     public static final class Loaded implements AutoCloseable {
         private final NDManager transformerManager;
@@ -78,10 +87,13 @@ public final class SamplerModel implements Serializable {
         private final RqVae vae;
         private final RqSampler sampler;
         private final int threads;
-        private final ReentrantLock sampleLock = new ReentrantLock(true);
-        private final ReentrantLock decodeLock = new ReentrantLock(true);
+        private final ReentrantLock sampleLock; // null with lanes
+        private final ReentrantLock decodeLock;
 
-        Loaded(NDManager transformerManager, RqTransformer transformer, NDManager vaeManager, RqVae vae, int threads) {
+        Loaded(NDManager transformerManager, RqTransformer transformer, NDManager vaeManager, RqVae vae, int threads,
+                boolean lanes) {
+            this.sampleLock = lanes ? null : new ReentrantLock(true);
+            this.decodeLock = lanes ? null : new ReentrantLock(true);
             this.transformerManager = transformerManager;
             this.vaeManager = vaeManager;
             this.transformer = transformer;
@@ -101,25 +113,37 @@ public final class SamplerModel implements Serializable {
         public Generated sampleAndDecode(long[] cond, SamplingConfig s, Rng[] rows) {
             long t0 = System.nanoTime();
             long[] codes;
-            sampleLock.lock();
+            lock(sampleLock);
             try {
                 Engines.pytorch(threads); // intra-op threads are per calling thread
                 codes = sampler.sample(cond, s, rows, true);
             } finally {
-                sampleLock.unlock();
+                unlock(sampleLock);
             }
             long t1 = System.nanoTime();
             float[] images;
-            decodeLock.lock();
+            lock(decodeLock);
             try (NDManager sub = vaeManager.newSubManager(); NDScope scope = new NDScope()) {
                 Engines.pytorch(threads);
                 images = vae.decodeCodes(sampler.toTensor(sub, codes)).toFloatArray();
             } finally {
-                decodeLock.unlock();
+                unlock(decodeLock);
             }
             LOG.info("sampled {} images in {} ms, decoded in {} ms", rows.length, (t1 - t0) / 1_000_000,
                     (System.nanoTime() - t1) / 1_000_000);
             return new Generated(codes, images);
+        }
+
+        private static void lock(ReentrantLock l) {
+            if (l != null) {
+                l.lock();
+            }
+        }
+
+        private static void unlock(ReentrantLock l) {
+            if (l != null) {
+                l.unlock();
+            }
         }
 
         @Override
@@ -138,7 +162,8 @@ public final class SamplerModel implements Serializable {
 
     /** @return the executor's models on this task's device, loading and verifying them on first use */
     public Loaded get() {
-        String key = transformerUri + "#" + transformerSha256 + "|" + vaeUri + "#" + vaeSha256 + "@" + precision.id();
+        String key = transformerUri + "#" + transformerSha256 + "|" + vaeUri + "#" + vaeSha256 + "@" + precision.id()
+                + (lanes ? "" : "/one-lane");
         return ExecutorModels.get(KIND, key, TaskDevice.current(), this::load);
     }
 
@@ -158,7 +183,7 @@ public final class SamplerModel implements Serializable {
             ExecutorModels.requireModelSha(vaeUri, v.checkpoint(), vaeSha256);
             transformer.setPrecision(precision); // bf16 on a CPU without bf16 units fails here
             vae.setPrecision(precision);
-            return new Loaded(tm, transformer, vm, vae, threads);
+            return new Loaded(tm, transformer, vm, vae, threads, lanes);
         } catch (IOException e) {
             close(transformer, vae, tm, vm);
             throw new UncheckedIOException(e);
