@@ -52,13 +52,13 @@ run() { # $1 log name, rest: the command
 
 VAE="$OUT/vae/checkpoints/step-00000001"
 T="$OUT/t/checkpoints/step-00000001"
-if [[ ! -f $T/manifest.json ]]; then
-  run train-vae bin/rq train-vae --conf "$CONF_VAE" --data data/emoji/train --out "$OUT/vae" --max-steps 1 \
-    --checkpoint-every 1 --workers 1
-  run tokenize bin/rq tokenize --checkpoint "$VAE" --data data/emoji --output "$OUT/tokens" --workers "$WORKERS"
-  run train-t bin/rq train-transformer --conf "$CONF_T" --tokens "$OUT/tokens" --vae "$VAE" --out "$OUT/t" \
-    --max-steps 1 --checkpoint-every 1 --workers 1 --held-out none
-fi
+# each made once; a rerun into the same --out reuses what exists
+[[ -f $VAE/manifest.json ]] || run train-vae bin/rq train-vae --conf "$CONF_VAE" --data data/emoji/train \
+  --out "$OUT/vae" --max-steps 1 --checkpoint-every 1 --workers 1
+[[ -f $OUT/tokens/_tokens_manifest.json ]] || run tokenize bin/rq tokenize --checkpoint "$VAE" --data data/emoji \
+  --output "$OUT/tokens" --workers "$WORKERS"
+[[ -f $T/manifest.json ]] || run train-t bin/rq train-transformer --conf "$CONF_T" --tokens "$OUT/tokens" \
+  --vae "$VAE" --out "$OUT/t" --max-steps 1 --checkpoint-every 1 --workers 1 --held-out none
 
 sample() { # $1 lanes|one-lane, $2 round
   load "$1-$2"
