@@ -378,6 +378,12 @@ public final class AssignSidJob {
                     + m.model().modelSha256().substring(0, 12) + " (" + m.model().checkpoint() + "), not by --checkpoint "
                     + o.checkpoint() + " (" + modelSha.substring(0, 12) + "): new IDs must come from the same model");
         }
+        String was = m.job() == null || m.job().precision() == null ? Precision.FP32.id() : m.job().precision();
+        if (SidCheckpoint.RQVAE.equals(m.model().kind()) && !was.equals(o.precision().id())) {
+            throw new IllegalArgumentException("--existing " + o.existing() + " was assigned with --precision " + was
+                    + ", this run computes in " + o.precision().id() + ": the two give some items different codes,"
+                    + " so one ID table keeps one precision (use --precision " + was + ")");
+        }
         if (!m.source().idType().equals(in.idType().simpleString())) {
             throw new IllegalArgumentException("--existing " + o.existing() + " has item ids of type "
                     + m.source().idType() + ", the item table's are " + in.idType().simpleString());

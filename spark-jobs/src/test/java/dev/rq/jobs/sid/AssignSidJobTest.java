@@ -215,6 +215,17 @@ class AssignSidJobTest {
                 tmp.resolve("d").toString(), a, null, null, null, 32, 1, 1))).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("new IDs must come from the same model");
         assertThat(tmp.resolve("d")).doesNotExist();
+
+        // nor the same model in another precision (bf16 changes some codes)
+        if (dev.rq.model.engine.Precision.cpuHasBf16()) {
+            assertThatThrownBy(() -> AssignSidJob.run(spark, new AssignSidJob.Options(ckpt.toString(), second,
+                    tmp.resolve("e").toString(), a, null, null, null, 32, 1, 1, dev.rq.model.engine.Precision.BF16)))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("was assigned with --precision fp32, this run computes in bf16");
+            assertThat(tmp.resolve("e")).doesNotExist();
+        } else {
+            System.out.println("AssignSidJobTest: this CPU has no bfloat16 units: the precision check is not run");
+        }
     }
 
     @Test
