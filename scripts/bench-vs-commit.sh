@@ -17,12 +17,14 @@
 #   --threads T      intra-op threads of both sides (default 2)
 #   --quick          smoke run (--min-seconds 2 --iters 2): proves the script works, not a figure
 #
-# Example (the #12 transformer-step change against main before it, and against 0f6364b):
-#   scripts/bench-vs-commit.sh 51db951 --rounds 3
+# Roughly 3-5 min per round on an idle 2-core machine with the two default configs (an estimate; plus one build of
+# COMMIT). Remove the scratch worktree afterwards with `git worktree remove <its path>`.
+# Example (the #12 speed changes against main before them, a08d533, and against 0f6364b):
+#   scripts/bench-vs-commit.sh a08d533 --rounds 3
 #   scripts/bench-vs-commit.sh 0f6364b --rounds 3 --conf conf/rqtransformer/bench64.yaml
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[[ $# -ge 1 && $1 != -* ]] || { sed -n '2,21p' "$0"; exit 2; }
+[[ $# -ge 1 && $1 != -* ]] || { sed -n '2,24p' "$0"; exit 2; }
 COMMIT=$1; shift
 ROUNDS=3; CONFS=(); PRECISION=fp32; THREADS=2; OUT=; EXTRA=()
 while [[ $# -gt 0 ]]; do
@@ -33,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --threads) THREADS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --quick) EXTRA=(--min-seconds 2 --iters 2); shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench-vs-commit: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +46,7 @@ OLD=${TMPDIR:-/tmp}/rq-bench-$SHA
 OUT=${OUT:-$ROOT/target/bench-vs-commit-$SHA-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 if [[ ! -d $OLD ]]; then
-  git -C "$ROOT" worktree add --detach "$OLD" "$SHA" >/dev/null
+  git -C "$ROOT" worktree add --quiet --detach "$OLD" "$SHA"
 fi
 echo "bench-vs-commit: new = $ROOT ($(git -C "$ROOT" rev-parse --short HEAD)$( [[ -n $(git -C "$ROOT" status --porcelain -uno) ]] && echo ', uncommitted changes')), old = $SHA in $OLD"
 echo "building both (not timed) ..."
