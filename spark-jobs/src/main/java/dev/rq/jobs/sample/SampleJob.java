@@ -346,8 +346,8 @@ public final class SampleJob {
         SamplingConfig s = p.sampling();
         List<SampleUnit> units = units(p.classes(), o.perClass(), s.batchSize());
         boolean lanes = Boolean.parseBoolean(spark.conf().get(LANES_CONF, "true"));
-        int threads = o.threads() > 0 ? o.threads() : lanes ? Math.max(1, executorCores(spark) / taskCpus(spark))
-                : executorCores(spark);
+        // a lane is a task slot, which holds spark.task.cpus of the executor's cores
+        int threads = o.threads() > 0 ? o.threads() : lanes ? taskCpus(spark) : executorCores(spark);
         ObjectNode sections = sections(p, o, s, threads);
         TokenManifest skeleton = skeleton(p, codeType, maxK, ks, q);
         StructType schema = TokenTableSchema.schema(codeType, false, withSections(skeleton, sections).toString());
