@@ -88,11 +88,14 @@ public final class Kernels {
     }
 
     /**
-     * Whether float32 models use the fused kernels and channels-last memory as bfloat16 does (on by
-     * default; {@code -Drq.kernels.fp32=false} restores the explicit float32 operators and NCHW to
-     * compare). In-process A/B of the bench64 RQ-VAE training step, 1 thread: 1.21× faster.
+     * Whether float32 models use the fused kernels and channels-last memory as bfloat16 does (off by
+     * default; {@code -Drq.kernels.fp32=true} turns them on to compare). In-process A/B of the
+     * bench64 RQ-VAE training step: 1.21× faster at 1 thread on a loaded machine, ~1.0× at 2 threads
+     * nearly idle; on by default, a run killed and resumed in a new process was no longer
+     * bit-identical to an uninterrupted one (DriverKillTest, S3CheckpointKillTest), so float32 keeps
+     * the explicit operators.
      */
-    public static final boolean FP32_KERNELS = !"false".equals(System.getProperty("rq.kernels.fp32"));
+    public static final boolean FP32_KERNELS = Boolean.getBoolean("rq.kernels.fp32");
 
     /**
      * @return whether the layer computing on {@code x} uses the fused kernels (GroupNorm, SiLU,

@@ -69,7 +69,7 @@ public final class Ops {
 
     /**
      * SiLU / swish: x·σ(x); one fused kernel ({@link Kernels#fused}; the two-op form with
-     * {@code -Drq.kernels.fp32=false} in float32).
+     * float32 unless {@code -Drq.kernels.fp32=true}).
      */
     public static NDArray swish(NDArray x) {
         return Kernels.fused(x) ? Kernels.silu(x) : x.mul(x.getNDArrayInternal().sigmoid());
@@ -88,7 +88,7 @@ public final class Ops {
         if (Kernels.fused(x)) {
             return Kernels.groupNorm(x, groups, gamma, beta, eps);
         }
-        // -Drq.kernels.fp32=false in float32: a layer norm over each flattened group, then the affine
+        // float32 (default): a layer norm over each flattened group, then the affine
         Shape s = x.getShape();
         long b = s.get(0);
         long c = s.get(1);
@@ -105,7 +105,7 @@ public final class Ops {
     /**
      * Whether the VAE runs its convolutions in channels-last memory (NHWC), which oneDNN computes
      * without the layout reorders that NCHW costs at every call (forward and, above all, backward).
-     * On by default in both precisions ({@link Kernels#FP32_KERNELS} for float32);
+     * On by default in bfloat16 (in float32 only with {@link Kernels#FP32_KERNELS});
      * {@code -Drq.channels_last=false} switches it off to measure the difference.
      */
     public static final boolean CHANNELS_LAST = !"false".equals(System.getProperty("rq.channels_last"));
