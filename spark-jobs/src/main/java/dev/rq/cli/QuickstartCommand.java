@@ -1,7 +1,7 @@
 package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
-import dev.rq.jobs.quickstart.QuickstartJob;
+import dev.rq.pipelines.quickstart.QuickstartJob;
 import dev.rq.jobs.train.VaeStage;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.Configs;

@@ -1,7 +1,7 @@
 package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
-import dev.rq.jobs.sid.SidQuickstartJob;
+import dev.rq.pipelines.sidquickstart.SidQuickstartJob;
 import dev.rq.jobs.train.SidStage;
 import dev.rq.model.config.SidModelConfig;
 import dev.rq.model.config.SidRunConfig;

@@ -17,16 +17,11 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The package rules of docs/architecture.md, read from the source files: jobs do not use each
- * other's classes (only the two pipelines that orchestrate other jobs do, named here), the layers
- * below the jobs use no job or command class, the ring is Spark-free and the model library uses
- * neither Spark nor this module.
+ * other's classes, nor a pipeline's (dev.rq.pipelines: the quickstarts that run several jobs) or a
+ * command's; the layers below the jobs use no job, pipeline or command class; the ring is
+ * Spark-free and the model library uses neither Spark nor this module.
  */
 class PackageRulesTest {
-
-    /** The pipelines and the job packages they run. */
-    static final Map<String, Set<String>> ORCHESTRATES = Map.of(
-            "quickstart", Set.of("decode", "sample", "tokenize", "train"),
-            "sid", Set.of("train")); // sid-quickstart runs train-sid (jobs.train: SidStage, RqKMeansStage)
 
     /** Job-independent packages under dev.rq.jobs that every job may use. */
     static final Set<String> SHARED = Set.of("distributed");
@@ -62,7 +57,7 @@ class PackageRulesTest {
     }
 
     @Test
-    void noJobUsesAnotherJobsClassesExceptThePipelines() throws IOException {
+    void noJobUsesAnotherJobsClassesOrAPipeline() throws IOException {
         List<String> violations = new ArrayList<>();
         try (Stream<Path> jobs = Files.list(main().resolve("jobs"))) {
             for (Path pkg : jobs.filter(Files::isDirectory).sorted().toList()) {
@@ -70,12 +65,14 @@ class PackageRulesTest {
                 if (SHARED.contains(job)) {
                     continue;
                 }
-                Set<String> allowed = ORCHESTRATES.getOrDefault(job, Set.of());
                 for (Map.Entry<Path, String> f : sources(pkg)) {
+                    if (f.getValue().contains("dev.rq.pipelines") || f.getValue().contains("dev.rq.cli")) {
+                        violations.add(main().relativize(f.getKey()) + " uses a pipeline or command");
+                    }
                     Matcher m = JOB_REF.matcher(f.getValue());
                     while (m.find()) {
                         String other = m.group(1);
-                        if (!other.equals(job) && !SHARED.contains(other) && !allowed.contains(other)) {
+                        if (!other.equals(job) && !SHARED.contains(other)) {
                             violations.add(main().relativize(f.getKey()) + " uses " + m.group());
                         }
                     }
@@ -90,7 +87,8 @@ class PackageRulesTest {
         List<String> violations = new ArrayList<>();
         for (String layer : List.of("tables", "data", "io", "executor", "collective", "report")) {
             for (Map.Entry<Path, String> f : sources(main().resolve(layer))) {
-                if (f.getValue().contains("dev.rq.jobs") || f.getValue().contains("dev.rq.cli")) {
+                if (f.getValue().contains("dev.rq.jobs") || f.getValue().contains("dev.rq.cli")
+                        || f.getValue().contains("dev.rq.pipelines")) {
                     violations.add(main().relativize(f.getKey()).toString());
                 }
                 if (layer.equals("collective") && f.getValue().contains("org.apache.spark")) {
@@ -105,7 +103,8 @@ class PackageRulesTest {
     void theModelLibraryUsesNeitherSparkNorTheJobs() {
         List<String> violations = new ArrayList<>();
         for (Map.Entry<Path, String> f : sources(root().resolve("rq-model/src/main/java"))) {
-            for (String banned : List.of("org.apache.spark", "dev.rq.jobs", "dev.rq.cli", "dev.rq.tables")) {
+            for (String banned : List.of("org.apache.spark", "dev.rq.jobs", "dev.rq.cli", "dev.rq.tables",
+                    "dev.rq.pipelines")) {
                 if (f.getValue().contains(banned)) {
                     violations.add(f.getKey().getFileName() + " uses " + banned);
                 }

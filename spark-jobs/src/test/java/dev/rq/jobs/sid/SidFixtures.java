@@ -11,18 +11,18 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /** Item tables for the semantic-ID tests. */
-final class SidFixtures {
+public final class SidFixtures {
 
     private SidFixtures() {}
 
     /** item_id long, embedding array&lt;float&gt;, label long. */
-    static final StructType SCHEMA = DataTypes.createStructType(List.of(
+    public static final StructType SCHEMA = DataTypes.createStructType(List.of(
             DataTypes.createStructField("item_id", DataTypes.LongType, true),
             DataTypes.createStructField("embedding", DataTypes.createArrayType(DataTypes.FloatType, true), true),
             DataTypes.createStructField("label", DataTypes.LongType, true)));
 
     /** @return rows of items [from, from + n) of a synthetic mixture (ids = index + idOffset) */
-    static List<Row> items(SyntheticItems gen, long from, int n, long idOffset) {
+    public static List<Row> items(SyntheticItems gen, long from, int n, long idOffset) {
         List<Row> rows = new ArrayList<>();
         for (long i = from; i < from + n; i++) {
             float[] e = new float[gen.dim()];
@@ -32,7 +32,7 @@ final class SidFixtures {
         return rows;
     }
 
-    static List<Float> boxed(float[] e) {
+    public static List<Float> boxed(float[] e) {
         List<Float> l = new ArrayList<>(e.length);
         for (float v : e) {
             l.add(v);
@@ -41,12 +41,12 @@ final class SidFixtures {
     }
 
     /** Writes rows as a Parquet item table in {@code partitions} files. */
-    static void write(SparkSession spark, List<Row> rows, String uri, int partitions) {
+    public static void write(SparkSession spark, List<Row> rows, String uri, int partitions) {
         spark.createDataFrame(rows, SCHEMA).repartition(partitions).write().mode(SaveMode.Overwrite).parquet(uri);
     }
 
     /** The six rows every check rejects (ids 900000…900005). */
-    static List<Row> badRows(int dim) {
+    public static List<Row> badRows(int dim) {
         List<Row> bad = new ArrayList<>();
         float[] ok = new float[dim];
         bad.add(RowFactory.create(null, boxed(ok), 0L)); // null id

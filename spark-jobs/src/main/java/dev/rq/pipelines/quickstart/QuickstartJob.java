@@ -1,4 +1,4 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.pipelines.quickstart;
 
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.jobs.decode.DecodeJob;

@@ -1,4 +1,4 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.pipelines.quickstart;
 
 import java.util.Locale;
 import java.util.Objects;

@@ -1,4 +1,4 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.pipelines.quickstart;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

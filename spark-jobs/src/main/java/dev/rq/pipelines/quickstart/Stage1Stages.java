@@ -1,4 +1,4 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.pipelines.quickstart;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rq.data.dataset.CanonicalDataset;

@@ -1,4 +1,4 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.pipelines.quickstart;
 
 import dev.rq.model.metrics.Psnr;
 import java.util.Arrays;

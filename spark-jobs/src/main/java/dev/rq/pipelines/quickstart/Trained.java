@@ -1,4 +1,4 @@
-package dev.rq.jobs.quickstart;
+package dev.rq.pipelines.quickstart;
 
 /**
  * The result of a training stage (the RQ-VAE of {@code train}, the RQ-Transformer of {@code

@@ -1,10 +1,12 @@
-package dev.rq.jobs.sid;
+package dev.rq.pipelines.sidquickstart;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.jobs.SparkSessions;
+import dev.rq.jobs.sid.SidFixtures;
+import dev.rq.jobs.sid.SidReport;
 import dev.rq.model.config.SidRunConfig;
 import dev.rq.model.sid.SyntheticItems;
 import java.io.ByteArrayOutputStream;

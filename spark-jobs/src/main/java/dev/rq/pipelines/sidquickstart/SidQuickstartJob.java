@@ -1,8 +1,11 @@
-package dev.rq.jobs.sid;
+package dev.rq.pipelines.sidquickstart;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.jobs.sid.AssignSidJob;
+import dev.rq.jobs.sid.ItemTablesJob;
+import dev.rq.jobs.sid.SidReport;
 import dev.rq.jobs.train.SidStage;
 import dev.rq.jobs.train.RunDirectory;
 import dev.rq.jobs.train.TrainingJob;
