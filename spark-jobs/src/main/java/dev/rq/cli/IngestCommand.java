@@ -1,7 +1,7 @@
 package dev.rq.cli;
 
 import dev.rq.jobs.SparkSessions;
-import dev.rq.jobs.IngestJob;
+import dev.rq.jobs.ingest.IngestJob;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;

@@ -1,5 +1,6 @@
 package dev.rq.cli;
 
+import dev.rq.io.HadoopDir;
 import dev.rq.jobs.query.QueryJob;
 import java.io.BufferedWriter;
 import java.io.OutputStreamWriter;
@@ -7,7 +8,6 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -67,19 +67,16 @@ public final class QueryCommand implements Callable<Integer> {
                 } else {
                     Path p = new Path(q.output);
                     FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
-                    Path tmp = new Path(p.getParent(), "." + p.getName() + ".tmp-" + UUID.randomUUID());
+                    Path at = HadoopDir.writePath(fs, p); // the file appears complete under its name, or not at all
                     long n;
-                    try (Writer w = new BufferedWriter(new OutputStreamWriter(fs.create(tmp, false),
+                    try (Writer w = new BufferedWriter(new OutputStreamWriter(fs.create(at, true),
                             StandardCharsets.UTF_8))) {
                         n = QueryJob.run(spark, q.sql, f, limit, w);
                     } catch (Exception e) {
-                        fs.delete(tmp, false); // a failed query leaves no partial file
+                        fs.delete(at, false); // a failed query leaves no partial file (on an object store no file)
                         throw e;
                     }
-                    fs.delete(p, false);
-                    if (!fs.rename(tmp, p)) {
-                        throw new java.io.IOException("cannot rename " + tmp + " to " + p);
-                    }
+                    HadoopDir.publish(fs, at, p);
                     System.err.printf("rq query: %d rows -> %s%n", n, fs.makeQualified(p));
                 }
             }

@@ -14,8 +14,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import org.apache.logging.log4j.LogManager;
-import org.apache.logging.log4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.Logger;
 
 /**
  * The connection phase of one rank of a {@link TcpRingCollective}: listen (on a port of the
@@ -40,7 +40,7 @@ import org.apache.logging.log4j.Logger;
  */
 final class RingSetup {
 
-    private static final Logger LOG = LogManager.getLogger(RingSetup.class);
+    private static final Logger LOG = LoggerFactory.getLogger(RingSetup.class);
 
     static final int CHALLENGE_MAGIC = 0x52514332;
     static final int HELLO_MAGIC = 0x52514832;

@@ -17,7 +17,7 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         // travel with Java serialization (small task descriptions and per-task results only)
         registerJava(kryo, "dev.rq.data.ingest.ImageFolderListing$Entry");
         registerJava(kryo, "dev.rq.data.ingest.IngestResult");
-        registerJava(kryo, "dev.rq.jobs.IngestJob$ShardStats");
+        registerJava(kryo, "dev.rq.jobs.ingest.IngestJob$ShardStats");
         registerJava(kryo, "dev.rq.jobs.sample.SampleUnit");
         registerJava(kryo, "dev.rq.tables.TokenManifest$DataFile"); // token-table writer results
         registerJava(kryo, "dev.rq.data.dataset.RowRange");

@@ -163,6 +163,9 @@ class RqCliErrorsTest {
                 Arguments.of("query naming an unknown column", List.of("query", "--table", "t="
                         + repo("data/emoji/validation"), "--sql", "SELECT nope FROM t"), List.of("rq query: ",
                         "`nope` cannot be resolved")),
+                Arguments.of("query naming an unknown column, to a file", List.of("query", "--table", "t="
+                        + repo("data/emoji/validation"), "--sql", "SELECT nope FROM t", "--output", t("q.csv")),
+                        List.of("rq query: ", "`nope` cannot be resolved")),
                 Arguments.of("bad option value", List.of("ingest", "--input", "x", "--format", "zip", "--output", "y"),
                         List.of("rq ingest: Invalid value for option '--format'", "zip")),
                 // the shared training flags: the config is checked against the ranks before Spark starts
@@ -217,6 +220,24 @@ class RqCliErrorsTest {
             }
         }
         assertThat(Path.of(t("not-a-table/notes.txt"))).hasContent("keep me");
+    }
+
+    @Test
+    void aQueryOutputAppearsWholeAndAFailedQueryKeepsThePreviousOne() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("query-out"));
+        Path out = dir.resolve("counts.csv");
+        Files.writeString(out, "old\n");
+        String table = "t=" + repo("data/emoji/validation");
+        Run ok = run(null, "query", "--table", table, "--sql", "SELECT count(*) AS n FROM t", "--output", out.toString());
+        assertThat(ok.rc).as(ok.err).isZero();
+        assertThat(Files.readString(out)).startsWith("n\n").doesNotContain("old");
+        Run bad = run(null, "query", "--table", table, "--sql", "SELECT nope FROM t", "--output", out.toString());
+        assertThat(bad.rc).as(bad.err).isEqualTo(Failures.USER_ERROR);
+        assertThat(Files.readString(out)).startsWith("n\n"); // the previous output stays as it was
+        try (Stream<Path> files = Files.list(dir)) { // no temporary file left behind (.crc: the local checksums)
+            assertThat(files.map(f -> f.getFileName().toString()).filter(f -> !f.endsWith(".crc")).toList())
+                    .containsExactly("counts.csv");
+        }
     }
 
     @Test

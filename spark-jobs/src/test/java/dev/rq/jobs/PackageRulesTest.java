@@ -16,9 +16,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * The package rules of docs/architecture.md, read from the source files: jobs do not use each
- * other's classes, nor a pipeline's (dev.rq.pipelines: the quickstarts that run several jobs) or a
- * command's; the layers below the jobs use no job, pipeline or command class; the ring is
+ * The package rules of docs/architecture.md, read from the source files: every job has a package of
+ * its own (the classes directly in dev.rq.jobs and in its shared packages are no job and import
+ * none); jobs do not use each other's classes, nor a pipeline's (dev.rq.pipelines: the quickstarts
+ * that run several jobs) or a command's; the layers below the jobs use no job, pipeline or command class; the ring is
  * Spark-free and the model library uses neither Spark nor this module.
  */
 class PackageRulesTest {
@@ -79,6 +80,33 @@ class PackageRulesTest {
                 }
             }
         }
+        assertThat(violations).isEmpty();
+    }
+
+    @Test
+    void everyJobHasItsOwnPackageAndTheSharedOnesUseNoJob() throws IOException {
+        List<String> violations = new ArrayList<>();
+        Pattern jobImport = Pattern.compile("import dev\\.rq\\.jobs\\.([a-z]+)\\.");
+        List<Path> shared = new ArrayList<>();
+        try (Stream<Path> root = Files.list(main().resolve("jobs"))) {
+            root.filter(f -> f.toString().endsWith(".java")).forEach(shared::add); // JobGroup, SparkSessions, ...
+        }
+        for (String pkg : SHARED) {
+            sources(main().resolve("jobs").resolve(pkg)).forEach(f -> shared.add(f.getKey()));
+        }
+        for (Path f : shared) {
+            String name = f.getFileName().toString();
+            if (name.endsWith("Job.java")) {
+                violations.add(main().relativize(f) + " is a job outside a job package");
+            }
+            Matcher m = jobImport.matcher(COMMENT.matcher(Files.readString(f)).replaceAll(""));
+            while (m.find()) {
+                if (!SHARED.contains(m.group(1))) {
+                    violations.add(main().relativize(f) + " imports job package " + m.group(1));
+                }
+            }
+        }
+        assertThat(shared).as("the shared classes of dev.rq.jobs").isNotEmpty();
         assertThat(violations).isEmpty();
     }
 

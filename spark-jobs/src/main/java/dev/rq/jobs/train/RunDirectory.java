@@ -25,8 +25,8 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.logging.log4j.LogManager;
-import org.apache.logging.log4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.Logger;
 
 /**
  * The layout of a training run under its run URI (any Hadoop FileSystem: local, HDFS, S3A, …):
@@ -53,7 +53,7 @@ import org.apache.logging.log4j.Logger;
  * before its files, so a pruned checkpoint is never half-valid.
  */
 public final class RunDirectory {
-    private static final Logger LOG = LogManager.getLogger(RunDirectory.class);
+    private static final Logger LOG = LoggerFactory.getLogger(RunDirectory.class);
 
     static final String RUN_JSON = "run.json";
     static final String CONFIG_YAML = "config.yaml";

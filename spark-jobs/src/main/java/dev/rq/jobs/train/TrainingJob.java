@@ -18,8 +18,8 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.stream.IntStream;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.logging.log4j.LogManager;
-import org.apache.logging.log4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.Logger;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.rdd.RDD;
@@ -41,7 +41,7 @@ import scala.reflect.ClassTag$;
  */
 public final class TrainingJob {
 
-    static final Logger LOG = LogManager.getLogger(TrainingJob.class);
+    static final Logger LOG = LoggerFactory.getLogger(TrainingJob.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private TrainingJob() {}

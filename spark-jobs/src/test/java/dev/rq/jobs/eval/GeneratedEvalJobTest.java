@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.ndarray.NDManager;
-import dev.rq.jobs.IngestJob;
+import dev.rq.jobs.ingest.IngestJob;
 import dev.rq.jobs.sample.SampleJob;
 import dev.rq.jobs.tokenize.TokenFixtures;
 import dev.rq.model.checkpoint.LocalDir;

@@ -1,12 +1,12 @@
-package dev.rq.data;
+package dev.rq.jobs.ingest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.rq.data.TestImages;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
-import dev.rq.jobs.IngestJob;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.nio.charset.StandardCharsets;

@@ -1,9 +1,11 @@
-package dev.rq.jobs;
+package dev.rq.jobs.ingest;
 
 import dev.rq.io.FileListing;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
+import dev.rq.jobs.JobGroup;
 import dev.rq.io.StagedOutput;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
@@ -17,8 +19,6 @@ import dev.rq.data.ingest.SourceRecord;
 import dev.rq.data.ingest.WebDatasetReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.ObjectInputStream;
-import java.io.ObjectOutputStream;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -178,7 +178,7 @@ public final class IngestJob {
         return JobGroup.run(spark, "rq-ingest", description, false, () -> {
             JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
             Configuration conf = jsc.hadoopConfiguration();
-            SerializableConf sconf = new SerializableConf(conf);
+            SerializableHadoopConf sconf = new SerializableHadoopConf(conf);
             Source src = switch (o.format()) { // plan: list and check the input (fails before any write)
                 case IMAGEFOLDER -> imageFolder(jsc, o, sconf);
                 case WEBDATASET -> webDataset(jsc, o, sconf);
@@ -225,7 +225,7 @@ public final class IngestJob {
 
     /** One Spark job: validates, shards, sorts and writes every unit straight under the split folder. */
     private static List<ShardStats> write(Source src, Options o, int shards, long rowGroupBytes,
-            StagedOutput out, SerializableConf sconf) {
+            StagedOutput out, SerializableHadoopConf sconf) {
         IngestProcessor proc = new IngestProcessor(o.resize());
         return src.records
                 .map(proc::process)
@@ -288,7 +288,7 @@ public final class IngestJob {
     private record Source(JavaRDD<SourceRecord> records, List<String> classNames,
             long inputBytes, long expectedUnits) {}
 
-    private static Source imageFolder(JavaSparkContext jsc, Options o, SerializableConf sconf)
+    private static Source imageFolder(JavaSparkContext jsc, Options o, SerializableHadoopConf sconf)
             throws IOException {
         ImageFolderListing listing = ImageFolderListing.list(o.input(), sconf.get());
         List<ImageFolderListing.Entry> entries = listing.entries();
@@ -310,7 +310,7 @@ public final class IngestJob {
         return new Source(records, listing.classNames(), listing.totalBytes(), entries.size());
     }
 
-    private static Source webDataset(JavaSparkContext jsc, Options o, SerializableConf sconf)
+    private static Source webDataset(JavaSparkContext jsc, Options o, SerializableHadoopConf sconf)
             throws IOException {
         Path in = new Path(o.input());
         FileSystem fs = in.getFileSystem(sconf.get());
@@ -465,10 +465,10 @@ public final class IngestJob {
         private final int shards;
         private final List<String> classNames;
         private final long rowGroupBytes;
-        private final SerializableConf conf;
+        private final SerializableHadoopConf conf;
 
         ShardTask(String splitDir, String suffix, String split, int shards, List<String> classNames,
-                long rowGroupBytes, SerializableConf conf) {
+                long rowGroupBytes, SerializableHadoopConf conf) {
             this.splitDir = splitDir;
             this.suffix = suffix;
             this.split = split;
@@ -566,31 +566,6 @@ public final class IngestJob {
         @Override
         public T next() {
             return it.next();
-        }
-    }
-
-    /** A Hadoop {@link Configuration} that can be shipped to executors. */
-    static final class SerializableConf implements Serializable {
-        private static final long serialVersionUID = 1L;
-        private transient Configuration conf;
-
-        SerializableConf(Configuration conf) {
-            this.conf = conf;
-        }
-
-        Configuration get() {
-            return conf;
-        }
-
-        private void writeObject(ObjectOutputStream out) throws IOException {
-            out.defaultWriteObject();
-            conf.write(out);
-        }
-
-        private void readObject(ObjectInputStream in) throws IOException, ClassNotFoundException {
-            in.defaultReadObject();
-            conf = new Configuration(false);
-            conf.readFields(in);
         }
     }
 }
