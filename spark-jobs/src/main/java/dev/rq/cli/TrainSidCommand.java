@@ -1,6 +1,5 @@
 package dev.rq.cli;
 
-import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.train.SidStage;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.model.config.SidModelConfig;
@@ -9,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -42,15 +40,8 @@ public final class TrainSidCommand implements Callable<Integer> {
         // the config is bound, validated and checked against the ranks before Spark starts
         SidRunConfig config = load(conf, training.overrides(), method);
         TrainingJob.Options o = training.job(SidStage.of(config, out), out);
-        SparkSession spark = SparkSessions.getOrCreate("train-sid", o.workers());
-        try {
-            TrainingJob.Result r = SidStage.train(spark, config, data, o);
-            System.out.printf("trained %s (%d steps) -> %s%nfinal checkpoint: %s%nweights sha256: %s%n",
-                    config.model().method(), r.steps(), r.runUri(), r.finalCheckpoint(), r.weightsSha256());
-            return 0;
-        } finally {
-            spark.stop();
-        }
+        return TrainingFlags.run("train-sid", o, config.train().computePrecision(), config.model().method(),
+                spark -> SidStage.train(spark, config, data, o));
     }
 
     /** The run config of a file with {@code overrides} and {@code --method} (null: the file's). */

@@ -1,12 +1,10 @@
 package dev.rq.cli;
 
-import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.jobs.train.TransformerStage;
 import dev.rq.model.config.TransformerRunConfig;
 import java.util.List;
 import java.util.concurrent.Callable;
-import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -48,15 +46,7 @@ public final class TrainTransformerCommand implements Callable<Integer> {
         TransformerStage stage = new TransformerStage(config, tokens, split,
                 "none".equals(heldOut) ? null : heldOut);
         TrainingJob.Options o = training.job(stage, out);
-        SparkSession spark = SparkSessions.getOrCreate("train-transformer", o.workers());
-        try {
-            PrecisionOption.checkBeforeWork(config.train().computePrecision(), spark);
-            TrainingJob.Result r = TrainingJob.run(spark, stage, o);
-            System.out.printf("trained %d steps -> %s%nfinal checkpoint: %s%nweights sha256: %s%n", r.steps(),
-                    r.runUri(), r.finalCheckpoint(), r.weightsSha256());
-            return 0;
-        } finally {
-            spark.stop();
-        }
+        return TrainingFlags.run("train-transformer", o, config.train().computePrecision(), null,
+                spark -> TrainingJob.run(spark, stage, o));
     }
 }

@@ -1,11 +1,9 @@
 package dev.rq.cli;
 
-import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.jobs.train.VaeStage;
 import dev.rq.model.config.RqVaeRunConfig;
 import java.util.concurrent.Callable;
-import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -34,15 +32,7 @@ public final class TrainVaeCommand implements Callable<Integer> {
         RqVaeRunConfig config = ConfigFiles.rqVae(conf, training.overrides());
         VaeStage stage = new VaeStage(config, data);
         TrainingJob.Options o = training.job(stage, out);
-        SparkSession spark = SparkSessions.getOrCreate("train-vae", o.workers());
-        try {
-            PrecisionOption.checkBeforeWork(config.train().computePrecision(), spark);
-            TrainingJob.Result r = TrainingJob.run(spark, stage, o);
-            System.out.printf("trained %d steps -> %s%nfinal checkpoint: %s%nweights sha256: %s%n", r.steps(),
-                    r.runUri(), r.finalCheckpoint(), r.weightsSha256());
-            return 0;
-        } finally {
-            spark.stop();
-        }
+        return TrainingFlags.run("train-vae", o, config.train().computePrecision(), null,
+                spark -> TrainingJob.run(spark, stage, o));
     }
 }

@@ -1,11 +1,14 @@
 package dev.rq.cli;
 
+import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.train.TrainingJob;
 import dev.rq.jobs.train.TrainingStage;
 import dev.rq.model.config.ConfigException;
+import dev.rq.model.engine.Precision;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -98,5 +101,33 @@ final class TrainingFlags {
                 faultInjection);
         stage.check(o.workers());
         return o;
+    }
+
+    /** A training run in the command's Spark session. */
+    @FunctionalInterface
+    interface Run {
+        TrainingJob.Result train(SparkSession spark) throws Exception;
+    }
+
+    /**
+     * The end of every training command: a Spark session named {@code app} with {@code o.workers()}
+     * task slots (stopped afterwards), the {@code precision} check before any work, the run, and its
+     * result on stdout.
+     *
+     * @param what what was trained, printed before the step count (null: nothing)
+     * @return the exit code (0)
+     */
+    static int run(String app, TrainingJob.Options o, Precision precision, String what, Run run) throws Exception {
+        SparkSession spark = SparkSessions.getOrCreate(app, o.workers());
+        try {
+            PrecisionOption.checkBeforeWork(precision, spark);
+            TrainingJob.Result r = run.train(spark);
+            String steps = r.steps() + " steps";
+            System.out.printf("trained %s -> %s%nfinal checkpoint: %s%nweights sha256: %s%n",
+                    what == null ? steps : what + " (" + steps + ")", r.runUri(), r.finalCheckpoint(), r.weightsSha256());
+            return 0;
+        } finally {
+            spark.stop();
+        }
     }
 }

@@ -538,7 +538,6 @@ public final class SampleJob {
     private static List<String> writeGrids(FileSystem fs, Path root, List<Integer> classes, int perClass)
             throws IOException {
         List<String> paths = new ArrayList<>();
-        HadoopDir grids = new HadoopDir(new Path(root, SampleLayout.GRIDS_DIR), fs.getConf());
         for (int c : classes) {
             List<BufferedImage> images = new ArrayList<>();
             for (int i = 0; i < Math.min(perClass, SampleLayout.GRID_MAX); i++) {
@@ -550,7 +549,7 @@ public final class SampleJob {
                     images.add(img);
                 }
             }
-            try (OutputStream s = grids.create(SampleLayout.classDir(c) + ".png")) {
+            try (OutputStream s = HadoopDir.createFile(fs, new Path(root, SampleLayout.gridPath(c)))) {
                 dev.rq.report.ImageGrid.writePng(tile(images), s);
             }
             paths.add(SampleLayout.gridPath(c));

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.io.HadoopDir;
 import dev.rq.report.HtmlReport;
 import dev.rq.report.LineChart;
 import dev.rq.tables.SidManifest;
@@ -156,7 +157,7 @@ public final class SidReport {
     }
 
     private static void write(FileSystem fs, Path p, byte[] bytes) throws IOException {
-        try (OutputStream out = fs.create(p, true)) {
+        try (OutputStream out = HadoopDir.createFile(fs, p)) { // complete under its name, or not there
             out.write(bytes);
         }
     }
