@@ -50,7 +50,7 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
     /**
      * Writes {@code rows} (one Spark job); empty partitions write no file.
      *
-     * @param folder the table's folder relative to {@code out.root()}
+     * @param folder the table's folder relative to {@code out.root()} ({@code ""}: the output is the table)
      * @return the files written, in task order
      */
     public static List<DataFile> write(JavaRDD<Row> rows, StagedOutput out, String folder, StructType schema,
@@ -71,7 +71,8 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
         }
         Configuration c = conf.get();
         Path base = new Path(root);
-        String rel = folder + "/" + TokenTableWriter.partName(task, suffix);
+        String part = TokenTableWriter.partName(task, suffix);
+        String rel = folder.isEmpty() ? part : folder + "/" + part;
         TokenTableWriter.PartFile f = TokenTableWriter.PartFile.open(base.getFileSystem(c), base, rel, schema, -1, c,
                 0); // Parquet's default row groups
         try {

@@ -365,6 +365,21 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                 v = scala.jdk.javaapi.CollectionConverters.asJava(seq);
             }
             out.startGroup();
+            if (v instanceof float[] fs && element.equals(DataTypes.FloatType)) { // embeddings: no boxing
+                if (fs.length > 0) {
+                    out.startField("list", 0);
+                    for (float f : fs) {
+                        out.startGroup();
+                        out.startField("element", 0);
+                        out.addFloat(f);
+                        out.endField("element", 0);
+                        out.endGroup();
+                    }
+                    out.endField("list", 0);
+                }
+                out.endGroup();
+                return;
+            }
             int n = v instanceof List<?> l ? l.size() : java.lang.reflect.Array.getLength(v);
             if (n > 0) {
                 out.startField("list", 0);

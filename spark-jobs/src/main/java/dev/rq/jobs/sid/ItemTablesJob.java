@@ -1,7 +1,11 @@
 package dev.rq.jobs.sid;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.data.ingest.IdxToImageFolder;
+import dev.rq.io.StagedOutput;
 import dev.rq.model.sid.SyntheticItems;
+import dev.rq.tables.TableFiles;
 import java.io.DataInputStream;
 import java.io.FileInputStream;
 import java.io.FileNotFoundException;
@@ -13,11 +17,11 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
@@ -26,7 +30,10 @@ import org.apache.spark.sql.types.StructType;
  * Item tables for semantic-ID runs ({@code rq sid-items}): Fashion-MNIST as item embeddings (the
  * embedded default of {@code rq sid-quickstart}) and a synthetic Gaussian-mixture table of any size
  * ({@link SyntheticItems}) for scale runs. Both write {@code item_id long, embedding array<float>,
- * label long, label_name string} Parquet.
+ * label long, label_name string} Parquet, committed like every output of this project ({@link
+ * StagedOutput}: each task's file written once, then {@value #MARKER} listing the files, last; no
+ * directory rename): any Parquet reader reads the folder ({@code _} files are not data). An existing
+ * {@code out} is refused.
  */
 public final class ItemTablesJob {
 
@@ -38,6 +45,13 @@ public final class ItemTablesJob {
             DataTypes.createStructField("embedding", DataTypes.createArrayType(DataTypes.FloatType, false), false),
             DataTypes.createStructField("label", DataTypes.LongType, false),
             DataTypes.createStructField("label_name", DataTypes.StringType, false)));
+
+    /** The commit marker: JSON listing the data files (written last; Hadoop's name for a finished output). */
+    public static final String MARKER = "_SUCCESS";
+
+    static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(MARKER, "--out", "an item table", false);
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private ItemTablesJob() {}
 
@@ -60,7 +74,7 @@ public final class ItemTablesJob {
             }
             readIdx(images, labels, rows);
         }
-        spark.createDataFrame(rows, SCHEMA).repartition(2).write().mode(SaveMode.ErrorIfExists).parquet(out);
+        write(spark, spark.createDataFrame(rows, SCHEMA).repartition(2).toJavaRDD(), out);
         return rows.size();
     }
 
@@ -107,7 +121,7 @@ public final class ItemTablesJob {
      * @param classes mixture components (labels)
      */
     public static long synthetic(SparkSession spark, long n, int dim, int classes, long seed, int partitions,
-            String out) {
+            String out) throws IOException {
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         List<long[]> ranges = new ArrayList<>();
         for (int p = 0; p < partitions; p++) {
@@ -134,7 +148,29 @@ public final class ItemTablesJob {
                 }
             };
         });
-        spark.createDataFrame(rows, SCHEMA).write().mode(SaveMode.ErrorIfExists).parquet(out);
+        long written = write(spark, rows, out);
+        if (written != n) {
+            throw new IllegalStateException("wrote " + written + " items to " + out + ", expected " + n);
+        }
         return n;
+    }
+
+    /** Writes {@code rows} (schema {@link #SCHEMA}) as the item table {@code out}; @return the rows written */
+    private static long write(SparkSession spark, JavaRDD<Row> rows, String out) throws IOException {
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(out);
+        if (root.getFileSystem(conf).exists(root)) {
+            throw new IllegalArgumentException("--out " + out + " exists: choose another --out or remove it");
+        }
+        try (StagedOutput staged = StagedOutput.begin(out, conf, OUTPUT)) {
+            List<TableFiles.DataFile> files = TableFiles.write(rows, staged, "", SCHEMA, conf);
+            ObjectNode marker = JSON.createObjectNode();
+            marker.put("format", "rq-items");
+            marker.put("items", files.stream().mapToLong(TableFiles.DataFile::rows).sum());
+            var list = marker.putArray("files");
+            files.forEach(f -> list.addObject().put("path", f.path()).put("rows", f.rows()));
+            staged.commit(TableFiles.paths(files), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(marker));
+            return marker.get("items").asLong();
+        }
     }
 }
