@@ -1,6 +1,7 @@
 package dev.rq.jobs.query;
 
 import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.jobs.JobGroup;
 import dev.rq.tables.TokenTable;
 import dev.rq.tables.TokenTableSchema;
 import java.io.IOException;
@@ -148,6 +149,11 @@ public final class QueryJob {
      * @return rows written
      */
     public static long run(SparkSession spark, String sql, Format format, long limit, Writer out) throws IOException {
+        return JobGroup.run(spark, "rq-query", "rq query " + sql, false, () -> write(spark, sql, format, limit, out));
+    }
+
+    private static long write(SparkSession spark, String sql, Format format, long limit, Writer out)
+            throws IOException {
         Dataset<Row> df = spark.sql(sql);
         if (limit > 0) {
             df = df.limit((int) Math.min(limit, Integer.MAX_VALUE));

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rq.data.ingest.IdxToImageFolder;
 import dev.rq.io.StagedOutput;
+import dev.rq.jobs.JobGroup;
 import dev.rq.model.sid.SyntheticItems;
 import dev.rq.tables.TableFiles;
 import java.io.DataInputStream;
@@ -162,6 +163,10 @@ public final class ItemTablesJob {
         if (root.getFileSystem(conf).exists(root)) {
             throw new IllegalArgumentException("--out " + out + " exists: choose another --out or remove it");
         }
+        return JobGroup.run(spark, "rq-sid-items", "rq sid-items -> " + out, false, () -> commit(rows, out, conf));
+    }
+
+    private static long commit(JavaRDD<Row> rows, String out, Configuration conf) throws IOException {
         try (StagedOutput staged = StagedOutput.begin(out, conf, OUTPUT)) {
             List<TableFiles.DataFile> files = TableFiles.write(rows, staged, "", SCHEMA, conf);
             ObjectNode marker = JSON.createObjectNode();
