@@ -2,6 +2,7 @@ package dev.rq.model.bench;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.config.VaeConfig;
@@ -23,7 +24,10 @@ import java.util.Map;
  * The RQ-Transformer benchmark of {@code rq bench}: after warm-up, a training step (forward +
  * backward + AdamW, hard targets on seeded random codes, dropout on) and KV-cached batched
  * sampling (top-k, top-p) at a fixed batch size and intra-op thread count, in each requested
- * precision (each on freshly initialised models with the same seeds). Randomly initialised models,
+ * precision (each on freshly initialised models with the same seeds). {@code
+ * -Drq.bench.profile=PREFIX} runs one more, untimed training step under libtorch's profiler and
+ * writes its chrome trace to {@code PREFIX-transformer-train[_bf16].json} (scripts/profile-summary.py
+ * sums it per operator). Randomly initialised models,
  * as the official {@code measure_throughput}. Also reports the phases of the training step.
  *
  * <p>Keys: {@code transformer_train_img_per_s}, {@code sample_img_per_s}, … for float32; the same
@@ -109,6 +113,12 @@ public final class TransformerBench {
                 phases[3] += sm.timings().optimizer();
                 it[0]++;
             });
+            String profile = System.getProperty("rq.bench.profile");
+            if (profile != null) { // one more step under libtorch's profiler (chrome trace), not timed
+                JniUtils.startProfile(false, false, false);
+                trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
+                JniUtils.stopProfile(profile + "-transformer-train" + sfx + ".json");
+            }
             out.put("transformer_train" + sfx + "_img_per_s", s.batch() / train);
             out.put("train" + sfx + "_forward_ms", 1000 * phases[0] / it[0]);
             out.put("train" + sfx + "_backward_ms", 1000 * phases[1] / it[0]);

@@ -24,6 +24,11 @@ public final class Kernels {
 
     private Kernels() {}
 
+    /** @return the compiled function cached under {@code key} (compiled on first use) */
+    static ScriptFunction function(String key, Supplier<ScriptFunction> compile) {
+        return fn(key, compile);
+    }
+
     private static ScriptFunction fn(String key, Supplier<ScriptFunction> compile) {
         ScriptFunction f = FUNCTIONS.get(key);
         return f != null ? f : FUNCTIONS.computeIfAbsent(key, k -> compile.get());

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.engine.Engines;
@@ -61,12 +62,21 @@ final class ScriptFunction {
      *     here), ending with a {@code return}
      */
     static ScriptFunction compile(String name, String params, String body) {
+        return compile(name, params, "Tensor", body);
+    }
+
+    /**
+     * Compiles {@code def forward(self, <params>) -> <returns>: <body>} (for {@link #callIValues}).
+     *
+     * @param returns the TorchScript return type, e.g. {@code "Tensor"} or {@code "List[float]"}
+     */
+    static ScriptFunction compile(String name, String params, String returns, String body) {
         StringBuilder src = new StringBuilder()
                 .append("class K(Module):\n")
                 .append("  __parameters__ = []\n")
                 .append("  __buffers__ = []\n")
                 .append("  training : bool\n")
-                .append("  def forward(self: __torch__.K, ").append(params).append(") -> Tensor:\n");
+                .append("  def forward(self: __torch__.K, ").append(params).append(") -> ").append(returns).append(":\n");
         for (String line : body.split("\n")) {
             src.append("    ").append(line).append('\n');
         }
@@ -98,6 +108,18 @@ final class ScriptFunction {
             throw new IllegalStateException("kernel " + name + " returned " + out.size() + " tensors");
         }
         return out.get(0);
+    }
+
+    /**
+     * Runs the function on TorchScript values (tensor lists, floats) built by the caller, who
+     * closes them; the caller also closes the returned value.
+     */
+    IValue callIValues(IValue... inputs) {
+        if (!EXECUTOR_CHOSEN.get()) {
+            JniUtils.setGraphExecutorOptimize(false);
+            EXECUTOR_CHOSEN.set(true);
+        }
+        return IValueUtils.forward(block, inputs);
     }
 
     /** @return a TorchScript archive holding {@code source} as module {@code __torch__.K} */

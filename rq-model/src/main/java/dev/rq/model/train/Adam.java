@@ -2,12 +2,14 @@ package dev.rq.model.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.rq.model.kernels.TensorLists;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,6 +29,13 @@ import java.util.function.Predicate;
  * host tensors under {@code exp_avg.<key>} / {@code exp_avg_sq.<key>}.
  */
 public final class Adam {
+
+    /**
+     * Whether updates run as one libtorch loop over all tensors ({@link TensorLists#adam}, the
+     * default; bit-identical) instead of ~13 DJL calls per tensor ({@code -Drq.adam.lists=false},
+     * kept to compare).
+     */
+    static final boolean LISTS = !"false".equals(System.getProperty("rq.adam.lists"));
 
     private final List<String> keys;
     private final Map<String, NDArray> m = new LinkedHashMap<>();
@@ -69,10 +78,29 @@ public final class Adam {
      * @param lr learning rate of this step
      */
     public void update(Map<String, NDArray> params, Map<String, NDArray> grads, double lr) {
+        update(params, grads, lr, LISTS);
+    }
+
+    /** {@link #update(Map, Map, double)} through the list loop or the per-tensor DJL calls (tests compare them). */
+    void update(Map<String, NDArray> params, Map<String, NDArray> grads, double lr, boolean lists) {
         step++;
         float bc1 = (float) (1 - Math.pow(beta1, step));
         float bc2Sqrt = (float) Math.sqrt(1 - Math.pow(beta2, step));
         float stepSize = (float) (lr / bc1);
+        if (lists) {
+            List<NDArray> ps = new ArrayList<>(keys.size());
+            List<NDArray> gs = new ArrayList<>(keys.size());
+            List<NDArray> ms = new ArrayList<>(keys.size());
+            List<NDArray> vs = new ArrayList<>(keys.size());
+            for (String k : keys) {
+                ps.add(params.get(k));
+                gs.add(grads.get(k));
+                ms.add(m.get(k));
+                vs.add(v.get(k));
+            }
+            TensorLists.adam(ps, gs, ms, vs, lr, weightDecay, decoupled, beta1, beta2, eps, bc2Sqrt, stepSize);
+            return;
+        }
         for (String k : keys) {
             NDArray p = params.get(k);
             NDArray g = grads.get(k);
