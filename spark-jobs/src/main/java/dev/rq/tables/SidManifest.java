@@ -168,9 +168,12 @@ public record SidManifest(
      * @param itemsPerSecond read rows / seconds
      * @param precision the encoder's compute precision ({@code fp32}, {@code bf16}; null in tables
      *     written before it was recorded)
+     * @param phases seconds per phase, in job order (null in tables written before it was recorded):
+     *     the driver's passes (wall time) and, prefixed {@code task.}, the encode tasks' time summed
+     *     over tasks (see {@code AssignSidJob})
      */
     public record Job(String master, int batchSize, double seconds, double encodeSeconds, double itemsPerSecond,
-            String precision) {}
+            String precision, java.util.Map<String, Double> phases) {}
 
     /** Writes the manifest into {@code dir}. */
     public void write(Path dir, Configuration conf) throws IOException {

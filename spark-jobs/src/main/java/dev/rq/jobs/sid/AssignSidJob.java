@@ -143,6 +143,11 @@ public final class AssignSidJob {
             SidManifest.Job j = manifest.job();
             b.append(String.format(Locale.ROOT, "  %.1f s (encode %.1f s), %.0f items/s%n", j.seconds(),
                     j.encodeSeconds(), j.itemsPerSecond()));
+            if (j.phases() != null) {
+                List<String> p = new ArrayList<>();
+                j.phases().forEach((name, sec) -> p.add(String.format(Locale.ROOT, "%s %.1f", name, sec)));
+                b.append("  phases (s): ").append(String.join(", ", p)).append(String.format("%n"));
+            }
             return b.toString();
         }
 
@@ -196,18 +201,25 @@ public final class AssignSidJob {
                     new SerializableHadoopConf(conf), o.precision());
             SidCoder coder = handle.get(); // the driver's copy: codebooks to export (and the local executor's)
 
+            Phases ph = new Phases(t0);
+            ph.end("setup");
             long te = System.nanoTime();
-            Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize(), o.reconSample()), cached);
+            AssignTask.TaskTimes taskTimes = AssignTask.TaskTimes.register(spark.sparkContext());
+            Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize(), o.reconSample(), taskTimes),
+                    cached);
             Dataset<Row> valid = cache(w.filter(functions.col(AssignTask.REASON).isNull())
                     .drop(AssignTask.REASON, AssignTask.DETAIL, AssignTask.SOURCE_FILE, AssignTask.EMBEDDING), cached);
             SidManifest.Counts partial = count(in, w, valid); // runs the encode pass
             double encodeSeconds = (System.nanoTime() - te) / 1e9;
+            ph.end("encode");
             if (partial.encoded() == 0 && existing == null) {
                 throw new IllegalArgumentException("no valid item in " + o.data() + ": " + partial.read()
                         + " rows read, all rejected " + partial.rejectedByReason());
             }
             in.requireUniqueIds(valid.withColumnRenamed(SidTable.ITEM_ID, cols.idColumn()), "the item table");
+            ph.end("unique_ids");
             List<TableFiles.DataFile> rejects = partial.rejected() == 0 ? List.of() : writeRejects(w, cols, out, conf);
+            ph.end("rejects");
 
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
             int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
@@ -216,18 +228,24 @@ public final class AssignSidJob {
                     .coalesce(fileCount), cached);
             List<TableFiles.DataFile> idFiles = TableFiles.write(ids.toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
+            ph.end("ids");
             Dataset<Row> rev = reverse(ids, fileCount);
             List<TableFiles.DataFile> revFiles = TableFiles.write(rev.toJavaRDD(), out, SidTable.REVERSE, rev.schema(),
                     conf);
+            ph.end("reverse");
 
             long items = idFiles.stream().mapToLong(TableFiles.DataFile::rows).sum();
             SidManifest.Counts counts = incremental(partial, valid, existing, existingRoot, spark, items);
+            ph.end("existing");
             SidManifest.Collisions collisions = SidStatistics.collisions(ids);
             SidManifest.Statistics stats = SidStatistics.of(ids, valid, coder, cols.hasLabel());
+            ph.end("statistics");
             String codebookFile = out.fileName("codebooks", ".safetensors");
             SidManifest.Codebooks codebooks = exportCodebooks(coder, out.path(codebookFile), out.fs(), codebookFile,
                     kind, modelSha);
 
+            ph.end("codebooks");
+            ph.seconds.putAll(taskTimes.seconds());
             double seconds = (System.nanoTime() - t0) / 1e9;
             SidManifest.Files files = new SidManifest.Files(idFiles, revFiles, rejects);
             SidManifest m = new SidManifest(SidTable.FORMAT, SidTable.VERSION,
@@ -240,7 +258,7 @@ public final class AssignSidJob {
                     o.existing() == null ? null : ItemPreparation.qualify(o.existing(), conf),
                     createdBy(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                     new SidManifest.Job(spark.sparkContext().master(), o.batchSize(), round(seconds),
-                            round(encodeSeconds), round(counts.read() / seconds), o.precision().id()));
+                            round(encodeSeconds), round(counts.read() / seconds), o.precision().id(), ph.rounded()));
             List<String> written = new ArrayList<>(files.all());
             written.add(codebookFile);
             out.commit(written, m.toJson().getBytes(StandardCharsets.UTF_8)); // manifest last
@@ -248,6 +266,33 @@ public final class AssignSidJob {
             return new Result(out.uri(), m);
         } finally {
             cached.forEach(Dataset::unpersist);
+        }
+    }
+
+    /**
+     * Wall seconds of the driver's phases, in order: {@code setup} (checkpoint, input, model),
+     * {@code encode} (the encode pass and its counts), {@code unique_ids}, {@code rejects}, {@code
+     * ids} (dedup and the ID table's files), {@code reverse}, {@code existing} (the incremental
+     * counts), {@code statistics}, {@code codebooks}; the commit (manifest) follows them.
+     */
+    private static final class Phases {
+        final Map<String, Double> seconds = new LinkedHashMap<>();
+        private long last;
+
+        Phases(long start) {
+            last = start;
+        }
+
+        void end(String phase) {
+            long now = System.nanoTime();
+            seconds.put(phase, (now - last) / 1e9);
+            last = now;
+        }
+
+        Map<String, Double> rounded() {
+            Map<String, Double> r = new LinkedHashMap<>();
+            seconds.forEach((k, v) -> r.put(k, round(v)));
+            return r;
         }
     }
 
@@ -272,7 +317,7 @@ public final class AssignSidJob {
 
     /** The encode pass: checked input rows → work rows ({@link AssignTask}). */
     private static Dataset<Row> encode(SparkSession spark, ItemInput in, SidCoderHandle handle, int depth, int batch,
-            int reconSample) {
+            int reconSample, AssignTask.TaskTimes times) {
         SidDataConfig c = in.columns();
         List<Column> sel = new ArrayList<>(List.of(functions.col(ItemInput.quote(c.idColumn())),
                 functions.col(ItemInput.quote(c.embeddingColumn()))));
@@ -283,7 +328,7 @@ public final class AssignSidJob {
                 functions.input_file_name()));
         Dataset<Row> checked = in.checked(false).select(sel.toArray(new Column[0])); // elements: by the task
         DataType emb = in.raw().schema().apply(c.embeddingColumn()).dataType();
-        AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch, reconSample);
+        AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch, reconSample, times);
         JavaRDD<Row> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);
         return spark.createDataFrame(rows, AssignTask.schema(in.idType(), emb, in.labelType()));
     }

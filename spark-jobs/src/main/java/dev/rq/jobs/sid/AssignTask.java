@@ -44,14 +44,43 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
     private final int depth;
     private final int batchSize;
     private final int reconSample;
+    private final TaskTimes times;
+
+    /**
+     * Nanoseconds of the encode tasks by part, summed over tasks (Spark accumulators, read on the
+     * driver after the pass): {@code read} waiting for input rows (Parquet read and decode, the SQL
+     * id and length checks, row conversion), {@code copy} the element checks and copies into the
+     * batch, {@code codes} the model's codes (batch into a tensor, encoder, levels, codes out),
+     * {@code recon} the sampled reconstructions, {@code rows} building the output rows.
+     */
+    record TaskTimes(org.apache.spark.util.LongAccumulator read, org.apache.spark.util.LongAccumulator copy,
+            org.apache.spark.util.LongAccumulator codes, org.apache.spark.util.LongAccumulator recon,
+            org.apache.spark.util.LongAccumulator rows) implements java.io.Serializable {
+        static TaskTimes register(org.apache.spark.SparkContext sc) {
+            return new TaskTimes(sc.longAccumulator("sid.read"), sc.longAccumulator("sid.copy"),
+                    sc.longAccumulator("sid.codes"), sc.longAccumulator("sid.recon"), sc.longAccumulator("sid.rows"));
+        }
+
+        /** @return seconds per part, prefixed {@code task.} */
+        java.util.Map<String, Double> seconds() {
+            java.util.Map<String, Double> m = new java.util.LinkedHashMap<>();
+            m.put("task.read", read.value() / 1e9);
+            m.put("task.copy", copy.value() / 1e9);
+            m.put("task.codes", codes.value() / 1e9);
+            m.put("task.recon", recon.value() / 1e9);
+            m.put("task.rows", rows.value() / 1e9);
+            return m;
+        }
+    }
 
     /**
      * @param reconSample reconstruct one item in this many for the statistics (chosen by a hash of
      *     the id, so the same items whatever the partitioning)
      */
     AssignTask(SidCoderHandle coder, DataType idType, DataType embeddingType, DataType labelType, int dim, int depth,
-            int batchSize, int reconSample) {
+            int batchSize, int reconSample, TaskTimes times) {
         this.reconSample = reconSample;
+        this.times = times;
         this.coder = coder;
         this.idType = idType;
         this.embeddingType = embeddingType;
@@ -127,8 +156,15 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                 out.clear();
                 next = 0;
                 int n = 0;
-                while (n < batchSize && rows.hasNext()) {
-                    InternalRow r = rows.next();
+                long tRead = 0;
+                long t0 = System.nanoTime();
+                while (n < batchSize) {
+                    long t = System.nanoTime();
+                    InternalRow r = rows.hasNext() ? rows.next() : null;
+                    tRead += System.nanoTime() - t;
+                    if (r == null) {
+                        break;
+                    }
                     if (!r.isNullAt(reasonCol)) {
                         out.add(reject(r, r.getUTF8String(reasonCol).toString(),
                                 r.isNullAt(reasonCol + 1) ? null : r.getUTF8String(reasonCol + 1).toString(), reasonCol));
@@ -145,8 +181,14 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                     reconstruct[n] = sampled(ids[n], reconSample);
                     n++;
                 }
+                long t1 = System.nanoTime();
+                times.read().add(tRead);
+                times.copy().add(t1 - t0 - tRead);
                 if (n > 0) {
                     SidCoderHandle.Encoded e = coder.encode(x, n, dim, reconstruct);
+                    long t2 = System.nanoTime();
+                    times.codes().add(e.codeNanos());
+                    times.recon().add(t2 - t1 - e.codeNanos());
                     for (int i = 0; i < n; i++) {
                         int[] sid = new int[depth];
                         for (int d = 0; d < depth; d++) {
@@ -157,6 +199,7 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                         out.add(labelType == null ? RowFactory.create(ids[i], sid, mse, cos, null, null, null, null)
                                 : RowFactory.create(ids[i], sid, mse, cos, labels[i], null, null, null, null));
                     }
+                    times.rows().add(System.nanoTime() - t2);
                 }
             }
 

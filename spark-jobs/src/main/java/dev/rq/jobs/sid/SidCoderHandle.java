@@ -82,14 +82,16 @@ final class SidCoderHandle implements Serializable {
      *     reconstructed)
      * @param cosine [n] cosine similarity of each reconstructed item with its reconstruction (NaN
      *     where not reconstructed)
+     * @param codeNanos time spent on the codes (the rest of the call is the reconstructions)
      */
-    record Encoded(long[] codes, float[] mse, float[] cosine) {}
+    record Encoded(long[] codes, float[] mse, float[] cosine, long codeNanos) {}
 
     /**
      * @param x [n, dim] row-major (only the first n rows are used)
      * @param reconstruct which rows to reconstruct for the statistics (null: none)
      */
     Encoded encode(float[] x, int n, int dim, boolean[] reconstruct) {
+        long t0 = System.nanoTime();
         Loaded l = loaded();
         Engines.pytorch(threads); // intra-op threads of this (task) thread
         try (NDManager m = l.manager.newSubManager(); NDScope scope = new NDScope(); // frees the batch's tensors
@@ -97,6 +99,7 @@ final class SidCoderHandle implements Serializable {
             NDArray in = Tensors.of(m, x.length == n * dim ? x : java.util.Arrays.copyOf(x, n * dim), new Shape(n, dim));
             NDArray codes = l.coder.codes(in); // [n, D]
             long[] c = codes.toLongArray();
+            long codeNanos = System.nanoTime() - t0;
             float[] mse = new float[n];
             float[] cos = new float[n];
             java.util.Arrays.fill(mse, Float.NaN);
@@ -121,7 +124,7 @@ final class SidCoderHandle implements Serializable {
                     cos[(int) rows[j]] = cs[j];
                 }
             }
-            return new Encoded(c, mse, cos);
+            return new Encoded(c, mse, cos, codeNanos);
         } catch (Exception e) {
             throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
         }
