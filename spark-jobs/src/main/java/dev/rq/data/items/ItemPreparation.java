@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -17,6 +18,7 @@ import org.apache.parquet.hadoop.ParquetFileReader;
 import org.apache.parquet.hadoop.metadata.BlockMetaData;
 import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -32,7 +34,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Prepares an item table for semantic-ID training ({@link PreparedItems}): every input row is
- * checked ({@link ItemInput}); Spark tasks write the valid rows with their embeddings as float32
+ * checked ({@link ItemInput}: ids and lengths in SQL, the elements by the tasks as they copy them,
+ * {@link InternalRows#copyChecked}); Spark tasks write the valid rows with their embeddings as float32
  * bytes in row groups of about 8 MB ({@link TableFiles}), and the rejected rows (id, embedding,
  * label, reason, detail, source file) to {@code _rejects/}; the driver then reconciles the input's
  * row count (Parquet footers) with the rows written, requires unique ids, and commits the folder
@@ -76,18 +79,19 @@ public final class ItemPreparation {
         }
         ItemInput in = ItemInput.open(spark, inputUri, cols, dim);
         long read = in.raw().count(); // from the Parquet footers
-        Dataset<Row> checked = in.checked();
+        Dataset<Row> checked = in.checked(false); // the elements: by the tasks below, as they copy them
         try (StagedOutput out = StagedOutput.begin(dirUri, conf, OUTPUT)) {
             Configuration blocks = new Configuration(conf);
             blocks.setLong("parquet.block.size", ROW_GROUP_BYTES);
             JavaRDD<Row> valid = checked.filter(functions.col(ItemInput.REASON).isNull())
                     .select(columns(in)).queryExecution().toRdd().toJavaRDD()
-                    .map(new ToPrepared(in.idType(), in.labelType(), dim, in.doubleEmbeddings()));
+                    .mapPartitions(new ToPrepared(in.idType(), in.labelType(), dim, in.doubleEmbeddings()));
             List<TableFiles.DataFile> data = TableFiles.write(valid, out, PreparedItems.DATA, preparedSchema(in), blocks);
-            Dataset<Row> rejects = checked.filter(functions.col(ItemInput.REASON).isNotNull())
-                    .select(rejectColumns(in));
-            List<TableFiles.DataFile> rejected = TableFiles.write(rejects.toJavaRDD(), out, PreparedItems.REJECTS,
-                    rejects.schema(), conf);
+            Dataset<Row> all = checked.select(rejectColumns(in));
+            JavaRDD<Row> rejects = all.queryExecution().toRdd().toJavaRDD()
+                    .mapPartitions(new Rejects(in.idType(), in.labelType(), dim, in.doubleEmbeddings()));
+            List<TableFiles.DataFile> rejected = TableFiles.write(rejects, out, PreparedItems.REJECTS, all.schema(),
+                    conf);
 
             List<PreparedItems.FileEntry> files = footers(out, data, conf);
             long accepted = files.stream().flatMap(f -> f.rowGroups().stream()).mapToLong(Long::longValue).sum();
@@ -153,13 +157,16 @@ public final class ItemPreparation {
         return DataTypes.createStructType(f);
     }
 
-    /** (id, embedding array, [label]) internal rows → prepared rows (embedding as float32 bytes). */
-    static final class ToPrepared implements org.apache.spark.api.java.function.Function<InternalRow, Row> {
-        private static final long serialVersionUID = 1L;
+    /**
+     * (id, embedding array, [label]) internal rows of the right length → prepared rows (embedding as
+     * float32 bytes); a row with a null or non-finite element is left out here (its reject is written
+     * by {@link Rejects}, which makes the same check).
+     */
+    static final class ToPrepared implements FlatMapFunction<Iterator<InternalRow>, Row> {
+        private static final long serialVersionUID = 2L;
         private final DataType idType;
         private final DataType labelType;
         private final int dim;
-
         private final boolean doubles;
 
         ToPrepared(DataType idType, DataType labelType, int dim, boolean doubles) {
@@ -170,11 +177,107 @@ public final class ItemPreparation {
         }
 
         @Override
-        public Row call(InternalRow r) {
-            byte[] emb = PreparedItems.toBytes(InternalRows.floats(r.getArray(1), dim, doubles));
-            Object id = InternalRows.value(r, 0, idType);
-            return labelType == null ? RowFactory.create(id, emb)
-                    : RowFactory.create(id, emb, r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType));
+        public Iterator<Row> call(Iterator<InternalRow> rows) {
+            float[] x = new float[dim];
+            return new Filtered(rows) {
+                @Override
+                Row convert(InternalRow r) {
+                    if (InternalRows.copyChecked(r.getArray(1), dim, doubles, x, 0) != null) {
+                        return null;
+                    }
+                    byte[] emb = PreparedItems.toBytes(x);
+                    Object id = InternalRows.value(r, 0, idType);
+                    return labelType == null ? RowFactory.create(id, emb)
+                            : RowFactory.create(id, emb, r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType));
+                }
+            };
+        }
+    }
+
+    /**
+     * Every input row as (id, embedding, [label], reason, detail, source file) → the rejected ones:
+     * those the SQL checks rejected (id, length), and those with a null or non-finite element ({@link
+     * InternalRows#copyChecked}, with {@link ItemInput}'s reasons and details).
+     */
+    static final class Rejects implements FlatMapFunction<Iterator<InternalRow>, Row> {
+        private static final long serialVersionUID = 1L;
+        private final DataType idType;
+        private final DataType labelType;
+        private final int dim;
+        private final boolean doubles;
+
+        Rejects(DataType idType, DataType labelType, int dim, boolean doubles) {
+            this.idType = idType;
+            this.labelType = labelType;
+            this.dim = dim;
+            this.doubles = doubles;
+        }
+
+        @Override
+        public Iterator<Row> call(Iterator<InternalRow> rows) {
+            float[] x = new float[dim];
+            int rc = labelType == null ? 2 : 3; // the reason column
+            return new Filtered(rows) {
+                @Override
+                Row convert(InternalRow r) {
+                    String reason;
+                    String detail;
+                    if (!r.isNullAt(rc)) {
+                        reason = r.getUTF8String(rc).toString();
+                        detail = r.isNullAt(rc + 1) ? null : r.getUTF8String(rc + 1).toString();
+                    } else {
+                        reason = InternalRows.copyChecked(r.getArray(1), dim, doubles, x, 0);
+                        if (reason == null) {
+                            return null;
+                        }
+                        detail = reason.equals(ItemInput.NULL_ELEMENT) ? ItemInput.NULL_ELEMENT_DETAIL
+                                : ItemInput.NON_FINITE_DETAIL;
+                    }
+                    Object id = r.isNullAt(0) ? null : InternalRows.value(r, 0, idType);
+                    Object emb = null;
+                    if (!r.isNullAt(1)) {
+                        DataType et = doubles ? DataTypes.DoubleType : DataTypes.FloatType;
+                        emb = scala.collection.immutable.ArraySeq.unsafeWrapArray(r.getArray(1).toObjectArray(et));
+                    }
+                    String file = r.isNullAt(rc + 2) ? null : r.getUTF8String(rc + 2).toString();
+                    if (labelType == null) {
+                        return RowFactory.create(id, emb, reason, detail, file);
+                    }
+                    Object label = r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
+                    return RowFactory.create(id, emb, label, reason, detail, file);
+                }
+            };
+        }
+    }
+
+    /** The non-null results of {@link #convert} over {@code rows}, lazily. */
+    private abstract static class Filtered implements Iterator<Row> {
+        private final Iterator<InternalRow> rows;
+        private Row next;
+
+        Filtered(Iterator<InternalRow> rows) {
+            this.rows = rows;
+        }
+
+        /** @return the output row of {@code r}, or null to leave it out */
+        abstract Row convert(InternalRow r);
+
+        @Override
+        public boolean hasNext() {
+            while (next == null && rows.hasNext()) {
+                next = convert(rows.next());
+            }
+            return next != null;
+        }
+
+        @Override
+        public Row next() {
+            if (!hasNext()) {
+                throw new java.util.NoSuchElementException();
+            }
+            Row r = next;
+            next = null;
+            return r;
         }
     }
 

@@ -224,9 +224,12 @@ public final class AssignSidJob {
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
             int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
                     (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE));
-            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth)
-                    .coalesce(fileCount), cached);
-            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.toJavaRDD(), out, SidTable.IDS,
+            // persisted before the coalesce, which would otherwise pull the dedup window's sort and the
+            // statistics' passes into fileCount tasks (one for up to ROWS_PER_FILE items); the
+            // coalesce keeps the partitions' order, so the files' rows are in the same order
+            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth),
+                    cached);
+            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.coalesce(fileCount).toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
             ph.end("ids");
             Dataset<Row> rev = reverse(ids, fileCount);
