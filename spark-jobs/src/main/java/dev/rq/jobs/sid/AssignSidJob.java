@@ -224,11 +224,14 @@ public final class AssignSidJob {
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
             int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
                     (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE));
-            // persisted before the coalesce, which would otherwise pull the dedup window's sort and the
-            // statistics' passes into fileCount tasks (one for up to ROWS_PER_FILE items); the
-            // coalesce keeps the partitions' order, so the files' rows are in the same order
-            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth),
-                    cached);
+            // persisted in max(task slots, files) partitions: coalesced to fileCount before the cache, the
+            // dedup window's sort and the statistics' passes ran in fileCount tasks (one task for up to
+            // ROWS_PER_FILE items); not coalesced, the cache keeps spark.sql.shuffle.partitions (AQE
+            // does not coalesce a cached plan) and every statistics pass runs that many tasks. Coalescing
+            // keeps the partitions' order, so the files' rows are in the same order as before.
+            int idParts = Math.max(spark.sparkContext().defaultParallelism(), fileCount);
+            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth)
+                    .coalesce(idParts), cached);
             List<TableFiles.DataFile> idFiles = TableFiles.write(ids.coalesce(fileCount).toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
             ph.end("ids");
@@ -449,7 +452,11 @@ public final class AssignSidJob {
             shapes.add(List.of(k, coder.codeDim()));
         }
         java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-        SafeTensors.write(t, Map.of("format", SidTable.FORMAT, "kind", kind, "model_sha256", modelSha), bytes);
+        Map<String, String> meta = new LinkedHashMap<>(); // in a fixed order: Map.of's changes from JVM to JVM
+        meta.put("format", SidTable.FORMAT);
+        meta.put("kind", kind);
+        meta.put("model_sha256", modelSha);
+        SafeTensors.write(t, meta, bytes);
         byte[] b = bytes.toByteArray();
         try (OutputStream out = HadoopDir.createFile(fs, file)) {
             out.write(b);
