@@ -224,15 +224,9 @@ public final class AssignSidJob {
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
             int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
                     (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE));
-            // persisted in max(task slots, files) partitions: coalesced to fileCount before the cache, the
-            // dedup window's sort and the statistics' passes ran in fileCount tasks (one task for up to
-            // ROWS_PER_FILE items); not coalesced, the cache keeps spark.sql.shuffle.partitions (AQE
-            // does not coalesce a cached plan) and every statistics pass runs that many tasks. Coalescing
-            // keeps the partitions' order, so the files' rows are in the same order as before.
-            int idParts = Math.max(spark.sparkContext().defaultParallelism(), fileCount);
             Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth)
-                    .coalesce(idParts), cached);
-            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.coalesce(fileCount).toJavaRDD(), out, SidTable.IDS,
+                    .coalesce(fileCount), cached);
+            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
             ph.end("ids");
             Dataset<Row> rev = reverse(ids, fileCount);
