@@ -162,18 +162,11 @@ public final class ItemPreparation {
      * float32 bytes); a row with a null or non-finite element is left out here (its reject is written
      * by {@link Rejects}, which makes the same check).
      */
-    static final class ToPrepared implements FlatMapFunction<Iterator<InternalRow>, Row> {
+    static final class ToPrepared extends ItemRows {
         private static final long serialVersionUID = 2L;
-        private final DataType idType;
-        private final DataType labelType;
-        private final int dim;
-        private final boolean doubles;
 
         ToPrepared(DataType idType, DataType labelType, int dim, boolean doubles) {
-            this.doubles = doubles;
-            this.idType = idType;
-            this.labelType = labelType;
-            this.dim = dim;
+            super(idType, labelType, dim, doubles);
         }
 
         @Override
@@ -199,18 +192,11 @@ public final class ItemPreparation {
      * those the SQL checks rejected (id, length), and those with a null or non-finite element ({@link
      * InternalRows#copyChecked}, with {@link ItemInput}'s reasons and details).
      */
-    static final class Rejects implements FlatMapFunction<Iterator<InternalRow>, Row> {
+    static final class Rejects extends ItemRows {
         private static final long serialVersionUID = 1L;
-        private final DataType idType;
-        private final DataType labelType;
-        private final int dim;
-        private final boolean doubles;
 
         Rejects(DataType idType, DataType labelType, int dim, boolean doubles) {
-            this.idType = idType;
-            this.labelType = labelType;
-            this.dim = dim;
-            this.doubles = doubles;
+            super(idType, labelType, dim, doubles);
         }
 
         @Override
@@ -247,6 +233,25 @@ public final class ItemPreparation {
                     return RowFactory.create(id, emb, label, reason, detail, file);
                 }
             };
+        }
+    }
+
+    /**
+     * A task function over (id, embedding array, [label], …) internal rows: the id and label types, the
+     * embedding dimension and whether the array holds doubles (else floats).
+     */
+    private abstract static class ItemRows implements FlatMapFunction<Iterator<InternalRow>, Row> {
+        private static final long serialVersionUID = 1L;
+        final DataType idType;
+        final DataType labelType;
+        final int dim;
+        final boolean doubles;
+
+        ItemRows(DataType idType, DataType labelType, int dim, boolean doubles) {
+            this.idType = idType;
+            this.labelType = labelType;
+            this.dim = dim;
+            this.doubles = doubles;
         }
     }
 
