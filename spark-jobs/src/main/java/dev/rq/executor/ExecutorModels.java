@@ -1,12 +1,19 @@
 package dev.rq.executor;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
+import dev.rq.io.HadoopDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.vae.RqVae;
+import dev.rq.model.vae.VaeCheckpoint;
+import java.io.IOException;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import org.apache.hadoop.conf.Configuration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -95,6 +102,42 @@ public final class ExecutorModels {
         if (!sha.equals(expectedSha256)) {
             throw new CheckpointException(uri + ": " + Checkpoints.MODEL + " has SHA-256 " + sha
                     + " on this executor, the driver saw " + expectedSha256 + " (checkpoint replaced while the job ran?)");
+        }
+    }
+
+    /**
+     * Fails unless a file read on this executor is the one the driver saw (its SHA-256).
+     *
+     * @param what the file, for the message
+     */
+    public static void requireSha(String what, String actualSha256, String expectedSha256) {
+        if (!actualSha256.equals(expectedSha256)) {
+            throw new CheckpointException(what + " has SHA-256 " + actualSha256 + " on this executor, the driver saw "
+                    + expectedSha256 + " (replaced while the job ran?)");
+        }
+    }
+
+    /**
+     * Loads an RQ-VAE checkpoint for an executor's cache: every checksum verified, the model file
+     * the one the driver saw ({@link #requireModelSha}), the compute precision set (bf16 on a CPU
+     * without bfloat16 units fails here, on every executor). On failure nothing stays open but
+     * {@code manager}, which the caller owns.
+     *
+     * @param sha256 the {@code model.safetensors} SHA-256 the driver read from the manifest
+     * @param precision compute precision, or null to keep the model's default (fp32)
+     */
+    public static RqVae verifiedVae(String uri, String sha256, Configuration conf, NDManager manager,
+            Precision precision) throws IOException {
+        VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(uri, conf), manager); // verifies every checksum
+        try {
+            requireModelSha(uri, l.checkpoint(), sha256);
+            if (precision != null) {
+                l.vae().setPrecision(precision);
+            }
+            return l.vae();
+        } catch (RuntimeException e) {
+            l.vae().close();
+            throw e;
         }
     }
 }

@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
@@ -174,14 +173,6 @@ public record SidManifest(
      */
     public record Job(String master, int batchSize, double seconds, double encodeSeconds, double itemsPerSecond,
             String precision, java.util.Map<String, Double> phases) {}
-
-    /** Writes the manifest into {@code dir}. */
-    public void write(Path dir, Configuration conf) throws IOException {
-        FileSystem fs = dir.getFileSystem(conf);
-        try (OutputStream out = fs.create(new Path(dir, SidTable.MANIFEST), true)) {
-            JSON.writeValue(out, this);
-        }
-    }
 
     /** @return the manifest of the semantic-ID table at {@code dir} */
     public static SidManifest read(Path dir, Configuration conf) throws IOException {

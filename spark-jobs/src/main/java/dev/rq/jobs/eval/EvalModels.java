@@ -8,7 +8,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.Device;
 import dev.rq.executor.ExecutorModels;
 import dev.rq.executor.TaskDevice;
-import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
@@ -16,7 +15,6 @@ import dev.rq.model.loss.Lpips;
 import dev.rq.model.metrics.InceptionV3;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.vae.RqVae;
-import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -207,26 +205,18 @@ public final class EvalModels implements Serializable {
         RqVae vae = null;
         try {
             if (vaeUri != null) {
-                VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), manager);
-                vae = l.vae();
-                ExecutorModels.requireModelSha(vaeUri, l.checkpoint(), vaeSha256);
+                vae = ExecutorModels.verifiedVae(vaeUri, vaeSha256, conf.get(), manager, null);
             }
             InceptionV3 inception = null;
             if (inceptionUri != null) {
                 PretrainedWeights w = PretrainedWeights.read(inceptionUri, "eval.inception_weights", conf.get());
-                if (!w.sha256().equals(inceptionSha256)) {
-                    throw new IllegalStateException(inceptionUri + " has SHA-256 " + w.sha256()
-                            + " on this executor, the driver saw " + inceptionSha256 + " (replaced while the job ran?)");
-                }
+                ExecutorModels.requireSha(inceptionUri, w.sha256(), inceptionSha256);
                 inception = InceptionV3.fromStateDict(w.tensors(), manager, inceptionSize);
             }
             Lpips lpips = null;
             if (lpipsUri != null) {
                 PretrainedWeights w = PretrainedWeights.read(lpipsUri, "eval.lpips_weights", conf.get());
-                if (!w.sha256().equals(lpipsSha256)) {
-                    throw new IllegalStateException(lpipsUri + " has SHA-256 " + w.sha256()
-                            + " on this executor, the driver saw " + lpipsSha256 + " (replaced while the job ran?)");
-                }
+                ExecutorModels.requireSha(lpipsUri, w.sha256(), lpipsSha256);
                 lpips = Lpips.fromStateDict(w.tensors(), manager);
             }
             LOG.info("loaded eval networks (RQ-VAE {}, Inception {}, LPIPS {}) in {} ms", vaeUri, inceptionUri,

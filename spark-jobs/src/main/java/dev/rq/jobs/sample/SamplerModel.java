@@ -15,7 +15,6 @@ import dev.rq.model.transformer.RqTransformer;
 import dev.rq.model.transformer.TransformerCheckpoint;
 import dev.rq.model.util.Rng;
 import dev.rq.model.vae.RqVae;
-import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -178,11 +177,8 @@ public final class SamplerModel implements Serializable {
                     tm); // verifies every checksum
             transformer = t.model();
             ExecutorModels.requireModelSha(transformerUri, t.checkpoint(), transformerSha256);
-            VaeCheckpoint.Loaded v = VaeCheckpoint.load(new HadoopDir(vaeUri, conf.get()), vm);
-            vae = v.vae();
-            ExecutorModels.requireModelSha(vaeUri, v.checkpoint(), vaeSha256);
             transformer.setPrecision(precision); // bf16 on a CPU without bf16 units fails here
-            vae.setPrecision(precision);
+            vae = ExecutorModels.verifiedVae(vaeUri, vaeSha256, conf.get(), vm, precision);
             return new Loaded(tm, transformer, vm, vae, threads, lanes);
         } catch (IOException e) {
             close(transformer, vae, tm, vm);

@@ -8,13 +8,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.executor.ExecutorModels;
 import dev.rq.executor.TaskDevice;
-import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.engine.Precision;
 import dev.rq.model.vae.RqVae;
-import dev.rq.model.vae.VaeCheckpoint;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -135,16 +133,8 @@ public final class TokenizerModel implements Serializable {
         Engines.pytorch(threads);
         NDManager manager = Engines.newManager(device);
         try {
-            HadoopDir dir = new HadoopDir(checkpointUri, conf.get());
-            VaeCheckpoint.Loaded l = VaeCheckpoint.load(dir, manager); // verifies every checksum
-            try {
-                ExecutorModels.requireModelSha(checkpointUri, l.checkpoint(), modelSha256);
-                l.vae().setPrecision(precision); // bf16 on a CPU without bf16 units fails here, on every executor
-            } catch (RuntimeException e) {
-                l.vae().close();
-                throw e;
-            }
-            return new Loaded(manager, l.vae(), threads);
+            return new Loaded(manager, ExecutorModels.verifiedVae(checkpointUri, modelSha256, conf.get(), manager,
+                    precision), threads);
         } catch (IOException e) {
             manager.close();
             throw new UncheckedIOException(e);
