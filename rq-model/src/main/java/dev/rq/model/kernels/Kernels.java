@@ -202,4 +202,24 @@ public final class Kernels {
                 "return torch.scaled_dot_product_attention(q, k, v, torch.to(mask, q.dtype), 0., False, scale="
                         + lit(scale) + ")")).call(q, k, v, mask);
     }
+
+    /**
+     * Attention for short sequences as explicit batched GEMMs and a softmax, in one call:
+     * {@code softmax(float32(q kᵀ) + mask) v}, the probabilities cast back to {@code q}'s dtype before
+     * the second GEMM (the official code's {@code bmm} path). For the depth head's length-4
+     * sequences, where libtorch's flash kernel spends its time in per-(sample, head) set-up.
+     *
+     * @param q [B, h, L, E], keys already scaled
+     * @param k [B, h, S, E]
+     * @param v [B, h, S, Ev]
+     * @param mask [L, S] additive (0 or −∞), float32
+     * @return [B, h, L, Ev]
+     */
+    public static NDArray attentionExplicit(NDArray q, NDArray k, NDArray v, NDArray mask) {
+        return fn("attention_explicit", () -> ScriptFunction.compile("attention_explicit",
+                "q: Tensor, k: Tensor, v: Tensor, mask: Tensor", String.join("\n",
+                        "att = torch.to(torch.matmul(q, torch.transpose(k, -2, -1)), " + FLOAT32 + ")",
+                        "att = torch.softmax(torch.add(att, mask), -1)",
+                        "return torch.matmul(torch.to(att, v.dtype), v)"))).call(q, k, v, mask);
+    }
 }

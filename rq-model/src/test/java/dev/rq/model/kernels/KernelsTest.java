@@ -155,6 +155,37 @@ class KernelsTest {
     }
 
     @Test
+    void explicitAttentionMatchesTheFlashKernel() {
+        NDArray q = random(12, 6, 2, 4, 8);
+        NDArray k = random(13, 6, 2, 4, 8);
+        NDArray v = random(14, 6, 2, 4, 8);
+        float[] mask = new float[16];
+        for (int i = 0; i < 4; i++) {
+            for (int j = i + 1; j < 4; j++) {
+                mask[i * 4 + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        NDArray causalMask = Tensors.of(m, mask, new Shape(4, 4));
+        float[] flash = Kernels.attention(q, k, v, true, 1.0).toFloatArray();
+        assertClose(Kernels.attentionExplicit(q, k, v, causalMask).toFloatArray(), flash, 1e-5);
+        assertClose(gradient(q, qq -> Kernels.attentionExplicit(qq, k, v, causalMask)),
+                gradient(q, qq -> Kernels.attention(qq, k, v, true, 1.0)), 1e-4);
+        // bfloat16 inputs: bfloat16 scores, float32 softmax, bfloat16 output: the same ops one by one,
+        // and close to float32 attention on the same (rounded) inputs
+        NDArray q16 = Kernels.toBf16(q);
+        NDArray k16 = Kernels.toBf16(k);
+        NDArray v16 = Kernels.toBf16(v);
+        NDArray y16 = Kernels.attentionExplicit(q16, k16, v16, causalMask);
+        assertThat(Kernels.isBf16(y16)).isTrue();
+        float[] rounded = Kernels.attention(Kernels.toFloat32(q16), Kernels.toFloat32(k16), Kernels.toFloat32(v16),
+                true, 1.0).toFloatArray();
+        NDArray p16 = Kernels.toFloat32(q16.matMul(k16.transpose(0, 1, 3, 2))).add(causalMask).softmax(-1);
+        float[] sameOps = Kernels.toFloat32(Kernels.toBf16(p16).matMul(v16)).toFloatArray();
+        assertClose(Kernels.toFloat32(y16).toFloatArray(), sameOps, 1e-6);
+        assertClose(Kernels.toFloat32(y16).toFloatArray(), rounded, 0.1); // bfloat16 scores
+    }
+
+    @Test
     void bfloat16RoundTripRoundsToEightMantissaBits() {
         NDArray x = Tensors.of(m, new float[] {1f, 1f + 1f / 256, 3.14159f, -2.5e-3f});
         NDArray b = Kernels.toBf16(x);

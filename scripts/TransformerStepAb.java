@@ -1,0 +1,88 @@
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.TransformerRunConfig;
+import dev.rq.model.config.VaeConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.transformer.RqTransformer;
+import dev.rq.model.transformer.TransformerTrainer;
+import dev.rq.model.util.Rng;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * In-process A/B of the RQ-Transformer training step (forward + backward + AdamW, hard targets on
+ * seeded random codes, dropout on: TransformerBench's step) between two settings of one system
+ * property that the code reads at call time, alternating step by step in one JVM on one model, so
+ * that both variants see the same machine load. Prints the medians of the wall time and of the
+ * calling thread's CPU time per step; with 1 intra-op thread every libtorch operator runs on the
+ * calling thread, so the CPU time is the step's work even on a loaded machine.
+ *
+ * After `bin/rq --help` (builds the jars), from the repository root (~2 min for 6 rounds idle):
+ *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
+ *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/TransformerStepAb.java \
+ *     conf/rqtransformer/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B
+ * e.g. ... bf16 1 6 rq.attention.explicit_max_len=16 rq.attention.explicit_max_len=0
+ */
+public class TransformerStepAb {
+    public static void main(String[] a) throws Exception {
+        Path conf = Path.of(a[0]);
+        Precision p = a[1].equals("bf16") ? Precision.BF16 : Precision.FP32;
+        int threads = Integer.parseInt(a[2]);
+        int rounds = Integer.parseInt(a[3]);
+        String[][] variants = {a[4].split("=", 2), a[5].split("=", 2)};
+        TransformerRunConfig config = TransformerRunConfig.load(conf, List.of());
+        VaeConfig vaeConfig = Configs.loadRqVae(conf.resolveSibling(config.vae().config()), List.of()).model();
+        config = new TransformerRunConfig(config.model(), config.vae(), config.train().withPrecision(p),
+                config.loss(), config.sampling(), config.data());
+        Engines.pytorch(threads);
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        var mc = config.model();
+        int batch = 16;
+        try (NDManager m = Engines.newManager(); var vae = dev.rq.model.vae.RqVae.create(vaeConfig, m, 0);
+                RqTransformer model = RqTransformer.create(mc, m, 0)) {
+            model.setPrecision(p);
+            Rng rng = new Rng(42);
+            long[] codes = new long[batch * mc.positions() * mc.depth()];
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = rng.nextInt(mc.vocab(i % mc.depth()));
+            }
+            long[] labels = new long[batch * mc.condLength()];
+            for (int i = 0; i < labels.length; i++) {
+                labels[i] = rng.nextInt(mc.condVocab());
+            }
+            NDArray x = Tensors.of(m, codes).reshape(batch, mc.height(), mc.width(), mc.depth());
+            TransformerTrainer trainer = new TransformerTrainer(model, vae, config, Collective.local());
+            double[][] wall = new double[2][rounds];
+            double[][] cpu = new double[2][rounds];
+            for (int r = -1; r < rounds; r++) {
+                for (int k = 0; k < 2; k++) {
+                    int v = (k + Math.max(r, 0)) % 2;
+                    System.setProperty(variants[v][0], variants[v][1]);
+                    long c0 = mx.getCurrentThreadCpuTime();
+                    long t0 = System.nanoTime();
+                    trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
+                    if (r >= 0) {
+                        wall[v][r] = (System.nanoTime() - t0) / 1e6;
+                        cpu[v][r] = (mx.getCurrentThreadCpuTime() - c0) / 1e6;
+                    }
+                }
+            }
+            System.out.printf("%s %s, %d threads, %d rounds, medians per step:%n", conf, p.id(), threads, rounds);
+            for (int v = 0; v < 2; v++) {
+                Arrays.sort(wall[v]);
+                Arrays.sort(cpu[v]);
+                System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms%n", String.join("=", variants[v]),
+                        wall[v][rounds / 2], cpu[v][rounds / 2]);
+            }
+            System.out.printf("  B/A: wall %.3f, cpu %.3f%n", wall[1][rounds / 2] / wall[0][rounds / 2],
+                    cpu[1][rounds / 2] / cpu[0][rounds / 2]);
+        }
+    }
+}
