@@ -38,6 +38,7 @@ import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.functions;
 import org.apache.spark.storage.StorageLevel;
@@ -207,9 +208,9 @@ public final class AssignSidJob {
             AssignTask.TaskTimes taskTimes = AssignTask.TaskTimes.register(spark.sparkContext());
             Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize(), o.reconSample(), taskTimes),
                     cached);
-            Dataset<Row> valid = cache(w.filter(functions.col(AssignTask.REASON).isNull())
-                    .drop(AssignTask.REASON, AssignTask.DETAIL, AssignTask.SOURCE_FILE, AssignTask.EMBEDDING), cached);
-            SidManifest.Counts partial = count(in, w, valid); // runs the encode pass
+            Dataset<Row> valid = w.filter(functions.col(AssignTask.REASON).isNull())
+                    .drop(AssignTask.REASON, AssignTask.DETAIL, AssignTask.SOURCE_FILE, AssignTask.EMBEDDING);
+            SidManifest.Counts partial = count(in, w); // runs the encode pass
             double encodeSeconds = (System.nanoTime() - te) / 1e9;
             ph.end("encode");
             if (partial.encoded() == 0 && existing == null) {
@@ -224,9 +225,10 @@ public final class AssignSidJob {
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
             int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
                     (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE));
-            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth)
-                    .coalesce(fileCount), cached);
-            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.toJavaRDD(), out, SidTable.IDS,
+            int slots = spark.sparkContext().defaultParallelism();
+            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth,
+                    Math.max(slots, fileCount)), cached);
+            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.coalesce(fileCount).toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
             ph.end("ids");
             Dataset<Row> rev = reverse(ids, fileCount);
@@ -329,18 +331,25 @@ public final class AssignSidJob {
         Dataset<Row> checked = in.checked(false).select(sel.toArray(new Column[0])); // elements: by the task
         DataType emb = in.raw().schema().apply(c.embeddingColumn()).dataType();
         AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch, reconSample, times);
-        JavaRDD<Row> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);
-        return spark.createDataFrame(rows, AssignTask.schema(in.idType(), emb, in.labelType()));
+        JavaRDD<InternalRow> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);
+        return ((org.apache.spark.sql.classic.SparkSession) spark).internalCreateDataFrame(rows.rdd(),
+                AssignTask.schema(in.idType(), emb, in.labelType()), false); // internal rows: no conversion
     }
 
-    /** Row accounting of the encode pass; read comes from the input's Parquet footers. */
-    private static SidManifest.Counts count(ItemInput in, Dataset<Row> w, Dataset<Row> valid) {
+    /**
+     * Row accounting of the encode pass (one job over the work rows: rows by reject reason, null =
+     * encoded); read comes from the input's Parquet footers.
+     */
+    private static SidManifest.Counts count(ItemInput in, Dataset<Row> w) {
         long read = in.raw().count();
-        long encoded = valid.count();
+        long encoded = 0;
         Map<String, Long> byReason = new TreeMap<>();
-        for (Row r : w.filter(functions.col(AssignTask.REASON).isNotNull()).groupBy(AssignTask.REASON).count()
-                .collectAsList()) {
-            byReason.put(r.getString(0), r.getLong(1));
+        for (Row r : w.groupBy(AssignTask.REASON).count().collectAsList()) {
+            if (r.isNullAt(0)) {
+                encoded = r.getLong(1);
+            } else {
+                byReason.put(r.getString(0), r.getLong(1));
+            }
         }
         long rejected = byReason.values().stream().mapToLong(Long::longValue).sum();
         if (encoded + rejected != read) {
@@ -370,10 +379,11 @@ public final class AssignSidJob {
      * The ID table: existing rows unchanged; new rows numbered within equal sid by item_id, after
      * the largest existing dedup of that sid.
      */
-    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int depth) {
+    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int depth,
+            int partitions) {
         Column itemId = functions.col(SidTable.ITEM_ID);
         Column sid = functions.col(SidTable.SID);
-        Dataset<Row> fresh = valid.select(itemId, sid);
+        Dataset<Row> fresh = valid.select(itemId, sid).repartition(partitions, sid); // the window's partitions
         Column rowNumber = functions.row_number().over(Window.partitionBy(sid).orderBy(itemId));
         Dataset<Row> out;
         if (existing == null) {

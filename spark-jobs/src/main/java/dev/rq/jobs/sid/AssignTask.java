@@ -6,14 +6,14 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.api.java.function.FlatMapFunction;
-import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.catalyst.InternalRow;
-import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * The encode pass of {@code rq assign-sid}, one Spark task per input split: rows come in as
@@ -23,9 +23,10 @@ import org.apache.spark.sql.types.StructType;
  * encoded in batches of {@code batchSize} by the executor's model ({@link SidCoderHandle}) and
  * leave as {@code (item_id, sid, recon_mse, cosine, [label])}, rejected rows leave with their id,
  * embedding, label, reason, detail and file (the {@link #schema} covers both). Embeddings are copied
- * straight out of Spark's row memory into the batch.
+ * straight out of Spark's row memory into the batch, and the rows leave in Spark's internal form
+ * (no conversion from external rows: {@code sid} is an {@link UnsafeArrayData} of the codes).
  */
-final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
+final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, InternalRow> {
     private static final long serialVersionUID = 1L;
 
     static final String RECON_MSE = "recon_mse";
@@ -51,14 +52,18 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
      * driver after the pass): {@code read} waiting for input rows (Parquet read and decode, the SQL
      * id and length checks, row conversion), {@code copy} the element checks and copies into the
      * batch, {@code codes} the model's codes (batch into a tensor, encoder, levels, codes out),
-     * {@code recon} the sampled reconstructions, {@code rows} building the output rows.
+     * {@code recon} the sampled reconstructions, {@code rows} building the output rows; {@code
+     * total} the tasks' time from their first row to their last (so total minus the parts is the
+     * time Spark spent consuming the output rows: the persisted work rows).
      */
     record TaskTimes(org.apache.spark.util.LongAccumulator read, org.apache.spark.util.LongAccumulator copy,
             org.apache.spark.util.LongAccumulator codes, org.apache.spark.util.LongAccumulator recon,
-            org.apache.spark.util.LongAccumulator rows) implements java.io.Serializable {
+            org.apache.spark.util.LongAccumulator rows, org.apache.spark.util.LongAccumulator total)
+            implements java.io.Serializable {
         static TaskTimes register(org.apache.spark.SparkContext sc) {
             return new TaskTimes(sc.longAccumulator("sid.read"), sc.longAccumulator("sid.copy"),
-                    sc.longAccumulator("sid.codes"), sc.longAccumulator("sid.recon"), sc.longAccumulator("sid.rows"));
+                    sc.longAccumulator("sid.codes"), sc.longAccumulator("sid.recon"), sc.longAccumulator("sid.rows"),
+                    sc.longAccumulator("sid.total"));
         }
 
         /** @return seconds per part, prefixed {@code task.} */
@@ -69,6 +74,7 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
             m.put("task.codes", codes.value() / 1e9);
             m.put("task.recon", recon.value() / 1e9);
             m.put("task.rows", rows.value() / 1e9);
+            m.put("task.total", total.value() / 1e9);
             return m;
         }
     }
@@ -102,6 +108,11 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
         return Long.remainderUnsigned(h, every) == 0;
     }
 
+    /** @return column i of r (an integer or string) in Spark's internal form, copied out of the row's memory */
+    static Object internal(InternalRow r, int i, DataType t) {
+        return t == DataTypes.StringType ? r.getUTF8String(i).clone() : InternalRows.value(r, i, t);
+    }
+
     /** @return the work table schema (valid and rejected rows) */
     static StructType schema(DataType idType, DataType embeddingType, DataType labelType) {
         List<StructField> f = new ArrayList<>();
@@ -121,21 +132,31 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
     }
 
     @Override
-    public Iterator<Row> call(Iterator<InternalRow> rows) {
+    public Iterator<InternalRow> call(Iterator<InternalRow> rows) {
         boolean doubles = ((org.apache.spark.sql.types.ArrayType) embeddingType).elementType() == DataTypes.DoubleType;
         int reasonCol = labelType == null ? 2 : 3;
         return new Iterator<>() {
-            private final List<Row> out = new ArrayList<>();
+            private final List<InternalRow> out = new ArrayList<>();
             private int next;
             private final float[] x = new float[batchSize * dim];
             private final Object[] ids = new Object[batchSize];
             private final Object[] labels = new Object[batchSize];
             private final boolean[] reconstruct = new boolean[batchSize];
 
+            private final long start = System.nanoTime();
+            private boolean done;
+
             @Override
             public boolean hasNext() {
                 while (next == out.size()) {
-                    if (!rows.hasNext()) {
+                    long t = System.nanoTime();
+                    boolean more = rows.hasNext(); // may decode the input's next column batch
+                    times.read().add(System.nanoTime() - t);
+                    if (!more) {
+                        if (!done) {
+                            done = true;
+                            times.total().add(System.nanoTime() - start);
+                        }
                         return false;
                     }
                     fill();
@@ -144,7 +165,7 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
             }
 
             @Override
-            public Row next() {
+            public InternalRow next() {
                 if (!hasNext()) {
                     throw new java.util.NoSuchElementException();
                 }
@@ -176,9 +197,9 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                                 : ItemInput.NON_FINITE_DETAIL, reasonCol));
                         continue;
                     }
-                    ids[n] = InternalRows.value(r, 0, idType);
-                    labels[n] = labelType == null || r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
-                    reconstruct[n] = sampled(ids[n], reconSample);
+                    ids[n] = internal(r, 0, idType);
+                    labels[n] = labelType == null || r.isNullAt(2) ? null : internal(r, 2, labelType);
+                    reconstruct[n] = sampled(ids[n] instanceof UTF8String u ? u.toString() : ids[n], reconSample);
                     n++;
                 }
                 long t1 = System.nanoTime();
@@ -196,28 +217,26 @@ final class AssignTask implements FlatMapFunction<Iterator<InternalRow>, Row> {
                         }
                         Float mse = reconstruct[i] ? e.mse()[i] : null;
                         Float cos = reconstruct[i] ? e.cosine()[i] : null;
-                        out.add(labelType == null ? RowFactory.create(ids[i], sid, mse, cos, null, null, null, null)
-                                : RowFactory.create(ids[i], sid, mse, cos, labels[i], null, null, null, null));
+                        Object s = UnsafeArrayData.fromPrimitiveArray(sid);
+                        out.add(new GenericInternalRow(labelType == null ? new Object[] {ids[i], s, mse, cos, null, null,
+                            null, null} : new Object[] {ids[i], s, mse, cos, labels[i], null, null, null, null}));
                     }
                     times.rows().add(System.nanoTime() - t2);
                 }
             }
 
-            private Row reject(InternalRow r, String reason, String detail, int rc) {
+            private InternalRow reject(InternalRow r, String reason, String detail, int rc) {
                 // (a rejected row carries its input values, not codes)
-                Object id = r.isNullAt(0) ? null : InternalRows.value(r, 0, idType);
-                Object emb = null;
-                if (!r.isNullAt(1)) {
-                    ArrayData a = r.getArray(1);
-                    DataType et = ((org.apache.spark.sql.types.ArrayType) embeddingType).elementType();
-                    emb = scala.collection.immutable.ArraySeq.unsafeWrapArray(a.toObjectArray(et)); // a Scala Seq for the encoder
-                }
-                String file = r.isNullAt(rc + 2) ? null : r.getUTF8String(rc + 2).toString();
+                Object id = r.isNullAt(0) ? null : internal(r, 0, idType);
+                Object emb = r.isNullAt(1) ? null : r.getArray(1).copy();
+                UTF8String file = r.isNullAt(rc + 2) ? null : r.getUTF8String(rc + 2).clone();
+                UTF8String why = UTF8String.fromString(reason);
+                UTF8String what = detail == null ? null : UTF8String.fromString(detail);
                 if (labelType == null) {
-                    return RowFactory.create(id, null, null, null, reason, detail, file, emb);
+                    return new GenericInternalRow(new Object[] {id, null, null, null, why, what, file, emb});
                 }
-                Object label = r.isNullAt(2) ? null : InternalRows.value(r, 2, labelType);
-                return RowFactory.create(id, null, null, null, label, reason, detail, file, emb);
+                Object label = r.isNullAt(2) ? null : internal(r, 2, labelType);
+                return new GenericInternalRow(new Object[] {id, null, null, null, label, why, what, file, emb});
             }
         };
     }

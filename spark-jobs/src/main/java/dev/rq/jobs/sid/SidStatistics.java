@@ -52,18 +52,29 @@ final class SidStatistics {
     static SidManifest.Statistics of(Dataset<Row> ids, Dataset<Row> encoded, SidCoder coder, boolean labels) {
         List<Double> used = new ArrayList<>();
         List<Double> perplexity = new ArrayList<>();
+        long[][] hist = new long[coder.depth()][]; // per level and code: items
         for (int d = 0; d < coder.depth(); d++) {
-            List<Row> hist = ids.groupBy(functions.col(SidTable.SID).getItem(d)).count().collectAsList();
+            hist[d] = new long[coder.codebookSize(d)];
+        }
+        for (Row h : ids.select(functions.posexplode(functions.col(SidTable.SID))).groupBy("pos", "col").count()
+                .collectAsList()) { // every level's histogram in one job
+            hist[h.getInt(0)][h.getInt(1)] = h.getLong(2);
+        }
+        for (int d = 0; d < coder.depth(); d++) {
             double total = 0;
-            for (Row h : hist) {
-                total += h.getLong(1);
+            int usedCodes = 0;
+            for (long h : hist[d]) {
+                total += h;
+                usedCodes += h > 0 ? 1 : 0;
             }
             double entropy = 0;
-            for (Row h : hist) {
-                double p = h.getLong(1) / total;
-                entropy -= p * Math.log(p);
+            for (long h : hist[d]) { // in code order: the same sum whatever the partitioning
+                if (h > 0) {
+                    double p = h / total;
+                    entropy -= p * Math.log(p);
+                }
             }
-            used.add(hist.size() / (double) coder.codebookSize(d));
+            used.add(usedCodes / (double) coder.codebookSize(d));
             perplexity.add(Math.exp(entropy));
         }
         Row rec = encoded.agg(functions.avg(AssignTask.RECON_MSE), functions.avg(AssignTask.COSINE),
