@@ -10,6 +10,12 @@
 #    in wall seconds; task.read/copy/codes/recon/rows: the encode tasks' parts, seconds summed over
 #    tasks); then how often bf16's codes equal fp32's
 # Skip steps 1-2 with CKPT=<checkpoint dir> (and ITEMS ignored when $WORK/items exists).
+# BASE=<commit>: also runs that commit's assign-sid (fp32, built once in a scratch worktree
+# ${TMPDIR:-/tmp}/rq-bench-<commit>, reused; `mvn package`, never install) interleaved with this
+# checkout's, then prints the medians and their ratio (this / base) and whether its ID table is the same.
+# Idle measurement in about 5 min (items and checkpoint from an earlier run, base built already):
+#   CKPT=$(ls -d /tmp/rq-sid-bench/train-rqvae/checkpoints/step-* | tail -1) REPS=2 BASE=439e7f8 \
+#     scripts/bench-sid.sh /tmp/rq-sid-bench
 # Prints the machine load (uptime) before and after: numbers from a loaded machine are not speeds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,13 +48,35 @@ echo "train-sid rqvae: $(median_ips "$WORK/train-rqvae") items/s (median of the 
 echo "train-sid rq-kmeans: $(median_ips "$WORK/train-rqkmeans") sampled items/s per Lloyd iteration"
 CKPT=$(ls -d "$WORK"/train-rqvae/checkpoints/step-* | sort | tail -1)
 fi
+SIDES=$PRECISIONS
+if [[ -n ${BASE:-} ]]; then
+  SHA=$(git -C "$ROOT" rev-parse --verify --short "$BASE^{commit}")
+  OLD=${TMPDIR:-/tmp}/rq-bench-$SHA
+  [[ -d $OLD ]] || git -C "$ROOT" worktree add --quiet --detach "$OLD" "$SHA"
+  (cd "$OLD" && bin/rq --help >/dev/null)   # builds it once (not timed)
+  SIDES="$SIDES base"
+fi
+declare -A IPS
 for rep in $(seq 1 "$REPS"); do
-  for p in $PRECISIONS; do   # interleaved, so that both precisions see the same machine
-    "$RQ" assign-sid --checkpoint "$CKPT" --data "$WORK/items" --output "$WORK/ids-$p" --workers 2 --precision "$p" >/dev/null
-    echo "assign-sid $p run $rep: $(json "$WORK/ids-$p/_sid_manifest.json" "'%d items in %.1f s (encode %.1f s): %.0f items/s' % (d['counts']['read'], d['job']['seconds'], d['job']['encode_seconds'], d['job']['items_per_second'])")"
+  for p in $SIDES; do   # interleaved, so that every side sees the same machine
+    if [[ $p == base ]]; then
+      "$OLD/bin/rq" assign-sid --checkpoint "$CKPT" --data "$WORK/items" --output "$WORK/ids-base" --workers 2 >/dev/null
+    else
+      "$RQ" assign-sid --checkpoint "$CKPT" --data "$WORK/items" --output "$WORK/ids-$p" --workers 2 --precision "$p" >/dev/null
+    fi
+    echo "assign-sid $p run $rep (load $(cut -d' ' -f1 /proc/loadavg)): $(json "$WORK/ids-$p/_sid_manifest.json" "'%d items in %.1f s (encode %.1f s): %.0f items/s' % (d['counts']['read'], d['job']['seconds'], d['job']['encode_seconds'], d['job']['items_per_second'])")"
     echo "  phases (s; task.* summed over the encode tasks): $(json "$WORK/ids-$p/_sid_manifest.json" "', '.join('%s %.1f' % kv for kv in (d['job'].get('phases') or {}).items())")"
+    IPS[$p]="${IPS[$p]:-} $(json "$WORK/ids-$p/_sid_manifest.json" "d['job']['items_per_second']")"
   done
 done
+median() { python3 -c "import statistics,sys; print('%.0f' % statistics.median(map(float, sys.argv[1:])))" $1; }
+for p in $SIDES; do echo "assign-sid $p median: $(median "${IPS[$p]}") items/s"; done
+if [[ -n ${BASE:-} ]]; then
+  echo "fp32 / base ($SHA): $(python3 -c "print('%.2fx' % ($(median "${IPS[fp32]}") / $(median "${IPS[base]}")))")"
+  "$RQ" query --table a="$WORK/ids-fp32/ids" --table b="$WORK/ids-base/ids" --sql "SELECT count(*) AS items,
+      sum(CASE WHEN a.sid = b.sid AND a.dedup = b.dedup AND a.sid_text = b.sid_text THEN 1 ELSE 0 END) AS same_as_base
+      FROM a FULL OUTER JOIN b ON a.item_id = b.item_id"
+fi
 if [[ $PRECISIONS == *bf16* && $PRECISIONS == *fp32* ]]; then   # how often bf16 gives float32's codes
   "$RQ" query --table a="$WORK/ids-fp32/ids" --table b="$WORK/ids-bf16/ids" --sql "SELECT count(*) AS items,
       avg(CASE WHEN a.sid[0] = b.sid[0] THEN 1.0 ELSE 0 END) AS bf16_agrees_level0,
