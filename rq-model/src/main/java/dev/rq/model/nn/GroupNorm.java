@@ -12,6 +12,7 @@ public final class GroupNorm {
     private final ParamStore ps;
     private final String w;
     private final String b;
+    private boolean float32;
 
     public GroupNorm(ParamStore ps, String prefix, int channels) {
         if (channels % GROUPS != 0) {
@@ -22,13 +23,30 @@ public final class GroupNorm {
         this.b = ps.declare(prefix + ".bias", new long[] {channels}, ParamStore.Init.ZEROS, 0, true);
     }
 
+    /**
+     * Keeps this layer in float32 when the model computes in bfloat16: a bfloat16 input is cast up
+     * and the output is float32 (as {@code torch.autocast} runs {@code group_norm}).
+     *
+     * @return this
+     */
+    public GroupNorm keepFloat32() {
+        float32 = true;
+        return this;
+    }
+
     /** x: [B, C, H, W] → [B, C, H, W] (x's dtype and memory format; float32 statistics). */
     public NDArray forward(NDArray x) {
+        if (float32 && Kernels.isBf16(x)) {
+            return Kernels.groupNorm(Kernels.toFloat32(x), GROUPS, ps.get(w), ps.get(b), EPS);
+        }
         return Ops.groupNorm(x, GROUPS, ps.get(w), ps.get(b), EPS);
     }
 
     /** swish(forward(x)) in one call: the pre-activation of the VAE's convolutions. */
     public NDArray forwardSwish(NDArray x) {
+        if (float32 && Kernels.isBf16(x)) {
+            return Kernels.groupNormSilu(Kernels.toFloat32(x), GROUPS, ps.get(w), ps.get(b), EPS);
+        }
         return Kernels.fused(x) ? Kernels.groupNormSilu(x, GROUPS, ps.get(w), ps.get(b), EPS) : Ops.swish(forward(x));
     }
 }

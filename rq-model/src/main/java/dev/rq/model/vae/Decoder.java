@@ -74,7 +74,7 @@ final class Decoder {
         }
         int outCh = c.ch() * c.chMult().get(0);
         normOut = new GroupNorm(ps, p + "norm_out", outCh);
-        convOut = new Conv2d(ps, p + "conv_out", outCh, c.outCh(), 3, 1, 1);
+        convOut = new Conv2d(ps, p + "conv_out", outCh, c.outCh(), 3, 1, 1).keepFloat32(); // the reconstruction
         assert Arrays.stream(inCh).allMatch(x -> x > 0);
     }
 

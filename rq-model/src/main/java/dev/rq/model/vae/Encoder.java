@@ -36,7 +36,7 @@ final class Encoder {
     Encoder(ParamStore ps, DdConfig c) {
         this.ps = ps;
         String p = "encoder.";
-        convIn = new Conv2d(ps, p + "conv_in", c.inChannels(), c.ch(), 3, 1, 1);
+        convIn = new Conv2d(ps, p + "conv_in", c.inChannels(), c.ch(), 3, 1, 1).keepFloat32(); // the image
         int res = c.resolution();
         int blockIn = c.ch();
         for (int i = 0; i < c.levels(); i++) {
@@ -63,12 +63,13 @@ final class Encoder {
         midBlock1 = new ResnetBlock(ps, p + "mid.block_1", blockIn, blockIn, c.dropout());
         midAttn = new AttnBlock(ps, p + "mid.attn_1", blockIn);
         midBlock2 = new ResnetBlock(ps, p + "mid.block_2", blockIn, blockIn, c.dropout());
-        normOut = new GroupNorm(ps, p + "norm_out", blockIn);
-        convOut = new Conv2d(ps, p + "conv_out", blockIn, c.zChannels(), 3, 1, 1);
+        // the quantizer's input: float32 from here on
+        normOut = new GroupNorm(ps, p + "norm_out", blockIn).keepFloat32();
+        convOut = new Conv2d(ps, p + "conv_out", blockIn, c.zChannels(), 3, 1, 1).keepFloat32();
     }
 
     NDArray forward(NDArray x, boolean training) {
-        NDArray h = convIn.forward(Ops.toModelLayout(x, ps));
+        NDArray h = ps.toCompute(convIn.forward(Ops.toModelLayout(x, ps)));
         for (Level level : levels) {
             for (int j = 0; j < level.blocks.size(); j++) {
                 h = level.blocks.get(j).forward(h, training);

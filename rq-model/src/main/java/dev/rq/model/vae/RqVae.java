@@ -49,8 +49,8 @@ public final class RqVae implements AutoCloseable {
         this.quantizer = new ResidualQuantizer(params, config.hparams());
         int z = config.ddconfig().zChannels();
         int e = config.hparams().embedDim();
-        this.quantConv = new Conv2d(params, "quant_conv", z, e, 1, 1, 0);
-        this.postQuantConv = new Conv2d(params, "post_quant_conv", e, z, 1, 1, 0);
+        this.quantConv = new Conv2d(params, "quant_conv", z, e, 1, 1, 0).keepFloat32();
+        this.postQuantConv = new Conv2d(params, "post_quant_conv", e, z, 1, 1, 0).keepFloat32();
     }
 
     /** Creates a randomly initialised model (PyTorch default initialisers, seeded). */
@@ -181,8 +181,14 @@ public final class RqVae implements AutoCloseable {
     }
 
     /**
-     * Sets the compute precision: {@link Precision#BF16} runs the encoder, decoder and the 1×1
-     * convolutions around the quantizer in bfloat16; the quantizer and the losses stay float32.
+     * Sets the compute precision: {@link Precision#BF16} runs the encoder and decoder in bfloat16
+     * except the layers whose precision decides the result, which stay float32 (as {@code
+     * torch.autocast} keeps its fp32 ops): the encoder's {@code conv_in} (the image), its {@code
+     * norm_out} and {@code conv_out} and the 1×1 convolutions around the quantizer (the quantizer's
+     * input and output), and the decoder's {@code conv_out} (the reconstruction). The quantizer and
+     * the losses are float32 in both precisions. On the trained quickstart checkpoint (16×16×2
+     * codes) 97.4 % of the bf16 codes equal float32's with these layers in float32, 96.7 % with
+     * everything in bfloat16 (docs/performance.md, "bf16 quality guards").
      */
     public void setPrecision(Precision precision) {
         params.setPrecision(precision);
@@ -217,7 +223,8 @@ public final class RqVae implements AutoCloseable {
      */
     public NDArray decode(NDArray zq, boolean training) {
         NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w], channels-last strides
-        return Kernels.toFloat32(decoder.forward(postQuantConv.forward(Ops.toModelLayout(z, params)), training));
+        NDArray h = params.toCompute(postQuantConv.forward(Ops.toModelLayout(z, params))); // float32 layer
+        return Kernels.toFloat32(decoder.forward(h, training));
     }
 
     /** Key of the decoder's last convolution weight, the adaptive GAN weight's reference layer. */
@@ -232,7 +239,8 @@ public final class RqVae implements AutoCloseable {
      */
     public NDArray[] decodeWithLastInput(NDArray zq, boolean training) {
         NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w], channels-last strides
-        NDArray[] out = decoder.forwardWithHead(postQuantConv.forward(Ops.toModelLayout(z, params)), training);
+        NDArray h = params.toCompute(postQuantConv.forward(Ops.toModelLayout(z, params))); // float32 layer
+        NDArray[] out = decoder.forwardWithHead(h, training);
         return new NDArray[] {out[0], Kernels.toFloat32(out[1])};
     }
 
