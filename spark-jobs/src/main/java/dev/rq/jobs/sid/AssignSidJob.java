@@ -162,6 +162,12 @@ public final class AssignSidJob {
     /** Rows per file of the ID and reverse tables (the number of files is also capped at 4 per task slot). */
     static final long ROWS_PER_FILE = 2_000_000;
 
+    /**
+     * Below {@link #ROWS_PER_FILE}, the ID table still gets one file per task slot (so that its write
+     * is not one task) as long as each gets at least this many rows.
+     */
+    static final long MIN_ROWS_PER_FILE = 50_000;
+
     /** What an ID table is, for {@link StagedOutput}. */
     static final StagedOutput.Spec OUTPUT = new StagedOutput.Spec(SidTable.MANIFEST, "--output",
             "a semantic-ID table", false);
@@ -223,15 +229,16 @@ public final class AssignSidJob {
             ph.end("rejects");
 
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
-            int fileCount = (int) Math.max(1, Math.min(4L * spark.sparkContext().defaultParallelism(),
-                    (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE));
             int slots = spark.sparkContext().defaultParallelism();
+            long byRows = (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE;
+            int revParts = (int) Math.max(1, Math.min(4L * slots, byRows)); // one sid range each (more: a sample job)
+            int fileCount = (int) Math.max(revParts, Math.min(slots, expected / MIN_ROWS_PER_FILE)); // parallel writes
             Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth,
                     Math.max(slots, fileCount)), cached);
             List<TableFiles.DataFile> idFiles = TableFiles.write(ids.coalesce(fileCount).toJavaRDD(), out, SidTable.IDS,
                     SidTable.idSchema(in.idType()), conf);
             ph.end("ids");
-            Dataset<Row> rev = reverse(ids, fileCount);
+            Dataset<Row> rev = reverse(ids, revParts);
             List<TableFiles.DataFile> revFiles = TableFiles.write(rev.toJavaRDD(), out, SidTable.REVERSE, rev.schema(),
                     conf);
             ph.end("reverse");
