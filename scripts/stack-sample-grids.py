@@ -57,7 +57,9 @@ def read_png(path):
 
 def write_png(path, img):
     h, w, _ = img.shape
-    raw = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
+    flat = img.reshape(h, w * 3).astype(np.int16)
+    sub = np.concatenate([flat[:, :3], flat[:, 3:] - flat[:, :-3]], axis=1) % 256  # filter 1 (Sub)
+    raw = b"".join(b"\x01" + sub[y].astype(np.uint8).tobytes() for y in range(h))
     chunk = lambda k, b: struct.pack(">I", len(b)) + k + b + struct.pack(">I", zlib.crc32(k + b) & 0xFFFFFFFF)
     open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
                            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
