@@ -5,6 +5,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.kernels.Kernels;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.Arrays;
 
 /**
@@ -13,6 +15,8 @@ import java.util.Arrays;
  * kernel ({@code Kernels.attention}), the explicit GEMMs + softmax as one TorchScript call
  * ({@code Kernels.attentionExplicit}, AttentionBlock's path for short sequences) and the same
  * explicit ops as separate DJL calls ({@code matMul}, {@code add}, {@code softmax}, {@code matMul}).
+ * Prints medians of the wall time and of the calling thread's CPU time (with 1 thread, every operator
+ * runs on the calling thread: the work, less sensitive to machine load than the wall time).
  *
  * After `bin/rq --help` (builds the jars), from the repository root (about 1 min idle):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
@@ -38,6 +42,8 @@ public class HeadAttentionAb {
             }
             NDArray mask = m.create(mk, new Shape(len, len));
             double[][] ms = new double[3][rounds];
+            double[][] cpu = new double[3][rounds];
+            ThreadMXBean mx = ManagementFactory.getThreadMXBean();
             for (int r = -2; r < rounds; r++) {
                 for (int k = 0; k < 3; k++) {
                     int variant = (k + Math.max(r, 0)) % 3;
@@ -49,6 +55,7 @@ public class HeadAttentionAb {
                         kk.setRequiresGradient(true);
                         v.setRequiresGradient(true);
                         long t = System.nanoTime();
+                        long c = mx.getCurrentThreadCpuTime();
                         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                             NDArray qc = bf16 ? Kernels.toBf16(q) : q;
                             NDArray kc = bf16 ? Kernels.toBf16(kk) : kk;
@@ -68,6 +75,7 @@ public class HeadAttentionAb {
                         double dt = (System.nanoTime() - t) / 1e6;
                         if (r >= 0) {
                             ms[variant][r] = dt;
+                            cpu[variant][r] = (mx.getCurrentThreadCpuTime() - c) / 1e6;
                         }
                     }
                 }
@@ -76,8 +84,10 @@ public class HeadAttentionAb {
                     bf16 ? "bf16" : "fp32", threads, rounds);
             for (int i = 0; i < 3; i++) {
                 Arrays.sort(ms[i]);
-                System.out.printf("  %-22s %9.1f ms (%.2fx flash)%n", NAMES[i], ms[i][rounds / 2],
-                        ms[0][rounds / 2] / ms[i][rounds / 2]);
+                Arrays.sort(cpu[i]);
+                System.out.printf("  %-22s wall %9.1f ms (%.2fx flash), thread cpu %9.1f ms (%.2fx flash)%n", NAMES[i],
+                        ms[i][rounds / 2], ms[0][rounds / 2] / ms[i][rounds / 2], cpu[i][rounds / 2],
+                        cpu[0][rounds / 2] / cpu[i][rounds / 2]);
             }
         }
     }

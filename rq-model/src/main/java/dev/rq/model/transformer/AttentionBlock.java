@@ -79,17 +79,17 @@ final class AttentionBlock {
     }
 
     /**
-     * @return in bfloat16, sequences up to this length without a KV cache (the depth head in training and
-     * teacher forcing) attend through explicit batched GEMMs + softmax in one call ({@link
-     * Kernels#attentionExplicit}, the official code's path) instead of libtorch's flash kernel, whose
-     * per-(sample, head) set-up dominates at length 4. In-process A/B ({@code
-     * scripts/HeadAttentionAb.java}, [1024, 8, 4, 32], forward + backward, 1 thread): bf16 explicit
-     * 4.7× faster than flash; fp32 explicit 2.2× slower (libtorch's float32 {@code bmm} calls one
-     * GEMM per 4×32 matrix), so float32 keeps flash. {@code -Drq.attention.explicit_max_len=0}
-     * keeps flash in bfloat16 too, to compare (read at every call, so an in-process A/B can switch).
+     * @return in bfloat16, sequences up to this length without a KV cache (training and teacher
+     *     forcing: the depth head's length 4, bench64's body length 64) attend through explicit batched
+     *     GEMMs + float32 softmax in one call ({@link Kernels#attentionExplicit}, the official code's
+     *     path; it materialises the [N, h, L, L] scores) instead of libtorch's flash kernel. In-process
+     *     A/B ({@code scripts/HeadAttentionAb.java}, forward + backward, 1 thread, thread CPU time):
+     *     bf16 [1024, 8, 4, 32] 5.0× and [16, 8, 64, 32] 1.46× faster than flash; in float32 0.64× and
+     *     0.93×, so float32 keeps flash. {@code -Drq.attention.explicit_max_len=0} keeps flash in
+     *     bfloat16 too, to compare (read at every call, so an in-process A/B can switch).
      */
     static int explicitMaxLen() {
-        return Integer.getInteger("rq.attention.explicit_max_len", 16);
+        return Integer.getInteger("rq.attention.explicit_max_len", 64);
     }
 
     private NDArray attention(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache,
