@@ -3,6 +3,7 @@ package dev.rq.model.bench;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
@@ -33,6 +34,11 @@ import java.util.Map;
  * float32 codes). With a {@code gan} section, also the
  * official stage-1 step with LPIPS and the patch GAN ({@code stage1_gan_train_img_per_s}, float32
  * only; random LPIPS weights, the same cost as the real ones).
+ *
+ * <p>{@code -Drq.bench.profile=PREFIX} runs one more, untimed training step and one tokenize call
+ * under libtorch's profiler and writes their chrome traces to {@code PREFIX-vae-train[_bf16].json} and
+ * {@code PREFIX-tokenize[_bf16].json} (scripts/profile-summary.py sums them;
+ * scripts/anchor_profile_vae.py profiles the official step the same way).
  */
 public final class VaeBench {
 
@@ -101,6 +107,15 @@ public final class VaeBench {
                     phases[3] += sm.timings().optimizer();
                     n[0]++;
                 });
+                String profile = System.getProperty("rq.bench.profile");
+                if (profile != null) { // one more step and one tokenize call under libtorch's profiler, not timed
+                    JniUtils.startProfile(false, false, false);
+                    trainer.step(List.of(x));
+                    JniUtils.stopProfile(profile + "-vae-train" + sfx + ".json");
+                    JniUtils.startProfile(false, false, false);
+                    vae.codes(x).toLongArray();
+                    JniUtils.stopProfile(profile + "-tokenize" + sfx + ".json");
+                }
                 out.put("vae_train" + sfx + "_img_per_s", s.batch() / train);
                 out.put("train" + sfx + "_forward_ms", 1000 * phases[0] / n[0]);
                 out.put("train" + sfx + "_backward_ms", 1000 * phases[1] / n[0]);

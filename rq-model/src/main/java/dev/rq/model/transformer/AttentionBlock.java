@@ -79,14 +79,17 @@ final class AttentionBlock {
     }
 
     /**
-     * @return in bfloat16, sequences up to this length without a KV cache (training and teacher
-     *     forcing: the depth head's length 4, bench64's body length 64) attend through explicit batched
-     *     GEMMs + float32 softmax in one call ({@link Kernels#attentionExplicit}, the official code's
-     *     path; it materialises the [N, h, L, L] scores) instead of libtorch's flash kernel. In-process
-     *     A/B ({@code scripts/HeadAttentionAb.java}, forward + backward, 1 thread, thread CPU time):
-     *     bf16 [1024, 8, 4, 32] 5.0× and [16, 8, 64, 32] 1.46× faster than flash; in float32 0.64× and
-     *     0.93×, so float32 keeps flash. {@code -Drq.attention.explicit_max_len=0} keeps flash in
-     *     bfloat16 too, to compare (read at every call, so an in-process A/B can switch).
+     * @return sequences up to this length without a KV cache (training and teacher forcing: the depth
+     *     head's length D, bench64's body length 64) attend through explicit batched GEMMs + float32
+     *     softmax in one call ({@link Kernels#attentionExplicit}, the official code's path; it
+     *     materialises the [N, h, L, L] scores) instead of libtorch's flash kernel, in both precisions.
+     *     libtorch 2.7's CPU flash kernel gets slower, not faster, with a second intra-op thread at these
+     *     shapes (one bench64 fp32 training step profiled idle: flash forward 54 → 175 ms, backward 29 →
+     *     88 ms from 1 to 2 threads; the stock PyTorch 2.13 wheel does the same), while the explicit
+     *     GEMMs scale. {@code rq bench} fp32 training, 2 threads, idle, 3 alternating runs: 21.7 vs 17.5
+     *     img/s (1.25×); 1 thread about equal; bf16 1.39× less work per step at 1 thread (session 6).
+     *     {@code -Drq.attention.explicit_max_len=0} restores flash everywhere, to compare (read at every
+     *     call, so an in-process A/B can switch).
      */
     static int explicitMaxLen() {
         return Integer.getInteger("rq.attention.explicit_max_len", 64);
@@ -124,7 +127,7 @@ final class AttentionBlock {
             }
             att = dropout.apply(att.softmax(-1), attnPdrop);
             y = ps.toCompute(att).matMul(v);
-        } else if (mask != null && fromStart && cache == null && l <= explicitMaxLen() && Kernels.isBf16(q)) {
+        } else if (mask != null && fromStart && cache == null && l <= explicitMaxLen()) {
             y = Kernels.attentionExplicit(q, k, v, mask); // see explicitMaxLen
         } else if (mask == null) {
             y = Kernels.attention(q, k, v, false, 1.0); // keys are scaled already

@@ -1,0 +1,40 @@
+"""One official RQ-VAE train step and one tokenize call (bench64, batch 16, fp32) under torch.profiler;
+writes two chrome traces, OUT-vae-train.json and OUT-tokenize.json (sum them with scripts/profile-summary.py).
+
+  PYTHON scripts/anchor_profile_vae.py OFFICIAL_REPO_DIR THREADS OUT_PREFIX
+
+The model, data and optimizer are shared/anchor/anchor_bench.py's (its RQ-VAE part); two untimed steps
+warm up first. Compare with `RQ_JAVA_OPTS=-Drq.bench.profile=PREFIX bin/rq bench --conf conf/rqvae/bench64.yaml`.
+"""
+import sys
+repo, threads, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sys.path.insert(0, repo)
+try:
+    import _torchshim  # noqa: F401
+except ImportError:
+    pass
+import torch
+from rqvae.models.rqvae.rqvae import RQVAE
+torch.set_num_threads(threads); torch.manual_seed(0)
+dd = dict(double_z=False, z_channels=64, resolution=64, in_channels=3, out_ch=3, ch=64, ch_mult=[1, 1, 2, 2],
+          num_res_blocks=2, attn_resolutions=[8], dropout=0.0)
+vae = RQVAE(ddconfig=dd, embed_dim=64, n_embed=1024, decay=0.99, loss_type="mse", latent_loss_weight=0.25,
+            bottleneck_type="rq", latent_shape=[8, 8, 64], code_shape=[8, 8, 4], shared_codebook=True,
+            restart_unused_codes=True)
+B = 16
+x = torch.rand(B, 3, 64, 64) * 2 - 1
+opt = torch.optim.Adam(vae.parameters(), lr=4e-5, betas=(0.5, 0.9))
+def step():
+    opt.zero_grad(); o, ql, code = vae(x); l = vae.compute_loss(o, ql, code, xs=x)["loss_total"]; l.backward(); opt.step()
+vae.train()
+step(); step()
+with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    step()
+prof.export_chrome_trace(out + "-vae-train.json")
+vae.eval()
+with torch.no_grad():
+    vae.get_codes(x); vae.get_codes(x)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        vae.get_codes(x)
+prof.export_chrome_trace(out + "-tokenize.json")
+print("wrote", out + "-vae-train.json", out + "-tokenize.json")
