@@ -27,7 +27,7 @@ done
 cd "$ROOT"
 OUT=${OUT:-$ROOT/target/fp32-kernels-resume-$(date -u +%Y%m%dT%H%M%SZ)}
 rm -rf "$OUT"; mkdir -p "$OUT"
-export RQ_LOG_DIR="$OUT/logs" RQ_JAVA_OPTS="-Xmx2g -Drq.kernels.fp32=$KERNELS"
+export RQ_LOG_DIR="$OUT/logs" RQ_JAVA_OPTS="-Xmx2g -Drq.kernels.fp32=$KERNELS ${RQ_JAVA_OPTS:-}"
 echo "fp32-kernels-resume-repro: commit $(git log --oneline -1 2>/dev/null || echo '?'), -Drq.kernels.fp32=$KERNELS, outputs in $OUT"
 echo "load before: $(uptime)"
 bin/rq --help >/dev/null # builds first when sources changed

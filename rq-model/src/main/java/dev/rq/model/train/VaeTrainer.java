@@ -1,6 +1,9 @@
 package dev.rq.model.train;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.config.GanLossConfig;
 import dev.rq.model.distributed.Collective;
@@ -41,6 +44,11 @@ public final class VaeTrainer {
     private final Rng restartRng;
     private final Gan gan;
     private final GanObjective objective;
+    /** Whether this trainer ran its {@link #warmUp} pass. */
+    private boolean warmedUp;
+
+    /** Serialises the warm-up passes of the trainers of this JVM (local ranks are threads). */
+    private static final Object WARM_UP = new Object();
 
     /**
      * The official stage-1 GAN pair: the discriminator (trained by its own optimizer, which has the
@@ -140,6 +148,10 @@ public final class VaeTrainer {
             throw new IllegalArgumentException("a share of " + shares.get(0).getShape().get(0) + " images is not "
                     + config.microBatchesPerAccumulation() + "/" + collective.worldSize() + " micro-batches of " + g);
         }
+        if (!warmedUp) {
+            warmUp(shares.get(0), g);
+            warmedUp = true;
+        }
         int depth = model.quantizer().depth();
         double[][] counts = new double[depth][];
         int localImages = 0;
@@ -165,6 +177,38 @@ public final class VaeTrainer {
         });
         float[] losses = r.stats();
         return metrics(r, losses[0], losses[1], losses[2], counts, localImages, null);
+    }
+
+    /**
+     * One throwaway forward and backward pass through encoder and decoder on a micro-batch of the
+     * first step (no quantizer, no dropout, no optimizer step; the gradients are zeroed after it),
+     * one trainer of the JVM at a time, before this trainer's first step.
+     *
+     * <p>Why: with the fused kernels and channels-last memory in float32 ({@code
+     * -Drq.kernels.fp32=true}) the first backward pass of a process resumed from a checkpoint
+     * sometimes computed wrong gradients — on one rank, for one micro-batch, all parameters
+     * upstream of one layer (scripts/fp32-kernels-resume-repro.sh with a gradient digest per
+     * micro-batch, docs/performance.md) — while uninterrupted processes never did: a first use of
+     * libtorch / oneDNN kernels in a process whose native heap is no longer fresh. The warm-up
+     * takes that first use; every later pass was right. Gradients reach the first real step as
+     * defined zeros in every process, fresh or resumed, so both compute the same bits.
+     *
+     * @param share this rank's first share [L·g, 3, R, R]
+     */
+    private void warmUp(NDArray share, int g) {
+        synchronized (WARM_UP) {
+            try (NDScope scope = new NDScope()) {
+                NDArray x = share.get("0:" + g).duplicate(); // [g, 3, R, R]
+                JniUtils.setGradMode(true);
+                try {
+                    NDArray out = model.decode(model.encode(x, false), false).mean();
+                    JniUtils.backward((PtNDArray) out, (PtNDArray) out.onesLike(), false, false);
+                } finally {
+                    JniUtils.setGradMode(false);
+                }
+            }
+            model.params().trainable().values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+        }
     }
 
     /** One accumulation step's micro-batches: images, encoder outputs and their joint quantization. */
