@@ -93,21 +93,24 @@ public final class Kernels {
     }
 
     /**
-     * Whether float32 models use the fused kernels and channels-last memory as bfloat16 does (off by
-     * default; {@code -Drq.kernels.fp32=true} turns them on to compare). In-process A/B of the
-     * bench64 RQ-VAE training step: 1.21× faster at 1 thread on a loaded machine, ~1.0× at 2 threads
-     * nearly idle; on by default, a run killed and resumed in a new process was no longer
-     * bit-identical to an uninterrupted one (DriverKillTest, S3CheckpointKillTest), so float32 keeps
-     * the explicit operators.
+     * Whether float32 models use the fused kernels and channels-last memory as bfloat16 does (on by
+     * default; {@code -Drq.kernels.fp32=false} keeps the explicit operators and NCHW to compare).
+     * In-process A/B of the bench64 RQ-VAE training step: 1.21× faster at 1 thread on a loaded
+     * machine. It was off while a run killed and resumed in a new process was sometimes not
+     * bit-identical to an uninterrupted one (the first backward pass of a resumed process; fixed
+     * by {@code VaeTrainer}'s warm-up pass, docs/performance.md). Read at each call, so that an
+     * in-process A/B (scripts/VaeStepAb.java) can alternate it step by step.
      */
-    public static final boolean FP32_KERNELS = Boolean.getBoolean("rq.kernels.fp32");
+    public static boolean fp32Kernels() {
+        return !"false".equals(System.getProperty("rq.kernels.fp32"));
+    }
 
     /**
      * @return whether the layer computing on {@code x} uses the fused kernels (GroupNorm, SiLU,
-     *     nearest upsampling, attention): bfloat16 always, float32 unless {@link #FP32_KERNELS} is off
+     *     nearest upsampling, attention): bfloat16 always, float32 unless {@link #fp32Kernels} is off
      */
     public static boolean fused(NDArray x) {
-        return FP32_KERNELS || isBf16(x);
+        return isBf16(x) || fp32Kernels();
     }
 
     /**

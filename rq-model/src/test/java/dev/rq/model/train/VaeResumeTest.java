@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 /**
  * A float32 VAE run saved after k steps, loaded into a fresh model and optimizer (as a new process
  * does from a checkpoint) and continued must stay bit-identical to the uninterrupted run — in
- * whatever memory formats and kernels the float32 model uses ({@link Kernels#FP32_KERNELS}).
+ * whatever memory formats and kernels the float32 model uses ({@link Kernels#fp32Kernels}).
  */
 class VaeResumeTest {
 
@@ -32,7 +32,7 @@ class VaeResumeTest {
         RqVaeRunConfig c = Configs.loadRqVae(Repo.conf("rqvae/tiny.yaml"), List.of("train.batch_size=4"));
         int res = c.model().ddconfig().resolution();
         Engines.pytorch(1);
-        System.out.println("VaeResumeTest: fp32 fused kernels " + Kernels.FP32_KERNELS);
+        System.out.println("VaeResumeTest: fp32 fused kernels " + Kernels.fp32Kernels());
         try (NDManager m = Engines.newManager(); RqVae a = RqVae.create(c.model(), m, 11)) {
             VaeTrainer ta = new VaeTrainer(a, c.train(), Collective.local());
             for (int s = 0; s < 3; s++) {

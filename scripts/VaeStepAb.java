@@ -1,0 +1,86 @@
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.rq.model.util.SyntheticImages;
+import dev.rq.model.config.Configs;
+import dev.rq.model.config.RqVaeRunConfig;
+import dev.rq.model.config.TrainConfig;
+import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.nn.Tensors;
+import dev.rq.model.train.VaeTrainer;
+import dev.rq.model.vae.RqVae;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * In-process A/B of the RQ-VAE training step (VaeBench's step: one forward/backward over a batch of
+ * 16 synthetic images, then Adam) between two settings of one system property that the code reads
+ * at call time (e.g. rq.kernels.fp32), alternating step by step in one JVM on one model, so that
+ * both variants see the same machine load. Prints the medians of the wall time and of the calling
+ * thread's CPU time per step; with 1 intra-op thread every libtorch operator runs on the calling
+ * thread, so the CPU time is the step's work even on a loaded machine.
+ *
+ * After `bin/rq --help` (builds the jars), from the repository root (~3 min for 4 rounds, loaded):
+ *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
+ *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/VaeStepAb.java \
+ *     conf/rqvae/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B
+ * e.g. ... fp32 1 4 rq.kernels.fp32=false rq.kernels.fp32=true
+ */
+public class VaeStepAb {
+    public static void main(String[] a) throws Exception {
+        Path conf = Path.of(a[0]);
+        Precision p = a[1].equals("bf16") ? Precision.BF16 : Precision.FP32;
+        int threads = Integer.parseInt(a[2]);
+        int rounds = Integer.parseInt(a[3]);
+        String[][] variants = {a[4].split("=", 2), a[5].split("=", 2)};
+        RqVaeRunConfig config = Configs.loadRqVae(conf, List.of());
+        Engines.pytorch(threads);
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        int batch = 16;
+        int res = config.model().ddconfig().resolution();
+        try (NDManager m = Engines.newManager(); RqVae vae = RqVae.create(config.model(), m, 0)) {
+            vae.setPrecision(p);
+            NDArray x = Tensors.of(m, SyntheticImages.batch(batch, res, 42), new Shape(batch, 3, res, res));
+            TrainConfig t = config.train();
+            TrainConfig bench = new TrainConfig(batch, 1, batch, t.lr(), t.betas(), t.adamEps(), t.weightDecay(),
+                    t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(), t.seed(),
+                    t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id());
+            VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
+            double[][] wall = new double[2][rounds];
+            double[][] cpu = new double[2][rounds];
+            for (int r = -1; r < rounds; r++) {
+                for (int k = 0; k < 2; k++) {
+                    int v = (k + Math.max(r, 0)) % 2;
+                    System.setProperty(variants[v][0], variants[v][1]);
+                    long c0 = mx.getCurrentThreadCpuTime();
+                    long t0 = System.nanoTime();
+                    trainer.step(List.of(x));
+                    if (r >= 0) {
+                        wall[v][r] = (System.nanoTime() - t0) / 1e6;
+                        cpu[v][r] = (mx.getCurrentThreadCpuTime() - c0) / 1e6;
+                    }
+                }
+            }
+            System.out.printf("%s %s, %d threads, %d rounds, medians per step:%n", conf, p.id(), threads, rounds);
+            for (int v = 0; v < 2; v++) {
+                System.out.printf("  %-30s wall %s   thread cpu %s%n", String.join("=", variants[v]),
+                        Arrays.toString(round(wall[v])), Arrays.toString(round(cpu[v])));
+                Arrays.sort(wall[v]);
+                Arrays.sort(cpu[v]);
+                System.out.printf("  %-30s median wall %8.1f ms   thread cpu %8.1f ms%n", String.join("=", variants[v]),
+                        wall[v][rounds / 2], cpu[v][rounds / 2]);
+            }
+            System.out.printf("  A/B (>1: B faster): wall %.3f, cpu %.3f%n", wall[0][rounds / 2] / wall[1][rounds / 2],
+                    cpu[0][rounds / 2] / cpu[1][rounds / 2]);
+        }
+    }
+
+    private static long[] round(double[] v) {
+        return Arrays.stream(v).mapToLong(Math::round).toArray();
+    }
+}
