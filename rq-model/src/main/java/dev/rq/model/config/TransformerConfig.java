@@ -34,6 +34,11 @@ import java.util.List;
  * @param body the spatial transformer
  * @param head the depth transformer
  * @param sharedClsEmb one classifier for all depths (false: per-depth {@code BatchLinear})
+ * @param posEmbHwInit initial {@code pos_emb_hw}: {@code normal} (the official N(0, 0.02), the
+ *     default) or {@code sincos_2d} (not in the official code: a fixed 2-D sine-cosine table, row
+ *     in the first D/2 channels and column in the last, that training then adjusts; for small data,
+ *     where the learned table of the official init has not yet found which positions are vertical
+ *     neighbours). Only the initial values differ: the tensor, its key and the checkpoints are official.
  */
 public record TransformerConfig(
         String type,
@@ -54,9 +59,16 @@ public record TransformerConfig(
         Double embdPdrop,
         Stack body,
         Stack head,
-        Boolean sharedClsEmb) implements Serializable {
+        Boolean sharedClsEmb,
+        String posEmbHwInit) implements Serializable {
 
     private static final String P = "model.";
+
+    /** {@link #posEmbHwInit} value of the official initialisation. */
+    public static final String POS_INIT_NORMAL = "normal";
+
+    /** {@link #posEmbHwInit} value of the 2-D sine-cosine initialisation. */
+    public static final String POS_INIT_SINCOS_2D = "sincos_2d";
 
     /**
      * One attention stack (official {@code AttentionStackConfig}).
@@ -134,6 +146,11 @@ public record TransformerConfig(
         sharedTokEmb = sharedTokEmb == null || sharedTokEmb;
         sharedClsEmb = sharedClsEmb == null || sharedClsEmb;
         embdPdrop = embdPdrop == null ? 0.0 : embdPdrop;
+        posEmbHwInit = posEmbHwInit == null ? POS_INIT_NORMAL : posEmbHwInit;
+        ConfigException.require(posEmbHwInit.equals(POS_INIT_NORMAL) || posEmbHwInit.equals(POS_INIT_SINCOS_2D),
+                P + "pos_emb_hw_init", "must be normal (official) or sincos_2d, got %s", posEmbHwInit);
+        ConfigException.require(posEmbHwInit.equals(POS_INIT_NORMAL) || embedDim % 4 == 0, P + "pos_emb_hw_init",
+                "sincos_2d needs an embed_dim divisible by 4, got %s", embedDim);
         ConfigException.require(inputEmbVqvae, P + "input_emb_vqvae",
                 "only true is supported (spatial inputs from the RQ-VAE code embeddings, as every released config)");
         ConfigException.require(headEmbVqvae, P + "head_emb_vqvae",

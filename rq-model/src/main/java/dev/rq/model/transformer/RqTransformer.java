@@ -107,11 +107,44 @@ public final class RqTransformer implements AutoCloseable {
         }
     }
 
-    /** Creates a randomly initialised model (the released code's initialisers, seeded). */
+    /**
+     * Creates a randomly initialised model (the released code's initialisers, seeded); with {@code
+     * pos_emb_hw_init: sincos_2d} {@code pos_emb_hw} then starts from {@link #sincos2d} instead (the
+     * random draws, and so every other tensor, are those of the official init).
+     */
     public static RqTransformer create(TransformerConfig config, NDManager manager, long seed) {
         RqTransformer m = new RqTransformer(config, manager);
         m.params.initialize(Rng.of(seed, 0x7a4f));
+        if (TransformerConfig.POS_INIT_SINCOS_2D.equals(config.posEmbHwInit())) {
+            m.params.set(m.posHw, Tensors.of(manager, sincos2d(config.height(), config.width(), config.embedDim()),
+                    new Shape(1, config.positions(), config.embedDim())));
+        }
         return m;
+    }
+
+    /**
+     * The 2-D sine-cosine position table (as MAE's {@code get_2d_sincos_pos_embed}): for raster
+     * position t = r·W + c, channels [0, D/4) are sin(r·ω_i), [D/4, D/2) cos(r·ω_i), [D/2, 3D/4)
+     * sin(c·ω_i), [3D/4, D) cos(c·ω_i), with ω_i = 10000^(−i/(D/4)).
+     *
+     * @return [H·W · D] row-major; D must be divisible by 4
+     */
+    static float[] sincos2d(int h, int w, int d) {
+        int q = d / 4;
+        float[] v = new float[h * w * d];
+        for (int r = 0; r < h; r++) {
+            for (int c = 0; c < w; c++) {
+                int o = (r * w + c) * d;
+                for (int i = 0; i < q; i++) {
+                    double omega = Math.pow(10000.0, -(double) i / q);
+                    v[o + i] = (float) Math.sin(r * omega);
+                    v[o + q + i] = (float) Math.cos(r * omega);
+                    v[o + 2 * q + i] = (float) Math.sin(c * omega);
+                    v[o + 3 * q + i] = (float) Math.cos(c * omega);
+                }
+            }
+        }
+        return v;
     }
 
     /** @return the official state-dict keys and shapes of {@code config} (no weights are allocated) */
