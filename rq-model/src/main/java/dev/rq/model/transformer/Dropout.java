@@ -1,12 +1,9 @@
 package dev.rq.model.transformer;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
-import java.nio.ByteBuffer;
-import java.util.stream.IntStream;
 
 /**
  * Dropout whose masks come from seeded {@link Rng} streams, one stream per sample, so a training
@@ -19,9 +16,6 @@ import java.util.stream.IntStream;
  * stream is consumed in the fixed order of the forward pass.
  */
 public final class Dropout {
-
-    /** Masks of at least this many elements are drawn on several threads (one sample per task). */
-    private static final int PARALLEL_MIN = 1 << 16;
 
     private final Rng[] samples;
 
@@ -63,35 +57,7 @@ public final class Dropout {
         float keep = (float) (1.0 / (1.0 - p));
         // 16-bit uniforms, four per 64-bit draw: an element is dropped when u16 < round(p·65536)
         int threshold = (int) Math.round(p * 65536);
-        if (Boolean.getBoolean("rq.dropout.serial_float_mask")) { // the session-6 path, for A/Bs
-            return x.mul(Tensors.of(x.getManager(), floatMask(per, threshold, keep), s));
-        }
-        // one byte per element (1 keep, 0 drop), each sample's block from its own stream; the
-        // float32 mask {0, keep} is made by libtorch: the same values as a Java-made float mask
-        byte[] kept = new byte[n];
-        IntStream all = IntStream.range(0, samples.length);
-        (n >= PARALLEL_MIN ? all.parallel() : all).forEach(b -> draw(samples[b], kept, b * per, per, threshold));
-        try (NDArray bytes = Tensors.own(x.getManager().create(ByteBuffer.wrap(kept), s, DataType.UINT8));
-                NDArray mask = bytes.mul(keep)) {
-            return x.mul(mask);
-        }
-    }
-
-    /** Writes {@code len} keep flags (1 keep, 0 drop) from {@code r} into {@code out[off ..]}. */
-    private static void draw(Rng r, byte[] out, int off, int len, int threshold) {
-        int i = off;
-        int end = off + len;
-        while (i < end) {
-            long bits = r.nextLong();
-            for (int j = 0; j < 4 && i < end; j++, i++) {
-                out[i] = (int) (bits & 0xFFFF) < threshold ? (byte) 0 : (byte) 1;
-                bits >>>= 16;
-            }
-        }
-    }
-
-    private float[] floatMask(int per, int threshold, float keep) {
-        float[] mask = new float[per * samples.length];
+        float[] mask = new float[n];
         for (int b = 0; b < samples.length; b++) {
             Rng r = samples[b];
             int off = b * per;
@@ -105,6 +71,6 @@ public final class Dropout {
                 }
             }
         }
-        return mask;
+        return x.mul(Tensors.of(x.getManager(), mask, s));
     }
 }
