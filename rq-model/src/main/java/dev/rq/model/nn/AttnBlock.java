@@ -33,7 +33,7 @@ public final class AttnBlock {
         long h = x.getShape().get(2);
         long w = x.getShape().get(3);
         NDArray hn = norm.forward(x);
-        if (!Kernels.fused(hn)) { // float32 with -Drq.kernels.fp32=false: the explicit form
+        if (!Kernels.fused(hn)) { // float32 by default (-Drq.kernels.fp32 off): the explicit form
             NDArray qq = q.forward(hn).reshape(b, channels, h * w).transpose(0, 2, 1); // [B, HW, C]
             NDArray kk = k.forward(hn).reshape(b, channels, h * w); // [B, C, HW]
             NDArray att = Ops.scale(qq.matMul(kk), (float) Math.pow(channels, -0.5)); // [B, HW(q), HW(k)]

@@ -69,7 +69,7 @@ public final class Ops {
 
     /**
      * SiLU / swish: x·σ(x); one fused kernel ({@link Kernels#fused}; the two-op form with
-     * float32 with {@code -Drq.kernels.fp32=false}).
+     * float32 by default, without {@code -Drq.kernels.fp32=true}).
      */
     public static NDArray swish(NDArray x) {
         return Kernels.fused(x) ? Kernels.silu(x) : x.mul(x.getNDArrayInternal().sigmoid());
@@ -105,7 +105,7 @@ public final class Ops {
     /**
      * Whether the VAE runs its convolutions in channels-last memory (NHWC), which oneDNN computes
      * without the layout reorders that NCHW costs at every call (forward and, above all, backward).
-     * On by default in bfloat16 and, with {@link Kernels#fp32Kernels} (the default), in float32;
+     * On by default in bfloat16 and, with {@link Kernels#fp32Kernels} (off by default), in float32;
      * {@code -Drq.channels_last=false} switches it off to measure the difference.
      */
     public static final boolean CHANNELS_LAST = !"false".equals(System.getProperty("rq.channels_last"));

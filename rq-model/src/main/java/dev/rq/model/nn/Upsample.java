@@ -14,7 +14,7 @@ public final class Upsample {
 
     /** x: [B, C, H, W] → [B, C, 2H, 2W]. */
     public NDArray forward(NDArray x) {
-        // nearest: each pixel becomes a 2×2 block (one kernel; two repeats in float32 with -Drq.kernels.fp32=false)
+        // nearest: each pixel becomes a 2×2 block (one kernel; two repeats in float32 by default)
         return conv.forward(Kernels.fused(x) ? Kernels.upsampleNearest2x(x) : x.repeat(2, 2).repeat(3, 2));
     }
 }
