@@ -93,17 +93,15 @@ public final class Kernels {
     }
 
     /**
-     * Whether float32 models use the fused kernels and channels-last memory as bfloat16 does (off by
-     * default; {@code -Drq.kernels.fp32=true} turns them on). In-process A/B of the bench64 RQ-VAE
-     * training step at 1 intra-op thread under load: 1.32× less thread CPU time with them; but on the
-     * idle machine at 2 threads (scripts/bench-vs-commit.sh, 2 rounds, 2026-12-06 15:43) the training
-     * step was 0.69× as fast with them (tokenize 1.21× faster), so float32 keeps the explicit operators
-     * and NCHW by default. The kill/resume mismatch that kept them off before is fixed by {@code
-     * VaeTrainer}'s warm-up pass (docs/performance.md). Read at each call, so that an in-process A/B
-     * (scripts/VaeStepAb.java) can alternate it step by step.
+     * Whether float32 models use the fused kernels as bfloat16 does (on by default; {@code
+     * -Drq.kernels.fp32=false} gives float32 the explicit operators). In-process A/B of the bench64
+     * RQ-VAE training step at 2 intra-op threads on the idle machine (scripts/VaeStepAb.java, NCHW,
+     * 2026-12-06): 1.71–1.85× faster with them. The kill/resume mismatch that kept them off before is
+     * fixed by {@code VaeTrainer}'s warm-up pass (docs/performance.md). Read at each call, so that an
+     * in-process A/B can alternate it step by step.
      */
     public static boolean fp32Kernels() {
-        return "true".equals(System.getProperty("rq.kernels.fp32"));
+        return !"false".equals(System.getProperty("rq.kernels.fp32"));
     }
 
     /**

@@ -6,7 +6,6 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
-import dev.rq.model.engine.Precision;
 import dev.rq.model.kernels.Kernels;
 
 /** Tensor primitives with exactly the semantics of the PyTorch layers they replace. */
@@ -103,19 +102,27 @@ public final class Ops {
     }
 
     /**
-     * Whether the VAE runs its convolutions in channels-last memory (NHWC), which oneDNN computes
-     * without the layout reorders that NCHW costs at every call (forward and, above all, backward).
-     * On by default in bfloat16 and, with {@link Kernels#fp32Kernels} (off by default), in float32;
-     * {@code -Drq.channels_last=false} switches it off to measure the difference.
+     * The VAE's convolution memory layout, {@code -Drq.channels_last}: {@code inference} (default)
+     * runs inference passes (tokenize, decode, sampling) in channels-last memory (NHWC) and training
+     * passes in NCHW; {@code true} runs both in NHWC, {@code false} both in NCHW. Measured in-process
+     * on this 2-core CPU (scripts/VaeStepAb.java, 2 threads, 2026-12-06): NHWC made the bench64
+     * training step 0.90× as fast in float32 and 0.82× in bfloat16, while oneDNN's NHWC convolutions
+     * help tokenizing. Read at each call, so that an in-process A/B can alternate it step by step.
      */
-    public static final boolean CHANNELS_LAST = !"false".equals(System.getProperty("rq.channels_last"));
+    public static String channelsLastMode() {
+        return System.getProperty("rq.channels_last", "inference");
+    }
 
     /**
-     * @return x [B, C, H, W] in the memory format of the VAE whose parameters are {@code ps} (see
-     *     {@link #CHANNELS_LAST})
+     * @param x [B, C, H, W] (any strides, e.g. a transposed [B, H, W, C] view)
+     * @param training whether this pass records gradients for a training step
+     * @return x in the VAE's memory format for this pass (see {@link #channelsLastMode}): channels-last
+     *     or contiguous NCHW
      */
-    public static NDArray toModelLayout(NDArray x, ParamStore ps) {
-        return CHANNELS_LAST && (ps.precision() == Precision.BF16 || Kernels.fp32Kernels()) ? Kernels.channelsLast(x) : x;
+    public static NDArray toModelLayout(NDArray x, boolean training) {
+        String mode = channelsLastMode();
+        boolean nhwc = "true".equals(mode) || ("inference".equals(mode) && !training);
+        return nhwc ? Kernels.channelsLast(x) : Kernels.contiguous(x);
     }
 
     /**

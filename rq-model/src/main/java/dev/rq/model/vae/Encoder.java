@@ -69,7 +69,7 @@ final class Encoder {
     }
 
     NDArray forward(NDArray x, boolean training) {
-        NDArray h = ps.toCompute(convIn.forward(Ops.toModelLayout(x, ps)));
+        NDArray h = ps.toCompute(convIn.forward(Ops.toModelLayout(x, training)));
         for (Level level : levels) {
             for (int j = 0; j < level.blocks.size(); j++) {
                 h = level.blocks.get(j).forward(h, training);

@@ -223,7 +223,7 @@ public final class RqVae implements AutoCloseable {
      */
     public NDArray decode(NDArray zq, boolean training) {
         NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w], channels-last strides
-        NDArray h = params.toCompute(postQuantConv.forward(Ops.toModelLayout(z, params))); // float32 layer
+        NDArray h = params.toCompute(postQuantConv.forward(Ops.toModelLayout(z, training))); // float32 layer
         return Kernels.toFloat32(decoder.forward(h, training));
     }
 
@@ -239,7 +239,7 @@ public final class RqVae implements AutoCloseable {
      */
     public NDArray[] decodeWithLastInput(NDArray zq, boolean training) {
         NDArray z = zq.transpose(0, 3, 1, 2); // [B, C, h, w], channels-last strides
-        NDArray h = params.toCompute(postQuantConv.forward(Ops.toModelLayout(z, params))); // float32 layer
+        NDArray h = params.toCompute(postQuantConv.forward(Ops.toModelLayout(z, training))); // float32 layer
         NDArray[] out = decoder.forwardWithHead(h, training);
         return new NDArray[] {out[0], Kernels.toFloat32(out[1])};
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.ndarray.NDArray;
+import dev.rq.model.nn.Ops;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -89,6 +90,32 @@ class KernelsTest {
         assertThat(Kernels.isChannelsLast(cl)).isTrue();
         assertThat(cl.getShape()).isEqualTo(x.getShape());
         assertThat(cl.toFloatArray()).containsExactly(x.toFloatArray());
+    }
+
+    @Test
+    void vaeLayoutIsChannelsLastForInferenceAndNchwForTraining() {
+        NDArray nhwcView = random(1, 2, 5, 3, 4).transpose(0, 3, 1, 2); // [2, 4, 5, 3] over NHWC memory
+        String before = System.getProperty("rq.channels_last");
+        try {
+            System.clearProperty("rq.channels_last"); // default: inference
+            NDArray inference = Ops.toModelLayout(nhwcView, false);
+            NDArray training = Ops.toModelLayout(nhwcView, true);
+            assertThat(Kernels.isChannelsLast(inference)).isTrue();
+            assertThat(Kernels.isChannelsLast(training)).isFalse();
+            assertThat(Kernels.isChannelsLast(Kernels.contiguous(training))).isFalse();
+            assertThat(training.toFloatArray()).containsExactly(nhwcView.toFloatArray());
+            assertThat(inference.toFloatArray()).containsExactly(nhwcView.toFloatArray());
+            System.setProperty("rq.channels_last", "true");
+            assertThat(Kernels.isChannelsLast(Ops.toModelLayout(nhwcView, true))).isTrue();
+            System.setProperty("rq.channels_last", "false");
+            assertThat(Kernels.isChannelsLast(Ops.toModelLayout(nhwcView, false))).isFalse();
+        } finally {
+            if (before == null) {
+                System.clearProperty("rq.channels_last");
+            } else {
+                System.setProperty("rq.channels_last", before);
+            }
+        }
     }
 
     @Test
