@@ -67,8 +67,8 @@ public final class Ops {
     }
 
     /**
-     * SiLU / swish: x·σ(x); one fused kernel ({@link Kernels#fused}; the two-op form with
-     * float32 by default, without {@code -Drq.kernels.fp32=true}).
+     * SiLU / swish: x·σ(x); one fused kernel ({@link Kernels#fused}; the two-op form in float32
+     * with {@code -Drq.kernels.fp32=false}).
      */
     public static NDArray swish(NDArray x) {
         return Kernels.fused(x) ? Kernels.silu(x) : x.mul(x.getNDArrayInternal().sigmoid());

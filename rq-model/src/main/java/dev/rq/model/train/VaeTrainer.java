@@ -184,8 +184,8 @@ public final class VaeTrainer {
      * first step (no quantizer, no dropout, no optimizer step; the gradients are zeroed after it),
      * one trainer of the JVM at a time, before this trainer's first step.
      *
-     * <p>Why: with the fused kernels and channels-last memory in float32 ({@code
-     * -Drq.kernels.fp32=true}) the first backward pass of a process resumed from a checkpoint
+     * <p>Why: with the fused kernels and channels-last memory in float32 (the fused kernels are the
+     * default since session 8; training then ran channels-last too) the first backward pass of a process resumed from a checkpoint
      * sometimes computed wrong gradients — on one rank, for one micro-batch, all parameters
      * upstream of one layer (scripts/fp32-kernels-resume-repro.sh with a gradient digest per
      * micro-batch, docs/performance.md) — while uninterrupted processes never did: a first use of
