@@ -65,4 +65,19 @@ class TrainingFlagsTest {
         assertThat(quick.training.precision.overrides(quick.stage2Overrides)).containsExactly("train.lr=0.1",
                 "train.precision=bf16");
     }
+
+    @Test
+    void quickstartPicksBf16OnlyForALocalBf16CpuWhenNothingChose() {
+        List<String> none = List.of();
+        assertThat(QuickstartCommand.autoPrecision(none, none, null, true)).isEqualTo("train.precision=bf16");
+        assertThat(QuickstartCommand.autoPrecision(none, none, "local[2,4]", true)).isEqualTo("train.precision=bf16");
+        assertThat(QuickstartCommand.autoPrecision(none, none, null, false)).as("no bfloat16 units")
+                .isEqualTo("train.precision=fp32");
+        assertThat(QuickstartCommand.autoPrecision(none, none, "yarn", true)).as("executors' CPUs unknown")
+                .isEqualTo("train.precision=fp32");
+        assertThat(QuickstartCommand.autoPrecision(List.of("train.precision=fp32"), none, null, true))
+                .as("--precision or --set chose").isNull();
+        assertThat(QuickstartCommand.autoPrecision(none, List.of("train.lr=0.1", "train.precision=fp32"), null, true))
+                .as("--stage2-set chose").isNull();
+    }
 }

@@ -249,8 +249,12 @@ public final class QuickstartJob {
                     s2.heldOutMeanBitsPerCode(), o.evalSplit(), new BitsPerCode(s2.heldOutBitsPerCode()).perDepthText(),
                     BitsPerCode.uniform(tokens.codebookSize()));
         }
-        console.printf(Locale.ROOT, "quickstart done in %s: PSNR %.2f dB on %d %s images%s%n",
-                StageTimer.duration(seconds), eval.psnr().mean(), eval.psnr().n(), o.evalSplit(), bits);
+        String precision = o.config().train().computePrecision().id();
+        if (o.stage2() != null && o.stage2().config().train().computePrecision() != o.config().train().computePrecision()) {
+            precision += " / " + o.stage2().config().train().computePrecision().id();
+        }
+        console.printf(Locale.ROOT, "quickstart done in %s (%s): PSNR %.2f dB on %d %s images%s%n",
+                StageTimer.duration(seconds), precision, eval.psnr().mean(), eval.psnr().n(), o.evalSplit(), bits);
         console.printf("report: %s%n", reportUri);
         return new Result(c.out.uri(), reportUri, eval.psnr(), vae.steps(), vae.finalCheckpoint(), c.tokensUri,
                 rows, c.timer.stages(), seconds, s2);

@@ -78,8 +78,8 @@ final class QuickstartReport {
         kv.put("model", String.format(Locale.ROOT, "%dx%d RGB, ch %d, ch_mult %s, codes %s, K = %d, shared codebook %s",
                 dd.resolution(), dd.resolution(), dd.ch(), dd.chMult(), manifest.codeShape(), manifest.codebookSize(),
                 manifest.sharedCodebook()));
-        kv.put("training", String.format(Locale.ROOT, "%d steps, global batch %d, lr %s, %d ranks", trained.steps(),
-                t.batchSize(), t.lr(), o.workers()));
+        kv.put("training", String.format(Locale.ROOT, "%d steps, global batch %d, lr %s, %d ranks, %s", trained.steps(),
+                t.batchSize(), t.lr(), o.workers(), t.computePrecision().id()));
         kv.put("stage-1 objective", objective(o.config()));
         if (lastMetrics != null) {
             kv.put("last logged step", String.format(Locale.ROOT, "step %d: loss %.5f, recon %.5f, commitment %.5f,"
@@ -177,8 +177,9 @@ final class QuickstartReport {
         kv.put("model", String.format(Locale.ROOT, "dim %d, %d spatial + %d depth layers, %d heads, %d classes,"
                 + " codes %s, K = %d", m.embedDim(), m.body().nLayer(), m.head().nLayer(), m.body().block().nHead(),
                 m.vocabSizeCond(), m.blockSize(), m.vocab(0)));
-        kv.put("training", String.format(Locale.ROOT, "%d steps on %s, global batch %d, lr %s (%s), %d ranks; loss %s%s",
-                res.steps(), o.splits().get(0), t.batchSize(), t.lr(), t.schedule(), o.workers(), c.loss().type(),
+        kv.put("training", String.format(Locale.ROOT, "%d steps on %s, global batch %d, lr %s (%s), %d ranks, %s; loss %s%s",
+                res.steps(), o.splits().get(0), t.batchSize(), t.lr(), t.schedule(), o.workers(),
+                t.computePrecision().id(), c.loss().type(),
                 c.loss().soft() ? String.format(Locale.ROOT, " (temperature %s, stochastic codes %s)", c.loss().temp(),
                         c.loss().stochasticCodes()) : ""));
         kv.put("final checkpoint", res.finalCheckpoint());

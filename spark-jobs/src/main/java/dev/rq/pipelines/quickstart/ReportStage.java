@@ -77,6 +77,7 @@ final class ReportStage {
         }
         c.timer.put("code_usage_" + evalSplit, u);
         c.timer.put("psnr_" + evalSplit, in.eval().json().path("psnr"));
+        c.timer.put("precision", StageContext.JSON.getNodeFactory().textNode(c.o.config().train().computePrecision().id()));
         QuickstartReport.Stage2 s2 = null;
         if (in.stage2() != null) {
             s2 = stage2Report(usage, in.manifest(), in.stage2());
@@ -147,6 +148,7 @@ final class ReportStage {
 
         ObjectNode n = StageContext.JSON.createObjectNode();
         n.put("steps", res.steps());
+        n.put("precision", c.o.stage2().config().train().computePrecision().id());
         n.put("final_checkpoint", res.finalCheckpoint());
         n.put("held_out_split", evalSplit);
         n.put("held_out_step", res.heldOutStep());
