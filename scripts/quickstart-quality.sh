@@ -29,7 +29,8 @@ import json, sys
 q = json.load(open(sys.argv[1])); total = int(sys.argv[2])
 psnr = q["psnr_validation"]
 s2 = q.get("stage2", {})
-print(f"quickstart (fresh clone, including bin/rq's build): {total // 60}m{total % 60:02d}s")
+print(f"quickstart (fresh clone, including bin/rq's build): {total // 60}m{total % 60:02d}s;"
+      f" precision stage 1 {q.get('precision', 'fp32')}, stage 2 {s2.get('precision', 'fp32')}")
 for name, st in q["stages"].items():
     print(f"  {name:18s} {st['status']:8s} {st['seconds']:8.1f} s")
 print(f"validation PSNR: mean {psnr['mean']:.2f} dB, median {psnr['median']:.2f}, min {psnr['min']:.2f},"
