@@ -1,5 +1,6 @@
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.Configs;
@@ -17,10 +18,10 @@ import java.util.List;
 
 /**
  * In-process A/B of one tokenize call (VaeBench's: {@code RqVae.codes} on a batch of 16 synthetic
- * images, eval mode, codes copied to the JVM) between two settings of one system property that the
+ * images, eval mode, codes copied to the JVM, in its own NDScope) between two settings of one system property that the
  * code reads at call time, alternating call by call in one JVM on one model; prints the medians of the
- * wall time and of the calling thread's CPU time per call (with 1 intra-op thread the CPU time is the
- * call's work even on a loaded machine). {@code PROFILE=PREFIX} instead of the two settings writes one
+ * wall time, of the calling thread's CPU and user time and of the process's minor page faults per
+ * call (with 1 intra-op thread the CPU time is the call's work even on a loaded machine). {@code PROFILE=PREFIX} instead of the two settings writes one
  * profiled call's chrome trace to PREFIX-tokenize-PRECISION-tTHREADS.json (scripts/profile-summary.py
  * sums it; scripts/anchor_profile_vae.py ... --tuned --tokenize-only profiles the official one).
  *
@@ -59,16 +60,21 @@ public class TokenizeAb {
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
             double[][] user = new double[2][rounds];
+            double[][] faults = new double[2][rounds];
             for (int r = -2; r < rounds; r++) {
                 for (int k = 0; k < 2; k++) {
                     int v = (k + Math.max(r, 0)) % 2;
                     System.setProperty(variants[v][0], variants[v][1]);
                     long c0 = mx.getCurrentThreadCpuTime();
                     long u0 = mx.getCurrentThreadUserTime();
+                    long f0 = minorFaults();
                     long t0 = System.nanoTime();
-                    vae.codes(x).toLongArray();
+                    try (NDScope scope = new NDScope()) { // as VaeBench times it
+                        vae.codes(x).toLongArray();
+                    }
                     if (r >= 0) {
                         user[v][r] = (mx.getCurrentThreadUserTime() - u0) / 1e6;
+                        faults[v][r] = minorFaults() - f0;
                         wall[v][r] = (System.nanoTime() - t0) / 1e6;
                         cpu[v][r] = (mx.getCurrentThreadCpuTime() - c0) / 1e6;
                     }
@@ -80,11 +86,23 @@ public class TokenizeAb {
                 Arrays.sort(wall[v]);
                 Arrays.sort(cpu[v]);
                 Arrays.sort(user[v]);
-                System.out.printf("  %-36s median wall %8.1f ms   thread cpu %8.1f ms (user %8.1f ms)%n",
-                        String.join("=", variants[v]), wall[v][rounds / 2], cpu[v][rounds / 2], user[v][rounds / 2]);
+                Arrays.sort(faults[v]);
+                System.out.printf("  %-24s median wall %7.1f ms, thread cpu %7.1f ms (user %7.1f), minor faults %.0f%n",
+                        String.join("=", variants[v]), wall[v][rounds / 2], cpu[v][rounds / 2], user[v][rounds / 2],
+                        faults[v][rounds / 2]);
             }
             System.out.printf("  A/B (>1: B faster): wall %.3f, cpu %.3f%n", wall[0][rounds / 2] / wall[1][rounds / 2],
                     cpu[0][rounds / 2] / cpu[1][rounds / 2]);
+        }
+    }
+
+    /** The process's minor page faults so far (/proc/self/stat field 10; -1 where there is none). */
+    static long minorFaults() {
+        try {
+            String st = java.nio.file.Files.readString(Path.of("/proc/self/stat"));
+            return Long.parseLong(st.substring(st.lastIndexOf(')') + 2).split(" ")[7]);
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
         }
     }
 }

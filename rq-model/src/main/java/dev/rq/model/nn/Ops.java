@@ -2,11 +2,13 @@ package dev.rq.model.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.kernels.Kernels;
+import java.util.function.UnaryOperator;
 
 /** Tensor primitives with exactly the semantics of the PyTorch layers they replace. */
 public final class Ops {
@@ -64,6 +66,33 @@ public final class Ops {
      */
     public static NDArray scale(NDArray x, float v) {
         return x.mul(x.getManager().full(new Shape(), v));
+    }
+
+    /**
+     * {@code block.apply(x)}; in an inference pass ({@code training} false) every other array the block
+     * creates is closed before this returns, so that a pass frees each block's intermediates before
+     * the next block runs, as PyTorch frees a tensor when its last reference goes, instead of holding
+     * the whole pass's activations until the caller's scope ends (every operator then writes fresh,
+     * page-faulting, uncached memory: about 60,000 minor page faults per bench64 tokenize call,
+     * docs/performance.md "Session 8: bf16 tokenize"). The result moves to the enclosing
+     * {@link NDScope}, if any. {@code -Drq.inference.free_early=false} (read at each call) keeps every
+     * array, to compare. Training passes and any pass under autograd (e.g. VaeTrainer's warm-up) are
+     * unchanged.
+     */
+    public static NDArray freeEarly(boolean training, NDArray x, UnaryOperator<NDArray> block) {
+        if (training || JniUtils.isGradMode()
+                || !Boolean.parseBoolean(System.getProperty("rq.inference.free_early", "true"))) {
+            return block.apply(x);
+        }
+        NDArray out;
+        try (NDScope scope = new NDScope()) {
+            out = block.apply(x);
+            NDScope.unregister(out);
+        }
+        if (out != x) {
+            NDScope.register(out);
+        }
+        return out;
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.rq.model.config.DdConfig;
 import dev.rq.model.nn.AttnBlock;
 import dev.rq.model.nn.Conv2d;
 import dev.rq.model.nn.GroupNorm;
+import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.ResnetBlock;
 import dev.rq.model.nn.Upsample;
@@ -90,18 +91,21 @@ final class Decoder {
 
     /** Everything before {@code conv_out}. */
     private NDArray head(NDArray z, boolean training) {
-        NDArray h = convIn.forward(z);
-        h = midBlock2.forward(midAttn.forward(midBlock1.forward(h, training)), training);
+        NDArray h = Ops.freeEarly(training, z, convIn::forward);
+        h = Ops.freeEarly(training, h, v -> midBlock1.forward(v, training));
+        h = Ops.freeEarly(training, h, midAttn::forward);
+        h = Ops.freeEarly(training, h, v -> midBlock2.forward(v, training));
         for (int i = levels.length - 1; i >= 0; i--) {
             Level level = levels[i];
             for (int j = 0; j < level.blocks.size(); j++) {
-                h = level.blocks.get(j).forward(h, training);
+                int k = j;
+                h = Ops.freeEarly(training, h, v -> level.blocks.get(k).forward(v, training));
                 if (!level.attns.isEmpty()) {
-                    h = level.attns.get(j).forward(h);
+                    h = Ops.freeEarly(training, h, level.attns.get(j)::forward);
                 }
             }
             if (level.up != null) {
-                h = level.up.forward(h);
+                h = Ops.freeEarly(training, h, level.up::forward);
             }
         }
         return normOut.forwardSwish(h);

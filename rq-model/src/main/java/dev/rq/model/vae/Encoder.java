@@ -69,19 +69,22 @@ final class Encoder {
     }
 
     NDArray forward(NDArray x, boolean training) {
-        NDArray h = ps.toCompute(convIn.forward(Ops.toModelLayout(x, training)));
+        NDArray h = Ops.freeEarly(training, x, v -> ps.toCompute(convIn.forward(Ops.toModelLayout(v, training))));
         for (Level level : levels) {
             for (int j = 0; j < level.blocks.size(); j++) {
-                h = level.blocks.get(j).forward(h, training);
+                int k = j;
+                h = Ops.freeEarly(training, h, v -> level.blocks.get(k).forward(v, training));
                 if (!level.attns.isEmpty()) {
-                    h = level.attns.get(j).forward(h);
+                    h = Ops.freeEarly(training, h, level.attns.get(j)::forward);
                 }
             }
             if (level.down != null) {
-                h = level.down.forward(h);
+                h = Ops.freeEarly(training, h, level.down::forward);
             }
         }
-        h = midBlock2.forward(midAttn.forward(midBlock1.forward(h, training)), training);
-        return convOut.forward(normOut.forwardSwish(h));
+        h = Ops.freeEarly(training, h, v -> midBlock1.forward(v, training));
+        h = Ops.freeEarly(training, h, midAttn::forward);
+        h = Ops.freeEarly(training, h, v -> midBlock2.forward(v, training));
+        return Ops.freeEarly(training, h, v -> convOut.forward(normOut.forwardSwish(v)));
     }
 }

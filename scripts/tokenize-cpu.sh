@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# scripts/tokenize-cpu.sh: where the bf16 tokenize gap to the official tuned code is (issue 12): ours
+# (scripts/TokenizeAb.java, bench64, batch 16, bf16) against the official tuned call
+# (scripts/anchor_tokenize_cpu.py), alternating, at 1 and 2 threads: wall, thread CPU (user) and minor
+# page faults per call, medians. About 3-4 min on an idle 2-core machine.
+#
+#   scripts/tokenize-cpu.sh [--anchor-dir DIR] [--rounds N] [--precision bf16|fp32]
+#
+#   --anchor-dir DIR   shared/anchor's set-up (default /tmp/rq-anchor: DIR/venv, DIR/official)
+#   --rounds N         calls per variant of ours (default 5)
+# RQ_JAVA_OPTS is appended to the JVM options; GLIBC_TUNABLES etc. pass through the environment.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ANCHOR=/tmp/rq-anchor
+ROUNDS=5
+PREC=bf16
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --anchor-dir) ANCHOR=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --precision) PREC=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "tokenize-cpu: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+cd "$ROOT"
+[[ -x $ANCHOR/venv/bin/python && -d $ANCHOR/official ]] || { echo "tokenize-cpu: no $ANCHOR/venv or $ANCHOR/official (shared/anchor/README)" >&2; exit 2; }
+bin/rq --help >/dev/null # builds first when sources changed
+CP="$(cat spark-jobs/target/classpath.txt):rq-model/target/classes"
+echo "tokenize-cpu: commit $(git log --oneline -1 | cut -c1-60); $(uptime)"
+for t in 1 2; do
+  # shellcheck disable=SC2086
+  java -Xmx2g ${RQ_JAVA_OPTS:-} --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
+    -Dlog4j2.configurationFile="$ROOT/conf/log4j2.properties" -cp "$CP" scripts/TokenizeAb.java \
+    conf/rqvae/bench64.yaml "$PREC" "$t" "$ROUNDS" rq.unused=a rq.unused=b 2>/dev/null | grep -v "^  A/B"
+  "$ANCHOR/venv/bin/python" scripts/anchor_tokenize_cpu.py "$ANCHOR/official" "$t" 2>/dev/null | tail -1
+done
+echo "tokenize-cpu: done; $(uptime)"
