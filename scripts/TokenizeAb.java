@@ -18,17 +18,20 @@ import java.util.List;
 
 /**
  * In-process A/B of one tokenize call (VaeBench's: {@code RqVae.codes} on a batch of 16 synthetic
- * images, eval mode, codes copied to the JVM, in its own NDScope) between two settings of one system property that the
- * code reads at call time, alternating call by call in one JVM on one model; prints the medians of the
- * wall time, of the calling thread's CPU and user time and of the process's minor page faults per
- * call (with 1 intra-op thread the CPU time is the call's work even on a loaded machine). {@code PROFILE=PREFIX} instead of the two settings writes one
- * profiled call's chrome trace to PREFIX-tokenize-PRECISION-tTHREADS.json (scripts/profile-summary.py
- * sums it; scripts/anchor_profile_vae.py ... --tuned --tokenize-only profiles the official one).
+ * images, eval mode, codes copied to the JVM, in its own NDScope) between two settings of one system
+ * property that the code reads at call time, alternating call by call in one JVM on one model; prints
+ * the medians of the wall time, of the calling thread's CPU and user time and of the process's minor
+ * page faults per call (with 1 intra-op thread the CPU time is the call's work even on a loaded
+ * machine). {@code PROFILE=PREFIX} instead of the two settings writes one profiled call's chrome trace
+ * to PREFIX-tokenize-PRECISION-tTHREADS.json (scripts/profile-summary.py sums it;
+ * scripts/anchor_profile_vae.py ... --tuned --tokenize-only profiles the official one).
  *
  * After `bin/rq --help` (builds the jars), from the repository root (~1 min at 2 threads, idle):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
- *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/TokenizeAb.java \
+ *     -cp "rq-model/target/classes:$(cat spark-jobs/target/classpath.txt)" scripts/TokenizeAb.java \
  *     conf/rqvae/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B | PROFILE=PREFIX
+ * e.g. ... bf16 1 5 rq.inference.free_early=false rq.inference.free_early=true (scripts/tokenize-cpu.sh
+ * sets ours beside the official tuned call).
  */
 public class TokenizeAb {
     public static void main(String[] a) throws Exception {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/tokenize-cpu.sh: where the bf16 tokenize gap to the official tuned code is (issue 12): ours
-# (scripts/TokenizeAb.java, bench64, batch 16, bf16) against the official tuned call
-# (scripts/anchor_tokenize_cpu.py), alternating, at 1 and 2 threads: wall, thread CPU (user) and minor
-# page faults per call, medians. About 3-4 min on an idle 2-core machine.
+# (scripts/TokenizeAb.java, bench64, batch 16, bf16; with -Drq.inference.free_early=false and =true,
+# alternating call by call in one JVM) and then the official tuned call (scripts/anchor_tokenize_cpu.py),
+# at 1 and 2 threads: wall, thread CPU (user) and minor page faults per call, medians. Under load
+# compare the thread CPU at 1 thread; wall times only when idle. About 3-4 min on an idle 2-core machine.
 #
 #   scripts/tokenize-cpu.sh [--anchor-dir DIR] [--rounds N] [--precision bf16|fp32]
 #
@@ -26,13 +27,13 @@ done
 cd "$ROOT"
 [[ -x $ANCHOR/venv/bin/python && -d $ANCHOR/official ]] || { echo "tokenize-cpu: no $ANCHOR/venv or $ANCHOR/official (shared/anchor/README)" >&2; exit 2; }
 bin/rq --help >/dev/null # builds first when sources changed
-CP="$(cat spark-jobs/target/classpath.txt):rq-model/target/classes"
+CP="rq-model/target/classes:$(cat spark-jobs/target/classpath.txt)"
 echo "tokenize-cpu: commit $(git log --oneline -1 | cut -c1-60); $(uptime)"
 for t in 1 2; do
   # shellcheck disable=SC2086
   java -Xmx2g ${RQ_JAVA_OPTS:-} --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
     -Dlog4j2.configurationFile="$ROOT/conf/log4j2.properties" -cp "$CP" scripts/TokenizeAb.java \
-    conf/rqvae/bench64.yaml "$PREC" "$t" "$ROUNDS" rq.unused=a rq.unused=b 2>/dev/null | grep -v "^  A/B"
+    conf/rqvae/bench64.yaml "$PREC" "$t" "$ROUNDS" rq.inference.free_early=false rq.inference.free_early=true 2>/dev/null
   "$ANCHOR/venv/bin/python" scripts/anchor_tokenize_cpu.py "$ANCHOR/official" "$t" 2>/dev/null | tail -1
 done
 echo "tokenize-cpu: done; $(uptime)"
