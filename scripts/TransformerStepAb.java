@@ -21,8 +21,9 @@ import java.util.List;
  * seeded random codes, dropout on: TransformerBench's step) between two settings of one system
  * property that the code reads at call time, alternating step by step in one JVM on one model, so
  * that both variants see the same machine load. Prints the medians of the wall time and of the
- * calling thread's CPU time per step; with 1 intra-op thread every libtorch operator runs on the
- * calling thread, so the CPU time is the step's work even on a loaded machine.
+ * calling thread's CPU time per step (and the process's minor page faults per step); with 1
+ * intra-op thread every libtorch operator runs on the calling thread, so the CPU time is the
+ * step's work even on a loaded machine.
  *
  * After `bin/rq --help` (builds the jars), from the repository root (~2 min for 6 rounds idle):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
@@ -61,16 +62,19 @@ public class TransformerStepAb {
             TransformerTrainer trainer = new TransformerTrainer(model, vae, config, Collective.local());
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
+            double[][] faults = new double[2][rounds];
             for (int r = -1; r < rounds; r++) {
                 for (int k = 0; k < 2; k++) {
                     int v = (k + Math.max(r, 0)) % 2;
                     System.setProperty(variants[v][0], variants[v][1]);
+                    long f0 = minorFaults();
                     long c0 = mx.getCurrentThreadCpuTime();
                     long t0 = System.nanoTime();
                     trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
                     if (r >= 0) {
                         wall[v][r] = (System.nanoTime() - t0) / 1e6;
                         cpu[v][r] = (mx.getCurrentThreadCpuTime() - c0) / 1e6;
+                        faults[v][r] = minorFaults() - f0;
                     }
                 }
             }
@@ -78,11 +82,22 @@ public class TransformerStepAb {
             for (int v = 0; v < 2; v++) {
                 Arrays.sort(wall[v]);
                 Arrays.sort(cpu[v]);
-                System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms%n", String.join("=", variants[v]),
-                        wall[v][rounds / 2], cpu[v][rounds / 2]);
+                Arrays.sort(faults[v]);
+                System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms   minor faults %8.0f%n",
+                        String.join("=", variants[v]), wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2]);
             }
             System.out.printf("  B/A: wall %.3f, cpu %.3f%n", wall[1][rounds / 2] / wall[0][rounds / 2],
                     cpu[1][rounds / 2] / cpu[0][rounds / 2]);
+        }
+    }
+
+    /** @return this process's minor page faults so far (field 10 of /proc/self/stat; 0 where there is none) */
+    static long minorFaults() {
+        try {
+            String st = java.nio.file.Files.readString(Path.of("/proc/self/stat"));
+            return Long.parseLong(st.substring(st.lastIndexOf(')') + 2).split(" ")[7]);
+        } catch (java.io.IOException | RuntimeException e) {
+            return 0;
         }
     }
 }

@@ -24,7 +24,8 @@ public final class GradientReduction {
      * @param local this rank's gradient sums by key (over its micro-batches)
      * @param stats this rank's statistics summed over its micro-batches; replaced by the global means
      * @param microBatches micro-batches per optimizer step over all ranks G (the divisor)
-     * @return global mean gradients by key (new arrays; the caller's scope owns them)
+     * @return global mean gradients by key (new arrays, the caller's scope owns them; on one rank with
+     *     G = 1 the arrays of {@code local} themselves)
      */
     public static Map<String, NDArray> reduce(Map<String, NDArray> local, float[] stats, int microBatches,
             Collective collective) {
@@ -43,7 +44,8 @@ public final class GradientReduction {
         Map<String, NDArray> grads = new LinkedHashMap<>();
         if (collective.worldSize() == 1) {
             for (Map.Entry<String, NDArray> e : local.entrySet()) {
-                grads.put(e.getKey(), e.getValue().mul(scale));
+                // G = 1: x·1 = x exactly, so the sums themselves (no copy of every gradient)
+                grads.put(e.getKey(), microBatches == 1 ? e.getValue() : e.getValue().mul(scale));
             }
             for (int i = 0; i < stats.length; i++) {
                 stats[i] *= scale;

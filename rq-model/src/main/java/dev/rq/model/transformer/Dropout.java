@@ -1,9 +1,13 @@
 package dev.rq.model.transformer;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 
 /**
  * Dropout whose masks come from seeded {@link Rng} streams, one stream per sample, so a training
@@ -16,6 +20,12 @@ import dev.rq.model.util.Rng;
  * stream is consumed in the fixed order of the forward pass.
  */
 public final class Dropout {
+
+    /**
+     * Per thread, the direct buffer the masks are drawn into (grown as needed, reused: no Java array,
+     * no fresh direct buffer and no page faults per call; libtorch copies the mask out of it).
+     */
+    private static final ThreadLocal<ByteBuffer> MASK_BUFFER = new ThreadLocal<>();
 
     private final Rng[] samples;
 
@@ -57,7 +67,8 @@ public final class Dropout {
         float keep = (float) (1.0 / (1.0 - p));
         // 16-bit uniforms, four per 64-bit draw: an element is dropped when u16 < round(p·65536)
         int threshold = (int) Math.round(p * 65536);
-        float[] mask = new float[n];
+        ByteBuffer bytes = maskBuffer(n);
+        FloatBuffer mask = bytes.asFloatBuffer();
         for (int b = 0; b < samples.length; b++) {
             Rng r = samples[b];
             int off = b * per;
@@ -66,11 +77,25 @@ public final class Dropout {
             while (i < end) {
                 long bits = r.nextLong();
                 for (int j = 0; j < 4 && i < end; j++, i++) {
-                    mask[i] = (int) (bits & 0xFFFF) < threshold ? 0f : keep;
+                    mask.put(i, (int) (bits & 0xFFFF) < threshold ? 0f : keep);
                     bits >>>= 16;
                 }
             }
         }
-        return x.mul(Tensors.of(x.getManager(), mask, s));
+        // copied into libtorch-owned memory: the buffer is reused, autograd keeps the mask for backward
+        try (NDArray m = Tensors.own(x.getManager().create(bytes, s, DataType.FLOAT32))) {
+            return x.mul(m);
+        }
+    }
+
+    /** @return this thread's mask buffer holding {@code n} floats, position 0, limit {@code 4n} */
+    private static ByteBuffer maskBuffer(int n) {
+        ByteBuffer b = MASK_BUFFER.get();
+        if (b == null || b.capacity() < 4L * n) {
+            b = ByteBuffer.allocateDirect(Math.multiplyExact(4, n)).order(ByteOrder.nativeOrder());
+            MASK_BUFFER.set(b);
+        }
+        b.clear().limit(4 * n);
+        return b;
     }
 }
