@@ -101,6 +101,10 @@ public final class QuickstartCommand implements Callable<Integer> {
         if (!noStage2) {
             if (stage2MaxSteps != null) {
                 sets2.add("train.max_steps=" + stage2MaxSteps);
+            } else if (fp32AutoStage2Steps(auto, sets2) != null) {
+                sets2.add(fp32AutoStage2Steps(auto, sets2));
+                System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's 2,400 take"
+                        + " about 25 minutes in fp32 on 2 cores; --stage2-max-steps chooses)");
             }
             Path conf2 = resolve(stage2Conf);
             try {
@@ -142,6 +146,25 @@ public final class QuickstartCommand implements Callable<Integer> {
         }
         boolean local = master == null || master.startsWith("local");
         return "train.precision=" + (local && cpuHasBf16 ? Precision.BF16 : Precision.FP32).id();
+    }
+
+    /** Stage-2 steps when the automatic precision fell back to fp32 (the pre-bf16 default's 800). */
+    static final int FP32_AUTO_STAGE2_STEPS = 800;
+
+    /**
+     * The stage-2 step override when the quickstart chose fp32 by itself: the default schedule (2,400
+     * steps, sized for bf16) would take about 25 minutes in fp32 on 2 cores (docs/quickstart.md "Session
+     * 8"), so an automatic fp32 run trains {@link #FP32_AUTO_STAGE2_STEPS} steps (about 11 minutes).
+     *
+     * @param auto what {@link #autoPrecision} returned (null: the user chose the precision)
+     * @param sets2 the stage-2 overrides so far
+     * @return {@code train.max_steps=800}, or null when the precision was chosen, is bf16, or a
+     *         {@code train.max_steps} override of stage 2 exists
+     */
+    static String fp32AutoStage2Steps(String auto, List<String> sets2) {
+        boolean autoFp32 = auto != null && auto.endsWith("=" + Precision.FP32.id());
+        boolean stepsChosen = sets2.stream().anyMatch(s -> s.startsWith("train.max_steps="));
+        return autoFp32 && !stepsChosen ? "train.max_steps=" + FP32_AUTO_STAGE2_STEPS : null;
     }
 
     /** A relative path that does not exist here is looked up below the rq home ({@code -Drq.home}, set by bin/rq). */

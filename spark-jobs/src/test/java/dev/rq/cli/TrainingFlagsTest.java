@@ -80,4 +80,14 @@ class TrainingFlagsTest {
         assertThat(QuickstartCommand.autoPrecision(none, List.of("train.lr=0.1", "train.precision=fp32"), null, true))
                 .as("--stage2-set chose").isNull();
     }
+
+    @Test
+    void anAutomaticFp32QuickstartTrainsTheShorterStage2Schedule() {
+        List<String> none = List.of();
+        assertThat(QuickstartCommand.fp32AutoStage2Steps("train.precision=fp32", none)).isEqualTo("train.max_steps=800");
+        assertThat(QuickstartCommand.fp32AutoStage2Steps("train.precision=bf16", none)).as("bf16: the default").isNull();
+        assertThat(QuickstartCommand.fp32AutoStage2Steps(null, none)).as("the user chose fp32").isNull();
+        assertThat(QuickstartCommand.fp32AutoStage2Steps("train.precision=fp32", List.of("train.max_steps=50")))
+                .as("--stage2-set train.max_steps chose").isNull();
+    }
 }
