@@ -51,10 +51,14 @@ public class TokenizeAb {
             NDArray x = Tensors.of(m, SyntheticImages.batch(batch, res, 42), new Shape(batch, 3, res, res));
             if (profile != null) {
                 for (int r = 0; r < Math.max(rounds, 2); r++) {
+                    try (NDScope scope = new NDScope()) { // as the timed calls: freed after each call
+                        vae.codes(x).toLongArray();
+                    }
+                }
+                try (NDScope scope = new NDScope()) {
+                    JniUtils.startProfile(false, false, false);
                     vae.codes(x).toLongArray();
                 }
-                JniUtils.startProfile(false, false, false);
-                vae.codes(x).toLongArray();
                 String file = profile + "-tokenize-" + p.id() + "-t" + threads + ".json";
                 JniUtils.stopProfile(file);
                 System.out.println("wrote " + file);
