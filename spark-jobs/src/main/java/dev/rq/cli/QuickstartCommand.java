@@ -99,10 +99,11 @@ public final class QuickstartCommand implements Callable<Integer> {
                 .toList()));
         QuickstartJob.Stage2 stage2 = null;
         if (!noStage2) {
+            String autoSteps;
             if (stage2MaxSteps != null) {
                 sets2.add("train.max_steps=" + stage2MaxSteps);
-            } else if (fp32AutoStage2Steps(auto, sets2) != null) {
-                sets2.add(fp32AutoStage2Steps(auto, sets2));
+            } else if ((autoSteps = fp32AutoStage2Steps(auto, sets2)) != null) {
+                sets2.add(autoSteps);
                 System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's 2,400 take"
                         + " about 25 minutes in fp32 on 2 cores; --stage2-max-steps chooses)");
             }

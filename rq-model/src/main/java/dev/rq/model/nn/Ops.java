@@ -150,6 +150,9 @@ public final class Ops {
      */
     public static NDArray toModelLayout(NDArray x, boolean training) {
         String mode = channelsLastMode();
+        if (!mode.equals("inference") && !mode.equals("true") && !mode.equals("false")) {
+            throw new IllegalArgumentException("-Drq.channels_last=" + mode + ": expected inference, true or false");
+        }
         boolean nhwc = "true".equals(mode) || ("inference".equals(mode) && !training);
         return nhwc ? Kernels.channelsLast(x) : Kernels.contiguous(x);
     }
