@@ -12,6 +12,8 @@
 #                      this checkout, i.e. the repository at the same path everywhere; the image: /opt/rq/bin/...)
 #   RQ_RING_PORTS      TCP ports the ranks listen on, e.g. 40000-40015 (spark.rq.ring.ports; default: any)
 #   RQ_PROGRESS_PORTS  TCP ports of the driver's progress endpoint, e.g. 40100-40103 (default: any)
+#   RQ_MALLOC_TUNABLES glibc malloc settings for the driver and executors (GLIBC_TUNABLES; default: the project's,
+#                      SparkSessions.MALLOC_TUNABLES, docs/performance.md "Session 9"; empty: none)
 #   RQ_DRY_RUN=1       print the command instead of running it
 #
 # Sets: RQ_SUBMIT (array: spark-submit + the settings every cluster manager needs) and RQ_ARGS (the
@@ -87,6 +89,14 @@ RQ_SUBMIT=("$SPARK_SUBMIT"
   --conf spark.kryo.registrationRequired=true
   --conf spark.kryo.registrator=dev.rq.jobs.RqKryoRegistrator
 )
+
+# glibc malloc settings for libtorch: executors here, the client-mode driver through spark-submit's environment
+# (cluster-mode drivers: yarn.sh and k8s.sh; the Docker image sets them too)
+RQ_MALLOC_TUNABLES="${RQ_MALLOC_TUNABLES-glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824}"
+if [[ -n "$RQ_MALLOC_TUNABLES" ]]; then
+  export GLIBC_TUNABLES="${GLIBC_TUNABLES-$RQ_MALLOC_TUNABLES}"
+  RQ_SUBMIT+=(--conf "spark.executorEnv.GLIBC_TUNABLES=$RQ_MALLOC_TUNABLES")
+fi
 
 if [[ -n "${RQ_RING_PORTS:-}" ]]; then
   RQ_SUBMIT+=(--conf "spark.rq.ring.ports=$RQ_RING_PORTS")

@@ -19,11 +19,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${RQ_K8S_MASTER:?set RQ_K8S_MASTER=k8s://https://<api server>:<port>}"
 : "${RQ_IMAGE:?set RQ_IMAGE=<registry>/<image>:<tag> (see deploy/README.md)}"
 
-gpu=()
+extra=()
 if [[ "$RQ_GPUS_PER_RANK" != "0" ]]; then
-  gpu=(--conf spark.executor.resource.gpu.vendor=nvidia.com
+  extra=(--conf spark.executor.resource.gpu.vendor=nvidia.com
     --conf spark.kubernetes.executor.podTemplateFile=/opt/rq/k8s/gpu-executor-pod-template.yaml)
 fi
+# the driver pod (the image sets GLIBC_TUNABLES too; this covers other images)
+[[ -z "$RQ_MALLOC_TUNABLES" ]] || extra+=(--conf "spark.kubernetes.driverEnv.GLIBC_TUNABLES=$RQ_MALLOC_TUNABLES")
 
 rq_submit "${RQ_SUBMIT[@]}" \
   --master "$RQ_K8S_MASTER" \
@@ -34,5 +36,5 @@ rq_submit "${RQ_SUBMIT[@]}" \
   --conf "spark.kubernetes.namespace=${RQ_NAMESPACE:-default}" \
   --conf "spark.kubernetes.authenticate.driver.serviceAccountName=${RQ_SERVICE_ACCOUNT:-spark}" \
   --conf "spark.kubernetes.executor.request.cores=$RQ_CORES_PER_RANK" \
-  ${gpu[@]+"${gpu[@]}"} \
+  ${extra[@]+"${extra[@]}"} \
   "$RQ_JAR" "${RQ_ARGS[@]}"

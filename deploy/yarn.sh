@@ -23,6 +23,8 @@ if [[ "$RQ_DEPLOY_MODE" == "cluster" ]]; then
       RQ_ARGS[$((i + 1))]="$(basename "${RQ_ARGS[$((i + 1))]}")"
     fi
   done
+  # the driver runs in the ApplicationMaster's container (the executors get it from common.sh)
+  [[ -z "$RQ_MALLOC_TUNABLES" ]] || extra+=(--conf "spark.yarn.appMasterEnv.GLIBC_TUNABLES=$RQ_MALLOC_TUNABLES")
 fi
 
 rq_submit "${RQ_SUBMIT[@]}" \

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.distributed.RingSettings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -63,6 +64,7 @@ class DeployTest {
                         "spark.speculation=false", "spark.barrier.sync.timeout=600",
                         "spark.kryo.registrator=dev.rq.jobs.RqKryoRegistrator", "-Dai.djl.offline=true",
                         jar + " train-vae --conf conf/rqvae/in256-8x8x4.yaml")
+                .contains("spark.executorEnv.GLIBC_TUNABLES=" + SparkSessions.MALLOC_TUNABLES)
                 .doesNotContain("resource.gpu", "spark.rq.ring.ports");
 
         // GPUs and firewall port ranges
@@ -76,7 +78,8 @@ class DeployTest {
         Run yarn = bash(env, concat("deploy/yarn.sh", train));
         assertThat(yarn.code()).as(yarn.err()).isZero();
         assertThat(yarn.out()).contains("--master yarn", "--deploy-mode cluster", "--num-executors 8",
-                "--files conf/rqvae/in256-8x8x4.yaml", "train-vae --conf in256-8x8x4.yaml");
+                "--files conf/rqvae/in256-8x8x4.yaml", "train-vae --conf in256-8x8x4.yaml",
+                "spark.yarn.appMasterEnv.GLIBC_TUNABLES=" + SparkSessions.MALLOC_TUNABLES);
 
         Map<String, String> k8sEnv = new HashMap<>(env);
         k8sEnv.remove("RQ_JAR");
@@ -89,7 +92,15 @@ class DeployTest {
                 "spark.executor.resource.gpu.discoveryScript=/opt/rq/bin/discover-gpus.sh",
                 "spark.executor.resource.gpu.vendor=nvidia.com",
                 "spark.kubernetes.executor.podTemplateFile=/opt/rq/k8s/gpu-executor-pod-template.yaml",
+                "spark.kubernetes.driverEnv.GLIBC_TUNABLES=" + SparkSessions.MALLOC_TUNABLES,
                 "local:///opt/rq/rq.jar train-vae");
+        // the same malloc settings wherever a JVM that runs libtorch starts (one value, no drift)
+        for (String f : List.of("bin/rq", "deploy/common.sh", "deploy/docker/Dockerfile", "pom.xml")) {
+            assertThat(Files.readString(REPO.resolve(f))).as(f).contains(SparkSessions.MALLOC_TUNABLES);
+        }
+        env.put("RQ_MALLOC_TUNABLES", "");
+        assertThat(bash(env, concat("deploy/standalone.sh", train)).out()).doesNotContain("GLIBC_TUNABLES");
+        env.remove("RQ_MALLOC_TUNABLES");
 
         // errors: a barrier stage needs exactly --workers slots; no jar
         env.put("RQ_RANKS", "4");

@@ -94,6 +94,7 @@ class SparkSessionsTest {
                     .isEqualTo("dev.rq.jobs.SparkSessionsTest$NoOp," + RqKryoRegistrator.class.getName());
             assertThat(c.get("spark.dynamicAllocation.enabled")).isEqualTo("false"); // the project's default
             assertThat(c.get("spark.serializer")).isEqualTo("org.apache.spark.serializer.KryoSerializer");
+            assertThat(c.get("spark.executorEnv.GLIBC_TUNABLES")).isEqualTo(SparkSessions.MALLOC_TUNABLES);
             // a second job of the same application gets the same session, nothing changed
             System.setProperty("spark.barrier.sync.timeout", "456");
             assertThat(SparkSessions.getOrCreate("another", 2)).isSameAs(s);
