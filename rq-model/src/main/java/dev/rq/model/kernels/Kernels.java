@@ -2,6 +2,7 @@ package dev.rq.model.kernels;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -32,6 +33,11 @@ public final class Kernels {
     private static ScriptFunction fn(String key, Supplier<ScriptFunction> compile) {
         ScriptFunction f = FUNCTIONS.get(key);
         return f != null ? f : FUNCTIONS.computeIfAbsent(key, k -> compile.get());
+    }
+
+    /** A cache-key form of a double: cheap to build at every call (unlike {@link #lit}). */
+    private static String bits(double v) {
+        return Long.toHexString(Double.doubleToRawLongBits(v));
     }
 
     /** Formats a double as a TorchScript float literal that round-trips exactly. */
@@ -141,21 +147,26 @@ public final class Kernels {
      * @param beta [C]
      */
     public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
-        String key = "group_norm_" + groups + "_" + lit(eps);
+        String key = "group_norm_" + groups + "_" + bits(eps);
         return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
                 "return torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + ")")).call(x, gamma, beta);
     }
 
     /**
      * {@code group_norm} then SiLU in one call (the pre-activation of every ResNet-block
-     * convolution).
+     * convolution). Without autograd the SiLU runs in place on the normalised tensor, as the
+     * official model's {@code nonlinearity} after {@code norm} (one output buffer instead of two);
+     * with autograd out of place, since SiLU's backward needs its input. Same values either way.
+     * {@code -Drq.kernels.inplace_silu=false} (read per call) keeps it out of place, to compare.
      *
      * @param x [B, C, *]
      */
     public static NDArray groupNormSilu(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
-        String key = "group_norm_silu_" + groups + "_" + lit(eps);
+        boolean inPlace = !JniUtils.isGradMode() && !"false".equals(System.getProperty("rq.kernels.inplace_silu"));
+        String silu = inPlace ? "silu_" : "silu";
+        String key = "group_norm_" + silu + "_" + groups + "_" + bits(eps);
         return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
-                "return torch.silu(torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + "))"))
+                "return torch." + silu + "(torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + "))"))
                 .call(x, gamma, beta);
     }
 
@@ -177,6 +188,25 @@ public final class Kernels {
     }
 
     /**
+     * Squared Euclidean distances of rows to codes as the official quantizer computes them: {@code
+     * torch.addmm(‖x‖² + ‖e‖², x, eᵀ, alpha=-2)}, one GEMM that adds into the norms instead of a
+     * GEMM, a doubling and a subtraction over the whole [N, K] result. The same float32 values as
+     * {@code (‖x‖² + ‖e‖²) − 2·(x eᵀ)} computed in that order where libtorch hands both GEMMs to
+     * MKL (the doubling is exact; e.g. bench64's [1024, 64] × [64, 1024]), equal up to rounding
+     * where it uses its own loops (small or oddly strided shapes).
+     *
+     * @param x [N, C] float32
+     * @param e [K, C] float32
+     * @return [N, K] float32
+     */
+    public static NDArray squaredDistances(NDArray x, NDArray e) {
+        return fn("squared_distances", () -> ScriptFunction.compile("squared_distances", "x: Tensor, e: Tensor",
+                String.join("\n",
+                        "norms = torch.add(torch.sum(torch.square(x), [1], True), torch.unsqueeze(torch.sum(torch.square(e), [1]), 0))",
+                        "return torch.addmm(norms, x, torch.t(e), beta=1, alpha=-2)"))).call(x, e);
+    }
+
+    /**
      * Scaled dot-product attention without dropout, {@code softmax(q kᵀ·scale [+ causal mask]) v},
      * through libtorch's fused (flash) CPU kernel.
      *
@@ -187,7 +217,7 @@ public final class Kernels {
      * @return [..., L, Ev]
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, boolean causal, double scale) {
-        String key = "sdpa_" + causal + "_" + lit(scale);
+        String key = "sdpa_" + causal + "_" + bits(scale);
         return fn(key, () -> ScriptFunction.compile(key, "q: Tensor, k: Tensor, v: Tensor",
                 "return torch.scaled_dot_product_attention(q, k, v, None, 0., " + (causal ? "True" : "False")
                         + ", scale=" + lit(scale) + ")")).call(q, k, v);
@@ -199,7 +229,7 @@ public final class Kernels {
      * @param mask [L, S] (0 or −∞), broadcast over the leading axes
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask, double scale) {
-        String key = "sdpa_masked_" + lit(scale);
+        String key = "sdpa_masked_" + bits(scale);
         return fn(key, () -> ScriptFunction.compile(key, "q: Tensor, k: Tensor, v: Tensor, mask: Tensor",
                 "return torch.scaled_dot_product_attention(q, k, v, torch.to(mask, q.dtype), 0., False, scale="
                         + lit(scale) + ")")).call(q, k, v, mask);

@@ -194,14 +194,31 @@ public final class ParamStore implements AutoCloseable {
             frozen++;
         }
         frozenHere.get()[0]++;
-        return new Frozen();
+        return new Frozen(true);
     }
 
-    /** An open {@link #freeze} scope. */
+    /**
+     * Keeps the copies that {@link #freeze} scopes make alive between those scopes, until the
+     * returned handle is closed (on any thread): for a model that only runs inference while it is
+     * held (the tokenize job's, a benchmark's tokenize loop), so that each call's own {@code freeze}
+     * reuses the bfloat16 weights instead of casting every weight again. It does not make any
+     * thread use the copies by itself; never hold it across an optimizer step.
+     */
+    public Frozen holdFrozenCasts() {
+        synchronized (this) {
+            frozen++;
+        }
+        return new Frozen(false);
+    }
+
+    /** An open {@link #freeze} scope (or a {@link #holdFrozenCasts} handle). */
     public final class Frozen implements AutoCloseable {
+        private final boolean here;
         private boolean closed;
 
-        private Frozen() {}
+        private Frozen(boolean here) {
+            this.here = here;
+        }
 
         @Override
         public void close() {
@@ -210,7 +227,9 @@ public final class ParamStore implements AutoCloseable {
                     return;
                 }
                 closed = true;
-                frozenHere.get()[0]--;
+                if (here) {
+                    frozenHere.get()[0]--;
+                }
                 if (--frozen == 0) {
                     frozenCasts.values().forEach(NDArray::close);
                     frozenCasts.clear();

@@ -140,6 +140,29 @@ public final class ResidualQuantizer {
     }
 
     /**
+     * Codes only, in eval mode: the codes of {@code quantize(x, false, …)} (the same operators on the
+     * residual path, so the same bits) without its straight-through output, commitment loss and the
+     * last depth's residual, which tokenizing does not use.
+     *
+     * @param x [B, h, w, C] encoder output
+     * @return [B, h, w, D] int64
+     */
+    public NDArray codes(NDArray x) {
+        Shape s = x.getShape();
+        NDArray residual = x.stopGradient().reshape(s.get(0) * s.get(1) * s.get(2), dim); // [n, C]
+        NDList codes = new NDList();
+        for (int d = 0; d < codebooks.size(); d++) {
+            VqCodebook cb = codebooks.get(d);
+            NDArray idx = cb.nearest(residual); // [n]
+            if (d + 1 < codebooks.size()) {
+                residual = residual.sub(cb.embed(idx));
+            }
+            codes.add(idx.reshape(s.get(0), s.get(1), s.get(2), 1));
+        }
+        return NDArrays.concat(codes, 3);
+    }
+
+    /**
      * Sum of the code vectors over depth.
      *
      * @param codes [B, h, w, D] int64

@@ -7,6 +7,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.distributed.TreeSum;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
@@ -109,13 +111,20 @@ public final class VqCodebook {
     }
 
     /**
-     * Squared distances to the K real codes: ‖x‖² + ‖e‖² − 2 x·e.
+     * Squared distances to the K real codes: ‖x‖² + ‖e‖² − 2 x·e, in float32. In a bfloat16 model
+     * as one {@code addmm} ({@link Kernels#squaredDistances}, the official code's form; {@code
+     * -Drq.quantizer.fused_distances=false}, read per call, keeps the separate operators), in a
+     * float32 model as separate operators, so that float32 results stay the same bits as before
+     * (the two forms agree bit for bit on GEMMs that libtorch hands to MKL, not on every shape).
      *
      * @param x [N, C]
      * @return [N, K]
      */
     NDArray distances(NDArray x) {
         NDArray e = weight().get(x.getManager(), new NDIndex("0:" + size)); // [K, C]
+        if (ps.precision() == Precision.BF16 && !"false".equals(System.getProperty("rq.quantizer.fused_distances"))) {
+            return Kernels.squaredDistances(x, e);
+        }
         NDArray xsq = x.square().sum(new int[] {1}, true); // [N, 1]
         NDArray esq = e.square().sum(new int[] {1}).reshape(1, size); // [1, K]
         return xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f)); // [N, K]

@@ -3,6 +3,7 @@ package dev.rq.model.vae;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Precision;
@@ -295,8 +296,17 @@ public final class RqVae implements AutoCloseable {
      * @return [B, h, w, D] int64
      */
     public NDArray codes(NDArray x) {
-        NDArray ze = encode(x, false);
-        return quantizer.quantize(ze, false, Collective.local(), null).codes();
+        NDArray ze;
+        // eval mode: no weight changes during the call, so each weight is cast once (reused across
+        // calls while the caller holds the casts, see ParamStore.holdFrozenCasts)
+        boolean freeze = !JniUtils.isGradMode() && !"false".equals(System.getProperty("rq.tokenize.frozen_casts"));
+        try (ParamStore.Frozen f = freeze ? params.freeze() : null) {
+            ze = encode(x, false);
+        }
+        if ("false".equals(System.getProperty("rq.quantizer.codes_only"))) { // the full eval quantize, to compare
+            return quantizer.quantize(ze, false, Collective.local(), null).codes();
+        }
+        return quantizer.codes(ze);
     }
 
     /**

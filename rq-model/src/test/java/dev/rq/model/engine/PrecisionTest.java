@@ -235,4 +235,35 @@ class PrecisionTest {
             assertThat(ps.get("w").getDataType()).isEqualTo(DataType.FLOAT32);
         }
     }
+
+    @Test
+    void heldCastsOutliveEachFreezeUntilTheHoldCloses() throws Exception {
+        requireBf16();
+        try (NDManager m = Engines.newManager(); ParamStore ps = new ParamStore(m)) {
+            ps.declare("w", new long[] {4, 8}, ParamStore.Init.FAN_IN_UNIFORM, 8, true);
+            ps.initialize(new Rng(3));
+            ps.setPrecision(Precision.BF16);
+            NDArray first;
+            try (ParamStore.Frozen hold = ps.holdFrozenCasts()) {
+                assertThat(ps.compute("w")).as("a hold alone does not reuse casts").isNotSameAs(ps.compute("w"));
+                try (ParamStore.Frozen call = ps.freeze()) {
+                    first = ps.compute("w");
+                }
+                assertThat(first.isReleased()).as("kept by the hold").isFalse();
+                try (ParamStore.Frozen call = ps.freeze()) {
+                    assertThat(ps.compute("w")).as("the next call reuses the cast").isSameAs(first);
+                }
+                NDArray[] seen = new NDArray[1];
+                Thread other = new Thread(() -> { // another thread (a tokenize lane) reuses it too
+                    try (ParamStore.Frozen call = ps.freeze()) {
+                        seen[0] = ps.compute("w");
+                    }
+                });
+                other.start();
+                other.join();
+                assertThat(seen[0]).isSameAs(first);
+            }
+            assertThat(first.isReleased()).as("released when the hold closes").isTrue();
+        }
+    }
 }

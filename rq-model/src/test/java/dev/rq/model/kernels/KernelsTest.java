@@ -213,6 +213,49 @@ class KernelsTest {
     }
 
     @Test
+    void squaredDistancesMatchTheThreeOperatorForm() {
+        for (long[] nkc : new long[][] {{1024, 1024, 64}, {37, 512, 32}, {300, 16, 4}}) {
+            for (float scale : new float[] {0.01f, 1f, 100f}) {
+                NDArray x = random(nkc[0] + nkc[1], nkc[0], nkc[2]).mul(scale);
+                NDArray e = random(nkc[2] + 7, nkc[1], nkc[2]).mul(scale);
+                NDArray xsq = x.square().sum(new int[] {1}, true); // [N, 1]
+                NDArray esq = e.square().sum(new int[] {1}).reshape(1, nkc[1]); // [1, K]
+                NDArray expected = xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f));
+                NDArray actual = Kernels.squaredDistances(x, e);
+                assertThat(actual.getShape()).isEqualTo(expected.getShape());
+                // rounding differs at most by a few ulps of the norms (cancellation: relative to ‖x‖² + ‖e‖²)
+                float[] a = actual.toFloatArray();
+                float[] b = expected.toFloatArray();
+                float[] norms = xsq.add(esq).toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < a.length; i++) {
+                    worst = Math.max(worst, Math.abs(a[i] - b[i]) / norms[i]);
+                }
+                assertThat(worst).as("N %d K %d C %d scale %s", nkc[0], nkc[1], nkc[2], scale).isLessThan(1e-6);
+                long mismatches = 0;
+                long[] ia = actual.argMin(1).toLongArray();
+                long[] ib = expected.argMin(1).toLongArray();
+                for (int i = 0; i < ia.length; i++) {
+                    mismatches += ia[i] == ib[i] ? 0 : 1;
+                }
+                assertThat(mismatches).as("nearest codes, N %d", nkc[0]).isLessThanOrEqualTo(nkc[0] / 100);
+            }
+        }
+        // bench64's quantizer shape: libtorch hands both GEMMs to MKL and the values are the same bits
+        NDArray x = random(5, 1024, 64);
+        NDArray e = random(6, 1024, 64);
+        NDArray xsq = x.square().sum(new int[] {1}, true);
+        NDArray esq = e.square().sum(new int[] {1}).reshape(1, 1024);
+        float[] b = xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f)).toFloatArray();
+        float[] a = Kernels.squaredDistances(x, e).toFloatArray();
+        int differ = 0;
+        for (int i = 0; i < a.length; i++) {
+            differ += Float.floatToRawIntBits(a[i]) == Float.floatToRawIntBits(b[i]) ? 0 : 1;
+        }
+        assertThat(differ).as("values that differ in any bit").isZero();
+    }
+
+    @Test
     void bfloat16RoundTripRoundsToEightMantissaBits() {
         NDArray x = Tensors.of(m, new float[] {1f, 1f + 1f / 256, 3.14159f, -2.5e-3f});
         NDArray b = Kernels.toBf16(x);

@@ -9,9 +9,9 @@ import ai.djl.ndarray.types.Shape;
 import dev.rq.executor.ExecutorModels;
 import dev.rq.executor.TaskDevice;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.engine.Precision;
+import dev.rq.model.nn.ParamStore;
 import dev.rq.model.vae.RqVae;
 import java.io.IOException;
 import java.io.Serializable;
@@ -70,11 +70,14 @@ public final class TokenizerModel implements Serializable {
         private final NDManager manager;
         private final RqVae vae;
         private final int threads;
+        /** The bfloat16 weights cast once for the model's life (it only encodes; see encode). */
+        private final ParamStore.Frozen casts;
 
         Loaded(NDManager manager, RqVae vae, int threads) {
             this.manager = manager;
             this.vae = vae;
             this.threads = threads;
+            this.casts = vae.params().holdFrozenCasts();
         }
 
         /** @return the model (eval-mode calls only: it is shared by concurrent tasks) */
@@ -92,10 +95,11 @@ public final class TokenizerModel implements Serializable {
          */
         public Encoded encode(float[] x, int batch, int size, boolean withLatents) {
             Engines.pytorch(threads); // intra-op threads of this (task) thread
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope();
+                    ParamStore.Frozen frozen = vae.params().freeze()) { // reuses the held bfloat16 weights
                 NDArray in = sub.create(x, new Shape(batch, 3, size, size));
                 NDArray ze = vae.encode(in, false); // [B, h, w, C]
-                NDArray codes = vae.quantizer().quantize(ze, false, Collective.local(), null).codes();
+                NDArray codes = vae.quantizer().codes(ze); // eval mode: codes only
                 long[] c = codes.toLongArray();
                 byte[] lat = null;
                 if (withLatents) {
@@ -110,6 +114,7 @@ public final class TokenizerModel implements Serializable {
 
         @Override
         public void close() {
+            casts.close();
             vae.close();
             manager.close();
         }
