@@ -14,7 +14,9 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * In-process A/B of the RQ-Transformer training step (forward + backward + AdamW, hard targets on
@@ -23,7 +25,8 @@ import java.util.List;
  * that both variants see the same machine load. Prints the medians of the wall time and of the
  * calling thread's CPU time per step (and the process's minor page faults per step); with 1
  * intra-op thread every libtorch operator runs on the calling thread, so the CPU time is the
- * step's work even on a loaded machine.
+ * step's work even on a loaded machine), and the CPU time of the JVM's JIT compiler and GC threads
+ * during the timed steps.
  *
  * After `bin/rq --help` (builds the jars), from the repository root (~2 min for 6 rounds idle):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
@@ -63,7 +66,11 @@ public class TransformerStepAb {
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
             double[][] faults = new double[2][rounds];
+            Map<String, Long> jvm0 = null;
             for (int r = -1; r < rounds; r++) {
+                if (r == 0) {
+                    jvm0 = jvmThreadTicks();
+                }
                 for (int k = 0; k < 2; k++) {
                     int v = (k + Math.max(r, 0)) % 2;
                     System.setProperty(variants[v][0], variants[v][1]);
@@ -86,6 +93,9 @@ public class TransformerStepAb {
                 System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms   minor faults %8.0f%n",
                         String.join("=", variants[v]), wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2]);
             }
+            Map<String, Long> jvm1 = jvmThreadTicks();
+            System.out.printf("  JVM threads' CPU during the %d timed steps: JIT compilers %d ms, GC %d ms%n", 2 * rounds,
+                    (jvm1.get("jit") - jvm0.get("jit")) * 10, (jvm1.get("gc") - jvm0.get("gc")) * 10);
             System.out.printf("  B/A: wall %.3f, cpu %.3f%n", wall[1][rounds / 2] / wall[0][rounds / 2],
                     cpu[1][rounds / 2] / cpu[0][rounds / 2]);
         }
@@ -99,5 +109,33 @@ public class TransformerStepAb {
         } catch (java.io.IOException | RuntimeException e) {
             return 0;
         }
+    }
+
+    /**
+     * CPU clock ticks so far of the JVM's JIT compiler threads ("jit") and garbage-collector threads
+     * ("gc"), from /proc/self/task/N/stat: the work that competes with the intra-op threads for cores (as scripts/TokenizeAb.java).
+     */
+    static Map<String, Long> jvmThreadTicks() {
+        Map<String, Long> out = new HashMap<>(Map.of("jit", 0L, "gc", 0L));
+        try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                String st;
+                try {
+                    st = java.nio.file.Files.readString(t.resolve("stat"));
+                } catch (java.io.IOException gone) {
+                    continue;
+                }
+                String comm = st.substring(st.indexOf('(') + 1, st.lastIndexOf(')'));
+                String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+                long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime + stime
+                String kind = comm.contains("Compiler") ? "jit" : comm.startsWith("GC ") || comm.startsWith("G1 ") ? "gc" : null;
+                if (kind != null) {
+                    out.merge(kind, ticks, Long::sum);
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // no /proc: report zeros
+        }
+        return out;
     }
 }
