@@ -64,22 +64,59 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
         return files.stream().map(DataFile::path).toList();
     }
 
+    /**
+     * For a task that writes several tables in one pass over its rows: the writer of {@code folder}'s
+     * part files; {@link #open} one part per task, then {@link Part#publish} (or {@link Part#abort}).
+     */
+    public static TableFiles of(StagedOutput out, String folder, StructType schema, Configuration conf) {
+        return new TableFiles(out.uri(), folder, out.nameSuffix(), schema, conf);
+    }
+
+    /** One part file being written by a task ({@link #of}). */
+    public static final class Part {
+        private final TokenTableWriter.PartFile file;
+
+        private Part(TokenTableWriter.PartFile file) {
+            this.file = file;
+        }
+
+        /** Appends a row (columns as for {@link TableFiles#write}). */
+        public void write(Row r) throws IOException {
+            file.write(r);
+        }
+
+        /** @return the finished file */
+        public DataFile publish() throws IOException {
+            return new DataFile(file.rel(), file.rows(), file.publish());
+        }
+
+        /** Removes the unfinished file. */
+        public void abort() {
+            file.abort();
+        }
+    }
+
+    /** @return task {@code task}'s part file, open for writing */
+    public Part open(int task) throws IOException {
+        Configuration c = conf.get();
+        Path base = new Path(root);
+        String part = TokenTableWriter.partName(task, suffix);
+        String rel = folder.isEmpty() ? part : folder + "/" + part;
+        return new Part(TokenTableWriter.PartFile.open(base.getFileSystem(c), base, rel, schema, -1, c,
+                0)); // Parquet's default row groups
+    }
+
     @Override
     public Iterator<DataFile> call(Integer task, Iterator<Row> rows) throws IOException {
         if (!rows.hasNext()) {
             return List.<DataFile>of().iterator();
         }
-        Configuration c = conf.get();
-        Path base = new Path(root);
-        String part = TokenTableWriter.partName(task, suffix);
-        String rel = folder.isEmpty() ? part : folder + "/" + part;
-        TokenTableWriter.PartFile f = TokenTableWriter.PartFile.open(base.getFileSystem(c), base, rel, schema, -1, c,
-                0); // Parquet's default row groups
+        Part f = open(task);
         try {
             while (rows.hasNext()) {
                 f.write(rows.next());
             }
-            return List.of(new DataFile(rel, f.rows(), f.publish())).iterator();
+            return List.of(f.publish()).iterator();
         } catch (IOException | RuntimeException e) {
             f.abort();
             throw e;

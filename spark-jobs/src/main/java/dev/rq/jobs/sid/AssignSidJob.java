@@ -231,23 +231,47 @@ public final class AssignSidJob {
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
             int slots = spark.sparkContext().defaultParallelism();
             long byRows = (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE;
-            int revParts = (int) Math.max(1, Math.min(4L * slots, byRows)); // one sid range each (more: a sample job)
-            int fileCount = (int) Math.max(revParts, Math.min(slots, expected / MIN_ROWS_PER_FILE)); // parallel writes
-            Dataset<Row> ids = cache(ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), depth,
-                    Math.max(slots, fileCount)), cached);
-            List<TableFiles.DataFile> idFiles = TableFiles.write(ids.coalesce(fileCount).toJavaRDD(), out, SidTable.IDS,
-                    SidTable.idSchema(in.idType()), conf);
+            int ranges = (int) Math.max(Math.max(1, Math.min(4L * slots, byRows)),
+                    Math.min(slots, expected / MIN_ROWS_PER_FILE)); // sid ranges = files of each table
+            int[] sizes = new int[depth];
+            for (int d = 0; d < depth; d++) {
+                sizes[d] = coder.codebookSize(d);
+            }
+            Dataset<Row> ids = ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), sizes, ranges);
+            IdTableTask task = new IdTableTask(TableFiles.of(out, SidTable.IDS, SidTable.idSchema(in.idType()), conf),
+                    TableFiles.of(out, SidTable.REVERSE, IdTableTask.reverseSchema(in.idType()), conf), in.idType(),
+                    sizes);
+            List<IdTableTask.Part> parts = ids.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex(task, false)
+                    .collect(); // one pass: both tables' files and the group statistics
+            List<TableFiles.DataFile> idFiles = parts.stream().map(IdTableTask.Part::ids).filter(Objects::nonNull)
+                    .toList();
+            List<TableFiles.DataFile> revFiles = parts.stream().map(IdTableTask.Part::reverse)
+                    .filter(Objects::nonNull).toList();
             ph.end("ids");
-            Dataset<Row> rev = reverse(ids, revParts);
-            List<TableFiles.DataFile> revFiles = TableFiles.write(rev.toJavaRDD(), out, SidTable.REVERSE, rev.schema(),
-                    conf);
-            ph.end("reverse");
 
             long items = idFiles.stream().mapToLong(TableFiles.DataFile::rows).sum();
             SidManifest.Counts counts = incremental(partial, valid, existing, existingRoot, spark, items);
             ph.end("existing");
-            SidManifest.Collisions collisions = SidStatistics.collisions(ids);
-            SidManifest.Statistics stats = SidStatistics.of(ids, valid, coder, cols.hasLabel());
+            long[][] hist = new long[depth][];
+            long groups = 0;
+            long collided = 0;
+            long largest = 0;
+            for (int d = 0; d < depth; d++) {
+                hist[d] = new long[sizes[d]];
+            }
+            for (IdTableTask.Part p : parts) {
+                for (int d = 0; d < depth; d++) {
+                    for (int k = 0; k < sizes[d]; k++) {
+                        hist[d][k] += p.histogram()[d][k];
+                    }
+                }
+                groups += p.groups();
+                collided += p.collided();
+                largest = Math.max(largest, p.largest());
+            }
+            SidManifest.Collisions collisions = new SidManifest.Collisions(groups,
+                    items == 0 ? 0 : groups / (double) items, items == 0 ? 0 : collided / (double) items, largest);
+            SidManifest.Statistics stats = SidStatistics.of(hist, valid, coder, cols.hasLabel());
             ph.end("statistics");
             String codebookFile = out.fileName("codebooks", ".safetensors");
             SidManifest.Codebooks codebooks = exportCodebooks(coder, out.path(codebookFile), out.fs(), codebookFile,
@@ -382,53 +406,56 @@ public final class AssignSidJob {
                 changed, c.encoded() - reencoded, items);
     }
 
+    /** Column of {@link #ids}: the sid packed into one long (sorts and partitions like the sid), or the sid. */
+    static final String KEY = "_sid_key";
+
     /**
-     * The ID table: existing rows unchanged; new rows numbered within equal sid by item_id, after
-     * the largest existing dedup of that sid.
+     * @param sizes K per level
+     * @return the codes packed into one non-negative long, level 0 in the highest bits (so it orders
+     *     as the sid array does), when they fit in 63 bits; else the sid itself
      */
-    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int depth,
+    static Column sidKey(Column sid, int[] sizes) {
+        int k = java.util.Arrays.stream(sizes).max().orElse(1);
+        int bits = Math.max(1, 32 - Integer.numberOfLeadingZeros(k - 1));
+        if ((long) bits * sizes.length > 63) {
+            return sid; // arrays sort and partition too, only slower
+        }
+        Column key = functions.lit(0L);
+        for (int d = 0; d < sizes.length; d++) {
+            key = key.bitwiseOR(functions.shiftleft(sid.getItem(d).cast("long"), (sizes.length - 1 - d) * bits));
+        }
+        return key;
+    }
+
+    /**
+     * The ID table {@code (item_id, sid, dedup, KEY)} in {@code partitions} sid ranges (partition
+     * order = sid order), each sorted by sid and dedup: existing rows unchanged; new rows numbered
+     * within equal sid by item_id, after the largest existing dedup of that sid.
+     */
+    static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int[] sizes,
             int partitions) {
         Column itemId = functions.col(SidTable.ITEM_ID);
         Column sid = functions.col(SidTable.SID);
-        Dataset<Row> fresh = valid.select(itemId, sid).repartition(partitions, sid); // the window's partitions
-        Column rowNumber = functions.row_number().over(Window.partitionBy(sid).orderBy(itemId));
+        Column key = functions.col(KEY);
+        Column dedup = functions.col(SidTable.DEDUP);
+        Dataset<Row> fresh = valid.select(itemId, sid).withColumn(KEY, sidKey(sid, sizes));
+        Column rowNumber = functions.row_number().over(Window.partitionBy(key).orderBy(itemId));
         Dataset<Row> out;
-        if (existing == null) {
-            out = fresh.withColumn(SidTable.DEDUP, rowNumber.minus(1));
+        if (existing == null) { // the window runs in the range partitions, sorted by (key, item_id)
+            out = fresh.repartitionByRange(partitions, key).withColumn(SidTable.DEDUP, rowNumber.minus(1));
         } else {
-            Dataset<Row> ex = spark.read().parquet(existing.toArray(String[]::new))
-                    .select(itemId, sid, functions.col(SidTable.DEDUP));
-            Dataset<Row> base = ex.groupBy(sid).agg(functions.max(SidTable.DEDUP).plus(1).as("_base"));
+            Dataset<Row> ex = spark.read().parquet(existing.toArray(String[]::new)).select(itemId, sid, dedup)
+                    .withColumn(KEY, sidKey(sid, sizes));
+            Dataset<Row> base = ex.groupBy(key).agg(functions.max(SidTable.DEDUP).plus(1).as("_base"));
             Dataset<Row> added = fresh.join(ex.select(itemId), SidTable.ITEM_ID, "left_anti")
-                    .join(base, SidTable.SID, "left")
+                    .join(base, KEY, "left")
                     .withColumn(SidTable.DEDUP, functions.coalesce(functions.col("_base"), functions.lit(0))
                             .plus(rowNumber).minus(1))
-                    .select(itemId, sid, functions.col(SidTable.DEDUP));
-            out = ex.unionByName(added);
+                    .select(itemId, sid, dedup, key);
+            out = ex.select(itemId, sid, dedup, key).unionByName(added).repartitionByRange(partitions, key)
+                    .sortWithinPartitions(key, dedup);
         }
-        out = out.withColumn(SidTable.DEDUP, functions.col(SidTable.DEDUP).cast("int"));
-        List<Column> parts = new ArrayList<>();
-        for (int d = 0; d < depth; d++) {
-            parts.add(functions.lit("<" + SidTable.levelLetter(d) + "_"));
-            parts.add(sid.getItem(d).cast("string"));
-            parts.add(functions.lit(">"));
-        }
-        parts.add(functions.lit("<" + SidTable.levelLetter(depth) + "_"));
-        parts.add(functions.col(SidTable.DEDUP).cast("string"));
-        parts.add(functions.lit(">"));
-        return out.withColumn(SidTable.SID_TEXT, functions.concat(parts.toArray(new Column[0])))
-                .select(itemId, sid, functions.col(SidTable.DEDUP), functions.col(SidTable.SID_TEXT));
-    }
-
-    /** sid → items (index = dedup) and count, in {@code files} sid ranges (file order), sorted within each. */
-    static Dataset<Row> reverse(Dataset<Row> ids, int files) {
-        Column pairs = functions.sort_array(functions.collect_list(functions.struct(functions.col(SidTable.DEDUP),
-                functions.col(SidTable.ITEM_ID))));
-        return ids.groupBy(SidTable.SID).agg(pairs.as("_pairs"), functions.count(functions.lit(1)).as(SidTable.COUNT))
-                .withColumn(SidTable.ITEMS, functions.expr("transform(_pairs, p -> p." + SidTable.ITEM_ID + ")"))
-                .select(SidTable.SID, SidTable.ITEMS, SidTable.COUNT)
-                .repartitionByRange(files, functions.col(SidTable.SID))
-                .sortWithinPartitions(SidTable.SID);
+        return out.select(itemId, sid, dedup.cast("int").as(SidTable.DEDUP), key);
     }
 
     private static SidManifest checkExisting(Options o, Configuration conf, String modelSha, ItemInput in)

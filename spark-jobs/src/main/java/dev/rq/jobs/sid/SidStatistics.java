@@ -29,37 +29,13 @@ final class SidStatistics {
 
     private SidStatistics() {}
 
-    /** @return collision statistics of an ID table */
-    static SidManifest.Collisions collisions(Dataset<Row> ids) {
-        Row r = ids.groupBy(SidTable.SID).count()
-                .agg(functions.count(functions.lit(1)), functions.sum("count"),
-                        functions.sum(functions.when(functions.col("count").gt(1), functions.col("count"))
-                                .otherwise(0)),
-                        functions.max("count"))
-                .first();
-        long groups = r.getLong(0);
-        long items = r.isNullAt(1) ? 0 : r.getLong(1);
-        long collided = r.isNullAt(2) ? 0 : r.getLong(2);
-        long largest = r.isNullAt(3) ? 0 : r.getLong(3);
-        return new SidManifest.Collisions(groups, items == 0 ? 0 : groups / (double) items,
-                items == 0 ? 0 : collided / (double) items, largest);
-    }
-
     /**
-     * @param ids the ID table (all items)
+     * @param histogram [level][code] items of the ID table (all items)
      * @param encoded this run's encoded work rows (sid, recon_mse, cosine, [label])
      */
-    static SidManifest.Statistics of(Dataset<Row> ids, Dataset<Row> encoded, SidCoder coder, boolean labels) {
+    static SidManifest.Statistics of(long[][] hist, Dataset<Row> encoded, SidCoder coder, boolean labels) {
         List<Double> used = new ArrayList<>();
         List<Double> perplexity = new ArrayList<>();
-        long[][] hist = new long[coder.depth()][]; // per level and code: items
-        for (int d = 0; d < coder.depth(); d++) {
-            hist[d] = new long[coder.codebookSize(d)];
-        }
-        for (Row h : ids.select(functions.posexplode(functions.col(SidTable.SID))).groupBy("pos", "col").count()
-                .collectAsList()) { // every level's histogram in one job
-            hist[h.getInt(0)][h.getInt(1)] = h.getLong(2);
-        }
         for (int d = 0; d < coder.depth(); d++) {
             double total = 0;
             int usedCodes = 0;

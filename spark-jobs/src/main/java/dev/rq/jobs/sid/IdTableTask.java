@@ -1,0 +1,120 @@
+package dev.rq.jobs.sid;
+
+import dev.rq.data.items.InternalRows;
+import dev.rq.tables.SidTable;
+import dev.rq.tables.TableFiles;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.api.java.function.Function2;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.types.DataType;
+
+/**
+ * The last pass of {@code rq assign-sid}, one Spark task per sid range: its rows {@code (item_id,
+ * sid, dedup, key)} come sorted by sid (the packed key) and dedup ({@link AssignSidJob#ids}), so
+ * one pass writes the task's part of the ID table (with {@code sid_text}) and of the reverse table
+ * (each run of equal sids is one reverse row, items in dedup order) and counts the statistics that
+ * need the groups: code histograms per level, distinct sids, collided items, the largest group.
+ * No shuffle, sort or cache after the window; the driver sums the {@link Part}s.
+ */
+final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Iterator<IdTableTask.Part>> {
+    private static final long serialVersionUID = 1L;
+
+    private final TableFiles ids;
+    private final TableFiles reverse;
+    private final DataType idType;
+    private final int[] codebookSizes;
+
+    /**
+     * @param ids the ID table's writer ({@link SidTable#idSchema})
+     * @param reverse the reverse table's writer ({@link #REVERSE_SCHEMA})
+     * @param codebookSizes K per level
+     */
+    IdTableTask(TableFiles ids, TableFiles reverse, DataType idType, int[] codebookSizes) {
+        this.ids = ids;
+        this.reverse = reverse;
+        this.idType = idType;
+        this.codebookSizes = codebookSizes;
+    }
+
+    /** The reverse table's columns, as Spark's {@code groupBy(sid).agg(collect_list …)} typed them before. */
+    static org.apache.spark.sql.types.StructType reverseSchema(DataType idType) {
+        return org.apache.spark.sql.types.DataTypes.createStructType(new org.apache.spark.sql.types.StructField[] {
+            org.apache.spark.sql.types.DataTypes.createStructField(SidTable.SID,
+                    org.apache.spark.sql.types.DataTypes.createArrayType(org.apache.spark.sql.types.DataTypes.IntegerType,
+                            false), true),
+            org.apache.spark.sql.types.DataTypes.createStructField(SidTable.ITEMS,
+                    org.apache.spark.sql.types.DataTypes.createArrayType(idType, true), false),
+            org.apache.spark.sql.types.DataTypes.createStructField(SidTable.COUNT,
+                    org.apache.spark.sql.types.DataTypes.LongType, false)});
+    }
+
+    /**
+     * What one task wrote and counted.
+     *
+     * @param ids its ID file (null when its range was empty)
+     * @param reverse its reverse file (null when empty)
+     * @param histogram [level][code] items
+     * @param groups distinct sids
+     * @param collided items whose sid is shared
+     * @param largest the largest group
+     */
+    record Part(TableFiles.DataFile ids, TableFiles.DataFile reverse, long[][] histogram, long groups, long collided,
+            long largest) implements Serializable {}
+
+    @Override
+    public Iterator<Part> call(Integer task, Iterator<InternalRow> rows) throws IOException {
+        int depth = codebookSizes.length;
+        long[][] hist = new long[depth][];
+        for (int d = 0; d < depth; d++) {
+            hist[d] = new long[codebookSizes[d]];
+        }
+        if (!rows.hasNext()) {
+            return List.of(new Part(null, null, hist, 0, 0, 0)).iterator();
+        }
+        TableFiles.Part idf = ids.open(task);
+        TableFiles.Part revf = null;
+        try {
+            revf = reverse.open(task);
+            long groups = 0;
+            long collided = 0;
+            long largest = 0;
+            int[] sid = null;
+            List<Object> items = new ArrayList<>();
+            while (true) {
+                InternalRow r = rows.hasNext() ? rows.next() : null;
+                int[] s = r == null ? null : r.getArray(1).toIntArray();
+                if (sid != null && (s == null || !java.util.Arrays.equals(s, sid))) { // a group ends
+                    long n = items.size();
+                    revf.write(RowFactory.create(sid, new ArrayList<>(items), n));
+                    for (int d = 0; d < depth; d++) {
+                        hist[d][sid[d]] += n;
+                    }
+                    groups++;
+                    collided += n > 1 ? n : 0;
+                    largest = Math.max(largest, n);
+                    items.clear();
+                }
+                if (r == null) {
+                    break;
+                }
+                Object id = InternalRows.value(r, 0, idType);
+                int dedup = r.getInt(2);
+                idf.write(RowFactory.create(id, s, dedup, SidTable.text(s, dedup)));
+                items.add(id);
+                sid = s;
+            }
+            return List.of(new Part(idf.publish(), revf.publish(), hist, groups, collided, largest)).iterator();
+        } catch (IOException | RuntimeException e) {
+            idf.abort();
+            if (revf != null) {
+                revf.abort();
+            }
+            throw e;
+        }
+    }
+}
