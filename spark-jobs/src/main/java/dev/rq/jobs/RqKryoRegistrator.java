@@ -25,7 +25,8 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         registerJava(kryo, "dev.rq.data.dataset.RowPlan$Task");
         registerJava(kryo, "dev.rq.jobs.eval.CodeItem");
         registerJava(kryo, "dev.rq.tables.TableFiles$DataFile"); // table writer results (semantic IDs)
-        registerJava(kryo, "dev.rq.jobs.sid.IdTableTask$Part"); // assign-sid's ID/reverse files and group counts
+        registerJava(kryo, "dev.rq.jobs.sid.IdTableTask$Part");
+        registerJava(kryo, "dev.rq.data.items.ItemInput$Duplicate"); // duplicate ids named by the check // assign-sid's ID/reverse files and group counts
         // Spark SQL types of the token-table write path that Spark does not register itself
         register(kryo, "org.apache.spark.sql.types.ShortType$");
         register(kryo, "org.apache.spark.sql.types.IntegerType$"); // int32 codes (codebooks > 32767)

@@ -203,16 +203,96 @@ public final class ItemInput {
      */
     public void requireUniqueIds(Dataset<Row> valid, String what) {
         String idc = quote(columns.idColumn());
-        List<Row> dups = valid.groupBy(valid.col(idc)).count().filter("count > 1")
-                .orderBy(functions.col(idc)).limit(5).collectAsList();
+        int parts = Math.max(1, valid.sparkSession().sparkContext().defaultParallelism());
+        Dataset<Row> ids = valid.select(valid.col(idc)).repartition(parts, valid.col(idc)).sortWithinPartitions(idc);
+        List<Duplicate> dups = new ArrayList<>(ids.queryExecution().toRdd().toJavaRDD()
+                .mapPartitions(new Duplicates(ids.schema().fields()[0].dataType(), MAX_NAMED)).collect());
         if (!dups.isEmpty()) {
+            dups.sort(null);
             List<String> named = new ArrayList<>();
-            for (Row r : dups) {
-                named.add(String.format(Locale.ROOT, "%s (%d rows)", r.get(0), r.getLong(1)));
+            for (Duplicate d : dups.subList(0, Math.min(MAX_NAMED, dups.size()))) {
+                named.add(String.format(Locale.ROOT, "%s (%d rows)", d.id(), d.rows()));
             }
             throw new IllegalArgumentException("duplicate item id in " + what + " " + uri + ": "
-                    + String.join(", ", named) + (dups.size() == 5 ? ", ..." : "")
+                    + String.join(", ", named) + (dups.size() >= MAX_NAMED ? ", ..." : "")
                     + "; every item id must occur once");
+        }
+    }
+
+    /** Duplicate ids named by {@link #requireUniqueIds} (the smallest ones). */
+    private static final int MAX_NAMED = 5;
+
+    /**
+     * An id found more than once, ordered as Spark orders the id column (numbers by value, strings
+     * by their UTF-8 bytes).
+     *
+     * @param number the id when integral
+     * @param text the id's UTF-8 bytes when a string, else null
+     * @param rows how often it occurs
+     */
+    record Duplicate(long number, byte[] text, long rows) implements java.io.Serializable, Comparable<Duplicate> {
+        Object id() {
+            return text == null ? (Object) number : new String(text, java.nio.charset.StandardCharsets.UTF_8);
+        }
+
+        @Override
+        public int compareTo(Duplicate o) {
+            return text == null ? Long.compare(number, o.number) : Arrays.compareUnsigned(text, o.text);
+        }
+    }
+
+    /**
+     * The first {@code max} runs of equal ids in a partition sorted by id (so its smallest
+     * duplicates): one shuffle and a sort of the ids instead of a hash aggregation of all of them.
+     */
+    private static final class Duplicates implements org.apache.spark.api.java.function.FlatMapFunction<
+            java.util.Iterator<org.apache.spark.sql.catalyst.InternalRow>, Duplicate> {
+        private static final long serialVersionUID = 1L;
+        private final DataType type;
+        private final boolean string;
+        private final int max;
+
+        Duplicates(DataType type, int max) {
+            this.type = type;
+            this.string = type.equals(DataTypes.StringType);
+            this.max = max;
+        }
+
+        @Override
+        public java.util.Iterator<Duplicate> call(java.util.Iterator<org.apache.spark.sql.catalyst.InternalRow> rows) {
+            List<Duplicate> out = new ArrayList<>();
+            long number = 0;
+            byte[] text = null;
+            long run = 0;
+            while (out.size() < max) {
+                org.apache.spark.sql.catalyst.InternalRow r = rows.hasNext() ? rows.next() : null;
+                boolean same = false;
+                long n = 0;
+                byte[] t = null;
+                if (r != null) {
+                    if (string) {
+                        t = r.getUTF8String(0).getBytes();
+                        same = run > 0 && Arrays.equals(t, text);
+                    } else {
+                        n = ((Number) InternalRows.value(r, 0, type)).longValue();
+                        same = run > 0 && n == number;
+                    }
+                }
+                if (same) {
+                    run++;
+                    continue;
+                }
+                if (run > 1) {
+                    out.add(new Duplicate(number, text, run));
+                }
+                if (r == null) {
+                    break;
+                }
+                number = n;
+                text = t;
+                run = 1;
+            }
+            return out.iterator();
         }
     }
 

@@ -239,6 +239,17 @@ class AssignSidJobTest {
                 .hasMessageContaining("duplicate item id").hasMessageContaining("12 (2 rows)");
         assertThat(tmp.resolve("out")).doesNotExist();
         assertThat(tmp.toFile().list()).allMatch(n -> !n.contains(".tmp-"));
+
+        // copies with other embeddings (so other sids) count too; the five smallest are named, in id order
+        List<Row> many = new ArrayList<>(SidFixtures.items(GEN, 0, 40, 0));
+        many.addAll(SidFixtures.items(GEN, 100, 7, -70)); // ids 30..36 again, embeddings of items 100..106
+        many.addAll(SidFixtures.items(GEN, 200, 1, -169)); // id 31 a third time
+        String data2 = tmp.resolve("dups2").toString();
+        SidFixtures.write(spark, many, data2, 3);
+        assertThatThrownBy(() -> assign(data2, tmp.resolve("out2").toString(), null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(": 30 (2 rows), 31 (3 rows), 32 (2 rows), 33 (2 rows), 34 (2 rows), ...;");
+        assertThat(tmp.resolve("out2")).doesNotExist();
     }
 
     private static Map<Long, int[]> codes(List<Row> ids) {
