@@ -80,10 +80,15 @@ public final class SidTable {
 
     /** @return {@code <a_12><b_200><c_7><d_0>} for codes (12, 200, 7) and dedup 0 */
     public static String text(int[] sid, int dedup) {
+        return textPrefix(sid) + dedup + ">";
+    }
+
+    /** @return {@code <a_12><b_200><c_7><d_} for codes (12, 200, 7): {@link #text} without the dedup code */
+    public static String textPrefix(int[] sid) {
         StringBuilder b = new StringBuilder();
         for (int d = 0; d < sid.length; d++) {
             b.append('<').append(levelLetter(d)).append('_').append(sid[d]).append('>');
         }
-        return b.append('<').append(levelLetter(sid.length)).append('_').append(dedup).append('>').toString();
+        return b.append('<').append(levelLetter(sid.length)).append('_').toString();
     }
 }

@@ -39,7 +39,6 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
-import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.functions;
 import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.sql.types.DataType;
@@ -57,9 +56,11 @@ import org.slf4j.LoggerFactory;
  *          valid rows → (item_id, sid, recon_mse, cosine, [label]), rejected rows → reason
  *          → work rows, persisted (memory, spilling to disk) for the passes below
  * driver:  counts reconcile (read = encoded + rejected); duplicate ids fail naming them
- * ids:     new items get dedup = row number within equal sid ordered by item_id (after the largest
- *          dedup of that sid in --existing, whose items all keep their IDs); sid_text
- * reverse: sid → items ordered by dedup, sorted by sid
+ * ids:     the (existing and) new rows in sid ranges, sorted by sid ({@link #ids}); one task per range
+ *          ({@link IdTableTask}) numbers the new items of each sid by item_id (dedup; after the largest
+ *          dedup of that sid in --existing, whose items all keep their IDs), writes the range's ID rows
+ *          (with sid_text) and reverse rows (sid → items ordered by dedup) and counts the code
+ *          histograms and collisions
  * stats:   code usage and perplexity per level, collisions, reconstruction MSE and cosine, prefix purity
  * commit:  codebooks.safetensors; _sid_manifest.json last, listing every file ({@link StagedOutput})
  * </pre>
@@ -428,9 +429,9 @@ public final class AssignSidJob {
     }
 
     /**
-     * The ID table {@code (item_id, sid, dedup, KEY)} in {@code partitions} sid ranges (partition
-     * order = sid order), each sorted by sid and dedup: existing rows unchanged; new rows numbered
-     * within equal sid by item_id, after the largest existing dedup of that sid.
+     * The rows of the ID table {@code (item_id, sid, dedup, KEY)} in {@code partitions} sid ranges
+     * (partition order = sid order), each sorted by sid, then the existing rows by their dedup, then
+     * the new rows (dedup null: {@link IdTableTask} numbers them) by item_id.
      */
     static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int[] sizes,
             int partitions) {
@@ -438,24 +439,16 @@ public final class AssignSidJob {
         Column sid = functions.col(SidTable.SID);
         Column key = functions.col(KEY);
         Column dedup = functions.col(SidTable.DEDUP);
-        Dataset<Row> fresh = valid.select(itemId, sid).withColumn(KEY, sidKey(sid, sizes));
-        Column rowNumber = functions.row_number().over(Window.partitionBy(key).orderBy(itemId));
-        Dataset<Row> out;
-        if (existing == null) { // the window runs in the range partitions, sorted by (key, item_id)
-            out = fresh.repartitionByRange(partitions, key).withColumn(SidTable.DEDUP, rowNumber.minus(1));
-        } else {
-            Dataset<Row> ex = spark.read().parquet(existing.toArray(String[]::new)).select(itemId, sid, dedup)
-                    .withColumn(KEY, sidKey(sid, sizes));
-            Dataset<Row> base = ex.groupBy(key).agg(functions.max(SidTable.DEDUP).plus(1).as("_base"));
-            Dataset<Row> added = fresh.join(ex.select(itemId), SidTable.ITEM_ID, "left_anti")
-                    .join(base, KEY, "left")
-                    .withColumn(SidTable.DEDUP, functions.coalesce(functions.col("_base"), functions.lit(0))
-                            .plus(rowNumber).minus(1))
-                    .select(itemId, sid, dedup, key);
-            out = ex.select(itemId, sid, dedup, key).unionByName(added).repartitionByRange(partitions, key)
-                    .sortWithinPartitions(key, dedup);
+        Dataset<Row> fresh = valid.select(itemId, sid).withColumn(SidTable.DEDUP, functions.lit(null).cast("int"))
+                .withColumn(KEY, sidKey(sid, sizes));
+        if (existing == null) {
+            return fresh.repartitionByRange(partitions, key).sortWithinPartitions(key, itemId);
         }
-        return out.select(itemId, sid, dedup.cast("int").as(SidTable.DEDUP), key);
+        Dataset<Row> ex = spark.read().parquet(existing.toArray(String[]::new)).select(itemId, sid,
+                dedup.cast("int").as(SidTable.DEDUP)).withColumn(KEY, sidKey(sid, sizes));
+        Dataset<Row> added = fresh.join(ex.select(itemId), SidTable.ITEM_ID, "left_anti");
+        return ex.unionByName(added).repartitionByRange(partitions, key)
+                .sortWithinPartitions(key, dedup.isNull(), dedup, itemId);
     }
 
     private static SidManifest checkExisting(Options o, Configuration conf, String modelSha, ItemInput in)

@@ -15,11 +15,13 @@ import org.apache.spark.sql.types.DataType;
 
 /**
  * The last pass of {@code rq assign-sid}, one Spark task per sid range: its rows {@code (item_id,
- * sid, dedup, key)} come sorted by sid (the packed key) and dedup ({@link AssignSidJob#ids}), so
- * one pass writes the task's part of the ID table (with {@code sid_text}) and of the reverse table
- * (each run of equal sids is one reverse row, items in dedup order) and counts the statistics that
- * need the groups: code histograms per level, distinct sids, collided items, the largest group.
- * No shuffle, sort or cache after the window; the driver sums the {@link Part}s.
+ * sid, dedup, key)} come sorted by sid (the packed key), then the existing items by their dedup,
+ * then the new items (dedup null) by item_id ({@link AssignSidJob#ids}). One pass numbers the new
+ * items of each sid after the largest existing dedup of that sid (0, 1, … when it has none), writes
+ * the task's part of the ID table (with {@code sid_text}) and of the reverse table (each run of
+ * equal sids is one reverse row, items in dedup order) and counts the statistics that need the
+ * groups: code histograms per level, distinct sids, collided items, the largest group. No window,
+ * cache or further shuffle; the driver sums the {@link Part}s.
  */
 final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Iterator<IdTableTask.Part>> {
     private static final long serialVersionUID = 1L;
@@ -84,11 +86,14 @@ final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Ite
             long collided = 0;
             long largest = 0;
             int[] sid = null;
+            String prefix = null; // sid_text up to the dedup code
+            int next = 0; // the next new item's dedup in this sid
             List<Object> items = new ArrayList<>();
             while (true) {
                 InternalRow r = rows.hasNext() ? rows.next() : null;
                 int[] s = r == null ? null : r.getArray(1).toIntArray();
-                if (sid != null && (s == null || !java.util.Arrays.equals(s, sid))) { // a group ends
+                boolean same = sid != null && s != null && java.util.Arrays.equals(s, sid);
+                if (sid != null && !same) { // a group ends
                     long n = items.size();
                     revf.write(RowFactory.create(sid, new ArrayList<>(items), n));
                     for (int d = 0; d < depth; d++) {
@@ -102,11 +107,21 @@ final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Ite
                 if (r == null) {
                     break;
                 }
+                if (!same) {
+                    sid = s;
+                    prefix = SidTable.textPrefix(s);
+                    next = 0;
+                }
+                int dedup;
+                if (r.isNullAt(2)) { // new: after the existing items of this sid and the new ones before it
+                    dedup = next++;
+                } else { // existing (sorted by dedup, before the new ones): kept
+                    dedup = r.getInt(2);
+                    next = Math.max(next, dedup + 1);
+                }
                 Object id = InternalRows.value(r, 0, idType);
-                int dedup = r.getInt(2);
-                idf.write(RowFactory.create(id, s, dedup, SidTable.text(s, dedup)));
+                idf.write(RowFactory.create(id, s, dedup, prefix + dedup + ">"));
                 items.add(id);
-                sid = s;
             }
             return List.of(new Part(idf.publish(), revf.publish(), hist, groups, collided, largest)).iterator();
         } catch (IOException | RuntimeException e) {
