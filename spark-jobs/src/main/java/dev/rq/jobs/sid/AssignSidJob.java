@@ -197,17 +197,25 @@ public final class AssignSidJob {
         SidDataConfig cols = new SidDataConfig(o.idColumn() != null ? o.idColumn() : c.idColumn(),
                 o.embeddingColumn() != null ? o.embeddingColumn() : c.embeddingColumn(),
                 o.labelColumn() != null ? o.labelColumn() : c.labelColumn());
+        int threads = o.threads() > 0 ? o.threads()
+                : Integer.parseInt(spark.sparkContext().getConf().get("spark.task.cpus", "1"));
+        SidCoderHandle handle = new SidCoderHandle(ckptDir.uri(), modelSha, threads, new SerializableHadoopConf(conf),
+                o.precision());
+        // the driver's copy (codebooks to export; the local executor's), loaded while Spark reads the input's schema
+        java.util.concurrent.CompletableFuture<SidCoder> driverCoder =
+                java.util.concurrent.CompletableFuture.supplyAsync(handle::get);
         ItemInput in = ItemInput.open(spark, o.data(), cols, dim);
         SidManifest existing = o.existing() == null ? null : checkExisting(o, conf, modelSha, in);
         Path existingRoot = existing == null ? null : new Path(o.existing());
 
         List<Dataset<Row>> cached = new ArrayList<>();
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
-            int threads = o.threads() > 0 ? o.threads()
-                    : Integer.parseInt(spark.sparkContext().getConf().get("spark.task.cpus", "1"));
-            SidCoderHandle handle = new SidCoderHandle(ckptDir.uri(), modelSha, threads,
-                    new SerializableHadoopConf(conf), o.precision());
-            SidCoder coder = handle.get(); // the driver's copy: codebooks to export (and the local executor's)
+            SidCoder coder;
+            try {
+                coder = driverCoder.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : e;
+            }
 
             Phases ph = new Phases(t0);
             ph.end("setup");
