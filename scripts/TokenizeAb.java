@@ -38,8 +38,9 @@ import java.util.Map;
  *     conf/rqvae/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B | PROFILE=PREFIX
  * e.g. ... bf16 1 5 rq.inference.free_early=false rq.inference.free_early=true (scripts/tokenize-cpu.sh
  * sets ours beside the official tuned call), or the session-9 changes together:
- *   ... bf16 1 10 rq.quantizer.fused_distances=false,rq.quantizer.codes_only=false,rq.tokenize.frozen_casts=false \
- *     rq.quantizer.fused_distances=true,rq.quantizer.codes_only=true,rq.tokenize.frozen_casts=true
+ *   ... bf16 1 10 rq.quantizer.fused_distances=false,rq.quantizer.codes_only=false,rq.tokenize.frozen_casts=false,... \
+ *     rq.quantizer.fused_distances=true,rq.quantizer.codes_only=true,rq.tokenize.frozen_casts=true,...
+ * (scripts/tokenize-cpu.sh's default --ab lists all of them)
  */
 public class TokenizeAb {
     public static void main(String[] a) throws Exception {

@@ -11,14 +11,17 @@
 #   --rounds N         calls per variant of ours (default 5)
 #   --ab "A B"         the two variants of ours, KEY=VALUE[,KEY=VALUE...] each (default: session 9's
 #                      switches off, then on: the quantizer's fused distances and codes-only path,
-#                      the held bfloat16 weight casts, the in-place SiLU; docs/performance.md)
-# RQ_JAVA_OPTS is appended to the JVM options; GLIBC_TUNABLES etc. pass through the environment.
+#                      the held bfloat16 weight casts, the in-place SiLU, min-indices for argmin;
+#                      docs/performance.md "Session 9: bf16 tokenize ...")
+# RQ_JAVA_OPTS is appended to the JVM options. GLIBC_TUNABLES defaults to bin/rq's malloc setting for both
+# processes (GLIBC_TUNABLES= turns it off), as users' `bin/rq` runs get it.
 set -euo pipefail
+export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ANCHOR=/tmp/rq-anchor
 ROUNDS=5
 PREC=bf16
-S9=rq.quantizer.fused_distances,rq.quantizer.codes_only,rq.tokenize.frozen_casts,rq.kernels.inplace_silu
+S9=rq.quantizer.fused_distances,rq.quantizer.codes_only,rq.tokenize.frozen_casts,rq.kernels.inplace_silu,rq.kernels.min_indices
 AB="${S9//,/=false,}=false ${S9//,/=true,}=true"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -26,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --precision) PREC=$2; shift 2 ;;
     --ab) AB=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "tokenize-cpu: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -207,6 +207,24 @@ public final class Kernels {
     }
 
     /**
+     * Index of the first minimum of each row, as {@code torch.argmin(x, 1)}, computed as {@code
+     * torch.min(x, 1).indices}: the same indices (both return the first minimal value's), and
+     * libtorch 2.7.1's min-with-indices kernel is about 2× faster than its argmin on [1024, 1024]
+     * float32 (0.79 vs 1.6 ms at 1 thread). {@code -Drq.kernels.min_indices=false} (read per call)
+     * uses argmin, to compare.
+     *
+     * @param x [N, K]
+     * @return [N] int64
+     */
+    public static NDArray argminRows(NDArray x) {
+        if ("false".equals(System.getProperty("rq.kernels.min_indices"))) {
+            return x.argMin(1);
+        }
+        return fn("argmin_rows", () -> ScriptFunction.compile("argmin_rows", "x: Tensor",
+                "return torch.min(x, 1)[1]")).call(x);
+    }
+
+    /**
      * Scaled dot-product attention without dropout, {@code softmax(q kᵀ·scale [+ causal mask]) v},
      * through libtorch's fused (flash) CPU kernel.
      *

@@ -137,7 +137,7 @@ public final class VqCodebook {
      * @return [N] int64
      */
     public NDArray nearest(NDArray x) {
-        return distances(x).argMin(1);
+        return Kernels.argminRows(distances(x));
     }
 
     /**

@@ -256,6 +256,28 @@ class KernelsTest {
     }
 
     @Test
+    void argminRowsIsTheFirstMinimumAsArgmin() {
+        NDArray x = random(21, 300, 1024);
+        assertThat(Kernels.argminRows(x).toLongArray()).containsExactly(x.argMin(1).toLongArray());
+        // exact ties (values from a set of 3 per row): the first minimal index, as argmin
+        float[] v = new float[64 * 40];
+        Rng r = new Rng(4);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = r.nextInt(3);
+        }
+        NDArray ties = Tensors.of(m, v, new Shape(64, 40));
+        long[] expected = ties.argMin(1).toLongArray();
+        for (int row = 0; row < 64; row++) {
+            int first = 0;
+            for (int k = 1; k < 40; k++) {
+                first = v[row * 40 + k] < v[row * 40 + first] ? k : first;
+            }
+            assertThat(expected[row]).isEqualTo(first);
+        }
+        assertThat(Kernels.argminRows(ties).toLongArray()).containsExactly(expected);
+    }
+
+    @Test
     void bfloat16RoundTripRoundsToEightMantissaBits() {
         NDArray x = Tensors.of(m, new float[] {1f, 1f + 1f / 256, 3.14159f, -2.5e-3f});
         NDArray b = Kernels.toBf16(x);
