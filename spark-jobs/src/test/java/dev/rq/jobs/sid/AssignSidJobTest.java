@@ -252,6 +252,53 @@ class AssignSidJobTest {
         assertThat(tmp.resolve("out2")).doesNotExist();
     }
 
+    /**
+     * String ids: dedup numbers equal codes in Spark's string order (UTF-8 bytes: "Z" < "a" < "é"),
+     * the reverse rows list them in that order, and a duplicate string id is named.
+     */
+    @Test
+    void stringIdsAreNumberedInSparkStringOrder() throws Exception {
+        org.apache.spark.sql.types.StructType schema = org.apache.spark.sql.types.DataTypes.createStructType(List.of(
+                org.apache.spark.sql.types.DataTypes.createStructField("item_id",
+                        org.apache.spark.sql.types.DataTypes.StringType, true),
+                SidFixtures.SCHEMA.fields()[1], SidFixtures.SCHEMA.fields()[2]));
+        String[] prefixes = {"a", "Z", "\u00e9", "b"};
+        List<Row> rows = new ArrayList<>();
+        for (Row r : SidFixtures.items(GEN, 0, 200, 0)) {
+            long i = r.getLong(0);
+            rows.add(org.apache.spark.sql.RowFactory.create(prefixes[(int) (i % 4)] + "-" + i, r.get(1), r.get(2)));
+        }
+        String data = tmp.resolve("strings").toString();
+        spark.createDataFrame(rows, schema).repartition(3).write().parquet(data);
+        String out = tmp.resolve("string-sids").toString();
+        SidManifest m = assign(data, out, null).manifest();
+        assertThat(m.counts().items()).isEqualTo(200);
+        Map<List<Integer>, List<String>> groups = new HashMap<>();
+        List<Row> ids = spark.read().parquet(out + "/" + SidTable.IDS).collectAsList();
+        for (Row r : ids) {
+            groups.computeIfAbsent(r.getList(1), k -> new ArrayList<>()).add(r.getString(0));
+        }
+        java.util.Comparator<String> bytes = (x, y) -> java.util.Arrays.compareUnsigned(
+                x.getBytes(java.nio.charset.StandardCharsets.UTF_8), y.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        groups.values().forEach(g -> g.sort(bytes));
+        for (Row r : ids) {
+            assertThat(groups.get(r.<Integer>getList(1)).indexOf(r.getString(0))).as("dedup of %s", r.get(0))
+                    .isEqualTo(r.getInt(2));
+        }
+        List<Row> rev = spark.read().parquet(out + "/" + SidTable.REVERSE).collectAsList();
+        assertThat(rev).hasSize(groups.size());
+        for (Row r : rev) {
+            assertThat(r.<String>getList(1)).containsExactlyElementsOf(groups.get(r.<Integer>getList(0)));
+        }
+        assertThat(m.collisions().uniqueSids()).isEqualTo(groups.size());
+
+        rows.add(rows.get(7)); // item 7 again: id "b-7"
+        String dup = tmp.resolve("string-dups").toString();
+        spark.createDataFrame(rows, schema).repartition(2).write().parquet(dup);
+        assertThatThrownBy(() -> assign(dup, tmp.resolve("string-out").toString(), null))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(": b-7 (2 rows);");
+    }
+
     private static Map<Long, int[]> codes(List<Row> ids) {
         Map<Long, int[]> out = new HashMap<>();
         for (Row r : ids) {
