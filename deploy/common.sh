@@ -92,7 +92,7 @@ RQ_SUBMIT=("$SPARK_SUBMIT"
 
 # glibc malloc settings for libtorch: executors here, the client-mode driver through spark-submit's environment
 # (cluster-mode drivers: yarn.sh and k8s.sh; the Docker image sets them too)
-RQ_MALLOC_TUNABLES="${RQ_MALLOC_TUNABLES-glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824}"
+RQ_MALLOC_TUNABLES="${RQ_MALLOC_TUNABLES-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864}"
 if [[ -n "$RQ_MALLOC_TUNABLES" ]]; then
   export GLIBC_TUNABLES="${GLIBC_TUNABLES-$RQ_MALLOC_TUNABLES}"
   RQ_SUBMIT+=(--conf "spark.executorEnv.GLIBC_TUNABLES=$RQ_MALLOC_TUNABLES")

@@ -16,7 +16,7 @@
 # RQ_JAVA_OPTS is appended to the JVM options. GLIBC_TUNABLES defaults to bin/rq's malloc setting for both
 # processes (GLIBC_TUNABLES= turns it off), as users' `bin/rq` runs get it.
 set -euo pipefail
-export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824}"
+export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ANCHOR=/tmp/rq-anchor
 ROUNDS=5

@@ -43,16 +43,18 @@ public final class SparkSessions {
     /**
      * glibc malloc settings for processes that run libtorch (set as {@code GLIBC_TUNABLES} by
      * {@code bin/rq}, the Docker image, {@code deploy/*.sh} and, for executors, {@link #DEFAULTS}):
-     * one malloc arena with a fixed 32 MiB mmap threshold and a 1 GiB trim threshold, so that the
+     * a fixed 32 MiB mmap threshold, a 1 GiB trim threshold and a 64 MiB top pad, so that the
      * tensors a step frees are reused by the next step instead of being unmapped and page-faulted
-     * in again. libtorch's CPU allocator is plain malloc, and the Java thread that runs a step
-     * allocates from a per-thread arena whose heaps are unmapped as soon as they are empty. Measured
-     * idle (docs/performance.md "Session 9"): the fp32 RQ-Transformer step's minor page faults
-     * 8,000–16,500 → ~130 and 1.12–1.18× faster; the fp32 RQ-VAE step 1.11×. The price: freed
-     * native memory stays in the process up to its high-water mark (plus at most 1 GiB above it).
+     * in again. libtorch's CPU allocator is plain malloc; the Java thread that runs a step allocates
+     * from a per-thread arena, whose 64 MiB heaps glibc unmaps as soon as they are empty unless the
+     * top pad covers a whole heap. Per-thread arenas stay (one arena for all threads was slower with
+     * two ranks in one JVM). Measured idle (docs/performance.md "Session 9"): the fp32
+     * RQ-Transformer step's minor page faults 8,000–16,500 → ~130; the quickstart's 2-rank bf16
+     * stage 1 1.09–1.17×. The price: freed native memory stays in the process up to each arena's
+     * high-water mark.
      */
     public static final String MALLOC_TUNABLES =
-            "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
+            "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864";
 
     private SparkSessions() {}
 

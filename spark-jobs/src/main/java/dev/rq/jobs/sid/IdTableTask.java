@@ -6,12 +6,16 @@ import dev.rq.tables.TableFiles;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.api.java.function.Function2;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
 
 /**
  * The last pass of {@code rq assign-sid}, one Spark task per sid range: its rows {@code (item_id,
@@ -44,15 +48,11 @@ final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Ite
     }
 
     /** The reverse table's columns, as Spark's {@code groupBy(sid).agg(collect_list …)} typed them before. */
-    static org.apache.spark.sql.types.StructType reverseSchema(DataType idType) {
-        return org.apache.spark.sql.types.DataTypes.createStructType(new org.apache.spark.sql.types.StructField[] {
-            org.apache.spark.sql.types.DataTypes.createStructField(SidTable.SID,
-                    org.apache.spark.sql.types.DataTypes.createArrayType(org.apache.spark.sql.types.DataTypes.IntegerType,
-                            false), true),
-            org.apache.spark.sql.types.DataTypes.createStructField(SidTable.ITEMS,
-                    org.apache.spark.sql.types.DataTypes.createArrayType(idType, true), false),
-            org.apache.spark.sql.types.DataTypes.createStructField(SidTable.COUNT,
-                    org.apache.spark.sql.types.DataTypes.LongType, false)});
+    static StructType reverseSchema(DataType idType) {
+        return DataTypes.createStructType(new StructField[] {
+            DataTypes.createStructField(SidTable.SID, DataTypes.createArrayType(DataTypes.IntegerType, false), true),
+            DataTypes.createStructField(SidTable.ITEMS, DataTypes.createArrayType(idType, true), false),
+            DataTypes.createStructField(SidTable.COUNT, DataTypes.LongType, false)});
     }
 
     /**
@@ -92,7 +92,7 @@ final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Ite
             while (true) {
                 InternalRow r = rows.hasNext() ? rows.next() : null;
                 int[] s = r == null ? null : r.getArray(1).toIntArray();
-                boolean same = sid != null && s != null && java.util.Arrays.equals(s, sid);
+                boolean same = sid != null && s != null && Arrays.equals(s, sid);
                 if (sid != null && !same) { // a group ends
                     long n = items.size();
                     revf.write(RowFactory.create(sid, new ArrayList<>(items), n));
