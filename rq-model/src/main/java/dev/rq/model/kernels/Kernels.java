@@ -7,6 +7,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
+import dev.rq.model.engine.Switches;
 
 /**
  * The libtorch operators the layers need beyond DJL's API, each one native call (see {@link
@@ -107,7 +108,7 @@ public final class Kernels {
      * in-process A/B can alternate it step by step.
      */
     public static boolean fp32Kernels() {
-        return !"false".equals(System.getProperty("rq.kernels.fp32"));
+        return Switches.on("rq.kernels.fp32");
     }
 
     /**
@@ -162,7 +163,7 @@ public final class Kernels {
      * @param x [B, C, *]
      */
     public static NDArray groupNormSilu(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
-        boolean inPlace = !JniUtils.isGradMode() && !"false".equals(System.getProperty("rq.kernels.inplace_silu"));
+        boolean inPlace = !JniUtils.isGradMode() && Switches.on("rq.kernels.inplace_silu");
         String silu = inPlace ? "silu_" : "silu";
         String key = "group_norm_" + silu + "_" + groups + "_" + bits(eps);
         return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
@@ -217,7 +218,7 @@ public final class Kernels {
      * @return [N] int64
      */
     public static NDArray argminRows(NDArray x) {
-        if ("false".equals(System.getProperty("rq.kernels.min_indices"))) {
+        if (!Switches.on("rq.kernels.min_indices")) {
             return x.argMin(1);
         }
         return fn("argmin_rows", () -> ScriptFunction.compile("argmin_rows", "x: Tensor",

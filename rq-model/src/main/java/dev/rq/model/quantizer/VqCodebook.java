@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.distributed.TreeSum;
 import dev.rq.model.engine.Precision;
+import dev.rq.model.engine.Switches;
 import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
@@ -122,7 +123,7 @@ public final class VqCodebook {
      */
     NDArray distances(NDArray x) {
         NDArray e = weight().get(x.getManager(), new NDIndex("0:" + size)); // [K, C]
-        if (ps.precision() == Precision.BF16 && !"false".equals(System.getProperty("rq.quantizer.fused_distances"))) {
+        if (ps.precision() == Precision.BF16 && Switches.on("rq.quantizer.fused_distances")) {
             return Kernels.squaredDistances(x, e);
         }
         NDArray xsq = x.square().sum(new int[] {1}, true); // [N, 1]

@@ -7,6 +7,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.VaeConfig;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Precision;
+import dev.rq.model.engine.Switches;
 import dev.rq.model.kernels.Kernels;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.SafeTensors;
@@ -299,11 +300,11 @@ public final class RqVae implements AutoCloseable {
         NDArray ze;
         // eval mode: no weight changes during the call, so each weight is cast once (reused across
         // calls while the caller holds the casts, see ParamStore.holdFrozenCasts)
-        boolean freeze = !JniUtils.isGradMode() && !"false".equals(System.getProperty("rq.tokenize.frozen_casts"));
+        boolean freeze = !JniUtils.isGradMode() && Switches.on("rq.tokenize.frozen_casts");
         try (ParamStore.Frozen f = freeze ? params.freeze() : null) {
             ze = encode(x, false);
         }
-        if ("false".equals(System.getProperty("rq.quantizer.codes_only"))) { // the full eval quantize, to compare
+        if (!Switches.on("rq.quantizer.codes_only")) { // the full eval quantize, to compare
             return quantizer.quantize(ze, false, Collective.local(), null).codes();
         }
         return quantizer.codes(ze);
