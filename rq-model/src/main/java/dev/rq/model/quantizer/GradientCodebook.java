@@ -8,6 +8,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
@@ -94,7 +95,7 @@ public final class GradientCodebook {
         NDArray e = weight().stopGradient(); // [K, C]
         NDArray xsq = x.square().sum(new int[] {1}, true); // [N, 1]
         NDArray esq = e.square().sum(new int[] {1}).reshape(1, size); // [1, K]
-        return xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f)).argMin(1); // [N]
+        return Kernels.argminRows(xsq.add(esq).sub(x.matMul(e.transpose()).mul(2f))); // [N]
     }
 
     /**

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
 
@@ -185,7 +186,7 @@ public final class KMeans {
                 try (NDScope chunk = new NDScope()) {
                     NDArray xc = x.get(new NDIndex(from + ":" + to)); // [b, C]
                     NDArray d = xc.square().sum(new int[] {1}, true).add(esq).sub(xc.matMul(et).mul(2f)); // [b, K]
-                    NDArray best = d.argMin(1); // [b]
+                    NDArray best = Kernels.argminRows(d); // [b]
                     long[] bi = best.toLongArray();
                     float[] all = d.toFloatArray();
                     for (int i = 0; i < bi.length; i++) {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.config.SidModelConfig;
+import dev.rq.model.kernels.Kernels;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.nn.Tensors;
 import java.util.LinkedHashMap;
@@ -110,7 +111,7 @@ public final class RqKMeans implements SidCoder {
         for (int d = 0; d < codebooks.length; d++) {
             NDArray dist = r.square().sum(new int[] {1}, true).add(norms[d])
                     .sub(r.matMul(codebooks[d].transpose()).mul(2f)); // [B, K]
-            NDArray idx = dist.argMin(1); // [B]
+            NDArray idx = Kernels.argminRows(dist); // [B]
             r = r.sub(codebooks[d].get(new NDIndex("{}", idx)));
             codes.add(idx.reshape(-1, 1));
         }
