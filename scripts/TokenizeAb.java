@@ -3,6 +3,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import dev.rq.model.bench.BenchTimer;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.Engines;
@@ -28,7 +29,8 @@ import java.util.Map;
  * time, of the process's CPU and of its minor page faults per call (with 1 intra-op thread the
  * thread CPU time is the call's work even on a loaded machine), and the CPU time the JVM's JIT
  * compiler and GC threads took during the timed calls (they compete with the intra-op threads for
- * cores). {@code PROFILE=PREFIX} instead of the two settings writes one profiled call's chrome trace
+ * cores). Before the alternating calls, untimed calls until the JIT compiler has settled ({@code
+ * BenchTimer.warmUp}, at most {@code -Drq.ab.max_warmup_s=60} seconds). {@code PROFILE=PREFIX} instead of the two settings writes one profiled call's chrome trace
  * to PREFIX-tokenize-PRECISION-tTHREADS.json (scripts/profile-summary.py sums it;
  * scripts/anchor_profile_vae.py ... --tuned --tokenize-only profiles the official one).
  *
@@ -83,6 +85,14 @@ public class TokenizeAb {
             double[][] proc = new double[2][rounds];
             com.sun.management.OperatingSystemMXBean os =
                     (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            // untimed calls (variant B) until the JIT compiler has settled, as rq bench warms up (BenchTimer;
+            // -Drq.ab.max_warmup_s=0: only the 2 rounds below)
+            for (String kv : variants[1].split(",")) {
+                System.setProperty(kv.split("=", 2)[0], kv.split("=", 2)[1]);
+            }
+            BenchTimer.WarmUp w = BenchTimer.warmUp(0, Double.parseDouble(System.getProperty("rq.ab.max_warmup_s", "60")),
+                    () -> vae.codes(x).toLongArray());
+            System.out.printf("warm-up: %d calls, %.1f s, JIT settled: %s%n", w.calls(), w.seconds(), w.settled());
             Map<String, Long> jvm0 = null;
             for (int r = -2; r < rounds; r++) {
                 if (r == 0) {

@@ -1,5 +1,6 @@
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.rq.model.bench.BenchTimer;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.TransformerRunConfig;
 import dev.rq.model.config.VaeConfig;
@@ -26,7 +27,8 @@ import java.util.Map;
  * calling thread's CPU time per step (and the process's minor page faults per step); with 1
  * intra-op thread every libtorch operator runs on the calling thread, so the CPU time is the
  * step's work even on a loaded machine), and the CPU time of the JVM's JIT compiler and GC threads
- * during the timed steps.
+ * during the timed steps. Before the alternating steps, untimed steps until the JIT compiler has settled
+ * ({@code BenchTimer.warmUp}, at most {@code -Drq.ab.max_warmup_s=60} seconds).
  *
  * After `bin/rq --help` (builds the jars), from the repository root (~2 min for 6 rounds idle):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
@@ -66,6 +68,12 @@ public class TransformerStepAb {
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
             double[][] faults = new double[2][rounds];
+            // untimed steps (variant B) until the JIT compiler has settled, as rq bench warms up (BenchTimer;
+            // -Drq.ab.max_warmup_s=0: only the round below)
+            System.setProperty(variants[1][0], variants[1][1]);
+            BenchTimer.WarmUp w = BenchTimer.warmUp(0, Double.parseDouble(System.getProperty("rq.ab.max_warmup_s", "60")),
+                    () -> trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels))));
+            System.out.printf("warm-up: %d steps, %.1f s, JIT settled: %s%n", w.calls(), w.seconds(), w.settled());
             Map<String, Long> jvm0 = null;
             for (int r = -1; r < rounds; r++) {
                 if (r == 0) {

@@ -21,7 +21,7 @@
 #   --anchor-work DIR the reference environment setup.sh builds (default ${TMPDIR:-/tmp}/rq-anchor)
 #   --official-git D  a clone of github.com/kakaobrain/rq-vae-transformer: builds the reference
 #                     environment first when it is missing (shared/anchor/setup.sh)
-#   --quick           a smoke run (rq: --min-seconds 2 --iters 2): proves the script works, not a figure
+#   --quick           a smoke run (rq: --min-seconds 2 --iters 2 --max-warmup-seconds 0): proves the script works, not a figure
 #   --no-roofline     skip scripts/roofline_bench64.py (FLOP per image and the 2048² matmul peak, run
 #                     once before the rounds; adds GFLOP/s and the fraction of that peak to the table)
 set -euo pipefail
@@ -42,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --anchor) ANCHOR=$2; shift 2 ;;
     --anchor-work) WORK=$2; shift 2 ;;
     --official-git) OFFICIAL_GIT=$2; shift 2 ;;
-    --quick) RQ_EXTRA=(--min-seconds 2 --iters 2); shift ;;
+    --quick) RQ_EXTRA=(--min-seconds 2 --iters 2 --max-warmup-seconds 0); shift ;;
     --no-roofline) ROOFLINE=0; shift ;;
     -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench-vs-anchor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -160,12 +160,24 @@ guards = {"rq tokenize_bf16_code_agreement": [r.get("tokenize_bf16_code_agreemen
           "rq decode_bf16_rel_error": [r.get("decode_bf16_rel_error") for r, _ in runs],
           "rq transformer_bf16_logit_rel_error": [r.get("transformer_bf16_logit_rel_error") for r, _ in runs]}
 summary["guards"] = guards
+# rq's warm-up (until the JIT compiler settled, BenchTimer) and the JVM's own threads during the timed calls
+jvm = {}
+for _, rk, _ in PAIRS:
+    pre = rk[:-len("_img_per_s")]
+    if any(pre + "_warmup_calls" in r for r, _ in runs):
+        jvm[pre] = {k: [r.get(pre + "_" + k) for r, _ in runs]
+                    for k in ("warmup_calls", "jit_settled", "jit_ms_per_call", "gc_ms_per_call")}
+summary["rq_jvm"] = jvm
 table = ["| measure (img/s, batch 16) | official median | rq median | ratio of medians | median of round ratios | range"
          " | rq GFLOP/s | of matmul peak |",
          "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"] + rows
 summary["roofline"] = roof
 text = "\n".join(table) + "\n\n" + "\n".join(
     f"- {k}: " + ", ".join("-" if v is None else f"{v:.4g}" for v in vs) for k, vs in guards.items()) + \
+    ("" if not jvm else "\n\nrq warm-up calls (JIT settled?) and JIT / GC threads' CPU per timed call, ms, per round:\n" +
+     "\n".join(f"- {k}: " + ", ".join(f"{c} ({'yes' if st else 'no'}) {j:.2f} / {g:.2f}" for c, st, j, g in
+                zip(v["warmup_calls"], v["jit_settled"], v["jit_ms_per_call"], v["gc_ms_per_call"]) if c is not None)
+                for k, v in jvm.items())) + \
     f"\n\n{rounds} interleaved round(s); 1-minute load average before the runs: {min(loads):.2f} to {max(loads):.2f}" + \
     f"; official torch {summary['torch']}\n" + ("" if roof is None else
     "FLOP per image (matmul/conv/attention, torch.utils.flop_counter on the official models): " +

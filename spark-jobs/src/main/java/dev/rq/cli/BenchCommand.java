@@ -49,8 +49,15 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "16", description = "Images per call (default ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--warmup", description = "Untimed iterations (default 3; stage 2: 1)")
+    @Option(names = "--warmup", description = "Untimed iterations at least (default 3; stage 2: 1)")
     Integer warmup;
+
+    @Option(names = "--max-warmup-seconds", defaultValue = "60",
+            description = {"Then more untimed iterations of the headline measures until the JIT compiler has settled",
+                "(its threads' CPU <= 1% of the calls' wall time over the last half of the warm-up), at most this long",
+                "(default ${DEFAULT-VALUE}; 0: exactly --warmup). The JSON records *_warmup_calls, *_jit_settled,",
+                "*_jit_ms_per_call and *_gc_ms_per_call (JIT/GC threads' CPU during the timed calls)."})
+    double maxWarmupSeconds;
 
     @Option(names = "--iters", description = "Timed iterations at least (default 10; stage 2: 3, sampling half)")
     Integer iters;
@@ -81,6 +88,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (!(maxWarmupSeconds >= 0)) {
+            throw new IllegalArgumentException("--max-warmup-seconds must be >= 0, got " + maxWarmupSeconds);
+        }
         Map<String, Object> r;
         Map<String, Object> out = new LinkedHashMap<>();
         JsonNode tree = ConfigFiles.read(conf, "--conf");
@@ -88,7 +98,7 @@ public final class BenchCommand implements Callable<Integer> {
             TransformerRunConfig config = TransformerRunConfig.bind(Configs.applyOverrides(tree, overrides));
             TransformerBench.Settings std = TransformerBench.Settings.standard();
             TransformerBench.Settings s = new TransformerBench.Settings(threads, batch,
-                    warmup == null ? std.warmup() : warmup, iters == null ? std.minIters() : iters,
+                    warmup == null ? std.warmup() : warmup, maxWarmupSeconds, iters == null ? std.minIters() : iters,
                     minSeconds == null ? std.minSeconds() : minSeconds, std.topK(), std.topP());
             r = TransformerBench.run(config, vaeConfig(config), s, precisions());
             out.put("kind", "rqtransformer");
@@ -103,7 +113,7 @@ public final class BenchCommand implements Callable<Integer> {
         } else {
             RqVaeRunConfig config = Configs.bind(Configs.applyOverrides(tree, overrides), RqVaeRunConfig.class, "");
             r = VaeBench.run(config, new VaeBench.Settings(threads, batch, warmup == null ? 3 : warmup,
-                    iters == null ? 10 : iters, minSeconds == null ? 10 : minSeconds), precisions());
+                    maxWarmupSeconds, iters == null ? 10 : iters, minSeconds == null ? 10 : minSeconds), precisions());
             out.putAll(r);
             out.put("threads", threads);
             out.put("batch", batch);

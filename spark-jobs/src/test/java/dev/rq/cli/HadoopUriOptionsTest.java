@@ -85,7 +85,7 @@ class HadoopUriOptionsTest {
 
         String json = tmp.resolve("reports/bench.json").toUri().toString();
         Run bench = run("bench", "--conf", repo("conf/rqvae/tiny.yaml").toUri().toString(), "--json", json,
-                "--threads", "1", "--batch", "2", "--warmup", "0", "--iters", "1", "--min-seconds", "0");
+                "--threads", "1", "--batch", "2", "--warmup", "0", "--max-warmup-seconds", "0", "--iters", "1", "--min-seconds", "0");
         assertThat(bench.rc()).as(bench.err()).isZero();
         assertThat(new ObjectMapper().readTree(tmp.resolve("reports/bench.json").toFile()).path("config_file").asText())
                 .isEqualTo(repo("conf/rqvae/tiny.yaml").toUri().toString());

@@ -47,16 +47,19 @@ public final class TransformerBench {
      * @param threads libtorch intra-op threads
      * @param batch images per call
      * @param warmup untimed iterations first
+     * @param maxWarmupSeconds then more untimed iterations until the JIT compiler has settled, for at most
+     *     this long (0: exactly {@code warmup}; BenchTimer)
      * @param minIters timed iterations at least
      * @param minSeconds and at least this long
      * @param topK sampling top-k (0: none)
      * @param topP sampling top-p
      */
-    public record Settings(int threads, int batch, int warmup, int minIters, double minSeconds, int topK, double topP) {
+    public record Settings(int threads, int batch, int warmup, double maxWarmupSeconds, int minIters,
+            double minSeconds, int topK, double topP) {
 
-        /** @return the standard settings: 2 threads, batch 16, top-k 100, top-p 0.95 */
+        /** @return the standard settings: 2 threads, batch 16, up to 60 s warm-up, top-k 100, top-p 0.95 */
         public static Settings standard() {
-            return new Settings(2, 16, 1, 3, 10, 100, 0.95);
+            return new Settings(2, 16, 1, 60, 3, 10, 100, 0.95);
         }
     }
 
@@ -106,7 +109,7 @@ public final class TransformerBench {
             TransformerTrainer trainer = new TransformerTrainer(model, vae, pc, Collective.local());
             double[] phases = new double[4];
             int[] it = {0};
-            double train = time(s, () -> {
+            BenchTimer.Timing train = time(s, () -> {
                 TransformerStepMetrics sm = trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
                 phases[0] += sm.timings().forward();
                 phases[1] += sm.timings().backward();
@@ -119,7 +122,8 @@ public final class TransformerBench {
                 trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
                 JniUtils.stopProfile(profile + "-transformer-train" + sfx + ".json");
             }
-            out.put("transformer_train" + sfx + "_img_per_s", s.batch() / train);
+            out.put("transformer_train" + sfx + "_img_per_s", s.batch() / train.secondsPerCall());
+            train.putInto(out, "transformer_train" + sfx);
             out.put("train" + sfx + "_forward_ms", 1000 * phases[0] / it[0]);
             out.put("train" + sfx + "_backward_ms", 1000 * phases[1] / it[0]);
             out.put("train" + sfx + "_optimizer_ms", 1000 * phases[3] / it[0]);
@@ -130,18 +134,19 @@ public final class TransformerBench {
                 cond[i] = i % mc.condVocab();
             }
             long[] first = {0};
-            Settings ss = new Settings(s.threads(), s.batch(), s.warmup(), Math.max(1, s.minIters() / 2),
-                    s.minSeconds(), s.topK(), s.topP());
-            double sample = time(ss, () -> {
+            Settings ss = new Settings(s.threads(), s.batch(), s.warmup(), s.maxWarmupSeconds(),
+                    Math.max(1, s.minIters() / 2), s.minSeconds(), s.topK(), s.topP());
+            BenchTimer.Timing sample = time(ss, () -> {
                 sampler.sample(mc.condLength() == 1 ? cond : null, sc, RqSampler.rowGenerators(7, first[0], s.batch()), true);
                 first[0] += s.batch();
             });
-            out.put("sample" + sfx + "_img_per_s", s.batch() / sample);
+            out.put("sample" + sfx + "_img_per_s", s.batch() / sample.secondsPerCall());
+            sample.putInto(out, "sample" + sfx);
             return p == Precision.FP32 ? logits : logits32;
         }
     }
 
-    private static double time(Settings s, Runnable r) {
-        return BenchTimer.secondsPerCall(s.warmup(), s.minIters(), s.minSeconds(), r);
+    private static BenchTimer.Timing time(Settings s, Runnable r) {
+        return BenchTimer.measure(s.warmup(), s.maxWarmupSeconds(), s.minIters(), s.minSeconds(), r);
     }
 }

@@ -51,10 +51,13 @@ public final class VaeBench {
      * @param threads libtorch intra-op threads
      * @param batch images per call
      * @param warmup untimed iterations first
+     * @param maxWarmupSeconds for tokenize and the training step, more untimed iterations until the JIT
+     *     compiler has settled, for at most this long (0: exactly {@code warmup}; BenchTimer)
      * @param minIters timed iterations at least
      * @param minSeconds and at least this long
      */
-    public record Settings(int threads, int batch, int warmup, int minIters, double minSeconds) {}
+    public record Settings(int threads, int batch, int warmup, double maxWarmupSeconds, int minIters,
+            double minSeconds) {}
 
     /** Runs the float32 benchmark. */
     public static Map<String, Object> run(RqVaeRunConfig config, Settings s) {
@@ -74,12 +77,13 @@ public final class VaeBench {
                 vae.setPrecision(p);
                 NDArray x = Tensors.of(m, SyntheticImages.batch(s.batch(), res, 42), new Shape(s.batch(), 3, res, res));
                 out.putIfAbsent("params", vae.params().trainableCount());
-                double tok;
+                BenchTimer.Timing tok;
                 // as the tokenize job runs its model: the bfloat16 weights cast once, not at every call
                 try (ParamStore.Frozen casts = vae.params().holdFrozenCasts()) {
-                    tok = time(s, () -> vae.codes(x).toLongArray());
+                    tok = settle(s, () -> vae.codes(x).toLongArray());
                 }
-                out.put("tokenize" + sfx + "_img_per_s", s.batch() / tok);
+                out.put("tokenize" + sfx + "_img_per_s", s.batch() / tok.secondsPerCall());
+                tok.putInto(out, "tokenize" + sfx);
                 NDArray codes = vae.codes(x);
                 NDArray ze = vae.encode(x, false);
                 NDArray zq = vae.quantizer().quantize(ze, false, Collective.local(), null).zq();
@@ -104,7 +108,7 @@ public final class VaeBench {
                 VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
                 double[] phases = new double[4];
                 int[] n = {0};
-                double train = time(s, () -> {
+                BenchTimer.Timing train = settle(s, () -> {
                     VaeStepMetrics sm = trainer.step(List.of(x));
                     phases[0] += sm.timings().forward();
                     phases[1] += sm.timings().backward();
@@ -121,7 +125,8 @@ public final class VaeBench {
                     vae.codes(x).toLongArray();
                     JniUtils.stopProfile(profile + "-tokenize" + sfx + ".json");
                 }
-                out.put("vae_train" + sfx + "_img_per_s", s.batch() / train);
+                out.put("vae_train" + sfx + "_img_per_s", s.batch() / train.secondsPerCall());
+                train.putInto(out, "vae_train" + sfx);
                 out.put("train" + sfx + "_forward_ms", 1000 * phases[0] / n[0]);
                 out.put("train" + sfx + "_backward_ms", 1000 * phases[1] / n[0]);
                 out.put("train" + sfx + "_optimizer_ms", 1000 * phases[3] / n[0]);
@@ -160,5 +165,9 @@ public final class VaeBench {
 
     private static double time(Settings s, Runnable r) {
         return BenchTimer.secondsPerCall(s.warmup(), s.minIters(), s.minSeconds(), r);
+    }
+
+    private static BenchTimer.Timing settle(Settings s, Runnable r) {
+        return BenchTimer.measure(s.warmup(), s.maxWarmupSeconds(), s.minIters(), s.minSeconds(), r);
     }
 }

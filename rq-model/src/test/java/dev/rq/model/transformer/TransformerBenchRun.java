@@ -16,7 +16,7 @@ class TransformerBenchRun {
                 ov.isBlank() ? List.of() : List.of(ov.split(",")));
         var s = TransformerBench.Settings.standard();
         var r = TransformerBench.run(run.config(), run.vae(), new TransformerBench.Settings(Integer.getInteger("rq.bench.threads", s.threads()), s.batch(),
-                s.warmup(), Integer.getInteger("rq.bench.iters", s.minIters()),
+                s.warmup(), s.maxWarmupSeconds(), Integer.getInteger("rq.bench.iters", s.minIters()),
                 Double.parseDouble(System.getProperty("rq.bench.seconds", "10")), s.topK(), s.topP()));
         System.out.println("BENCH " + r);
     }
