@@ -2,6 +2,9 @@ package dev.rq.model.kernels;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.JniUtils;
 import java.util.Locale;
 import java.util.Map;
@@ -252,6 +255,82 @@ public final class Kernels {
         return fn(key, () -> ScriptFunction.compile(key, "q: Tensor, k: Tensor, v: Tensor, mask: Tensor",
                 "return torch.scaled_dot_product_attention(q, k, v, torch.to(mask, q.dtype), 0., False, scale="
                         + lit(scale) + ")")).call(q, k, v, mask);
+    }
+
+    /**
+     * One new position through a whole stack of pre-LN GPT blocks with key/value caches, in one
+     * native call (KV-cached sampling: the DJL form makes about 40 calls per block for a [B, 1, D]
+     * input, whose per-call cost exceeded the arithmetic). Per block, the operators of {@code
+     * dev.rq.model.transformer.AttentionBlock}'s incremental path in the same order: {@code h = LN1(x)}
+     * (float32), cast to the compute dtype (that of the fused key/query/value weight), fused projection,
+     * split into heads, keys times {@code scale}, keys and values written in place at position {@code
+     * pos} of the caches, attention over positions 0..pos, output projection, {@code x + a}; {@code h =
+     * LN2(x)}, cast, fc1, GELU (exact, or {@code h·σ(1.702h)}), fc2, {@code x + h}. The attention is
+     * explicit in float32 ({@code softmax(q kᵀ) v}, inputs cast up, result cast to the compute dtype):
+     * one query row per (sample, head), where libtorch's flash kernel (the block path's) spends its
+     * time in per-(sample, head) set-up and bfloat16 GEMV calls. {@code -Drq.sample.step_attention=flash}
+     * (read at each call) uses the flash kernel instead, which makes the step bit-identical to the
+     * block-by-block path.
+     *
+     * @param x [B, 1, D] float32
+     * @param weights per block, 12 tensors: LN1 weight, bias (float32), fused key/query/value weight
+     *     [3D, D], bias [3D], projection weight, bias, LN2 weight, bias, fc1 weight, bias, fc2
+     *     weight, bias (all but the LayerNorms in the compute dtype)
+     * @param keys per block its key cache [B, h, capacity, D/h] (compute dtype), written at {@code pos}
+     * @param values per block its value cache, the same shape
+     * @param pos the new position (positions before it are cached)
+     * @return [B, 1, D] float32 (runs in libtorch's inference mode: no autograd graph)
+     */
+    public static NDArray cachedStackStep(NDArray x, IValue weights, IValue keys, IValue values, long pos, int dim,
+            int heads, float scale, float eps, boolean exactGelu) {
+        String key = "cached_stack_" + dim + "_" + heads + "_" + bits(scale) + "_" + bits(eps) + "_" + exactGelu;
+        int hd = dim / heads;
+        String gelu = exactGelu ? "h = torch.gelu(h)" : "h = torch.mul(h, torch.sigmoid(torch.mul(h, 1.702)))";
+        boolean flash = "flash".equals(System.getProperty("rq.sample.step_attention"));
+        String fkey = key + (flash ? "_flash" : "_explicit");
+        String kSeq = "torch.narrow(kc[i], 2, 0, pos + 1)";
+        String vSeq = "torch.narrow(vc[i], 2, 0, pos + 1)";
+        String attn = flash
+                ? "    y = torch.scaled_dot_product_attention(q, " + kSeq + ", " + vSeq + ", None, 0., False, scale=1.)"
+                : "    y = torch.to(torch.matmul(torch.softmax(torch.matmul(torch.to(q, " + FLOAT32 + "), torch.transpose("
+                        + "torch.to(" + kSeq + ", " + FLOAT32 + "), 2, 3)), -1), torch.to(" + vSeq + ", " + FLOAT32 + ")), dt)";
+        ScriptFunction f = fn(fkey, () -> ScriptFunction.compile(fkey,
+                "x: Tensor, w: List[Tensor], kc: List[Tensor], vc: List[Tensor], pos: int", String.join("\n",
+                        "n = torch.size(x, 0)",
+                        "for i in range(len(kc)):",
+                        "    o = 12 * i",
+                        "    dt = ops.prim.dtype(w[o + 2])",
+                        "    h = torch.to(torch.layer_norm(x, [" + dim + "], w[o], w[o + 1], " + lit(eps) + ", False), dt)",
+                        "    kqv = torch.reshape(torch.linear(torch.reshape(h, [-1, " + dim + "]), w[o + 2], w[o + 3]),"
+                                + " [n, 1, 3, " + heads + ", " + hd + "])",
+                        "    parts = torch.split(kqv, 1, 2)",
+                        "    k = torch.transpose(torch.reshape(parts[0], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                        "    q = torch.transpose(torch.reshape(parts[1], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                        "    v = torch.transpose(torch.reshape(parts[2], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                        "    k = torch.mul(k, " + lit(scale) + ")",
+                        "    k0 = torch.copy_(torch.narrow(kc[i], 2, pos, 1), k)",
+                        "    v0 = torch.copy_(torch.narrow(vc[i], 2, pos, 1), v)",
+                        attn,
+                        "    y = torch.reshape(torch.transpose(y, 1, 2), [n, 1, " + dim + "])",
+                        "    a = torch.reshape(torch.linear(torch.reshape(y, [-1, " + dim + "]), w[o + 4], w[o + 5]),"
+                                + " [n, 1, " + dim + "])",
+                        "    x = torch.add(x, a)",
+                        "    h = torch.to(torch.layer_norm(x, [" + dim + "], w[o + 6], w[o + 7], " + lit(eps) + ", False), dt)",
+                        "    h = torch.reshape(torch.linear(torch.reshape(h, [-1, " + dim + "]), w[o + 8], w[o + 9]),"
+                                + " [n, 1, " + 4 * dim + "])",
+                        "    " + gelu,
+                        "    h = torch.reshape(torch.linear(torch.reshape(h, [-1, " + 4 * dim + "]), w[o + 10], w[o + 11]),"
+                                + " [n, 1, " + dim + "])",
+                        "    x = torch.add(x, h)",
+                        "return x")));
+        PtNDManager manager = (PtNDManager) x.getManager();
+        try (IValue xi = IValue.from((PtNDArray) x); IValue p = IValue.from(pos);
+                IValue out = f.callIValues(xi, weights, keys, values, p); PtNDArray y = out.toTensor(manager)) {
+            // DJL runs IValue calls in libtorch's inference mode: its result is an "inference tensor",
+            // which a caller with autograd on (a Spark task thread) could not use with weights that
+            // require gradients; the clone is a normal tensor ([B, 1, D], negligible)
+            return y.duplicate();
+        }
     }
 
     /**

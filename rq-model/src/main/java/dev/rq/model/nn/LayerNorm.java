@@ -20,6 +20,16 @@ public final class LayerNorm {
         this.b = ps.declare(prefix + ".bias", new long[] {dim}, ParamStore.Init.ZEROS, 0, true, false);
     }
 
+    /** @return the scale γ [D] (float32) */
+    public NDArray weight() {
+        return ps.get(w);
+    }
+
+    /** @return the shift β [D] (float32) */
+    public NDArray bias() {
+        return ps.get(b);
+    }
+
     /** x [..., D] → [..., D]. */
     public NDArray forward(NDArray x) {
         return Ops.layerNorm(x, ps.get(w), ps.get(b), EPS);

@@ -32,6 +32,15 @@ public final class Linear {
         return biasKey == null ? null : ps.get(biasKey);
     }
 
+    /** @return the weight and, if any, the bias in the compute precision ({@link ParamStore#compute}) */
+    public ai.djl.ndarray.NDList computeTensors() {
+        ai.djl.ndarray.NDList l = new ai.djl.ndarray.NDList(ps.compute(weightKey));
+        if (biasKey != null) {
+            l.add(ps.compute(biasKey));
+        }
+        return l;
+    }
+
     /** x [..., in] → [..., out] in the compute precision ({@link ParamStore#compute}). */
     public NDArray forward(NDArray x) {
         return Ops.affine(ps.toCompute(x), ps.compute(weightKey), biasKey == null ? null : ps.compute(biasKey));

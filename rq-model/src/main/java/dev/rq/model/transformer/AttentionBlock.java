@@ -139,6 +139,42 @@ final class AttentionBlock {
         return proj.forward(y.transpose(0, 2, 1, 3).reshape(n, l, (long) heads * headDim));
     }
 
+    /** @return whether {@link AttentionStack} may run this block through {@link Kernels#cachedStackStep} */
+    boolean stepFusable() {
+        return key.bias() != null && fc1.bias() != null;
+    }
+
+    /**
+     * @return this block's 12 tensors in {@link Kernels#cachedStackStep}'s order (LayerNorms in
+     *     float32, the rest in the compute precision; the fused projection is the cache's)
+     */
+    NDList stepWeights(KvCache cache, int layer) {
+        NDList f = cache.fusedProjection(layer, () -> toCompute(fusedProjection()));
+        NDList l = new NDList(ln1.weight(), ln1.bias(), f.get(0), f.get(1));
+        l.addAll(proj.computeTensors());
+        l.add(ln2.weight());
+        l.add(ln2.bias());
+        l.addAll(fc1.computeTensors());
+        l.addAll(fc2.computeTensors());
+        return l;
+    }
+
+    int heads() {
+        return heads;
+    }
+
+    int headDim() {
+        return headDim;
+    }
+
+    float scale() {
+        return scale;
+    }
+
+    boolean exactGelu() {
+        return exactGelu;
+    }
+
     /** @return one [N, L, 1, h, hd] part of the fused projection as [N, h, L, hd] (a view) */
     private NDArray heads(NDArray part, long n, long l) {
         return part.reshape(n, l, heads, headDim).transpose(0, 2, 1, 3);

@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.IValue;
 import dev.rq.model.kernels.Kernels;
 import java.util.function.Supplier;
 
@@ -20,7 +22,8 @@ import java.util.function.Supplier;
  * therefore also keeps each block's fused key/query/value projection (built on first use, kept
  * across {@link #reset}), so incremental steps do not re-concatenate the three weight matrices.
  * Tensors owned by the cache are unregistered from any {@link NDScope}, so a per-step scope does
- * not free them; {@link #close} does.
+ * not free them; {@link #close} does. {@link Kernels#cachedStackStep} (one native call per new
+ * position and stack) reads the same buffers and weights as TorchScript lists kept here.
  */
 public final class KvCache implements AutoCloseable {
 
@@ -29,6 +32,9 @@ public final class KvCache implements AutoCloseable {
     private final NDArray[] values;
     private final int[] length;
     private final NDList[] fused;
+    private IValue stepWeights; // every block's weights as one TorchScript list (Kernels.cachedStackStep)
+    private IValue stepKeys;
+    private IValue stepValues;
 
     /**
      * @param layers blocks in the stack
@@ -93,6 +99,67 @@ public final class KvCache implements AutoCloseable {
         return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
     }
 
+    /**
+     * @return the stack's weights as one TorchScript list for {@link Kernels#cachedStackStep}, made by
+     *     {@code make} on first use and kept (as the fused projections: the weights do not change while a
+     *     cache is open)
+     */
+    IValue stepWeights(Supplier<NDList> make) {
+        if (stepWeights == null) {
+            NDList l = make.get();
+            PtNDArray[] a = new PtNDArray[l.size()];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (PtNDArray) l.get(i);
+            }
+            stepWeights = IValue.listFrom(a); // holds its own references to the tensors
+        }
+        return stepWeights;
+    }
+
+    /**
+     * @param like a tensor of the compute dtype and manager for the buffers (asked only when needed)
+     * @return the key and the value buffers of every block as two TorchScript lists, each buffer
+     *     [n, heads, capacity, hd], allocated here if {@link #append} has not done so
+     */
+    IValue[] stepBuffers(long n, int heads, int hd, Supplier<NDArray> like) {
+        if (stepKeys == null) {
+            PtNDArray[] k = new PtNDArray[keys.length];
+            PtNDArray[] v = new PtNDArray[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                if (keys[i] == null) {
+                    Shape full = new Shape(n, heads, capacity, hd);
+                    keys[i] = zeros(like.get(), full);
+                    values[i] = zeros(like.get(), full);
+                    NDScope.unregister(keys[i], values[i]);
+                }
+                k[i] = (PtNDArray) keys[i];
+                v[i] = (PtNDArray) values[i];
+            }
+            stepKeys = IValue.listFrom(k);
+            stepValues = IValue.listFrom(v);
+        }
+        return new IValue[] {stepKeys, stepValues};
+    }
+
+    /** @return whether a one-call step ({@link Kernels#cachedStackStep}) has run on this cache */
+    boolean steppedInOneCall() {
+        return stepWeights != null;
+    }
+
+    /**
+     * Records one new position in every block (written by {@link Kernels#cachedStackStep}).
+     *
+     * @return the position it was written at
+     */
+    int advance() {
+        int len = length.length == 0 ? 0 : length[0];
+        if (len + 1 > capacity) {
+            throw new IllegalStateException("cache capacity " + capacity + " exceeded: " + len + " + 1");
+        }
+        java.util.Arrays.fill(length, len + 1);
+        return len;
+    }
+
     /** @return zeros of {@code shape} in {@code like}'s dtype (float32 or bfloat16) */
     private static NDArray zeros(NDArray like, Shape shape) {
         NDArray z = like.getManager().zeros(shape);
@@ -107,6 +174,14 @@ public final class KvCache implements AutoCloseable {
     @Override
     public void close() {
         reset();
+        for (IValue v : new IValue[] {stepWeights, stepKeys, stepValues}) {
+            if (v != null) {
+                v.close();
+            }
+        }
+        stepWeights = null;
+        stepKeys = null;
+        stepValues = null;
         for (int i = 0; i < keys.length; i++) {
             if (keys[i] != null) {
                 keys[i].close();
