@@ -3,7 +3,7 @@
 # in one session on one machine, medians (docs/performance.md "Method").
 #
 #   scripts/bench-vs-anchor.sh [--rounds N] [--out DIR] [--threads T] [--anchor DIR] [--anchor-work DIR]
-#                              [--official-git DIR] [--quick]
+#                              [--official-git DIR] [--rq-max-warmup S] [--quick]
 #
 # Each round runs the official anchor_bench.py (fp32 and --tuned: channels_last + bfloat16 autocast) and
 # `bin/rq bench` on conf/rqvae/bench64.yaml and conf/rqtransformer/bench64.yaml (fp32 and bf16), the
@@ -21,6 +21,8 @@
 #   --anchor-work DIR the reference environment setup.sh builds (default ${TMPDIR:-/tmp}/rq-anchor)
 #   --official-git D  a clone of github.com/kakaobrain/rq-vae-transformer: builds the reference
 #                     environment first when it is missing (shared/anchor/setup.sh)
+#   --rq-max-warmup S rq bench's --max-warmup-seconds (default: rq bench's, 60): the longest warm-up of each
+#                     headline measure until the JVM's JIT compiler has settled (docs/performance.md "Session 10")
 #   --quick           a smoke run (rq: --min-seconds 2 --iters 2 --max-warmup-seconds 0): proves the script works, not a figure
 #   --no-roofline     skip scripts/roofline_bench64.py (FLOP per image and the 2048² matmul peak, run
 #                     once before the rounds; adds GFLOP/s and the fraction of that peak to the table)
@@ -42,9 +44,10 @@ while [[ $# -gt 0 ]]; do
     --anchor) ANCHOR=$2; shift 2 ;;
     --anchor-work) WORK=$2; shift 2 ;;
     --official-git) OFFICIAL_GIT=$2; shift 2 ;;
-    --quick) RQ_EXTRA=(--min-seconds 2 --iters 2 --max-warmup-seconds 0); shift ;;
+    --rq-max-warmup) RQ_EXTRA+=(--max-warmup-seconds "$2"); shift 2 ;;
+    --quick) RQ_EXTRA+=(--min-seconds 2 --iters 2 --max-warmup-seconds 0); shift ;;
     --no-roofline) ROOFLINE=0; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench-vs-anchor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -49,7 +49,7 @@ public final class Ops {
         long extra = (cout + CONV_OUT_BLOCK - 1) / CONV_OUT_BLOCK * CONV_OUT_BLOCK - cout;
         NDArray wp = Kernels.zeroPadFirstAxis(w, extra); // in w's dtype: float32 or bfloat16
         NDArray bp = b == null ? null : Kernels.zeroPadFirstAxis(b, extra);
-        return convolution(x, wp, bp, stride, pad).get(new NDIndex(":, 0:{}", cout)); // [B, Cout, H', W']
+        return convolution(x, wp, bp, stride, pad).get(new NDIndex().addAllDim().addSliceDim(0, cout)); // [B, Cout, H', W']
     }
 
     private static NDArray convolution(NDArray x, NDArray w, NDArray b, int stride, int pad) {

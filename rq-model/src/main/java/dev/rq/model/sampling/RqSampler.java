@@ -95,7 +95,7 @@ public final class RqSampler {
                             : model.spatialTokens(Tensors.of(m, prevEmb, new Shape(b, 1, dd, ce)), p - 1); // [B, 1, D]
                     NDArray h = model.bodyForward(x, bodyCache);
                     long len = h.getShape().get(1);
-                    NDArray ctx = h.get(new NDIndex(":, " + (len - 1))); // [B, D]
+                    NDArray ctx = h.get(new NDIndex().addAllDim().addIndices(len - 1)); // [B, D]
                     headCache.reset();
                     java.util.Arrays.fill(partial, 0f);
                     for (int d = 0; d < dd; d++) {
@@ -133,7 +133,7 @@ public final class RqSampler {
                 try (NDScope scope = new NDScope()) {
                     NDArray all = Tensors.of(m, codes).reshape(b, c.height(), c.width(), dd);
                     NDArray logits = model.forward(vae, all, cond, null).logits()
-                            .get(new NDIndex(":, " + hh + ", " + ww + ", " + d)); // [B, K]
+                            .get(new NDIndex().addAllDim().addIndices(hh, ww, d)); // [B, K]
                     float[] l = logits.toFloatArray();
                     for (int r = 0; r < b; r++) {
                         codes[(r * t + p) * dd + d] = sampler.sample(l, r, s.temperature(), s.topKAt(d),

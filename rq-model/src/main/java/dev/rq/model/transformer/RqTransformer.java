@@ -267,16 +267,16 @@ public final class RqTransformer implements AutoCloseable {
         NDArray u = spatialTokens(emb, 0); // [B, T, D]
         NDArray x = condTokens(cond, b); // [B, Lc, D]
         if (t > 1) {
-            x = NDArrays.concat(new NDList(x, u.get(new NDIndex(":, 0:" + (t - 1)))), 1);
+            x = NDArrays.concat(new NDList(x, u.get(new NDIndex().addAllDim().addSliceDim(0, t - 1))), 1);
         }
         if (dropout != null) {
             x = dropout.apply(x, config.embdPdrop());
         }
         NDArray h = body.forward(x, dropout, null); // [B, Lc+T-1, D]
-        NDArray ctx = h.get(new NDIndex(":, " + (lc - 1) + ":")); // [B, T, D]
+        NDArray ctx = h.get(new NDIndex().addAllDim().addSliceDim(lc - 1, h.getShape().get(1))); // [B, T, D]
         NDArray depthIn = ctx.expandDims(2);
         if (dd > 1) {
-            NDArray v = headMlp.forward(emb.get(new NDIndex(":, :, 0:" + (dd - 1))).cumSum(2)); // [B, T, Dd-1, D]
+            NDArray v = headMlp.forward(emb.get(new NDIndex().addAllDim(2).addSliceDim(0, dd - 1)).cumSum(2)); // [B, T, Dd-1, D]
             depthIn = NDArrays.concat(new NDList(depthIn, v), 2);
         }
         depthIn = depthIn.add(params.get(posD).expandDims(0)); // + [1, 1, Dd, D]
@@ -284,7 +284,7 @@ public final class RqTransformer implements AutoCloseable {
         NDArray logits = classify(hd.reshape(b, config.height(), config.width(), dd, config.embedDim()), -1);
         NDArray condLogits = null;
         if (condLinear != null) {
-            condLogits = Kernels.toFloat32(condLinear.forward(condNorm.forward(h.get(new NDIndex(":, 0:" + (lc - 1))))));
+            condLogits = Kernels.toFloat32(condLinear.forward(condNorm.forward(h.get(new NDIndex().addAllDim().addSliceDim(0, lc - 1)))));
         }
         return new Output(logits, condLogits);
     }
@@ -321,7 +321,7 @@ public final class RqTransformer implements AutoCloseable {
     public NDArray spatialTokens(NDArray emb, int first) {
         long n = emb.getShape().get(1);
         NDArray u = Kernels.toFloat32(inputMlp.forward(emb)).sum(new int[] {2});
-        return u.add(params.get(posHw).get(new NDIndex(":, " + first + ":" + (first + n))));
+        return u.add(params.get(posHw).get(new NDIndex().addAllDim().addSliceDim(first, first + n)));
     }
 
     /**

@@ -152,7 +152,7 @@ public final class TransformerTrainer {
             NDArray tokenNll = in.soft != null ? null : Losses.nll(out.logits(), in.codes); // [b, H, W, Dd]
             NDArray loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft) : tokenNll.mean();
             if (out.condLogits() != null) {
-                NDArray next = in.cond.get(new NDIndex(":, 1:"));
+                NDArray next = in.cond.get(new NDIndex().addAllDim().addSliceDim(1, in.cond.getShape().get(1)));
                 loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
                         lossConfig.txtWeight());
             }
@@ -205,7 +205,7 @@ public final class TransformerTrainer {
             NDList q = new NDList();
             NDList c = new NDList();
             for (int i = 0; i < b; i++) {
-                NDList one = vae.softCodes(ze.get(new NDIndex(i + ":" + (i + 1))), temp, true,
+                NDList one = vae.softCodes(ze.get(new NDIndex().addSliceDim(i, i + 1)), temp, true,
                         Rng.of(config.seed(), CODES_STREAM, stepNo, first + i));
                 q.add(one.get(0));
                 c.add(one.get(1));
