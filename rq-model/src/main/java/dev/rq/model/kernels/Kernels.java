@@ -258,6 +258,15 @@ public final class Kernels {
     }
 
     /**
+     * @return whether {@link #cachedStackStep} and {@link #depthStep} attend through libtorch's flash
+     *     kernel ({@code -Drq.sample.step_attention=flash}, read at each call) instead of explicitly in
+     *     float32
+     */
+    public static boolean stepAttentionFlash() {
+        return "flash".equals(System.getProperty("rq.sample.step_attention"));
+    }
+
+    /**
      * One new position through a whole stack of pre-LN GPT blocks with key/value caches, in one
      * native call (KV-cached sampling: the DJL form makes about 40 calls per block for a [B, 1, D]
      * input, whose per-call cost exceeded the arithmetic). Per block, the operators of {@code
@@ -284,45 +293,11 @@ public final class Kernels {
     public static NDArray cachedStackStep(NDArray x, IValue weights, IValue keys, IValue values, long pos, int dim,
             int heads, float scale, float eps, boolean exactGelu) {
         String key = "cached_stack_" + dim + "_" + heads + "_" + bits(scale) + "_" + bits(eps) + "_" + exactGelu;
-        int hd = dim / heads;
-        String gelu = exactGelu ? "h = torch.gelu(h)" : "h = torch.mul(h, torch.sigmoid(torch.mul(h, 1.702)))";
-        boolean flash = "flash".equals(System.getProperty("rq.sample.step_attention"));
+        boolean flash = stepAttentionFlash();
         String fkey = key + (flash ? "_flash" : "_explicit");
-        String kSeq = "torch.narrow(kc[i], 2, 0, pos + 1)";
-        String vSeq = "torch.narrow(vc[i], 2, 0, pos + 1)";
-        String attn = flash
-                ? "    y = torch.scaled_dot_product_attention(q, " + kSeq + ", " + vSeq + ", None, 0., False, scale=1.)"
-                : "    y = torch.to(torch.matmul(torch.softmax(torch.matmul(torch.to(q, " + FLOAT32 + "), torch.transpose("
-                        + "torch.to(" + kSeq + ", " + FLOAT32 + "), 2, 3)), -1), torch.to(" + vSeq + ", " + FLOAT32 + ")), dt)";
         ScriptFunction f = fn(fkey, () -> ScriptFunction.compile(fkey,
-                "x: Tensor, w: List[Tensor], kc: List[Tensor], vc: List[Tensor], pos: int", String.join("\n",
-                        "n = torch.size(x, 0)",
-                        "for i in range(len(kc)):",
-                        "    o = 12 * i",
-                        "    dt = ops.prim.dtype(w[o + 2])",
-                        "    h = torch.to(torch.layer_norm(x, [" + dim + "], w[o], w[o + 1], " + lit(eps) + ", False), dt)",
-                        "    kqv = torch.reshape(torch.linear(torch.reshape(h, [-1, " + dim + "]), w[o + 2], w[o + 3]),"
-                                + " [n, 1, 3, " + heads + ", " + hd + "])",
-                        "    parts = torch.split(kqv, 1, 2)",
-                        "    k = torch.transpose(torch.reshape(parts[0], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
-                        "    q = torch.transpose(torch.reshape(parts[1], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
-                        "    v = torch.transpose(torch.reshape(parts[2], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
-                        "    k = torch.mul(k, " + lit(scale) + ")",
-                        "    k0 = torch.copy_(torch.narrow(kc[i], 2, pos, 1), k)",
-                        "    v0 = torch.copy_(torch.narrow(vc[i], 2, pos, 1), v)",
-                        attn,
-                        "    y = torch.reshape(torch.transpose(y, 1, 2), [n, 1, " + dim + "])",
-                        "    a = torch.reshape(torch.linear(torch.reshape(y, [-1, " + dim + "]), w[o + 4], w[o + 5]),"
-                                + " [n, 1, " + dim + "])",
-                        "    x = torch.add(x, a)",
-                        "    h = torch.to(torch.layer_norm(x, [" + dim + "], w[o + 6], w[o + 7], " + lit(eps) + ", False), dt)",
-                        "    h = torch.reshape(torch.linear(torch.reshape(h, [-1, " + dim + "]), w[o + 8], w[o + 9]),"
-                                + " [n, 1, " + 4 * dim + "])",
-                        "    " + gelu,
-                        "    h = torch.reshape(torch.linear(torch.reshape(h, [-1, " + 4 * dim + "]), w[o + 10], w[o + 11]),"
-                                + " [n, 1, " + dim + "])",
-                        "    x = torch.add(x, h)",
-                        "return x")));
+                "x: Tensor, w: List[Tensor], kc: List[Tensor], vc: List[Tensor], pos: int",
+                "n = torch.size(x, 0)\n" + stackLoop(dim, heads, scale, eps, exactGelu, flash) + "\nreturn x"));
         PtNDManager manager = (PtNDManager) x.getManager();
         try (IValue xi = IValue.from((PtNDArray) x); IValue p = IValue.from(pos);
                 IValue out = f.callIValues(xi, weights, keys, values, p); PtNDArray y = out.toTensor(manager)) {
@@ -331,6 +306,84 @@ public final class Kernels {
             // require gradients; the clone is a normal tensor ([B, 1, D], negligible)
             return y.duplicate();
         }
+    }
+
+    /**
+     * One code of the depth stack in one native call: {@link #cachedStackStep}'s stack with the depth
+     * token before it and the classifier after it, as {@code RqTransformer.depthToken}, {@code
+     * headForward} and {@code classify} compute them one DJL call at a time (the same operators in
+     * the same order): the token is {@code x + pos_d[d]} at d = 0 and {@code head_mlp(x) + pos_d[d]}
+     * after (x cast to the compute dtype first), the logits {@code float32(linear(LN(h)))}.
+     *
+     * @param x [B, D] the position's spatial context (d = 0) or [B, C] the sum of its code embeddings
+     *     of depths &lt; d (float32)
+     * @param weights the stack's tensors as in {@link #cachedStackStep}, then head_mlp weight, bias
+     *     (compute dtype), pos_emb_d [1, Dd, D], the classifier's LayerNorm weight, bias (float32), its
+     *     linear weight, bias (compute dtype)
+     * @return logits [B, K] float32
+     */
+    public static NDArray depthStep(NDArray x, int d, IValue weights, IValue keys, IValue values, long pos, int dim,
+            int heads, float scale, float eps, boolean exactGelu) {
+        boolean flash = stepAttentionFlash();
+        String fkey = "depth_step_" + dim + "_" + heads + "_" + bits(scale) + "_" + bits(eps) + "_" + exactGelu
+                + (flash ? "_flash" : "_explicit");
+        ScriptFunction f = fn(fkey, () -> ScriptFunction.compile(fkey,
+                "x: Tensor, d: int, w: List[Tensor], kc: List[Tensor], vc: List[Tensor], pos: int", String.join("\n",
+                        "e = 12 * len(kc)",
+                        "dt = ops.prim.dtype(w[e])",
+                        "if d == 0:",
+                        "    t = x",
+                        "else:",
+                        "    t = torch.linear(torch.to(x, dt), w[e], w[e + 1])",
+                        "x = torch.unsqueeze(torch.add(t, torch.select(torch.select(w[e + 2], 0, 0), 0, d)), 1)",
+                        "n = torch.size(x, 0)",
+                        stackLoop(dim, heads, scale, eps, exactGelu, flash),
+                        "h = torch.squeeze(x, 1)",
+                        "h = torch.to(torch.layer_norm(h, [" + dim + "], w[e + 3], w[e + 4], " + lit(eps) + ", False), dt)",
+                        "return torch.to(torch.linear(h, w[e + 5], w[e + 6]), " + FLOAT32 + ")")));
+        PtNDManager manager = (PtNDManager) x.getManager();
+        try (IValue xi = IValue.from((PtNDArray) x); IValue di = IValue.from((long) d); IValue p = IValue.from(pos);
+                IValue out = f.callIValues(xi, di, weights, keys, values, p); PtNDArray y = out.toTensor(manager)) {
+            return y.duplicate(); // out of inference mode, as in cachedStackStep
+        }
+    }
+
+    /** @return the TorchScript loop over the blocks of {@link #cachedStackStep} (x, n, w, kc, vc, pos in scope) */
+    private static String stackLoop(int dim, int heads, float scale, float eps, boolean exactGelu, boolean flash) {
+        int hd = dim / heads;
+        String gelu = exactGelu ? "h = torch.gelu(h)" : "h = torch.mul(h, torch.sigmoid(torch.mul(h, 1.702)))";
+        String kSeq = "torch.narrow(kc[i], 2, 0, pos + 1)";
+        String vSeq = "torch.narrow(vc[i], 2, 0, pos + 1)";
+        String attn = flash
+                ? "    y = torch.scaled_dot_product_attention(q, " + kSeq + ", " + vSeq + ", None, 0., False, scale=1.)"
+                : "    y = torch.to(torch.matmul(torch.softmax(torch.matmul(torch.to(q, " + FLOAT32 + "), torch.transpose("
+                        + "torch.to(" + kSeq + ", " + FLOAT32 + "), 2, 3)), -1), torch.to(" + vSeq + ", " + FLOAT32 + ")), dt)";
+        return String.join("\n",
+                "for i in range(len(kc)):",
+                "    o = 12 * i",
+                "    dt = ops.prim.dtype(w[o + 2])",
+                "    h = torch.to(torch.layer_norm(x, [" + dim + "], w[o], w[o + 1], " + lit(eps) + ", False), dt)",
+                "    kqv = torch.reshape(torch.linear(torch.reshape(h, [-1, " + dim + "]), w[o + 2], w[o + 3]),"
+                        + " [n, 1, 3, " + heads + ", " + hd + "])",
+                "    parts = torch.split(kqv, 1, 2)",
+                "    k = torch.transpose(torch.reshape(parts[0], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                "    q = torch.transpose(torch.reshape(parts[1], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                "    v = torch.transpose(torch.reshape(parts[2], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                "    k = torch.mul(k, " + lit(scale) + ")",
+                "    k0 = torch.copy_(torch.narrow(kc[i], 2, pos, 1), k)",
+                "    v0 = torch.copy_(torch.narrow(vc[i], 2, pos, 1), v)",
+                attn,
+                "    y = torch.reshape(torch.transpose(y, 1, 2), [n, 1, " + dim + "])",
+                "    a = torch.reshape(torch.linear(torch.reshape(y, [-1, " + dim + "]), w[o + 4], w[o + 5]),"
+                        + " [n, 1, " + dim + "])",
+                "    x = torch.add(x, a)",
+                "    h = torch.to(torch.layer_norm(x, [" + dim + "], w[o + 6], w[o + 7], " + lit(eps) + ", False), dt)",
+                "    h = torch.reshape(torch.linear(torch.reshape(h, [-1, " + dim + "]), w[o + 8], w[o + 9]),"
+                        + " [n, 1, " + 4 * dim + "])",
+                "    " + gelu,
+                "    h = torch.reshape(torch.linear(torch.reshape(h, [-1, " + 4 * dim + "]), w[o + 10], w[o + 11]),"
+                        + " [n, 1, " + dim + "])",
+                "    x = torch.add(x, h)");
     }
 
     /**

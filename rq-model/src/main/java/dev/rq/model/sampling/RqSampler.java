@@ -100,9 +100,7 @@ public final class RqSampler {
                     java.util.Arrays.fill(partial, 0f);
                     for (int d = 0; d < dd; d++) {
                         NDArray sum = d == 0 ? null : Tensors.of(m, partial, new Shape(b, ce));
-                        NDArray tok = model.depthToken(ctx, sum, d);
-                        NDArray hd = model.headForward(tok, headCache).squeeze(1); // [B, D]
-                        float[] logits = model.classify(hd, d).toFloatArray(); // [B, K]
+                        float[] logits = model.depthLogits(ctx, sum, d, headCache).toFloatArray(); // [B, K]
                         for (int r = 0; r < b; r++) {
                             int code = sampler.sample(logits, r, s.temperature(), s.topKAt(d), s.topPAt(d),
                                     rows[r].nextDouble());

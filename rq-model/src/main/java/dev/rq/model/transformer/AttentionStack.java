@@ -11,6 +11,7 @@ import dev.rq.model.nn.LayerNorm;
 import dev.rq.model.nn.ParamStore;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 /** {@code AttentionStack}: {@code prefix.blocks.{i}} in sequence, no final LayerNorm. */
 final class AttentionStack {
@@ -55,24 +56,48 @@ final class AttentionStack {
      *     instead of ~40 DJL calls per block. {@code -Drq.sample.fused_step=false} (read at each call)
      *     keeps the block-by-block path, to compare.
      */
-    private boolean fusedStep() {
+    boolean fusedStep() {
         return Switches.on("rq.sample.fused_step") && blocks.stream().allMatch(AttentionBlock::stepFusable);
     }
 
     /** @param x [N, 1, D] float32, one new position after the cached ones */
     private NDArray cachedStep(NDArray x, KvCache cache) {
         AttentionBlock b0 = blocks.get(0);
-        IValue w = cache.stepWeights(() -> {
-            NDList all = new NDList();
-            for (int i = 0; i < blocks.size(); i++) {
-                all.addAll(blocks.get(i).stepWeights(cache, i));
-            }
-            return all;
-        });
+        IValue w = stepWeights(cache, NDList::new);
         IValue[] kv = cache.stepBuffers(x.getShape().get(0), b0.heads(), b0.headDim(),
                 () -> b0.stepWeights(cache, 0).get(2)); // buffers in the compute dtype
         int pos = cache.advance();
         return Kernels.cachedStackStep(x, w, kv[0], kv[1], pos, b0.heads() * b0.headDim(), b0.heads(), b0.scale(),
                 LayerNorm.EPS, b0.exactGelu());
+    }
+
+    /**
+     * One code of a depth stack with its token before and classifier after, in one native call
+     * ({@link Kernels#depthStep}); requires {@link #fusedStep}.
+     *
+     * @param x [N, D] context (d = 0) or [N, C] partial embedding sum (d &gt; 0)
+     * @param extras the tensors {@link Kernels#depthStep} takes after the stack's (the same at every call)
+     * @return logits [N, K] float32
+     */
+    NDArray depthStep(NDArray x, int d, KvCache cache, Supplier<NDList> extras) {
+        AttentionBlock b0 = blocks.get(0);
+        IValue w = stepWeights(cache, extras);
+        IValue[] kv = cache.stepBuffers(x.getShape().get(0), b0.heads(), b0.headDim(),
+                () -> b0.stepWeights(cache, 0).get(2)); // buffers in the compute dtype
+        int pos = cache.advance();
+        return Kernels.depthStep(x, d, w, kv[0], kv[1], pos, b0.heads() * b0.headDim(), b0.heads(), b0.scale(),
+                LayerNorm.EPS, b0.exactGelu());
+    }
+
+    /** @return every block's step tensors, then {@code extras}, as the cache's TorchScript list (made once) */
+    private IValue stepWeights(KvCache cache, Supplier<NDList> extras) {
+        return cache.stepWeights(() -> {
+            NDList all = new NDList();
+            for (int i = 0; i < blocks.size(); i++) {
+                all.addAll(blocks.get(i).stepWeights(cache, i));
+            }
+            all.addAll(extras.get());
+            return all;
+        });
     }
 }

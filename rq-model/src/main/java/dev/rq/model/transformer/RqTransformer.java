@@ -11,6 +11,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TransformerConfig;
 import dev.rq.model.engine.Precision;
+import dev.rq.model.engine.Switches;
 import dev.rq.model.kernels.Kernels;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
@@ -381,6 +382,34 @@ public final class RqTransformer implements AutoCloseable {
         NDArray pos = params.get(posD).get(0).get(d); // [D]
         NDArray v = d == 0 ? ctx : headMlp.forward(partial);
         return v.add(pos).expandDims(1);
+    }
+
+    /**
+     * The logits of depth {@code d} of one position during cached sampling: {@link #depthToken},
+     * {@link #headForward} with {@code cache}, {@link #classify}. With a shared classifier, one
+     * vocabulary for all depths and a fusable head (biases everywhere) this is one native call
+     * ({@code Kernels.depthStep}: the same operators in the same order); {@code
+     * -Drq.sample.fused_depth=false} (read at each call) keeps the separate calls, to compare.
+     *
+     * @param ctx [B, D] the position's spatial context (used at d = 0)
+     * @param partial [B, C] the sum of the position's code embeddings of depths &lt; d (used at d &gt; 0)
+     * @return [B, K] float32
+     */
+    public NDArray depthLogits(NDArray ctx, NDArray partial, int d, KvCache cache) {
+        if (clsLinear != null && logitMask == null && head.layers() > 0 && head.fusedStep()
+                && Switches.on("rq.sample.fused_depth")) {
+            return head.depthStep(d == 0 ? ctx : partial, d, cache, () -> {
+                NDList l = headMlp.computeTensors();
+                l.add(params.get(posD));
+                l.add(clsNorm.weight());
+                l.add(clsNorm.bias());
+                l.addAll(clsLinear.computeTensors());
+                return l;
+            });
+        }
+        NDArray tok = depthToken(ctx, partial, d);
+        NDArray hd = headForward(tok, cache).squeeze(1); // [B, D]
+        return classify(hd, d);
     }
 
     /**

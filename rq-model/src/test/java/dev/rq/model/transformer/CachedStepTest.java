@@ -56,6 +56,30 @@ class CachedStepTest {
     }
 
     @Test
+    void oneCallDepthStepEqualsTokenHeadAndClassifierCalls() throws Exception {
+        Stage2.Run run = Stage2.load("tiny", List.of());
+        Engines.pytorch(1);
+        var mc = run.config().model();
+        try (NDManager m = Engines.newManager(); RqTransformer model = RqTransformer.create(mc, m, 4);
+                ParamStore.Frozen f = model.params().freeze(); KvCache fused = new KvCache(mc.head().nLayer(), mc.depth());
+                KvCache separate = new KvCache(mc.head().nLayer(), mc.depth())) {
+            NDArray ctx = m.randomNormal(new Shape(3, mc.embedDim()));
+            for (int position = 0; position < 2; position++) {
+                fused.reset();
+                separate.reset();
+                for (int d = 0; d < mc.depth(); d++) {
+                    NDArray partial = m.randomNormal(new Shape(3, mc.inputEmbedDim()));
+                    float[] a = model.depthLogits(ctx, partial, d, fused).toFloatArray();
+                    System.setProperty("rq.sample.fused_depth", "false");
+                    float[] b = model.depthLogits(ctx, partial, d, separate).toFloatArray();
+                    System.clearProperty("rq.sample.fused_depth");
+                    assertThat(a).as("position %d depth %d", position, d).hasSize(3 * mc.maxVocab()).containsExactly(b);
+                }
+            }
+        }
+    }
+
+    @Test
     void bf16StepStaysCloseToTheBlockPath() throws Exception {
         if (!Precision.cpuHasBf16()) {
             String why = "this CPU has no bfloat16 units (AVX512-BF16, AMX or ARM BF16): bf16 test skipped";
