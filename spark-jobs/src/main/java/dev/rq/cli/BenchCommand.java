@@ -54,7 +54,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--max-warmup-seconds", defaultValue = "60",
             description = {"Then more untimed iterations of the headline measures until the JIT compiler has settled",
-                "(its threads' CPU <= 1% of the calls' wall time over the last half of the warm-up), at most this long",
+                "(its threads' CPU <= 1% of the calling thread's CPU over the last half of the warm-up), at most this long",
                 "(default ${DEFAULT-VALUE}; 0: exactly --warmup). The JSON records *_warmup_calls, *_jit_settled,",
                 "*_jit_ms_per_call and *_gc_ms_per_call (JIT/GC threads' CPU during the timed calls)."})
     double maxWarmupSeconds;

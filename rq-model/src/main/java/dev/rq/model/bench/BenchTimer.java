@@ -1,6 +1,8 @@
 package dev.rq.model.bench;
 
 import ai.djl.ndarray.NDScope;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -15,13 +17,15 @@ import java.util.Map;
  * threads run on (docs/performance.md, "Session 10"). A user's long job gets past that; the official
  * code has no JIT. So after the fixed {@code warmup} calls the warm-up goes on until the JIT
  * compiler threads' CPU time during the last half of the warm-up calls is at most
- * {@link #SETTLED_JIT_SHARE} of those calls' wall time, or until {@code maxWarmupSeconds} have
+ * {@link #SETTLED_JIT_SHARE} of the calling thread's CPU time in those calls (on an idle machine about
+ * their wall time, as the calling thread runs or spins in every parallel region; unlike wall time it
+ * does not grow when other processes take the cores), or until {@code maxWarmupSeconds} have
  * passed (then the result says it did not settle). The JIT and GC threads' CPU during the timed
  * calls is reported with the rate.
  */
 public final class BenchTimer {
 
-    /** The JIT compiler threads' CPU time, as a share of the calls' wall time, below which the warm-up ends. */
+    /** The JIT compiler threads' CPU time, as a share of the calling thread's CPU time, below which the warm-up ends. */
     public static final double SETTLED_JIT_SHARE = 0.01;
 
     private BenchTimer() {}
@@ -89,7 +93,8 @@ public final class BenchTimer {
      */
     public static WarmUp warmUp(int warmup, double maxWarmupSeconds, Runnable r) {
         long w0 = System.nanoTime();
-        List<long[]> calls = new ArrayList<>(); // per warm-up call: wall ns, JIT ns
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        List<long[]> calls = new ArrayList<>(); // per warm-up call: the calling thread's CPU ns, JIT ns
         boolean settled = false;
         while (true) {
             if (calls.size() >= warmup) {
@@ -99,32 +104,34 @@ public final class BenchTimer {
                 }
             }
             JvmThreads j = JvmThreads.now();
+            long c = mx.getCurrentThreadCpuTime(); // -1 where unsupported: then wall time
             long t = System.nanoTime();
             try (NDScope scope = new NDScope()) {
                 r.run();
             }
-            calls.add(new long[] {System.nanoTime() - t, JvmThreads.now().since(j).jitNanos()});
+            long spent = c >= 0 ? mx.getCurrentThreadCpuTime() - c : System.nanoTime() - t;
+            calls.add(new long[] {spent, JvmThreads.now().since(j).jitNanos()});
         }
         return new WarmUp(calls.size(), (System.nanoTime() - w0) / 1e9, settled);
     }
 
     /**
-     * @param calls per warm-up call so far: wall ns, JIT compiler ns
+     * @param calls per warm-up call so far: the calling thread's CPU ns, JIT compiler ns
      * @return whether the JIT threads' CPU during the last half of the calls (at least 2) is at most
-     *     {@link #SETTLED_JIT_SHARE} of their wall time
+     *     {@link #SETTLED_JIT_SHARE} of the calling thread's CPU time in them
      */
     static boolean settled(List<long[]> calls) {
         int n = calls.size();
         if (n < 2) {
             return false;
         }
-        long wall = 0;
+        long caller = 0;
         long jit = 0;
         for (long[] c : calls.subList(n - Math.max(2, n / 2), n)) {
-            wall += c[0];
+            caller += c[0];
             jit += c[1];
         }
-        return jit <= SETTLED_JIT_SHARE * wall;
+        return jit <= SETTLED_JIT_SHARE * caller;
     }
 
     /** {@link #measure} with exactly {@code warmup} warm-up calls; mean seconds per timed call. */

@@ -74,7 +74,7 @@ class BenchTest {
 
     @Test
     void warmupEndsWhenTheJitTookAtMostOnePercentOfTheLastHalf() {
-        // per call: wall ns, JIT ns
+        // per call: the calling thread's CPU ns, JIT ns
         assertThat(BenchTimer.settled(List.of())).isFalse();
         assertThat(BenchTimer.settled(List.of(new long[] {100, 0}))).isFalse(); // one call: too few to judge
         assertThat(BenchTimer.settled(List.of(new long[] {100, 50}, new long[] {100, 0}, new long[] {100, 1},
