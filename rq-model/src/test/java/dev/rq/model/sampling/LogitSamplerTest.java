@@ -21,7 +21,7 @@ class LogitSamplerTest {
         int cases = 20_000;
         int drawn = 0;
         for (int it = 0; it < cases; it++) {
-            int k = 1 + r.nextInt(r.nextBoolean() ? 8 : 300);
+            int k = r.nextInt(10) == 0 ? 1024 + r.nextInt(200) : 1 + r.nextInt(r.nextBoolean() ? 8 : 300);
             int rows = 1 + r.nextInt(3);
             float[] l = new float[rows * k];
             int mode = r.nextInt(3);
