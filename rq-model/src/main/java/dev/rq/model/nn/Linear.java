@@ -1,6 +1,7 @@
 package dev.rq.model.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 
 /**
  * {@code torch.nn.Linear} under {@code prefix.weight} [out, in] / {@code prefix.bias} [out], with
@@ -33,8 +34,8 @@ public final class Linear {
     }
 
     /** @return the weight and, if any, the bias in the compute precision ({@link ParamStore#compute}) */
-    public ai.djl.ndarray.NDList computeTensors() {
-        ai.djl.ndarray.NDList l = new ai.djl.ndarray.NDList(ps.compute(weightKey));
+    public NDList computeTensors() {
+        NDList l = new NDList(ps.compute(weightKey));
         if (biasKey != null) {
             l.add(ps.compute(biasKey));
         }

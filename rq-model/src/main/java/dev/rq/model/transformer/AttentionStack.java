@@ -1,10 +1,10 @@
 package dev.rq.model.transformer;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import dev.rq.model.config.TransformerConfig;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.IValue;
+import dev.rq.model.config.TransformerConfig;
 import dev.rq.model.engine.Switches;
 import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.LayerNorm;
@@ -63,12 +63,9 @@ final class AttentionStack {
     /** @param x [N, 1, D] float32, one new position after the cached ones */
     private NDArray cachedStep(NDArray x, KvCache cache) {
         AttentionBlock b0 = blocks.get(0);
-        IValue w = stepWeights(cache, NDList::new);
-        IValue[] kv = cache.stepBuffers(x.getShape().get(0), b0.heads(), b0.headDim(),
-                () -> b0.stepWeights(cache, 0).get(2)); // buffers in the compute dtype
-        int pos = cache.advance();
-        return Kernels.cachedStackStep(x, w, kv[0], kv[1], pos, b0.heads() * b0.headDim(), b0.heads(), b0.scale(),
-                LayerNorm.EPS, b0.exactGelu());
+        IValue[] in = stepInputs(x, cache, NDList::new);
+        return Kernels.cachedStackStep(x, in[0], in[1], in[2], cache.advance(), b0.heads() * b0.headDim(),
+                b0.heads(), b0.scale(), LayerNorm.EPS, b0.exactGelu());
     }
 
     /**
@@ -81,17 +78,19 @@ final class AttentionStack {
      */
     NDArray depthStep(NDArray x, int d, KvCache cache, Supplier<NDList> extras) {
         AttentionBlock b0 = blocks.get(0);
-        IValue w = stepWeights(cache, extras);
-        IValue[] kv = cache.stepBuffers(x.getShape().get(0), b0.heads(), b0.headDim(),
-                () -> b0.stepWeights(cache, 0).get(2)); // buffers in the compute dtype
-        int pos = cache.advance();
-        return Kernels.depthStep(x, d, w, kv[0], kv[1], pos, b0.heads() * b0.headDim(), b0.heads(), b0.scale(),
-                LayerNorm.EPS, b0.exactGelu());
+        IValue[] in = stepInputs(x, cache, extras);
+        return Kernels.depthStep(x, d, in[0], in[1], in[2], cache.advance(), b0.heads() * b0.headDim(), b0.heads(),
+                b0.scale(), LayerNorm.EPS, b0.exactGelu());
     }
 
-    /** @return every block's step tensors, then {@code extras}, as the cache's TorchScript list (made once) */
-    private IValue stepWeights(KvCache cache, Supplier<NDList> extras) {
-        return cache.stepWeights(() -> {
+    /**
+     * @param x [N, ...] the step's input (its batch size sizes the buffers)
+     * @return the cache's TorchScript lists, made once per cache: every block's step tensors followed
+     *     by {@code extras}, then the key buffers and the value buffers (in the compute dtype)
+     */
+    private IValue[] stepInputs(NDArray x, KvCache cache, Supplier<NDList> extras) {
+        AttentionBlock b0 = blocks.get(0);
+        IValue w = cache.stepWeights(() -> {
             NDList all = new NDList();
             for (int i = 0; i < blocks.size(); i++) {
                 all.addAll(blocks.get(i).stepWeights(cache, i));
@@ -99,5 +98,8 @@ final class AttentionStack {
             all.addAll(extras.get());
             return all;
         });
+        IValue[] kv = cache.stepBuffers(x.getShape().get(0), b0.heads(), b0.headDim(),
+                () -> b0.stepWeights(cache, 0).get(2));
+        return new IValue[] {w, kv[0], kv[1]};
     }
 }
