@@ -12,19 +12,9 @@ import sys
 import time
 
 repo, threads = sys.argv[1], int(sys.argv[2])
-sys.path.insert(0, repo)
-try:
-    import _torchshim  # noqa: F401
-except ImportError:
-    pass
-import torch
-from rqvae.models.rqvae.rqvae import RQVAE
-torch.set_num_threads(threads); torch.manual_seed(0)
-dd = dict(double_z=False, z_channels=64, resolution=64, in_channels=3, out_ch=3, ch=64, ch_mult=[1, 1, 2, 2],
-          num_res_blocks=2, attn_resolutions=[8], dropout=0.0)
-vae = RQVAE(ddconfig=dd, embed_dim=64, n_embed=1024, decay=0.99, loss_type="mse", latent_loss_weight=0.25,
-            bottleneck_type="rq", latent_shape=[8, 8, 64], code_shape=[8, 8, 4], shared_codebook=True,
-            restart_unused_codes=True)
+import anchor_bench64  # noqa: E402  (this folder)
+torch = anchor_bench64.start(repo, threads)
+vae = anchor_bench64.vae()
 x = torch.rand(16, 3, 64, 64) * 2 - 1
 vae = vae.to(memory_format=torch.channels_last).eval(); x = x.contiguous(memory_format=torch.channels_last)
 
