@@ -16,6 +16,7 @@ import dev.rq.jobs.JobGroup;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.engine.Precision;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
@@ -260,7 +261,8 @@ public final class DecodeJob {
                     c[i * len + j] = one[j];
                 }
             }
-            try (NDManager sub = vae.params().manager().newSubManager(); NDScope scope = new NDScope()) {
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = vae.params().manager().newSubManager();
+                    NDScope scope = new NDScope()) {
                 NDArray stack = sub.create(c, new Shape(batch, codeShape[0], codeShape[1], codeShape[2]));
                 float[] x = (depths == codeShape[2] ? vae.decodeCodes(stack)
                         : vae.decodePartialCodes(stack, depths - 1, true)).toFloatArray();

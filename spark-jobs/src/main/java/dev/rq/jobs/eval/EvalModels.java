@@ -11,6 +11,7 @@ import dev.rq.executor.TaskDevice;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.loss.Lpips;
 import dev.rq.model.metrics.InceptionV3;
 import dev.rq.model.nn.Tensors;
@@ -106,7 +107,8 @@ public final class EvalModels implements Serializable {
          */
         public float[] lpips(float[] x, float[] recon, int batch, int size) {
             Engines.pytorch(threads);
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = manager.newSubManager();
+                    NDScope scope = new NDScope()) {
                 Shape s = new Shape(batch, 3, size, size);
                 return lpips.distance(Tensors.of(sub, x, s), Tensors.of(sub, recon, s).clip(-1f, 1f)).toFloatArray();
             }
@@ -121,7 +123,8 @@ public final class EvalModels implements Serializable {
          */
         public Reconstruction reconstruct(float[] x, int batch, int size) {
             Engines.pytorch(threads);
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = manager.newSubManager();
+                    NDScope scope = new NDScope()) {
                 RqVae.Forward f = vae.forward(Tensors.of(sub, x, new Shape(batch, 3, size, size)), false,
                         Collective.local(), null);
                 return new Reconstruction(f.recon().toFloatArray(), f.quantized().codes().toLongArray());
@@ -136,7 +139,8 @@ public final class EvalModels implements Serializable {
          */
         public float[] decode(long[] codes, int batch, int[] codeShape) {
             Engines.pytorch(threads);
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = manager.newSubManager();
+                    NDScope scope = new NDScope()) {
                 return vae.decodeCodes(Tensors.own(sub.create(codes, new Shape(batch, codeShape[0], codeShape[1],
                         codeShape[2]))))
                         .toFloatArray();
@@ -152,7 +156,8 @@ public final class EvalModels implements Serializable {
          */
         public Features features(float[] x, int batch, int height, int width, boolean logits) {
             Engines.pytorch(threads);
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = manager.newSubManager();
+                    NDScope scope = new NDScope()) {
                 NDArray in = Tensors.of(sub, x, new Shape(batch, 3, height, width)).mul(0.5f).add(0.5f).clip(0f, 1f);
                 NDArray f = inception.features(in);
                 return new Features(f.toFloatArray(), logits ? inception.logits(f).toFloatArray() : null);

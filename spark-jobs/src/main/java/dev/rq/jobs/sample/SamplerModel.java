@@ -9,6 +9,7 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.config.SamplingConfig;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.engine.Precision;
 import dev.rq.model.sampling.RqSampler;
 import dev.rq.model.transformer.RqTransformer;
@@ -113,7 +114,7 @@ public final class SamplerModel implements Serializable {
             long t0 = System.nanoTime();
             long[] codes;
             lock(sampleLock);
-            try {
+            try (NoGrad inference = NoGrad.enter()) {
                 Engines.pytorch(threads); // intra-op threads are per calling thread
                 codes = sampler.sample(cond, s, rows, true);
             } finally {
@@ -122,7 +123,8 @@ public final class SamplerModel implements Serializable {
             long t1 = System.nanoTime();
             float[] images;
             lock(decodeLock);
-            try (NDManager sub = vaeManager.newSubManager(); NDScope scope = new NDScope()) {
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = vaeManager.newSubManager();
+                    NDScope scope = new NDScope()) {
                 Engines.pytorch(threads);
                 images = vae.decodeCodes(sampler.toTensor(sub, codes)).toFloatArray();
             } finally {

@@ -11,6 +11,7 @@ import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.sid.SidCheckpoint;
 import dev.rq.model.engine.Precision;
@@ -94,7 +95,8 @@ final class SidCoderHandle implements Serializable {
         long t0 = System.nanoTime();
         Loaded l = loaded();
         Engines.pytorch(threads); // intra-op threads of this (task) thread
-        try (NDManager m = l.manager.newSubManager(); NDScope scope = new NDScope(); // frees the batch's tensors
+        try (NoGrad inference = NoGrad.enter(); NDManager m = l.manager.newSubManager();
+                NDScope scope = new NDScope(); // frees the batch's tensors
                 AutoCloseable frozen = l.coder instanceof SidModel s ? s.params().freeze() : null) { // bf16 casts once
             NDArray in = Tensors.of(m, x.length == n * dim ? x : java.util.Arrays.copyOf(x, n * dim), new Shape(n, dim));
             NDArray codes = l.coder.codes(in); // [n, D]

@@ -10,6 +10,7 @@ import dev.rq.executor.ExecutorModels;
 import dev.rq.executor.TaskDevice;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.engine.Precision;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.vae.RqVae;
@@ -95,7 +96,7 @@ public final class TokenizerModel implements Serializable {
          */
         public Encoded encode(float[] x, int batch, int size, boolean withLatents) {
             Engines.pytorch(threads); // intra-op threads of this (task) thread
-            try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope();
+            try (NoGrad inference = NoGrad.enter(); NDManager sub = manager.newSubManager(); NDScope scope = new NDScope();
                     ParamStore.Frozen frozen = vae.params().freeze()) { // reuses the held bfloat16 weights
                 NDArray in = sub.create(x, new Shape(batch, 3, size, size));
                 NDArray ze = vae.encode(in, false); // [B, h, w, C]

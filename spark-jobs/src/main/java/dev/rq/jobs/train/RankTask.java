@@ -11,6 +11,7 @@ import dev.rq.jobs.distributed.SparkBarriers;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.NoGrad;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;
@@ -182,7 +183,7 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         replica.save(dir, state);
         run.commitCheckpoint(step, keep);
         double seconds = (System.nanoTime() - t) / 1e9;
-        try {
+        try (NoGrad inference = NoGrad.enter()) { // eval-mode passes only: no graph over the trained weights
             replica.afterCommit(run, step);
         } catch (IOException | RuntimeException e) {
             TrainingJob.LOG.warn("plots of step {} failed: {}", step, e.toString());
