@@ -35,6 +35,9 @@ import java.util.Map;
  *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/TransformerStepAb.java \
  *     conf/rqtransformer/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B
  * e.g. ... bf16 1 6 rq.attention.explicit_max_len=16 rq.attention.explicit_max_len=0
+ * -Drq.ab.batch=N: N rows per step instead of 16 (the quickstart's stage 2 steps 4 rows per rank);
+ * -Drq.ab.set=KEY=V,KEY=V: config overrides (e.g. model.body.block.resid_pdrop=0.0). A variant may set
+ * several properties: 'K1=A;K2=B'.
  */
 public class TransformerStepAb {
     public static void main(String[] a) throws Exception {
@@ -42,15 +45,16 @@ public class TransformerStepAb {
         Precision p = a[1].equals("bf16") ? Precision.BF16 : Precision.FP32;
         int threads = Integer.parseInt(a[2]);
         int rounds = Integer.parseInt(a[3]);
-        String[][] variants = {a[4].split("=", 2), a[5].split("=", 2)};
-        TransformerRunConfig config = TransformerRunConfig.load(conf, List.of());
+        String[] variants = {a[4], a[5]}; // KEY=V, or several joined by ";"
+        String set = System.getProperty("rq.ab.set", ""); // config overrides, comma-separated key=value
+        TransformerRunConfig config = TransformerRunConfig.load(conf, set.isEmpty() ? List.of() : List.of(set.split(",")));
         VaeConfig vaeConfig = Configs.loadRqVae(conf.resolveSibling(config.vae().config()), List.of()).model();
         config = new TransformerRunConfig(config.model(), config.vae(), config.train().withPrecision(p),
                 config.loss(), config.sampling(), config.data());
         Engines.pytorch(threads);
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
         var mc = config.model();
-        int batch = 16;
+        int batch = Integer.getInteger("rq.ab.batch", 16); // rows per step (the quickstart: 4 per rank)
         try (NDManager m = Engines.newManager(); var vae = dev.rq.model.vae.RqVae.create(vaeConfig, m, 0);
                 RqTransformer model = RqTransformer.create(mc, m, 0)) {
             model.setPrecision(p);
@@ -70,7 +74,7 @@ public class TransformerStepAb {
             double[][] faults = new double[2][rounds];
             // untimed steps (variant B) until the JIT compiler has settled, as rq bench warms up (BenchTimer;
             // -Drq.ab.max_warmup_s=0: only the round below)
-            System.setProperty(variants[1][0], variants[1][1]);
+            set(variants[1]);
             BenchTimer.WarmUp w = BenchTimer.warmUp(0, Double.parseDouble(System.getProperty("rq.ab.max_warmup_s", "60")),
                     () -> trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels))));
             System.out.printf("warm-up: %d steps, %.1f s, JIT settled: %s%n", w.calls(), w.seconds(), w.settled());
@@ -81,7 +85,7 @@ public class TransformerStepAb {
                 }
                 for (int k = 0; k < 2; k++) {
                     int v = (k + Math.max(r, 0)) % 2;
-                    System.setProperty(variants[v][0], variants[v][1]);
+                    set(variants[v]);
                     long f0 = minorFaults();
                     long c0 = mx.getCurrentThreadCpuTime();
                     long t0 = System.nanoTime();
@@ -99,13 +103,21 @@ public class TransformerStepAb {
                 Arrays.sort(cpu[v]);
                 Arrays.sort(faults[v]);
                 System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms   minor faults %8.0f%n",
-                        String.join("=", variants[v]), wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2]);
+                        variants[v], wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2]);
             }
             Map<String, Long> jvm1 = jvmThreadTicks();
             System.out.printf("  JVM threads' CPU during the %d timed steps: JIT compilers %d ms, GC %d ms%n", 2 * rounds,
                     (jvm1.get("jit") - jvm0.get("jit")) * 10, (jvm1.get("gc") - jvm0.get("gc")) * 10);
             System.out.printf("  B/A: wall %.3f, cpu %.3f%n", wall[1][rounds / 2] / wall[0][rounds / 2],
                     cpu[1][rounds / 2] / cpu[0][rounds / 2]);
+        }
+    }
+
+    /** Sets the system properties of one variant: KEY=V, or several joined by ";". */
+    static void set(String variant) {
+        for (String kv : variant.split(";")) {
+            String[] p = kv.split("=", 2);
+            System.setProperty(p[0], p[1]);
         }
     }
 

@@ -8,6 +8,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TransformerConfig;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.kernels.BlockKernels;
 import dev.rq.model.kernels.Kernels;
 import dev.rq.model.nn.Ops;
 import dev.rq.model.nn.LayerNorm;
@@ -66,6 +68,10 @@ final class AttentionBlock {
      * @param cache the stack's cache (null: no caching), {@code layer} this block's index in it
      */
     NDArray forward(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache, int layer) {
+        if (cache == null && mask != null && fromStart && (dropout == null || attnPdrop <= 0) && stepFusable()
+                && BlockKernels.enabled(dropout != null && residPdrop > 0)) {
+            return fusedForward(x, mask, dropout);
+        }
         NDArray a = attention(ln1.forward(x), mask, fromStart, dropout, cache, layer);
         if (dropout != null) {
             a = dropout.apply(a, residPdrop);
@@ -79,20 +85,42 @@ final class AttentionBlock {
     }
 
     /**
-     * @return sequences up to this length without a KV cache (training and teacher forcing: the depth
-     *     head's length D, bench64's body length 64) attend through explicit batched GEMMs + float32
-     *     softmax in one call ({@link Kernels#attentionExplicit}, the official code's path; it
-     *     materialises the [N, h, L, L] scores) instead of libtorch's flash kernel, in both precisions.
-     *     libtorch 2.7's CPU flash kernel gets slower, not faster, with a second intra-op thread at these
-     *     shapes (one bench64 fp32 training step profiled idle: flash forward 54 → 175 ms, backward 29 →
-     *     88 ms from 1 to 2 threads; the stock PyTorch 2.13 wheel does the same), while the explicit
-     *     GEMMs scale. {@code rq bench} fp32 training, 2 threads, idle, 3 alternating runs: 21.7 vs 17.5
-     *     img/s (1.25×); 1 thread about equal; bf16 1.39× less work per step at 1 thread (session 6).
-     *     {@code -Drq.attention.explicit_max_len=0} restores flash everywhere, to compare (read at every
-     *     call, so an in-process A/B can switch).
+     * {@link #forward} of a whole uncached sequence as one native call ({@link BlockKernels#trainBlock}:
+     * the same operators in the same order). The residual-dropout masks are drawn before the call in
+     * the order {@link #forward} draws them (attention branch, then MLP), so they are the same masks.
+     *
+     * @param x [N, L, D] float32
      */
-    static int explicitMaxLen() {
-        return Integer.getInteger("rq.attention.explicit_max_len", 64);
+    private NDArray fusedForward(NDArray x, NDArray mask, Dropout dropout) {
+        NDList w = new NDList(ln1.weight(), ln1.bias(), key.weight(), query.weight(), value.weight(), key.bias(),
+                query.bias(), value.bias(), proj.weight(), proj.bias(), ln2.weight(), ln2.bias(), fc1.weight(),
+                fc1.bias(), fc2.weight(), fc2.bias());
+        boolean drop = dropout != null && residPdrop > 0;
+        long l = x.getShape().get(1);
+        try (NDArray da = drop ? dropout.mask(x.getManager(), x.getShape(), residPdrop) : null;
+                NDArray dh = drop ? dropout.mask(x.getManager(), x.getShape(), residPdrop) : null) {
+            return BlockKernels.trainBlock(x, mask, w, da, dh, heads, scale, LayerNorm.EPS, exactGelu,
+                    l <= explicitMaxLen(), ps.precision() == Precision.BF16);
+        }
+    }
+
+    /**
+     * @return sequences up to this length without a KV cache (training and teacher forcing: the depth
+     *     head's length D, bench64's body length 64, the quickstart's 257) attend through explicit
+     *     batched GEMMs + float32 softmax in one call ({@link Kernels#attentionExplicit}, the official
+     *     code's path; it materialises the [N, h, L, L] float32 scores) instead of libtorch's flash
+     *     kernel: 64 in float32, 512 in bfloat16. libtorch 2.7's CPU flash kernel gets slower, not
+     *     faster, with a second intra-op thread at these shapes (one bench64 fp32 training step profiled
+     *     idle: flash forward 54 → 175 ms, backward 29 → 88 ms from 1 to 2 threads; the stock PyTorch
+     *     2.13 wheel does the same), while the explicit GEMMs scale. {@code rq bench} fp32 training, 2
+     *     threads, idle, 3 alternating runs: 21.7 vs 17.5 img/s (1.25×); 1 thread about equal; bf16 1.39×
+     *     less work per step at 1 thread (session 6). The quickstart's bf16 step (body length 257, 1
+     *     thread per rank): 1.175× less thread CPU explicit than flash; fp32 there 0.96× (session 11,
+     *     docs/performance.md). {@code -Drq.attention.explicit_max_len=N} sets both limits ({@code 0}:
+     *     flash everywhere, to compare; read at every call, so an in-process A/B can switch).
+     */
+    int explicitMaxLen() {
+        return Integer.getInteger("rq.attention.explicit_max_len", ps.precision() == Precision.BF16 ? 512 : 64);
     }
 
     private NDArray attention(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache,

@@ -1,6 +1,7 @@
 package dev.rq.model.transformer;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.nn.Tensors;
@@ -58,7 +59,18 @@ public final class Dropout {
         if (p <= 0) {
             return x;
         }
-        Shape s = x.getShape();
+        try (NDArray m = mask(x.getManager(), x.getShape(), p)) {
+            return x.mul(m);
+        }
+    }
+
+    /**
+     * The mask {@link #apply} multiplies a tensor of shape {@code s} by (drawing it consumes the
+     * same stream values): 0 with probability {@code p}, else 1/(1−p), float32, libtorch-owned.
+     *
+     * @param p &gt; 0
+     */
+    NDArray mask(NDManager manager, Shape s, double p) {
         int n = Math.toIntExact(s.size());
         if (n % samples.length != 0) {
             throw new IllegalArgumentException("tensor " + s + " does not split into " + samples.length + " samples");
@@ -83,9 +95,7 @@ public final class Dropout {
             }
         }
         // copied into libtorch-owned memory: the buffer is reused, autograd keeps the mask for backward
-        try (NDArray m = Tensors.own(x.getManager().create(bytes, s, DataType.FLOAT32))) {
-            return x.mul(m);
-        }
+        return Tensors.own(manager.create(bytes, s, DataType.FLOAT32));
     }
 
     /** @return this thread's mask buffer holding {@code n} floats, position 0, limit {@code 4n} */
