@@ -225,6 +225,8 @@ public final class StepLoop {
 
     private final Collective collective;
     private final List<Part> parts;
+    /** The all-reduce's flat host buffer, reused from step to step. */
+    private final GradientReduction.Buffer flat = new GradientReduction.Buffer();
 
     /** @param parts disjoint parameter sets (keys must not repeat across parts) */
     public StepLoop(Collective collective, Part... parts) {
@@ -290,7 +292,7 @@ public final class StepLoop {
             long a = System.nanoTime();
             stats = acc.stats();
             Map<String, NDArray> grads = GradientReduction.reduce(acc.gradients(), stats, plan.microBatches(),
-                    collective, copies);
+                    collective, copies, flat);
             long b = System.nanoTime();
             red = b - a;
             wait = collective.worldSize() > 1 ? collective.lastAllReduceWaitNanos() : 0;
