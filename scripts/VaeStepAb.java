@@ -1,6 +1,7 @@
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.util.SyntheticImages;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
@@ -28,8 +29,12 @@ import java.util.List;
  * After `bin/rq --help` (builds the jars), from the repository root (~3 min for 4 rounds, loaded):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
  *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/VaeStepAb.java \
- *     conf/rqvae/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B
+ *     conf/rqvae/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B | PROFILE=PREFIX
  * e.g. ... fp32 1 4 rq.kernels.fp32=false rq.kernels.fp32=true
+ * -Drq.ab.batch=N sets the images per step (default 16; 4 for conf/rqvae/quickstart.yaml's step per rank).
+ * PROFILE=PREFIX instead of the two settings writes one profiled step's chrome trace (libtorch's profiler) to
+ * PREFIX-vae-train-PRECISION-bBATCH-tTHREADS.json (scripts/profile-summary.py sums it; wall times, so on a loaded
+ * machine only the operator counts and rough shares mean something).
  */
 public class VaeStepAb {
     public static void main(String[] a) throws Exception {
@@ -37,11 +42,12 @@ public class VaeStepAb {
         Precision p = a[1].equals("bf16") ? Precision.BF16 : Precision.FP32;
         int threads = Integer.parseInt(a[2]);
         int rounds = Integer.parseInt(a[3]);
-        String[][] variants = {a[4].split("=", 2), a[5].split("=", 2)};
+        String profile = a[4].startsWith("PROFILE=") ? a[4].substring("PROFILE=".length()) : null;
+        String[][] variants = profile != null ? null : new String[][] {a[4].split("=", 2), a[5].split("=", 2)};
         RqVaeRunConfig config = Configs.loadRqVae(conf, List.of());
         Engines.pytorch(threads);
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
-        int batch = 16;
+        int batch = Integer.getInteger("rq.ab.batch", 16); // -Drq.ab.batch=4: the quickstart's images per rank
         int res = config.model().ddconfig().resolution();
         try (NDManager m = Engines.newManager(); RqVae vae = RqVae.create(config.model(), m, 0)) {
             vae.setPrecision(p);
@@ -51,6 +57,17 @@ public class VaeStepAb {
                     t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(), t.seed(),
                     t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id());
             VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
+            if (profile != null) { // ROUNDS untimed steps, then one profiled step
+                for (int r = 0; r < Math.max(rounds, 2); r++) {
+                    trainer.step(List.of(x));
+                }
+                JniUtils.startProfile(false, false, false);
+                trainer.step(List.of(x));
+                String file = profile + "-vae-train-" + p.id() + "-b" + batch + "-t" + threads + ".json";
+                JniUtils.stopProfile(file);
+                System.out.println("wrote " + file);
+                return;
+            }
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
             for (int r = -1; r < rounds; r++) {
@@ -66,7 +83,8 @@ public class VaeStepAb {
                     }
                 }
             }
-            System.out.printf("%s %s, %d threads, %d rounds, medians per step:%n", conf, p.id(), threads, rounds);
+            System.out.printf("%s %s, batch %d, %d threads, %d rounds, medians per step:%n", conf, p.id(), batch, threads,
+                    rounds);
             for (int v = 0; v < 2; v++) {
                 System.out.printf("  %-30s wall %s   thread cpu %s%n", String.join("=", variants[v]),
                         Arrays.toString(round(wall[v])), Arrays.toString(round(cpu[v])));

@@ -35,6 +35,16 @@ public final class Conv2d {
         return this;
     }
 
+    /** @return the weight for a kernel that casts it to the compute precision ({@link ParamStore#computeOrStored}) */
+    NDArray weightForKernel() {
+        return ps.computeOrStored(w);
+    }
+
+    /** @return the bias for a kernel that casts it to the compute precision ({@link ParamStore#computeOrStored}) */
+    NDArray biasForKernel() {
+        return ps.computeOrStored(b);
+    }
+
     /**
      * x: [B, in, H, W] → [B, out, H', W'] in the compute precision, in x's memory format (NCHW or
      * channels-last). A {@link #keepFloat32} layer computes in float32 (weights, input and output)

@@ -42,6 +42,16 @@ public final class GroupNorm {
         return Ops.groupNorm(x, GROUPS, ps.get(w), ps.get(b), EPS);
     }
 
+    /** @return the affine weight [C] (float32), for a fused block kernel */
+    NDArray weight() {
+        return ps.get(w);
+    }
+
+    /** @return the affine bias [C] (float32), for a fused block kernel */
+    NDArray bias() {
+        return ps.get(b);
+    }
+
     /** swish(forward(x)) in one call: the pre-activation of the VAE's convolutions. */
     public NDArray forwardSwish(NDArray x) {
         if (float32 && Kernels.isBf16(x)) {

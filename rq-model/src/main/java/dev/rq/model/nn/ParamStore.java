@@ -182,6 +182,15 @@ public final class ParamStore implements AutoCloseable {
     }
 
     /**
+     * The tensor {@code key} for a kernel that casts it to the compute precision itself ({@code
+     * ResBlockKernels}): the held copy that {@link #compute} returns while this thread has the store
+     * {@link #freeze frozen} in bfloat16, otherwise the stored tensor (float32).
+     */
+    public NDArray computeOrStored(String key) {
+        return precision == Precision.BF16 && frozenHere.get()[0] > 0 ? compute(key) : get(key);
+    }
+
+    /**
      * Declares that no tensor changes until the returned scope is closed (inference: sampling,
      * tokenizing), so that {@link #compute} may cast each weight to the compute precision once
      * instead of at every call: an autoregressive sampler calls every layer once per code, and
