@@ -17,32 +17,12 @@ import time
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 repo = args[0]
 threads = int(args[1]) if len(args) > 1 else 2
-sys.path.insert(0, repo)
-try:
-    import _torchshim  # noqa: F401  (shims of shared/anchor/setup.sh)
-except ImportError:
-    pass
-import torch
-from omegaconf import OmegaConf
-from torch.utils.flop_counter import FlopCounterMode
-from rqvae.models.rqvae.rqvae import RQVAE
-from rqvae.models.rqtransformer import get_rqtransformer
-from rqvae.models.rqtransformer.configs import RQTransformerConfig
-
-torch.set_num_threads(threads)
-torch.manual_seed(0)
-B = 16
-# the models of shared/anchor/anchor_bench.py and conf/rqvae|rqtransformer/bench64.yaml
-dd = dict(double_z=False, z_channels=64, resolution=64, in_channels=3, out_ch=3, ch=64, ch_mult=[1, 1, 2, 2],
-          num_res_blocks=2, attn_resolutions=[8], dropout=0.0)
-vae = RQVAE(ddconfig=dd, embed_dim=64, n_embed=1024, decay=0.99, loss_type="mse", latent_loss_weight=0.25,
-            bottleneck_type="rq", latent_shape=[8, 8, 64], code_shape=[8, 8, 4], shared_codebook=True,
-            restart_unused_codes=True)
-cfg = RQTransformerConfig.create(OmegaConf.create(dict(type="rq-transformer", vocab_size=1024, block_size=[8, 8, 4],
-    embed_dim=256, input_embed_dim=64, shared_tok_emb=True, shared_cls_emb=True, input_emb_vqvae=True,
-    head_emb_vqvae=True, cumsum_depth_ctx=True, vocab_size_cond=10, block_size_cond=1,
-    body=dict(n_layer=4, block=dict(n_head=8)), head=dict(n_layer=2, block=dict(n_head=8)))))
-tr = get_rqtransformer(cfg)
+import anchor_bench64  # noqa: E402  (this folder: the models of shared/anchor/anchor_bench.py and conf/*/bench64.yaml)
+torch = anchor_bench64.start(repo, threads)
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+B = anchor_bench64.B
+vae = anchor_bench64.vae()
+tr = anchor_bench64.transformer()
 x = torch.rand(B, 3, 64, 64) * 2 - 1
 cond = torch.randint(0, 10, (B, 1))
 

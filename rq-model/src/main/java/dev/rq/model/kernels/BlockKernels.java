@@ -90,7 +90,7 @@ public final class BlockKernels {
     static String source(int dim, int heads, float scale, float eps, boolean exactGelu, boolean explicitAttention,
             boolean bf16, boolean dropout) {
         int hd = dim / heads;
-        String e = lit(eps);
+        String e = Kernels.lit(eps);
         // the compute-precision copy of a tensor (ParamStore.toCompute / compute): a cast in bfloat16
         java.util.function.UnaryOperator<String> c = t -> bf16 ? "torch.to(" + t + ", " + BFLOAT16 + ")" : t;
         String attention = explicitAttention
@@ -112,7 +112,7 @@ public final class BlockKernels {
                 "k = torch.permute(torch.reshape(parts[0], [n, l, " + heads + ", " + hd + "]), [0, 2, 1, 3])",
                 "q = torch.permute(torch.reshape(parts[1], [n, l, " + heads + ", " + hd + "]), [0, 2, 1, 3])",
                 "v = torch.permute(torch.reshape(parts[2], [n, l, " + heads + ", " + hd + "]), [0, 2, 1, 3])",
-                "k = torch.mul(k, torch.full([], " + lit(scale) + ", dtype=" + FLOAT32 + "))",
+                "k = torch.mul(k, torch.full([], " + Kernels.lit(scale) + ", dtype=" + FLOAT32 + "))",
                 attention,
                 "y = torch.reshape(torch.permute(y, [0, 2, 1, 3]), [n, l, " + dim + "])",
                 "a = torch.reshape(torch.linear(torch.reshape(y, [-1, " + dim + "]), " + c.apply("pw") + ", "
@@ -127,10 +127,5 @@ public final class BlockKernels {
                         + c.apply("f2b") + "), [n, l, " + dim + "])",
                 dropout ? "h = torch.mul(h, dh)" : "",
                 "return torch.add(x, h)");
-    }
-
-    /** A float as a TorchScript literal whose double value is exactly the float's. */
-    private static String lit(float v) {
-        return Double.toString(v).toLowerCase(java.util.Locale.ROOT);
     }
 }

@@ -40,12 +40,12 @@ public final class Kernels {
     }
 
     /** A cache-key form of a double: cheap to build at every call (unlike {@link #lit}). */
-    private static String bits(double v) {
+    static String bits(double v) {
         return Long.toHexString(Double.doubleToRawLongBits(v));
     }
 
     /** Formats a double as a TorchScript float literal that round-trips exactly. */
-    private static String lit(double v) {
+    static String lit(double v) {
         String s = Double.toString(v);
         return s.toLowerCase(Locale.ROOT);
     }

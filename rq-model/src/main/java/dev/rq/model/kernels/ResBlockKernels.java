@@ -43,8 +43,8 @@ public final class ResBlockKernels {
         }
         boolean inPlace = !JniUtils.isGradMode() && Switches.on("rq.kernels.inplace_silu");
         String silu = inPlace ? "silu_" : "silu";
-        String key = "resnet_block_" + nin + "_" + silu + "_" + groups + "_" + Long.toHexString(Double.doubleToRawLongBits(eps));
-        String e = Double.toString(eps).toLowerCase(java.util.Locale.ROOT);
+        String key = "resnet_block_" + nin + "_" + silu + "_" + groups + "_" + Kernels.bits(eps);
+        String e = Kernels.lit(eps);
         String conv3 = ", [1, 1], [1, 1], [1, 1], 1)";
         String params = "x: Tensor, g1: Tensor, b1: Tensor, w1: Tensor, c1: Tensor, g2: Tensor, b2: Tensor, w2: Tensor,"
                 + " c2: Tensor" + (nin ? ", wn: Tensor, cn: Tensor" : "");

@@ -6,9 +6,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.kernels.Kernels;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.util.Rng;
@@ -75,13 +75,10 @@ public final class GradientCodebook {
                     + "], got " + centroids.length + " and " + counts.length + " values");
         }
         NDManager m = ps.manager();
-        boolean grad = JniUtils.isGradMode();
-        JniUtils.setGradMode(false); // in place: an optimizer may already hold the weight
-        try (NDArray c = Tensors.of(m, centroids, new Shape(size, dim)); NDArray n = Tensors.of(m, counts)) {
+        try (NoGrad inPlace = NoGrad.enter(); // in place: an optimizer may already hold the weight
+                NDArray c = Tensors.of(m, centroids, new Shape(size, dim)); NDArray n = Tensors.of(m, counts)) {
             ps.get(weightKey).set(new NDIndex(":"), c);
             ps.get(usageKey).set(new NDIndex(":"), n);
-        } finally {
-            JniUtils.setGradMode(grad);
         }
     }
 
@@ -172,15 +169,11 @@ public final class GradientCodebook {
             where[i] = dead[i];
             ones[i] = 1f;
         }
-        boolean grad = JniUtils.isGradMode();
-        JniUtils.setGradMode(false); // an in-place write to a trainable leaf must not be recorded
-        try {
+        try (NoGrad inPlace = NoGrad.enter()) { // an in-place write to a trainable leaf must not be recorded
             NDManager m = x.getManager();
             NDArray at = Tensors.of(m, where);
             ps.get(weightKey).set(new NDIndex("{}", at), Tensors.of(m, rows, new Shape(n, dim)));
             ps.get(usageKey).set(new NDIndex("{}", at), Tensors.of(m, ones));
-        } finally {
-            JniUtils.setGradMode(grad);
         }
     }
 }

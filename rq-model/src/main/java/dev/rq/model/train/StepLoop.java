@@ -6,6 +6,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.NoGrad;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
@@ -105,11 +106,8 @@ public final class StepLoop {
 
         /** @return {@code f}'s value computed with autograd off (inputs from a frozen model, metrics) */
         public <T> T noGrad(java.util.function.Supplier<T> f) {
-            JniUtils.setGradMode(false);
-            try {
+            try (NoGrad off = NoGrad.enter()) {
                 return f.get();
-            } finally {
-                JniUtils.setGradMode(true);
             }
         }
 
