@@ -100,7 +100,7 @@ public class JitSettle {
         TrainConfig t = config.train();
         TrainConfig bench = new TrainConfig(batch, 1, batch, t.lr(), t.betas(), t.adamEps(), t.weightDecay(),
                 t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(), t.seed(),
-                t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id());
+                t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id(), t.allreduceBucketMb());
         VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
         return () -> trainer.step(List.of(x));
     }

@@ -57,7 +57,7 @@ public class QuickstartPrecisionAb {
                 TrainConfig t = vc.train();
                 TrainConfig one = new TrainConfig(batch, 1, batch, t.lr(), t.betas(), t.adamEps(), t.weightDecay(),
                         t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(), t.seed(),
-                        t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), P[v].id());
+                        t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), P[v].id(), t.allreduceBucketMb());
                 VaeTrainer trainer = new VaeTrainer(vaes[v], one, Collective.local());
                 steps[v] = () -> trainer.step(List.of(x));
             }

@@ -55,7 +55,7 @@ public class VaeStepAb {
             TrainConfig t = config.train();
             TrainConfig bench = new TrainConfig(batch, 1, batch, t.lr(), t.betas(), t.adamEps(), t.weightDecay(),
                     t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(), t.seed(),
-                    t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id());
+                    t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id(), t.allreduceBucketMb());
             VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
             if (profile != null) { // ROUNDS untimed steps, then one profiled step
                 for (int r = 0; r < Math.max(rounds, 2); r++) {

@@ -104,7 +104,7 @@ public final class VaeBench {
                 TrainConfig t = config.train();
                 TrainConfig bench = new TrainConfig(s.batch(), 1, s.batch(), t.lr(), t.betas(), t.adamEps(),
                         t.weightDecay(), t.warmupSteps(), t.schedule(), t.minLr(), t.maxSteps(), t.gradClipNorm(),
-                        t.seed(), t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id());
+                        t.seed(), t.checkpointEvery(), t.keepCheckpoints(), t.logEvery(), t.init(), p.id(), t.allreduceBucketMb());
                 VaeTrainer trainer = new VaeTrainer(vae, bench, Collective.local());
                 double[] phases = new double[4];
                 int[] n = {0};

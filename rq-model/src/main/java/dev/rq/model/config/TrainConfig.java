@@ -37,6 +37,9 @@ import java.util.List;
  *     checkpoints resumes from them instead.
  * @param precision compute precision, {@code fp32} (default) or {@code bf16} (bfloat16 compute with
  *     float32 master weights, optimizer state, losses and quantizer; see {@link Precision})
+ * @param allreduceBucketMb size in MB (10^6 bytes) of the buckets in which gradients are all-reduced
+ *     over the workers (host memory per worker; default 25 as PyTorch DDP's {@code bucket_cap_mb}); the
+ *     results do not depend on it ({@code dev.rq.model.train.GradientReduction})
  */
 public record TrainConfig(
         Integer batchSize,
@@ -56,7 +59,8 @@ public record TrainConfig(
         Integer keepCheckpoints,
         Integer logEvery,
         String init,
-        String precision) implements Serializable {
+        String precision,
+        Double allreduceBucketMb) implements Serializable {
 
     private static final String P = "train.";
 
@@ -77,6 +81,7 @@ public record TrainConfig(
         keepCheckpoints = keepCheckpoints == null ? 3 : keepCheckpoints;
         logEvery = logEvery == null ? 10 : logEvery;
         precision = precision == null ? Precision.FP32.id() : precision;
+        allreduceBucketMb = allreduceBucketMb == null ? 25.0 : allreduceBucketMb;
         ConfigException.require(batchSize > 0, P + "batch_size", "must be positive, got %s", batchSize);
         ConfigException.require(gradAccumSteps > 0, P + "grad_accum_steps", "must be positive, got %s", gradAccumSteps);
         ConfigException.require(batchSize % gradAccumSteps == 0, P + "grad_accum_steps",
@@ -99,6 +104,8 @@ public record TrainConfig(
         ConfigException.require(checkpointEvery >= 0, P + "checkpoint_every", "must be >= 0, got %s", checkpointEvery);
         ConfigException.require(keepCheckpoints > 0, P + "keep_checkpoints", "must be positive, got %s", keepCheckpoints);
         ConfigException.require(logEvery > 0, P + "log_every", "must be positive, got %s", logEvery);
+        ConfigException.require(allreduceBucketMb >= 4e-6 && allreduceBucketMb <= 8000, P + "allreduce_bucket_mb",
+                "must be in [0.000004, 8000] (one float32 to 2*10^9 of them), got %s", allreduceBucketMb);
         ConfigException.require(init == null || !init.isBlank(), P + "init", "must be a checkpoint URI, got '%s'", init);
         try {
             precision = Precision.parse(precision).id();
@@ -111,7 +118,7 @@ public record TrainConfig(
     public TrainConfig withPrecision(Precision p) {
         return new TrainConfig(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay,
                 warmupSteps, schedule, minLr, maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery,
-                init, p.id());
+                init, p.id(), allreduceBucketMb);
     }
 
     /** @return {@link #precision} as the enum */
@@ -122,7 +129,7 @@ public record TrainConfig(
     /** @return the default training settings */
     public static TrainConfig defaults() {
         return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null);
+                null, null, null, null, null, null);
     }
 
     /** @return images per accumulation step: {@code batchSize / gradAccumSteps} */

@@ -56,9 +56,9 @@ public final class SidTrainer {
         StepLoop.Part autoencoder = StepLoop.Part.of(model.params(), k -> !SidModel.isQuantizer(k), config, false);
         this.codebookPart = model.params().trainable().keySet().stream().anyMatch(SidModel::isQuantizer);
         this.loop = codebookPart
-                ? new StepLoop(collective, autoencoder, StepLoop.Part.of(model.params(), SidModel::isQuantizer, config,
+                ? new StepLoop(collective, config, autoencoder, StepLoop.Part.of(model.params(), SidModel::isQuantizer, config,
                         false))
-                : new StepLoop(collective, autoencoder);
+                : new StepLoop(collective, config, autoencoder);
         this.restartRng = Rng.of(config.seed(), 0x51d2e5L);
     }
 

@@ -53,9 +53,9 @@ public final class StepLoop {
      * @param allReduce gradient all-reduce (host copies included)
      * @param optimizer clipping and the optimizer updates
      * @param allReduceWait the part of {@code allReduce} spent waiting for the slowest rank: from
-     *     the call to the first bytes of another rank ({@link Collective#lastAllReduceWaitNanos})
+     *     the first bucket's call to the first bytes of another rank ({@link Collective#lastAllReduceWaitNanos})
      * @param allReduceCopies the part of {@code allReduce} spent copying gradients to and from the
-     *     host buffer; the rest ({@code allReduce − allReduceWait − allReduceCopies}) is transfer
+     *     host bucket buffers; the rest ({@code allReduce − allReduceWait − allReduceCopies}) is transfer
      */
     public record Timings(double forward, double backward, double allReduce, double optimizer, double allReduceWait,
             double allReduceCopies) {}
@@ -223,11 +223,24 @@ public final class StepLoop {
 
     private final Collective collective;
     private final List<Part> parts;
-    /** The all-reduce's flat host buffer, reused from step to step. */
-    private final GradientReduction.Buffer flat = new GradientReduction.Buffer();
+    /** The all-reduce's bucket size and host buffers, reused from step to step. */
+    private final GradientReduction.Buffer flat;
 
-    /** @param parts disjoint parameter sets (keys must not repeat across parts) */
+    /** @param parts disjoint parameter sets (keys must not repeat across parts); the default all-reduce bucket */
     public StepLoop(Collective collective, Part... parts) {
+        this(collective, GradientReduction.DEFAULT_BUCKET_ELEMENTS, parts);
+    }
+
+    /**
+     * @param config the run's settings: {@link TrainConfig#allreduceBucketMb} sizes the all-reduce's buckets
+     * @param parts disjoint parameter sets (keys must not repeat across parts)
+     */
+    public StepLoop(Collective collective, TrainConfig config, Part... parts) {
+        this(collective, GradientReduction.bucketElements(config.allreduceBucketMb()), parts);
+    }
+
+    private StepLoop(Collective collective, long bucketElements, Part... parts) {
+        this.flat = new GradientReduction.Buffer(bucketElements);
         this.collective = collective;
         this.parts = List.of(parts);
         java.util.Set<String> seen = new java.util.HashSet<>();
@@ -293,7 +306,7 @@ public final class StepLoop {
                     collective, copies, flat);
             long b = System.nanoTime();
             red = b - a;
-            wait = collective.worldSize() > 1 ? collective.lastAllReduceWaitNanos() : 0;
+            wait = collective.worldSize() > 1 ? flat.waitNanos() : 0;
             for (int i = 0; i < parts.size(); i++) {
                 if (plan.active()[i]) {
                     Part p = parts.get(i);

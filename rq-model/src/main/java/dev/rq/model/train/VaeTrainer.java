@@ -75,10 +75,10 @@ public final class VaeTrainer {
         this.gan = gan;
         StepLoop.Part vae = StepLoop.Part.of(model.params(), config, false);
         if (gan == null) {
-            this.loop = new StepLoop(collective, vae);
+            this.loop = new StepLoop(collective, config, vae);
             this.objective = null;
         } else {
-            this.loop = new StepLoop(collective, vae, StepLoop.Part.of(gan.disc().params(), config, false));
+            this.loop = new StepLoop(collective, config, vae, StepLoop.Part.of(gan.disc().params(), config, false));
             this.objective = new GanObjective(gan.loss(), model.config().hparams().lossType(),
                     model.config().hparams().latentLossWeight(), gan.lpips(), gan.disc());
         }

@@ -106,7 +106,7 @@ public final class TransformerTrainer {
         this.lossConfig = config.loss();
         this.collective = collective;
         model.config().checkCompatible(vae.config());
-        this.loop = new StepLoop(collective, StepLoop.Part.of(model.params(), this.config, true));
+        this.loop = new StepLoop(collective, this.config, StepLoop.Part.of(model.params(), this.config, true));
         var mc = model.config();
         this.dropout = mc.embdPdrop() > 0 || mc.body().block().residPdrop() > 0 || mc.body().block().attnPdrop() > 0
                 || mc.head().block().residPdrop() > 0 || mc.head().block().attnPdrop() > 0;

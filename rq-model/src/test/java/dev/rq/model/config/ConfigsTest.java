@@ -79,6 +79,11 @@ class ConfigsTest {
                 .isInstanceOf(ConfigException.class).hasMessageContaining("train.batch_size");
         assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.lr=-1")))
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.lr:");
+        assertThat(Configs.loadRqVae(tiny, List.of()).train().allreduceBucketMb()).isEqualTo(25.0);
+        for (String bad : List.of("0", "-1", "9000")) {
+            assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.allreduce_bucket_mb=" + bad)))
+                    .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.allreduce_bucket_mb:");
+        }
         assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("noequals")))
                 .isInstanceOf(ConfigException.class);
     }
