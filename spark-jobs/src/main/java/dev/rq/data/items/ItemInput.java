@@ -197,6 +197,47 @@ public final class ItemInput {
     }
 
     /**
+     * The rows of {@link #checked(boolean) checked(false)} as Spark's internal rows {@code (id,
+     * embedding, [label], reason, detail, file)}: read by {@link ParquetItems} (the embedding's pages
+     * decoded a level run at a time, one bulk copy per row) when every file has a layout it reads,
+     * else by Spark's Parquet reader with the same columns ({@code input_file_name()} as file).
+     * Switched off (Spark's reader always) by {@code -Drq.items.fast_parquet=false}.
+     *
+     * @param why receives which reader was used and, for Spark's, why
+     */
+    public org.apache.spark.api.java.JavaRDD<org.apache.spark.sql.catalyst.InternalRow> checkedRows(
+            dev.rq.io.SerializableHadoopConf conf, StringBuilder why) {
+        String[] reason = {null};
+        if (dev.rq.model.engine.Switches.on(FAST_PARQUET)) {
+            List<List<ParquetItems.Split>> plan = ParquetItems.sparkPlan(raw, reason);
+            if (plan != null) {
+                ParquetItems reader = new ParquetItems(columns.idColumn(), columns.embeddingColumn(),
+                        columns.labelColumn(), idType(), labelType(), dim);
+                org.apache.spark.api.java.JavaSparkContext jsc =
+                        org.apache.spark.api.java.JavaSparkContext.fromSparkContext(raw.sparkSession().sparkContext());
+                reason[0] = reader.unsupportedFile(jsc, plan, conf);
+                if (reason[0] == null) {
+                    why.append("fast Parquet reader");
+                    return reader.rows(jsc, plan, conf);
+                }
+            }
+        } else {
+            reason[0] = "-D" + FAST_PARQUET + "=false";
+        }
+        why.append("Spark's Parquet reader (").append(reason[0]).append(')');
+        List<Column> sel = new ArrayList<>(List.of(functions.col(quote(columns.idColumn())),
+                functions.col(quote(columns.embeddingColumn()))));
+        if (columns.hasLabel()) {
+            sel.add(functions.col(quote(columns.labelColumn())));
+        }
+        sel.addAll(List.of(functions.col(REASON), functions.col(DETAIL), functions.input_file_name()));
+        return checked(false).select(sel.toArray(new Column[0])).queryExecution().toRdd().toJavaRDD();
+    }
+
+    /** The switch of {@link #checkedRows}. */
+    public static final String FAST_PARQUET = "rq.items.fast_parquet";
+
+    /**
      * Fails with the first few ids that occur more than once among {@code valid} rows.
      *
      * @param what how the message names the table (e.g. "the input")

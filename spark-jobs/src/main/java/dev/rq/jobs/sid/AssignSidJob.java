@@ -360,18 +360,13 @@ public final class AssignSidJob {
     /** The encode pass: checked input rows → work rows ({@link AssignTask}). */
     private static Dataset<Row> encode(SparkSession spark, ItemInput in, SidCoderHandle handle, int depth, int batch,
             int reconSample, AssignTask.TaskTimes times) {
-        SidDataConfig c = in.columns();
-        List<Column> sel = new ArrayList<>(List.of(functions.col(ItemInput.quote(c.idColumn())),
-                functions.col(ItemInput.quote(c.embeddingColumn()))));
-        if (c.hasLabel()) {
-            sel.add(functions.col(ItemInput.quote(c.labelColumn())));
-        }
-        sel.addAll(List.of(functions.col(ItemInput.REASON), functions.col(ItemInput.DETAIL),
-                functions.input_file_name()));
-        Dataset<Row> checked = in.checked(false).select(sel.toArray(new Column[0])); // elements: by the task
-        DataType emb = in.raw().schema().apply(c.embeddingColumn()).dataType();
+        StringBuilder reader = new StringBuilder();
+        JavaRDD<InternalRow> input = in.checkedRows(new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
+                reader); // elements: by the task
+        LOG.info("assign-sid reads {} with the {}", in.uri(), reader);
+        DataType emb = in.raw().schema().apply(in.columns().embeddingColumn()).dataType();
         AssignTask task = new AssignTask(handle, in.idType(), emb, in.labelType(), in.dim(), depth, batch, reconSample, times);
-        JavaRDD<InternalRow> rows = checked.queryExecution().toRdd().toJavaRDD().mapPartitions(task);
+        JavaRDD<InternalRow> rows = input.mapPartitions(task);
         return ((org.apache.spark.sql.classic.SparkSession) spark).internalCreateDataFrame(rows.rdd(),
                 AssignTask.schema(in.idType(), emb, in.labelType()), false); // internal rows: no conversion
     }
