@@ -215,7 +215,9 @@ public final class ItemInput {
                         columns.labelColumn(), idType(), labelType(), dim);
                 org.apache.spark.api.java.JavaSparkContext jsc =
                         org.apache.spark.api.java.JavaSparkContext.fromSparkContext(raw.sparkSession().sparkContext());
-                reason[0] = reader.unsupportedFile(jsc, plan, conf);
+                ParquetItems.Footers footers = reader.footers(jsc, plan, conf);
+                footerRows = footers.rows();
+                reason[0] = footers.unsupported();
                 if (reason[0] == null) {
                     why.append("fast Parquet reader");
                     return reader.rows(jsc, plan, conf);
@@ -232,6 +234,14 @@ public final class ItemInput {
         }
         sel.addAll(List.of(functions.col(REASON), functions.col(DETAIL), functions.input_file_name()));
         return checked(false).select(sel.toArray(new Column[0])).queryExecution().toRdd().toJavaRDD();
+    }
+
+    /** Rows of the table by its files' footers, once {@link #checkedRows} has read them; else -1. */
+    private long footerRows = -1;
+
+    /** @return the table's rows (from the Parquet footers: read by {@link #checkedRows}, else a Spark count) */
+    public long rows() {
+        return footerRows >= 0 ? footerRows : raw.count();
     }
 
     /** The switch of {@link #checkedRows}. */

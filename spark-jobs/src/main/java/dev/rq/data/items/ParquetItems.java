@@ -205,34 +205,43 @@ public final class ParquetItems implements Serializable {
     }
 
     /**
+     * What the footers of a table's files say.
+     *
+     * @param unsupported null when this reader reads every file, else the first file it cannot read and why
+     * @param rows the rows of all files
+     */
+    public record Footers(String unsupported, long rows) implements Serializable {}
+
+    /**
      * Reads every file's footer (a Spark job, one task per group of files) and checks its layout.
      *
-     * @return null when this reader reads all of them, else the first file it cannot read and why
+     * @throws IllegalArgumentException naming a file whose footer cannot be read (truncated, not Parquet)
      */
-    public String unsupportedFile(org.apache.spark.api.java.JavaSparkContext jsc, List<List<Split>> plan,
+    public Footers footers(org.apache.spark.api.java.JavaSparkContext jsc, List<List<Split>> plan,
             dev.rq.io.SerializableHadoopConf conf) {
         List<String> files = plan.stream().flatMap(List::stream).map(Split::file).distinct().toList();
         if (files.isEmpty()) {
-            return null;
+            return new Footers(null, 0);
         }
         int tasks = Math.min(files.size(), Math.max(1, jsc.defaultParallelism()));
-        List<String> bad = jsc.parallelize(files, tasks).mapPartitions(it -> {
-            List<String> r = new ArrayList<>();
-            while (it.hasNext() && r.isEmpty()) {
+        List<Footers> each = jsc.parallelize(files, tasks).mapPartitions(it -> {
+            String bad = null;
+            long rows = 0;
+            while (it.hasNext()) {
                 String f = it.next();
                 try (ParquetFileReader pr = ParquetFileReader.open(HadoopInputFile.fromPath(new Path(f), conf.get()))) {
-                    String why = unsupported(pr.getFileMetaData().getSchema(), pr.getRowGroups());
-                    if (why != null) {
-                        r.add(f + ": " + why);
-                    }
+                    String why = bad != null ? null : unsupported(pr.getFileMetaData().getSchema(), pr.getRowGroups());
+                    bad = why == null ? bad : f + ": " + why;
+                    rows += pr.getRecordCount();
                 } catch (IOException | RuntimeException e) {
                     throw new IllegalArgumentException("cannot read the Parquet footer of " + f
                             + " (corrupt or truncated?): " + e.getMessage(), e);
                 }
             }
-            return r.iterator();
+            return List.of(new Footers(bad, rows)).iterator();
         }).collect();
-        return bad.isEmpty() ? null : bad.get(0);
+        String bad = each.stream().map(Footers::unsupported).filter(java.util.Objects::nonNull).findFirst().orElse(null);
+        return new Footers(bad, each.stream().mapToLong(Footers::rows).sum());
     }
 
     /**

@@ -376,7 +376,7 @@ public final class AssignSidJob {
      * encoded); read comes from the input's Parquet footers.
      */
     private static SidManifest.Counts count(ItemInput in, Dataset<Row> w) {
-        long read = in.raw().count();
+        long read = in.rows(); // the files' footers
         long encoded = 0;
         Map<String, Long> byReason = new TreeMap<>();
         for (Row r : w.groupBy(AssignTask.REASON).count().collectAsList()) {

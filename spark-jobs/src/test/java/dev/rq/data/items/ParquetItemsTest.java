@@ -129,6 +129,10 @@ class ParquetItemsTest {
         assertThat(fastWhy.toString()).isEqualTo("fast Parquet reader");
         assertThat(sparkWhy.toString()).startsWith("Spark's Parquet reader");
         assertThat(fast).hasSize(3007).containsExactlyElementsOf(slow);
+        System.setProperty(ItemInput.FAST_PARQUET, "true");
+        ItemInput in = ItemInput.open(spark, uri, new SidDataConfig("item_id", "embedding", "label"), DIM);
+        in.checkedRows(new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()), new StringBuilder());
+        assertThat(in.rows()).isEqualTo(3007); // from the footers the fast reader checked
         assertThat(String.join("\n", fast)).contains("null_id", "null_embedding", "length 0, expected 24",
                 "length 23, expected 24", "length 94, expected 24", "NaN", "null]", "file:");
     }
