@@ -287,7 +287,7 @@ public final class StepLoop {
         long wait;
         long[] copies = {0};
         try (NDScope scope = new NDScope()) { // frees the step's activations and gradient copies
-            GradientAccumulator acc = new GradientAccumulator(params, plan.slots(), plan.stats());
+            GradientAccumulator acc = new GradientAccumulator(params, plan.slots(), plan.accumulationSteps(), plan.stats());
             Micro micro = new Micro(acc);
             for (int a = 0; a < plan.accumulationSteps(); a++) {
                 long s = System.nanoTime();
