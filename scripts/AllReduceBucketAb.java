@@ -24,10 +24,14 @@ import java.util.Map;
  * calling-thread CPU time (1 libtorch thread), and the Java heap each variant allocates on its first
  * call (its host buffers). Checks that both return the same bits.
  *
+ * With a third argument {@code ring}: two ranks as two threads of this JVM over the real TCP ring on
+ * loopback (TcpRingCollective), each reducing its own copy of the gradients; prints rank 0's wall time
+ * per call (copies + transfer; a wall-clock figure: run it on an idle machine) and its thread CPU.
+ *
  * After `bin/rq --help`, from the repository root:
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true -Xmx3g \
- *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/AllReduceBucketAb.java \
- *     ROUNDS [LARGE_MILLIONS]
+ *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes:spark-jobs/target/classes" \
+ *     scripts/AllReduceBucketAb.java ROUNDS [LARGE_MILLIONS [ring]]
  */
 public class AllReduceBucketAb {
     /** Two ranks holding the same values: the sum is x + x. */
@@ -58,6 +62,10 @@ public class AllReduceBucketAb {
                 big.put("w" + k, m.randomNormal(new Shape(large / 6)));
             }
             models.put("synthetic " + large / 1_000_000 + " M", big);
+            if (a.length > 2 && a[2].equals("ring")) {
+                ring(models, rounds);
+                return;
+            }
             Collective c = new Doubling();
             long[] buckets = {1L << 40, GradientReduction.DEFAULT_BUCKET_ELEMENTS};
             String[] names = {"one bucket (before)", "25 MB buckets"};
@@ -93,6 +101,67 @@ public class AllReduceBucketAb {
                         e.getKey(), n, rounds, names[0], median(cpu[0]), names[1], median(cpu[1]),
                         median(cpu[0]) / median(cpu[1]), heap[0] / 1e6, heap[1] / 1e6);
             }
+        }
+    }
+
+    /** Rank 0's wall and thread CPU time per call over a 2-rank TCP ring, the variants alternating. */
+    static void ring(Map<String, Map<String, NDArray>> models, int rounds) throws Exception {
+        var rv = new dev.rq.collective.LocalRendezvous(2, java.time.Duration.ofSeconds(60));
+        long[] buckets = {1L << 40, GradientReduction.DEFAULT_BUCKET_ELEMENTS};
+        var mx = ManagementFactory.getThreadMXBean();
+        double[][][] times = new double[models.size()][4][rounds]; // wall one, wall 25 MB, cpu one, cpu 25 MB
+        Thread[] threads = new Thread[2];
+        Throwable[] errors = new Throwable[2];
+        for (int rank = 0; rank < 2; rank++) {
+            int me = rank;
+            threads[rank] = new Thread(() -> {
+                try (var c = dev.rq.collective.TcpRingCollective.builder().rank(me).worldSize(2).host("127.0.0.1")
+                        .rendezvous(rv.forRank(me)).runToken("bench").timeout(java.time.Duration.ofSeconds(120))
+                        .connect()) {
+                    int mi = 0;
+                    for (var e : models.entrySet()) {
+                        GradientReduction.Buffer[] bufs = {new GradientReduction.Buffer(buckets[0]),
+                                new GradientReduction.Buffer(buckets[1])};
+                        for (int r = -1; r < rounds; r++) { // round -1: warm-up
+                            for (int v : (r % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0})) {
+                                try (NDManager s = e.getValue().values().iterator().next().getManager().newSubManager()) {
+                                    Map<String, NDArray> local = new LinkedHashMap<>();
+                                    e.getValue().forEach((k, g) -> local.put(k, g.duplicate()));
+                                    local.values().forEach(g -> g.attach(s));
+                                    c.barrier();
+                                    long w = System.nanoTime();
+                                    long t = mx.getCurrentThreadCpuTime();
+                                    GradientReduction.reduce(local, new float[3], 2, c, null, bufs[v]);
+                                    if (me == 0 && r >= 0) {
+                                        times[mi][v][r] = (System.nanoTime() - w) / 1e6;
+                                        times[mi][2 + v][r] = (mx.getCurrentThreadCpuTime() - t) / 1e6;
+                                    }
+                                }
+                            }
+                        }
+                        mi++;
+                    }
+                } catch (Throwable t) {
+                    errors[me] = t;
+                }
+            }, "rank-" + rank);
+            threads[rank].start();
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        for (Throwable t : errors) {
+            if (t != null) {
+                throw new RuntimeException(t);
+            }
+        }
+        int mi = 0;
+        for (var e : models.entrySet()) {
+            long n = e.getValue().values().stream().mapToLong(NDArray::size).sum();
+            double[][] x = times[mi++];
+            System.out.printf("%s over the TCP ring (2 ranks, rank 0, medians of %d): %,d values; one bucket %.1f ms"
+                    + " wall / %.1f ms CPU, 25 MB buckets %.1f ms wall / %.1f ms CPU (wall %.2fx)%n", e.getKey(), rounds, n,
+                    median(x[0]), median(x[2]), median(x[1]), median(x[3]), median(x[0]) / median(x[1]));
         }
     }
 
