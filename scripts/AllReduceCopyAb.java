@@ -20,7 +20,8 @@ import java.util.Map;
 
 /**
  * Host-copy cost of the gradient all-reduce (GradientReduction) with and without the in-place tensor
- * views (-Drq.allreduce.views, session 11), on gradients of the shapes of both quickstart models: a
+ * views (-Drq.allreduce.views, session 11; since session 12 "false" means a libtorch copy of each gradient,
+ * not the pre-session-11 Java copies: scripts/AllReduceBucketAb.java measures the buckets), on gradients of the shapes of both quickstart models: a
  * two-rank collective whose all-reduce adds the buffer to itself (the ring's transfer is left out, so
  * what is timed is the copies, allocations and the scaling), the two variants alternating call by call
  * in one JVM, calling-thread CPU time (1 libtorch thread). Also checks that both variants return the
@@ -74,7 +75,7 @@ public class AllReduceCopyAb {
                     }
                 }
                 double off = median(cpu[0]), on = median(cpu[1]);
-                System.out.printf("%s: %,d gradient values; copies as before %.2f ms, views %.2f ms per call"
+                System.out.printf("%s: %,d gradient values; views off %.2f ms, views %.2f ms per call"
                         + " (thread CPU, median of %d): %.2fx%n", e.getKey(), n, off, on, rounds, off / on);
             }
         }
