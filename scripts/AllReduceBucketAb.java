@@ -31,9 +31,13 @@ import java.util.Map;
  * After `bin/rq --help`, from the repository root:
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true -Xmx3g \
  *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes:spark-jobs/target/classes" \
- *     scripts/AllReduceBucketAb.java ROUNDS [LARGE_MILLIONS [ring]]
+ *     scripts/AllReduceBucketAb.java ROUNDS [LARGE_MILLIONS [ring|copies [BUCKET_MB]]]
+ * (BUCKET_MB: the bucketed variant's size, default 25; "copies" = the default mode)
  */
 public class AllReduceBucketAb {
+    static long BUCKET;
+    static String NAME;
+
     /** Two ranks holding the same values: the sum is x + x. */
     static final class Doubling implements Collective {
         public int rank() { return 0; }
@@ -47,6 +51,9 @@ public class AllReduceBucketAb {
     public static void main(String[] a) throws Exception {
         int rounds = Integer.parseInt(a[0]);
         long large = a.length > 1 ? Long.parseLong(a[1]) * 1_000_000L : 50_000_000L;
+        double mb = a.length > 3 ? Double.parseDouble(a[3]) : 25;
+        BUCKET = GradientReduction.bucketElements(mb);
+        NAME = (mb == (long) mb ? String.valueOf((long) mb) : String.valueOf(mb)) + " MB buckets";
         Engines.pytorch(1);
         var mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         try (NDManager m = Engines.newManager()) {
@@ -57,7 +64,7 @@ public class AllReduceBucketAb {
             }
             TransformerRunConfig tc = TransformerRunConfig.load(Path.of("conf/rqtransformer/quickstart.yaml"), List.of());
             models.put("RQ-Transformer quickstart", shapesOf(RqTransformer.create(tc.model(), m, 0).params().trainable(), m));
-            Map<String, NDArray> big = new LinkedHashMap<>(); // 6 equal tensors, each larger than a 25 MB bucket
+            Map<String, NDArray> big = new LinkedHashMap<>(); // 6 equal tensors, each larger than a 25 MB bucket (the default)
             for (int k = 0; k < 6; k++) {
                 big.put("w" + k, m.randomNormal(new Shape(large / 6)));
             }
@@ -67,8 +74,8 @@ public class AllReduceBucketAb {
                 return;
             }
             Collective c = new Doubling();
-            long[] buckets = {1L << 40, GradientReduction.DEFAULT_BUCKET_ELEMENTS};
-            String[] names = {"one bucket (before)", "25 MB buckets"};
+            long[] buckets = {1L << 40, BUCKET};
+            String[] names = {"one bucket (before)", NAME};
             for (var e : models.entrySet()) {
                 long n = e.getValue().values().stream().mapToLong(NDArray::size).sum();
                 GradientReduction.Buffer[] bufs = {new GradientReduction.Buffer(buckets[0]),
@@ -107,9 +114,9 @@ public class AllReduceBucketAb {
     /** Rank 0's wall and thread CPU time per call over a 2-rank TCP ring, the variants alternating. */
     static void ring(Map<String, Map<String, NDArray>> models, int rounds) throws Exception {
         var rv = new dev.rq.collective.LocalRendezvous(2, java.time.Duration.ofSeconds(60));
-        long[] buckets = {1L << 40, GradientReduction.DEFAULT_BUCKET_ELEMENTS};
+        long[] buckets = {1L << 40, BUCKET};
         var mx = ManagementFactory.getThreadMXBean();
-        double[][][] times = new double[models.size()][4][rounds]; // wall one, wall 25 MB, cpu one, cpu 25 MB
+        double[][][] times = new double[models.size()][4][rounds]; // wall one, wall bucketed, cpu one, cpu bucketed
         Thread[] threads = new Thread[2];
         Throwable[] errors = new Throwable[2];
         for (int rank = 0; rank < 2; rank++) {
@@ -160,7 +167,7 @@ public class AllReduceBucketAb {
             long n = e.getValue().values().stream().mapToLong(NDArray::size).sum();
             double[][] x = times[mi++];
             System.out.printf("%s over the TCP ring (2 ranks, rank 0, medians of %d): %,d values; one bucket %.1f ms"
-                    + " wall / %.1f ms CPU, 25 MB buckets %.1f ms wall / %.1f ms CPU (wall %.2fx)%n", e.getKey(), rounds, n,
+                    + " wall / %.1f ms CPU, " + NAME + " %.1f ms wall / %.1f ms CPU (wall %.2fx)%n", e.getKey(), rounds, n,
                     median(x[0]), median(x[2]), median(x[1]), median(x[3]), median(x[0]) / median(x[1]));
         }
     }

@@ -2,7 +2,7 @@
 # scripts/allreduce-share.sh: the data-parallel all-reduce's share of a training step (issue 12), for
 # the bench64 RQ-VAE and the quickstart RQ-VAE, 2 ranks on local Spark.
 #
-#   scripts/allreduce-share.sh [--steps N] [--skip K] [--workers W] [--out DIR] [--data DIR]
+#   scripts/allreduce-share.sh [--steps N] [--skip K] [--workers W] [--out DIR] [--data DIR] [--set KEY=VALUE]...
 #
 # Runs `rq train-vae` for N steps on each config (every step logged, no checkpoint until the last) and
 # prints, over the logged steps after the first K (warm-up), the medians per step of rank 0 (the rank
@@ -19,6 +19,7 @@
 #   --workers W  ranks (default 2)
 #   --out DIR    run folders and summary.txt (default target/allreduce-share-<time>)
 #   --data DIR   dataset root (default data/emoji)
+#   --set K=V    config override for both runs (repeatable), e.g. --set train.allreduce_bucket_mb=1
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STEPS=60
@@ -26,6 +27,7 @@ SKIP=10
 WORKERS=2
 OUT=
 DATA=data/emoji
+SETS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) STEPS=$2; shift 2 ;;
@@ -33,7 +35,8 @@ while [[ $# -gt 0 ]]; do
     --workers) WORKERS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --set) SETS+=(--set "$2"); shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "allreduce-share: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +52,7 @@ for name in bench64 quickstart; do
   echo "$name $(uptime)" | tee -a "$OUT/load.txt"
   rm -rf "$OUT/$name"
   bin/rq train-vae --conf "conf/rqvae/$name.yaml" --data "$DATA/train" --out "$OUT/$name" --workers "$WORKERS" \
-    --max-steps "$STEPS" --checkpoint-every "$STEPS" --set train.log_every=1 >"$OUT/$name.out" 2>&1 \
+    --max-steps "$STEPS" --checkpoint-every "$STEPS" --set train.log_every=1 "${SETS[@]}" >"$OUT/$name.out" 2>&1 \
     || { echo "allreduce-share: train-vae $name failed, see $OUT/$name.out" >&2; tail -3 "$OUT/$name.out" >&2; exit 1; }
 done
 echo "end $(uptime)" | tee -a "$OUT/load.txt"
