@@ -11,6 +11,11 @@ import java.util.List;
  * returns bit-identical results on every rank, and the result does not depend on timing (fixed
  * chunking and a fixed summation order). Arrays are host float arrays; callers copy NDArrays to
  * and from the host around a call.
+ *
+ * <p>Where the order of {@link #allReduceSum(float[])} depends on an element's position, it must do so
+ * only through the segment {@code [s*L/N, (s+1)*L/N)} that holds it (as the TCP ring does): the
+ * trainer's gradient buckets ({@code dev.rq.model.train.GradientReduction}) rely on this to give the
+ * bits of one call over all gradients.
  */
 public interface Collective extends AutoCloseable {
 
