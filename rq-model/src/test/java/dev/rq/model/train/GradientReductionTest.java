@@ -30,8 +30,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * documented order (element i of segment {@code [s*L/N, (s+1)*L/N)} of each call's array as the left fold
  * from rank s+1 round to rank s), every bucket size gives the bits of one unbucketed all-reduce of all
  * gradients and statistics, for N = 2 and N = 3, while no array passed to the collective exceeds the
- * bucket; parameters larger than a bucket, tensors read through several views, and the copy path
- * ({@code rq.allreduce.views=false}) included. (spark-jobs' GradientReductionRingTest does the same over
+ * bucket; parameters larger than a bucket, tensors read through several views, a non-contiguous
+ * gradient and the copy path ({@code rq.allreduce.views=false}) included. (spark-jobs' GradientReductionRingTest does the same over
  * the real TcpRingCollective.)
  */
 class GradientReductionTest {
@@ -139,6 +139,16 @@ class GradientReductionTest {
                 for (int k = 0; k < SHAPES.length; k++) {
                     Shape s = new Shape(SHAPES[k]);
                     float[] v = new float[(int) s.size()];
+                    if (k == 0) { // a non-contiguous gradient (a transposed view): copied, in logical order
+                        long rows = s.get(0);
+                        long cols = s.get(1);
+                        for (int j = 0; j < v.length; j++) { // base[c][r] = V[r * cols + c]
+                            v[j] = value(r, i + (int) ((j % rows) * cols + j / rows));
+                        }
+                        i += v.length;
+                        local.put("p" + k, Tensors.of(rm, v, new Shape(cols, rows)).transpose());
+                        continue;
+                    }
                     for (int j = 0; j < v.length; j++) {
                         v[j] = value(r, i++);
                     }
