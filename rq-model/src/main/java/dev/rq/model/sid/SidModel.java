@@ -204,8 +204,13 @@ public final class SidModel implements SidCoder {
 
     @Override
     public NDArray codes(NDArray x) {
-        return levels.codes(encode(x));
+        NDArray z = encode(x);
+        return dev.rq.model.engine.Switches.on(LEVEL_CHUNKS)
+                ? Levels.codesByRows(levels, config.depth(), z, Levels.CODE_ROWS) : levels.codes(z);
     }
+
+    /** Switch: {@code -Drq.sid.level_chunks=false} searches the levels over the whole batch at once. */
+    public static final String LEVEL_CHUNKS = "rq.sid.level_chunks";
 
     @Override
     public NDArray reconstruct(NDArray codes) {

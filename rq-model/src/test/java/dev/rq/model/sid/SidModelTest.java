@@ -100,6 +100,26 @@ class SidModelTest {
         }
     }
 
+    /** The levels searched 1,024 rows at a time give the whole batch's codes bit for bit (2 full chunks and a partial one). */
+    @ParameterizedTest
+    @ValueSource(strings = {"gradient", "ema"})
+    void codesByRowChunksEqualTheWholeBatchs(String update) {
+        SidModelConfig c = config(update);
+        try (NDManager m = Engines.newManager(); SidModel model = SidModel.create(c, m, 6)) {
+            NDArray x = Tensors.of(m, new SyntheticItems(3, 24, 30, 5, 0.3).embeddings(0, 3000), new Shape(3000, 24));
+            SidInit.kmeans(model, x.get("0:500"), 64, 5, Rng.of(2), Collective.local());
+            long[] whole = model.levels().codes(model.encode(x)).toLongArray();
+            long[] chunked = model.codes(x).toLongArray(); // Levels.codesByRows, CODE_ROWS = 1024
+            assertThat(chunked).containsExactly(whole);
+            assertThat(java.util.Arrays.stream(whole).distinct().count()).as("codes in use").isGreaterThan(8);
+            if (dev.rq.model.engine.Precision.cpuHasBf16()) { // bf16 searches with one addmm per level
+                model.setPrecision(dev.rq.model.engine.Precision.BF16);
+                assertThat(model.codes(x).toLongArray()).containsExactly(model.levels().codes(model.encode(x))
+                        .toLongArray());
+            }
+        }
+    }
+
     /** Gradient codebooks: dead codes (usage below 1) are re-seeded from the batch in training. */
     @Test
     void gradientCodebookRestartsDeadCodes() {
