@@ -43,6 +43,10 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--top-p", description = "Top-p (nucleus) mass in (0, 1] (default: the checkpoint config's)")
     Double topP;
 
+    @Option(names = "--cfg-scale", description = "Classifier-free guidance scale, 1 = none (default: the checkpoint"
+            + " config's sampling.cfg_scale; other values need a model trained with model.cond_drop_prob > 0)")
+    Double cfgScale;
+
     @Option(names = "--seed", defaultValue = "0", description = "Run seed (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -63,7 +67,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SampleJob.Options o = new SampleJob.Options(checkpoint, vae, classes, perClass, output, temperature, topK, topP,
-                seed, batchSize, threads, precision.orElse(Precision.FP32));
+                seed, batchSize, threads, precision.orElse(Precision.FP32), cfgScale);
         SparkSession spark = SparkSessions.getOrCreate("sample",
                 workers == null ? Runtime.getRuntime().availableProcessors() : workers);
         try {

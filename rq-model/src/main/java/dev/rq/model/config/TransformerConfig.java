@@ -60,7 +60,8 @@ public record TransformerConfig(
         Stack body,
         Stack head,
         Boolean sharedClsEmb,
-        String posEmbHwInit) implements Serializable {
+        String posEmbHwInit,
+        Double condDropProb) implements Serializable {
 
     private static final String P = "model.";
 
@@ -159,6 +160,12 @@ public record TransformerConfig(
                 "only true is supported (depth inputs from cumulative code embeddings, as every released config)");
         ConfigException.require(embdPdrop >= 0 && embdPdrop < 1, P + "embd_pdrop", "must be in [0, 1), got %s",
                 embdPdrop);
+        condDropProb = condDropProb == null ? 0.0 : condDropProb;
+        ConfigException.require(condDropProb >= 0 && condDropProb < 1, P + "cond_drop_prob",
+                "must be in [0, 1), got %s", condDropProb);
+        ConfigException.require(condDropProb == 0 || (vocabSizeCond >= 1 && blockSizeCond <= 1), P + "cond_drop_prob",
+                "classifier-free guidance needs a class condition (vocab_size_cond >= 1, block_size_cond <= 1),"
+                        + " got vocab_size_cond %s, block_size_cond %s", vocabSizeCond, blockSizeCond);
         checkStack(body, "body", embedDim, false);
         checkStack(head, "head", embedDim, true);
     }
@@ -217,6 +224,24 @@ public record TransformerConfig(
     /** @return rows of {@code cond_emb}: max(vocab_size_cond, 1) */
     public int condVocab() {
         return Math.max(vocabSizeCond, 1);
+    }
+
+    /** @return whether the model was trained with a null class for classifier-free guidance */
+    public boolean hasNullClass() {
+        return condDropProb > 0;
+    }
+
+    /** @return the null class (the last row of {@code cond_emb}); only with {@link #hasNullClass()} */
+    public int nullClass() {
+        if (!hasNullClass()) {
+            throw new IllegalStateException("model.cond_drop_prob is 0: the model has no null class");
+        }
+        return condVocab();
+    }
+
+    /** @return rows of {@code cond_emb}: {@link #condVocab()}, plus the null class when {@link #hasNullClass()} */
+    public int condEmbRows() {
+        return condVocab() + (hasNullClass() ? 1 : 0);
     }
 
     /** @return condition tokens Lc: max(block_size_cond, 1) */

@@ -49,6 +49,9 @@ public record TransformerRunConfig(
         loss = loss == null ? Stage2LossConfig.defaults() : loss;
         sampling = sampling == null ? SamplingConfig.defaults() : sampling;
         data = data == null ? DataConfig.defaults() : data;
+        ConfigException.require(!sampling.guided() || model.hasNullClass(), "sampling.cfg_scale",
+                "%s needs a model trained with model.cond_drop_prob > 0 (a null class); use 1 (no guidance)",
+                sampling.cfgScale());
         if (sampling.topK() != null) {
             ConfigException.require(sampling.topK().size() == 1 || sampling.topK().size() == model.depth(),
                     "sampling.top_k", "must be one value or one per depth (%s), got %s", model.depth(), sampling.topK());

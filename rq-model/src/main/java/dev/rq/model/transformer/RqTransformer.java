@@ -71,7 +71,7 @@ public final class RqTransformer implements AutoCloseable {
         this.posCond = params.declare("pos_emb_cond", new long[] {1, lc, d}, ParamStore.Init.NORMAL_002, 0, true, false);
         this.posHw = params.declare("pos_emb_hw", new long[] {1, c.positions(), d}, ParamStore.Init.NORMAL_002, 0, true, false);
         this.posD = params.declare("pos_emb_d", new long[] {1, c.depth(), d}, ParamStore.Init.NORMAL_002, 0, true, false);
-        this.condEmb = params.declare("cond_emb.weight", new long[] {c.condVocab(), d}, ParamStore.Init.NORMAL, 0, true, false);
+        this.condEmb = params.declare("cond_emb.weight", new long[] {c.condEmbRows(), d}, ParamStore.Init.NORMAL, 0, true, false);
         this.inputMlp = new Linear(params, "input_mlp", c.inputEmbedDim(), d, true);
         this.headMlp = new Linear(params, "head_mlp", c.inputEmbedDim(), d, true);
         this.body = new AttentionStack(params, "body_transformer", d, c.body());

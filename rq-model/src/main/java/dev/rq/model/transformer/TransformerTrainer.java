@@ -45,11 +45,17 @@ import java.util.Map;
  * generators keyed by (seed, step, global index), so a step's randomness does not depend on N or
  * M, and the all-reduced update equals that of one rank with the whole batch up to float
  * summation order. The all-reduce is deterministic, so all ranks apply bit-identical updates.
+ *
+ * <p><b>Classifier-free guidance</b> ({@code model.cond_drop_prob} p &gt; 0, not in the official
+ * recipe): a sample's class is replaced by the model's null class when the first uniform of its
+ * generator keyed by (seed, step, global index) on its own stream is below p, so the dropped
+ * samples, like the dropout masks, do not depend on N or M ({@link #dropsCondition}).
  */
 public final class TransformerTrainer {
 
     private static final long DROPOUT_STREAM = 0xD40F;
     private static final long CODES_STREAM = 0xC0DE5;
+    private static final long COND_DROP_STREAM = 0xCF6D;
 
     private final RqTransformer model;
     private final RqVae vae;
@@ -190,7 +196,16 @@ public final class TransformerTrainer {
             if (mb.labels().length != b * lc) {
                 throw new IllegalArgumentException("labels has " + mb.labels().length + " entries, expected " + b * lc);
             }
-            cond = Tensors.of(m, mb.labels()).reshape(b, lc);
+            long[] labels = mb.labels();
+            if (model.config().hasNullClass()) {
+                labels = labels.clone();
+                for (int i = 0; i < b; i++) {
+                    if (dropsCondition(config.seed(), stepNo, first + i, model.config().condDropProb())) {
+                        labels[i] = model.config().nullClass();
+                    }
+                }
+            }
+            cond = Tensors.of(m, labels).reshape(b, lc);
         } else if (model.config().condLength() > 1) {
             cond = m.zeros(new ai.djl.ndarray.types.Shape(b, model.config().condLength()),
                     ai.djl.ndarray.types.DataType.INT64);
@@ -215,6 +230,16 @@ public final class TransformerTrainer {
             soft = vae.softCodes(ze, temp, false, null);
         }
         return new Inputs(soft.get(1), lossConfig.soft() ? soft.get(0) : null, cond);
+    }
+
+    /**
+     * Whether training replaces the class of one sample by the null class (classifier-free guidance).
+     *
+     * @param sample the sample's global index within the step (see the class comment)
+     * @param p {@code model.cond_drop_prob}
+     */
+    public static boolean dropsCondition(long seed, long stepNo, long sample, double p) {
+        return p > 0 && Rng.of(seed, COND_DROP_STREAM, stepNo, sample).nextDouble() < p;
     }
 
     /** @return optimizer moments as host tensors ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) */

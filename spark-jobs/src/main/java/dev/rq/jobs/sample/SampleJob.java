@@ -107,10 +107,20 @@ public final class SampleJob {
      *     its task slots (with {@link #LANES_CONF} false: the executor's cores)
      * @param precision compute precision of the transformer and the decoder (logits and sampling
      *     stay float32)
+     * @param cfgScale classifier-free guidance scale ({@code sampling.cfg_scale}), or null for the
+     *     checkpoint config's
      */
     public record Options(String checkpoint, String vae, String classes, int perClass, String output,
             Double temperature, Integer topK, Double topP, long seed, Integer batchSize, int threads,
-            Precision precision) {
+            Precision precision, Double cfgScale) {
+
+        /** Options with the checkpoint config's guidance scale. */
+        public Options(String checkpoint, String vae, String classes, int perClass, String output,
+                Double temperature, Integer topK, Double topP, long seed, Integer batchSize, int threads,
+                Precision precision) {
+            this(checkpoint, vae, classes, perClass, output, temperature, topK, topP, seed, batchSize, threads,
+                    precision, null);
+        }
 
         /** Options for a float32 run. */
         public Options(String checkpoint, String vae, String classes, int perClass, String output,
@@ -141,6 +151,10 @@ public final class SampleJob {
             }
             if (temperature != null && !(temperature > 0)) {
                 throw new IllegalArgumentException("--temperature must be positive, got " + temperature);
+            }
+            if (cfgScale != null && !(Double.isFinite(cfgScale) && cfgScale >= 0)) {
+                throw new IllegalArgumentException("--cfg-scale must be a finite number >= 0 (1: no guidance), got "
+                        + cfgScale);
             }
         }
     }
@@ -290,8 +304,14 @@ public final class SampleJob {
         SamplingConfig d = config.sampling();
         List<Integer> topK = o.topK() == null ? d.topK() : o.topK() == 0 ? null : List.of(o.topK());
         List<Double> topP = o.topP() == null ? d.topP() : List.of(o.topP());
+        double cfg = o.cfgScale() == null ? d.cfgScale() : o.cfgScale();
+        if (cfg != 1.0 && !config.model().hasNullClass()) {
+            throw new IllegalArgumentException((o.cfgScale() == null ? "sampling.cfg_scale " : "--cfg-scale ") + cfg
+                    + ": this checkpoint was trained without model.cond_drop_prob (no null class for classifier-free"
+                    + " guidance); use 1");
+        }
         return new SamplingConfig(o.temperature() == null ? d.temperature() : o.temperature(), topK, topP,
-                o.batchSize() == null ? d.batchSize() : o.batchSize());
+                o.batchSize() == null ? d.batchSize() : o.batchSize(), cfg);
     }
 
     /** What the output is: its codes table's manifest marks it complete; reruns reuse the image names. */
@@ -414,6 +434,7 @@ public final class SampleJob {
         ObjectNode root = JSON.createObjectNode();
         ObjectNode sm = root.putObject("sampling");
         sm.put("temperature", s.temperature());
+        sm.put("cfg_scale", s.cfgScale());
         if (s.topK() == null) {
             sm.putNull("top_k");
         } else {
@@ -591,6 +612,7 @@ public final class SampleJob {
         kv.put("temperature", s.temperature());
         kv.put("top-k", s.topK() == null ? "none" : s.topK());
         kv.put("top-p", s.topP() == null ? "1.0 (none)" : s.topP());
+        kv.put("guidance scale", s.guided() ? s.cfgScale() : "1 (none)");
         kv.put("seed", o.seed());
         kv.put("batch size", s.batchSize());
         kv.put("job", String.format(Locale.ROOT, "%s, %d tasks, %d threads per model call: %.1f s, %.2f img/s",

@@ -36,6 +36,7 @@ public final class SampleTask implements FlatMapFunction<Iterator<SampleUnit>, R
     private final int[] topK;
     private final double[] topP;
     private final int batchSize;
+    private final double cfgScale;
     private final long seed;
     private final boolean conditional;
     private final int codesLength;
@@ -67,6 +68,7 @@ public final class SampleTask implements FlatMapFunction<Iterator<SampleUnit>, R
         this.topK = topKs(sampling);
         this.topP = topPs(sampling);
         this.batchSize = sampling.batchSize();
+        this.cfgScale = sampling.cfgScale();
         this.seed = seed;
         this.conditional = conditional;
         this.codesLength = codeShape[0] * codeShape[1] * codeShape[2];
@@ -175,6 +177,6 @@ public final class SampleTask implements FlatMapFunction<Iterator<SampleUnit>, R
 
     private SamplingConfig sampling() {
         return new SamplingConfig(temperature, topK == null ? null : Arrays.stream(topK).boxed().toList(),
-                topP == null ? null : Arrays.stream(topP).boxed().toList(), batchSize);
+                topP == null ? null : Arrays.stream(topP).boxed().toList(), batchSize, cfgScale);
     }
 }

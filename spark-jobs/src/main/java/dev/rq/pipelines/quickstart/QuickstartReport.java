@@ -177,6 +177,9 @@ final class QuickstartReport {
         kv.put("model", String.format(Locale.ROOT, "dim %d, %d spatial + %d depth layers, %d heads, %d classes,"
                 + " codes %s, K = %d", m.embedDim(), m.body().nLayer(), m.head().nLayer(), m.body().block().nHead(),
                 m.vocabSizeCond(), m.blockSize(), m.vocab(0)));
+        kv.put("classifier-free guidance", m.hasNullClass() ? String.format(Locale.ROOT, "class dropped to the null"
+                + " class with p = %s in training; samples at guidance scale %s", m.condDropProb(),
+                c.sampling().cfgScale()) : "off (model.cond_drop_prob 0)");
         kv.put("training", String.format(Locale.ROOT, "%d steps on %s, global batch %d, lr %s (%s), %d ranks, %s; loss %s%s",
                 res.steps(), o.splits().get(0), t.batchSize(), t.lr(), t.schedule(), o.workers(),
                 t.computePrecision().id(), c.loss().type(),
@@ -231,10 +234,12 @@ final class QuickstartReport {
         r.heading("Samples");
         r.image(QuickstartJob.EVAL + "/" + QuickstartJob.SAMPLE_OVERVIEW, String.format(Locale.ROOT,
                 "class-conditional samples, one row per class (the first %d of %d per class, seed %d, the config's"
-                + " sampling settings: temperature %s, top-k %s, top-p %s)", Math.min(QuickstartJob.SAMPLE_COLUMNS,
-                stage2.options().perClass()), stage2.options().perClass(), stage2.options().seed(),
-                c.sampling().temperature(), c.sampling().topK() == null ? "none" : c.sampling().topK(),
-                c.sampling().topP() == null ? "none" : c.sampling().topP()));
+                + " sampling settings: temperature %s, top-k %s, top-p %s, classifier-free guidance scale %s)",
+                Math.min(QuickstartJob.SAMPLE_COLUMNS, stage2.options().perClass()), stage2.options().perClass(),
+                stage2.options().seed(), c.sampling().temperature(),
+                c.sampling().topK() == null ? "none" : c.sampling().topK(),
+                c.sampling().topP() == null ? "none" : c.sampling().topP(),
+                c.sampling().guided() ? c.sampling().cfgScale() : "1 (none)"));
         List<String> names = manifest.labelNames() == null ? List.of() : manifest.labelNames();
         r.paragraph("Per-class grids (" + QuickstartJob.SAMPLES + "/grids/, all samples of a class):");
         for (int i = 0; i < res.grids().size(); i++) {

@@ -160,14 +160,16 @@ final class Stage2Stages {
         writeSampleOverview(splits, classes, s2.perClass());
         var sm = r.sampling();
         return Outcome.ran(stage2Result(transformer, grids), String.format(Locale.ROOT, "%d images (%d classes x %d,"
-                + " seed %d; temperature %s, top-k %s, top-p %s), %.2f img/s", classes.size() * s2.perClass(),
-                classes.size(), s2.perClass(), s2.seed(), sm.temperature(), sm.topK() == null ? "none" : sm.topK(),
-                sm.topP() == null ? "none" : sm.topP(), r.manifest().job().imagesPerSecond()));
+                + " seed %d; temperature %s, top-k %s, top-p %s, guidance scale %s), %.2f img/s",
+                classes.size() * s2.perClass(), classes.size(), s2.perClass(), s2.seed(), sm.temperature(),
+                sm.topK() == null ? "none" : sm.topK(), sm.topP() == null ? "none" : sm.topP(),
+                sm.guided() ? sm.cfgScale() : "1 (none)", r.manifest().job().imagesPerSecond()));
     }
 
-    /** @return whether a sample manifest's settings are the config's (temperature, top-k, top-p) */
+    /** @return whether a sample manifest's settings are the config's (temperature, top-k, top-p, guidance) */
     private static boolean sameSampling(JsonNode done, dev.rq.model.config.SamplingConfig want) {
         return done.path("temperature").asDouble() == want.temperature()
+                && done.path("cfg_scale").asDouble(1.0) == want.cfgScale()
                 && done.path("top_k").equals(want.topK() == null ? StageContext.JSON.nullNode()
                         : StageContext.JSON.valueToTree(want.topK()))
                 && done.path("top_p").equals(want.topP() == null ? StageContext.JSON.nullNode()

@@ -68,10 +68,14 @@ class QuickstartJobTest {
                 List.of("train.max_steps=4", "train.log_every=1", "data.decode_threads=1"));
     }
 
-    /** The tiny RQ-Transformer (K = 32, 10 classes) on the tiny RQ-VAE: 4 steps, held-out at steps 2 and 4. */
+    /**
+     * The tiny RQ-Transformer (K = 32, 10 classes) on the tiny RQ-VAE: 4 steps, held-out at steps 2 and 4;
+     * classifier-free guidance on (null class, scale 2), as in conf/rqtransformer/quickstart.yaml.
+     */
     static QuickstartJob.Stage2 tinyStage2() throws Exception {
         TransformerRunConfig c = TransformerRunConfig.load(repo().resolve("conf/rqtransformer/tiny.yaml"),
-                List.of("train.max_steps=4", "train.checkpoint_every=2", "train.log_every=1"));
+                List.of("train.max_steps=4", "train.checkpoint_every=2", "train.log_every=1", "model.cond_drop_prob=0.1",
+                        "sampling.cfg_scale=2.0"));
         return new QuickstartJob.Stage2(c, "conf/rqtransformer/tiny.yaml --stage2-max-steps 4", SAMPLES_PER_CLASS, 7);
     }
 
@@ -198,7 +202,9 @@ class QuickstartJobTest {
         assertThat(html).contains("Stage 2: RQ-Transformer").contains("Bits per code (validation)")
                 .contains("held-out bits/code").contains("unigram entropy").contains("train-transformer")
                 .contains(String.format(java.util.Locale.ROOT, "%.3f", s2.heldOutMeanBitsPerCode()))
-                .contains("Samples");
+                .contains("Samples").contains("classifier-free guidance scale 2.0")
+                .contains("class dropped to the null class with p = 0.1");
+        assertThat(state0().path("stages").path("sample").path("note").asText()).contains("guidance scale 2.0");
         for (String img : List.of("eval/stage2-bits.png", "eval/stage2-heldout-depths.png", "eval/samples.png", "samples/grids/class-0.png", "samples/grids/class-8.png")) {
             assertThat(html).contains("<img src=\"" + img + "\"");
             BufferedImage b = ImageIO.read(out.resolve(img).toFile());
@@ -215,6 +221,10 @@ class QuickstartJobTest {
         assertThat(st.path("held_out_mean_bits_per_code").asDouble()).isCloseTo(s2.heldOutMeanBitsPerCode(),
                 org.assertj.core.data.Offset.offset(1e-3));
         assertThat(state.path("stages").path("sample").path("status").asText()).isEqualTo("ran");
+    }
+
+    private static JsonNode state0() throws Exception {
+        return new ObjectMapper().readTree(out.resolve("quickstart.json").toFile());
     }
 
     @Test
