@@ -156,6 +156,7 @@ public final class DecodeJob {
                             + shape[2] + "] (the table's depth D)");
                 }
             }
+            checkDriverFits(rows.size(), depths.size(), res, Runtime.getRuntime().maxMemory());
             List<int[]> codes = rows.stream().map(TokenRow::getCodes).toList();
             int n = rows.size();
             try (StagedOutput staged = StagedOutput.begin(o.output(), conf, OUTPUT)) {
@@ -206,6 +207,38 @@ public final class DecodeJob {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The most elements of one Java array (the JDK's own bound, a little under 2^31). */
+    static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
+
+    /**
+     * Fails, before any output is touched, when the decoded images cannot be held on the driver.
+     * Decode keeps every image of every level in the driver's heap ({@code rows × levels × 3·res²}
+     * floats, twice over with several levels, plus the grid's {@code rows × levels × (res+2)²} int
+     * pixels), and one Java array holds fewer than 2^31 elements: at 256 px one level fits at most
+     * 10,922 rows, whatever the heap. Whole splits are reconstructed on the executors by {@code rq
+     * eval}.
+     *
+     * @param rows rows to decode
+     * @param levels decoded depths per row ({@code --depths}; 1 without it)
+     * @param res image side
+     * @param maxHeap the driver's heap bound ({@link Runtime#maxMemory})
+     * @throws IllegalArgumentException naming {@code --limit} and the rows that fit
+     */
+    static void checkDriverFits(long rows, int levels, int res, long maxHeap) {
+        long per = 3L * res * res;
+        long gridPixels = (long) levels * (res + 2) * (res + 2); // per row
+        long largest = Math.max((long) levels * per, gridPixels); // elements per row of the largest array
+        long bytesPerRow = 4 * (per * (levels == 1 ? 1 : 2L * levels) + gridPixels);
+        long fit = Math.min(MAX_ARRAY / largest, maxHeap / 2 / bytesPerRow);
+        if (rows > fit) {
+            throw new IllegalArgumentException(String.format(Locale.ROOT, "--limit %d: rq decode holds every decoded"
+                    + " image on the driver (%d rows x %d level(s) x 3x%dx%d floats, %d MiB, in arrays of at most"
+                    + " 2^31 elements, within half the driver heap of %d MiB); at most %d rows fit: decode fewer rows"
+                    + " (--limit, --split, --variant; rq quickstart: --decode-limit) or reconstruct a whole split"
+                    + " with rq eval", rows, rows, levels, res, res, rows * bytesPerRow >> 20, maxHeap >> 20, fit));
+        }
+    }
 
     private static void checkCompatible(VaeCheckpoint.Loaded l, TokenManifest m, Options o) throws IOException {
         QuantizerConfig q = l.config().model().hparams();

@@ -157,4 +157,19 @@ class DecodeJobTest {
                 tmp.resolve("bad").toString(), 1, null, null, false, 0, List.of(5))))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--depths: 5");
     }
+
+    /** Driver-held images: one Java array bounds the rows at 256 px whatever the heap; the heap bounds them too. */
+    @Test
+    void rowsThatCannotBeHeldOnTheDriverFailBeforeDecoding() {
+        DecodeJob.checkDriverFits(12, 1, 16, 3L << 30);
+        DecodeJob.checkDriverFits(10_922, 1, 256, 1L << 50); // 10,922 x 3 x 256 x 256 < 2^31 - 8
+        assertThatThrownBy(() -> DecodeJob.checkDriverFits(10_923, 1, 256, 1L << 50))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("--limit 10923: rq decode holds every decoded image on the driver")
+                .hasMessageContaining("at most 10922 rows fit");
+        // 4 levels at 256 px: 4 x (2 x 4 x 196,608 + 4 x 258^2) = 7,356,480 bytes a row, in half of 4 GiB: 291 rows
+        DecodeJob.checkDriverFits(291, 4, 256, 4L << 30);
+        assertThatThrownBy(() -> DecodeJob.checkDriverFits(1_000, 4, 256, 4L << 30))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 291 rows fit");
+    }
 }
