@@ -208,6 +208,11 @@ public final class CanonicalDataset {
         return groupStart[shard].length - 1;
     }
 
+    /** Rows of one row group of a shard (from the footer read by {@link #open}). */
+    public long rowGroupRows(int shard, int group) {
+        return groupStart[shard][group + 1] - groupStart[shard][group];
+    }
+
     /**
      * Locates a global row.
      *

@@ -198,7 +198,7 @@ public final class EvalJob {
 
         // input rows and tasks
         Split s = split(o, conf);
-        List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(s.dataset(), s.name(), s.rel(), conf), o.limit());
+        List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(s.dataset(), s.name(), s.rel()), o.limit());
         long images = ranges.stream().mapToLong(RowRange::rows).sum();
         if (images < 2) {
             throw new IllegalArgumentException("split " + s.name() + " of " + o.data() + " has " + images

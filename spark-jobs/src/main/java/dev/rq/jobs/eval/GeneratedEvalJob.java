@@ -169,7 +169,7 @@ public final class GeneratedEvalJob {
                 tasks = (int) Math.max(1, Math.min(tasks, (images + batch - 1) / batch));
                 genFiles = written.table(out, GENERATED_DIR, fromCodes(g, images, tasks, models, batch), conf);
             } else {
-                List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(g.split().dataset(), g.split().name(), g.split().rel(), conf),
+                List<RowRange> ranges = RowPlan.head(RowPlan.rowGroups(g.split().dataset(), g.split().name(), g.split().rel()),
                         o.limit());
                 images = ranges.stream().mapToLong(RowRange::rows).sum();
                 checkCount(images, "--generated " + o.generated());
@@ -186,7 +186,7 @@ public final class GeneratedEvalJob {
             written.stats(out, "generated", genStats);
             Long refImages = null;
             if (refSplit != null) {
-                List<RowRange> ranges = RowPlan.rowGroups(refSplit.dataset(), refSplit.name(), refSplit.rel(), conf);
+                List<RowRange> ranges = RowPlan.rowGroups(refSplit.dataset(), refSplit.name(), refSplit.rel());
                 long n = ranges.stream().mapToLong(RowRange::rows).sum();
                 checkCount(n, "--reference " + o.reference());
                 List<RowPlan.Task> plan = RowPlan.cut(ranges,

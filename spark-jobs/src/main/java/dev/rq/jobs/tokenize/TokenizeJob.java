@@ -210,7 +210,7 @@ public final class TokenizeJob {
         long totalImages = splits.stream().mapToLong(s -> s.dataset().numRows()).sum();
         List<RowRange> groups = new ArrayList<>();
         for (SplitInput s : splits) {
-            groups.addAll(RowPlan.rowGroups(s.dataset(), s.name(), s.rel(), conf));
+            groups.addAll(RowPlan.rowGroups(s.dataset(), s.name(), s.rel()));
         }
         // images per whole number of batches: tasks of a multiple of this pad no batch mid-split
         int perBatch = o.batchSize() / java.math.BigInteger.valueOf(o.batchSize())

@@ -2,11 +2,19 @@ package dev.rq.data.dataset;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** {@link RowPlan#cut} and {@link RowPlan#taskCount}: balanced, batch-aligned, complete, indexed in order. */
+/**
+ * {@link RowPlan#cut} and {@link RowPlan#taskCount}: balanced, batch-aligned, complete, indexed in order;
+ * {@link RowPlan#rowGroups} from the footers the dataset already read.
+ */
 class RowPlanTest {
 
     private static RowRange group(String split, int shard, int g, long first, int rows) {
@@ -71,5 +79,41 @@ class RowPlanTest {
         assertThat(RowPlan.taskCount(1_281_167, 8, 16, 0)).isEqualTo(313); // at most 4096 images per task
         assertThat(RowPlan.taskCount(1906, 2, 16, 500)).isEqualTo(4); // --rows-per-task
         assertThat(RowPlan.taskCount(0, 2, 16, 0)).isEqualTo(1);
+    }
+
+    /** Planning reads no shard again (an object-store split has hundreds): the shard may be gone by then. */
+    @Test
+    void rowGroupsComeFromTheFootersReadAtOpen(@TempDir Path tmp) throws IOException {
+        Path src = Path.of(System.getProperty("rq.repo.dir", "..")).toAbsolutePath().normalize()
+                .resolve("data/emoji/validation");
+        Path split = Files.createDirectories(tmp.resolve("validation"));
+        List<Path> shards = new ArrayList<>();
+        try (var files = Files.list(src)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, split.resolve(f.getFileName()));
+                if (f.getFileName().toString().endsWith(".parquet")) {
+                    shards.add(split.resolve(f.getFileName()));
+                }
+            }
+        }
+        CanonicalDataset d = CanonicalDataset.open(split.toString(), new Configuration());
+        for (Path p : shards) {
+            Files.delete(p); // before: rowGroups opened every shard's footer again (FileNotFoundException)
+        }
+        List<RowRange> groups = RowPlan.rowGroups(d, "validation", "validation");
+        assertThat(groups.stream().mapToLong(RowRange::rows).sum()).isEqualTo(d.numRows()).isEqualTo(186);
+        int k = 0;
+        for (int sh = 0; sh < d.numShards(); sh++) {
+            long first = 0;
+            for (int g = 0; g < d.numRowGroups(sh); g++) {
+                RowRange r = groups.get(k++);
+                assertThat(r.shardRel()).isEqualTo("validation/" + d.info().shards().get(sh).file());
+                assertThat(r.rowGroup()).isEqualTo(g);
+                assertThat(r.groupFirstRow()).isEqualTo(first);
+                assertThat(r.from()).isZero();
+                first += r.rows();
+            }
+        }
+        assertThat(groups).hasSize(k);
     }
 }
