@@ -2,8 +2,14 @@ package dev.rq.data.dataset;
 
 import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -92,40 +98,100 @@ public final class CanonicalDataset {
         Path[] paths = new Path[n];
         long[] start = new long[n + 1];
         long[][] groups = new long[n][];
-        ParquetMetadata[] footers = new ParquetMetadata[n];
         for (int s = 0; s < n; s++) {
-            DatasetInfo.Shard shard = info.shards().get(s);
-            paths[s] = new Path(dir, shard.file());
-            if (!fs.exists(paths[s])) {
-                throw new FileNotFoundException("dataset split " + splitUri + ": shard " + shard.file()
-                        + " listed in " + DatasetLayout.INFO_FILE + " is missing; re-ingest the split");
-            }
-            FileStatus status = fs.getFileStatus(paths[s]);
-            if (status.getLen() != shard.bytes()) {
-                throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " is "
-                        + status.getLen() + " bytes, " + DatasetLayout.INFO_FILE + " says " + shard.bytes()
-                        + " (truncated or replaced); re-ingest the split");
-            }
-            footers[s] = footer(status, conf, splitUri, shard.file());
-            checkSchema(splitUri, shard.file(), footers[s].getFileMetaData().getSchema());
+            paths[s] = new Path(dir, info.shards().get(s).file());
+        }
+        ParquetMetadata[] footers = footers(fs, paths, info, splitUri, conf);
+        for (int s = 0; s < n; s++) {
             List<BlockMetaData> blocks = footers[s].getBlocks();
             groups[s] = new long[blocks.size() + 1];
             for (int g = 0; g < blocks.size(); g++) {
                 groups[s][g + 1] = groups[s][g] + blocks.get(g).getRowCount();
             }
-            long rows = groups[s][groups[s].length - 1];
-            if (rows != shard.rows()) {
-                throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " has "
-                        + rows + " rows, " + DatasetLayout.INFO_FILE + " says " + shard.rows()
-                        + "; re-ingest the split");
-            }
-            start[s + 1] = start[s] + rows;
+            start[s + 1] = start[s] + groups[s][groups[s].length - 1]; // = shard.rows(), checked
         }
         if (start[n] != info.numRows()) {
             throw new IllegalArgumentException("dataset split " + splitUri + ": its shards hold " + start[n]
                     + " rows, " + DatasetLayout.INFO_FILE + " says " + info.numRows() + "; re-ingest the split");
         }
         return new CanonicalDataset(dir, conf, fs, info, paths, start, groups, footers);
+    }
+
+    /** Shards whose sizes and footers {@link #open} reads at once (object stores: a few requests each). */
+    static final int OPEN_THREADS = 16;
+
+    /**
+     * Checks every shard's presence and size and reads its footer and schema, on up to {@link
+     * #OPEN_THREADS} threads: a split has hundreds of shards (150 GB of ImageNet at 256 MB each is
+     * ~560), and the driver and every executor open it. Failures are reported in shard order, as
+     * one pass would.
+     */
+    private static ParquetMetadata[] footers(FileSystem fs, Path[] paths, DatasetInfo info, String splitUri,
+            Configuration conf) throws IOException {
+        int n = paths.length;
+        ParquetMetadata[] out = new ParquetMetadata[n];
+        if (n == 0) {
+            return out;
+        }
+        AtomicInteger id = new AtomicInteger();
+        ExecutorService pool = Executors.newFixedThreadPool(Math.min(OPEN_THREADS, n), r -> {
+            Thread t = new Thread(r, "rq-dataset-open-" + id.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<ParquetMetadata>> pending = new ArrayList<>(n);
+            for (int s = 0; s < n; s++) {
+                int k = s;
+                pending.add(pool.submit(() -> shardFooter(fs, paths[k], info.shards().get(k), splitUri, conf)));
+            }
+            for (int s = 0; s < n; s++) {
+                try {
+                    out[s] = pending.get(s).get();
+                } catch (ExecutionException e) {
+                    Throwable c = e.getCause();
+                    if (c instanceof IOException io) {
+                        throw io;
+                    }
+                    if (c instanceof RuntimeException r) {
+                        throw r;
+                    }
+                    if (c instanceof Error err) {
+                        throw err;
+                    }
+                    throw new IOException(c);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while opening dataset split " + splitUri);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        return out;
+    }
+
+    /** One shard: present, the sidecar's size and rows, a readable footer with the shard schema. */
+    private static ParquetMetadata shardFooter(FileSystem fs, Path path, DatasetInfo.Shard shard, String splitUri,
+            Configuration conf) throws IOException {
+        if (!fs.exists(path)) {
+            throw new FileNotFoundException("dataset split " + splitUri + ": shard " + shard.file()
+                    + " listed in " + DatasetLayout.INFO_FILE + " is missing; re-ingest the split");
+        }
+        FileStatus status = fs.getFileStatus(path);
+        if (status.getLen() != shard.bytes()) {
+            throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " is "
+                    + status.getLen() + " bytes, " + DatasetLayout.INFO_FILE + " says " + shard.bytes()
+                    + " (truncated or replaced); re-ingest the split");
+        }
+        ParquetMetadata footer = footer(status, conf, splitUri, shard.file());
+        checkSchema(splitUri, shard.file(), footer.getFileMetaData().getSchema());
+        long rows = footer.getBlocks().stream().mapToLong(BlockMetaData::getRowCount).sum();
+        if (rows != shard.rows()) {
+            throw new IllegalArgumentException("dataset split " + splitUri + ": shard " + shard.file() + " has "
+                    + rows + " rows, " + DatasetLayout.INFO_FILE + " says " + shard.rows() + "; re-ingest the split");
+        }
+        return footer;
     }
 
     /** Reads a shard's footer; a truncated or non-Parquet file fails naming it. */
