@@ -83,6 +83,9 @@ public final class IngestJob {
     /** Target uncompressed input bytes per output shard when {@code shards} is 0 (auto). */
     public static final long AUTO_SHARD_BYTES = 256L << 20;
 
+    /** The largest ImageFolder file read (one Java array); a larger one is a {@code read_error} reject. */
+    static final long MAX_FILE_BYTES = Integer.MAX_VALUE - 8;
+
     /** Input layouts. */
     public enum InputFormat {
         IMAGEFOLDER,
@@ -298,6 +301,10 @@ public final class IngestJob {
             if (e.label() < 0) {
                 return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
                         RejectReason.OUTSIDE_CLASS_FOLDER, "not inside a class sub-folder");
+            }
+            if (e.size() > MAX_FILE_BYTES) { // readAllBytes would fail the task (and the job), not the file
+                return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(), RejectReason.READ_ERROR,
+                        e.size() + " bytes: larger than one Java array (" + MAX_FILE_BYTES + " bytes)");
             }
             Path p = new Path(e.uri());
             try (InputStream in = p.getFileSystem(sconf.get()).open(p)) {

@@ -163,6 +163,24 @@ class IngestJobTest {
         }
     }
 
+    /** A file larger than one Java array is a read_error reject, not a failed job (sparse: no disk used). */
+    @Test
+    void imageFolderFileOverTwoGibibytesIsRejectedUnread() throws Exception {
+        Path in = tmp.resolve("in");
+        write(in.resolve("a/x.png"), TestImages.encode(TestImages.solid(4, 4, 0), "png"));
+        Files.createDirectories(in.resolve("a"));
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(in.resolve("a/huge.png").toFile(), "rw")) {
+            f.setLength(IngestJob.MAX_FILE_BYTES + 1);
+        }
+        IngestJob.Result res = IngestJob.run(spark, new IngestJob.Options(in.toString(),
+                IngestJob.InputFormat.IMAGEFOLDER, tmp.resolve("out").toString(), "train", 1, null, null, null));
+        assertThat(res.info().ingest().read()).isEqualTo(2);
+        assertThat(res.info().ingest().accepted()).isEqualTo(1);
+        assertThat(res.info().ingest().rejectedByReason()).containsExactlyEntriesOf(Map.of("read_error", 1L));
+        List<Row> rej = spark.read().parquet(tmp.resolve("out/train/_rejects").toString()).collectAsList();
+        assertThat(rej).extracting(r -> r.getString(0)).containsExactly("a/huge.png");
+    }
+
     @Test
     void failedIngestLeavesExistingSplitUntouched() throws Exception {
         Path in = tmp.resolve("in");
