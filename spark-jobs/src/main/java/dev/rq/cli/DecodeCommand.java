@@ -26,7 +26,7 @@ public final class DecodeCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, description = "Output folder URI")
     String output;
 
-    @Option(names = "--limit", defaultValue = "64", description = "Rows to decode (default ${DEFAULT-VALUE})")
+    @Option(names = "--limit", defaultValue = "64", description = "Rows to decode, the first in order (default ${DEFAULT-VALUE}; 0 = every row)")
     int limit;
 
     @Option(names = "--split", description = "Only rows of this split")
@@ -38,7 +38,7 @@ public final class DecodeCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Decode even if the checkpoint's codebook differs from the table's")
     boolean force;
 
-    @Option(names = "--threads", defaultValue = "0", description = "libtorch intra-op threads (default: libtorch's)")
+    @Option(names = "--threads", defaultValue = "0", description = "libtorch intra-op threads per task (default: spark.task.cpus)")
     int threads;
 
     @Option(names = "--depths", split = ",", paramLabel = "K",
@@ -53,11 +53,11 @@ public final class DecodeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Integer v = variant == null ? null : Variant.parseList(variant).get(0).id;
         Precision p = precision.orElse(Precision.FP32);
-        try (SparkSession spark = IngestCommand.session("rq decode", 1)) {
+        try (SparkSession spark = IngestCommand.session("rq decode", null)) {
             PrecisionOption.checkBeforeWork(p, spark);
             DecodeJob.Result r = DecodeJob.run(spark,
                     new DecodeJob.Options(checkpoint, tokens, output, limit, split, v, force, threads, depths, p));
-            System.out.printf("decoded %d rows into %s (grid.png, index.html)%n", r.rows().size(), output);
+            System.out.printf("decoded %d rows into %s (grid.png, index.html)%n", r.count(), output);
         }
         return 0;
     }

@@ -29,6 +29,8 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         registerJava(kryo, "dev.rq.data.items.ParquetItems$Split"); // the fast item reader's tasks
         kryo.register(dev.rq.data.items.ParquetItems.Split[].class);
         registerJava(kryo, "dev.rq.data.items.ParquetItems$Footers");
+        registerJava(kryo, "dev.rq.jobs.decode.DecodeTask$Part"); // rq decode: file names, the first images
+        kryo.register(dev.rq.tables.TokenRow.class); // rq decode: numbered rows, shuffled to their tasks
         registerJava(kryo, "dev.rq.data.items.ItemInput$Duplicate"); // duplicate ids named by the check // assign-sid's ID/reverse files and group counts
         // Spark SQL types of the token-table write path that Spark does not register itself
         register(kryo, "org.apache.spark.sql.types.ShortType$");

@@ -2,20 +2,22 @@ package dev.rq.jobs.decode;
 
 import static org.apache.spark.sql.functions.col;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rq.executor.TaskDevice;
 import dev.rq.io.HadoopDir;
+import dev.rq.io.SerializableHadoopConf;
 import dev.rq.io.StagedOutput;
 import dev.rq.jobs.JobGroup;
+import dev.rq.jobs.tokenize.TokenizerModel;
+import dev.rq.model.checkpoint.CheckpointException;
+import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.config.QuantizerConfig;
-import dev.rq.model.engine.Engines;
+import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.NoGrad;
 import dev.rq.model.engine.Precision;
 import dev.rq.model.vae.RqVae;
@@ -29,24 +31,38 @@ import dev.rq.tables.Variant;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
+import org.apache.spark.storage.StorageLevel;
 import org.slf4j.LoggerFactory;
+import scala.Tuple2;
 
 /**
- * {@code rq decode}: images from a token table. Reads the first {@code limit} rows (ordered by
- * split, source shard, source row, variant), decodes their codes with the RQ-VAE on the driver
- * ({@link RqVae#decodeCodes}, fixed-size batches, on the driver's GPU if Spark assigned it one
- * ({@code spark.driver.resource.gpu.amount}), else on the CPU) and writes one PNG per row ({@code
- * <output>/<split>/<nnnnn>_<id>_v<variant>.png}), {@code grid.png}, {@code index.html} and, last,
- * {@link #MARKER} ({@link StagedOutput}: a rerun first invalidates the older output).
+ * {@code rq decode}: images from a token table, decoded on the executors. The rows (optionally one
+ * split and one variant) are numbered in the order split, source shard, source row, variant (a
+ * distributed sort, a top-k with {@code limit}, then {@code zipWithIndex}); contiguous index ranges
+ * (multiples of {@link #BATCH}) go to tasks, and each task decodes its rows in fixed batches with
+ * the executor's cached RQ-VAE ({@link DecodeTask}, {@link TokenizerModel}: on the task's GPU if
+ * Spark assigned one, else the CPU) and writes one PNG per row straight to the output ({@code
+ * <output>/<split>/<nnnnn>_<id>_v<variant>.png}). Only the first {@link Options#keep} rows' images
+ * come back to the driver, which writes {@code grid.png} (the first {@link #GRID}), {@code
+ * index.html} and, last, {@link #MARKER} ({@link StagedOutput}: a rerun first invalidates the older
+ * output).
+ *
+ * <pre>
+ *   table → filter → orderBy (+ limit) → zipWithIndex → ranges of index → task: 16-row batches
+ *         → PNGs on the output FS → driver: grid (first 64), index.html, _SUCCESS (every file name)
+ * </pre>
  *
  * <p>The checkpoint's codebook must be the one that produced the table (same {@code
  * codebook_sha256}); {@code force} decodes anyway.
@@ -57,13 +73,19 @@ public final class DecodeJob {
     /** Model calls decode this many rows at a time (padded, so every call has the same shape). */
     public static final int BATCH = 16;
 
+    /** grid.png shows at most this many rows (the first), and by default their images come back to the driver. */
+    public static final int GRID = 64;
+
+    /** A task decodes at most about this many rows (more tasks than slots for large inputs: retries stay cheap). */
+    static final long ROWS_PER_TASK = 2048;
+
     /**
      * Options.
      *
      * @param checkpoint RQ-VAE checkpoint URI
      * @param tokens token table URI
      * @param output output folder URI
-     * @param limit rows to decode (≥ 1)
+     * @param limit rows to decode (the first ones in order), or 0 for every row
      * @param split only this split, or null
      * @param variant only this variant id, or null
      * @param force decode even when the codebook differs from the table's
@@ -71,18 +93,29 @@ public final class DecodeJob {
      * @param depths decode with the first k code levels, for each k listed (coarse-to-fine
      *     partial reconstructions, {@link RqVae#decodePartialCodes}); empty = all D levels only
      * @param precision compute precision of the decoder
+     * @param keep the first rows whose decoded images come back to the driver ({@link Result#images};
+     *     {@link #GRID} by default: the grid's); every other image only goes to its PNG
      */
     public record Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
-            boolean force, int threads, List<Integer> depths, Precision precision) {
+            boolean force, int threads, List<Integer> depths, Precision precision, int keep) {
         public Options {
             Objects.requireNonNull(precision, "precision");
             Objects.requireNonNull(checkpoint, "checkpoint");
             Objects.requireNonNull(tokens, "tokens");
             Objects.requireNonNull(output, "output");
-            if (limit <= 0) {
-                throw new IllegalArgumentException("limit must be > 0, got " + limit);
+            if (limit < 0) {
+                throw new IllegalArgumentException("--limit must be >= 0 (0 = every row), got " + limit);
+            }
+            if (keep < 1) {
+                throw new IllegalArgumentException("keep must be > 0, got " + keep);
             }
             depths = List.copyOf(depths == null ? List.of() : depths);
+        }
+
+        /** Options that bring the grid's {@link #GRID} images back to the driver. */
+        public Options(String checkpoint, String tokens, String output, int limit, String split, Integer variant,
+                boolean force, int threads, List<Integer> depths, Precision precision) {
+            this(checkpoint, tokens, output, limit, split, variant, force, threads, depths, precision, GRID);
         }
 
         /** Options of a float32 run. */
@@ -101,13 +134,14 @@ public final class DecodeJob {
     /**
      * Outcome.
      *
-     * @param rows the decoded rows, in order
+     * @param rows the first decoded rows, in order: {@code min(count, Options#keep)} of them
      * @param images their images, NCHW floats in [−1, 1] (not clamped), decoded with the last
      *     entry of {@link Options#depths} (all levels by default)
      * @param resolution R
-     * @param files PNG paths relative to the output folder, in row order
+     * @param files their PNG paths relative to the output folder, in row order
+     * @param count rows decoded in all
      */
-    public record Result(List<TokenRow> rows, float[] images, int resolution, List<String> files) {}
+    public record Result(List<TokenRow> rows, float[] images, int resolution, List<String> files, long count) {}
 
     private DecodeJob() {}
 
@@ -125,7 +159,8 @@ public final class DecodeJob {
     }
 
     private static Result doRun(SparkSession spark, Options o) throws IOException {
-        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        Configuration conf = jsc.hadoopConfiguration();
         TokenTable table = TokenTable.read(spark, o.tokens());
         TokenManifest m = table.manifest();
         Dataset<TokenRow> ds = table.typed();
@@ -136,56 +171,81 @@ public final class DecodeJob {
         if (o.variant() != null) {
             ds = ds.filter(col("variant").equalTo(o.variant()));
         }
-        List<TokenRow> rows = ds.orderBy("split", "sourceShard", "sourceRow", "variant").limit(o.limit())
-                .collectAsList();
-        if (rows.isEmpty()) {
-            throw new IllegalArgumentException("no rows to decode in " + table.uri());
+        // the checkpoint's metadata only: the model is loaded (and its checksums verified) by the executors
+        HadoopDir ckptDir = new HadoopDir(o.checkpoint(), conf);
+        Checkpoints.Loaded ckpt = Checkpoints.read(ckptDir);
+        if (!VaeCheckpoint.KIND.equals(ckpt.manifest().kind())) {
+            throw new CheckpointException(ckptDir.uri() + " holds a '" + ckpt.manifest().kind()
+                    + "' model, not an RQ-VAE");
         }
-        Engines.pytorch(o.threads());
-        Device device = TaskDevice.forDriver(spark.sparkContext()); // decoding runs on the driver
-        try (NDManager manager = Engines.newManager(device)) {
-            VaeCheckpoint.Loaded l = VaeCheckpoint.load(new HadoopDir(o.checkpoint(), conf), manager);
-            checkCompatible(l, m, o);
-            l.vae().setPrecision(o.precision());
-            int res = l.config().model().ddconfig().resolution();
-            int[] shape = table.codeShape();
-            List<Integer> depths = o.depths().isEmpty() ? List.of(shape[2]) : o.depths();
-            for (int k : depths) {
-                if (k < 1 || k > shape[2]) {
-                    throw new IllegalArgumentException("--depths: " + k + " is not a number of code levels in [1, "
-                            + shape[2] + "] (the table's depth D)");
-                }
+        RqVaeRunConfig config = ckpt.config(RqVaeRunConfig.class);
+        checkCompatible(ckpt, config, m, o);
+        int res = config.model().ddconfig().resolution();
+        int[] shape = table.codeShape();
+        List<Integer> depths = o.depths().isEmpty() ? List.of(shape[2]) : o.depths();
+        for (int k : depths) {
+            if (k < 1 || k > shape[2]) {
+                throw new IllegalArgumentException("--depths: " + k + " is not a number of code levels in [1, "
+                        + shape[2] + "] (the table's depth D)");
             }
-            checkDriverFits(rows.size(), depths.size(), res, Runtime.getRuntime().maxMemory());
-            List<int[]> codes = rows.stream().map(TokenRow::getCodes).toList();
-            int n = rows.size();
+        }
+        long keep = o.limit() > 0 ? Math.min(o.keep(), o.limit()) : o.keep();
+        checkDriverFits(keep, depths.size(), res, Runtime.getRuntime().maxMemory());
+        int threads = o.threads() > 0 ? o.threads() : Integer.parseInt(spark.conf().get("spark.task.cpus", "1"));
+
+        // global row numbers from the ordered rows: a distributed sort (with --limit: a top-k), then zipWithIndex
+        Dataset<TokenRow> sorted = ds.orderBy("split", "sourceShard", "sourceRow", "variant");
+        if (o.limit() > 0) {
+            sorted = sorted.limit(o.limit());
+        }
+        JavaPairRDD<Long, TokenRow> indexed = sorted.toJavaRDD().zipWithIndex().mapToPair(Tuple2::swap)
+                .persist(StorageLevel.MEMORY_AND_DISK_SER());
+        try {
+            long n = indexed.count();
+            if (n == 0) {
+                throw new IllegalArgumentException("no rows to decode in " + table.uri());
+            }
+            long batches = (n + BATCH - 1) / BATCH;
+            long tasks = Math.max(jsc.defaultParallelism(), (n + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
+            long perTask = BATCH * ((batches + tasks - 1) / tasks);
+            int parts = (int) ((n + perTask - 1) / perTask);
             try (StagedOutput staged = StagedOutput.begin(o.output(), conf, OUTPUT)) {
-                HadoopDir out = new HadoopDir(staged.root(), conf);
-                float[] images = null;
+                String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
+                TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, o.precision(),
+                        new SerializableHadoopConf(conf));
+                DecodeTask task = new DecodeTask(model, staged.uri(), new SerializableHadoopConf(conf), shape, depths,
+                        !o.depths().isEmpty(), keep, threads);
+                LOG.info("rq decode: {}, batch {}, {} threads/task", DecodeTask.describe(n, parts, perTask), BATCH,
+                        threads);
+                List<DecodeTask.Part> done = new ArrayList<>(indexed
+                        .repartitionAndSortWithinPartitions(new DecodeTask.IndexRanges(parts, perTask))
+                        .mapPartitions(task).collect());
+                done.sort(Comparator.comparingLong(DecodeTask.Part::first));
                 List<List<String>> files = new ArrayList<>();
                 float[][] perDepth = new float[depths.size()][];
+                List<TokenRow> rows = new ArrayList<>();
+                for (DecodeTask.Part p : done) {
+                    rows.addAll(p.rows());
+                }
+                int per = 3 * res * res;
                 for (int j = 0; j < depths.size(); j++) {
-                    int k = depths.get(j);
-                    images = decode(l.vae(), codes, shape, BATCH, k);
-                    perDepth[j] = images;
-                    files.add(writePngs(out, rows, images, res, o.depths().isEmpty() ? "" : "_d" + k));
-                }
-                try (OutputStream s = out.create("grid.png")) {
-                    if (depths.size() == 1) {
-                        ImageGrid.writePng(ImageGrid.grid(images, n, 3, res, res), s);
-                    } else { // one row per image, one column per depth
-                        int per = 3 * res * res;
-                        float[] all = new float[n * depths.size() * per];
-                        for (int i = 0; i < n; i++) {
-                            for (int j = 0; j < depths.size(); j++) {
-                                System.arraycopy(perDepth[j], i * per, all, (i * depths.size() + j) * per, per);
-                            }
+                    List<String> f = new ArrayList<>();
+                    float[] images = new float[Math.toIntExact((long) rows.size() * per)];
+                    int at = 0;
+                    for (DecodeTask.Part p : done) {
+                        f.addAll(p.files().get(j));
+                        float[] x = p.images().get(j);
+                        if (x != null) {
+                            System.arraycopy(x, 0, images, at, x.length);
+                            at += x.length;
                         }
-                        ImageGrid.writePng(ImageGrid.grid(all, n * depths.size(), 3, res, res, depths.size(), 2,
-                                0xFFFFFF), s);
                     }
+                    files.add(f);
+                    perDepth[j] = images;
                 }
-                writeIndex(out, o, m, rows, files, depths);
+                HadoopDir out = new HadoopDir(staged.root(), conf);
+                writeGrid(out, perDepth, Math.min(rows.size(), GRID), res);
+                writeIndex(out, o, m, n, rows, files, depths);
                 List<String> written = new ArrayList<>();
                 files.forEach(written::addAll);
                 written.add("grid.png");
@@ -200,10 +260,36 @@ public final class DecodeJob {
                 files.forEach(f -> f.forEach(fileArray::add));
                 staged.commit(written, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(marker));
                 LOG.info("decoded {} rows of {} into {}", n, table.uri(), staged.uri());
-                l.vae().close();
-                return new Result(rows, images, res, files.get(files.size() - 1));
+                List<String> last = files.get(files.size() - 1);
+                return new Result(rows, perDepth[depths.size() - 1], res, last.subList(0, rows.size()), n);
+            }
+        } finally {
+            indexed.unpersist(false);
+        }
+    }
+
+    /** grid.png: the first {@code g} images; with several depths one row per image, one column per depth. */
+    private static void writeGrid(HadoopDir out, float[][] perDepth, int g, int res) throws IOException {
+        try (OutputStream s = out.create("grid.png")) {
+            if (perDepth.length == 1) {
+                ImageGrid.writePng(ImageGrid.grid(perDepth[0], g, 3, res, res), s);
+            } else {
+                int per = 3 * res * res;
+                int levels = perDepth.length;
+                float[] all = new float[g * levels * per];
+                for (int i = 0; i < g; i++) {
+                    for (int j = 0; j < levels; j++) {
+                        System.arraycopy(perDepth[j], i * per, all, (i * levels + j) * per, per);
+                    }
+                }
+                ImageGrid.writePng(ImageGrid.grid(all, g * levels, 3, res, res, levels, 2, 0xFFFFFF), s);
             }
         }
+    }
+
+    /** PNG name of the row with global index {@code i}: {@code <nnnnn>_<id>_v<variant><suffix>.png}. */
+    static String fileName(long i, TokenRow r, String suffix) {
+        return String.format(Locale.ROOT, "%05d_%s_v%d%s.png", i, safe(r.getId()), r.getVariant(), suffix);
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -212,14 +298,14 @@ public final class DecodeJob {
     static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     /**
-     * Fails, before any output is touched, when the decoded images cannot be held on the driver.
-     * Decode keeps every image of every level in the driver's heap ({@code rows × levels × 3·res²}
-     * floats, twice over with several levels, plus the grid's {@code rows × levels × (res+2)²} int
-     * pixels), and one Java array holds fewer than 2^31 elements: at 256 px one level fits at most
-     * 10,922 rows, whatever the heap. Whole splits are reconstructed on the executors by {@code rq
-     * eval}.
+     * Fails, before any output is touched, when the images that come back to the driver ({@link
+     * Options#keep}: the grid's {@link #GRID} by default; the quickstart's decode stage asks for all
+     * its rows, for their PSNR) cannot be held there: {@code rows × levels × 3·res²} floats, twice
+     * over with several levels, plus up to as many grid pixels, and one Java array holds fewer than
+     * 2^31 elements: at 256 px one level fits at most 10,922 rows, whatever the heap. The PNGs of
+     * all other rows never reach the driver.
      *
-     * @param rows rows to decode
+     * @param rows rows whose images come back
      * @param levels decoded depths per row ({@code --depths}; 1 without it)
      * @param res image side
      * @param maxHeap the driver's heap bound ({@link Runtime#maxMemory})
@@ -232,22 +318,23 @@ public final class DecodeJob {
         long bytesPerRow = 4 * (per * (levels == 1 ? 1 : 2L * levels) + gridPixels);
         long fit = Math.min(MAX_ARRAY / largest, maxHeap / 2 / bytesPerRow);
         if (rows > fit) {
-            throw new IllegalArgumentException(String.format(Locale.ROOT, "--limit %d: rq decode holds every decoded"
-                    + " image on the driver (%d rows x %d level(s) x 3x%dx%d floats, %d MiB, in arrays of at most"
+            throw new IllegalArgumentException(String.format(Locale.ROOT, "--limit %d: rq decode returns these rows'"
+                    + " decoded images to the driver (%d rows x %d level(s) x 3x%dx%d floats, %d MiB, in arrays of at most"
                     + " 2^31 elements, within half the driver heap of %d MiB); at most %d rows fit: decode fewer rows"
                     + " (--limit, --split, --variant; rq quickstart: --decode-limit) or reconstruct a whole split"
                     + " with rq eval", rows, rows, levels, res, res, rows * bytesPerRow >> 20, maxHeap >> 20, fit));
         }
     }
 
-    private static void checkCompatible(VaeCheckpoint.Loaded l, TokenManifest m, Options o) throws IOException {
-        QuantizerConfig q = l.config().model().hparams();
+    private static void checkCompatible(Checkpoints.Loaded ckpt, RqVaeRunConfig config, TokenManifest m,
+            Options o) throws IOException {
+        QuantizerConfig q = config.model().hparams();
         List<Integer> shape = List.of(q.codeShape().get(0), q.codeShape().get(1), q.depth());
         if (!shape.equals(m.codeShape())) {
             throw new IllegalArgumentException("checkpoint code shape " + shape + " differs from the table's "
                     + m.codeShape());
         }
-        String sha = ModelHashes.codebookSha256(l.vae().stateTensors(), q);
+        String sha = ModelHashes.codebookSha256(ckpt, q);
         if (!sha.equals(m.tokenizer().codebookSha256())) {
             String msg = "codebook of " + o.checkpoint() + " (SHA-256 " + sha + ") is not the one that produced "
                     + o.tokens() + " (" + m.tokenizer().codebookSha256() + ", checkpoint "
@@ -309,27 +396,8 @@ public final class DecodeJob {
         return out == null ? new float[0] : out;
     }
 
-    private static List<String> writePngs(HadoopDir out, List<TokenRow> rows, float[] images, int res, String suffix)
-            throws IOException {
-        List<String> files = new ArrayList<>();
-        Map<String, HadoopDir> dirs = new LinkedHashMap<>();
-        for (int i = 0; i < rows.size(); i++) {
-            TokenRow r = rows.get(i);
-            HadoopDir d = dirs.get(r.getSplit());
-            if (d == null) {
-                d = out.child(safe(r.getSplit()));
-                dirs.put(r.getSplit(), d);
-            }
-            String name = String.format(Locale.ROOT, "%05d_%s_v%d%s.png", i, safe(r.getId()), r.getVariant(), suffix);
-            try (OutputStream s = d.create(name)) {
-                ImageGrid.writePng(ImageGrid.image(images, i, 3, res, res), s);
-            }
-            files.add(safe(r.getSplit()) + "/" + name);
-        }
-        return files;
-    }
-
-    private static void writeIndex(HadoopDir out, Options o, TokenManifest m, List<TokenRow> rows,
+    /** index.html: inputs, the row count, the grid, and a table of the rows that came back (the first ones). */
+    private static void writeIndex(HadoopDir out, Options o, TokenManifest m, long n, List<TokenRow> rows,
             List<List<String>> files, List<Integer> depths) throws IOException {
         Map<String, Object> kv = new LinkedHashMap<>();
         kv.put("token table", o.tokens());
@@ -337,7 +405,10 @@ public final class DecodeJob {
         kv.put("table tokenizer", m.tokenizer().checkpointUri());
         kv.put("codebook SHA-256", m.tokenizer().codebookSha256());
         kv.put("code shape", m.codeShape() + " " + m.codeDtype() + ", K = " + m.codebookSize());
-        kv.put("rows", rows.size());
+        kv.put("rows", n);
+        kv.put("grid and table", Math.min(rows.size(), GRID) == n && rows.size() == n ? "every row"
+                : "grid: the first " + Math.min(rows.size(), GRID) + " rows; table: the first " + rows.size()
+                        + " (every file: _SUCCESS)");
         kv.put("code levels decoded", depths.size() == 1 ? depths.get(0) + " of " + m.codeShape().get(2)
                 : depths + " of " + m.codeShape().get(2) + " (grid: one row per image, one column per level count)");
         List<List<Object>> table = new ArrayList<>();

@@ -22,7 +22,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The RQ-VAE of a tokenize job on an executor: this small serializable handle travels with the
+ * The RQ-VAE of a tokenize job (and of a decode job: {@code DecodeTask} decodes with the same
+ * cache entry) on an executor: this small serializable handle travels with the
  * tasks; the model itself is loaded lazily, once per executor JVM and device, by the one
  * executor-wide cache ({@link ExecutorModels}, keyed by checkpoint URI and SHA-256) onto the
  * task's device ({@link TaskDevice}: the GPU Spark assigned to the task, else the CPU), verified

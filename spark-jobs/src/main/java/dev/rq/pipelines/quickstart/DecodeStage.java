@@ -28,7 +28,8 @@ import org.apache.hadoop.fs.Path;
 
 /**
  * The <b>decode</b> stage: {@link DecodeJob} of the evaluation split's center-crop rows into {@code
- * <out>/decode}, the PSNR of every reconstruction against its original (the evaluation transform of
+ * <out>/decode} (decoded on the executors; every image also comes back to the driver, bounded by
+ * {@code DecodeJob.checkDriverFits}), the PSNR of every reconstruction against its original (the evaluation transform of
  * the source image, as the tokenizer saw it), {@code eval/comparison.png}, and {@code eval/eval.json}
  * written last (it marks the stage done: skipped when it names the same table, checkpoint and rows).
  */
@@ -59,7 +60,7 @@ final class DecodeStage {
         }
         DecodeJob.Result d = DecodeJob.run(c.spark, new DecodeJob.Options(vae.finalCheckpoint(), c.tokensUri,
                 c.decodeUri, limit, c.o.evalSplit(), Variant.CENTER.id, false, 0, List.of(),
-                c.o.config().train().computePrecision()));
+                c.o.config().train().computePrecision(), Math.max(1, limit))); // every image back: the PSNR below
         int res = d.resolution();
         int len = 3 * res * res;
         float[] originals = originals(splits.get(c.o.evalSplit()), d.rows(), res);

@@ -158,6 +158,50 @@ class DecodeJobTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--depths: 5");
     }
 
+    /**
+     * The whole table ({@code limit} 0) decoded by several tasks on local[2,3] and by one on
+     * local[1]: the same files, byte for byte, numbered in the table's order.
+     */
+    @Test
+    void severalTasksWriteTheSameFilesAsOneInTheTablesOrder() throws Exception {
+        Path two = tmp.resolve("two");
+        DecodeJob.Result a = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table, two.toString(), 0,
+                null, null, false, 1));
+        List<TokenRow> ordered = dev.rq.tables.TokenTable.read(spark, table).typed()
+                .orderBy("split", "sourceShard", "sourceRow", "variant").collectAsList();
+        assertThat(ordered.size()).isGreaterThan(2 * DecodeJob.BATCH); // more than one task's batches
+        assertThat(a.count()).isEqualTo(ordered.size());
+        assertThat(a.rows()).hasSize(Math.min(ordered.size(), DecodeJob.GRID));
+        spark.stop(); // the same decode in one task slot
+        spark = org.apache.spark.sql.SparkSession.builder().master("local[1]").appName("DecodeJobTest1")
+                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+                .config("spark.kryo.registrationRequired", "true")
+                .config("spark.kryo.registrator", "dev.rq.jobs.RqKryoRegistrator")
+                .config("spark.sql.shuffle.partitions", "1").getOrCreate();
+        Path one = tmp.resolve("one");
+        DecodeJob.Result b = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table, one.toString(), 0,
+                null, null, false, 1));
+        assertThat(b.count()).isEqualTo(a.count());
+        assertThat(b.images()).isEqualTo(a.images());
+        List<String> files;
+        try (var w = Files.walk(two)) {
+            files = w.filter(Files::isRegularFile).map(f -> two.relativize(f).toString())
+                    .filter(f -> f.endsWith(".png")).sorted().toList();
+        }
+        assertThat(files).hasSize(ordered.size() + 1); // + grid.png
+        for (int i = 0; i < ordered.size(); i++) {
+            TokenRow r = ordered.get(i);
+            String f = DecodeJob.safe(r.getSplit()) + "/" + DecodeJob.fileName(i, r, "");
+            assertThat(files).contains(f);
+        }
+        for (String f : files) {
+            assertThat(Files.readAllBytes(one.resolve(f))).as(f).isEqualTo(Files.readAllBytes(two.resolve(f)));
+        }
+        assertThat(Files.readString(one.resolve("index.html"))).isEqualTo(Files.readString(two.resolve("index.html")));
+    }
+
     /** Driver-held images: one Java array bounds the rows at 256 px whatever the heap; the heap bounds them too. */
     @Test
     void rowsThatCannotBeHeldOnTheDriverFailBeforeDecoding() {
@@ -165,7 +209,7 @@ class DecodeJobTest {
         DecodeJob.checkDriverFits(10_922, 1, 256, 1L << 50); // 10,922 x 3 x 256 x 256 < 2^31 - 8
         assertThatThrownBy(() -> DecodeJob.checkDriverFits(10_923, 1, 256, 1L << 50))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageStartingWith("--limit 10923: rq decode holds every decoded image on the driver")
+                .hasMessageStartingWith("--limit 10923: rq decode returns these rows' decoded images to the driver")
                 .hasMessageContaining("at most 10922 rows fit");
         // 4 levels at 256 px: 4 x (2 x 4 x 196,608 + 4 x 258^2) = 7,356,480 bytes a row, in half of 4 GiB: 291 rows
         DecodeJob.checkDriverFits(291, 4, 256, 4L << 30);
