@@ -12,7 +12,7 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.io.StagedOutput;
 import dev.rq.jobs.JobGroup;
-import dev.rq.jobs.tokenize.TokenizerModel;
+import dev.rq.executor.RqVaeModel;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.ModelHashes;
@@ -52,7 +52,7 @@ import scala.Tuple2;
  * split and one variant) are numbered in the order split, source shard, source row, variant (a
  * distributed sort, a top-k with {@code limit}, then {@code zipWithIndex}); contiguous index ranges
  * (multiples of {@link #BATCH}) go to tasks, and each task decodes its rows in fixed batches with
- * the executor's cached RQ-VAE ({@link DecodeTask}, {@link TokenizerModel}: on the task's GPU if
+ * the executor's cached RQ-VAE ({@link DecodeTask}, {@link RqVaeModel}: on the task's GPU if
  * Spark assigned one, else the CPU) and writes one PNG per row straight to the output ({@code
  * <output>/<split>/<nnnnn>_<id>_v<variant>.png}). Only the first {@link Options#keep} rows' images
  * come back to the driver, which writes {@code grid.png} (the first {@link #GRID}), {@code
@@ -211,7 +211,7 @@ public final class DecodeJob {
             int parts = (int) ((n + perTask - 1) / perTask);
             try (StagedOutput staged = StagedOutput.begin(o.output(), conf, OUTPUT)) {
                 String modelSha = ckpt.manifest().files().get(Checkpoints.MODEL).sha256();
-                TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, o.precision(),
+                RqVaeModel model = new RqVaeModel(ckptDir.uri(), modelSha, threads, o.precision(),
                         new SerializableHadoopConf(conf));
                 DecodeTask task = new DecodeTask(model, staged.uri(), new SerializableHadoopConf(conf), shape, depths,
                         !o.depths().isEmpty(), keep, threads);

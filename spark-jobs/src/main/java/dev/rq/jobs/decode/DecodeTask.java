@@ -2,7 +2,7 @@ package dev.rq.jobs.decode;
 
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
-import dev.rq.jobs.tokenize.TokenizerModel;
+import dev.rq.executor.RqVaeModel;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.vae.RqVae;
 import dev.rq.report.ImageGrid;
@@ -22,7 +22,7 @@ import scala.Tuple2;
 
 /**
  * One decode task: its rows (a contiguous range of global row indices, in index order) decoded in
- * batches of {@link DecodeJob#BATCH} with the executor's cached RQ-VAE ({@link TokenizerModel}:
+ * batches of {@link DecodeJob#BATCH} with the executor's cached RQ-VAE ({@link RqVaeModel}:
  * the same cache entry as a tokenize job of that checkpoint) and written as PNGs straight under the
  * output root through Hadoop FileSystem. Returns one {@link Part}: the file names of all its rows
  * and, for the rows with index below {@code returned}, the rows and their float images.
@@ -46,7 +46,7 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
     record Part(long first, List<List<String>> files, List<TokenRow> rows, List<float[]> images)
             implements Serializable {}
 
-    private final TokenizerModel model;
+    private final RqVaeModel model;
     private final String root;
     private final SerializableHadoopConf conf;
     private final int[] codeShape;
@@ -61,7 +61,7 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
      * @param suffixed file names carry {@code _d<k>} (with {@code --depths})
      * @param returned rows with a smaller global index come back with their images
      */
-    DecodeTask(TokenizerModel model, String root, SerializableHadoopConf conf, int[] codeShape,
+    DecodeTask(RqVaeModel model, String root, SerializableHadoopConf conf, int[] codeShape,
             List<Integer> depths, boolean suffixed, long returned, int threads) {
         this.model = model;
         this.root = root;

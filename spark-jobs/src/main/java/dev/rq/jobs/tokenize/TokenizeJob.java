@@ -5,6 +5,7 @@ import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
 import dev.rq.data.dataset.RowPlan;
 import dev.rq.data.dataset.RowRange;
+import dev.rq.executor.RqVaeModel;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.io.StagedOutput;
@@ -55,7 +56,7 @@ import org.slf4j.LoggerFactory;
  * <p>Plan (driver, no cluster work): verify the checkpoint (checksums) and hash its codebook; open
  * every split and cut the rows of all its row groups into tasks of nearly equal size, in whole
  * batches ({@link #plan}). Write (one Spark job): the tasks ({@link TokenizeTask}: background
- * decode thread, fixed-size batches, the executor's shared model from {@link TokenizerModel}) feed
+ * decode thread, fixed-size batches, the executor's shared model from {@link RqVaeModel}) feed
  * a {@link TokenTableWriter} that writes each task's Parquet files straight under the output.
  * Commit: read the written rows back and require exactly {@code images × variants} rows and
  * distinct (shard, row, variant) keys per split; write {@code _tokens_manifest.json}, which lists
@@ -149,7 +150,7 @@ public final class TokenizeJob {
      * @param skeleton the manifest without counts, files and timing
      * @param schema the rows' schema (provenance in the codes metadata)
      */
-    private record Plan(List<SplitInput> splits, List<RowPlan.Task> tasks, TokenizeTask task, TokenizerModel model,
+    private record Plan(List<SplitInput> splits, List<RowPlan.Task> tasks, TokenizeTask task, RqVaeModel model,
             int threads, TokenManifest skeleton, StructType schema) {}
 
     /** Runs the job on {@code spark} (any master): plan, write, commit. */
@@ -224,7 +225,7 @@ public final class TokenizeJob {
                 labelNames, spark);
         StructType schema = TokenTableSchema.schema(codeType, o.withLatents(), skeleton.toCompactJson());
         int failPartition = Integer.parseInt(spark.conf().get(TEST_FAIL_PARTITION, "-1"));
-        TokenizerModel model = new TokenizerModel(ckptDir.uri(), modelSha, threads, o.precision(), sconf);
+        RqVaeModel model = new RqVaeModel(ckptDir.uri(), modelSha, threads, o.precision(), sconf);
         TokenizeTask task = new TokenizeTask(model, sconf, o.variants(), o.batchSize(), size, codeShape, ks,
                 codeType == TokenTableSchema.CodeType.INT16, o.withLatents(), q.embedDim(), failPartition);
         LOG.info("tokenize {} images ({} splits) x {} variants in {} tasks of about {} images, batch {}, {} threads/task",

@@ -5,6 +5,7 @@ import dev.rq.data.dataset.RowPlan;
 import dev.rq.data.dataset.RowRange;
 import dev.rq.data.image.ImageDecodeException;
 import dev.rq.executor.ExecutorDatasets;
+import dev.rq.executor.RqVaeModel;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.tables.Variant;
 import dev.rq.tables.Views;
@@ -35,7 +36,7 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(TokenizeTask.class);
 
-    private final TokenizerModel model;
+    private final RqVaeModel model;
     private final SerializableHadoopConf conf;
     private final List<Variant> variants;
     private final int batchSize;
@@ -59,7 +60,7 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task
      * @param latentChannels C
      * @param failPartition test hook: the first attempt of this partition throws midway (-1 = off)
      */
-    public TokenizeTask(TokenizerModel model, SerializableHadoopConf conf, List<Variant> variants, int batchSize,
+    public TokenizeTask(RqVaeModel model, SerializableHadoopConf conf, List<Variant> variants, int batchSize,
             int size, int[] codeShape, int[] codebookSizes, boolean shortCodes, boolean withLatents,
             int latentChannels, int failPartition) {
         this.model = model;
@@ -101,7 +102,7 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task
             });
         }
         long t0 = System.nanoTime();
-        TokenizerModel.Loaded m;
+        RqVaeModel.Loaded m;
         try {
             m = model.get();
         } catch (RuntimeException e) {
@@ -168,8 +169,8 @@ public final class TokenizeTask implements FlatMapFunction<Iterator<RowPlan.Task
         }
     }
 
-    private List<Row> encode(TokenizerModel.Loaded m, Batch b) {
-        TokenizerModel.Encoded e = m.encode(b.x, batchSize, size, latentBytes > 0);
+    private List<Row> encode(RqVaeModel.Loaded m, Batch b) {
+        RqVaeModel.Encoded e = m.encode(b.x, batchSize, size, latentBytes > 0);
         List<Row> rows = new ArrayList<>(b.count);
         int depth = codebookSizes.length;
         for (int i = 0; i < b.count; i++) {

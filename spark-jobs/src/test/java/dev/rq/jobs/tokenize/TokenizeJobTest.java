@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.executor.ExecutorModels;
+import dev.rq.executor.RqVaeModel;
 import dev.rq.model.checkpoint.ModelHashes;
 import dev.rq.model.checkpoint.Checkpoints;
 import dev.rq.model.checkpoint.LocalDir;
@@ -77,9 +78,9 @@ class TokenizeJobTest {
     @Test
     void writesSchemaCountsProvenanceAndInProcessCodes() throws Exception {
         String out = tmp.resolve("tokens").toString();
-        int loadsBefore = ExecutorModels.loadCount(TokenizerModel.KIND);
+        int loadsBefore = ExecutorModels.loadCount(RqVaeModel.KIND);
         TokenizeJob.Result r = TokenizeJob.run(spark, options(out, List.of(Variant.CENTER, Variant.HFLIP), true));
-        assertThat(ExecutorModels.loadCount(TokenizerModel.KIND) - loadsBefore).as("one load per executor").isLessThanOrEqualTo(1);
+        assertThat(ExecutorModels.loadCount(RqVaeModel.KIND) - loadsBefore).as("one load per executor").isLessThanOrEqualTo(1);
 
         // manifest
         TokenManifest m = TokenManifest.read(out, spark.sparkContext().hadoopConfiguration());

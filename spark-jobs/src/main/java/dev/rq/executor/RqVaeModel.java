@@ -1,4 +1,4 @@
-package dev.rq.jobs.tokenize;
+package dev.rq.executor;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -6,8 +6,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import dev.rq.executor.ExecutorModels;
-import dev.rq.executor.TaskDevice;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.engine.NoGrad;
@@ -22,8 +20,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The RQ-VAE of a tokenize job (and of a decode job: {@code DecodeTask} decodes with the same
- * cache entry) on an executor: this small serializable handle travels with the
+ * The RQ-VAE of the tokenize and decode jobs on an executor (both load it through this one cache
+ * entry): this small serializable handle travels with the
  * tasks; the model itself is loaded lazily, once per executor JVM and device, by the one
  * executor-wide cache ({@link ExecutorModels}, keyed by checkpoint URI and SHA-256) onto the
  * task's device ({@link TaskDevice}: the GPU Spark assigned to the task, else the CPU), verified
@@ -38,9 +36,9 @@ import org.slf4j.LoggerFactory;
  * convolutions parallelise poorly inside one call and OpenMP workers spin while the other core
  * decodes or writes.
  */
-public final class TokenizerModel implements Serializable {
+public final class RqVaeModel implements Serializable {
     private static final long serialVersionUID = 3L;
-    private static final Logger LOG = LoggerFactory.getLogger(TokenizerModel.class);
+    private static final Logger LOG = LoggerFactory.getLogger(RqVaeModel.class);
 
     /** The {@link ExecutorModels} kind of tokenizer models. */
     public static final String KIND = "tokenizer";
@@ -58,7 +56,7 @@ public final class TokenizerModel implements Serializable {
      * @param precision compute precision of the encoder
      * @param conf Hadoop configuration to open the checkpoint with
      */
-    public TokenizerModel(String checkpointUri, String modelSha256, int threads, Precision precision,
+    public RqVaeModel(String checkpointUri, String modelSha256, int threads, Precision precision,
             SerializableHadoopConf conf) {
         this.checkpointUri = checkpointUri;
         this.modelSha256 = modelSha256;
