@@ -69,15 +69,16 @@ final class SparkStandalone implements AutoCloseable {
         SparkStandalone c = new SparkStandalone(dir.toAbsolutePath());
         try {
             c.makeSparkHome();
-            c.masterPort = freePort();
-            c.masterUiPort = freePort();
+            int[] ports = freePorts(2 + workers); // distinct: two probes one after the other may return the same port
+            c.masterPort = ports[0];
+            c.masterUiPort = ports[1];
             c.launch("master", "org.apache.spark.deploy.master.Master", List.of("--host", "127.0.0.1",
                     "--port", String.valueOf(c.masterPort), "--webui-port", String.valueOf(c.masterUiPort)));
             for (int i = 1; i <= workers; i++) {
                 Path work = Files.createDirectories(c.dir.resolve("work-" + i));
                 c.launch("worker-" + i, "org.apache.spark.deploy.worker.Worker", List.of("--host", "127.0.0.1",
                         "--cores", String.valueOf(cores), "--memory", memory,
-                        "--webui-port", String.valueOf(freePort()), "--work-dir", work.toString(), c.masterUrl()));
+                        "--webui-port", String.valueOf(ports[1 + i]), "--work-dir", work.toString(), c.masterUrl()));
             }
             c.awaitWorkers(workers, timeout);
             return c;
@@ -198,9 +199,25 @@ final class SparkStandalone implements AutoCloseable {
         processes.clear();
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-            return s.getLocalPort();
+    /**
+     * @return {@code n} distinct free loopback ports, all held open while they are chosen (probing one port at a
+     *     time can return the same port twice: then the Master's RPC and web UI were asked for one port, the UI
+     *     moved to the next one, and polling the UI port reached the RPC server — "Too large frame")
+     */
+    static int[] freePorts(int n) throws IOException {
+        List<ServerSocket> open = new ArrayList<>();
+        try {
+            int[] ports = new int[n];
+            for (int i = 0; i < n; i++) {
+                ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"));
+                open.add(s);
+                ports[i] = s.getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket s : open) {
+                s.close();
+            }
         }
     }
 }
