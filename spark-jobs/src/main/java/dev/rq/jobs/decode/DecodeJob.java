@@ -20,6 +20,7 @@ import dev.rq.model.config.QuantizerConfig;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.engine.NoGrad;
 import dev.rq.model.engine.Precision;
+import dev.rq.model.metrics.Psnr;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.HtmlReport;
@@ -30,6 +31,7 @@ import dev.rq.tables.TokenTable;
 import dev.rq.tables.Variant;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -141,7 +143,32 @@ public final class DecodeJob {
      * @param files their PNG paths relative to the output folder, in row order
      * @param count rows decoded in all
      */
-    public record Result(List<TokenRow> rows, float[] images, int resolution, List<String> files, long count) {}
+    public record Result(List<TokenRow> rows, float[] images, int resolution, List<String> files, long count,
+            List<Score> scores) {}
+
+    /**
+     * The originals that decoded rows are measured against, read where the rows are decoded (in the
+     * tasks): {@link SourceImages}, the evaluation transform of each row's source image.
+     */
+    public interface Reference extends Serializable {
+        /**
+         * @param rows consecutive rows of one task, in index order
+         * @param res image side R
+         * @return their originals, NCHW floats in [−1, 1] (3·R² per row, in the order of {@code rows})
+         */
+        float[] originals(List<TokenRow> rows, int res) throws IOException;
+    }
+
+    /**
+     * One decoded row measured against its original: what comes back to the driver for every row of
+     * a run with a {@link Reference} (~100 B a row, whatever the resolution).
+     *
+     * @param id the row's id
+     * @param label its label (null when unlabelled)
+     * @param psnr PSNR ({@link Psnr#of}) of its reconstruction (the last entry of {@link Options#depths})
+     *     against {@link Reference#originals}
+     */
+    public record Score(String id, Long label, double psnr) implements Serializable {}
 
     private DecodeJob() {}
 
@@ -154,11 +181,20 @@ public final class DecodeJob {
 
     /** Runs the decode: plan (read the rows, load the model), write the PNGs, commit. */
     public static Result run(SparkSession spark, Options o) throws IOException {
-        return JobGroup.run(spark, "rq-decode", "rq decode " + o.tokens() + " -> " + o.output(), false,
-                () -> doRun(spark, o));
+        return run(spark, o, null);
     }
 
-    private static Result doRun(SparkSession spark, Options o) throws IOException {
+    /**
+     * Runs the decode and, with a {@code reference}, measures every row's reconstruction against its
+     * original in the task that decodes it ({@link Result#scores}, in row order; the images of only
+     * the first {@link Options#keep} rows come back).
+     */
+    public static Result run(SparkSession spark, Options o, Reference reference) throws IOException {
+        return JobGroup.run(spark, "rq-decode", "rq decode " + o.tokens() + " -> " + o.output(), false,
+                () -> doRun(spark, o, reference));
+    }
+
+    private static Result doRun(SparkSession spark, Options o, Reference reference) throws IOException {
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         Configuration conf = jsc.hadoopConfiguration();
         TokenTable table = TokenTable.read(spark, o.tokens());
@@ -214,7 +250,7 @@ public final class DecodeJob {
                 RqVaeModel model = new RqVaeModel(ckptDir.uri(), modelSha, threads, o.precision(),
                         new SerializableHadoopConf(conf));
                 DecodeTask task = new DecodeTask(model, staged.uri(), new SerializableHadoopConf(conf), shape, depths,
-                        !o.depths().isEmpty(), keep, threads);
+                        !o.depths().isEmpty(), keep, threads, reference);
                 LOG.info("rq decode: {}, batch {}, {} threads/task", DecodeTask.describe(n, parts, perTask), BATCH,
                         threads);
                 List<DecodeTask.Part> done = new ArrayList<>(indexed
@@ -224,8 +260,10 @@ public final class DecodeJob {
                 List<List<String>> files = new ArrayList<>();
                 float[][] perDepth = new float[depths.size()][];
                 List<TokenRow> rows = new ArrayList<>();
+                List<Score> scores = new ArrayList<>();
                 for (DecodeTask.Part p : done) {
                     rows.addAll(p.rows());
+                    scores.addAll(p.scores());
                 }
                 int per = 3 * res * res;
                 for (int j = 0; j < depths.size(); j++) {
@@ -261,7 +299,8 @@ public final class DecodeJob {
                 staged.commit(written, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(marker));
                 LOG.info("decoded {} rows of {} into {}", n, table.uri(), staged.uri());
                 List<String> last = files.get(files.size() - 1);
-                return new Result(rows, perDepth[depths.size() - 1], res, last.subList(0, rows.size()), n);
+                return new Result(rows, perDepth[depths.size() - 1], res, last.subList(0, rows.size()), n,
+                        List.copyOf(scores));
             }
         } finally {
             indexed.unpersist(false);
@@ -299,8 +338,8 @@ public final class DecodeJob {
 
     /**
      * Fails, before any output is touched, when the images that come back to the driver ({@link
-     * Options#keep}: the grid's {@link #GRID} by default; the quickstart's decode stage asks for all
-     * its rows, for their PSNR) cannot be held there: {@code rows × levels × 3·res²} floats, twice
+     * Options#keep}: the grid's {@link #GRID} by default; the quickstart's decode stage asks for the
+     * 48 of its comparison grid and measures the PSNR in the tasks) cannot be held there: {@code rows × levels × 3·res²} floats, twice
      * over with several levels, plus up to as many grid pixels, and one Java array holds fewer than
      * 2^31 elements: at 256 px one level fits at most 10,922 rows, whatever the heap. The PNGs of
      * all other rows never reach the driver.
@@ -321,7 +360,7 @@ public final class DecodeJob {
             throw new IllegalArgumentException(String.format(Locale.ROOT, "--limit %d: rq decode returns these rows'"
                     + " decoded images to the driver (%d rows x %d level(s) x 3x%dx%d floats, %d MiB, in arrays of at most"
                     + " 2^31 elements, within half the driver heap of %d MiB); at most %d rows fit: decode fewer rows"
-                    + " (--limit, --split, --variant; rq quickstart: --decode-limit) or reconstruct a whole split"
+                    + " (--limit, --split, --variant) or reconstruct a whole split"
                     + " with rq eval", rows, rows, levels, res, res, rows * bytesPerRow >> 20, maxHeap >> 20, fit));
         }
     }

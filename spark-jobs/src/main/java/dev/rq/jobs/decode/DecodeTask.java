@@ -4,6 +4,7 @@ import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.executor.RqVaeModel;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.metrics.Psnr;
 import dev.rq.model.vae.RqVae;
 import dev.rq.report.ImageGrid;
 import dev.rq.tables.TokenRow;
@@ -25,11 +26,12 @@ import scala.Tuple2;
  * batches of {@link DecodeJob#BATCH} with the executor's cached RQ-VAE ({@link RqVaeModel}:
  * the same cache entry as a tokenize job of that checkpoint) and written as PNGs straight under the
  * output root through Hadoop FileSystem. Returns one {@link Part}: the file names of all its rows
- * and, for the rows with index below {@code returned}, the rows and their float images.
+ * and, for the rows with index below {@code returned}, the rows and their float images; with a
+ * {@link DecodeJob.Reference}, every row's PSNR against its original (read here, per batch).
  *
  * <pre>
  *   (index, row)… → batches of 16 (last padded) → per depth k: decode → PNG per row
- *                 → Part(files…, first rows + images)
+ *                 → [originals → PSNR per row] → Part(files…, first rows + images, scores…)
  * </pre>
  */
 final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow>>, DecodeTask.Part> {
@@ -42,9 +44,10 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
      * @param files per depth, the PNG paths (relative to the root) of the task's rows, in index order
      * @param rows the task's rows with index below {@code returned}
      * @param images per depth, those rows' NCHW floats
+     * @param scores with a reference, every row's PSNR (last depth), in index order; else empty
      */
-    record Part(long first, List<List<String>> files, List<TokenRow> rows, List<float[]> images)
-            implements Serializable {}
+    record Part(long first, List<List<String>> files, List<TokenRow> rows, List<float[]> images,
+            List<DecodeJob.Score> scores) implements Serializable {}
 
     private final RqVaeModel model;
     private final String root;
@@ -54,15 +57,17 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
     private final boolean suffixed;
     private final long returned;
     private final int threads;
+    private final DecodeJob.Reference reference;
 
     /**
      * @param root the output root URI
      * @param depths code levels decoded, one image set per entry
      * @param suffixed file names carry {@code _d<k>} (with {@code --depths})
      * @param returned rows with a smaller global index come back with their images
+     * @param reference originals to measure every row against, or null
      */
     DecodeTask(RqVaeModel model, String root, SerializableHadoopConf conf, int[] codeShape,
-            List<Integer> depths, boolean suffixed, long returned, int threads) {
+            List<Integer> depths, boolean suffixed, long returned, int threads, DecodeJob.Reference reference) {
         this.model = model;
         this.root = root;
         this.conf = conf;
@@ -71,6 +76,7 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
         this.suffixed = suffixed;
         this.returned = returned;
         this.threads = threads;
+        this.reference = reference;
     }
 
     @Override
@@ -89,6 +95,7 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
             images.add(null);
         }
         List<TokenRow> kept = new ArrayList<>();
+        List<DecodeJob.Score> scores = new ArrayList<>();
         long first = -1;
         long expected = -1;
         List<Tuple2<Long, TokenRow>> batch = new ArrayList<>(DecodeJob.BATCH);
@@ -105,16 +112,16 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
             expected++;
             batch.add(t);
             if (batch.size() == DecodeJob.BATCH || !it.hasNext()) {
-                decodeBatch(vae, batch, out, dirs, files, images, kept);
+                decodeBatch(vae, batch, out, dirs, files, images, kept, scores);
                 batch.clear();
             }
         }
-        return List.of(new Part(first, files, kept, images)).iterator();
+        return List.of(new Part(first, files, kept, images, scores)).iterator();
     }
 
     private void decodeBatch(RqVae vae, List<Tuple2<Long, TokenRow>> batch, HadoopDir out,
-            Map<String, HadoopDir> dirs, List<List<String>> files, List<float[]> images, List<TokenRow> kept)
-            throws IOException {
+            Map<String, HadoopDir> dirs, List<List<String>> files, List<float[]> images, List<TokenRow> kept,
+            List<DecodeJob.Score> scores) throws IOException {
         List<int[]> codes = batch.stream().map(t -> t._2().getCodes()).toList();
         int keep = 0;
         for (Tuple2<Long, TokenRow> t : batch) {
@@ -142,6 +149,9 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
                 }
                 files.get(j).add(DecodeJob.safe(r.getSplit()) + "/" + name);
             }
+            if (reference != null && j == depths.size() - 1) {
+                score(batch, x, per, res, scores);
+            }
             if (keep > 0) { // the kept rows are the batch's first ones (indices ascend)
                 float[] prev = images.get(j);
                 int had = prev == null ? 0 : prev.length;
@@ -152,6 +162,17 @@ final class DecodeTask implements FlatMapFunction<Iterator<Tuple2<Long, TokenRow
                 System.arraycopy(x, 0, grown, had, keep * per);
                 images.set(j, grown);
             }
+        }
+    }
+
+    /** Every row's PSNR: its reconstruction (of {@code x}, {@code per} floats a row) against its original. */
+    private void score(List<Tuple2<Long, TokenRow>> batch, float[] x, int per, int res, List<DecodeJob.Score> scores)
+            throws IOException {
+        List<TokenRow> rows = batch.stream().map(Tuple2::_2).toList();
+        float[] originals = reference.originals(rows, res);
+        for (int i = 0; i < rows.size(); i++) {
+            TokenRow r = rows.get(i);
+            scores.add(new DecodeJob.Score(r.getId(), r.getLabel(), Psnr.of(originals, i * per, x, i * per, per)));
         }
     }
 

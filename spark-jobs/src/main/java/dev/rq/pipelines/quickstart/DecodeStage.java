@@ -3,11 +3,8 @@ package dev.rq.pipelines.quickstart;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rq.data.dataset.CanonicalDataset;
-import dev.rq.data.dataset.DatasetInfo;
-import dev.rq.data.image.ImageDecodeException;
 import dev.rq.jobs.decode.DecodeJob;
-import dev.rq.tables.Views;
+import dev.rq.jobs.decode.SourceImages;
 import dev.rq.report.ImageGrid;
 import dev.rq.tables.TokenManifest;
 import dev.rq.tables.TokenRow;
@@ -19,19 +16,20 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import org.apache.hadoop.fs.Path;
 
 /**
  * The <b>decode</b> stage: {@link DecodeJob} of the evaluation split's center-crop rows into {@code
- * <out>/decode} (decoded on the executors; every image also comes back to the driver, bounded by
- * {@code DecodeJob.checkDriverFits}), the PSNR of every reconstruction against its original (the evaluation transform of
- * the source image, as the tokenizer saw it), {@code eval/comparison.png}, and {@code eval/eval.json}
- * written last (it marks the stage done: skipped when it names the same table, checkpoint and rows).
+ * <out>/decode}, decoded on the executors, where each task also measures the PSNR of every
+ * reconstruction against its original ({@link SourceImages}: the evaluation transform of the source
+ * image, as the tokenizer saw it). Back on the driver: every row's id, label and PSNR ({@link
+ * DecodeJob.Score}, ~100 B a row) and the images of only the first {@link QuickstartJob#SHOWN_PAIRS}
+ * rows, for {@code eval/comparison.png} (their originals read again on the driver); then {@code
+ * eval/eval.json}, written last (it marks the stage done: skipped when it names the same table,
+ * checkpoint and rows). Summaries over the per-row values in row order ({@link ReconstructionStats}).
  */
 final class DecodeStage {
 
@@ -58,27 +56,33 @@ final class DecodeStage {
                 // decode again
             }
         }
+        // the PSNR is measured in the decode tasks (SourceImages: each row's source image through the
+        // evaluation transform, read there); only the comparison grid's images come back
         DecodeJob.Result d = DecodeJob.run(c.spark, new DecodeJob.Options(vae.finalCheckpoint(), c.tokensUri,
                 c.decodeUri, limit, c.o.evalSplit(), Variant.CENTER.id, false, 0, List.of(),
-                c.o.config().train().computePrecision(), Math.max(1, limit))); // every image back: the PSNR below
+                c.o.config().train().computePrecision(), QuickstartJob.SHOWN_PAIRS),
+                new SourceImages(evalSplitUri(splits), c.spark.sparkContext().hadoopConfiguration()));
         int res = d.resolution();
-        int len = 3 * res * res;
-        float[] originals = originals(splits.get(c.o.evalSplit()), d.rows(), res);
-        int n = d.rows().size();
+        List<DecodeJob.Score> scores = d.scores();
+        int n = scores.size();
         double[] psnr = new double[n];
         Map<String, List<Double>> perClass = new TreeMap<>();
         List<String> names = manifest.labelNames() == null ? List.of() : manifest.labelNames();
         for (int i = 0; i < n; i++) {
-            psnr[i] = ReconstructionStats.psnr(originals, i * len, d.images(), i * len, len);
-            Long label = d.rows().get(i).getLabel();
+            psnr[i] = scores.get(i).psnr();
+            Long label = scores.get(i).label();
             String cls = label != null && label >= 0 && label < names.size() ? names.get(label.intValue())
                     : String.valueOf(label);
             perClass.computeIfAbsent(cls, k -> new ArrayList<>()).add(psnr[i]);
         }
         ReconstructionStats.Summary s = ReconstructionStats.Summary.of(psnr);
-        writeComparison(originals, d.images(), Math.min(n, QuickstartJob.SHOWN_PAIRS), res);
+        int shown = Math.min(n, QuickstartJob.SHOWN_PAIRS);
+        List<TokenRow> first = d.rows().subList(0, shown);
+        float[] originals = new SourceImages(evalSplitUri(splits), c.spark.sparkContext().hadoopConfiguration())
+                .originals(first, res);
+        writeComparison(originals, d.images(), shown, res);
 
-        ObjectNode e = evalJson(d.rows(), psnr, s, perClass, res, vae, manifest);
+        ObjectNode e = evalJson(scores, s, perClass, res, vae, manifest);
         try (OutputStream os = c.evalDir.create("eval.json")) { // last: marks the stage done
             os.write(StageContext.JSON.writeValueAsBytes(e));
         }
@@ -89,7 +93,7 @@ final class DecodeStage {
     }
 
     /** The content of {@code eval/eval.json}: what was measured, the summaries, and every image's PSNR. */
-    private ObjectNode evalJson(List<TokenRow> rows, double[] psnr, ReconstructionStats.Summary s,
+    private ObjectNode evalJson(List<DecodeJob.Score> rows, ReconstructionStats.Summary s,
             Map<String, List<Double>> perClass, int res, Trained vae, TokenManifest manifest) {
         int n = rows.size();
         ObjectNode e = StageContext.JSON.createObjectNode();
@@ -108,52 +112,18 @@ final class DecodeStage {
                 v.stream().mapToDouble(Double::doubleValue).toArray()))));
         ArrayNode per = e.putArray("per_image");
         for (int i = 0; i < n; i++) {
-            TokenRow r = rows.get(i);
+            DecodeJob.Score r = rows.get(i);
             ObjectNode one = per.addObject();
-            one.put("id", r.getId());
-            one.put("label", r.getLabel());
-            one.put("psnr", Math.round(psnr[i] * 1000) / 1000.0);
+            one.put("id", r.id());
+            one.put("label", r.label());
+            one.put("psnr", Math.round(r.psnr() * 1000) / 1000.0);
         }
         return e;
     }
 
-    /** The model inputs (center view) of the decoded rows' source images, NCHW in [−1, 1]. */
-    private static float[] originals(CanonicalDataset ds, List<TokenRow> rows, int res)
-            throws IOException, ImageDecodeException {
-        DatasetInfo info = ds.info();
-        String rel = new Path(ds.splitDir().toString()).getName();
-        Map<String, Long> shardStart = new HashMap<>();
-        long start = 0;
-        for (DatasetInfo.Shard sh : info.shards()) {
-            shardStart.put(rel + "/" + sh.file(), start);
-            start += sh.rows();
-        }
-        Map<Long, Integer> wanted = new HashMap<>();
-        for (int i = 0; i < rows.size(); i++) {
-            TokenRow r = rows.get(i);
-            Long s0 = shardStart.get(r.getSourceShard());
-            if (s0 == null) {
-                throw new IllegalStateException("token row " + r.getId() + " comes from " + r.getSourceShard()
-                        + ", which is not a shard of " + ds.splitDir());
-            }
-            wanted.put(s0 + r.getSourceRow(), i);
-        }
-        Views views = new Views(res);
-        int len = views.tensorLength();
-        float[] out = new float[rows.size() * len];
-        int found = 0;
-        for (CanonicalDataset.Sample s : ds.readAll()) {
-            Integer i = wanted.get(s.index());
-            if (i != null) {
-                views.write(s.bytes(), List.of(Variant.CENTER), out, i * len);
-                found++;
-            }
-        }
-        if (found != rows.size()) {
-            throw new IllegalStateException("found " + found + " of " + rows.size() + " source images in "
-                    + ds.splitDir());
-        }
-        return out;
+    /** The URI of the evaluation split's canonical dataset folder (the table's source). */
+    private String evalSplitUri(Splits splits) {
+        return splits.get(c.o.evalSplit()).splitDir().toString();
     }
 
     /**

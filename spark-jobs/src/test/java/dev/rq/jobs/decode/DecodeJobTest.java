@@ -13,6 +13,8 @@ import dev.rq.jobs.tokenize.TokenizeJob;
 import dev.rq.model.checkpoint.LocalDir;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
+import dev.rq.model.engine.Precision;
+import dev.rq.model.metrics.Psnr;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.ImageGrid;
 import dev.rq.tables.TokenRow;
@@ -24,6 +26,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import javax.imageio.ImageIO;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -105,6 +108,45 @@ class DecodeJobTest {
         }
         assertThat(ImageIO.read(out.resolve("grid.png").toFile()).getWidth()).isEqualTo(4 * 16 + 5 * 2);
         assertThat(Files.readString(out.resolve("index.html"))).contains("<img src=\"grid.png\"");
+    }
+
+    /**
+     * With a reference, every row (both variants, over several tasks) is scored in its decode task,
+     * exactly as the driver would score it from all the images, while only the first {@code keep}
+     * rows' images come back.
+     */
+    @Test
+    void aReferenceScoresEveryRowInItsTaskWhileOnlyTheFirstKeepImagesComeBack() throws Exception {
+        DecodeJob.Result all = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table,
+                tmp.resolve("all").toString(), 0, null, null, false, 1, List.of(), Precision.FP32, 1000));
+        DecodeJob.Result r = DecodeJob.run(spark, new DecodeJob.Options(ckpt.toString(), table,
+                tmp.resolve("scored").toString(), 0, null, null, false, 1, List.of(), Precision.FP32, 3),
+                new SourceImages(TokenFixtures.emojiValidation(), new Configuration()));
+        int n = 3 * 16 * 16;
+        assertThat(all.count()).isEqualTo(2 * 186);
+        assertThat(all.rows()).hasSize(2 * 186);
+        assertThat(all.scores()).isEmpty();
+        assertThat(r.count()).isEqualTo(2 * 186);
+        assertThat(r.rows()).hasSize(3);
+        assertThat(r.images()).hasSize(3 * n);
+        assertThat(r.files()).hasSize(3);
+        assertThat(r.scores()).hasSize(2 * 186);
+
+        Map<String, float[]> inputs = new HashMap<>();
+        for (TokenFixtures.View v : TokenFixtures.views(TokenFixtures.emojiValidation(), 16,
+                List.of(Variant.CENTER, Variant.HFLIP))) {
+            inputs.put(v.id() + "/" + v.variant(), v.x());
+        }
+        for (int i = 0; i < all.rows().size(); i++) {
+            TokenRow row = all.rows().get(i);
+            DecodeJob.Score s = r.scores().get(i);
+            assertThat(s.id()).isEqualTo(row.getId());
+            assertThat(s.label()).isEqualTo(row.getLabel());
+            // bitwise the driver-side PSNR of the returned image against the evaluation transform of the source
+            assertThat(s.psnr()).as("row %d", i)
+                    .isEqualTo(Psnr.of(inputs.get(row.getId() + "/" + row.getVariant()), 0, all.images(), i * n, n));
+        }
+        assertThat(java.util.Arrays.copyOf(all.images(), 3 * n)).isEqualTo(r.images());
     }
 
     @Test
