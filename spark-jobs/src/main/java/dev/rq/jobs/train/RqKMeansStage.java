@@ -76,6 +76,11 @@ public final class RqKMeansStage implements TrainingStage {
     }
 
     @Override
+    public JsonNode resolve(JsonNode stored) {
+        return Configs.toTree(Configs.bind(stored, SidRunConfig.class, "")); // SidRunConfig.load's binding
+    }
+
+    @Override
     public Limits limits() {
         SidRunConfig c = config;
         int it = c.kmeans().iterations();

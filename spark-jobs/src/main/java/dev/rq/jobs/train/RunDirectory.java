@@ -9,6 +9,8 @@ import dev.rq.io.HadoopDir;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.config.ConfigException;
+import dev.rq.model.config.Configs;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -21,6 +23,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -90,12 +93,31 @@ public final class RunDirectory {
 
     /**
      * Creates {@code run.json} and {@code config.yaml} for a new run, or checks that an existing run
-     * has the same config.
+     * has the same config; without a re-resolution ({@link #claim(String, String, JsonNode,
+     * UnaryOperator)}) only equal hashes resume.
      *
      * @return true if the run already existed (resume)
      * @throws RunConflictException if the run URI holds a run with a different config
      */
     public boolean claim(String kind, String configHash, JsonNode config) throws IOException {
+        return claim(kind, configHash, config, stored -> stored);
+    }
+
+    /**
+     * Creates {@code run.json} and {@code config.yaml} for a new run, or checks that an existing run
+     * is the same run. A run resumes when its stored hash equals {@code configHash}, or when its
+     * stored config, re-resolved by {@code resolve} (the current version's binding: keys added since
+     * get their defaults), hashes to {@code configHash}: the same run written by an older version.
+     * Then one INFO line names the keys added since with their defaults, and {@code run.json} is
+     * kept as it is (its hash stays the one the run started with). Any other difference is refused,
+     * naming the first differing keys (dotted, old → new).
+     *
+     * @param resolve re-resolves a stored config tree ({@link TrainingStage#resolve})
+     * @return true if the run already existed (resume)
+     * @throws RunConflictException if the run URI holds a run of another kind or config
+     */
+    public boolean claim(String kind, String configHash, JsonNode config, UnaryOperator<JsonNode> resolve)
+            throws IOException {
         Path p = path(RUN_JSON);
         if (fs.exists(p)) {
             JsonNode existing;
@@ -103,11 +125,13 @@ public final class RunDirectory {
                 existing = JSON.readTree(in);
             }
             String oldHash = existing.path("config_hash").asText();
-            if (!existing.path("kind").asText().equals(kind) || !oldHash.equals(configHash)) {
-                throw new RunConflictException("run directory " + uri + " holds a " + existing.path("kind").asText()
-                        + " run with a different configuration (config hash " + oldHash.substring(0, Math.min(12, oldHash.length()))
-                        + ", this command resolves to " + configHash.substring(0, 12) + "); use another --out, or"
-                        + " rerun with the same config to resume. Nothing was overwritten.");
+            String oldKind = existing.path("kind").asText();
+            if (!oldKind.equals(kind)) {
+                throw conflict(oldKind, oldHash, configHash, "it is a " + oldKind + " run, this command trains "
+                        + kind);
+            }
+            if (!oldHash.equals(configHash)) {
+                checkSameRun(oldKind, oldHash, configHash, existing.path("config"), config, resolve);
             }
             if (!fs.exists(path(CONFIG_YAML))) { // runs started before config.yaml existed
                 writeFile(CONFIG_YAML, YAML.writeValueAsBytes(config));
@@ -125,6 +149,101 @@ public final class RunDirectory {
         writeFile(CONFIG_YAML, YAML.writeValueAsBytes(config));
         writeFile(RUN_JSON, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(n)); // last: claims the run
         return false;
+    }
+
+    /** Keys named in a refusal; the rest are counted. */
+    static final int DIFFS_SHOWN = 5;
+
+    /**
+     * Returns when {@code stored}, re-resolved, hashes to {@code configHash} (logging the keys added
+     * since); otherwise throws, naming the differing keys.
+     */
+    private void checkSameRun(String kind, String oldHash, String configHash, JsonNode stored, JsonNode config,
+            UnaryOperator<JsonNode> resolve) {
+        if (!stored.isObject()) {
+            throw conflict(kind, oldHash, configHash, RUN_JSON + " holds no config");
+        }
+        JsonNode resolved;
+        try {
+            resolved = resolve.apply(stored.deepCopy());
+        } catch (ConfigException e) {
+            throw conflict(kind, oldHash, configHash, "its stored config does not resolve with this version: "
+                    + e.getMessage());
+        }
+        List<String> diffs = new ArrayList<>();
+        diff(stored, resolved, config, "", diffs);
+        if (diffs.isEmpty() && Configs.hash(resolved).equals(configHash)) {
+            List<String> added = new ArrayList<>();
+            added(stored, resolved, "", added);
+            LOG.info("run {} was started by an older rq version (config hash {}): its config re-resolves to this"
+                    + " command's; resuming. Keys added since, at their defaults: {}", uri, abbrev(oldHash),
+                    added.isEmpty() ? "none (only the encoding differs)" : String.join(", ", added));
+            return;
+        }
+        String shown = diffs.isEmpty() ? "the resolved configs differ" // e.g. a number's type only
+                : String.join("; ", diffs.subList(0, Math.min(DIFFS_SHOWN, diffs.size())))
+                        + (diffs.size() > DIFFS_SHOWN ? "; and " + (diffs.size() - DIFFS_SHOWN) + " more" : "");
+        throw conflict(kind, oldHash, configHash, shown);
+    }
+
+    private RunConflictException conflict(String kind, String oldHash, String configHash, String why) {
+        return new RunConflictException("run directory " + uri + " holds a " + kind + " run with a different"
+                + " configuration (" + why + "; config hash " + abbrev(oldHash) + ", this command resolves to "
+                + abbrev(configHash) + "); use another --out, or rerun with the same config to resume. Nothing was"
+                + " overwritten.");
+    }
+
+    private static String abbrev(String hash) {
+        return hash.substring(0, Math.min(12, hash.length()));
+    }
+
+    /**
+     * Appends {@code path: old → new} for every leaf where the re-resolved stored config {@code
+     * resolved} and the command's {@code config} differ, in key order ({@code stored} is the stored
+     * tree, for saying that a key was not in it).
+     */
+    static void diff(JsonNode stored, JsonNode resolved, JsonNode config, String path, List<String> out) {
+        if (resolved != null && config != null && resolved.isObject() && config.isObject()) {
+            java.util.TreeSet<String> keys = new java.util.TreeSet<>();
+            resolved.fieldNames().forEachRemaining(keys::add);
+            config.fieldNames().forEachRemaining(keys::add);
+            for (String k : keys) {
+                diff(stored == null ? null : stored.get(k), resolved.get(k), config.get(k),
+                        path.isEmpty() ? k : path + "." + k, out);
+            }
+        } else if (!same(resolved, config)) {
+            String old = stored == null && resolved != null ? "not in the stored config (default " + text(resolved) + ")"
+                    : text(resolved);
+            out.add(path + ": " + old + " → " + text(config));
+        }
+    }
+
+    /** Appends {@code path=default} for every leaf of {@code resolved} that {@code stored} lacks. */
+    static void added(JsonNode stored, JsonNode resolved, String path, List<String> out) {
+        if (stored != null && stored.isObject() && resolved.isObject()) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = resolved.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                added(stored.get(e.getKey()), e.getValue(), path.isEmpty() ? e.getKey() : path + "." + e.getKey(),
+                        out);
+            }
+        } else if (stored == null) {
+            out.add(path + "=" + text(resolved));
+        }
+    }
+
+    /** Equal trees, numbers by value (a stored 1000 and a resolved 1000L are the same). */
+    private static boolean same(JsonNode a, JsonNode b) {
+        if (a == null || b == null) {
+            return a == b;
+        }
+        if (a.isNumber() && b.isNumber()) {
+            return a.decimalValue().compareTo(b.decimalValue()) == 0;
+        }
+        return a.equals(b);
+    }
+
+    private static String text(JsonNode n) {
+        return n == null ? "absent" : n.toString();
     }
 
     /** @return steps whose checkpoint folder holds a manifest (not verified), ascending */

@@ -88,7 +88,7 @@ public final class SidStage implements TrainingStage {
         stage.check(options.workers());
         String items = new org.apache.hadoop.fs.Path(options.runUri(), ITEMS).toString();
         RunDirectory run = new RunDirectory(options.runUri(), spark.sparkContext().hadoopConfiguration());
-        run.claim(stage.kind(), Configs.hash(stage.config()), stage.config()); // before writing into it
+        run.claim(stage.kind(), Configs.hash(stage.config()), stage.config(), stage::resolve); // before writing into it
         ItemPreparation.run(spark, dataUri, config.data(), config.model().inputDim(), items);
         return TrainingJob.run(spark, stage, options);
     }
@@ -101,6 +101,11 @@ public final class SidStage implements TrainingStage {
     @Override
     public JsonNode config() {
         return Configs.toTree(config);
+    }
+
+    @Override
+    public JsonNode resolve(JsonNode stored) {
+        return Configs.toTree(Configs.bind(stored, SidRunConfig.class, "")); // SidRunConfig.load's binding
     }
 
     @Override

@@ -86,7 +86,7 @@ public final class TrainingJob {
         long maxSteps = stage.limits().maxSteps();
         RunDirectory run = new RunDirectory(o.runUri(), conf);
         String hash = Configs.hash(stage.config());
-        boolean resume = run.claim(stage.kind(), hash, stage.config());
+        boolean resume = run.claim(stage.kind(), hash, stage.config(), stage::resolve);
         List<Long> complete = run.completeSteps(); // newest first; torn ones skipped with a warning
         if (resume && !complete.isEmpty() && complete.get(0) >= maxSteps) {
             long s = complete.get(0);

@@ -29,6 +29,18 @@ public interface TrainingStage extends Serializable {
     /** @return the resolved configuration as a JSON tree (hashed into {@code run.json}) */
     JsonNode config();
 
+    /**
+     * Re-resolves a run's stored config ({@code run.json}'s {@code config}) with this version's
+     * binding, the one the command's loader uses: keys added since get their defaults, a removed
+     * key or a value this version rejects fails. {@link RunDirectory#claim} resumes a run whose
+     * stored config re-resolves to this stage's {@link #config}.
+     *
+     * @param stored the stored tree (may be modified)
+     * @return the resolved tree, comparable to {@link #config}
+     * @throws ConfigException naming the key this version does not accept
+     */
+    JsonNode resolve(JsonNode stored);
+
     /** @return step limits and checkpoint cadence */
     Limits limits();
 

@@ -97,6 +97,11 @@ public final class TransformerStage implements TrainingStage {
     }
 
     @Override
+    public JsonNode resolve(JsonNode stored) {
+        return Configs.toTree(TransformerRunConfig.bind(stored)); // TransformerRunConfig.load's binding
+    }
+
+    @Override
     public Limits limits() {
         return Limits.of(config.train());
     }

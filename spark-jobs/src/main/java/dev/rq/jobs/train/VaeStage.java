@@ -70,6 +70,11 @@ public final class VaeStage implements TrainingStage {
     }
 
     @Override
+    public JsonNode resolve(JsonNode stored) {
+        return Configs.toTree(Configs.bind(stored, RqVaeRunConfig.class, "")); // Configs.loadRqVae's binding
+    }
+
+    @Override
     public Limits limits() {
         return Limits.of(config.train());
     }

@@ -3,7 +3,10 @@ package dev.rq.jobs.train;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.model.config.Configs;
 import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.checkpoint.Checkpoints;
@@ -138,6 +141,40 @@ class RunDirectoryTest {
         assertThat(run.claim("rqvae", "a".repeat(64), JSON.readTree("{\"train\":{\"lr\":0.001}}"))).isTrue();
         assertThatThrownBy(() -> run.claim("rqvae", "b".repeat(64), JSON.readTree("{}")))
                 .hasMessageContaining("different configuration");
+    }
+
+    @Test
+    void aStoredConfigThatReResolvesToTheCommandsResumesAndADifferenceIsNamed() throws Exception {
+        RunDirectory run = run();
+        JsonNode old = JSON.readTree("{\"train\":{\"lr\":0.001,\"steps\":10}}");
+        run.claim("rqvae", Configs.hash(old), old);
+        // this version added train.bucket (default 25): the stored config re-resolves to it
+        java.util.function.UnaryOperator<JsonNode> resolve = t -> {
+            if (t.path("train").has("bogus")) {
+                throw new dev.rq.model.config.ConfigException("train.bogus", "unknown key");
+            }
+            ObjectNode train = (ObjectNode) t.get("train");
+            if (!train.has("bucket")) {
+                train.put("bucket", 25.0);
+            }
+            return t;
+        };
+        JsonNode now = JSON.readTree("{\"train\":{\"lr\":0.001,\"steps\":10,\"bucket\":25.0}}");
+        assertThat(run.claim("rqvae", Configs.hash(now), now, resolve)).isTrue();
+        assertThat(JSON.readTree(tmp.resolve("run.json").toFile()).get("config_hash").asText())
+                .isEqualTo(Configs.hash(old));
+        // without the re-resolution the hashes differ
+        assertThatThrownBy(() -> run.claim("rqvae", Configs.hash(now), now)).hasMessageContaining("different");
+        JsonNode other = JSON.readTree("{\"train\":{\"lr\":0.002,\"steps\":11,\"bucket\":4.0}}");
+        assertThatThrownBy(() -> run.claim("rqvae", Configs.hash(other), other, resolve))
+                .isInstanceOf(RunConflictException.class)
+                .hasMessageContaining("train.bucket: not in the stored config (default 25.0) → 4.0; train.lr: 0.001 → 0.002;"
+                        + " train.steps: 10 → 11");
+        assertThatThrownBy(() -> run.claim("rqvae", Configs.hash(now), now, t -> {
+            throw new dev.rq.model.config.ConfigException("train.steps", "unknown key");
+        })).hasMessageContaining("does not resolve with this version: train.steps");
+        assertThatThrownBy(() -> run.claim("rqtransformer", Configs.hash(now), now, resolve))
+                .hasMessageContaining("it is a rqvae run, this command trains rqtransformer");
     }
 
     static String line(long step) {

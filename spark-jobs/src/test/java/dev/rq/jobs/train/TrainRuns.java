@@ -58,6 +58,43 @@ final class TrainRuns {
                 2, fault));
     }
 
+    /** Copies a run directory (Hadoop's .crc side files left out). */
+    static void copyRun(Path from, Path to) throws IOException {
+        try (java.util.stream.Stream<Path> files = Files.walk(from)) {
+            for (Path f : files.toList()) {
+                Path dest = to.resolve(from.relativize(f).toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(dest);
+                } else if (!f.getFileName().toString().endsWith(".crc")) {
+                    Files.copy(f, dest);
+                }
+            }
+        }
+    }
+
+    /**
+     * Rewrites a run's {@code run.json} and {@code config.yaml} as an rq version without the keys
+     * {@code dotted} wrote them: the keys gone from the stored config, the hash that of the rest.
+     */
+    static void asWrittenBefore(Path run, String... dotted) throws IOException {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var runJson = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(run.resolve("run.json").toFile());
+        var config = runJson.get("config");
+        for (String key : dotted) {
+            String[] parts = key.split("\\.");
+            var node = config;
+            for (int i = 0; i < parts.length - 1; i++) {
+                node = node.get(parts[i]);
+            }
+            assertThat(node.has(parts[parts.length - 1])).as("stored config holds %s", key).isTrue();
+            ((com.fasterxml.jackson.databind.node.ObjectNode) node).remove(parts[parts.length - 1]);
+        }
+        runJson.put("config_hash", Configs.hash(config));
+        json.writerWithDefaultPrettyPrinter().writeValue(run.resolve("run.json").toFile(), runJson);
+        new com.fasterxml.jackson.databind.ObjectMapper(new com.fasterxml.jackson.dataformat.yaml.YAMLFactory())
+                .writeValue(run.resolve("config.yaml").toFile(), config);
+    }
+
     /** @return the logged step records of a run ({@link MetricsLog}: the rolled metrics parts), in step order */
     static List<String> metrics(Path run) throws IOException {
         return new RunDirectory(run.toString(), new org.apache.hadoop.conf.Configuration()).metricsLines();

@@ -199,9 +199,22 @@ class TrainSidJobTest {
     @Test
     void aRunDirectoryOfAnotherConfigOrDataIsRefused() {
         assertThatThrownBy(() -> train(config("rqvae", "train.lr=1e-2"), tmp.resolve("vae-ref"), 2, null))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("different configuration");
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("different configuration")
+                .hasMessageContaining("train.lr: ").hasMessageContaining(" → 0.01");
         assertThatThrownBy(() -> train(config("rqvae", "train.batch_size=33"), tmp.resolve("odd"), 2, null))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("train.batch_size");
+    }
+
+    @Test
+    void runsStartedBeforeAKeyWasAddedResume() throws Exception {
+        for (String method : List.of("rqvae", "rq-kmeans")) {
+            Path older = tmp.resolve("older-" + method);
+            TrainRuns.copyRun(tmp.resolve(method.equals("rqvae") ? "vae-ref" : "km-ref"), older);
+            TrainRuns.asWrittenBefore(older, "train.allreduce_bucket_mb");
+            TrainingJob.Result r = train(config(method), older, 2, null);
+            assertThat(r.submissions()).as(method + ": already complete").isZero();
+            assertThat(r.steps()).isEqualTo(STEPS);
+        }
     }
 
     /** Checks of the prepared items' manifest. */

@@ -106,6 +106,19 @@ class TrainTransformerJobTest {
     }
 
     @Test
+    void aRunStartedBeforeKeysWereAddedResumesAndANonDefaultNewKeyIsRefused() throws Exception {
+        Path older = tmp.resolve("older");
+        TrainRuns.copyRun(tmp.resolve("reference"), older);
+        TrainRuns.asWrittenBefore(older, "model.cond_drop_prob", "sampling.cfg_scale", "train.allreduce_bucket_mb");
+        TrainingJob.Result r = run(older, 2, null);
+        assertThat(r.submissions()).as("already complete").isZero();
+        assertThat(r.steps()).isEqualTo(6);
+        assertThatThrownBy(() -> run(older, 2, null, "model.cond_drop_prob=0.1"))
+                .isInstanceOf(RunConflictException.class)
+                .hasMessageContaining("model.cond_drop_prob: not in the stored config (default 0.0) → 0.1");
+    }
+
+    @Test
     void softTargetsNeedLatentsAndTheMatchingVae() throws Exception {
         Path otherVae = TokenFixtures.tinyCheckpoint(tmp.resolve("other-vae"), 6);
         TransformerRunConfig wrong = TransformerRunConfig.load(TokenFixtures.repo().resolve(

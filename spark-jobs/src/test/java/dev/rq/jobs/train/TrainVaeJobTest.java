@@ -130,16 +130,7 @@ class TrainVaeJobTest {
     @Test
     void aCorruptLastCheckpointIsSkippedAndItsStepsTrainedAgainBitIdentically() throws Exception {
         Path run = tmp.resolve("corrupt");
-        try (java.util.stream.Stream<Path> files = Files.walk(reference)) {
-            for (Path f : files.toList()) {
-                Path to = run.resolve(reference.relativize(f).toString());
-                if (Files.isDirectory(f)) {
-                    Files.createDirectories(to);
-                } else if (!f.getFileName().toString().endsWith(".crc")) {
-                    Files.copy(f, to);
-                }
-            }
-        }
+        TrainRuns.copyRun(reference, run);
         Path model = run.resolve("checkpoints/step-00000006/model.safetensors");
         byte[] b = Files.readAllBytes(model);
         b[b.length - 1] ^= 1; // same size: only the SHA-256 check finds it
@@ -176,6 +167,36 @@ class TrainVaeJobTest {
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("different configuration");
         assertThatThrownBy(() -> new VaeStage(TrainRuns.config("train.batch_size=6"), TrainRuns.data()).check(4))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("train.batch_size");
+    }
+
+    @Test
+    void aRunStartedBeforeAKeyWasAddedResumesBitIdenticallyAndRealDifferencesAreNamed() throws Exception {
+        // an rq without train.allreduce_bucket_mb wrote the run; it stopped after the step-3 checkpoint
+        Path run = tmp.resolve("older");
+        TrainRuns.copyRun(reference, run);
+        TrainRuns.asWrittenBefore(run, "train.allreduce_bucket_mb");
+        try (java.util.stream.Stream<Path> files = Files.walk(run.resolve("checkpoints/step-00000006"))) {
+            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(f);
+            }
+        }
+        byte[] runJson = Files.readAllBytes(run.resolve("run.json"));
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(), run, 2, null, Duration.ofSeconds(60));
+        assertThat(r.submissions()).isEqualTo(1);
+        assertThat(r.steps()).isEqualTo(TrainRuns.STEPS);
+        assertThat(r.weightsSha256()).as("resumed at step 3, bit-identical").isEqualTo(referenceResult.weightsSha256());
+        assertThat(TrainRuns.metrics(run)).hasSize(TrainRuns.STEPS);
+        assertThat(Files.readAllBytes(run.resolve("run.json"))).as("run.json kept as written").isEqualTo(runJson);
+        // a value present in both that differs, and a new key set to a non-default value: refused, named
+        assertThatThrownBy(() -> TrainRuns.train(spark, TrainRuns.config("train.lr=5e-4"), run, 2, null,
+                        Duration.ofSeconds(60)))
+                .isInstanceOf(RunConflictException.class).hasMessageContaining("different configuration")
+                .hasMessageContaining("train.lr: 0.001 → 5.0E-4");
+        assertThatThrownBy(() -> TrainRuns.train(spark, TrainRuns.config("train.allreduce_bucket_mb=0.004"), run, 2,
+                        null, Duration.ofSeconds(60)))
+                .isInstanceOf(RunConflictException.class)
+                .hasMessageContaining("train.allreduce_bucket_mb: not in the stored config (default 25.0) → 0.004");
+        assertThat(Files.readAllBytes(run.resolve("run.json"))).isEqualTo(runJson);
     }
 
     @Test
