@@ -41,6 +41,7 @@ import java.util.Map;
 import java.util.Objects;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.SparkSession;
@@ -234,8 +235,10 @@ public final class DecodeJob {
         if (o.limit() > 0) {
             sorted = sorted.limit(o.limit());
         }
-        JavaPairRDD<Long, TokenRow> indexed = sorted.toJavaRDD().zipWithIndex().mapToPair(Tuple2::swap)
-                .persist(StorageLevel.MEMORY_AND_DISK_SER());
+        // persisted before zipWithIndex, whose partition-size job then fills the cache: the ordered rows are read
+        // from the sort once, not again for the count and the decode
+        JavaRDD<TokenRow> ordered = sorted.toJavaRDD().persist(StorageLevel.MEMORY_AND_DISK_SER());
+        JavaPairRDD<Long, TokenRow> indexed = ordered.zipWithIndex().mapToPair(Tuple2::swap);
         try {
             long n = indexed.count();
             if (n == 0) {
@@ -303,7 +306,7 @@ public final class DecodeJob {
                         List.copyOf(scores));
             }
         } finally {
-            indexed.unpersist(false);
+            ordered.unpersist(false);
         }
     }
 
