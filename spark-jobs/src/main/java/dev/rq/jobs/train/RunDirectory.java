@@ -151,6 +151,9 @@ public final class RunDirectory {
         return false;
     }
 
+    /** Runs whose upgrade re-resolution this JVM has already logged: one INFO line per run and version. */
+    private static final java.util.Set<String> UPGRADE_REPORTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     /** Keys named in a refusal; the rest are counted. */
     static final int DIFFS_SHOWN = 5;
 
@@ -175,6 +178,9 @@ public final class RunDirectory {
         if (diffs.isEmpty() && Configs.hash(resolved).equals(configHash)) {
             List<String> added = new ArrayList<>();
             added(stored, resolved, "", added);
+            if (!UPGRADE_REPORTED.add(uri + " " + oldHash + " " + configHash)) {
+                return; // already said in this JVM (train-sid claims the run before TrainingJob does)
+            }
             LOG.info("run {} was started by an older rq version (config hash {}): its config re-resolves to this"
                     + " command's; resuming. Keys added since, at their defaults: {}", uri, abbrev(oldHash),
                     added.isEmpty() ? "none (only the encoding differs)" : String.join(", ", added));

@@ -160,7 +160,13 @@ class RunDirectoryTest {
             return t;
         };
         JsonNode now = JSON.readTree("{\"train\":{\"lr\":0.001,\"steps\":10,\"bucket\":25.0}}");
-        assertThat(run.claim("rqvae", Configs.hash(now), now, resolve)).isTrue();
+        List<String> infos = captureInfo(() -> {
+            assertThat(run.claim("rqvae", Configs.hash(now), now, resolve)).isTrue();
+            // a second claim of the same run in this JVM (train-sid's stage, then TrainingJob) says it once
+            assertThat(run().claim("rqvae", Configs.hash(now), now, resolve)).isTrue();
+        });
+        assertThat(infos).filteredOn(m -> m.contains("older rq version")).hasSize(1)
+                .allMatch(m -> m.contains("train.bucket=25.0"));
         assertThat(JSON.readTree(tmp.resolve("run.json").toFile()).get("config_hash").asText())
                 .isEqualTo(Configs.hash(old));
         // without the re-resolution the hashes differ
@@ -175,6 +181,37 @@ class RunDirectoryTest {
         })).hasMessageContaining("does not resolve with this version: train.steps");
         assertThatThrownBy(() -> run.claim("rqtransformer", Configs.hash(now), now, resolve))
                 .hasMessageContaining("it is a rqvae run, this command trains rqtransformer");
+    }
+
+    /** Runs {@code body} and returns the INFO messages {@link RunDirectory} logged meanwhile. */
+    static List<String> captureInfo(ThrowingRunnable body) throws Exception {
+        List<String> messages = java.util.Collections.synchronizedList(new ArrayList<>());
+        org.apache.logging.log4j.core.appender.AbstractAppender capture =
+                new org.apache.logging.log4j.core.appender.AbstractAppender("run-directory-capture", null, null, true,
+                        org.apache.logging.log4j.core.config.Property.EMPTY_ARRAY) {
+                    @Override
+                    public void append(org.apache.logging.log4j.core.LogEvent event) {
+                        messages.add(event.getMessage().getFormattedMessage());
+                    }
+                };
+        capture.start();
+        org.apache.logging.log4j.core.Logger logger = (org.apache.logging.log4j.core.Logger)
+                org.apache.logging.log4j.LogManager.getLogger(RunDirectory.class);
+        org.apache.logging.log4j.Level level = logger.getLevel();
+        logger.addAppender(capture);
+        logger.setLevel(org.apache.logging.log4j.Level.INFO);
+        try {
+            body.run();
+        } finally {
+            logger.removeAppender(capture);
+            logger.setLevel(level);
+            capture.stop();
+        }
+        return messages;
+    }
+
+    interface ThrowingRunnable {
+        void run() throws Exception;
     }
 
     static String line(long step) {
