@@ -1,5 +1,6 @@
 package dev.rq.jobs;
 
+import dev.rq.executor.ExecutorModels;
 import dev.rq.model.config.ConfigException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -164,11 +165,12 @@ public final class SparkSessions {
 
     /**
      * Fails, naming the key, on settings the jobs cannot work with: Kryo with registration required
-     * but without {@link RqKryoRegistrator}.
+     * but without {@link RqKryoRegistrator}; a bad {@value ExecutorModels#MAX_MODELS_CONF}.
      *
      * @throws ConfigException naming the Spark key
      */
     public static void check(SparkConf conf) {
+        ExecutorModels.maxModels(conf);
         if (conf.get("spark.serializer", "").equals(KRYO) && conf.getBoolean("spark.kryo.registrationRequired", false)
                 && !hasRegistrator(conf.get("spark.kryo.registrator", ""))) {
             throw new ConfigException("spark.kryo.registrator", "the session requires Kryo registration"

@@ -72,6 +72,9 @@ class SparkSessionsTest {
                 .hasMessageContaining("spark.kryo.registrator").hasMessageContaining(RqKryoRegistrator.class.getName());
         SparkSessions.check(kryo.set("spark.kryo.registrator", "com.example.Mine, " + RqKryoRegistrator.class.getName()));
         SparkSessions.check(new SparkConf(false).set("spark.kryo.registrationRequired", "false"));
+        assertThatThrownBy(() -> SparkSessions.check(new SparkConf(false).set("spark.rq.executor.maxModels", "-1")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("spark.rq.executor.maxModels");
+        SparkSessions.check(new SparkConf(false).set("spark.rq.executor.maxModels", "3"));
 
         assertThatThrownBy(() -> SparkSessions.checkBarrierStage(new SparkConf(false)
                 .set("spark.dynamicAllocation.enabled", "true")))
