@@ -1,11 +1,14 @@
 package dev.rq.cli;
 
+import dev.rq.data.ingest.WebDatasetReader;
 import dev.rq.jobs.SparkSessions;
 import dev.rq.jobs.ingest.IngestJob;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code rq ingest}: converts ImageFolder / WebDataset / foreign Parquet input into one split of
@@ -38,6 +41,9 @@ public final class IngestCommand implements Callable<Integer> {
             description = "Output shards; 0 = one per 256 MiB of input (default: ${DEFAULT-VALUE}).")
     int shards;
 
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--workers", description = "Run on local[N] when no spark.master is set.")
     Integer workers;
 
@@ -57,15 +63,25 @@ public final class IngestCommand implements Callable<Integer> {
                     + " default: input size / 1024, between 1 and 8 MiB.")
     Double rowGroupMb;
 
+    @Option(names = "--max-member-mb",
+            description = "WebDataset input: the largest tar member read, in MiB; a larger member is skipped"
+                    + " unread and its sample rejected as read_error (default: 256).")
+    Double maxMemberMb;
+
     @Override
     public Integer call() throws Exception {
         if (rowGroupMb != null && !(rowGroupMb > 0)) {
-            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--row-group-mb must be positive, got " + rowGroupMb);
+        }
+        long maxMember = maxMemberMb == null ? 0 : (long) (maxMemberMb * (1 << 20));
+        if (maxMemberMb != null && !(maxMember >= 1 && maxMember <= WebDatasetReader.MAX_ARRAY_BYTES)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--max-member-mb must be positive and below 2048 (one Java array), got " + maxMemberMb);
         }
         IngestJob.Options o = new IngestJob.Options(input, format, output, split, shards,
                 imageColumn, labelColumn, resize,
-                rowGroupMb == null ? 0 : Math.max(1, (long) (rowGroupMb * (1 << 20))));
+                rowGroupMb == null ? 0 : Math.max(1, (long) (rowGroupMb * (1 << 20))), maxMember);
         try (SparkSession spark = session("rq ingest", workers)) {
             IngestJob.Result r = IngestJob.run(spark, o);
             System.out.print(r.summary());

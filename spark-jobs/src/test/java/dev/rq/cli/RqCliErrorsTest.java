@@ -168,6 +168,10 @@ class RqCliErrorsTest {
                         List.of("rq query: ", "`nope` cannot be resolved")),
                 Arguments.of("bad option value", List.of("ingest", "--input", "x", "--format", "zip", "--output", "y"),
                         List.of("rq ingest: Invalid value for option '--format'", "zip")),
+                Arguments.of("bad member cap", List.of("ingest", "--input", "x", "--format", "webdataset", "--output",
+                        "y", "--max-member-mb", "0"), List.of("rq ingest: ", "--max-member-mb must be positive", "got 0.0")),
+                Arguments.of("bad row-group size", List.of("ingest", "--input", "x", "--format", "webdataset", "--output",
+                        "y", "--row-group-mb", "-1"), List.of("rq ingest: ", "--row-group-mb must be positive")),
                 // the shared training flags: the config is checked against the ranks before Spark starts
                 Arguments.of("batch not shared by the ranks (train-vae)", List.of("train-vae", "--conf", tiny,
                         "--data", repo("data/emoji/validation"), "--out", t("r7"), "--workers", "3"),

@@ -7,6 +7,8 @@ import dev.rq.data.ingest.SourceRecord;
 import dev.rq.data.ingest.WebDatasetReader;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -118,6 +120,151 @@ class WebDatasetReaderTest {
         assertThat(got.get(1).sortKey()).isEqualTo(SHARD + "/b");
         assertThat(got.get(1).preReject()).isEqualTo(RejectReason.READ_ERROR);
         assertThat(got.get(1).detail()).contains("b.jpg").contains("3000 bytes");
+    }
+
+    @Test
+    void aMemberOverTheCapIsSkippedUnreadAndRejectsItsSampleOnly() throws Exception {
+        List<Member> members = new ArrayList<>();
+        members.add(new Member("a", "a.jpg", new byte[3000], 0, 0));
+        members.add(new Member("a", "a.cls", "0".getBytes(StandardCharsets.UTF_8), 0, 0));
+        members.add(new Member("b", "b.jpg", new byte[5000], 0, 0)); // over the cap, first member of its sample
+        members.add(new Member("b", "b.cls", "1".getBytes(StandardCharsets.UTF_8), 0, 0));
+        members.add(new Member("c", "c.jpg", new byte[4096], 0, 0)); // at the cap: read
+        members.add(new Member("c", "c.json", new byte[4097], 0, 0)); // over the cap, not the image
+        byte[] d = new byte[100];
+        new Random(1).nextBytes(d);
+        members.add(new Member("d", "d.jpg", d, 0, 0));
+        members.add(new Member("d", "d.cls", "3".getBytes(StandardCharsets.UTF_8), 0, 0));
+        List<SourceRecord> got = new ArrayList<>();
+        try (WebDatasetReader r = new WebDatasetReader(new ByteArrayInputStream(tar(members)), SHARD, 4096)) {
+            r.forEachRemaining(got::add);
+        }
+        assertThat(got).extracting(WebDatasetReaderTest::key).containsExactly("a", "b", "c", "d");
+        assertThat(got.get(0).preReject()).isNull();
+        assertThat(got.get(1).preReject()).isEqualTo(RejectReason.READ_ERROR);
+        assertThat(got.get(1).detail()).contains("b.jpg").contains("5000 bytes").contains("4096");
+        assertThat(got.get(1).size()).isEqualTo(5001);
+        assertThat(got.get(2).preReject()).isEqualTo(RejectReason.READ_ERROR);
+        assertThat(got.get(2).detail()).contains("c.json").contains("4097 bytes");
+        assertThat(got.get(3).preReject()).isNull();
+        assertThat(got.get(3).bytes()).isEqualTo(d);
+        assertThat(got.get(3).label()).isEqualTo(3);
+        // the default cap reads them all
+        assertThat(read(tar(members))).allMatch(r -> r.preReject() == null || r.preReject() == RejectReason.BAD_LABEL);
+    }
+
+    /**
+     * A 3 GiB member (more than one Java array; generated, never stored) between two samples: the
+     * reader streams past it and rejects its sample (before the cap, reading it failed the shard).
+     */
+    @Test
+    void aMemberLargerThanAnArrayIsStreamedPast() throws Exception {
+        long big = 3L << 30;
+        TarArchiveEntry e = new TarArchiveEntry("big.jpg");
+        e.setSize(big);
+        byte[] header = new byte[RECORD];
+        e.writeEntryHeader(header);
+        byte[] before = tar(List.of(new Member("a", "a.jpg", new byte[10], 0, 0)));
+        byte[] after = tar(List.of(new Member("z", "z.jpg", new byte[20], 0, 0),
+                new Member("z", "z.cls", "7".getBytes(StandardCharsets.UTF_8), 0, 0)));
+        // a's members without the end-of-archive records, big.jpg, then z and the end records
+        byte[] head = Arrays.copyOf(before, 2 * RECORD);
+        InputStream in = new Concat(List.of(new ByteArrayInputStream(head), new ByteArrayInputStream(header),
+                new Zeros(big), new ByteArrayInputStream(after)));
+        List<SourceRecord> got = new ArrayList<>();
+        try (WebDatasetReader r = new WebDatasetReader(in, SHARD)) {
+            r.forEachRemaining(got::add);
+        }
+        assertThat(got).extracting(WebDatasetReaderTest::key).containsExactly("a", "big", "z");
+        assertThat(got.get(0).preReject()).isNull();
+        assertThat(got.get(1).preReject()).isEqualTo(RejectReason.READ_ERROR);
+        assertThat(got.get(1).detail()).contains("big.jpg").contains(big + " bytes")
+                .contains(Long.toString(WebDatasetReader.DEFAULT_MAX_MEMBER_BYTES));
+        assertThat(got.get(1).size()).isEqualTo(big);
+        assertThat(got.get(2).preReject()).isNull();
+        assertThat(got.get(2).label()).isEqualTo(7);
+    }
+
+    /** {@code n} zero bytes, skipped without reading. */
+    private static final class Zeros extends InputStream {
+        private long left;
+
+        Zeros(long n) {
+            left = n;
+        }
+
+        @Override
+        public int read() {
+            if (left == 0) {
+                return -1;
+            }
+            left--;
+            return 0;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            if (left == 0) {
+                return -1;
+            }
+            int n = (int) Math.min(len, left);
+            Arrays.fill(b, off, off + n, (byte) 0);
+            left -= n;
+            return n;
+        }
+
+        @Override
+        public long skip(long n) {
+            long k = Math.max(0, Math.min(n, left));
+            left -= k;
+            return k;
+        }
+    }
+
+    /** Streams one after the other; {@code skip} passes through (SequenceInputStream reads to skip). */
+    private static final class Concat extends InputStream {
+        private final List<InputStream> parts;
+        private int i;
+
+        Concat(List<InputStream> parts) {
+            this.parts = parts;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            while (i < parts.size()) {
+                int n = parts.get(i).read(b, off, len);
+                if (n >= 0) {
+                    return n;
+                }
+                i++;
+            }
+            return -1;
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            long done = 0;
+            while (done < n && i < parts.size()) {
+                long k = parts.get(i).skip(n - done);
+                if (k <= 0) {
+                    if (parts.get(i).read() < 0) {
+                        i++;
+                    } else {
+                        done++;
+                    }
+                    continue;
+                }
+                done += k;
+            }
+            return done;
+        }
     }
 
     private static String key(SourceRecord r) {

@@ -37,19 +37,36 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * being read when a header cannot be read is kept only if it has every field of the shard's
  * previous sample (see {@link #endDamaged}); and the damage adds one {@code read_error} reject
  * for the rest of the shard ({@code <shard> after sample <key>}).
+ *
+ * <p>A member larger than the member cap ({@link #DEFAULT_MAX_MEMBER_BYTES} unless given) is not
+ * read into memory: the reader streams past its bytes and its sample is rejected as {@code
+ * read_error} naming the member, its size and the cap (as ImageFolder files too large for one
+ * Java array are rejected unread).
  */
 public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable {
     /** Image fields, in priority order. */
     public static final List<String> IMAGE_FIELDS =
             List.of("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "img", "image");
 
+    /**
+     * Default member cap: 256 MiB. Far above any real dataset image (ImageNet's largest training
+     * JPEG is ~15 MB) and above the encoded size of most images at the decoder's pixel cap
+     * (178,956,970 pixels, whose decoded {@code int[]} alone is 716 MB), while a task holds its
+     * sample's members and the decoded pixels at once: the heap a member may take stays a small
+     * part of an executor's.
+     */
+    public static final long DEFAULT_MAX_MEMBER_BYTES = 256L << 20;
+    /** The largest cap: one Java array. */
+    public static final long MAX_ARRAY_BYTES = Integer.MAX_VALUE - 8;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final MarkedTarStream tar;
     private final String shardName;
+    private final long maxMemberBytes;
     private final ArrayDeque<SourceRecord> ready = new ArrayDeque<>();
     private TarArchiveEntry pendingEntry;
-    private byte[] pendingData;
+    private Member pendingData;
     private boolean done;
     private Set<String> lastFields; // fields of the last sample known to be complete
 
@@ -58,9 +75,33 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
      * @param shardName tar name used as the key prefix, e.g. {@code train-0000.tar}
      */
     public WebDatasetReader(InputStream in, String shardName) {
+        this(in, shardName, DEFAULT_MAX_MEMBER_BYTES);
+    }
+
+    /**
+     * @param in the tar stream (closed by {@link #close()})
+     * @param shardName tar name used as the key prefix
+     * @param maxMemberBytes the member cap, in [1, {@link #MAX_ARRAY_BYTES}]: a larger member is
+     *     skipped unread and its sample rejected
+     */
+    public WebDatasetReader(InputStream in, String shardName, long maxMemberBytes) {
+        if (maxMemberBytes < 1 || maxMemberBytes > MAX_ARRAY_BYTES) {
+            throw new IllegalArgumentException("member cap must be in [1, " + MAX_ARRAY_BYTES + "] bytes, got "
+                    + maxMemberBytes);
+        }
         this.tar = new MarkedTarStream(in);
         this.shardName = shardName;
+        this.maxMemberBytes = maxMemberBytes;
     }
+
+    /**
+     * One member of a sample.
+     *
+     * @param name the member path in the tar
+     * @param size its declared size
+     * @param data its bytes, or null when it is over the member cap (not read)
+     */
+    private record Member(String name, long size, byte[] data) {}
 
     /** Key of a member path: directory + base name up to its first dot. */
     static String keyOf(String name) {
@@ -92,11 +133,11 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
     }
 
     private void readSample() {
-        Map<String, byte[]> members = new LinkedHashMap<>();
+        Map<String, Member> members = new LinkedHashMap<>();
         String key = null;
         while (true) {
             TarArchiveEntry e;
-            byte[] data;
+            Member data;
             if (pendingEntry != null) {
                 e = pendingEntry;
                 data = pendingData;
@@ -119,8 +160,8 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
                 if (!e.isFile()) {
                     continue;
                 }
-                try {
-                    data = tar.readAllBytes();
+                try { // over the cap: not read (the next getNextEntry streams past its bytes)
+                    data = new Member(e.getName(), e.getSize(), e.getSize() > maxMemberBytes ? null : tar.readAllBytes());
                 } catch (IOException | RuntimeException ex) { // the archive ends (or breaks) inside this member
                     done = true;
                     String k = keyOf(e.getName());
@@ -150,7 +191,7 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
     }
 
     /** A sample known to be complete; its fields become the shard's reference fields. */
-    private SourceRecord complete(String key, Map<String, byte[]> members) {
+    private SourceRecord complete(String key, Map<String, Member> members) {
         lastFields = Set.copyOf(members.keySet());
         return toRecord(key, members);
     }
@@ -162,7 +203,7 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
      * homogeneous) and rejected otherwise; the damage itself is one {@code read_error} reject for
      * the rest of the shard.
      */
-    private void endDamaged(String key, Map<String, byte[]> members, String detail) {
+    private void endDamaged(String key, Map<String, Member> members, String detail) {
         done = true;
         String where = key == null ? "its start" : "sample " + key;
         if (key != null) {
@@ -180,8 +221,15 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
                 shardName + " after " + where, 0, RejectReason.READ_ERROR, detail));
     }
 
-    private SourceRecord toRecord(String key, Map<String, byte[]> members) {
+    private SourceRecord toRecord(String key, Map<String, Member> members) {
         String sortKey = shardName + "/" + key;
+        for (Member m : members.values()) {
+            if (m.data() == null) {
+                return SourceRecord.rejected(sortKey, shardName + "/" + m.name(), size(members), RejectReason.READ_ERROR,
+                        "member " + m.name() + " is " + m.size() + " bytes, over the member cap of " + maxMemberBytes
+                                + " bytes (skipped unread; ingest --max-member-mb)");
+            }
+        }
         String imageField = null;
         for (String f : IMAGE_FIELDS) {
             for (String m : members.keySet()) {
@@ -206,17 +254,17 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
             return SourceRecord.rejected(sortKey, path, size(members), RejectReason.BAD_LABEL,
                     String.valueOf(e));
         }
-        return SourceRecord.image(sortKey, path, members.get(imageField), label);
+        return SourceRecord.image(sortKey, path, members.get(imageField).data(), label);
     }
 
-    private static long label(Map<String, byte[]> members) throws IOException {
-        byte[] cls = members.get("cls");
+    private static long label(Map<String, Member> members) throws IOException {
+        Member cls = members.get("cls");
         if (cls != null) {
-            return Long.parseLong(new String(cls, StandardCharsets.UTF_8).trim());
+            return Long.parseLong(new String(cls.data(), StandardCharsets.UTF_8).trim());
         }
-        byte[] json = members.get("json");
+        Member json = members.get("json");
         if (json != null) {
-            JsonNode n = JSON.readTree(json);
+            JsonNode n = JSON.readTree(json.data());
             for (String f : List.of("label", "cls")) {
                 JsonNode v = n.get(f);
                 if (v != null && !v.isNull()) {
@@ -230,10 +278,10 @@ public final class WebDatasetReader implements Iterator<SourceRecord>, Closeable
         return -1L;
     }
 
-    private static long size(Map<String, byte[]> members) {
+    private static long size(Map<String, Member> members) {
         long s = 0;
-        for (byte[] b : members.values()) {
-            s += b.length;
+        for (Member m : members.values()) {
+            s += m.data() == null ? m.size() : m.data().length;
         }
         return s;
     }

@@ -106,6 +106,8 @@ public final class IngestJob {
      * @param resize shorter-side resize at ingest, or null to keep original bytes
      * @param rowGroupBytes Parquet row-group size; 0 = {@link ShardWriter#autoRowGroupBytes} of the
      *     input size
+     * @param maxMemberBytes WebDataset member cap: a larger tar member is skipped unread and its sample
+     *     rejected as {@code read_error}; 0 = {@link WebDatasetReader#DEFAULT_MAX_MEMBER_BYTES}
      */
     public record Options(
             String input,
@@ -116,7 +118,8 @@ public final class IngestJob {
             String imageColumn,
             String labelColumn,
             Integer resize,
-            long rowGroupBytes) {
+            long rowGroupBytes,
+            long maxMemberBytes) {
         public Options {
             Objects.requireNonNull(input, "input");
             Objects.requireNonNull(format, "format");
@@ -133,14 +136,27 @@ public final class IngestJob {
             if (rowGroupBytes < 0) {
                 throw new IllegalArgumentException("row-group size must be >= 0, got " + rowGroupBytes);
             }
+            if (maxMemberBytes == 0) {
+                maxMemberBytes = WebDatasetReader.DEFAULT_MAX_MEMBER_BYTES;
+            }
+            if (maxMemberBytes < 1 || maxMemberBytes > WebDatasetReader.MAX_ARRAY_BYTES) {
+                throw new IllegalArgumentException("WebDataset member cap must be in [1, "
+                        + WebDatasetReader.MAX_ARRAY_BYTES + "] bytes, got " + maxMemberBytes);
+            }
             imageColumn = imageColumn == null ? DatasetLayout.IMAGE : imageColumn;
             labelColumn = labelColumn == null ? DatasetLayout.LABEL : labelColumn;
+        }
+
+        /** Options with the default WebDataset member cap. */
+        public Options(String input, InputFormat format, String output, String split, int shards,
+                String imageColumn, String labelColumn, Integer resize, long rowGroupBytes) {
+            this(input, format, output, split, shards, imageColumn, labelColumn, resize, rowGroupBytes, 0);
         }
 
         /** Options with automatic row-group size. */
         public Options(String input, InputFormat format, String output, String split, int shards,
                 String imageColumn, String labelColumn, Integer resize) {
-            this(input, format, output, split, shards, imageColumn, labelColumn, resize, 0);
+            this(input, format, output, split, shards, imageColumn, labelColumn, resize, 0, 0);
         }
     }
 
@@ -351,9 +367,10 @@ public final class IngestJob {
             throw new IllegalArgumentException("no .tar shards under " + o.input());
         }
         tars.sort(Comparator.comparing(t -> t[1]));
+        long maxMember = o.maxMemberBytes();
         JavaRDD<SourceRecord> records = jsc.parallelize(tars, tars.size()).flatMap(t -> {
             Path p = new Path(t[0]);
-            WebDatasetReader r = new WebDatasetReader(p.getFileSystem(sconf.get()).open(p), t[1]);
+            WebDatasetReader r = new WebDatasetReader(p.getFileSystem(sconf.get()).open(p), t[1], maxMember);
             return new ClosingIterator<>(r, r);
         });
         return new Source(records, List.of(), bytes, -1);

@@ -238,6 +238,19 @@ class IngestJobTest {
         assertThat(labels).containsExactlyInAnyOrderEntriesOf(Map.of(
                 "shard-000.tar/s000.jpg", 7L, "shard-000.tar/s001.png", 3L,
                 "shard-001.tar/dir/s004.jpeg", -1L));
+
+        // a member cap below the JPEGs' size: their samples are rejected unread, the counts still add up
+        assertThat(png.length).isLessThan(jpg.length - 1);
+        DatasetInfo capped = IngestJob.run(spark, new IngestJob.Options(tars.toString(),
+                IngestJob.InputFormat.WEBDATASET, out, "capped", 1, null, null, null, 0, jpg.length - 1)).info();
+        assertThat(capped.ingest().read()).isEqualTo(6);
+        assertThat(capped.ingest().accepted()).isEqualTo(1);
+        assertThat(capped.ingest().rejectedByReason()).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "no_image", 1L, "not_an_image", 1L, "read_error", 3L));
+        assertThat(CanonicalDataset.open(out + "/capped", new Configuration()).readAll())
+                .extracting(CanonicalDataset.Sample::path).containsExactly("shard-000.tar/s001.png");
+        assertThatThrownBy(() -> new IngestJob.Options(tars.toString(), IngestJob.InputFormat.WEBDATASET, out, "x", 1,
+                null, null, null, 0, -5)).hasMessageContaining("member cap");
     }
 
     @Test
