@@ -40,6 +40,10 @@ import java.util.List;
  * @param allreduceBucketMb size in MB (10^6 bytes) of the buckets in which gradients are all-reduced
  *     over the workers (host memory per worker; default 25 as PyTorch DDP's {@code bucket_cap_mb}); the
  *     results do not depend on it ({@code dev.rq.model.train.GradientReduction})
+ * @param shardOptimizerState each worker keeps and updates the Adam moments of its own share of the
+ *     parameter tensors only (ZeRO stage 1; default false): optimizer memory per worker ÷ N, one broadcast
+ *     of the updated weights per step; bit-identical results and checkpoints
+ *     ({@code dev.rq.model.train.OptimizerShards})
  */
 public record TrainConfig(
         Integer batchSize,
@@ -60,7 +64,8 @@ public record TrainConfig(
         Integer logEvery,
         String init,
         String precision,
-        Double allreduceBucketMb) implements Serializable {
+        Double allreduceBucketMb,
+        Boolean shardOptimizerState) implements Serializable {
 
     private static final String P = "train.";
 
@@ -82,6 +87,7 @@ public record TrainConfig(
         logEvery = logEvery == null ? 10 : logEvery;
         precision = precision == null ? Precision.FP32.id() : precision;
         allreduceBucketMb = allreduceBucketMb == null ? 25.0 : allreduceBucketMb;
+        shardOptimizerState = shardOptimizerState != null && shardOptimizerState;
         ConfigException.require(batchSize > 0, P + "batch_size", "must be positive, got %s", batchSize);
         ConfigException.require(gradAccumSteps > 0, P + "grad_accum_steps", "must be positive, got %s", gradAccumSteps);
         ConfigException.require(batchSize % gradAccumSteps == 0, P + "grad_accum_steps",
@@ -114,11 +120,28 @@ public record TrainConfig(
         }
     }
 
+    /** Settings without {@code shard_optimizer_state} (unsharded; the constructor of scripts written before it). */
+    public TrainConfig(Integer batchSize, Integer gradAccumSteps, Integer microBatchSize, Double lr, List<Double> betas,
+            Double adamEps, Double weightDecay, Integer warmupSteps, String schedule, Double minLr, Integer maxSteps,
+            Double gradClipNorm, Long seed, Integer checkpointEvery, Integer keepCheckpoints, Integer logEvery,
+            String init, String precision, Double allreduceBucketMb) {
+        this(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay, warmupSteps, schedule, minLr,
+                maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery, init, precision,
+                allreduceBucketMb, null);
+    }
+
     /** @return these settings with compute precision {@code p} */
     public TrainConfig withPrecision(Precision p) {
         return new TrainConfig(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay,
                 warmupSteps, schedule, minLr, maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery,
-                init, p.id(), allreduceBucketMb);
+                init, p.id(), allreduceBucketMb, shardOptimizerState);
+    }
+
+    /** @return these settings with {@code shard_optimizer_state} set to {@code on} */
+    public TrainConfig withShardedOptimizerState(boolean on) {
+        return new TrainConfig(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay,
+                warmupSteps, schedule, minLr, maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery,
+                init, precision, allreduceBucketMb, on);
     }
 
     /** @return {@link #precision} as the enum */
@@ -129,7 +152,7 @@ public record TrainConfig(
     /** @return the default training settings */
     public static TrainConfig defaults() {
         return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null);
+                null, null, null, null, null, null, null);
     }
 
     /** @return images per accumulation step: {@code batchSize / gradAccumSteps} */

@@ -83,6 +83,11 @@ public final class SidTrainer {
             double gradNorm, double[] perplexity, double[] usedFraction, double deadFraction, int items,
             double seconds, boolean warmup) {}
 
+    /** @return the optimizer step (its sharded optimizer state is streamed around checkpoints: {@link dev.rq.model.train.StepLoop#beginStream}) */
+    public dev.rq.model.train.StepLoop stepLoop() {
+        return loop;
+    }
+
     /** @return optimizer steps taken */
     public long step() {
         return loop.part(0).step();

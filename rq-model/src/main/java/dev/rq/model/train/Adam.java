@@ -26,7 +26,10 @@ import java.util.function.Predicate;
  * </pre>
  *
  * State (m, v per parameter, step t) is kept on the parameters' device and can be saved as
- * host tensors under {@code exp_avg.<key>} / {@code exp_avg_sq.<key>}.
+ * host tensors under {@code exp_avg.<key>} / {@code exp_avg_sq.<key>}. With sharded optimizer state
+ * ({@code train.shard_optimizer_state}, {@link OptimizerShards}) an instance holds and updates the
+ * moments of the parameters this rank owns only; it still knows every parameter's shape, to check a
+ * checkpoint's header.
  */
 public final class Adam {
 
@@ -38,6 +41,7 @@ public final class Adam {
     static final boolean LISTS = !"false".equals(System.getProperty("rq.adam.lists"));
 
     private final List<String> keys;
+    private final Map<String, long[]> shapes = new LinkedHashMap<>();
     private final Map<String, NDArray> m = new LinkedHashMap<>();
     private final Map<String, NDArray> v = new LinkedHashMap<>();
     private final double beta1;
@@ -53,11 +57,27 @@ public final class Adam {
      */
     public Adam(Map<String, NDArray> params, NDManager manager, double beta1, double beta2, double eps,
             double weightDecay, boolean decoupled) {
-        this.keys = List.copyOf(params.keySet());
+        this(params, k -> true, manager, beta1, beta2, eps, weightDecay, decoupled);
+    }
+
+    /**
+     * An optimizer of the parameters {@code owned} accepts: moments are allocated, updated, saved and
+     * restored for those only ({@link #update} reads no other key).
+     *
+     * @param params all parameters of the group, by key (their shapes check a restored state)
+     */
+    public Adam(Map<String, NDArray> params, Predicate<String> owned, NDManager manager, double beta1, double beta2,
+            double eps, double weightDecay, boolean decoupled) {
+        List<String> mine = new ArrayList<>();
         for (Map.Entry<String, NDArray> e : params.entrySet()) {
-            m.put(e.getKey(), manager.zeros(e.getValue().getShape()));
-            v.put(e.getKey(), manager.zeros(e.getValue().getShape()));
+            shapes.put(e.getKey(), e.getValue().getShape().getShape());
+            if (owned.test(e.getKey())) {
+                mine.add(e.getKey());
+                m.put(e.getKey(), manager.zeros(e.getValue().getShape()));
+                v.put(e.getKey(), manager.zeros(e.getValue().getShape()));
+            }
         }
+        this.keys = List.copyOf(mine);
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
@@ -70,10 +90,19 @@ public final class Adam {
         return step;
     }
 
+    /** @return bytes of the moments this instance holds (m and v of its own parameters) */
+    public long stateBytes() {
+        long b = 0;
+        for (String k : keys) {
+            b += m.get(k).size() * m.get(k).getDataType().getNumOfBytes() * 2;
+        }
+        return b;
+    }
+
     /**
      * Applies one update in place (call with autograd off).
      *
-     * @param params parameters by key (same keys as at construction)
+     * @param params parameters by key (the owned keys at least; others are not touched)
      * @param grads gradients by key
      * @param lr learning rate of this step
      */
@@ -134,7 +163,12 @@ public final class Adam {
         return out;
     }
 
-    /** Restores state written by {@link #state()} and the step count. */
+    /** @return this instance's first ({@code exp_avg}) or second moment of {@code key} (an owned key) */
+    NDArray moment(String key, boolean first) {
+        return (first ? m : v).get(key);
+    }
+
+    /** Restores state written by {@link #state()} (the moments of this instance's parameters) and the step count. */
     public void load(Map<String, HostTensor> state, long steps) {
         try {
             restore(TensorSource.of(state), steps, this);
@@ -152,9 +186,9 @@ public final class Adam {
      * @throws IllegalArgumentException naming the first missing or mismatching moment
      */
     public static void restore(TensorSource source, long steps, Adam... optimizers) throws IOException {
-        Map<String, Adam> owner = new LinkedHashMap<>();
+        Map<String, Adam> owner = new LinkedHashMap<>(); // every moment of every group, to check the header
         for (Adam a : optimizers) {
-            for (String k : a.keys) {
+            for (String k : a.shapes.keySet()) {
                 owner.put("exp_avg." + k, a);
                 owner.put("exp_avg_sq." + k, a);
             }
@@ -168,13 +202,15 @@ public final class Adam {
                     if (t == null) {
                         throw new IllegalArgumentException("optimizer state lacks moments of " + key);
                     }
-                    long[] want = e.getValue().m.get(key).getShape().getShape();
+                    long[] want = e.getValue().shapes.get(key);
                     if (!Arrays.equals(t.shape(), want)) {
                         throw new IllegalArgumentException("optimizer state " + e.getKey() + " has shape "
                                 + Arrays.toString(t.shape()) + ", the parameter has " + Arrays.toString(want));
                     }
                 }
-                return owner::containsKey;
+                // only the moments of this rank's parameters are kept (all of them unsharded): the others are skipped
+                return name -> owner.containsKey(name) && owner.get(name).m.containsKey(
+                        name.substring(name.indexOf('.') + 1));
             }
 
             @Override

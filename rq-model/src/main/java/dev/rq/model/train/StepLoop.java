@@ -27,6 +27,7 @@ import java.util.Map;
  * sum the micro-batch gradients  (GradientAccumulator: N-independent order)
  * one all-reduce of all gradients + stats, ÷ G micro-batches   (GradientReduction)
  * per part: global norm, clip, Adam/AdamW with the part's learning rate
+ * sharded optimizer state: Adam on this rank's tensors only, then every parameter from its owner
  * </pre>
  *
  * <p>A {@link Part} is a set of parameters with its own optimizer, schedule and clipping: the
@@ -56,9 +57,11 @@ public final class StepLoop {
      *     the first bucket's call to the first bytes of another rank ({@link Collective#lastAllReduceWaitNanos})
      * @param allReduceCopies the part of {@code allReduce} spent copying gradients to and from the
      *     host bucket buffers; the rest ({@code allReduce − allReduceWait − allReduceCopies}) is transfer
+     * @param paramSync the part of {@code optimizer} spent copying updated parameters from their owners
+     *     (sharded optimizer state only, {@link OptimizerShards}; else 0)
      */
     public record Timings(double forward, double backward, double allReduce, double optimizer, double allReduceWait,
-            double allReduceCopies) {}
+            double allReduceCopies, double paramSync) {}
 
     /**
      * What one step did, global over ranks.
@@ -124,9 +127,17 @@ public final class StepLoop {
     public static final class Part {
         private final Map<String, NDArray> params;
         private final List<Map<String, NDArray>> groups = new ArrayList<>();
+        private final List<Double> decays = new ArrayList<>();
+        /** One per group, made by the {@link StepLoop} that takes this part (with its ownership of tensors). */
         private final List<Adam> adams = new ArrayList<>();
+        private final ai.djl.ndarray.NDManager manager;
+        private final double beta1;
+        private final double beta2;
+        private final double eps;
+        private final boolean decoupled;
         private final LrSchedule schedule;
         private final double clipNorm;
+        private StepLoop loop;
 
         /**
          * @param store the parameters: the trainable ones are optimised, with {@code weightDecay}
@@ -156,14 +167,30 @@ public final class StepLoop {
             params.forEach((k, v) -> (store.spec(k).decay() ? decayed : plain).put(k, v));
             if (!decayed.isEmpty() || plain.isEmpty()) {
                 groups.add(decayed);
-                adams.add(new Adam(decayed, store.manager(), beta1, beta2, eps, weightDecay, decoupled));
+                decays.add(weightDecay);
             }
             if (!plain.isEmpty()) {
                 groups.add(plain);
-                adams.add(new Adam(plain, store.manager(), beta1, beta2, eps, 0.0, decoupled));
+                decays.add(0.0);
             }
+            this.manager = store.manager();
+            this.beta1 = beta1;
+            this.beta2 = beta2;
+            this.eps = eps;
+            this.decoupled = decoupled;
             this.schedule = schedule;
             this.clipNorm = clipNorm;
+        }
+
+        /** Joins {@code loop}: allocates the moments of the tensors this rank owns there. */
+        private void join(StepLoop loop) {
+            if (this.loop != null) {
+                throw new IllegalArgumentException("a part belongs to one StepLoop");
+            }
+            this.loop = loop;
+            for (int i = 0; i < groups.size(); i++) {
+                adams.add(new Adam(groups.get(i), loop::owns, manager, beta1, beta2, eps, decays.get(i), decoupled));
+            }
         }
 
         /** A part with the optimizer, schedule and clipping of {@code train.*}. */
@@ -178,8 +205,11 @@ public final class StepLoop {
                     decoupled, LrSchedule.of(c), c.gradClipNorm());
         }
 
-        /** @return optimizer steps this part took */
+        /** @return optimizer steps this part took (once in a {@link StepLoop}) */
         public long step() {
+            if (adams.isEmpty()) {
+                throw new IllegalStateException("the part's optimizer is made by the StepLoop that takes it");
+            }
             return adams.get(0).step();
         }
 
@@ -195,9 +225,44 @@ public final class StepLoop {
 
         /** @return optimizer moments ({@code exp_avg.<key>}, {@code exp_avg_sq.<key>}) as views ({@link Adam#state()}) */
         public Map<String, TensorData> optimizerState() {
+            if (loop.shards == null) {
+                Map<String, TensorData> s = new LinkedHashMap<>();
+                adams.forEach(a -> s.putAll(a.state()));
+                return s;
+            }
+            // sharded: every moment in the unsharded order; those of other ranks arrive from their owners as written
             Map<String, TensorData> s = new LinkedHashMap<>();
-            adams.forEach(a -> s.putAll(a.state()));
+            for (int i = 0; i < groups.size(); i++) {
+                Map<String, TensorData> own = adams.get(i).state();
+                for (Map.Entry<String, NDArray> e : groups.get(i).entrySet()) {
+                    for (String moment : new String[] {"exp_avg.", "exp_avg_sq."}) {
+                        String name = moment + e.getKey();
+                        s.put(name, own.containsKey(name) ? own.get(name) : loop.shards.remote(
+                                e.getValue().getShape().getShape(), loop.owner.get(e.getKey()), loop::rendezvous));
+                    }
+                }
+            }
             return s;
+        }
+
+        /** The other ranks' side of {@link #optimizerState()} written by rank 0 ({@link StepLoop#serveOptimizerState}). */
+        private void serve() {
+            for (int i = 0; i < groups.size(); i++) {
+                for (Map.Entry<String, NDArray> e : groups.get(i).entrySet()) {
+                    int owner = loop.owner.get(e.getKey());
+                    for (boolean first : new boolean[] {true, false}) {
+                        if (owner != 0) {
+                            NDArray mine = owner == loop.collective.rank() ? adams.get(i).moment(e.getKey(), first) : null;
+                            loop.shards.serve(e.getValue().size(), owner, mine);
+                        }
+                    }
+                }
+            }
+        }
+
+        /** @return bytes of the optimizer moments held on this rank */
+        public long optimizerStateBytes() {
+            return adams.stream().mapToLong(Adam::stateBytes).sum();
         }
 
         /** Restores the moments and the step count. */
@@ -225,10 +290,16 @@ public final class StepLoop {
     private final List<Part> parts;
     /** The all-reduce's bucket size and host buffers, reused from step to step. */
     private final GradientReduction.Buffer flat;
+    /** Sharded optimizer state ({@link OptimizerShards}), or null (every rank holds every moment). */
+    private final OptimizerShards shards;
+    /** The owning rank of every parameter (unsharded: this rank, which holds every moment). */
+    private final Map<String, Integer> owner = new LinkedHashMap<>();
+    /** A rendezvous of the checkpoint writer with the ranks that serve it moments, run once per checkpoint. */
+    private Runnable pendingRendezvous;
 
     /** @param parts disjoint parameter sets (keys must not repeat across parts); the default all-reduce bucket */
     public StepLoop(Collective collective, Part... parts) {
-        this(collective, GradientReduction.DEFAULT_BUCKET_ELEMENTS, parts);
+        this(collective, GradientReduction.DEFAULT_BUCKET_ELEMENTS, false, parts);
     }
 
     /**
@@ -236,21 +307,90 @@ public final class StepLoop {
      * @param parts disjoint parameter sets (keys must not repeat across parts)
      */
     public StepLoop(Collective collective, TrainConfig config, Part... parts) {
-        this(collective, GradientReduction.bucketElements(config.allreduceBucketMb()), parts);
+        this(collective, GradientReduction.bucketElements(config.allreduceBucketMb()), config.shardOptimizerState(),
+                parts);
     }
 
-    private StepLoop(Collective collective, long bucketElements, Part... parts) {
+    /**
+     * @param sharded each rank keeps and updates the optimizer moments of its own tensors only ({@link
+     *     OptimizerShards}: ownership over the parameters of all parts in order; same results)
+     */
+    StepLoop(Collective collective, long bucketElements, boolean sharded, Part... parts) {
         this.flat = new GradientReduction.Buffer(bucketElements);
         this.collective = collective;
         this.parts = List.of(parts);
+        this.shards = sharded ? new OptimizerShards(collective, bucketElements) : null;
         java.util.Set<String> seen = new java.util.HashSet<>();
+        List<String> keys = new ArrayList<>();
+        List<Long> sizes = new ArrayList<>();
         for (Part p : parts) {
-            for (String k : p.params.keySet()) {
-                if (!seen.add(k)) {
-                    throw new IllegalArgumentException("parameter " + k + " is in two parts");
+            for (Map.Entry<String, NDArray> e : p.params.entrySet()) {
+                if (!seen.add(e.getKey())) {
+                    throw new IllegalArgumentException("parameter " + e.getKey() + " is in two parts");
                 }
+                keys.add(e.getKey());
+                sizes.add(e.getValue().size());
             }
         }
+        int[] owners = sharded ? OptimizerShards.owners(sizes.stream().mapToLong(Long::longValue).toArray(),
+                collective.worldSize()) : new int[keys.size()];
+        for (int i = 0; i < keys.size(); i++) {
+            owner.put(keys.get(i), sharded ? owners[i] : collective.rank());
+        }
+        for (Part p : parts) {
+            p.join(this);
+        }
+    }
+
+    /** @return whether this rank keeps the moments of parameter {@code key} */
+    private boolean owns(String key) {
+        return owner.get(key) == collective.rank();
+    }
+
+    /** @return whether the optimizer state is sharded over the ranks ({@code train.shard_optimizer_state}) */
+    public boolean sharded() {
+        return shards != null;
+    }
+
+    /** @return bytes of optimizer moments held on this rank (all parts) */
+    public long optimizerStateBytes() {
+        return parts.stream().mapToLong(Part::optimizerStateBytes).sum();
+    }
+
+    /**
+     * Sharded, on the checkpoint writer (rank 0), around writing the parts' {@link Part#optimizerState}s
+     * in part order: {@code rendezvous} runs once, before the first moment that another rank sends (so
+     * the servers do not wait in a collective while the writer writes the model file), or at {@link
+     * #endStream} if none was sent.
+     */
+    public void beginStream(Runnable rendezvous) {
+        pendingRendezvous = rendezvous;
+    }
+
+    /** Ends what {@link #beginStream} began (runs its rendezvous if the stream did not). */
+    public void endStream() {
+        rendezvous();
+    }
+
+    private void rendezvous() {
+        Runnable r = pendingRendezvous;
+        pendingRendezvous = null;
+        if (r != null) {
+            r.run();
+        }
+    }
+
+    /**
+     * Sharded, on every rank but the checkpoint writer while it writes: runs {@code rendezvous} (the one of
+     * {@link #beginStream}) then sends this rank's moments (and relays the others') in the writer's order:
+     * every part's {@link Part#optimizerState}, parts in order.
+     */
+    public void serveOptimizerState(Runnable rendezvous) {
+        if (collective.rank() == 0) {
+            throw new IllegalStateException("rank 0 writes the optimizer state");
+        }
+        rendezvous.run();
+        parts.forEach(Part::serve);
     }
 
     /** @return part {@code i} */
@@ -286,6 +426,7 @@ public final class StepLoop {
         long bwd;
         long wait;
         long[] copies = {0};
+        long sync = 0;
         try (NDScope scope = new NDScope()) { // frees the step's activations and gradient copies
             GradientAccumulator acc = new GradientAccumulator(params, plan.slots(), plan.accumulationSteps(), plan.stats());
             Micro micro = new Micro(acc);
@@ -317,10 +458,22 @@ public final class StepLoop {
                     p.update(g, lrs[i]);
                 }
             }
+            if (shards != null) { // every parameter from its owner (bits copied: the unsharded weights)
+                List<NDArray> updated = new ArrayList<>();
+                List<Integer> owners = new ArrayList<>();
+                params.forEach((k, p) -> {
+                    updated.add(p);
+                    owners.add(owner.get(k));
+                });
+                long s = System.nanoTime();
+                shards.sync(updated, owners.stream().mapToInt(Integer::intValue).toArray());
+                sync = System.nanoTime() - s;
+            }
             params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
             opt = System.nanoTime() - b;
         }
         return new Result(lrs, norms, stats, (System.nanoTime() - t0) / 1e9,
-                new Timings((hook - bwd) / 1e9, bwd / 1e9, red / 1e9, opt / 1e9, wait / 1e9, copies[0] / 1e9));
+                new Timings((hook - bwd) / 1e9, bwd / 1e9, red / 1e9, opt / 1e9, wait / 1e9, copies[0] / 1e9,
+                sync / 1e9));
     }
 }

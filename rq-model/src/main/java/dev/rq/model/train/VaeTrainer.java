@@ -85,6 +85,11 @@ public final class VaeTrainer {
         this.restartRng = Rng.of(config.seed(), 0x2e57a27L);
     }
 
+    /** @return the optimizer step (its sharded optimizer state is streamed around checkpoints: {@link dev.rq.model.train.StepLoop#beginStream}) */
+    public dev.rq.model.train.StepLoop stepLoop() {
+        return loop;
+    }
+
     /** @return optimizer steps taken */
     public long step() {
         return loop.part(0).step();

@@ -174,6 +174,16 @@ public final class RqTransformer implements AutoCloseable {
         }
     }
 
+    /** @return the shapes of the trainable parameters of {@code config}, in parameter order (no tensors are allocated) */
+    public static Map<String, long[]> trainableShapes(TransformerConfig config) {
+        try (NDManager m = dev.rq.model.engine.Engines.newManager()) {
+            ParamStore p = new RqTransformer(config, m).params;
+            Map<String, long[]> out = new java.util.LinkedHashMap<>();
+            p.trainableKeys().forEach(k -> out.put(k, p.spec(k).shape()));
+            return out;
+        }
+    }
+
     /** Creates a model from an official-format state dict (strict: every key, no extras). */
     public static RqTransformer fromStateDict(TransformerConfig config, Map<String, HostTensor> state,
             NDManager manager) {

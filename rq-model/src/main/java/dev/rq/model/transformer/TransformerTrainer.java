@@ -118,6 +118,11 @@ public final class TransformerTrainer {
                 || mc.head().block().residPdrop() > 0 || mc.head().block().attnPdrop() > 0;
     }
 
+    /** @return the optimizer step (its sharded optimizer state is streamed around checkpoints: {@link dev.rq.model.train.StepLoop#beginStream}) */
+    public dev.rq.model.train.StepLoop stepLoop() {
+        return loop;
+    }
+
     /** @return optimizer steps taken */
     public long step() {
         return loop.part(0).step();

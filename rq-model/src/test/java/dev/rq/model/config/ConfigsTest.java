@@ -84,6 +84,13 @@ class ConfigsTest {
             assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.allreduce_bucket_mb=" + bad)))
                     .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.allreduce_bucket_mb:");
         }
+        assertThat(Configs.loadRqVae(tiny, List.of()).train().shardOptimizerState()).isFalse();
+        assertThat(Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=true")).train().shardOptimizerState())
+                .isTrue();
+        for (String bad : List.of("maybe", "yes please")) {
+            assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=" + bad)))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining("train.shard_optimizer_state");
+        }
         assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("noequals")))
                 .isInstanceOf(ConfigException.class);
     }

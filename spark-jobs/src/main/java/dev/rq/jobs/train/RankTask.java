@@ -12,6 +12,7 @@ import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.checkpoint.CheckpointException;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.engine.NoGrad;
+import dev.rq.model.train.StepLoop;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.Serializable;
@@ -127,8 +128,18 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
                 if (step == limits.maxSteps() || (limits.checkpointEvery() > 0 && step % limits.checkpointEvery() == 0)) {
                     String sha = replica.weightsSha();
                     agree(ring, sha, "weights at step " + step);
+                    StepLoop sharded = replica.stepLoop() != null && replica.stepLoop().sharded() ? replica.stepLoop()
+                            : null;
                     if (rank == 0) {
+                        if (sharded != null) { // the others send their optimizer moments once the model file is written
+                            sharded.beginStream(() -> SparkBarriers.barrier(ctx));
+                        }
                         checkpoint(run, faults, replica, step, sha, n, limits.keepCheckpoints(), progressOut);
+                        if (sharded != null) {
+                            sharded.endStream();
+                        }
+                    } else if (sharded != null) {
+                        sharded.serveOptimizerState(() -> SparkBarriers.barrier(ctx));
                     }
                     // the other ranks wait here, not in a ring collective: a multi-GB checkpoint written to an
                     // object store does not trip --collective-timeout (spark.barrier.sync.timeout applies)

@@ -238,6 +238,11 @@ public final class SidStage implements TrainingStage {
         }
 
         @Override
+        public dev.rq.model.train.StepLoop stepLoop() {
+            return trainer.stepLoop();
+        }
+
+        @Override
         public String weightsSha() {
             return ModelHashes.tensorsSha256(model.params().tensors());
         }

@@ -7,6 +7,7 @@ import dev.rq.model.checkpoint.CheckpointDir;
 import dev.rq.model.config.ConfigException;
 import dev.rq.model.config.TrainConfig;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.train.StepLoop;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.Optional;
@@ -100,6 +101,14 @@ public interface TrainingStage extends Serializable {
 
         /** Writes a complete checkpoint (rank 0 only); {@code state} carries the common fields. */
         void save(CheckpointDir dir, ObjectNode state) throws IOException;
+
+        /**
+         * @return the optimizer step, whose sharded optimizer state ({@code train.shard_optimizer_state})
+         *     the other ranks stream to rank 0 while it {@link #save}s; null for a stage without one
+         */
+        default StepLoop stepLoop() {
+            return null;
+        }
 
         /** Rank 0, after a checkpoint is committed: plots, sample grids (best effort). */
         void afterCommit(RunDirectory run, long step) throws IOException;

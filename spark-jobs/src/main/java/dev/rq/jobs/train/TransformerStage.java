@@ -268,6 +268,11 @@ public final class TransformerStage implements TrainingStage {
         }
 
         @Override
+        public dev.rq.model.train.StepLoop stepLoop() {
+            return trainer.stepLoop();
+        }
+
+        @Override
         public String weightsSha() {
             return ModelHashes.tensorsSha256(model.params().tensors());
         }

@@ -260,6 +260,11 @@ public final class VaeStage implements TrainingStage {
         }
 
         @Override
+        public dev.rq.model.train.StepLoop stepLoop() {
+            return trainer.stepLoop();
+        }
+
+        @Override
         public String weightsSha() {
             return ModelHashes.tensorsSha256(vae.params().tensors());
         }

@@ -115,6 +115,26 @@ class TrainVaeJobTest {
     }
 
     @Test
+    void shardedOptimizerStateGivesTheReferenceRunAndCheckpointsAfterAFailure() throws Exception {
+        // train.shard_optimizer_state: each rank holds its tensors' Adam moments; rank 1 throws before step 5,
+        // the run resumes from the step-3 checkpoint that rank 0 wrote with the moments streamed from rank 1
+        Path run = tmp.resolve("sharded");
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config("train.shard_optimizer_state=true",
+                "train.allreduce_bucket_mb=0.004"), run, 2, "throw:1:5", Duration.ofSeconds(60));
+        assertThat(r.submissions()).isGreaterThan(1);
+        assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
+        for (String step : List.of("step-00000003", "step-00000006")) {
+            for (String file : List.of("model.safetensors", "optimizer.safetensors")) {
+                Path sharded = run.resolve("checkpoints").resolve(step).resolve(file);
+                Path unsharded = reference.resolve("checkpoints").resolve(step).resolve(file);
+                assertThat(java.util.Arrays.equals(Files.readAllBytes(sharded), Files.readAllBytes(unsharded)))
+                        .as("%s/%s written sharded equals the unsharded one byte for byte", step, file).isTrue();
+            }
+        }
+        assertThat(TrainRuns.metrics(run)).hasSize(TrainRuns.STEPS);
+    }
+
+    @Test
     void aRankThatThrowsIsRecoveredBitIdentically() throws Exception {
         Path run = tmp.resolve("fault");
         TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(), run, 2, "throw:1:5",
@@ -174,7 +194,7 @@ class TrainVaeJobTest {
         // an rq without train.allreduce_bucket_mb wrote the run; it stopped after the step-3 checkpoint
         Path run = tmp.resolve("older");
         TrainRuns.copyRun(reference, run);
-        TrainRuns.asWrittenBefore(run, "train.allreduce_bucket_mb");
+        TrainRuns.asWrittenBefore(run, "train.allreduce_bucket_mb", "train.shard_optimizer_state");
         try (java.util.stream.Stream<Path> files = Files.walk(run.resolve("checkpoints/step-00000006"))) {
             for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
                 Files.delete(f);
