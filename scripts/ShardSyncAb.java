@@ -22,7 +22,8 @@ import java.util.Map;
  * 1. Adam moment bytes (m + v, float32) held per rank, the largest share over the ranks, for the bench64 RQ-VAE
  *    and the quickstart and in256-1.4B RQ-Transformers, N = 1, 2, 3, 4, 8: computed from the parameter shapes with
  *    the trainer's ownership (OptimizerShards.owners; nothing allocated for the transformers).
- * 2. The step-time cost of the parameter sync (every tensor broadcast from its owner in 25 MB buckets): N ranks
+ * 2. Thread CPU of one Adam update (1 libtorch thread) over all tensors and over rank 0's share: what sharding saves.
+ * 3. The step-time cost of the parameter sync (every tensor broadcast from its owner in 25 MB buckets): N ranks
  *    as threads of this JVM over the TCP ring on loopback, rank 0's wall time and thread CPU per sync, next to the
  *    gradient all-reduce of the same tensors (the step's existing transfer, 25 MB buckets), alternating call by
  *    call, medians; the bench64 RQ-VAE's parameters and a synthetic list of LARGE_MILLIONS parameters (6 tensors).
@@ -67,7 +68,53 @@ public class ShardSyncAb {
             }
             System.out.println(line);
         }
+        adam(rounds, large, n);
         sync(rounds, large, n);
+    }
+
+    /** Thread CPU of one Adam update over all tensors (unsharded) and over rank 0's share (sharded), alternating. */
+    static void adam(int rounds, long large, int n) throws Exception {
+        var mx = ManagementFactory.getThreadMXBean();
+        try (NDManager m = Engines.newManager()) {
+            for (int mi = 0; mi < 2; mi++) {
+                Map<String, NDArray> params = new LinkedHashMap<>();
+                if (mi == 0) {
+                    RqVae v = RqVae.create(Configs.loadRqVae(Path.of("conf/rqvae/bench64.yaml"), List.of()).model(), m, 0);
+                    params.putAll(v.params().trainable());
+                } else {
+                    for (int k = 0; k < 6; k++) {
+                        params.put("w" + k, m.randomNormal(new Shape(large / 6)));
+                    }
+                }
+                Map<String, NDArray> grads = new LinkedHashMap<>();
+                params.forEach((k, p) -> grads.put(k, m.randomNormal(p.getShape()).mul(1e-3f)));
+                List<String> keys = new ArrayList<>(params.keySet());
+                int[] owner = OptimizerShards.owners(params.values().stream().mapToLong(NDArray::size).toArray(), n);
+                java.util.Set<String> mine = new java.util.HashSet<>();
+                for (int i = 0; i < keys.size(); i++) {
+                    if (owner[i] == 0) {
+                        mine.add(keys.get(i));
+                    }
+                }
+                dev.rq.model.train.Adam[] adams = {
+                    new dev.rq.model.train.Adam(params, k -> true, m, 0.9, 0.95, 1e-8, 1e-4, true),
+                    new dev.rq.model.train.Adam(params, mine::contains, m, 0.9, 0.95, 1e-8, 1e-4, true)};
+                double[][] cpu = new double[2][rounds];
+                for (int r = -1; r < rounds; r++) {
+                    for (int v : (r % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0})) {
+                        long t = mx.getCurrentThreadCpuTime();
+                        adams[v].update(params, grads, 1e-4);
+                        if (r >= 0) {
+                            cpu[v][r] = (mx.getCurrentThreadCpuTime() - t) / 1e6;
+                        }
+                    }
+                }
+                System.out.printf("%s: Adam update thread CPU (1 thread, medians of %d): all tensors %.1f ms,"
+                        + " rank 0's share of %d %.1f ms (%.2f)%n", mi == 0 ? "RQ-VAE bench64" : "synthetic "
+                        + large / 1_000_000 + " M", rounds, median(cpu[0]), n, median(cpu[1]),
+                        median(cpu[1]) / median(cpu[0]));
+            }
+        }
     }
 
     /** Rank 0's wall and thread CPU per parameter sync and per gradient all-reduce over an n-rank TCP ring. */

@@ -177,6 +177,18 @@ public final class OptimizerShards {
         }
     }
 
+    /**
+     * Fails unless every tensor can be read and written in place (contiguous float32 on the CPU, under
+     * 2^31 elements): checked when the step loop is made, not at the first step.
+     */
+    static void check(Iterable<NDArray> tensors) {
+        for (NDArray t : tensors) {
+            if (t.size() > 0) {
+                view(t);
+            }
+        }
+    }
+
     private float[] array(int n) {
         return arrays.computeIfAbsent(n, float[]::new);
     }

@@ -337,6 +337,11 @@ public final class StepLoop {
         for (int i = 0; i < keys.size(); i++) {
             owner.put(keys.get(i), sharded ? owners[i] : collective.rank());
         }
+        if (sharded) {
+            for (Part p : parts) {
+                OptimizerShards.check(p.params.values());
+            }
+        }
         for (Part p : parts) {
             p.join(this);
         }

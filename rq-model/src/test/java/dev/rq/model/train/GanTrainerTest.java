@@ -100,6 +100,60 @@ class GanTrainerTest {
     }
 
     @Test
+    void shardedOptimizerStateOfBothPartsEqualsOneRankBitForBit() throws Exception {
+        // train.shard_optimizer_state: the generator's and the discriminator's tensors owned across 2 ranks;
+        // rank 0 writes both parts' moments (the optimizer and discriminator-optimizer files) streamed from rank 1
+        RqVaeRunConfig c = config();
+        RqVaeRunConfig sharded = config("train.shard_optimizer_state=true", "train.allreduce_bucket_mb=0.004");
+        int res = c.model().ddconfig().resolution();
+        float[] images = SyntheticImages.batch(8, res, 4);
+        Engines.pytorch(1);
+        Map<String, byte[]> one;
+        try (NDManager m = Engines.newManager()) {
+            Rank r = rank(c, LOSS, m, Collective.local());
+            for (int s = 0; s < 2; s++) {
+                r.trainer().step(List.of(slice(m, images, s * 4, 4, res)), 0);
+            }
+            one = state(r);
+        }
+        List<Map<String, byte[]>> twos = ThreadedCollectives.run(2, collective -> {
+            try (NDManager m = Engines.newManager()) {
+                int k = collective.rank();
+                Rank r = rank(sharded, LOSS, m, collective);
+                StepLoop loop = r.trainer().stepLoop();
+                assertThat(loop.sharded()).isTrue();
+                for (int s = 0; s < 2; s++) {
+                    r.trainer().step(List.of(slice(m, images, s * 4 + 2 * k, 2, res)), 0);
+                }
+                Map<String, byte[]> out = new LinkedHashMap<>();
+                r.vae().stateDict().forEach((key, v) -> out.put("vae." + key, v.data()));
+                r.disc().stateDict().forEach((key, v) -> out.put("disc." + key, v.data()));
+                if (k == 0) { // as VaeStage writes them: the optimizer file, then the discriminator's
+                    loop.beginStream(collective::barrier);
+                    host(r.trainer().optimizerState()).forEach((key, v) -> out.put("opt." + key, v.data()));
+                    host(r.trainer().discriminatorOptimizerState()).forEach((key, v) -> out.put("dopt." + key, v.data()));
+                    loop.endStream();
+                } else {
+                    loop.serveOptimizerState(collective::barrier);
+                }
+                collective.barrier();
+                return out;
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        for (int k = 0; k < 2; k++) {
+            for (String key : one.keySet()) {
+                if (k == 0 || !key.contains("opt.")) {
+                    assertThat(java.util.Arrays.equals(twos.get(k).get(key), one.get(key)))
+                            .as("rank %d: %s bit-identical, sharded N=2 vs N=1", k, key).isTrue();
+                }
+            }
+        }
+        assertThat(twos.get(0).keySet()).containsExactlyElementsOf(one.keySet());
+    }
+
+    @Test
     void theGanPartStartsAtDiscStartEpochs() throws Exception {
         RqVaeRunConfig c = config("train.micro_batch_size=4");
         GanLossConfig later = new GanLossConfig("hinge", "vanilla", 0.75, 1.0, 1, "test:random-weights");

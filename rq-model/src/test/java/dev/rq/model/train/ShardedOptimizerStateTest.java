@@ -79,6 +79,23 @@ class ShardedOptimizerStateTest {
     }
 
     @Test
+    void tensorsThatCannotBeReadInPlaceFailWhenTheLoopIsMade() throws Exception {
+        Engines.pytorch(1);
+        TrainConfig c = TrainConfig.defaults().withShardedOptimizerState(true);
+        try (NDManager m = Engines.newManager(); dev.rq.model.nn.ParamStore store = new dev.rq.model.nn.ParamStore(m)) {
+            store.declare("w", new long[] {4, 3}, dev.rq.model.nn.ParamStore.Init.NORMAL, 1, true);
+            store.initialize(dev.rq.model.util.Rng.of(1));
+            store.set("w", store.get("w").toType(ai.djl.ndarray.types.DataType.FLOAT64, true));
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                    () -> new StepLoop(Collective.local(), c, StepLoop.Part.of(store, c, true)))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("train.shard_optimizer_state")
+                    .hasMessageContaining("float64");
+            // unsharded, the same parameters are fine
+            new StepLoop(Collective.local(), TrainConfig.defaults(), StepLoop.Part.of(store, TrainConfig.defaults(), true));
+        }
+    }
+
+    @Test
     void shardedRanksEqualUnshardedRanksBitForBit() throws Exception {
         Engines.pytorch(1);
         float[] images = images();
