@@ -26,6 +26,7 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         registerJava(kryo, "dev.rq.jobs.eval.CodeItem");
         registerJava(kryo, "dev.rq.tables.TableFiles$DataFile"); // table writer results (semantic IDs)
         registerJava(kryo, "dev.rq.jobs.sid.IdTableTask$Part");
+        registerJava(kryo, "dev.rq.jobs.sid.WorkSummary$Part"); // assign-sid encode pass: counts, sums, key sample
         registerJava(kryo, "dev.rq.data.items.ParquetItems$Split"); // the fast item reader's tasks
         kryo.register(dev.rq.data.items.ParquetItems.Split[].class);
         registerJava(kryo, "dev.rq.data.items.ParquetItems$Footers");

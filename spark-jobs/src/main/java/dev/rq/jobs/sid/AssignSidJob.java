@@ -209,6 +209,7 @@ public final class AssignSidJob {
         Path existingRoot = existing == null ? null : new Path(o.existing());
 
         List<Dataset<Row>> cached = new ArrayList<>();
+        Beside unique = null;
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
             SidCoder coder;
             try {
@@ -220,36 +221,43 @@ public final class AssignSidJob {
             Phases ph = new Phases(t0);
             ph.end("setup");
             long te = System.nanoTime();
+            int[] sizes = new int[depth];
+            for (int d = 0; d < depth; d++) {
+                sizes[d] = coder.codebookSize(d);
+            }
+            int slots = spark.sparkContext().defaultParallelism();
             AssignTask.TaskTimes taskTimes = AssignTask.TaskTimes.register(spark.sparkContext());
             Dataset<Row> w = cache(encode(spark, in, handle, depth, o.batchSize(), o.reconSample(), taskTimes),
                     cached);
             Dataset<Row> valid = w.filter(functions.col(AssignTask.REASON).isNull())
                     .drop(AssignTask.REASON, AssignTask.DETAIL, AssignTask.SOURCE_FILE, AssignTask.EMBEDDING);
-            SidManifest.Counts partial = count(in, w); // runs the encode pass
+            List<WorkSummary.Part> summary = WorkSummary.of(w, cols.hasLabel(), sizes, 4 * slots); // the encode pass
+            SidManifest.Counts partial = count(in, summary);
             double encodeSeconds = (System.nanoTime() - te) / 1e9;
             ph.end("encode");
             if (partial.encoded() == 0 && existing == null) {
                 throw new IllegalArgumentException("no valid item in " + o.data() + ": " + partial.read()
                         + " rows read, all rejected " + partial.rejectedByReason());
             }
-            in.requireUniqueIds(valid.withColumnRenamed(SidTable.ITEM_ID, cols.idColumn()), "the item table");
-            ph.end("unique_ids");
+            // the duplicate-id check's Spark jobs run beside the ID-table pass (both read the work rows; a
+            // duplicate fails the run after it, and the staged output removes the files written)
+            unique = new Beside("rq-assign-sid-unique-ids",
+                    () -> in.requireUniqueIds(valid.withColumnRenamed(SidTable.ITEM_ID, cols.idColumn()),
+                            "the item table"));
             List<TableFiles.DataFile> rejects = partial.rejected() == 0 ? List.of() : writeRejects(w, cols, out, conf);
             ph.end("rejects");
 
             long expected = partial.encoded() + (existing == null ? 0 : existing.counts().items());
-            int slots = spark.sparkContext().defaultParallelism();
             long byRows = (expected + ROWS_PER_FILE - 1) / ROWS_PER_FILE;
             int ranges = (int) Math.max(Math.max(1, Math.min(4L * slots, byRows)),
                     Math.min(slots, expected / MIN_ROWS_PER_FILE)); // sid ranges = files of each table
-            int[] sizes = new int[depth];
-            for (int d = 0; d < depth; d++) {
-                sizes[d] = coder.codebookSize(d);
-            }
-            Dataset<Row> ids = ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), sizes, ranges);
+            long[] bounds = existing != null || WorkSummary.shifts(sizes) == null ? null
+                    : WorkSummary.bounds(summary, ranges); // else Spark samples the ranges
+            Dataset<Row> ids = ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), sizes, ranges,
+                    bounds);
             IdTableTask task = new IdTableTask(TableFiles.of(out, SidTable.IDS, SidTable.idSchema(in.idType()), conf),
                     TableFiles.of(out, SidTable.REVERSE, IdTableTask.reverseSchema(in.idType()), conf), in.idType(),
-                    sizes);
+                    sizes, bounds);
             List<IdTableTask.Part> parts = ids.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex(task, false)
                     .collect(); // one pass: both tables' files and the group statistics
             List<TableFiles.DataFile> idFiles = parts.stream().map(IdTableTask.Part::ids).filter(Objects::nonNull)
@@ -257,6 +265,8 @@ public final class AssignSidJob {
             List<TableFiles.DataFile> revFiles = parts.stream().map(IdTableTask.Part::reverse)
                     .filter(Objects::nonNull).toList();
             ph.end("ids");
+            unique.join();
+            ph.end("unique_ids");
 
             long items = idFiles.stream().mapToLong(TableFiles.DataFile::rows).sum();
             SidManifest.Counts counts = incremental(partial, valid, existing, existingRoot, spark, items);
@@ -280,7 +290,8 @@ public final class AssignSidJob {
             }
             SidManifest.Collisions collisions = new SidManifest.Collisions(groups,
                     items == 0 ? 0 : groups / (double) items, items == 0 ? 0 : collided / (double) items, largest);
-            SidManifest.Statistics stats = SidStatistics.of(hist, valid, coder, cols.hasLabel());
+            SidManifest.Statistics stats = SidStatistics.of(hist, WorkSummary.reconstruction(summary), valid, coder,
+                    cols.hasLabel());
             ph.end("statistics");
             String codebookFile = out.fileName("codebooks", ".safetensors");
             SidManifest.Codebooks codebooks = exportCodebooks(coder, out.path(codebookFile), out.fs(), codebookFile,
@@ -307,7 +318,60 @@ public final class AssignSidJob {
             LOG.info("assign-sid committed {}: {} items in {} s", out.uri(), counts.items(), m.job().seconds());
             return new Result(out.uri(), m);
         } finally {
+            if (unique != null) {
+                unique.close(); // before its rows are unpersisted
+            }
             cached.forEach(Dataset::unpersist);
+        }
+    }
+
+    /**
+     * Work run on a thread of its own beside the driver's (its Spark jobs share the slots with the
+     * driver's); the thread inherits the caller's Spark job group (Spark's local properties are
+     * inherited by threads started from the caller).
+     */
+    private static final class Beside implements AutoCloseable {
+        private final Thread thread;
+        private volatile Throwable failure;
+
+        Beside(String name, Runnable work) {
+            thread = new Thread(() -> {
+                try {
+                    work.run();
+                } catch (Throwable t) {
+                    failure = t;
+                }
+            }, name);
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        /** Waits for the work; rethrows its failure. */
+        void join() {
+            close();
+            if (failure instanceof RuntimeException r) {
+                throw r;
+            } else if (failure instanceof Error e) {
+                throw e;
+            } else if (failure != null) {
+                throw new IllegalStateException(failure);
+            }
+        }
+
+        /** Waits for the work, ignoring its failure (the caller failed already). */
+        @Override
+        public void close() {
+            boolean interrupted = false;
+            while (thread.isAlive()) {
+                try {
+                    thread.join();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
@@ -371,21 +435,11 @@ public final class AssignSidJob {
                 AssignTask.schema(in.idType(), emb, in.labelType()), false); // internal rows: no conversion
     }
 
-    /**
-     * Row accounting of the encode pass (one job over the work rows: rows by reject reason, null =
-     * encoded); read comes from the input's Parquet footers.
-     */
-    private static SidManifest.Counts count(ItemInput in, Dataset<Row> w) {
+    /** Row accounting of the encode pass ({@link WorkSummary}); read comes from the input's Parquet footers. */
+    private static SidManifest.Counts count(ItemInput in, List<WorkSummary.Part> summary) {
         long read = in.rows(); // the files' footers
-        long encoded = 0;
-        Map<String, Long> byReason = new TreeMap<>();
-        for (Row r : w.groupBy(AssignTask.REASON).count().collectAsList()) {
-            if (r.isNullAt(0)) {
-                encoded = r.getLong(1);
-            } else {
-                byReason.put(r.getString(0), r.getLong(1));
-            }
-        }
+        long encoded = WorkSummary.encoded(summary);
+        Map<String, Long> byReason = new TreeMap<>(WorkSummary.rejected(summary));
         long rejected = byReason.values().stream().mapToLong(Long::longValue).sum();
         if (encoded + rejected != read) {
             throw new IllegalStateException("row count check failed for " + in.uri() + ": read " + read + " rows, "
@@ -432,12 +486,16 @@ public final class AssignSidJob {
     }
 
     /**
-     * The rows of the ID table {@code (item_id, sid, dedup, KEY)} in {@code partitions} sid ranges
-     * (partition order = sid order), each sorted by sid, then the existing rows by their dedup, then
-     * the new rows (dedup null: {@link IdTableTask} numbers them) by item_id.
+     * The rows of the ID table {@code (item_id, sid, dedup, KEY)} in sid ranges (partition order =
+     * sid order), each sorted by sid, then the existing rows by their dedup, then the new rows (dedup
+     * null: {@link IdTableTask} numbers them) by item_id.
+     *
+     * @param partitions sid ranges when Spark cuts them ({@code repartitionByRange}: a sampling job)
+     * @param bounds the ranges' upper bounds cut from the encode pass's key sample ({@link
+     *     WorkSummary#bounds}; {@code bounds.length + 1} ranges, no sampling job), or null
      */
     static Dataset<Row> ids(SparkSession spark, Dataset<Row> valid, List<String> existing, int[] sizes,
-            int partitions) {
+            int partitions, long[] bounds) {
         Column itemId = functions.col(SidTable.ITEM_ID);
         Column sid = functions.col(SidTable.SID);
         Column key = functions.col(KEY);
@@ -445,6 +503,14 @@ public final class AssignSidJob {
         Dataset<Row> fresh = valid.select(itemId, sid).withColumn(SidTable.DEDUP, functions.lit(null).cast("int"))
                 .withColumn(KEY, sidKey(sid, sizes));
         if (existing == null) {
+            if (bounds != null) {
+                int n = bounds.length + 1;
+                int[] values = hashedTo(n);
+                org.apache.spark.sql.expressions.UserDefinedFunction range = functions.udf(
+                        (org.apache.spark.sql.api.java.UDF1<Long, Integer>) k -> values[WorkSummary.range(bounds, k)],
+                        org.apache.spark.sql.types.DataTypes.IntegerType);
+                return fresh.repartition(n, range.apply(key)).sortWithinPartitions(key, itemId);
+            }
             return fresh.repartitionByRange(partitions, key).sortWithinPartitions(key, itemId);
         }
         Dataset<Row> ex = spark.read().parquet(existing.toArray(String[]::new)).select(itemId, sid,
@@ -452,6 +518,26 @@ public final class AssignSidJob {
         Dataset<Row> added = fresh.join(ex.select(itemId), SidTable.ITEM_ID, "left_anti");
         return ex.unionByName(added).repartitionByRange(partitions, key)
                 .sortWithinPartitions(key, dedup.isNull(), dedup, itemId);
+    }
+
+    /**
+     * @return for each partition p of {@code n}, an int that Spark's hash partitioning ({@code
+     *     repartition(n, column)}: pmod(murmur3(value, seed 42), n)) sends to partition p, so that a
+     *     column of range indices mapped through it puts range p in partition p ({@link IdTableTask}
+     *     checks every row's range against its partition)
+     */
+    static int[] hashedTo(int n) {
+        int[] v = new int[n];
+        java.util.Arrays.fill(v, -1);
+        int found = 0;
+        for (int x = 0; found < n; x++) {
+            int p = Math.floorMod(org.apache.spark.unsafe.hash.Murmur3_x86_32.hashInt(x, 42), n);
+            if (v[p] < 0) {
+                v[p] = x;
+                found++;
+            }
+        }
+        return v;
     }
 
     private static SidManifest checkExisting(Options o, Configuration conf, String modelSha, ItemInput in)

@@ -34,17 +34,22 @@ final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Ite
     private final TableFiles reverse;
     private final DataType idType;
     private final int[] codebookSizes;
+    private final long[] bounds;
 
     /**
      * @param ids the ID table's writer ({@link SidTable#idSchema})
      * @param reverse the reverse table's writer ({@link #REVERSE_SCHEMA})
      * @param codebookSizes K per level
+     * @param bounds the sid ranges' upper bounds ({@link WorkSummary#bounds}) when the driver cut them:
+     *     every sid's packed key is checked to lie in this task's range (a sid split over two tasks
+     *     would number its items twice); null when Spark's range partitioning cut them
      */
-    IdTableTask(TableFiles ids, TableFiles reverse, DataType idType, int[] codebookSizes) {
+    IdTableTask(TableFiles ids, TableFiles reverse, DataType idType, int[] codebookSizes, long[] bounds) {
         this.ids = ids;
         this.reverse = reverse;
         this.idType = idType;
         this.codebookSizes = codebookSizes;
+        this.bounds = bounds;
     }
 
     /** The reverse table's columns, as Spark's {@code groupBy(sid).agg(collect_list …)} typed them before. */
@@ -108,6 +113,11 @@ final class IdTableTask implements Function2<Integer, Iterator<InternalRow>, Ite
                     break;
                 }
                 if (!same) {
+                    if (bounds != null && WorkSummary.range(bounds, r.getLong(3)) != task) {
+                        throw new IllegalStateException("sid " + Arrays.toString(s) + " (key " + r.getLong(3)
+                                + ") reached ID task " + task + ", not the task of its range "
+                                + WorkSummary.range(bounds, r.getLong(3)) + ": Spark's hash partitioning changed?");
+                    }
                     sid = s;
                     prefix = SidTable.textPrefix(s);
                     next = 0;

@@ -31,9 +31,12 @@ final class SidStatistics {
 
     /**
      * @param histogram [level][code] items of the ID table (all items)
-     * @param encoded this run's encoded work rows (sid, recon_mse, cosine, [label])
+     * @param reconstruction {mean MSE, mean cosine, items} of this run's sampled reconstructions ({@link
+     *     WorkSummary#reconstruction})
+     * @param encoded this run's encoded work rows (sid, [label]), for the prefix purity
      */
-    static SidManifest.Statistics of(long[][] hist, Dataset<Row> encoded, SidCoder coder, boolean labels) {
+    static SidManifest.Statistics of(long[][] hist, double[] reconstruction, Dataset<Row> encoded, SidCoder coder,
+            boolean labels) {
         List<Double> used = new ArrayList<>();
         List<Double> perplexity = new ArrayList<>();
         for (int d = 0; d < coder.depth(); d++) {
@@ -53,11 +56,9 @@ final class SidStatistics {
             used.add(usedCodes / (double) coder.codebookSize(d));
             perplexity.add(Math.exp(entropy));
         }
-        Row rec = encoded.agg(functions.avg(AssignTask.RECON_MSE), functions.avg(AssignTask.COSINE),
-                functions.count(AssignTask.RECON_MSE)).first();
-        double mse = rec.isNullAt(0) ? Double.NaN : rec.getDouble(0);
-        double cos = rec.isNullAt(1) ? Double.NaN : rec.getDouble(1);
-        long reconstructed = rec.getLong(2);
+        double mse = reconstruction[0];
+        double cos = reconstruction[1];
+        long reconstructed = (long) reconstruction[2];
         List<Double> purity = null;
         if (labels) {
             purity = new ArrayList<>();

@@ -113,6 +113,7 @@ class AssignSidJobTest {
         assertThat(m.collisions().largestGroup()).isGreaterThan(1);
         assertThat(m.statistics().prefixPurity()).hasSize(2);
         assertThat(m.statistics().cosineSimilarity()).isBetween(-1.0, 1.0);
+        assertThat(m.statistics().reconstructedItems()).isEqualTo(400); // --recon-sample 1: every encoded item
 
         // codes are the model's codes, dedup numbers equal codes by item id, text spells both
         List<Row> ids = spark.read().parquet(out + "/" + SidTable.IDS).collectAsList();
@@ -124,7 +125,19 @@ class AssignSidJobTest {
             SidCoderHandle h = new SidCoderHandle(ckpt.toString(),
                     m.model().modelSha256(), 1, new dev.rq.io.SerializableHadoopConf(new org.apache.hadoop.conf.Configuration()));
             float[] x = GEN.embeddings(0, 400);
-            long[] expect = h.encode(x, 400, DIM, null).codes();
+            boolean[] all = new boolean[400];
+            java.util.Arrays.fill(all, true);
+            SidCoderHandle.Encoded e = h.encode(x, 400, DIM, all);
+            long[] expect = e.codes();
+            double mse = 0;
+            double cos = 0;
+            for (int i = 0; i < 400; i++) {
+                mse += e.mse()[i];
+                cos += e.cosine()[i];
+            }
+            // the manifest's means: the encode pass's per-task sums (WorkSummary)
+            assertThat(m.statistics().reconstructionMse()).isCloseTo(mse / 400, within(1e-6 * Math.abs(mse / 400)));
+            assertThat(m.statistics().cosineSimilarity()).isCloseTo(cos / 400, within(1e-6));
             for (int i = 0; i < 400; i++) {
                 assertThat(codes.get(1000L + i)).as("item %d", 1000 + i)
                         .containsExactly((int) expect[2 * i], (int) expect[2 * i + 1]);
@@ -250,6 +263,126 @@ class AssignSidJobTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining(": 30 (2 rows), 31 (3 rows), 32 (2 rows), 33 (2 rows), 34 (2 rows), ...;");
         assertThat(tmp.resolve("out2")).doesNotExist();
+    }
+
+    /**
+     * The ID-table pass over several sid ranges cut by the driver (the job cuts several from 50,000
+     * items per task slot): the ranges' bounds from a key sample ({@link WorkSummary#bounds}), the
+     * rows sent to their range's partition by Spark's hash partitioning ({@link AssignSidJob#hashedTo}),
+     * each range's ID and reverse rows written by its task: every item's dedup is its position among
+     * its sid's items by id, the reverse files hold consecutive sid ranges in order; an ID task given
+     * other bounds than those the rows were partitioned by fails naming the sid.
+     */
+    @Test
+    void idTablePassOverSeveralDriverCutRanges() throws Exception {
+        int[] sizes = {8, 8};
+        java.util.Random rnd = new java.util.Random(7);
+        List<Row> rows = new ArrayList<>();
+        long[] keys = new long[3000];
+        Map<List<Integer>, List<Long>> groups = new java.util.TreeMap<>((a, b) -> a.get(0).equals(b.get(0))
+                ? Integer.compare(a.get(1), b.get(1)) : Integer.compare(a.get(0), b.get(0)));
+        for (int i = 0; i < 3000; i++) {
+            int c0 = Math.min(7, (int) Math.abs(rnd.nextGaussian() * 2.5)); // skewed towards code 0
+            int c1 = rnd.nextInt(8);
+            long id = 5000 - i * 7L % 4999 + i * 10_000L; // ids not in row order
+            rows.add(org.apache.spark.sql.RowFactory.create(id, new int[] {c0, c1}));
+            keys[i] = ((long) c0 << 3) | c1; // AssignSidJob.sidKey: 3 bits per level, level 0 high
+            groups.computeIfAbsent(List.of(c0, c1), k -> new ArrayList<>()).add(id);
+        }
+        groups.values().forEach(g -> g.sort(null));
+        org.apache.spark.sql.types.StructType schema = org.apache.spark.sql.types.DataTypes.createStructType(List.of(
+                org.apache.spark.sql.types.DataTypes.createStructField(SidTable.ITEM_ID,
+                        org.apache.spark.sql.types.DataTypes.LongType, false),
+                org.apache.spark.sql.types.DataTypes.createStructField(SidTable.SID,
+                        org.apache.spark.sql.types.DataTypes.createArrayType(
+                                org.apache.spark.sql.types.DataTypes.IntegerType, false), false)));
+        var valid = spark.createDataFrame(rows, schema).repartition(3);
+        List<WorkSummary.Part> sample = List.of(
+                new WorkSummary.Part(2000, new java.util.TreeMap<>(), 0, 0, 0, java.util.Arrays.copyOf(keys, 200)),
+                new WorkSummary.Part(1000, new java.util.TreeMap<>(), 0, 0, 0,
+                        java.util.Arrays.copyOfRange(keys, 2000, 2100)));
+        long[] bounds = WorkSummary.bounds(sample, 4);
+        assertThat(bounds).hasSize(3).isSorted();
+        var conf = spark.sparkContext().hadoopConfiguration();
+        var ids = AssignSidJob.ids(spark, valid, null, sizes, 4, bounds);
+        List<IdTableTask.Part> parts;
+        String out = tmp.resolve("ranges").toString();
+        try (dev.rq.io.StagedOutput o = dev.rq.io.StagedOutput.begin(out, conf, AssignSidJob.OUTPUT)) {
+            IdTableTask task = new IdTableTask(
+                    dev.rq.tables.TableFiles.of(o, SidTable.IDS, SidTable.idSchema(
+                            org.apache.spark.sql.types.DataTypes.LongType), conf),
+                    dev.rq.tables.TableFiles.of(o, SidTable.REVERSE, IdTableTask.reverseSchema(
+                            org.apache.spark.sql.types.DataTypes.LongType), conf),
+                    org.apache.spark.sql.types.DataTypes.LongType, sizes, bounds);
+            parts = ids.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex(task, false).collect();
+            List<String> files = new ArrayList<>();
+            parts.forEach(p -> {
+                files.add(p.ids().path());
+                files.add(p.reverse().path());
+            });
+            o.commit(files, "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+
+            // other bounds than the partitioning's: the task whose rows are not its range's fails
+            long[] shifted = bounds.clone();
+            shifted[0] = shifted[0] - 1;
+            IdTableTask wrong = new IdTableTask(dev.rq.tables.TableFiles.of(o, "wrong-ids", SidTable.idSchema(
+                    org.apache.spark.sql.types.DataTypes.LongType), conf), dev.rq.tables.TableFiles.of(o, "wrong-rev",
+                    IdTableTask.reverseSchema(org.apache.spark.sql.types.DataTypes.LongType), conf),
+                    org.apache.spark.sql.types.DataTypes.LongType, sizes, shifted);
+            assertThatThrownBy(() -> ids.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex(wrong, false)
+                    .collect()).hasMessageContaining("reached ID task 0, not the task of its range 1");
+        }
+        assertThat(parts).hasSize(4).allMatch(p -> p.ids() != null && p.ids().rows() > 300);
+        int rowsSeen = 0;
+        List<Integer> previous = null;
+        for (int p = 0; p < parts.size(); p++) {
+            for (Row r : spark.read().parquet(out + "/" + parts.get(p).ids().path()).collectAsList()) {
+                List<Integer> sid = r.getList(1);
+                long key = ((long) sid.get(0) << 3) | sid.get(1);
+                assertThat(WorkSummary.range(bounds, key)).as("range of %s", sid).isEqualTo(p);
+                assertThat(r.getInt(2)).as("dedup of %s", r.get(0)).isEqualTo(groups.get(sid).indexOf(r.getLong(0)));
+                assertThat(r.getString(3)).isEqualTo("<a_" + sid.get(0) + "><b_" + sid.get(1) + "><c_" + r.getInt(2) + ">");
+                rowsSeen++;
+            }
+            List<Row> rev = spark.read().parquet(out + "/" + parts.get(p).reverse().path()).collectAsList();
+            for (Row r : rev) { // in sid order within the file and across the files
+                List<Integer> sid = r.getList(0);
+                if (previous != null) {
+                    assertThat(previous.get(0) < sid.get(0) || previous.get(0).equals(sid.get(0))
+                            && previous.get(1) < sid.get(1)).as("%s after %s", sid, previous).isTrue();
+                }
+                previous = sid;
+                assertThat(r.<Long>getList(1)).containsExactlyElementsOf(groups.get(sid));
+                assertThat(r.getLong(2)).isEqualTo(groups.get(sid).size());
+            }
+        }
+        assertThat(rowsSeen).isEqualTo(3000);
+        assertThat(parts.stream().mapToLong(IdTableTask.Part::groups).sum()).isEqualTo(groups.size());
+    }
+
+    /** The range bounds: Spark's weighted quantiles of the key sample, a repeated key cut once. */
+    @Test
+    void rangeBoundsFromTheKeySample() {
+        long[] keys = new long[100];
+        for (int i = 0; i < 100; i++) {
+            keys[i] = i;
+        }
+        var tm = new java.util.TreeMap<String, Long>();
+        // part 0: 100 rows sampled fully; part 1: 300 rows, its 100 sampled keys weigh 3 each
+        long[] bounds = WorkSummary.bounds(List.of(new WorkSummary.Part(100, tm, 0, 0, 0, keys),
+                new WorkSummary.Part(300, tm, 0, 0, 0, java.util.stream.LongStream.range(100, 200).toArray())), 4);
+        assertThat(bounds).containsExactly(99, 133, 166); // 100 rows per range: keys 0..99 weigh 1, the rest 3
+        assertThat(WorkSummary.range(bounds, 99)).isEqualTo(0);
+        assertThat(WorkSummary.range(bounds, 100)).isEqualTo(1);
+        assertThat(WorkSummary.range(bounds, 10_000)).isEqualTo(3);
+        long[] same = new long[50];
+        java.util.Arrays.fill(same, 42);
+        assertThat(WorkSummary.bounds(List.of(new WorkSummary.Part(50, tm, 0, 0, 0, same)), 4)).containsExactly(42);
+        assertThat(WorkSummary.bounds(List.of(new WorkSummary.Part(0, tm, 0, 0, 0, new long[0])), 4)).isEmpty();
+        int[] to = AssignSidJob.hashedTo(7);
+        for (int p = 0; p < 7; p++) {
+            assertThat(Math.floorMod(org.apache.spark.unsafe.hash.Murmur3_x86_32.hashInt(to[p], 42), 7)).isEqualTo(p);
+        }
     }
 
     /**
