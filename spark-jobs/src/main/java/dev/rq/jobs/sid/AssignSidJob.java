@@ -55,12 +55,13 @@ import org.slf4j.LoggerFactory;
  * encode:  one pass over the input (Spark tasks, the executor's model, batches of batch_size):
  *          valid rows → (item_id, sid, recon_mse, cosine, [label]), rejected rows → reason
  *          → work rows, persisted (memory, spilling to disk) for the passes below
- * driver:  counts reconcile (read = encoded + rejected); duplicate ids fail naming them
+ *          → per task ({@link WorkSummary}): rows by reject reason, reconstruction sums, a sid sample
+ * driver:  counts reconcile (read = encoded + rejected); sid ranges cut from the sample
  * ids:     the (existing and) new rows in sid ranges, sorted by sid ({@link #ids}); one task per range
  *          ({@link IdTableTask}) numbers the new items of each sid by item_id (dedup; after the largest
  *          dedup of that sid in --existing, whose items all keep their IDs), writes the range's ID rows
  *          (with sid_text) and reverse rows (sid → items ordered by dedup) and counts the code
- *          histograms and collisions
+ *          histograms and collisions; beside it, duplicate ids fail naming them
  * stats:   code usage and perplexity per level, collisions, reconstruction MSE and cosine, prefix purity
  * commit:  codebooks.safetensors; _sid_manifest.json last, listing every file ({@link StagedOutput})
  * </pre>
@@ -377,9 +378,10 @@ public final class AssignSidJob {
 
     /**
      * Wall seconds of the driver's phases, in order: {@code setup} (checkpoint, input, model),
-     * {@code encode} (the encode pass and its counts), {@code unique_ids}, {@code rejects}, {@code
-     * ids} (dedup and the ID table's files), {@code reverse}, {@code existing} (the incremental
-     * counts), {@code statistics}, {@code codebooks}; the commit (manifest) follows them.
+     * {@code encode} (the encode pass and its counts, {@link WorkSummary}), {@code rejects}, {@code
+     * ids} (both tables' files), {@code unique_ids} (the wait for the duplicate-id check after the ID
+     * pass, which it runs beside), {@code existing} (the incremental counts), {@code statistics},
+     * {@code codebooks}; the commit (manifest) follows them.
      */
     private static final class Phases {
         final Map<String, Double> seconds = new LinkedHashMap<>();
