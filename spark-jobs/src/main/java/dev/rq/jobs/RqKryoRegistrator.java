@@ -1,7 +1,11 @@
 package dev.rq.jobs;
 
 import com.esotericsoftware.kryo.Kryo;
+import com.esotericsoftware.kryo.Serializer;
+import com.esotericsoftware.kryo.io.Input;
+import com.esotericsoftware.kryo.io.Output;
 import com.esotericsoftware.kryo.serializers.JavaSerializer;
+import dev.rq.data.ingest.ImageFolderListing;
 import org.apache.spark.serializer.KryoRegistrator;
 
 /**
@@ -15,7 +19,10 @@ public final class RqKryoRegistrator implements KryoRegistrator {
     public void registerClasses(Kryo kryo) {
         // the project's records: Kryo's field serializer cannot set their final fields, so they
         // travel with Java serialization (small task descriptions and per-task results only)
-        registerJava(kryo, "dev.rq.data.ingest.ImageFolderListing$Entry");
+        // ImageFolder listing: the units travel with the listing tasks; the files are shuffled to
+        // their processing tasks (one per file: a compact serializer, not Java serialization)
+        registerJava(kryo, "dev.rq.data.ingest.ImageFolderListing$Unit");
+        kryo.register(ImageFolderListing.Entry.class, new EntrySerializer());
         registerJava(kryo, "dev.rq.data.ingest.IngestResult");
         registerJava(kryo, "dev.rq.jobs.ingest.IngestJob$ShardStats");
         registerJava(kryo, "dev.rq.jobs.sample.SampleUnit");
@@ -65,6 +72,22 @@ public final class RqKryoRegistrator implements KryoRegistrator {
         kryo.register(byte[].class);
         kryo.register(byte[][].class);
         kryo.register(float[].class);
+    }
+
+    /** {@link ImageFolderListing.Entry}: its four fields. */
+    private static final class EntrySerializer extends Serializer<ImageFolderListing.Entry> {
+        @Override
+        public void write(Kryo kryo, Output out, ImageFolderListing.Entry e) {
+            out.writeString(e.uri());
+            out.writeString(e.relPath());
+            out.writeLong(e.label());
+            out.writeLong(e.size());
+        }
+
+        @Override
+        public ImageFolderListing.Entry read(Kryo kryo, Input in, Class<ImageFolderListing.Entry> type) {
+            return new ImageFolderListing.Entry(in.readString(), in.readString(), in.readLong(), in.readLong());
+        }
     }
 
     private static void register(Kryo kryo, String name) {

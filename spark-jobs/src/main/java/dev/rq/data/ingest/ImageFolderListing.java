@@ -2,9 +2,13 @@ package dev.rq.data.ingest;
 
 import dev.rq.io.FileListing;
 import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
-import java.util.TreeSet;
+import java.util.NoSuchElementException;
+import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -17,6 +21,15 @@ import org.apache.hadoop.fs.RemoteIterator;
  * order. Files anywhere below a class directory belong to that class. Files directly in the root
  * are listed as outside any class (the ingest reports them as {@code outside_class_folder}).
  * Every regular file is listed, whatever its extension (the decoder decides what is an image).
+ *
+ * <p>In two parts, so that no JVM holds the whole tree: {@link #plan} lists the root only (the
+ * driver: O(classes)) and yields one {@link Unit} per class directory plus one for the root's own
+ * files; {@link #files} streams the files of one unit (a task: one file at a time).
+ *
+ * <pre>
+ *   driver: plan(root) → class names + units [root files, class 0, class 1, …]
+ *   tasks:  files(unit) → Entry(uri, relPath, label, size) …   (streamed, recursive below a class)
+ * </pre>
  */
 public final class ImageFolderListing {
 
@@ -31,51 +44,86 @@ public final class ImageFolderListing {
     public record Entry(String uri, String relPath, long label, long size)
             implements java.io.Serializable {}
 
-    private final List<String> classNames;
-    private final List<Entry> entries;
-    private final long totalBytes;
+    /**
+     * What one task lists.
+     *
+     * @param dirUri the class directory, or the root for its own files
+     * @param rootPath the root's qualified URI path, ending in "/" (relative paths start after it)
+     * @param label the class id; -1: the root's own files (not recursive)
+     */
+    public record Unit(String dirUri, String rootPath, long label) implements Serializable {}
 
-    private ImageFolderListing(List<String> classNames, List<Entry> entries, long totalBytes) {
+    private final List<String> classNames;
+    private final List<Unit> units;
+
+    private ImageFolderListing(List<String> classNames, List<Unit> units) {
         this.classNames = classNames;
-        this.entries = entries;
-        this.totalBytes = totalBytes;
+        this.units = units;
     }
 
-    /** Lists {@code rootUri} on its Hadoop file system. */
-    public static ImageFolderListing list(String rootUri, Configuration conf) throws IOException {
+    /** Lists the root of {@code rootUri} (not its classes' files) on its Hadoop file system. */
+    public static ImageFolderListing plan(String rootUri, Configuration conf) throws IOException {
         Path root = new Path(rootUri);
         FileSystem fs = root.getFileSystem(conf);
         Path qualifiedRoot = fs.makeQualified(root);
-        TreeSet<String> classes = new TreeSet<>();
+        TreeMap<String, String> classes = new TreeMap<>(); // name → directory URI
         for (FileStatus st : fs.listStatus(qualifiedRoot)) {
             if (st.isDirectory()) {
-                classes.add(st.getPath().getName());
+                classes.put(st.getPath().getName(), st.getPath().toString());
             }
         }
-        List<String> names = new ArrayList<>(classes);
-        java.util.Map<String, Integer> index = new java.util.HashMap<>();
-        for (int i = 0; i < names.size(); i++) {
-            index.put(names.get(i), i);
-        }
-        List<Entry> entries = new ArrayList<>();
-        long total = 0;
         String prefix = qualifiedRoot.toUri().getPath();
         if (!prefix.endsWith("/")) {
             prefix += "/";
         }
-        RemoteIterator<FileStatus> it = FileListing.files(fs, qualifiedRoot);
-        while (it.hasNext()) {
-            FileStatus st = it.next();
-            String full = st.getPath().toUri().getPath();
-            String rel = full.startsWith(prefix) ? full.substring(prefix.length()) : full;
-            int slash = rel.indexOf('/');
-            Integer idx = slash < 0 ? null : index.get(rel.substring(0, slash));
-            long label = idx == null ? -1 : idx;
-            entries.add(new Entry(st.getPath().toString(), rel, label, st.getLen()));
-            total += st.getLen();
+        List<String> names = List.copyOf(classes.keySet());
+        List<Unit> units = new ArrayList<>(names.size() + 1);
+        units.add(new Unit(qualifiedRoot.toString(), prefix, -1));
+        for (String dir : classes.values()) {
+            units.add(new Unit(dir, prefix, units.size() - 1));
         }
-        entries.sort(java.util.Comparator.comparing(Entry::relPath));
-        return new ImageFolderListing(List.copyOf(names), entries, total);
+        return new ImageFolderListing(names, List.copyOf(units));
+    }
+
+    /**
+     * Streams the files of one unit: every file at any depth below a class directory, or the
+     * regular files directly in the root. Order: as the file system lists them.
+     */
+    public static Iterator<Entry> files(Unit unit, Configuration conf) throws IOException {
+        Path dir = new Path(unit.dirUri());
+        FileSystem fs = dir.getFileSystem(conf);
+        RemoteIterator<FileStatus> it = unit.label() < 0 ? fs.listStatusIterator(dir) : FileListing.files(fs, dir);
+        return new Iterator<>() {
+            private Entry next;
+
+            @Override
+            public boolean hasNext() {
+                try {
+                    while (next == null && it.hasNext()) {
+                        FileStatus st = it.next();
+                        if (st.isFile()) {
+                            String full = st.getPath().toUri().getPath();
+                            String rel = full.startsWith(unit.rootPath()) ? full.substring(unit.rootPath().length())
+                                    : full;
+                            next = new Entry(st.getPath().toString(), rel, unit.label(), st.getLen());
+                        }
+                    }
+                } catch (IOException e) {
+                    throw new UncheckedIOException("listing " + unit.dirUri() + ": " + e.getMessage(), e);
+                }
+                return next != null;
+            }
+
+            @Override
+            public Entry next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                Entry e = next;
+                next = null;
+                return e;
+            }
+        };
     }
 
     /** Sorted class names; label = index. */
@@ -83,13 +131,8 @@ public final class ImageFolderListing {
         return classNames;
     }
 
-    /** All files, sorted by relative path. */
-    public List<Entry> entries() {
-        return entries;
-    }
-
-    /** Sum of file sizes. */
-    public long totalBytes() {
-        return totalBytes;
+    /** The root's own files first, then one unit per class in label order. */
+    public List<Unit> units() {
+        return units;
     }
 }

@@ -53,6 +53,7 @@ import org.apache.spark.sql.types.BinaryType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.storage.StorageLevel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import scala.Tuple2;
@@ -203,39 +204,48 @@ public final class IngestJob {
                 case WEBDATASET -> webDataset(jsc, o, sconf);
                 case PARQUET -> parquet(spark, o, conf);
             };
-            if (src.expectedUnits == 0) {
-                throw new IllegalArgumentException("--input: " + o.input() + " holds no "
-                        + (o.format() == InputFormat.PARQUET ? "rows" : "files") + ": nothing to ingest (check the path"
-                        + (o.format() == InputFormat.IMAGEFOLDER
-                                ? "; images go in class sub-folders, <input>/<class>/*.jpg" : "") + ")");
-            }
-            int shards = o.shards() > 0 ? o.shards()
-                    : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
-            long rowGroupBytes = o.rowGroupBytes() > 0 ? o.rowGroupBytes()
-                    : ShardWriter.autoRowGroupBytes(src.inputBytes);
-            LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards, row groups of {} bytes", o.format(),
-                    o.input(), src.inputBytes, src.classNames.size(), shards, rowGroupBytes);
-            String splitUri = new Path(new Path(o.output()), o.split()).toString();
-            try (StagedOutput out = StagedOutput.begin(splitUri, conf, OUTPUT)) {
-                List<ShardStats> stats = write(src, o, shards, rowGroupBytes, out, sconf);
-                DatasetInfo info = summarize(o, src, stats, shards);
-                if (info.numRows() == 0) { // the input is untouched; a split without images is of no use
-                    throw new IllegalArgumentException("--input: no image of " + o.input() + " was accepted ("
-                            + info.ingest().read() + " read, rejected " + info.ingest().rejectedByReason()
-                            + "): nothing written; see docs/data.md for the accepted formats");
-                }
-                List<String> written = new ArrayList<>();
-                for (ShardStats st : stats) {
-                    written.add(st.file());
-                    if (st.rejectsFile() != null) {
-                        written.add(DatasetLayout.REJECTS_DIR + "/" + st.rejectsFile());
-                    }
-                }
-                // the sidecar last: its presence marks a complete split
-                out.commit(written, info.toJson().getBytes(StandardCharsets.UTF_8));
-                return new Result(out.uri(), info);
+            try {
+                return ingest(o, src, conf, sconf);
+            } finally {
+                src.release().run();
             }
         });
+    }
+
+    private static Result ingest(Options o, Source src, Configuration conf, SerializableHadoopConf sconf)
+            throws IOException {
+        if (src.expectedUnits == 0) {
+            throw new IllegalArgumentException("--input: " + o.input() + " holds no "
+                    + (o.format() == InputFormat.PARQUET ? "rows" : "files") + ": nothing to ingest (check the path"
+                    + (o.format() == InputFormat.IMAGEFOLDER
+                            ? "; images go in class sub-folders, <input>/<class>/*.jpg" : "") + ")");
+        }
+        int shards = o.shards() > 0 ? o.shards()
+                : (int) Math.max(1, (src.inputBytes + AUTO_SHARD_BYTES - 1) / AUTO_SHARD_BYTES);
+        long rowGroupBytes = o.rowGroupBytes() > 0 ? o.rowGroupBytes()
+                : ShardWriter.autoRowGroupBytes(src.inputBytes);
+        LOG.info("ingest {} {}: {} input bytes, {} classes, {} shards, row groups of {} bytes", o.format(),
+                o.input(), src.inputBytes, src.classNames.size(), shards, rowGroupBytes);
+        String splitUri = new Path(new Path(o.output()), o.split()).toString();
+        try (StagedOutput out = StagedOutput.begin(splitUri, conf, OUTPUT)) {
+            List<ShardStats> stats = write(src, o, shards, rowGroupBytes, out, sconf);
+            DatasetInfo info = summarize(o, src, stats, shards);
+            if (info.numRows() == 0) { // the input is untouched; a split without images is of no use
+                throw new IllegalArgumentException("--input: no image of " + o.input() + " was accepted ("
+                        + info.ingest().read() + " read, rejected " + info.ingest().rejectedByReason()
+                        + "): nothing written; see docs/data.md for the accepted formats");
+            }
+            List<String> written = new ArrayList<>();
+            for (ShardStats st : stats) {
+                written.add(st.file());
+                if (st.rejectsFile() != null) {
+                    written.add(DatasetLayout.REJECTS_DIR + "/" + st.rejectsFile());
+                }
+            }
+            // the sidecar last: its presence marks a complete split
+            out.commit(written, info.toJson().getBytes(StandardCharsets.UTF_8));
+            return new Result(out.uri(), info);
+        }
     }
 
     /** What the output is: one split folder; its sidecar marks it complete; files never reused. */
@@ -303,17 +313,44 @@ public final class IngestJob {
 
     // ---------------------------------------------------------------- sources
 
-    /** Input units, class names and input size of one ingest. */
+    /**
+     * Input units, class names and input size of one ingest.
+     *
+     * @param release frees what the source cached (after the ingest, whatever its outcome)
+     */
     private record Source(JavaRDD<SourceRecord> records, List<String> classNames,
-            long inputBytes, long expectedUnits) {}
+            long inputBytes, long expectedUnits, Runnable release) {}
 
+    /** Classes listed by one ImageFolder listing task (when there are more than 4 per task slot). */
+    static final int CLASSES_PER_LISTING_TASK = 16;
+
+    /**
+     * The driver lists the root (class names: O(classes)); the files of each class are listed in
+     * a task, cached on the executors (listed once) and spread over the processing tasks by a hash
+     * of their relative path, so no JVM holds the whole listing.
+     */
     private static Source imageFolder(JavaSparkContext jsc, Options o, SerializableHadoopConf sconf)
             throws IOException {
-        ImageFolderListing listing = ImageFolderListing.list(o.input(), sconf.get());
-        List<ImageFolderListing.Entry> entries = listing.entries();
-        int slices = Math.max(1, Math.min(entries.size(),
-                Math.max(jsc.defaultParallelism() * 3, entries.size() / 1000)));
-        JavaRDD<SourceRecord> records = jsc.parallelize(entries, slices).map(e -> {
+        ImageFolderListing listing = ImageFolderListing.plan(o.input(), sconf.get());
+        List<ImageFolderListing.Unit> units = listing.units();
+        int listingTasks = Math.min(units.size(),
+                Math.max(jsc.defaultParallelism() * 4, units.size() / CLASSES_PER_LISTING_TASK));
+        JavaRDD<ImageFolderListing.Entry> files = jsc.parallelize(units, listingTasks)
+                .flatMap(u -> ImageFolderListing.files(u, sconf.get()))
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        long[] totals = files.mapPartitions(it -> { // {files, bytes}: one pair per listing task to the driver
+            long n = 0;
+            long bytes = 0;
+            while (it.hasNext()) {
+                n++;
+                bytes += it.next().size();
+            }
+            return List.of(new long[] {n, bytes}).iterator();
+        }).reduce((a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+        long n = totals[0];
+        int slices = (int) Math.max(1, Math.min(n, Math.max(jsc.defaultParallelism() * 3L, n / 1000)));
+        JavaRDD<SourceRecord> records = files.mapToPair(e -> new Tuple2<>(e.relPath(), e))
+                .partitionBy(new HashPartitioner(slices)).values().map(e -> {
             if (e.label() < 0) {
                 return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
                         RejectReason.OUTSIDE_CLASS_FOLDER, "not inside a class sub-folder");
@@ -330,7 +367,7 @@ public final class IngestJob {
                         RejectReason.READ_ERROR, String.valueOf(ex));
             }
         });
-        return new Source(records, listing.classNames(), listing.totalBytes(), entries.size());
+        return new Source(records, listing.classNames(), totals[1], n, files::unpersist);
     }
 
     private static Source webDataset(JavaSparkContext jsc, Options o, SerializableHadoopConf sconf)
@@ -373,7 +410,7 @@ public final class IngestJob {
             WebDatasetReader r = new WebDatasetReader(p.getFileSystem(sconf.get()).open(p), t[1], maxMember);
             return new ClosingIterator<>(r, r);
         });
-        return new Source(records, List.of(), bytes, -1);
+        return new Source(records, List.of(), bytes, -1, () -> {});
     }
 
     private static Source parquet(SparkSession spark, Options o, Configuration conf)
@@ -437,7 +474,7 @@ public final class IngestJob {
         firstFile = files.isEmpty() ? null : files.get(0);
         List<String> names = firstFile == null ? List.of()
                 : classNamesFromFooter(firstFile, o.labelColumn(), conf);
-        return new Source(records, names, inputBytes, df.count());
+        return new Source(records, names, inputBytes, df.count(), () -> {});
     }
 
     private static StructField field(StructType st, String name) {

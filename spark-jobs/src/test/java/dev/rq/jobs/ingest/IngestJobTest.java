@@ -7,12 +7,15 @@ import dev.rq.data.TestImages;
 import dev.rq.data.dataset.CanonicalDataset;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
+import dev.rq.data.ingest.ImageFolderListing;
+import dev.rq.io.FileListing;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +26,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.parquet.hadoop.ParquetFileReader;
 import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.spark.HashPartitioner;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -161,6 +165,93 @@ class IngestJobTest {
         try (Stream<Path> s = Files.list(tmp.resolve("out"))) {
             assertThat(s.map(p -> p.getFileName().toString())).containsExactly("train");
         }
+    }
+
+    /**
+     * The files are listed in tasks (one per class) and the driver holds the classes only; the
+     * listing is the one the driver used to make (the pre-session-13 algorithm, kept here as the
+     * reference) and so is the output: every listed file once, in the layout's order (shard by
+     * the row-order key's hash, sorted within), rejects and counts alike.
+     */
+    @Test
+    void imageFolderListedInTasksIsTheDriverListingAndKeepsTheOutput() throws Exception {
+        Path in = tmp.resolve("tree");
+        int[] sizes = {1, 240, 0, 37, 5};
+        String[] classes = {"a", "b", "c", "d e", "z.dir"};
+        int color = 0;
+        for (int c = 0; c < classes.length; c++) {
+            for (int i = 0; i < sizes[c]; i++) {
+                String sub = i % 7 == 3 ? "nested/" : i % 11 == 5 ? "x/y/" : "";
+                write(in.resolve(classes[c] + "/" + sub + "f" + i + ".png"),
+                        TestImages.encode(TestImages.solid(3, 2, 0x010203 * ++color), "png"));
+            }
+        }
+        Files.createDirectories(in.resolve("c"));
+        write(in.resolve("root.png"), TestImages.encode(TestImages.solid(3, 2, 7), "png"));
+        write(in.resolve("notes.txt"), "x".getBytes(StandardCharsets.UTF_8));
+        write(in.resolve("b/broken.png"), "not a png".getBytes(StandardCharsets.UTF_8));
+
+        List<ImageFolderListing.Entry> reference = driverListing(in.toString());
+        assertThat(reference).hasSize(1 + 240 + 37 + 5 + 3);
+        ImageFolderListing plan = ImageFolderListing.plan(in.toString(), new Configuration());
+        assertThat(plan.classNames()).containsExactly(classes);
+        assertThat(plan.units()).hasSize(classes.length + 1);
+        List<ImageFolderListing.Entry> listed = new ArrayList<>();
+        for (ImageFolderListing.Unit u : plan.units()) {
+            ImageFolderListing.files(u, new Configuration()).forEachRemaining(listed::add);
+        }
+        listed.sort(Comparator.comparing(ImageFolderListing.Entry::relPath));
+        assertThat(listed).isEqualTo(reference);
+
+        int shards = 3;
+        String out = tmp.resolve("out").toString();
+        DatasetInfo info = IngestJob.run(spark, new IngestJob.Options(in.toString(),
+                IngestJob.InputFormat.IMAGEFOLDER, out, "train", shards, null, null, null)).info();
+        assertThat(info.ingest().read()).isEqualTo(reference.size());
+        assertThat(info.ingest().rejectedByReason()).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "outside_class_folder", 2L, "not_an_image", 1L));
+        assertThat(info.countsPerLabel()).containsExactlyInAnyOrderEntriesOf(Map.of("0", 1L, "1", 240L, "3", 37L, "4", 5L));
+        // the rows, in the order the layout gives the listed files
+        List<String> expected = reference.stream().filter(e -> e.label() >= 0 && !e.relPath().equals("b/broken.png"))
+                .map(e -> DatasetLayout.rowOrderKey(e.relPath()))
+                .sorted(Comparator.comparingInt((String k) -> new HashPartitioner(shards).getPartition(k))
+                        .thenComparing(Comparator.naturalOrder()))
+                .map(k -> k.substring(k.indexOf('/') + 1) + "=" + reference.stream()
+                        .filter(e -> e.relPath().equals(k.substring(k.indexOf('/') + 1))).findFirst().get().label())
+                .toList();
+        List<String> rows = CanonicalDataset.open(out + "/train", new Configuration()).readAll().stream()
+                .map(r -> r.path() + "=" + r.label()).toList();
+        assertThat(rows).isEqualTo(expected);
+        assertThat(CanonicalDataset.open(out + "/train", new Configuration()).readAll())
+                .extracting(CanonicalDataset.Sample::index).containsExactlyElementsOf(
+                        java.util.stream.LongStream.range(0, expected.size()).boxed().toList());
+    }
+
+    /** The driver's listing before session 13: every file of the tree in one list, sorted by relative path. */
+    private static List<ImageFolderListing.Entry> driverListing(String rootUri) throws Exception {
+        org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(rootUri);
+        org.apache.hadoop.fs.FileSystem fs = root.getFileSystem(new Configuration());
+        org.apache.hadoop.fs.Path qualifiedRoot = fs.makeQualified(root);
+        java.util.TreeSet<String> classes = new java.util.TreeSet<>();
+        for (org.apache.hadoop.fs.FileStatus st : fs.listStatus(qualifiedRoot)) {
+            if (st.isDirectory()) {
+                classes.add(st.getPath().getName());
+            }
+        }
+        List<String> names = new ArrayList<>(classes);
+        String prefix = qualifiedRoot.toUri().getPath() + "/";
+        List<ImageFolderListing.Entry> entries = new ArrayList<>();
+        org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.FileStatus> it = FileListing.files(fs, qualifiedRoot);
+        while (it.hasNext()) {
+            org.apache.hadoop.fs.FileStatus st = it.next();
+            String full = st.getPath().toUri().getPath();
+            String rel = full.startsWith(prefix) ? full.substring(prefix.length()) : full;
+            int slash = rel.indexOf('/');
+            long label = slash < 0 ? -1 : names.indexOf(rel.substring(0, slash));
+            entries.add(new ImageFolderListing.Entry(st.getPath().toString(), rel, label, st.getLen()));
+        }
+        entries.sort(Comparator.comparing(ImageFolderListing.Entry::relPath));
+        return entries;
     }
 
     /** A file larger than one Java array is a read_error reject, not a failed job (sparse: no disk used). */
