@@ -9,6 +9,7 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,49 +77,57 @@ public final class OptimizerShards {
      * @param owner owning rank of each tensor
      */
     public void sync(List<NDArray> tensors, int[] owner) {
-        int me = collective.rank();
         for (int r = 0; r < collective.worldSize(); r++) {
+            List<NDArray> owned = new ArrayList<>(); // r's tensors, in order
             long total = 0;
             for (int i = 0; i < tensors.size(); i++) {
-                total += owner[i] == r ? tensors.get(i).size() : 0;
+                if (owner[i] == r) {
+                    owned.add(tensors.get(i));
+                    total += tensors.get(i).size();
+                }
             }
-            int t = 0; // current tensor of r
-            long at = 0; // elements of it already sent
+            Cursor at = new Cursor(owned);
+            boolean root = collective.rank() == r;
             for (long done = 0; done < total; ) {
                 float[] a = array((int) Math.min(bucketElements, total - done));
-                int pos = 0;
-                int t0 = t;
-                long at0 = at;
-                if (me == r) {
-                    while (pos < a.length) { // fill the bucket from r's tensors
-                        while (owner[t] != r || tensors.get(t).size() == at) {
-                            t++;
-                            at = 0;
-                        }
-                        FloatBuffer view = view(tensors.get(t));
-                        int len = (int) Math.min(a.length - pos, view.capacity() - at);
-                        view.get((int) at, a, pos, len);
-                        pos += len;
-                        at += len;
-                    }
+                if (root) {
+                    at.copy(a, true);
                 }
                 collective.broadcast(a, r);
-                if (me != r) {
-                    t = t0;
-                    at = at0;
-                    while (pos < a.length) {
-                        while (owner[t] != r || tensors.get(t).size() == at) {
-                            t++;
-                            at = 0;
-                        }
-                        FloatBuffer view = view(tensors.get(t));
-                        int len = (int) Math.min(a.length - pos, view.capacity() - at);
-                        view.put((int) at, a, pos, len);
-                        pos += len;
-                        at += len;
-                    }
+                if (!root) {
+                    at.copy(a, false);
                 }
                 done += a.length;
+            }
+        }
+    }
+
+    /** A position in a list of tensors that buckets are read from or written into, in order. */
+    private static final class Cursor {
+        private final List<NDArray> tensors;
+        private int t;
+        private long at;
+
+        Cursor(List<NDArray> tensors) {
+            this.tensors = tensors;
+        }
+
+        /** Fills {@code a} from the next elements ({@code out}) or writes {@code a} into them. */
+        void copy(float[] a, boolean out) {
+            for (int pos = 0; pos < a.length; ) {
+                while (tensors.get(t).size() == at) {
+                    t++;
+                    at = 0;
+                }
+                FloatBuffer view = view(tensors.get(t));
+                int len = (int) Math.min(a.length - pos, view.capacity() - at);
+                if (out) {
+                    view.get((int) at, a, pos, len);
+                } else {
+                    view.put((int) at, a, pos, len);
+                }
+                pos += len;
+                at += len;
             }
         }
     }

@@ -390,6 +390,9 @@ public final class TransformerStage implements TrainingStage {
             n.put("allreduce_seconds", m.timings().allReduce());
             n.put("allreduce_wait_seconds", m.timings().allReduceWait());
             n.put("allreduce_copy_seconds", m.timings().allReduceCopies());
+            if (m.timings().paramSync() > 0) { // train.shard_optimizer_state: parameters from their owners
+                n.put("param_sync_seconds", m.timings().paramSync());
+            }
             n.put("forward_seconds", m.timings().forward());
             n.put("backward_seconds", m.timings().backward());
             return n;

@@ -106,10 +106,30 @@ class TrainTransformerJobTest {
     }
 
     @Test
+    void shardedOptimizerStateIsBitIdenticalThroughARank0Failure() throws Exception {
+        // AdamW with decayed and undecayed groups, moments sharded over 2 ranks; rank 0 (the writer) fails at
+        // step 5 and the run resumes from the step-3 checkpoint whose moments were partly streamed from rank 1
+        Path run = tmp.resolve("sharded");
+        TrainingJob.Result r = run(run, 2, "throw:0:5", "train.shard_optimizer_state=true",
+                "train.allreduce_bucket_mb=0.004");
+        assertThat(r.submissions()).isGreaterThan(1);
+        assertThat(r.weightsSha256()).isEqualTo(reference.weightsSha256());
+        for (String step : List.of(RunDirectory.name(3), RunDirectory.name(6))) {
+            for (String file : List.of("model.safetensors", "optimizer.safetensors")) {
+                byte[] sharded = Files.readAllBytes(run.resolve("checkpoints").resolve(step).resolve(file));
+                byte[] plain = Files.readAllBytes(tmp.resolve("reference/checkpoints").resolve(step).resolve(file));
+                assertThat(java.util.Arrays.equals(sharded, plain)).as("%s/%s equals the unsharded run's", step, file)
+                        .isTrue();
+            }
+        }
+    }
+
+    @Test
     void aRunStartedBeforeKeysWereAddedResumesAndANonDefaultNewKeyIsRefused() throws Exception {
         Path older = tmp.resolve("older");
         TrainRuns.copyRun(tmp.resolve("reference"), older);
-        TrainRuns.asWrittenBefore(older, "model.cond_drop_prob", "sampling.cfg_scale", "train.allreduce_bucket_mb");
+        TrainRuns.asWrittenBefore(older, "model.cond_drop_prob", "sampling.cfg_scale", "train.allreduce_bucket_mb",
+                "train.shard_optimizer_state");
         TrainingJob.Result r = run(older, 2, null);
         assertThat(r.submissions()).as("already complete").isZero();
         assertThat(r.steps()).isEqualTo(6);

@@ -131,7 +131,8 @@ class TrainVaeJobTest {
                         .as("%s/%s written sharded equals the unsharded one byte for byte", step, file).isTrue();
             }
         }
-        assertThat(TrainRuns.metrics(run)).hasSize(TrainRuns.STEPS);
+        assertThat(TrainRuns.metrics(run)).hasSize(TrainRuns.STEPS).allMatch(l -> l.contains("\"param_sync_seconds\""));
+        assertThat(TrainRuns.metrics(reference)).noneMatch(l -> l.contains("param_sync_seconds"));
     }
 
     @Test
