@@ -107,8 +107,9 @@ public final class RunDirectory {
      * Creates {@code run.json} and {@code config.yaml} for a new run, or checks that an existing run
      * is the same run. A run resumes when its stored hash equals {@code configHash}, or when its
      * stored config, re-resolved by {@code resolve} (the current version's binding: keys added since
-     * get their defaults), hashes to {@code configHash}: the same run written by an older version.
-     * Then one INFO line names the keys added since with their defaults, and {@code run.json} is
+     * get their defaults) and with the command's values of the {@link #RESULT_NEUTRAL} settings, hashes to
+     * {@code configHash}: the same run written by an older version or resumed with another such setting.
+     * Then one INFO line names the keys added since with their defaults (or the switched settings), and {@code run.json} is
      * kept as it is (its hash stays the one the run started with). Any other difference is refused,
      * naming the first differing keys (dotted, old → new).
      *
@@ -154,6 +155,12 @@ public final class RunDirectory {
     /** Runs whose upgrade re-resolution this JVM has already logged: one INFO line per run and version. */
     private static final java.util.Set<String> UPGRADE_REPORTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
+    /**
+     * Settings that change how a run computes but not its results (bit for bit), so a run resumes with
+     * another value: {@code train.shard_optimizer_state} (docs/training.md "Sharded optimizer state").
+     */
+    static final List<String> RESULT_NEUTRAL = List.of("train.shard_optimizer_state");
+
     /** Keys named in a refusal; the rest are counted. */
     static final int DIFFS_SHOWN = 5;
 
@@ -173,6 +180,23 @@ public final class RunDirectory {
             throw conflict(kind, oldHash, configHash, "its stored config does not resolve with this version: "
                     + e.getMessage());
         }
+        List<String> switched = new ArrayList<>();
+        for (String key : RESULT_NEUTRAL) { // the command's value counts: it does not change the results
+            String[] path = key.split("\\.");
+            JsonNode parent = resolved;
+            for (int i = 0; i < path.length - 1 && parent != null; i++) {
+                parent = parent.get(path[i]);
+            }
+            JsonNode want = config;
+            for (int i = 0; i < path.length && want != null; i++) {
+                want = want.get(path[i]);
+            }
+            JsonNode had = parent == null ? null : parent.get(path[path.length - 1]);
+            if (parent instanceof ObjectNode o && had != null && want != null && !same(had, want)) {
+                switched.add(key + ": " + text(had) + " → " + text(want));
+                o.set(path[path.length - 1], want.deepCopy());
+            }
+        }
         List<String> diffs = new ArrayList<>();
         diff(stored, resolved, config, "", diffs);
         if (diffs.isEmpty() && Configs.hash(resolved).equals(configHash)) {
@@ -181,9 +205,15 @@ public final class RunDirectory {
             if (!UPGRADE_REPORTED.add(uri + " " + oldHash + " " + configHash)) {
                 return; // already said in this JVM (train-sid claims the run before TrainingJob does)
             }
-            LOG.info("run {} was started by an older rq version (config hash {}): its config re-resolves to this"
-                    + " command's; resuming. Keys added since, at their defaults: {}", uri, abbrev(oldHash),
-                    added.isEmpty() ? "none (only the encoding differs)" : String.join(", ", added));
+            if (!switched.isEmpty()) {
+                LOG.info("run {} resumes with {} (a setting that does not change the results; run.json keeps the"
+                        + " run's config)", uri, String.join(", ", switched));
+            }
+            if (!added.isEmpty() || switched.isEmpty()) {
+                LOG.info("run {} was started by an older rq version (config hash {}): its config re-resolves to this"
+                        + " command's; resuming. Keys added since, at their defaults: {}", uri, abbrev(oldHash),
+                        added.isEmpty() ? "none (only the encoding differs)" : String.join(", ", added));
+            }
             return;
         }
         String shown = diffs.isEmpty() ? "the resolved configs differ" // e.g. a number's type only

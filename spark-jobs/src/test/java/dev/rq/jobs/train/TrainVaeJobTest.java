@@ -136,6 +136,28 @@ class TrainVaeJobTest {
     }
 
     @Test
+    void anUnshardedRunResumesWithShardedOptimizerStateBitIdentically() throws Exception {
+        // the reference (unsharded) stopped after its step-3 checkpoint; resumed with train.shard_optimizer_state
+        // on (a setting that does not change the results: not a different configuration)
+        Path run = tmp.resolve("switched");
+        TrainRuns.copyRun(reference, run);
+        try (java.util.stream.Stream<Path> files = Files.walk(run.resolve("checkpoints/step-00000006"))) {
+            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(f);
+            }
+        }
+        byte[] runJson = Files.readAllBytes(run.resolve("run.json"));
+        TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config("train.shard_optimizer_state=true"), run, 2,
+                null, Duration.ofSeconds(60));
+        assertThat(r.submissions()).isEqualTo(1);
+        assertThat(r.weightsSha256()).isEqualTo(referenceResult.weightsSha256());
+        Path file = Path.of("checkpoints", "step-00000006", "optimizer.safetensors");
+        assertThat(java.util.Arrays.equals(Files.readAllBytes(run.resolve(file)), Files.readAllBytes(reference.resolve(file))))
+                .as("step-6 optimizer file written sharded after the switch").isTrue();
+        assertThat(Files.readAllBytes(run.resolve("run.json"))).as("run.json kept as written").isEqualTo(runJson);
+    }
+
+    @Test
     void aRankThatThrowsIsRecoveredBitIdentically() throws Exception {
         Path run = tmp.resolve("fault");
         TrainingJob.Result r = TrainRuns.train(spark, TrainRuns.config(), run, 2, "throw:1:5",
