@@ -219,6 +219,9 @@ public final class ExecutorModels {
         int max = maxModels();
         List<Slot> victims = new ArrayList<>();
         synchronized (LOCK) {
+            if (CACHE.size() <= max) {
+                return victims; // the common case (a task's repeated get): no device can be over
+            }
             List<Slot> onDevice = new ArrayList<>();
             for (Slot s : CACHE.values()) {
                 if (s.key.device().equals(device)) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rq.io.FileListing;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.io.StagedOutput;
@@ -40,6 +41,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -51,6 +54,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RemoteIterator;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Row;
@@ -533,22 +537,46 @@ public final class SampleJob {
         }
     }
 
-    /** Every {@code images/class-<c>/<i>.png} exists; @return their paths relative to the output */
-    private static List<String> verifyImages(FileSystem fs, Path root, List<Integer> classes, int perClass)
+    /**
+     * Every {@code images/class-<c>/<i>.png} exists, checked with one recursive listing of {@code
+     * images/} (one paged listing on an object store, not one per class); other files there are
+     * ignored.
+     *
+     * @return their paths relative to the output, class-major
+     * @throws IllegalStateException naming the first missing image
+     */
+    static List<String> verifyImages(FileSystem fs, Path root, List<Integer> classes, int perClass)
             throws IOException {
-        List<String> paths = new ArrayList<>();
-        for (int c : classes) {
-            Path dir = new Path(new Path(root, SampleLayout.IMAGES_DIR), SampleLayout.classDir(c));
-            java.util.Set<String> names = new java.util.HashSet<>();
-            if (fs.exists(dir)) {
-                for (FileStatus f : fs.listStatus(dir)) {
-                    names.add(f.getPath().getName());
+        Map<String, Integer> classIndex = new HashMap<>();
+        for (int k = 0; k < classes.size(); k++) {
+            classIndex.put(SampleLayout.classDir(classes.get(k)), k);
+        }
+        Map<String, Integer> imageIndex = new HashMap<>();
+        for (int i = 0; i < perClass; i++) {
+            imageIndex.put(SampleLayout.imageName(i), i);
+        }
+        BitSet seen = new BitSet(classes.size() * perClass); // class position * perClass + image index
+        Path images = new Path(root, SampleLayout.IMAGES_DIR);
+        if (fs.exists(images)) {
+            RemoteIterator<FileStatus> it = FileListing.files(fs, images);
+            while (it.hasNext()) {
+                Path f = it.next().getPath();
+                Integer k = classIndex.get(f.getParent().getName());
+                Integer i = imageIndex.get(f.getName());
+                if (k != null && i != null && f.getParent().getParent().getName().equals(SampleLayout.IMAGES_DIR)) {
+                    seen.set(k * perClass + i);
                 }
             }
+        }
+        int missing = seen.nextClearBit(0);
+        if (missing < classes.size() * perClass) {
+            throw new IllegalStateException("image " + SampleLayout.imagePath(classes.get(missing / perClass),
+                    missing % perClass) + " is missing after the job (" + (classes.size() * perClass - seen.cardinality())
+                    + " of " + classes.size() * perClass + " missing)");
+        }
+        List<String> paths = new ArrayList<>(classes.size() * perClass);
+        for (int c : classes) {
             for (int i = 0; i < perClass; i++) {
-                if (!names.contains(SampleLayout.imageName(i))) {
-                    throw new IllegalStateException("image " + SampleLayout.imagePath(c, i) + " is missing after the job");
-                }
                 paths.add(SampleLayout.imagePath(c, i));
             }
         }

@@ -311,4 +311,60 @@ class SampleJobTest {
                 .hasMessageContaining("--output").hasMessageContaining("refusing");
         assertThat(foreign.resolve("keep.txt")).exists();
     }
+    /**
+     * The images are checked with one recursive listing, not one per class (1,000 classes on an
+     * object store were 1,000 sequential LIST calls); a missing image is named, extra files ignored.
+     */
+    @Test
+    void verifyImagesListsOnceAndNamesAMissingImage() throws Exception {
+        Path dir = tmp.resolve("verify");
+        for (int c : List.of(3, 7)) {
+            for (int i = 0; i < 3; i++) {
+                Files.createDirectories(dir.resolve("images/class-" + c));
+                Files.write(dir.resolve("images/class-" + c + "/" + i + ".png"), new byte[] {1});
+            }
+        }
+        Files.write(dir.resolve("images/class-7/9.png"), new byte[] {1}); // extra: ignored
+        Files.createDirectories(dir.resolve("images/class-8"));
+        Files.write(dir.resolve("images/class-8/0.png"), new byte[] {1});
+        Files.write(dir.resolve("images/notes.txt"), new byte[] {1});
+        CountingFs fs = new CountingFs();
+        org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(dir.toUri().toString());
+        assertThat(SampleJob.verifyImages(fs, root, List.of(7, 3), 3)).containsExactly(
+                "images/class-7/0.png", "images/class-7/1.png", "images/class-7/2.png",
+                "images/class-3/0.png", "images/class-3/1.png", "images/class-3/2.png");
+        assertThat(fs.listFiles).as("one recursive listing").isEqualTo(1);
+        assertThat(fs.listStatus).as("no listing per class").isZero();
+
+        Files.delete(dir.resolve("images/class-3/1.png"));
+        assertThatThrownBy(() -> SampleJob.verifyImages(fs, root, List.of(7, 3), 3))
+                .hasMessageContaining("images/class-3/1.png is missing").hasMessageContaining("1 of 6 missing");
+        assertThatThrownBy(() -> SampleJob.verifyImages(fs, root, List.of(7, 3), 4))
+                .hasMessageContaining("images/class-7/3.png is missing").hasMessageContaining("3 of 8 missing");
+        assertThatThrownBy(() -> SampleJob.verifyImages(fs, new org.apache.hadoop.fs.Path(root, "nothing"),
+                List.of(1), 1)).hasMessageContaining("images/class-1/0.png is missing");
+    }
+
+    /** The local file system, counting its listing calls (not a LocalFileSystem: listed as an object store is). */
+    static final class CountingFs extends org.apache.hadoop.fs.FilterFileSystem {
+        int listFiles;
+        int listStatus;
+
+        CountingFs() throws java.io.IOException {
+            super(org.apache.hadoop.fs.FileSystem.getLocal(new org.apache.hadoop.conf.Configuration()));
+        }
+
+        @Override
+        public org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> listFiles(
+                org.apache.hadoop.fs.Path f, boolean recursive) throws java.io.IOException {
+            listFiles++;
+            return fs.listFiles(f, recursive);
+        }
+
+        @Override
+        public org.apache.hadoop.fs.FileStatus[] listStatus(org.apache.hadoop.fs.Path f) throws java.io.IOException {
+            listStatus++;
+            return super.listStatus(f);
+        }
+    }
 }
