@@ -11,7 +11,9 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * The Spark jobs and stages of {@code rq assign-sid} runs: per job its wall time, per stage its
- * tasks, summed executor run and CPU time; per run the manifest's phases and the process CPU.
+ * tasks, summed executor run and CPU time (for stages of more than 2 tasks also the span of its
+ * tasks, their summed time and the last task's lone tail); per run the manifest's phases and the
+ * process CPU.
  *
  * <pre>
  * java ... scripts/SidJobProbe.java CKPT ITEMS OUT [RUNS=2] [WORKERS=2] [PRECISION=fp32]
@@ -40,9 +42,27 @@ public class SidJobProbe {
                         e.jobId(), (System.nanoTime() - starts.get(e.jobId())) / 1e9);
             }
 
+            final java.util.Map<Integer, java.util.List<long[]>> tasks = new java.util.concurrent.ConcurrentHashMap<>();
+
+            @Override
+            public void onTaskEnd(org.apache.spark.scheduler.SparkListenerTaskEnd e) {
+                tasks.computeIfAbsent(e.stageId(), k -> java.util.Collections.synchronizedList(new java.util.ArrayList<>()))
+                        .add(new long[] {e.taskInfo().launchTime(), e.taskInfo().finishTime()});
+            }
+
             @Override
             public void onStageCompleted(SparkListenerStageCompleted e) {
                 var s = e.stageInfo();
+                var ts = tasks.remove(s.stageId());
+                if (ts != null && ts.size() > 2) { // slot time: busy vs the stage's span, and the last task's lone tail
+                    long first = ts.stream().mapToLong(t -> t[0]).min().getAsLong();
+                    long[] ends = ts.stream().mapToLong(t -> t[1]).sorted().toArray();
+                    long busy = ts.stream().mapToLong(t -> t[1] - t[0]).sum();
+                    System.out.printf(Locale.ROOT, "            stage %d: span %.3f s, busy %.3f slot-s, lone tail %.3f s,"
+                            + " first launch +%.3f s after submission%n", s.stageId(), (ends[ends.length - 1] - first) / 1e3,
+                            busy / 1e3, (ends[ends.length - 1] - ends[ends.length - 2]) / 1e3,
+                            (first - (long) s.submissionTime().get()) / 1e3);
+                }
                 var m = s.taskMetrics();
                 String name = s.name().length() > 60 ? s.name().substring(0, 60) : s.name();
                 System.out.printf(Locale.ROOT, "  %7.3f   stage %d '%s' %d tasks, run %.3f s, cpu %.3f s, gc %.3f s,"

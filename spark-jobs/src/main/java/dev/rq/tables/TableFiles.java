@@ -38,13 +38,16 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
     private final String suffix;
     private final StructType schema;
     private final SerializableHadoopConf conf;
+    private final List<String> plain;
 
-    private TableFiles(String root, String folder, String suffix, StructType schema, Configuration conf) {
+    private TableFiles(String root, String folder, String suffix, StructType schema, Configuration conf,
+            List<String> plain) {
         this.root = root;
         this.folder = folder;
         this.suffix = suffix;
         this.schema = schema;
         this.conf = new SerializableHadoopConf(conf);
+        this.plain = List.copyOf(plain);
     }
 
     /**
@@ -55,7 +58,7 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
      */
     public static List<DataFile> write(JavaRDD<Row> rows, StagedOutput out, String folder, StructType schema,
             Configuration conf) {
-        return rows.mapPartitionsWithIndex(new TableFiles(out.uri(), folder, out.nameSuffix(), schema, conf), false)
+        return rows.mapPartitionsWithIndex(new TableFiles(out.uri(), folder, out.nameSuffix(), schema, conf, List.of()), false)
                 .collect();
     }
 
@@ -69,7 +72,16 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
      * part files; {@link #open} one part per task, then {@link Part#publish} (or {@link Part#abort}).
      */
     public static TableFiles of(StagedOutput out, String folder, StructType schema, Configuration conf) {
-        return new TableFiles(out.uri(), folder, out.nameSuffix(), schema, conf);
+        return new TableFiles(out.uri(), folder, out.nameSuffix(), schema, conf, List.of());
+    }
+
+    /**
+     * @param columns Parquet column paths (e.g. {@code item_id}, {@code items.list.element}) of unique
+     *     values: written plain, without the dictionary Parquet would build and then abandon
+     * @return this writer, writing those columns without a dictionary
+     */
+    public TableFiles plain(String... columns) {
+        return new TableFiles(root, folder, suffix, schema, conf.get(), List.of(columns));
     }
 
     /** One part file being written by a task ({@link #of}). */
@@ -103,7 +115,7 @@ public final class TableFiles implements Function2<Integer, Iterator<Row>, Itera
         String part = TokenTableWriter.partName(task, suffix);
         String rel = folder.isEmpty() ? part : folder + "/" + part;
         return new Part(TokenTableWriter.PartFile.open(base.getFileSystem(c), base, rel, schema, -1, c,
-                0)); // Parquet's default row groups
+                0, plain)); // Parquet's default row groups
     }
 
     @Override

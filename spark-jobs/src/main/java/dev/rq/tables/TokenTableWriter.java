@@ -109,7 +109,7 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
                         throw new IllegalArgumentException("split value '" + split + "' is not a plain name");
                     }
                     String rel = TokenTableSchema.SPLIT + "=" + split + "/" + partName(task, suffix);
-                    f = PartFile.open(fs, base, rel, data, splitIndex, c, rowGroupBytes(data));
+                    f = PartFile.open(fs, base, rel, data, splitIndex, c, rowGroupBytes(data), List.of());
                     open.put(split, f);
                 }
                 f.write(r);
@@ -158,13 +158,15 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
          * @param base the folder {@code rel} is relative to
          * @param data the columns written; {@code skip}: index of the row's column not written, or -1
          * @param rowGroupBytes row-group size (0: Parquet's defaults)
+         * @param plain column paths written without a dictionary (columns of unique values, where
+         *     Parquet would build a dictionary only to fall back to plain encoding)
          */
         static PartFile open(FileSystem fs, Path base, String rel, StructType data, int skip, Configuration c,
-                long rowGroupBytes) throws IOException {
+                long rowGroupBytes, List<String> plain) throws IOException {
             Path target = new Path(base, rel);
             Path writeAt = HadoopDir.writePath(fs, target);
             return new PartFile(fs, rel, target, writeAt, writer(HadoopOutputFile.fromPath(writeAt, c), data, skip, c,
-                    rowGroupBytes));
+                    rowGroupBytes, plain));
         }
 
         void write(Row r) throws IOException {
@@ -226,11 +228,14 @@ public final class TokenTableWriter implements Function2<Integer, Iterator<Row>,
 
     /** @param rowGroupBytes row-group size, checked after every row; 0: Parquet's defaults */
     private static ParquetWriter<Row> writer(OutputFile file, StructType data, int skip, Configuration conf,
-            long rowGroupBytes) throws IOException {
+            long rowGroupBytes, List<String> plain) throws IOException {
         Builder b = new Builder(file, new RowWriteSupport(data, skip))
                 .withConf(conf)
                 .withCompressionCodec(CompressionCodecName.ZSTD)
                 .withWriteMode(ParquetFileWriter.Mode.OVERWRITE);
+        for (String column : plain) {
+            b = b.withDictionaryEncoding(column, false);
+        }
         if (rowGroupBytes > 0) {
             b = b.withRowGroupSize(rowGroupBytes).withMinRowCountForPageSizeCheck(1);
         }

@@ -256,9 +256,10 @@ public final class AssignSidJob {
                     : WorkSummary.bounds(summary, ranges); // else Spark samples the ranges
             Dataset<Row> ids = ids(spark, valid, existing == null ? null : existing.idFiles(existingRoot), sizes, ranges,
                     bounds);
-            IdTableTask task = new IdTableTask(TableFiles.of(out, SidTable.IDS, SidTable.idSchema(in.idType()), conf),
-                    TableFiles.of(out, SidTable.REVERSE, IdTableTask.reverseSchema(in.idType()), conf), in.idType(),
-                    sizes, bounds);
+            IdTableTask task = new IdTableTask(TableFiles.of(out, SidTable.IDS, SidTable.idSchema(in.idType()), conf)
+                    .plain(SidTable.ITEM_ID, SidTable.SID_TEXT), // unique values: no dictionary to abandon
+                    TableFiles.of(out, SidTable.REVERSE, IdTableTask.reverseSchema(in.idType()), conf)
+                    .plain(SidTable.ITEMS + ".list.element"), in.idType(), sizes, bounds);
             List<IdTableTask.Part> parts = ids.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex(task, false)
                     .collect(); // one pass: both tables' files and the group statistics
             List<TableFiles.DataFile> idFiles = parts.stream().map(IdTableTask.Part::ids).filter(Objects::nonNull)

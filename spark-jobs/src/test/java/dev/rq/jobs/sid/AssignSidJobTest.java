@@ -157,6 +157,25 @@ class AssignSidJobTest {
         }
         assertThat(m.collisions().uniqueSids()).isEqualTo(groups.size());
 
+        // columns of unique values are written without a dictionary, the others keep theirs
+        var hconf = new org.apache.hadoop.conf.Configuration();
+        for (String table : List.of(SidTable.IDS, SidTable.REVERSE)) {
+            java.io.File[] files = Path.of(out, table).toFile().listFiles((d, n) -> n.endsWith(".parquet"));
+            try (var r = org.apache.parquet.hadoop.ParquetFileReader.open(org.apache.parquet.hadoop.util.HadoopInputFile
+                    .fromPath(new org.apache.hadoop.fs.Path(files[0].toString()), hconf))) {
+                Map<String, Boolean> dictionary = new HashMap<>();
+                r.getFooter().getBlocks().get(0).getColumns()
+                        .forEach(c -> dictionary.put(c.getPath().toDotString(), c.hasDictionaryPage()));
+                if (table.equals(SidTable.IDS)) {
+                    assertThat(dictionary).containsEntry("item_id", false).containsEntry("sid_text", false)
+                            .containsEntry("dedup", true);
+                } else {
+                    assertThat(dictionary).containsEntry("items.list.element", false)
+                            .containsEntry("sid.list.element", true);
+                }
+            }
+        }
+
         // reverse table: one row per sid, items at their dedup index, sorted by sid
         List<Row> rev = spark.read().parquet(out + "/" + SidTable.REVERSE).collectAsList();
         assertThat(rev).hasSize(groups.size());
