@@ -12,9 +12,14 @@ import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.api.java.function.MapFunction;
 import org.apache.spark.api.java.function.MapGroupsFunction;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.api.java.UDF1;
+import org.apache.spark.sql.expressions.UserDefinedFunction;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataTypes;
 import scala.Tuple2;
 
 /**
@@ -113,32 +118,24 @@ public final class FeatureStats {
     }
 
     /**
-     * The Inception Score of the {@link EvalTable#LOGITS} column.
+     * The Inception Score of the {@link EvalTable#LOGITS} column. Each part's rows are streamed in
+     * index order through Spark's sort (which spills), so a task holds one part's sums (1,008
+     * doubles), never its logits: bounded at any image count.
      *
      * @param count N, the number of rows (indices 0..N−1)
      * @param splits parts (at most N)
      */
     public static InceptionScore.Result inceptionScore(Dataset<Row> table, long count, int splits) {
         int s = (int) Math.min(splits, count);
-        Dataset<Row> rows = table.select(col(EvalTable.INDEX), col(EvalTable.LOGITS))
-                .filter(col(EvalTable.LOGITS).isNotNull());
-        List<Tuple2<Integer, byte[]>> parts = rows
-                .groupByKey((MapFunction<Row, Integer>) r -> InceptionScore.partOf(r.getLong(0), count, s),
-                        Encoders.INT())
-                .mapGroups((MapGroupsFunction<Integer, Row, Tuple2<Integer, byte[]>>) (part, it) -> {
-                    List<Row> list = new ArrayList<>();
-                    it.forEachRemaining(list::add);
-                    list.sort((a, b) -> Long.compare(a.getLong(0), b.getLong(0)));
-                    InceptionScore.Part p = null;
-                    for (Row r : list) {
-                        float[] logits = EvalTable.floats((byte[]) r.get(1));
-                        if (p == null) {
-                            p = new InceptionScore.Part(logits.length);
-                        }
-                        p.add(logits);
-                    }
-                    return new Tuple2<>(part, encode(p));
-                }, Encoders.tuple(Encoders.INT(), Encoders.BINARY()))
+        UserDefinedFunction partOf = functions.udf((UDF1<Long, Integer>) i -> InceptionScore.partOf(i, count, s),
+                DataTypes.IntegerType);
+        List<Tuple2<Integer, byte[]>> parts = table.select(col(EvalTable.INDEX), col(EvalTable.LOGITS))
+                .filter(col(EvalTable.LOGITS).isNotNull())
+                .withColumn(PART, partOf.apply(col(EvalTable.INDEX)))
+                .repartition(s, col(PART))
+                .sortWithinPartitions(col(PART), col(EvalTable.INDEX)) // the summation order: by index
+                .mapPartitions((MapPartitionsFunction<Row, Tuple2<Integer, byte[]>>) FeatureStats::parts,
+                        Encoders.tuple(Encoders.INT(), Encoders.BINARY()))
                 .collectAsList();
         InceptionScore.Part[] ordered = new InceptionScore.Part[s];
         for (Tuple2<Integer, byte[]> t : parts) {
@@ -150,6 +147,33 @@ public final class FeatureStats {
             }
         }
         return InceptionScore.of(Arrays.asList(ordered));
+    }
+
+    private static final String PART = "_is_part";
+
+    /** @param rows (index, logits, part) sorted by part, then index; @return each part's sums */
+    private static Iterator<Tuple2<Integer, byte[]>> parts(Iterator<Row> rows) {
+        List<Tuple2<Integer, byte[]>> out = new ArrayList<>();
+        int current = -1;
+        InceptionScore.Part p = null;
+        while (rows.hasNext()) {
+            Row r = rows.next();
+            int part = r.getInt(2);
+            if (part != current && p != null) {
+                out.add(new Tuple2<>(current, encode(p)));
+                p = null;
+            }
+            current = part;
+            float[] logits = EvalTable.floats((byte[]) r.get(1));
+            if (p == null) {
+                p = new InceptionScore.Part(logits.length);
+            }
+            p.add(logits);
+        }
+        if (p != null) {
+            out.add(new Tuple2<>(current, encode(p)));
+        }
+        return out.iterator();
     }
 
     private static byte[] encode(InceptionScore.Part p) {
