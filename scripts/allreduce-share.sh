@@ -19,7 +19,8 @@
 #   --workers W  ranks (default 2)
 #   --out DIR    run folders and summary.txt (default target/allreduce-share-<time>)
 #   --data DIR   dataset root (default data/emoji)
-#   --set K=V    config override for both runs (repeatable), e.g. --set train.allreduce_bucket_mb=1
+#   --set K=V    config override for both runs (repeatable), e.g. --set train.allreduce_bucket_mb=1;
+#                with --set train.shard_optimizer_state=true the parameter sync's median is printed too
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STEPS=60
@@ -36,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     --out) OUT=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
     --set) SETS+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "allreduce-share: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +64,7 @@ out, skip, workers = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 lines = [f"{workers} ranks, medians over the logged steps after step {skip} (rank 0):",
          "| model | steps | step ms | all-reduce ms (share) | wait ms (share) | transfer ms (share) | copies ms (share) |",
          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+extra = []
 for name in ("bench64", "quickstart"):
     rows = []
     for f in sorted(glob.glob(os.path.join(out, name, "metrics", "*.jsonl"))):
@@ -83,7 +85,11 @@ for name in ("bench64", "quickstart"):
     f = lambda v, s: f"{1000 * v:.1f} ({100 * s:.1f} %)"
     lines.append(f"| {name} | {len(rows)} | {1000 * step:.0f} | {f(ar, share)} | {f(wait, wait / step)} |"
                  f" {f(tr, tr / step)} | {f(copy, copy / step)} |")
+    if all("param_sync_seconds" in r for r in rows):  # train.shard_optimizer_state
+        sync = statistics.median(r["param_sync_seconds"] for r in rows)
+        extra.append(f"{name}: parameter sync (train.shard_optimizer_state) {f(sync, sync / step)}")
 lines.append("(all-reduce share: median of the per-step shares; the other shares: median ms / median step ms)")
+lines += extra
 lines += ["load: " + l.strip() for l in open(os.path.join(out, "load.txt"))]
 text = "\n".join(lines)
 open(os.path.join(out, "summary.txt"), "w").write(text + "\n")
