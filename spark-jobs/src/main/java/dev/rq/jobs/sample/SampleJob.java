@@ -395,7 +395,8 @@ public final class SampleJob {
         verifyRows(spark, out, files, total);
         List<String> written = new ArrayList<>(TokenTableWriter.outputPaths(SampleLayout.CODES_DIR, files));
         written.addAll(verifyImages(out.fs(), out.root(), p.classes(), o.perClass()));
-        List<String> grids = writeGrids(out.fs(), out.root(), p.classes(), o.perClass());
+        List<String> grids = writeGrids(spark, new SerializableHadoopConf(conf), out.root().toString(), p.classes(),
+                o.perClass());
         written.addAll(grids);
         TokenManifest.Job job = new TokenManifest.Job(s.batchSize(), spark.sparkContext().master(), w.units().size(),
                 w.threads(), round(seconds, 3), round(total / seconds, 3));
@@ -583,27 +584,40 @@ public final class SampleJob {
         return paths;
     }
 
-    /** {@code grids/class-<c>.png} from the first {@link SampleLayout#GRID_MAX} PNGs of each class; @return their paths */
-    private static List<String> writeGrids(FileSystem fs, Path root, List<Integer> classes, int perClass)
+    /**
+     * {@code grids/class-<c>.png} from the first {@link SampleLayout#GRID_MAX} PNGs of each class,
+     * made in Spark tasks (a class per call; at 1,000 classes the driver would read 64,000 PNGs one
+     * after the other).
+     *
+     * @param root the output root (the staged folder)
+     * @return their paths, in class order
+     */
+    static List<String> writeGrids(SparkSession spark, SerializableHadoopConf conf, String root, List<Integer> classes,
+            int perClass) {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        int slices = Math.max(1, Math.min(classes.size(), jsc.defaultParallelism() * 4));
+        return jsc.parallelize(classes, slices).map(c -> writeGrid(conf, root, c, perClass)).collect();
+    }
+
+    /** One class's grid; @return its path relative to {@code root} */
+    private static String writeGrid(SerializableHadoopConf conf, String rootUri, int c, int perClass)
             throws IOException {
-        List<String> paths = new ArrayList<>();
-        for (int c : classes) {
-            List<BufferedImage> images = new ArrayList<>();
-            for (int i = 0; i < Math.min(perClass, SampleLayout.GRID_MAX); i++) {
-                try (InputStream in = fs.open(new Path(root, SampleLayout.imagePath(c, i)))) {
-                    BufferedImage img = ImageIO.read(in);
-                    if (img == null) {
-                        throw new IOException("cannot read " + SampleLayout.imagePath(c, i));
-                    }
-                    images.add(img);
+        Path root = new Path(rootUri);
+        FileSystem fs = root.getFileSystem(conf.get());
+        List<BufferedImage> images = new ArrayList<>();
+        for (int i = 0; i < Math.min(perClass, SampleLayout.GRID_MAX); i++) {
+            try (InputStream in = fs.open(new Path(root, SampleLayout.imagePath(c, i)))) {
+                BufferedImage img = ImageIO.read(in);
+                if (img == null) {
+                    throw new IOException("cannot read " + SampleLayout.imagePath(c, i));
                 }
+                images.add(img);
             }
-            try (OutputStream s = HadoopDir.createFile(fs, new Path(root, SampleLayout.gridPath(c)))) {
-                dev.rq.report.ImageGrid.writePng(tile(images), s);
-            }
-            paths.add(SampleLayout.gridPath(c));
         }
-        return paths;
+        try (OutputStream s = HadoopDir.createFile(fs, new Path(root, SampleLayout.gridPath(c)))) {
+            dev.rq.report.ImageGrid.writePng(tile(images), s);
+        }
+        return SampleLayout.gridPath(c);
     }
 
     /** The layout of {@link dev.rq.report.ImageGrid#grid(float[], int, int, int, int)}: ⌈√n⌉ columns, 2 px white. */

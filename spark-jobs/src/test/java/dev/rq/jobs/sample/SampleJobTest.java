@@ -345,6 +345,36 @@ class SampleJobTest {
                 List.of(1), 1)).hasMessageContaining("images/class-1/0.png is missing");
     }
 
+    /** The grids are made in Spark tasks, one class per call, in class order; each tiles the class's first images. */
+    @Test
+    void gridsAreWrittenByTasksInClassOrder() throws Exception {
+        Path dir = tmp.resolve("grids");
+        int[][] colors = {{0xFF0000, 0x00FF00}, {0x0000FF, 0xFFFF00}};
+        List<Integer> classes = List.of(5, 2);
+        for (int k = 0; k < 2; k++) {
+            Files.createDirectories(dir.resolve("images/class-" + classes.get(k)));
+            for (int i = 0; i < 2; i++) {
+                BufferedImage img = new BufferedImage(4, 4, BufferedImage.TYPE_INT_RGB);
+                for (int y = 0; y < 4; y++) {
+                    for (int x = 0; x < 4; x++) {
+                        img.setRGB(x, y, colors[k][i]);
+                    }
+                }
+                ImageIO.write(img, "png", dir.resolve("images/class-" + classes.get(k) + "/" + i + ".png").toFile());
+            }
+        }
+        List<String> grids = SampleJob.writeGrids(spark, new dev.rq.io.SerializableHadoopConf(
+                new org.apache.hadoop.conf.Configuration()), dir.toUri().toString(), classes, 2);
+        assertThat(grids).containsExactly("grids/class-5.png", "grids/class-2.png");
+        for (int k = 0; k < 2; k++) {
+            BufferedImage grid = ImageIO.read(dir.resolve(grids.get(k)).toFile());
+            assertThat(grid.getWidth()).isEqualTo(2 * 4 + 3 * 2); // 2 images: 2 columns, 1 row, 2 px padding
+            assertThat(grid.getHeight()).isEqualTo(4 + 2 * 2);
+            assertThat(grid.getRGB(2, 2) & 0xFFFFFF).isEqualTo(colors[k][0]);
+            assertThat(grid.getRGB(2 + 4 + 2, 2) & 0xFFFFFF).isEqualTo(colors[k][1]);
+        }
+    }
+
     /** The local file system, counting its listing calls (not a LocalFileSystem: listed as an object store is). */
     static final class CountingFs extends org.apache.hadoop.fs.FilterFileSystem {
         int listFiles;
