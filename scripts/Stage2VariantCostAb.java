@@ -22,7 +22,8 @@ import java.util.List;
  * trainer per variant (the config plus that variant's comma-separated key=value overrides; "-" = none),
  * all in one JVM at 1 libtorch thread, stepping in turn (rotating order each round) so that every
  * variant sees the same load; prints the medians of wall and calling-thread CPU time per step and
- * each variant's CPU cost relative to the first. With 1 intra-op thread every operator runs on the
+ * each variant's CPU cost relative to the first. A variant's {@code batch=N} (not a config key) sets its
+ * micro-batch instead of BATCH (e.g. {@code batch=8} against {@code -}: per-row cost at a larger batch). With 1 intra-op thread every operator runs on the
  * calling thread, so the thread CPU time is the step's work even on a loaded machine.
  *
  * After `bin/rq --help`, from the repository root:
@@ -35,7 +36,7 @@ public class Stage2VariantCostAb {
         Path conf = Path.of(a[0]);
         Precision p = Precision.parse(a[1]);
         int rounds = Integer.parseInt(a[2]);
-        int batch = Integer.parseInt(a[3]);
+        int batch0 = Integer.parseInt(a[3]);
         List<String> names = new ArrayList<>(Arrays.asList(a).subList(4, a.length));
         Engines.pytorch(1);
         int n = names.size();
@@ -43,7 +44,10 @@ public class Stage2VariantCostAb {
         List<AutoCloseable> close = new ArrayList<>();
         try (NDManager m = Engines.newManager()) {
             for (int v = 0; v < n; v++) {
-                List<String> ov = names.get(v).equals("-") ? List.of() : List.of(names.get(v).split(","));
+                List<String> ov = new ArrayList<>(names.get(v).equals("-") ? List.of() : List.of(names.get(v).split(",")));
+                int batch = ov.stream().filter(o -> o.startsWith("batch=")).mapToInt(o -> Integer.parseInt(o.substring(6)))
+                        .findFirst().orElse(batch0);
+                ov.removeIf(o -> o.startsWith("batch="));
                 TransformerRunConfig tc = TransformerRunConfig.load(conf, ov);
                 var mc = tc.model();
                 RqVae vae = RqVae.create(Configs.loadRqVae(conf.resolveSibling(tc.vae().config()), List.of()).model(), m, 0);
@@ -81,7 +85,7 @@ public class Stage2VariantCostAb {
                     }
                 }
             }
-            System.out.printf("%s, %s, batch %d, 1 thread, %d rounds, medians per step:%n", conf, p.id(), batch, rounds);
+            System.out.printf("%s, %s, batch %d, 1 thread, %d rounds, medians per step:%n", conf, p.id(), batch0, rounds);
             double base = 0;
             for (int v = 0; v < n; v++) {
                 Arrays.sort(wall[v]);
