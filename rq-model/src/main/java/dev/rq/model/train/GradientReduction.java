@@ -319,6 +319,10 @@ public final class GradientReduction {
     }
 
     /** @return whether {@code t}'s memory is dense in row-major order (false where that cannot be asked) */
+    static boolean contiguous(NDArray t) {
+        return t instanceof PtNDArray pt && contiguous(pt);
+    }
+
     private static boolean contiguous(PtNDArray t) {
         if (IS_CONTIGUOUS == null) {
             return false;

@@ -1,7 +1,12 @@
 package dev.rq.model.train;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.engine.Switches;
+import dev.rq.model.nn.Tensors;
 import dev.rq.model.safetensors.HostTensor;
 import dev.rq.model.safetensors.TensorData;
 import java.io.IOException;
@@ -10,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,7 +33,9 @@ import java.util.Map;
  * <h2>Parameter sync</h2>
  * After each rank ran Adam on its own tensors, every parameter is copied from its owner: per owner r,
  * r's updated tensors in order are sent in buckets of at most B elements, one {@link
- * Collective#broadcast} each (root r), read from and written into the tensors' memory in place. A
+ * Collective#broadcast} each (root r), read from and written into the tensors' memory in place (a
+ * contiguous float32 CPU tensor) or through staged libtorch copies of the bucket's pieces (any other
+ * float32 tensor: a GPU, a non-contiguous layout; see {@link Access}). A
  * broadcast copies bits, so every rank ends with the owner's weights: the same bits as the unsharded
  * step, where every rank ran the same update on the same all-reduced gradient.
  *
@@ -37,6 +45,12 @@ import java.util.Map;
  * the same sequence of broadcasts at the same time. Host memory is one bucket on every rank.
  */
 public final class OptimizerShards {
+
+    /**
+     * A/B and test switch ({@link Switches}): {@code -Drq.shards.views=false} reads and writes every tensor
+     * through the staged libtorch copies of the GPU path (see {@link Access}) instead of in place.
+     */
+    public static final String VIEWS = "rq.shards.views";
 
     private final Collective collective;
     private final long bucketElements;
@@ -73,7 +87,7 @@ public final class OptimizerShards {
     /**
      * Copies every tensor from its owner to all ranks (bucketed broadcasts, in place).
      *
-     * @param tensors float32 CPU tensors in parameter order (the same list on every rank)
+     * @param tensors float32 tensors in parameter order (the same list on every rank; any device and layout)
      * @param owner owning rank of each tensor
      */
     public void sync(List<NDArray> tensors, int[] owner) {
@@ -107,6 +121,7 @@ public final class OptimizerShards {
         private final List<NDArray> tensors;
         private int t;
         private long at;
+        private Access open;
 
         Cursor(List<NDArray> tensors) {
             this.tensors = tensors;
@@ -116,18 +131,96 @@ public final class OptimizerShards {
         void copy(float[] a, boolean out) {
             for (int pos = 0; pos < a.length; ) {
                 while (tensors.get(t).size() == at) {
+                    finish();
                     t++;
                     at = 0;
                 }
-                FloatBuffer view = view(tensors.get(t));
-                int len = (int) Math.min(a.length - pos, view.capacity() - at);
+                if (open == null) {
+                    open = new Access(tensors.get(t));
+                }
+                int len = (int) Math.min(a.length - pos, tensors.get(t).size() - at);
+                open.copy(at, a, pos, len, out);
+                pos += len;
+                at += len;
+            }
+            if (at == tensors.get(t).size()) {
+                finish(); // the tensor's last element: a staged copy goes back now, not at the next bucket
+            }
+        }
+
+        private void finish() {
+            if (open != null) {
+                open.close();
+                open = null;
+            }
+        }
+    }
+
+    /**
+     * One float32 tensor's elements by flat (row-major) index: in place through a view where it is a
+     * contiguous CPU tensor of at most {@link GradientReduction#maxViewElements}; otherwise (a GPU, a
+     * non-contiguous layout such as a transpose, a larger tensor, or {@link #VIEWS} off) staged as the
+     * gradient all-reduce does, through libtorch copies: each piece of a bucket is copied to a contiguous
+     * CPU float32 tensor of the piece's length and read, or written into one and copied into the tensor
+     * on its device. A non-contiguous tensor is read and written through a contiguous flat copy on its
+     * device, copied back into the tensor (in place) when {@link #close closed} after writes. Host memory:
+     * one bucket.
+     */
+    private static final class Access implements AutoCloseable {
+        private final NDArray tensor;
+        private final FloatBuffer view;
+        /** Staged: the tensor as a 1-D tensor on its device (a view if contiguous, else a copy). */
+        private NDArray flat;
+        private boolean copy;
+        private boolean written;
+
+        Access(NDArray tensor) {
+            this.tensor = tensor;
+            FloatBuffer v = Switches.on(VIEWS) && tensor.size() <= GradientReduction.maxViewElements
+                    ? GradientReduction.view(tensor) : null;
+            this.view = v;
+            if (v == null) {
+                copy = !GradientReduction.contiguous(tensor);
+                flat = copy ? tensor.flatten() : tensor.reshape(-1);
+            }
+        }
+
+        void copy(long at, float[] a, int pos, int len, boolean out) {
+            if (view != null) {
                 if (out) {
                     view.get((int) at, a, pos, len);
                 } else {
                     view.put((int) at, a, pos, len);
                 }
-                pos += len;
-                at += len;
+                return;
+            }
+            NDIndex piece = new NDIndex("{}:{}", at, at + len);
+            if (out) {
+                try (NDArray p = flat.get(piece); NDArray host = p.toDevice(Device.cpu(), true)) {
+                    FloatBuffer v = GradientReduction.view(host);
+                    if (v == null) {
+                        throw new IllegalStateException("no contiguous float32 CPU copy of " + tensor.getShape());
+                    }
+                    v.get(0, a, pos, len);
+                }
+            } else {
+                try (NDArray host = Tensors.of(tensor.getManager(), Arrays.copyOfRange(a, pos, pos + len));
+                        NDArray d = host.toDevice(tensor.getDevice(), true)) {
+                    flat.set(piece, d);
+                }
+                written = true;
+            }
+        }
+
+        @Override
+        public void close() {
+            if (copy && written) {
+                try (NDArray back = flat.reshape(tensor.getShape())) {
+                    tensor.set(new NDIndex(":"), back); // in place: the parameter keeps its memory and layout
+                }
+            }
+            if (flat != null) {
+                flat.close();
             }
         }
     }
@@ -176,10 +269,11 @@ public final class OptimizerShards {
      * @param moment this rank's tensor if it owns the moment, else null (the buckets pass through)
      */
     void serve(long size, int owner, NDArray moment) {
+        Cursor at = moment == null ? null : new Cursor(List.of(moment));
         for (long done = 0; done < size; ) {
             float[] a = array((int) Math.min(bucketElements, size - done));
             if (moment != null) {
-                view(moment).get((int) done, a, 0, a.length);
+                at.copy(a, true);
             }
             collective.broadcast(a, owner);
             done += a.length;
@@ -187,13 +281,14 @@ public final class OptimizerShards {
     }
 
     /**
-     * Fails unless every tensor can be read and written in place (contiguous float32 on the CPU, under
-     * 2^31 elements): checked when the step loop is made, not at the first step.
+     * Fails unless every tensor is float32 (the buckets carry float32 bits; the tensors may live on any
+     * device, in any layout, of any size): checked when the step loop is made, not at the first step.
      */
     static void check(Iterable<NDArray> tensors) {
         for (NDArray t : tensors) {
-            if (t.size() > 0) {
-                view(t);
+            if (t.getDataType() != DataType.FLOAT32) {
+                throw new IllegalStateException("train.shard_optimizer_state: needs float32 parameters, got "
+                        + t.getDataType() + " " + t.getShape() + " on " + t.getDevice());
             }
         }
     }
@@ -202,13 +297,4 @@ public final class OptimizerShards {
         return arrays.computeIfAbsent(n, float[]::new);
     }
 
-    private static FloatBuffer view(NDArray t) {
-        FloatBuffer v = GradientReduction.view(t);
-        if (v == null || t.size() > Integer.MAX_VALUE) {
-            throw new IllegalStateException("train.shard_optimizer_state: needs contiguous float32 CPU tensors"
-                    + " of at most 2^31 - 1 elements, got " + t.getDataType() + " " + t.getShape() + " on "
-                    + t.getDevice());
-        }
-        return v;
-    }
 }

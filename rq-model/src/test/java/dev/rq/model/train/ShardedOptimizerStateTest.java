@@ -151,6 +151,103 @@ class ShardedOptimizerStateTest {
         assertThat(Arrays.equals(threeSharded.get(0).optimizerFile(), three.optimizerFile())).as("N=3 file").isTrue();
     }
 
+    /**
+     * The GPU path on the CPU: tensors that cannot be read in place (a transposed parameter, always; every
+     * tensor with {@link OptimizerShards#VIEWS} off) are synced and streamed through staged libtorch copies
+     * of the bucket pieces, as on a GPU. A {@link StepLoop} over parameters larger than the 1,000-float
+     * buckets, one of them transposed (non-contiguous), AdamW with decay on some and clipping, 3 steps of 6
+     * micro-batches: every sharded rank ends with unsharded rank 0's weights bit for bit, rank 0's optimizer
+     * file is the unsharded one byte for byte, and the transposed parameter is still the same
+     * non-contiguous tensor (written in place).
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "N = {0}, staged = {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"2, false", "2, true", "3, false", "3, true"})
+    void stagedCopiesAndATransposedParameterGiveTheUnshardedBits(int n, boolean staged) throws Exception {
+        Engines.pytorch(1);
+        List<Loop> plain = ThreadedCollectives.run(n, c -> loop(c, false));
+        String before = System.getProperty(OptimizerShards.VIEWS);
+        List<Loop> sharded;
+        try {
+            if (staged) {
+                System.setProperty(OptimizerShards.VIEWS, "false");
+            }
+            sharded = ThreadedCollectives.run(n, c -> loop(c, true));
+        } finally {
+            if (before == null) {
+                System.clearProperty(OptimizerShards.VIEWS);
+            } else {
+                System.setProperty(OptimizerShards.VIEWS, before);
+            }
+        }
+        for (int r = 0; r < n; r++) {
+            assertThat(differing(sharded.get(r).weights(), plain.get(0).weights()))
+                    .as("N=%d staged=%s rank %d: weights differing", n, staged, r).isEmpty();
+            assertThat(sharded.get(r).transposedStaysNonContiguous()).as("rank %d: p1 trained, written in place", r).isTrue();
+        }
+        assertThat(plain.get(0).transposedStaysNonContiguous()).isTrue();
+        assertThat(Arrays.equals(sharded.get(0).optimizerFile(), plain.get(0).optimizerFile()))
+                .as("optimizer file written sharded equals the unsharded one").isTrue();
+        assertThat(plain.get(0).optimizerFile().length).isGreaterThan(8 * 4000);
+    }
+
+    /** What a rank of {@link #loop} ends with. */
+    record Loop(Map<String, byte[]> weights, byte[] optimizerFile, boolean transposedStaysNonContiguous) {}
+
+    private static final long[][] LOOP_SHAPES = {{300, 7}, {45, 40}, {5}, {1500}, {33}, {1}};
+
+    private static Loop loop(Collective c, boolean sharded) {
+        int micro = 6;
+        TrainConfig config = new TrainConfig(micro, 1, 1, 1e-2, List.of(0.9, 0.95), 1e-8, 0.1, 0, "constant", 0.0, 10,
+                0.5, 0L, 0, 3, 1, null, "fp32", 0.004, sharded); // buckets of 1,000 floats
+        try (NDManager m = Engines.newManager(); dev.rq.model.nn.ParamStore store = new dev.rq.model.nn.ParamStore(m)) {
+            for (int k = 0; k < LOOP_SHAPES.length; k++) {
+                store.declare("p" + k, LOOP_SHAPES[k], dev.rq.model.nn.ParamStore.Init.NORMAL, 1, true, k % 2 == 0);
+            }
+            store.initialize(dev.rq.model.util.Rng.of(7));
+            // p1 as the transpose of a contiguous (40, 45) tensor: the same values, a non-contiguous layout
+            NDArray rows = store.get("p1").stopGradient().transpose().flatten().reshape(40, 45); // a contiguous copy
+            NDArray transposed = rows.transpose();
+            store.set("p1", transposed);
+            float[] initial = transposed.toFloatArray();
+            boolean before = !GradientReduction.contiguous(transposed);
+            StepLoop loop = new StepLoop(c, config, StepLoop.Part.of(store, config, true));
+            int slots = micro / c.worldSize();
+            for (int step = 0; step < 3; step++) {
+                int s = step;
+                loop.step(new StepLoop.Plan(1, slots, 1, micro, true), (a, mic) -> {
+                    for (int j = 0; j < slots; j++) {
+                        int mb = c.rank() * slots + j; // the micro-batch: the same computation for every N
+                        NDArray loss = null;
+                        NDArray w = m.create(0.1f * (mb + 1));
+                        NDArray b = m.create(0.01f * (s + 1));
+                        for (String key : store.trainableKeys()) {
+                            NDArray p = store.get(key);
+                            NDArray term = p.mul(p).mul(w).add(p.mul(b)).sum();
+                            loss = loss == null ? term : loss.add(term);
+                        }
+                        mic.backward(loss);
+                        mic.collect(j, loss.getFloat());
+                    }
+                });
+            }
+            ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+            // the same tensor, still non-contiguous, and trained (its gradient reached Adam)
+            boolean after = store.get("p1") == transposed && !GradientReduction.contiguous(transposed)
+                    && !Arrays.equals(initial, transposed.toFloatArray());
+            Map<String, byte[]> weights = new LinkedHashMap<>();
+            for (String key : store.trainableKeys()) {
+                NDArray p = store.get(key);
+                java.nio.ByteBuffer bb = java.nio.ByteBuffer.allocate(Math.toIntExact(p.size() * 4));
+                bb.asFloatBuffer().put(p.toFloatArray());
+                weights.put(key, bb.array());
+            }
+            byte[] file = writeOptimizer(loop, c, () -> loop.part(0).optimizerState());
+            return new Loop(weights, file, before && after);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** A checkpoint to resume from: its weights, optimizer file and step. */
     record Resume(Outcome at, int step) {}
 
