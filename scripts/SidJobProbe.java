@@ -16,7 +16,8 @@ import org.apache.spark.sql.SparkSession;
  * process CPU.
  *
  * <pre>
- * java ... scripts/SidJobProbe.java CKPT ITEMS OUT [RUNS=2] [WORKERS=2] [PRECISION=fp32]
+ * java ... scripts/SidJobProbe.java CKPT ITEMS OUT [RUNS=2] [WORKERS=2] [PRECISION=fp32] [KEY]
+ * (KEY: a JVM property set to false in odd runs, true in even ones: an in-process A/B)
  * </pre>
  */
 public class SidJobProbe {
@@ -75,7 +76,11 @@ public class SidJobProbe {
         for (int r = 0; r < runs; r++) {
             t0[0] = System.nanoTime();
             long cpu = os.getProcessCpuTime();
-            System.out.printf(Locale.ROOT, "run %d (load %.1f)%n", r, os.getSystemLoadAverage());
+            if (a.length > 6) {
+                System.setProperty(a[6], Boolean.toString(r % 2 == 0));
+            }
+            System.out.printf(Locale.ROOT, "run %d (load %.1f)%s%n", r, os.getSystemLoadAverage(),
+                    a.length > 6 ? " " + a[6] + "=" + System.getProperty(a[6]) : "");
             AssignSidJob.Result res = AssignSidJob.run(spark, new AssignSidJob.Options(a[0], a[1], a[2], null, null,
                     null, null, 4096, 0, 16, precision));
             System.out.printf(Locale.ROOT, "run %d: %.2f s, process CPU %.1f s, load %.1f%n%s", r,
