@@ -30,7 +30,8 @@ import java.util.stream.Collectors;
  * <p>Precedence: {@code --set key=value} overrides &gt; the file &gt; record defaults. Overrides
  * are applied to the parsed tree before binding, so they get exactly the same checks as the file:
  * an unknown key, a wrong type or an impossible value fails with a {@link ConfigException} naming
- * the dotted key.
+ * the dotted key. Boolean keys take booleans only ({@code true}/{@code false}): {@code 2}, {@code 1}
+ * or {@code 'yes'} fail naming the key and the value.
  */
 public final class Configs {
 
@@ -146,7 +147,20 @@ public final class Configs {
             if (!known.containsKey(k)) {
                 throw new ConfigException(path, "unknown key (known keys: " + String.join(", ", known.keySet()) + ")");
             }
+            checkBoolean(node.get(k), known.get(k), path);
             checkKeys(node.get(k), known.get(k), path);
+        }
+    }
+
+    /**
+     * A boolean key takes a YAML or JSON boolean only ({@code true}, {@code false}; YAML's {@code True},
+     * {@code FALSE}, … as the parser reads them) or null (the default): Jackson would coerce a number
+     * (any non-zero is true) or the strings "true"/"false".
+     */
+    private static void checkBoolean(JsonNode value, Class<?> type, String path) {
+        if ((type == boolean.class || type == Boolean.class) && !value.isBoolean() && !value.isNull()) {
+            throw new ConfigException(path, "expected true or false, got " + (value.isTextual() ? "'"
+                    + value.asText() + "'" : value.toString()));
         }
     }
 

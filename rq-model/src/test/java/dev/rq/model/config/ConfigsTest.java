@@ -96,6 +96,54 @@ class ConfigsTest {
     }
 
     @Test
+    void booleanKeysTakeTrueOrFalseOnly(@TempDir Path dir) throws IOException {
+        Path tiny = Repo.conf("rqvae/tiny.yaml");
+        // --set: YAML booleans are accepted
+        for (String yes : List.of("true", "True", "TRUE")) {
+            assertThat(Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=" + yes)).train()
+                    .shardOptimizerState()).as(yes).isTrue();
+        }
+        for (String no : List.of("false", "False", "FALSE")) {
+            assertThat(Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=" + no)).train()
+                    .shardOptimizerState()).as(no).isFalse();
+        }
+        // numbers and strings were coerced by Jackson (2 and 1 as true, 0 and "false" as false): now refused
+        java.util.Map<String, String> bad = new java.util.LinkedHashMap<>();
+        bad.put("2", "2");
+        bad.put("1", "1");
+        bad.put("0", "0");
+        bad.put("1.0", "1.0");
+        bad.put("'true'", "'true'");
+        bad.put("\"false\"", "'false'");
+        bad.put("maybe", "'maybe'");
+        bad.put("[true]", "[true]");
+        for (var e : bad.entrySet()) {
+            assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=" + e.getKey())))
+                    .as(e.getKey()).isInstanceOf(ConfigException.class)
+                    .hasMessage("train.shard_optimizer_state: expected true or false, got " + e.getValue());
+        }
+        // every boolean key, in a YAML file: a nested model key, a data key, a train key
+        String text = Files.readString(tiny);
+        for (String[] c : new String[][] {{"shared_codebook: true", "shared_codebook: 1", "model.hparams.shared_codebook", "1"},
+                {"double_z: false", "double_z: 0", "model.ddconfig.double_z", "0"},
+                {"hflip: true", "hflip: 'yes'", "data.hflip", "'yes'"},
+                {"seed: 0", "seed: 0\n  shard_optimizer_state: 2", "train.shard_optimizer_state", "2"}}) {
+            assertThat(text).contains(c[0]);
+            Path f = dir.resolve(c[2] + ".yaml");
+            Files.writeString(f, text.replace(c[0], c[1]));
+            assertThatThrownBy(() -> Configs.loadRqVae(f, List.of())).as(c[2]).isInstanceOf(ConfigException.class)
+                    .hasMessage(c[2] + ": expected true or false, got " + c[3]);
+        }
+        // the stage-2 config's boolean keys too
+        assertThatThrownBy(() -> TransformerRunConfig.load(Repo.conf("rqtransformer/tiny.yaml"),
+                List.of("model.body.block.mlp_bias=1"))).isInstanceOf(ConfigException.class)
+                .hasMessage("model.body.block.mlp_bias: expected true or false, got 1");
+        // null is the default, as an absent key
+        assertThat(Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=null")).train().shardOptimizerState())
+                .isFalse();
+    }
+
+    @Test
     void impossibleShapesNameTheKey(@TempDir Path dir) throws IOException {
         Path tiny = Repo.conf("rqvae/tiny.yaml");
         assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("model.ddconfig.resolution=17")))
