@@ -10,6 +10,7 @@ import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.nn.ParamStore;
 import dev.rq.model.safetensors.SafeTensors;
+import dev.rq.model.train.OptimizerShards;
 import dev.rq.model.train.StepLoop;
 import dev.rq.model.util.Rng;
 import java.io.ByteArrayOutputStream;
@@ -23,14 +24,15 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Sharded optimizer state ({@code train.shard_optimizer_state}) over the real {@link TcpRingCollective}: a
  * {@link StepLoop} with parameters larger than the 1,000-float buckets, AdamW with weight decay on some of them
  * and clipping, 3 steps of 6 micro-batches on N = 2 and N = 3 ranks: the sharded ranks end with the unsharded
  * ranks' weights bit for bit, rank 0 writes the unsharded optimizer file byte for byte while the others stream
- * their moments, and no array handed to the ring's broadcast exceeds a bucket.
+ * their moments, and no array handed to the ring's broadcast exceeds a bucket; also with every tensor
+ * staged through libtorch copies as on a GPU ({@link OptimizerShards#VIEWS} off).
  */
 class ShardedOptimizerStateRingTest {
 
@@ -73,11 +75,24 @@ class ShardedOptimizerStateRingTest {
     /** What a rank ends with: every weight's floats, in key order, and the optimizer file (rank 0). */
     private record Outcome(List<float[]> weights, byte[] optimizer, int longestBroadcast) {}
 
-    @ParameterizedTest(name = "N = {0}")
-    @ValueSource(ints = {2, 3})
-    void shardedRanksEqualUnshardedRanksOverTheRing(int n) {
+    @ParameterizedTest(name = "N = {0}, staged = {1}")
+    @CsvSource({"2, false", "3, false", "2, true", "3, true"})
+    void shardedRanksEqualUnshardedRanksOverTheRing(int n, boolean staged) {
         List<Outcome> plain = RingHarness.runOk(n, RingHarness.defaults(n, Duration.ofSeconds(30)), c -> train(c, false));
-        List<Outcome> sharded = RingHarness.runOk(n, RingHarness.defaults(n, Duration.ofSeconds(30)), c -> train(c, true));
+        List<Outcome> sharded;
+        String before = System.getProperty(OptimizerShards.VIEWS);
+        try {
+            if (staged) { // every tensor through the GPU path's staged libtorch copies
+                System.setProperty(OptimizerShards.VIEWS, "false");
+            }
+            sharded = RingHarness.runOk(n, RingHarness.defaults(n, Duration.ofSeconds(30)), c -> train(c, true));
+        } finally {
+            if (before == null) {
+                System.clearProperty(OptimizerShards.VIEWS);
+            } else {
+                System.setProperty(OptimizerShards.VIEWS, before);
+            }
+        }
         for (int r = 0; r < n; r++) {
             for (int k = 0; k < SHAPES.length; k++) {
                 TcpRingCollectiveTest.assertSameBits(plain.get(0).weights().get(k), sharded.get(r).weights().get(k),
