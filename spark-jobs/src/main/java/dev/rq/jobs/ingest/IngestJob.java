@@ -337,7 +337,7 @@ public final class IngestJob {
                 Math.max(jsc.defaultParallelism() * 4, units.size() / CLASSES_PER_LISTING_TASK));
         JavaRDD<ImageFolderListing.Entry> files = jsc.parallelize(units, listingTasks)
                 .flatMap(u -> ImageFolderListing.files(u, sconf.get()))
-                .persist(StorageLevel.MEMORY_AND_DISK());
+                .persist(StorageLevel.MEMORY_AND_DISK_SER()); // Kryo, EntrySerializer: compact and cheap
         long[] totals = files.mapPartitions(it -> { // {files, bytes}: one pair per listing task to the driver
             long n = 0;
             long bytes = 0;
