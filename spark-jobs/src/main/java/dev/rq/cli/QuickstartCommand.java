@@ -104,7 +104,7 @@ public final class QuickstartCommand implements Callable<Integer> {
                 sets2.add("train.max_steps=" + stage2MaxSteps);
             } else if ((autoSteps = fp32AutoStage2Steps(auto, sets2)) != null) {
                 sets2.add(autoSteps);
-                System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's 1,770 take"
+                System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's 1,400 take"
                         + " about 15 instead of 12 minutes in fp32 on 2 cores; --stage2-max-steps chooses)");
             }
             Path conf2 = resolve(stage2Conf);
@@ -153,7 +153,7 @@ public final class QuickstartCommand implements Callable<Integer> {
     static final int FP32_AUTO_STAGE2_STEPS = 800;
 
     /**
-     * The stage-2 step override when the quickstart chose fp32 by itself: the default schedule (1,770
+     * The stage-2 step override when the quickstart chose fp32 by itself: the default schedule (1,400
      * steps, sized for the 7-minute budget in bf16) would take about 15 minutes in fp32 on 2 cores (projected
      * from the step-cost ratios, docs/quickstart.md "Session 9"), so an automatic fp32 run trains
      * {@link #FP32_AUTO_STAGE2_STEPS} steps (about 12 minutes).
