@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.distributed.Collective;
 import dev.rq.model.engine.Switches;
 import dev.rq.model.nn.Tensors;
@@ -91,6 +92,16 @@ public final class OptimizerShards {
      * @param owner owning rank of each tensor
      */
     public void sync(List<NDArray> tensors, int[] owner) {
+        boolean grad = JniUtils.isGradMode(); // staged writes into parameters that require grad: not recorded
+        JniUtils.setGradMode(false);
+        try {
+            syncNoGrad(tensors, owner);
+        } finally {
+            JniUtils.setGradMode(grad);
+        }
+    }
+
+    private void syncNoGrad(List<NDArray> tensors, int[] owner) {
         for (int r = 0; r < collective.worldSize(); r++) {
             List<NDArray> owned = new ArrayList<>(); // r's tensors, in order
             long total = 0;
@@ -270,13 +281,19 @@ public final class OptimizerShards {
      */
     void serve(long size, int owner, NDArray moment) {
         Cursor at = moment == null ? null : new Cursor(List.of(moment));
-        for (long done = 0; done < size; ) {
-            float[] a = array((int) Math.min(bucketElements, size - done));
-            if (moment != null) {
-                at.copy(a, true);
+        boolean grad = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        try {
+            for (long done = 0; done < size; ) {
+                float[] a = array((int) Math.min(bucketElements, size - done));
+                if (moment != null) {
+                    at.copy(a, true);
+                }
+                collective.broadcast(a, owner);
+                done += a.length;
             }
-            collective.broadcast(a, owner);
-            done += a.length;
+        } finally {
+            JniUtils.setGradMode(grad);
         }
     }
 

@@ -190,6 +190,49 @@ class ShardedOptimizerStateTest {
         assertThat(plain.get(0).optimizerFile().length).isGreaterThan(8 * 4000);
     }
 
+    /**
+     * The sync outside a step, with grad mode on (a thread's default): a staged write into a parameter that
+     * requires grad is not an autograd in-place operation (libtorch refuses those on leaves), as the
+     * in-place views are not; afterwards grad mode is as before and both ranks hold the owners' values.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60) // a rank that fails leaves the other waiting in the in-process collective
+    void stagedSyncWritesParametersThatRequireGradWithGradModeOn() throws Exception {
+        Engines.pytorch(1);
+        String before = System.getProperty(OptimizerShards.VIEWS);
+        System.setProperty(OptimizerShards.VIEWS, "false");
+        try {
+            List<float[][]> out = ThreadedCollectives.run(2, c -> {
+                try (NDManager m = Engines.newManager()) {
+                    List<NDArray> ps = new ArrayList<>();
+                    for (int k = 0; k < 2; k++) {
+                        float[] v = new float[7];
+                        Arrays.fill(v, 10 * c.rank() + k);
+                        NDArray p = Tensors.of(m, v, new Shape(7));
+                        p.setRequiresGradient(true);
+                        ps.add(p);
+                    }
+                    ai.djl.pytorch.jni.JniUtils.setGradMode(true);
+                    new OptimizerShards(c, 3).sync(ps, new int[] {0, 1});
+                    boolean still = ai.djl.pytorch.jni.JniUtils.isGradMode();
+                    ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+                    return new float[][] {ps.get(0).toFloatArray(), ps.get(1).toFloatArray(), {still ? 1 : 0}};
+                }
+            });
+            for (float[][] r : out) {
+                assertThat(r[0]).containsOnly(0f); // tensor 0 from rank 0
+                assertThat(r[1]).containsOnly(11f); // tensor 1 from rank 1
+                assertThat(r[2]).containsExactly(1f);
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(OptimizerShards.VIEWS);
+            } else {
+                System.setProperty(OptimizerShards.VIEWS, before);
+            }
+        }
+    }
+
     /** What a rank of {@link #loop} ends with. */
     record Loop(Map<String, byte[]> weights, byte[] optimizerFile, boolean transposedStaysNonContiguous) {}
 
