@@ -5,9 +5,12 @@ import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
+import java.util.Set;
 import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
@@ -91,8 +94,13 @@ public final class ImageFolderListing {
      */
     public static Iterator<Entry> files(Unit unit, Configuration conf) throws IOException {
         Path dir = new Path(unit.dirUri());
-        FileSystem fs = dir.getFileSystem(conf);
-        RemoteIterator<FileStatus> it = unit.label() < 0 ? fs.listStatusIterator(dir) : FileListing.files(fs, dir);
+        RemoteIterator<FileStatus> it;
+        try {
+            FileSystem fs = dir.getFileSystem(conf);
+            it = unit.label() < 0 ? fs.listStatusIterator(dir) : FileListing.files(fs, dir);
+        } catch (IOException e) {
+            throw new ListingException(unit, e);
+        }
         return new Iterator<>() {
             private Entry next;
 
@@ -109,7 +117,7 @@ public final class ImageFolderListing {
                         }
                     }
                 } catch (IOException e) {
-                    throw new UncheckedIOException("listing " + unit.dirUri() + ": " + e.getMessage(), e);
+                    throw new ListingException(unit, e);
                 }
                 return next != null;
             }
@@ -124,6 +132,30 @@ public final class ImageFolderListing {
                 return e;
             }
         };
+    }
+
+    /**
+     * A folder of the tree could not be listed (in a task). Its message is one line naming the
+     * folder ({@code cannot list class folder <uri>: <cause>}); the cause is the file system's.
+     */
+    public static final class ListingException extends UncheckedIOException {
+        private static final long serialVersionUID = 1L;
+
+        ListingException(Unit unit, IOException cause) {
+            super("cannot list " + (unit.label() < 0 ? "the input folder " : "class folder ") + unit.dirUri()
+                    + ": " + cause, cause);
+        }
+
+        /** @return the listing failure in {@code t}'s cause chain (a Spark job's task failure), or null */
+        public static ListingException in(Throwable t) {
+            Set<Throwable> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+            for (Throwable c = t; c != null && seen.add(c); c = c.getCause()) {
+                if (c instanceof ListingException l) {
+                    return l;
+                }
+            }
+            return null;
+        }
     }
 
     /** Sorted class names; label = index. */

@@ -338,15 +338,25 @@ public final class IngestJob {
         JavaRDD<ImageFolderListing.Entry> files = jsc.parallelize(units, listingTasks)
                 .flatMap(u -> ImageFolderListing.files(u, sconf.get()))
                 .persist(StorageLevel.MEMORY_AND_DISK_SER()); // Kryo, EntrySerializer: compact and cheap
-        long[] totals = files.mapPartitions(it -> { // {files, bytes}: one pair per listing task to the driver
-            long n = 0;
-            long bytes = 0;
-            while (it.hasNext()) {
-                n++;
-                bytes += it.next().size();
+        long[] totals;
+        try {
+            totals = files.mapPartitions(it -> { // {files, bytes}: one pair per listing task to the driver
+                long n = 0;
+                long bytes = 0;
+                while (it.hasNext()) {
+                    n++;
+                    bytes += it.next().size();
+                }
+                return List.of(new long[] {n, bytes}).iterator();
+            }).reduce((a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+        } catch (Exception e) { // (Spark's SparkException, unchecked here) the listed classes stay cached otherwise
+            files.unpersist(false);
+            ImageFolderListing.ListingException failed = ImageFolderListing.ListingException.in(e);
+            if (failed != null) { // one line naming the folder, not Spark's stage report
+                throw failed;
             }
-            return List.of(new long[] {n, bytes}).iterator();
-        }).reduce((a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+            throw e;
+        }
         long n = totals[0];
         int slices = (int) Math.max(1, Math.min(n, Math.max(jsc.defaultParallelism() * 3L, n / 1000)));
         JavaRDD<SourceRecord> records = files.mapToPair(e -> new Tuple2<>(e.relPath(), e))

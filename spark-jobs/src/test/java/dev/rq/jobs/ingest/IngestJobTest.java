@@ -227,6 +227,79 @@ class IngestJobTest {
                         java.util.stream.LongStream.range(0, expected.size()).boxed().toList());
     }
 
+    /**
+     * Whatever way the ImageFolder ingest ends, it leaves nothing cached (a notebook or long-lived
+     * session runs many): success, a class folder that cannot be listed (its error: one line naming
+     * the folder), and a failure after the listing (no image accepted).
+     */
+    @Test
+    void imageFolderIngestUnpersistsItsListingOnEveryOutcome() throws Exception {
+        Path in = tmp.resolve("unlistable");
+        for (String c : new String[] {"a", FailingListFs.UNLISTABLE, "c"}) {
+            for (int i = 0; i < 3; i++) {
+                write(in.resolve(c + "/f" + i + ".png"), TestImages.encode(TestImages.solid(3, 2, 0x102030 + i), "png"));
+            }
+        }
+        String out = tmp.resolve("out").toString();
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        int cachedBefore = spark.sparkContext().getPersistentRDDs().size();
+        conf.set("fs.file.impl", FailingListFs.class.getName());
+        conf.setBoolean("fs.file.impl.disable.cache", true);
+        try {
+            assertThatThrownBy(() -> IngestJob.run(spark, new IngestJob.Options(in.toString(),
+                    IngestJob.InputFormat.IMAGEFOLDER, out, "train", 2, null, null, null)))
+                    .isInstanceOf(ImageFolderListing.ListingException.class)
+                    .hasMessageNotContaining("\n")
+                    .hasMessageContaining("cannot list class folder ")
+                    .hasMessageContaining(in.resolve(FailingListFs.UNLISTABLE).toUri().getPath().replaceAll("/$", ""))
+                    .hasMessageContaining("injected listing failure");
+        } finally {
+            conf.unset("fs.file.impl");
+            conf.unset("fs.file.impl.disable.cache");
+        }
+        assertThat(spark.sparkContext().getPersistentRDDs().size()).as("cached after a listing failure")
+                .isEqualTo(cachedBefore);
+        assertThat(Files.exists(Path.of(out, "train"))).isFalse();
+
+        Path bad = tmp.resolve("no-images");
+        write(bad.resolve("a/x.png"), "not a png".getBytes(StandardCharsets.UTF_8));
+        assertThatThrownBy(() -> IngestJob.run(spark, new IngestJob.Options(bad.toString(),
+                IngestJob.InputFormat.IMAGEFOLDER, out, "train", 1, null, null, null)))
+                .hasMessageContaining("no image of");
+        assertThat(spark.sparkContext().getPersistentRDDs().size()).as("cached after a later failure")
+                .isEqualTo(cachedBefore);
+
+        DatasetInfo info = IngestJob.run(spark, new IngestJob.Options(in.toString(),
+                IngestJob.InputFormat.IMAGEFOLDER, out, "train", 2, null, null, null)).info();
+        assertThat(info.ingest().read()).isEqualTo(9);
+        assertThat(spark.sparkContext().getPersistentRDDs().size()).as("cached after success")
+                .isEqualTo(cachedBefore);
+    }
+
+    /** The local file system, failing to list one folder (by name). */
+    public static final class FailingListFs extends org.apache.hadoop.fs.RawLocalFileSystem {
+        static final String UNLISTABLE = "unlistable-class";
+
+        private static void check(org.apache.hadoop.fs.Path f) throws java.io.IOException {
+            if (f.getName().equals(UNLISTABLE)) {
+                throw new java.io.IOException("injected listing failure");
+            }
+        }
+
+        @Override
+        public org.apache.hadoop.fs.FileStatus[] listStatus(org.apache.hadoop.fs.Path f) throws java.io.IOException {
+            check(f);
+            return super.listStatus(f);
+        }
+
+        @Override
+        public org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.FileStatus> listStatusIterator(
+                org.apache.hadoop.fs.Path f) throws java.io.IOException {
+            check(f);
+            return super.listStatusIterator(f);
+        }
+    }
+
     /** The driver's listing before session 13: every file of the tree in one list, sorted by relative path. */
     private static List<ImageFolderListing.Entry> driverListing(String rootUri) throws Exception {
         org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(rootUri);
