@@ -1,6 +1,7 @@
 package dev.rq.io;
 
 import dev.rq.model.checkpoint.CheckpointDir;
+import dev.rq.model.safetensors.PositionedInput;
 import java.io.FileNotFoundException;
 import java.io.FilterOutputStream;
 import java.io.IOException;
@@ -11,6 +12,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -176,6 +178,23 @@ public final class HadoopDir implements CheckpointDir {
         } catch (FileNotFoundException e) {
             throw new FileNotFoundException(p + " does not exist");
         }
+    }
+
+    /** Positioned reads through {@code FSDataInputStream.readFully(position, …)}: ranged GETs on s3a. */
+    @Override
+    public PositionedInput openPositioned(String name) throws IOException {
+        FSDataInputStream in = (FSDataInputStream) open(name);
+        return new PositionedInput() {
+            @Override
+            public void readFully(long position, byte[] b, int off, int len) throws IOException {
+                in.readFully(position, b, off, len);
+            }
+
+            @Override
+            public void close() throws IOException {
+                in.close();
+            }
+        };
     }
 
     @Override

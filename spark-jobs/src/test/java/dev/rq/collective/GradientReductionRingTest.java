@@ -54,38 +54,6 @@ class GradientReductionRingTest {
         return t;
     }
 
-    /** Counts the longest array that reaches the ring. */
-    private record Recording(Collective ring, AtomicInteger longest) implements Collective {
-        public int rank() {
-            return ring.rank();
-        }
-
-        public int worldSize() {
-            return ring.worldSize();
-        }
-
-        public void allReduceSum(float[] data) {
-            longest.accumulateAndGet(data.length, Math::max);
-            ring.allReduceSum(data);
-        }
-
-        public void allReduceSum(double[] data) {
-            ring.allReduceSum(data);
-        }
-
-        public void broadcast(float[] data, int root) {
-            ring.broadcast(data, root);
-        }
-
-        public List<byte[]> allGather(byte[] data) {
-            return ring.allGather(data);
-        }
-
-        public long lastAllReduceWaitNanos() {
-            return ring.lastAllReduceWaitNanos();
-        }
-    }
-
     @ParameterizedTest(name = "N = {0}")
     @ValueSource(ints = {2, 3})
     void bucketsGiveTheBitsOfOneRingAllReduce(int n) {
@@ -117,7 +85,7 @@ class GradientReductionRingTest {
                         at += (int) s.size();
                     }
                     float[] stats = Arrays.copyOfRange(x[c.rank()], at, t);
-                    Map<String, NDArray> red = GradientReduction.reduce(local, stats, G, new Recording(c, longest),
+                    Map<String, NDArray> red = GradientReduction.reduce(local, stats, G, new RecordingCollective(c, longest, new AtomicInteger()),
                             null, new GradientReduction.Buffer(bucket));
                     float[] all = new float[t];
                     at = 0;

@@ -44,34 +44,6 @@ class ShardedOptimizerStateRingTest {
         Engines.pytorch(1);
     }
 
-    /** Counts the longest array broadcast. */
-    private record Recording(Collective ring, AtomicInteger longest) implements Collective {
-        public int rank() {
-            return ring.rank();
-        }
-
-        public int worldSize() {
-            return ring.worldSize();
-        }
-
-        public void allReduceSum(float[] data) {
-            ring.allReduceSum(data);
-        }
-
-        public void allReduceSum(double[] data) {
-            ring.allReduceSum(data);
-        }
-
-        public void broadcast(float[] data, int root) {
-            longest.accumulateAndGet(data.length, Math::max);
-            ring.broadcast(data, root);
-        }
-
-        public List<byte[]> allGather(byte[] data) {
-            return ring.allGather(data);
-        }
-    }
-
     /** What a rank ends with: every weight's floats, in key order, and the optimizer file (rank 0). */
     private record Outcome(List<float[]> weights, byte[] optimizer, int longestBroadcast) {}
 
@@ -108,7 +80,7 @@ class ShardedOptimizerStateRingTest {
 
     private static Outcome train(Collective ring, boolean sharded) {
         AtomicInteger longest = new AtomicInteger();
-        Collective c = new Recording(ring, longest);
+        Collective c = new RecordingCollective(ring, new AtomicInteger(), longest);
         TrainConfig config = new TrainConfig(MICRO, 1, 1, 1e-2, List.of(0.9, 0.95), 1e-8, 0.1, 0, "constant", 0.0, 10,
                 0.5, 0L, 0, 3, 1, null, "fp32", 0.004, sharded); // buckets of 1,000 floats
         try (NDManager m = Engines.newManager(); ParamStore store = new ParamStore(m)) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.rq.model.config.Configs;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.safetensors.HostTensor;
+import dev.rq.model.safetensors.PositionedInput;
 import dev.rq.model.safetensors.SafeTensors;
 import dev.rq.model.safetensors.TensorData;
 import dev.rq.model.safetensors.TensorSource;
@@ -164,14 +165,84 @@ public final class Checkpoints {
             return s == null ? null : collect(s, k -> true);
         }
 
-        /** @return the optimizer file as a verifying stream of tensors, or null if there is none */
+        /**
+         * @return the optimizer file as a source of tensors, or null if there is none: verified stream
+         *     when all of it is wanted, ranged reads of the wanted tensors when a part is ({@link #partSource})
+         */
         public TensorSource optimizerSource() {
-            return manifest.files().containsKey(OPTIMIZER) ? source(OPTIMIZER) : null;
+            return manifest.files().containsKey(OPTIMIZER) ? partSource(OPTIMIZER) : null;
         }
 
-        /** @return a further safetensors file ({@link Contents#extra}) as a verifying stream, or null if absent */
+        /** @return a further safetensors file ({@link Contents#extra}) as {@link #partSource}, or null if absent */
         public TensorSource tensorSource(String file) {
-            return manifest.files().containsKey(file) ? source(file) : null;
+            return manifest.files().containsKey(file) ? partSource(file) : null;
+        }
+
+        /**
+         * A safetensors file read by what its reader wants: the header first, by a positioned read
+         * ({@link CheckpointDir#openPositioned}); a reader that wants every tensor (an unsharded resume)
+         * then gets the file as one verifying stream (size and SHA-256 checked, as {@link #modelSource});
+         * one that wants a part (a rank of a sharded resume: its own moments) gets only those byte
+         * ranges ({@link SafeTensors#readRanged}: in 1 MiB positioned reads, ranged GETs on object
+         * stores), checked against the header (names, shapes, offsets) and the manifest's size, not its
+         * SHA-256, which needs every byte. A header that cannot be read falls back to the verifying
+         * stream, which names the checksum mismatch.
+         */
+        private TensorSource partSource(String name) {
+            Manifest.FileEntry entry = manifest.files().get(name);
+            return reader -> {
+                var wanted = new java.util.concurrent.atomic.AtomicReference<Predicate<String>>();
+                try (PositionedInput in = dir.openPositioned(name)) {
+                    SafeTensors.readRanged(in, entry.bytes(), new TensorSource.Reader() {
+                        @Override
+                        public Predicate<String> begin(SafeTensors.Header header) {
+                            Predicate<String> w = reader.begin(header);
+                            wanted.set(w);
+                            if (header.keys().stream().allMatch(w)) {
+                                throw new WholeFile();
+                            }
+                            return w;
+                        }
+
+                        @Override
+                        public void tensor(String key, HostTensor t) {
+                            reader.tensor(key, t);
+                        }
+
+                        @Override
+                        public void tensor(SafeTensors.Entry e, java.nio.ByteBuffer data) {
+                            reader.tensor(e, data);
+                        }
+                    });
+                    return;
+                } catch (WholeFile whole) {
+                    // read below, verified
+                } catch (IOException e) {
+                    if (wanted.get() != null) {
+                        throw new CheckpointException(dir.uri() + ": " + name + ": " + e.getMessage(), e);
+                    }
+                    // the header did not parse: the verifying stream reports the checksum mismatch
+                }
+                Predicate<String> w = wanted.get();
+                verified(dir, name, entry, in -> SafeTensors.read(in, w == null ? reader : new TensorSource.Reader() {
+                    @Override
+                    public Predicate<String> begin(SafeTensors.Header header) {
+                        return w; // the reader saw this header already
+                    }
+
+                    @Override
+                    public void tensor(String key, HostTensor t) {
+                        reader.tensor(key, t);
+                    }
+                }));
+            };
+        }
+
+        /** Thrown by {@link #partSource} when its reader wants every tensor. */
+        private static final class WholeFile extends RuntimeException {
+            WholeFile() {
+                super(null, null, false, false);
+            }
         }
 
         /** @return trainer state, or null */

@@ -137,13 +137,8 @@ public final class SafeTensors {
     public static Header read(InputStream in, TensorSource.Reader reader) throws IOException {
         Header header = readHeader(in);
         Predicate<String> wanted = reader.begin(header);
-        List<Entry> byOffset = new ArrayList<>(header.entries().values());
-        byOffset.sort(Comparator.comparingLong(Entry::begin));
         long pos = 0;
-        for (Entry e : byOffset) {
-            if (e.begin() < pos) {
-                throw new IOException("overlapping tensor data at '" + e.name() + "'");
-            }
+        for (Entry e : inFileOrder(header)) {
             skip(in, e.begin() - pos, e.name());
             if (wanted.test(e.name())) {
                 if (e.bytes() > Integer.MAX_VALUE - 8) {
@@ -171,6 +166,83 @@ public final class SafeTensors {
         }
         byte[] header = new byte[(int) headerLen];
         readFully(in, header, "header");
+        return parseHeader(header);
+    }
+
+    /**
+     * Reads only what {@code reader} wants of a file open for positioned reads: the length and the JSON
+     * header, then, in file order, the byte ranges of the wanted tensors (the others are never read).
+     * Each tensor is read in chunks of at most 1 MiB into one off-heap buffer (reused, sized to the
+     * largest wanted tensor) handed to {@link TensorSource.Reader#tensor(Entry, ByteBuffer)}: no tensor
+     * is held in a Java array. Checked: the header parses, data ranges do not overlap, each fits its
+     * shape and dtype, and the data end where the file ends ({@code length}); a file's checksum cannot
+     * be, as most of it is not read.
+     *
+     * @param length the file's size in bytes
+     * @return the header
+     */
+    public static Header readRanged(PositionedInput in, long length, TensorSource.Reader reader) throws IOException {
+        byte[] lenBytes = new byte[8];
+        in.readFully(0, lenBytes, 0, 8);
+        long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (headerLen <= 0 || headerLen > MAX_HEADER || 8 + headerLen > length) {
+            throw new IOException("not a safetensors file: header length " + headerLen);
+        }
+        byte[] bytes = new byte[(int) headerLen];
+        in.readFully(8, bytes, 0, bytes.length);
+        Header header = parseHeader(bytes);
+        long base = 8 + headerLen;
+        List<Entry> byOffset = inFileOrder(header);
+        long end = byOffset.isEmpty() ? 0 : byOffset.get(byOffset.size() - 1).end();
+        if (base + end != length) {
+            throw new IOException("the header's tensor data end at byte " + (base + end) + ", the file has " + length
+                    + " bytes (truncated or altered)");
+        }
+        Predicate<String> wanted = reader.begin(header);
+        long largest = 0;
+        for (Entry e : byOffset) {
+            if (wanted.test(e.name())) {
+                largest = Math.max(largest, e.bytes());
+            }
+        }
+        if (largest > Integer.MAX_VALUE - 8) {
+            throw new IOException("a wanted tensor has " + largest + " bytes: a single tensor over 2 GiB cannot be"
+                    + " loaded (files of any size can)");
+        }
+        ByteBuffer buffer = ByteBuffer.allocateDirect((int) largest).order(ByteOrder.LITTLE_ENDIAN);
+        byte[] chunk = new byte[(int) Math.min(SKIP_CHUNK, largest)];
+        for (Entry e : byOffset) {
+            if (!wanted.test(e.name())) {
+                continue;
+            }
+            buffer.clear();
+            for (long done = 0; done < e.bytes(); ) {
+                int n = (int) Math.min(chunk.length, e.bytes() - done);
+                in.readFully(base + e.begin() + done, chunk, 0, n);
+                buffer.put(chunk, 0, n);
+                done += n;
+            }
+            buffer.flip();
+            reader.tensor(e, buffer);
+        }
+        return header;
+    }
+
+    /** @return the header's entries sorted by their data's position; fails if two overlap */
+    private static List<Entry> inFileOrder(Header header) throws IOException {
+        List<Entry> byOffset = new ArrayList<>(header.entries().values());
+        byOffset.sort(Comparator.comparingLong(Entry::begin));
+        long pos = 0;
+        for (Entry e : byOffset) {
+            if (e.begin() < pos) {
+                throw new IOException("overlapping tensor data at '" + e.name() + "'");
+            }
+            pos = e.end();
+        }
+        return byOffset;
+    }
+
+    private static Header parseHeader(byte[] header) throws IOException {
         JsonNode root;
         try {
             root = JSON.readTree(new String(header, StandardCharsets.UTF_8).trim());

@@ -1,6 +1,7 @@
 package dev.rq.model.safetensors;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -26,6 +27,18 @@ public interface TensorSource {
 
         /** Called for each wanted tensor, in storage order. */
         void tensor(String name, HostTensor t);
+
+        /**
+         * Called instead of {@link #tensor(String, HostTensor)} by a ranged read ({@link
+         * SafeTensors#readRanged}): the tensor's bytes in an off-heap little-endian buffer (position 0,
+         * limit its size), valid during the call only. The default copies them into a {@link HostTensor}
+         * on the heap; readers that copy tensors to the engine override it.
+         */
+        default void tensor(SafeTensors.Entry entry, ByteBuffer data) {
+            byte[] b = new byte[data.remaining()];
+            data.get(b);
+            tensor(entry.name(), new HostTensor(entry.dtype(), entry.shape(), b));
+        }
     }
 
     /**

@@ -215,12 +215,22 @@ public final class Adam {
 
             @Override
             public void tensor(String name, HostTensor t) {
+                put(name, t::toNDArray);
+            }
+
+            @Override
+            public void tensor(SafeTensors.Entry e, java.nio.ByteBuffer data) { // a ranged read: no heap copy
+                put(e.name(), m -> dev.rq.model.nn.Tensors.own(
+                        m.create(data, new ai.djl.ndarray.types.Shape(e.shape()), e.dtype().djl)));
+            }
+
+            /** Replaces moment {@code name} by the tensor {@code make} creates with its manager. */
+            private void put(String name, java.util.function.Function<NDManager, NDArray> make) {
                 Adam a = owner.get(name);
-                boolean first = name.startsWith("exp_avg.");
                 String key = name.substring(name.indexOf('.') + 1);
-                Map<String, NDArray> moments = first ? a.m : a.v;
+                Map<String, NDArray> moments = name.startsWith("exp_avg.") ? a.m : a.v;
                 NDArray old = moments.get(key);
-                moments.put(key, replace(old, t.toNDArray(old.getManager())));
+                moments.put(key, replace(old, make.apply(old.getManager())));
             }
         });
         for (Adam a : optimizers) {

@@ -92,4 +92,63 @@ class SafeTensorsTest {
         assertThatThrownBy(() -> SafeTensors.write(Map.of("x", liar), Map.of(), new ByteArrayOutputStream()))
                 .isInstanceOf(IOException.class).hasMessageContaining("'x' wrote 12 bytes, its header says 16");
     }
+
+    /**
+     * A ranged read hands out the wanted tensors' bytes (chunks of 1 MiB: one tensor spans three) in file
+     * order and reads no other byte; a file whose size is not where the header's data end is refused.
+     */
+    @Test
+    void rangedReadReadsOnlyTheWantedTensors() throws IOException {
+        Map<String, HostTensor> t = new LinkedHashMap<>();
+        byte[] big = new byte[(5 << 19) + 12]; // 2.5 MiB + 12 bytes of F32
+        for (int i = 0; i < big.length; i++) {
+            big[i] = (byte) (i * 31 + 7);
+        }
+        t.put("a", new HostTensor(HostTensor.Dtype.F32, new long[] {3}, new byte[12]));
+        t.put("big", new HostTensor(HostTensor.Dtype.F32, new long[] {big.length / 4}, big));
+        t.put("c", new HostTensor(HostTensor.Dtype.I64, new long[] {2}, new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+            12, 13, 14, 15, 16}));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        SafeTensors.write(t, Map.of(), out);
+        byte[] file = out.toByteArray();
+        long[] read = new long[1];
+        PositionedInput counting = new PositionedInput() {
+            @Override
+            public void readFully(long position, byte[] b, int off, int len) throws IOException {
+                PositionedInput.of(file).readFully(position, b, off, len);
+                read[0] += len;
+            }
+
+            @Override
+            public void close() {}
+        };
+        Map<String, byte[]> got = new LinkedHashMap<>();
+        SafeTensors.Header h = SafeTensors.readRanged(counting, file.length, new TensorSource.Reader() {
+            @Override
+            public java.util.function.Predicate<String> begin(SafeTensors.Header header) {
+                return k -> !k.equals("a");
+            }
+
+            @Override
+            public void tensor(String name, HostTensor tensor) {
+                got.put(name, tensor.data());
+            }
+        });
+        assertThat(got.keySet()).containsExactly("big", "c");
+        assertThat(got.get("big")).isEqualTo(big);
+        assertThat(got.get("c")).isEqualTo(t.get("c").data());
+        long header = file.length - 12 - big.length - 16;
+        assertThat(read[0]).isEqualTo(header + big.length + 16);
+        assertThat(h.keys()).containsExactly("a", "big", "c");
+        assertThatThrownBy(() -> SafeTensors.readRanged(PositionedInput.of(file), file.length + 1,
+                new TensorSource.Reader() {
+                    @Override
+                    public java.util.function.Predicate<String> begin(SafeTensors.Header header) {
+                        return k -> true;
+                    }
+
+                    @Override
+                    public void tensor(String name, HostTensor tensor) {}
+                })).isInstanceOf(IOException.class).hasMessageContaining("the file has " + (file.length + 1) + " bytes");
+    }
 }

@@ -6,6 +6,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.rq.model.Repo;
+import dev.rq.model.checkpoint.Checkpoints;
+import dev.rq.model.checkpoint.LocalDir;
+import dev.rq.model.checkpoint.Manifest;
 import dev.rq.model.config.Configs;
 import dev.rq.model.config.RqVaeRunConfig;
 import dev.rq.model.config.TrainConfig;
@@ -22,6 +25,8 @@ import dev.rq.model.vae.RqVae;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -301,9 +306,10 @@ class ShardedOptimizerStateTest {
 
     /** {@code STEPS} steps (or {@code c}'s max steps if fewer) of a tiny RQ-VAE on {@code n} ranks. */
     private static List<Outcome> run(RunSpec c, int n, float[] images, Resume from) throws Exception {
+        TensorSource source = from == null ? null : optimizerSource(from.at().optimizerFile());
         return ThreadedCollectives.run(n, collective -> {
             try {
-                return rank(c, collective, images, from);
+                return rank(c, collective, images, from, source);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -314,10 +320,26 @@ class ShardedOptimizerStateTest {
         return run(new RunSpec(c, STEPS), n, images, from);
     }
 
+    /**
+     * The optimizer file as a resume reads it: from a checkpoint directory on disk ({@link LocalDir}),
+     * a sharded rank reading only its own moments' byte ranges, an unsharded one the verified stream.
+     */
+    private static TensorSource optimizerSource(byte[] file) throws IOException {
+        Path dir = Files.createTempDirectory("sharded-resume");
+        Files.write(dir.resolve(Checkpoints.OPTIMIZER), file);
+        dir.toFile().deleteOnExit();
+        dir.resolve(Checkpoints.OPTIMIZER).toFile().deleteOnExit();
+        Manifest manifest = new Manifest(Checkpoints.FORMAT, Checkpoints.FORMAT_VERSION, "test", null, null, 0, 0,
+                Map.of(Checkpoints.OPTIMIZER, new Manifest.FileEntry(Checkpoints.sha256(file), file.length)),
+                Map.of(), "");
+        return new Checkpoints.Loaded(new LocalDir(dir), manifest).optimizerSource();
+    }
+
     /** A config and the step to stop after. */
     record RunSpec(RqVaeRunConfig config, int steps) {}
 
-    private static Outcome rank(RunSpec spec, Collective collective, float[] images, Resume from) throws IOException {
+    private static Outcome rank(RunSpec spec, Collective collective, float[] images, Resume from, TensorSource source)
+            throws IOException {
         RqVaeRunConfig c = spec.config();
         int res = c.model().ddconfig().resolution();
         int n = collective.worldSize();
@@ -329,9 +351,7 @@ class ShardedOptimizerStateTest {
             VaeTrainer t = new VaeTrainer(vae, c.train(), collective);
             int start = 0;
             if (from != null) {
-                byte[] file = from.at().optimizerFile(); // streamed: each rank keeps only its own moments
-                TensorSource source = reader -> SafeTensors.read(new java.io.ByteArrayInputStream(file), reader);
-                t.restore(source, from.step(), from.at().rng());
+                t.restore(source, from.step(), from.at().rng()); // each rank reads and keeps only its own moments
                 start = from.step();
             }
             List<Double> losses = new ArrayList<>();

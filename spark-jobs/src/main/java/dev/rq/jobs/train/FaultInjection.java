@@ -148,6 +148,11 @@ final class FaultInjection {
         }
 
         @Override
+        public dev.rq.model.safetensors.PositionedInput openPositioned(String name) throws IOException {
+            return dir.openPositioned(name);
+        }
+
+        @Override
         public boolean exists(String name) throws IOException {
             return dir.exists(name);
         }
