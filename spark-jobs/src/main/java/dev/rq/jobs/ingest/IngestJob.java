@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.io.HadoopDir;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.jobs.JobGroup;
+import dev.rq.model.engine.Switches;
 import dev.rq.io.StagedOutput;
 import dev.rq.data.dataset.DatasetInfo;
 import dev.rq.data.dataset.DatasetLayout;
@@ -325,9 +326,17 @@ public final class IngestJob {
     static final int CLASSES_PER_LISTING_TASK = 16;
 
     /**
+     * A/B switch ({@link Switches}): {@code -Drq.ingest.listingInPlace=false} always spreads the
+     * listed files over the processing tasks by a shuffle, even when the listing tasks are balanced.
+     */
+    static final String LISTING_IN_PLACE = "rq.ingest.listingInPlace";
+
+    /**
      * The driver lists the root (class names: O(classes)); the files of each class are listed in
-     * a task, cached on the executors (listed once) and spread over the processing tasks by a hash
-     * of their relative path, so no JVM holds the whole listing.
+     * a task and cached on the executors (listed once). The listing tasks process their own files
+     * when they are balanced enough ({@link #processInPlace}); else the files are spread over the
+     * processing tasks by a hash of their relative path (a shuffle of the entries). Either way no
+     * JVM holds the whole listing, and the output is the same (it depends on the sort keys only).
      */
     private static Source imageFolder(JavaSparkContext jsc, Options o, SerializableHadoopConf sconf)
             throws IOException {
@@ -338,9 +347,9 @@ public final class IngestJob {
         JavaRDD<ImageFolderListing.Entry> files = jsc.parallelize(units, listingTasks)
                 .flatMap(u -> ImageFolderListing.files(u, sconf.get()))
                 .persist(StorageLevel.MEMORY_AND_DISK_SER()); // Kryo, EntrySerializer: compact and cheap
-        long[] totals;
+        List<long[]> perTask;
         try {
-            totals = files.mapPartitions(it -> { // {files, bytes}: one pair per listing task to the driver
+            perTask = files.mapPartitions(it -> { // {files, bytes}: one pair per listing task to the driver
                 long n = 0;
                 long bytes = 0;
                 while (it.hasNext()) {
@@ -348,7 +357,7 @@ public final class IngestJob {
                     bytes += it.next().size();
                 }
                 return List.of(new long[] {n, bytes}).iterator();
-            }).reduce((a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+            }).collect();
         } catch (Exception e) { // (Spark's SparkException, unchecked here) the listed classes stay cached otherwise
             files.unpersist(false);
             ImageFolderListing.ListingException failed = ImageFolderListing.ListingException.in(e);
@@ -357,27 +366,57 @@ public final class IngestJob {
             }
             throw e;
         }
-        long n = totals[0];
-        int slices = (int) Math.max(1, Math.min(n, Math.max(jsc.defaultParallelism() * 3L, n / 1000)));
-        JavaRDD<SourceRecord> records = files.mapToPair(e -> new Tuple2<>(e.relPath(), e))
-                .partitionBy(new HashPartitioner(slices)).values().map(e -> {
-            if (e.label() < 0) {
-                return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
-                        RejectReason.OUTSIDE_CLASS_FOLDER, "not inside a class sub-folder");
-            }
-            if (e.size() > MAX_FILE_BYTES) { // readAllBytes would fail the task (and the job), not the file
-                return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(), RejectReason.READ_ERROR,
-                        e.size() + " bytes: larger than one Java array (" + MAX_FILE_BYTES + " bytes)");
-            }
-            Path p = new Path(e.uri());
-            try (InputStream in = p.getFileSystem(sconf.get()).open(p)) {
-                return SourceRecord.image(e.relPath(), e.relPath(), in.readAllBytes(), e.label());
-            } catch (IOException ex) {
-                return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
-                        RejectReason.READ_ERROR, String.valueOf(ex));
-            }
-        });
-        return new Source(records, listing.classNames(), totals[1], n, files::unpersist);
+        long n = 0;
+        long bytes = 0;
+        long most = 0;
+        for (long[] t : perTask) {
+            n += t[0];
+            bytes += t[1];
+            most = Math.max(most, t[0]);
+        }
+        JavaRDD<ImageFolderListing.Entry> spread = files;
+        if (!Switches.on(LISTING_IN_PLACE) || !processInPlace(most, n, jsc.defaultParallelism())) {
+            int slices = (int) Math.max(1, Math.min(n, Math.max(jsc.defaultParallelism() * 3L, n / 1000)));
+            spread = files.mapToPair(e -> new Tuple2<>(e.relPath(), e)).partitionBy(new HashPartitioner(slices))
+                    .values();
+        }
+        LOG.info("ImageFolder: {} files listed by {} tasks (at most {} in one), processed {}", n, perTask.size(),
+                most, spread == files ? "by the listing tasks" : "in " + spread.getNumPartitions() + " hashed slices");
+        JavaRDD<SourceRecord> records = spread.map(e -> read(e, sconf));
+        return new Source(records, listing.classNames(), bytes, n, files::unpersist);
+    }
+
+    /**
+     * Whether the listing tasks process their own files (no shuffle of the entries): when the
+     * largest holds at most half a core's share, {@code most <= n / (2 p)}. Scheduled as the cores
+     * free up, they then end at most that much later than an even split would (makespan
+     * {@code <= n/p + most}); a few large classes on many cores are spread by a shuffle instead.
+     *
+     * @param most files of the largest listing task
+     * @param n files listed
+     * @param parallelism the default parallelism (task slots)
+     */
+    static boolean processInPlace(long most, long n, int parallelism) {
+        return most * 2L * parallelism <= n;
+    }
+
+    /** One listed file as an input unit: its bytes, or a reject (outside the classes, too large, unreadable). */
+    private static SourceRecord read(ImageFolderListing.Entry e, SerializableHadoopConf sconf) {
+        if (e.label() < 0) {
+            return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
+                    RejectReason.OUTSIDE_CLASS_FOLDER, "not inside a class sub-folder");
+        }
+        if (e.size() > MAX_FILE_BYTES) { // readAllBytes would fail the task (and the job), not the file
+            return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(), RejectReason.READ_ERROR,
+                    e.size() + " bytes: larger than one Java array (" + MAX_FILE_BYTES + " bytes)");
+        }
+        Path p = new Path(e.uri());
+        try (InputStream in = p.getFileSystem(sconf.get()).open(p)) {
+            return SourceRecord.image(e.relPath(), e.relPath(), in.readAllBytes(), e.label());
+        } catch (IOException ex) {
+            return SourceRecord.rejected(e.relPath(), e.relPath(), e.size(),
+                    RejectReason.READ_ERROR, String.valueOf(ex));
+        }
     }
 
     private static Source webDataset(JavaSparkContext jsc, Options o, SerializableHadoopConf sconf)

@@ -228,6 +228,81 @@ class IngestJobTest {
     }
 
     /**
+     * Balanced classes: the listing tasks process their own files (one stage fewer: no shuffle of
+     * the listed entries); a large class among small ones: the entries are hashed to the processing
+     * tasks. The output is the same either way (rows, indexes, bytes, rejects, sidecar counts), here
+     * against the shuffled run forced by the switch.
+     */
+    @Test
+    void imageFolderListingTasksProcessTheirFilesWhenBalancedWithTheSameOutput() throws Exception {
+        Path in = tmp.resolve("balanced");
+        int color = 0;
+        for (int c = 0; c < 6; c++) {
+            for (int i = 0; i < 20; i++) {
+                write(in.resolve("c" + c + "/" + (i % 5 == 2 ? "sub/" : "") + "f" + i + ".png"),
+                        TestImages.encode(TestImages.solid(3, 2, 0x030201 * ++color), "png"));
+            }
+        }
+        write(in.resolve("c2/broken.png"), "not a png".getBytes(StandardCharsets.UTF_8));
+        write(in.resolve("c4/empty.png"), new byte[0]);
+        write(in.resolve("root.png"), TestImages.encode(TestImages.solid(3, 2, 7), "png"));
+        assertThat(IngestJob.processInPlace(21, 123, 2)).as("precondition: balanced listing tasks").isTrue();
+
+        String inPlace = ingestCountingStages(in, tmp.resolve("in-place"), null, 3);
+        String shuffled = ingestCountingStages(in, tmp.resolve("shuffled"), "false", 4);
+        assertThat(inPlace).isEqualTo(shuffled).contains("reject\tc2/broken.png\tnot_an_image");
+
+        Path skewed = tmp.resolve("skewed");
+        for (int i = 0; i < 40; i++) {
+            write(skewed.resolve((i < 36 ? "big" : "small" + i) + "/f" + i + ".png"),
+                    TestImages.encode(TestImages.solid(3, 2, 0x0A0B0C + i), "png"));
+        }
+        write(skewed.resolve("root.png"), new byte[0]);
+        ingestCountingStages(skewed, tmp.resolve("skewed-out"), null, 4); // 36 of 41 files in one task: shuffled
+        assertThat(IngestJob.processInPlace(36, 41, 2)).isFalse();
+    }
+
+    /** Ingests {@code in} with the in-place switch set to {@code inPlace} (null: unset); its output, one line per row and reject. */
+    private String ingestCountingStages(Path in, Path out, String inPlace, int stages) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+        org.apache.spark.scheduler.SparkListener counter = new org.apache.spark.scheduler.SparkListener() {
+            @Override
+            public void onStageCompleted(org.apache.spark.scheduler.SparkListenerStageCompleted e) {
+                n.incrementAndGet();
+            }
+        };
+        spark.sparkContext().addSparkListener(counter);
+        IngestJob.Result r;
+        try {
+            if (inPlace != null) {
+                System.setProperty(IngestJob.LISTING_IN_PLACE, inPlace);
+            }
+            r = IngestJob.run(spark, new IngestJob.Options(in.toString(), IngestJob.InputFormat.IMAGEFOLDER,
+                    out.toString(), "train", 3, null, null, null));
+            spark.sparkContext().listenerBus().waitUntilEmpty();
+        } finally {
+            System.clearProperty(IngestJob.LISTING_IN_PLACE);
+            spark.sparkContext().removeSparkListener(counter);
+        }
+        assertThat(n.get()).as("stages of the ingest").isEqualTo(stages);
+        StringBuilder sb = new StringBuilder();
+        for (CanonicalDataset.Sample s : CanonicalDataset.open(r.splitUri(), new Configuration()).readAll()) {
+            sb.append(s.index()).append('\t').append(s.path()).append('\t').append(s.label()).append('\t')
+                    .append(java.util.HexFormat.of().formatHex(
+                            java.security.MessageDigest.getInstance("SHA-256").digest(s.bytes()))).append('\n');
+        }
+        for (Row row : spark.read().parquet(r.splitUri() + "/" + DatasetLayout.REJECTS_DIR).orderBy("path")
+                .select("path", "reason", "size").collectAsList()) {
+            sb.append("reject\t").append(row.getString(0)).append('\t').append(row.getString(1)).append('\t')
+                    .append(row.getLong(2)).append('\n');
+        }
+        DatasetInfo info = r.info();
+        sb.append(info.classNames()).append(info.countsPerLabel()).append(info.ingest().rejectedByReason())
+                .append(info.shards().stream().map(DatasetInfo.Shard::rows).toList());
+        return sb.toString();
+    }
+
+    /**
      * Whatever way the ImageFolder ingest ends, it leaves nothing cached (a notebook or long-lived
      * session runs many): success, a class folder that cannot be listed (its error: one line naming
      * the folder), and a failure after the listing (no image accepted).
