@@ -244,19 +244,27 @@ public final class ExecutorModels {
 
     private static void closeAll(List<Slot> victims) {
         for (Slot s : victims) {
-            synchronized (s) {
-                if (s.value != null) {
-                    try {
-                        s.value.close();
-                    } catch (Exception e) {
-                        LOG.warn("closing a cached model failed: {}", e.toString());
-                    }
-                    s.value = null;
-                    EVICTIONS.computeIfAbsent(s.key.kind(), k -> new AtomicInteger()).incrementAndGet();
-                    LOG.info("closed {} {} on {} (least recently used; {} = {})", s.key.kind(), s.key.identity(),
-                            s.key.device(), MAX_MODELS_CONF, maxModels());
-                }
+            if (close(s)) {
+                EVICTIONS.computeIfAbsent(s.key.kind(), k -> new AtomicInteger()).incrementAndGet();
+                LOG.info("closed {} {} on {} (least recently used; {} = {})", s.key.kind(), s.key.identity(),
+                        s.key.device(), MAX_MODELS_CONF, maxModels());
             }
+        }
+    }
+
+    /** Closes the slot's model (a failure to close is logged) unless closed already; @return whether it was open. */
+    private static boolean close(Slot s) {
+        synchronized (s) {
+            if (s.value == null) {
+                return false;
+            }
+            try {
+                s.value.close();
+            } catch (Exception e) {
+                LOG.warn("closing a cached model failed: {}", e.toString());
+            }
+            s.value = null;
+            return true;
         }
     }
 
@@ -334,16 +342,7 @@ public final class ExecutorModels {
             CACHE.clear();
         }
         for (Slot s : all) {
-            synchronized (s) {
-                if (s.value != null) {
-                    try {
-                        s.value.close();
-                    } catch (Exception e) {
-                        LOG.warn("closing a cached model failed: {}", e.toString());
-                    }
-                    s.value = null;
-                }
-            }
+            close(s);
         }
     }
 
