@@ -202,11 +202,19 @@ public final class AssignSidJob {
                 : Integer.parseInt(spark.sparkContext().getConf().get("spark.task.cpus", "1"));
         SidCoderHandle handle = new SidCoderHandle(ckptDir.uri(), modelSha, threads, new SerializableHadoopConf(conf),
                 o.precision());
-        // the driver's copy (codebooks to export; the local executor's), loaded while Spark reads the input's schema
-        java.util.concurrent.CompletableFuture<SidCoder> driverCoder =
-                java.util.concurrent.CompletableFuture.supplyAsync(handle::get);
-        ItemInput in = ItemInput.open(spark, o.data(), cols, dim);
-        SidManifest existing = o.existing() == null ? null : checkExisting(o, conf, modelSha, in);
+        // the driver's copy (codebooks to export; the local executor's), loaded while Spark reads the input's
+        // schema, leased until the job ends (in local mode the tasks' model cache shares this JVM)
+        java.util.concurrent.CompletableFuture<SidCoderHandle.Pinned> driverCoder =
+                java.util.concurrent.CompletableFuture.supplyAsync(handle::acquire);
+        ItemInput in;
+        SidManifest existing;
+        try {
+            in = ItemInput.open(spark, o.data(), cols, dim);
+            existing = o.existing() == null ? null : checkExisting(o, conf, modelSha, in);
+        } catch (IOException | RuntimeException e) {
+            driverCoder.thenAccept(SidCoderHandle.Pinned::close);
+            throw e;
+        }
         Path existingRoot = existing == null ? null : new Path(o.existing());
 
         List<Dataset<Row>> cached = new ArrayList<>();
@@ -214,7 +222,7 @@ public final class AssignSidJob {
         try (StagedOutput out = StagedOutput.begin(o.output(), conf, OUTPUT)) {
             SidCoder coder;
             try {
-                coder = driverCoder.join();
+                coder = driverCoder.join().coder();
             } catch (java.util.concurrent.CompletionException e) {
                 throw e.getCause() instanceof RuntimeException r ? r : e;
             }
@@ -324,6 +332,7 @@ public final class AssignSidJob {
                 unique.close(); // before its rows are unpersisted
             }
             cached.forEach(Dataset::unpersist);
+            driverCoder.thenAccept(SidCoderHandle.Pinned::close); // now, or when a load still running ends
         }
     }
 

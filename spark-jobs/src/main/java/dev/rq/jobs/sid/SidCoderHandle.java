@@ -137,9 +137,30 @@ final class SidCoderHandle implements Serializable {
         return loaded().coder;
     }
 
+    /**
+     * The coder for code outside Spark tasks (the driver): leased, so the executor model cache
+     * ({@link ExecutorModels}, which shares the driver's JVM in local mode) does not close it while
+     * it is used, until the {@link Pinned} is closed.
+     */
+    Pinned acquire() {
+        ExecutorModels.Lease<Loaded> lease = ExecutorModels.acquire(KIND, key(), TaskDevice.current(), this::load);
+        return new Pinned(lease.get().coder, lease);
+    }
+
+    /** A coder leased outside Spark tasks; {@link #close} ends the lease. */
+    record Pinned(SidCoder coder, ExecutorModels.Lease<?> lease) implements AutoCloseable {
+        @Override
+        public void close() {
+            lease.close();
+        }
+    }
+
+    private String key() {
+        return checkpointUri + "#" + modelSha256 + "#" + precision.id();
+    }
+
     private Loaded loaded() {
-        return ExecutorModels.get(KIND, checkpointUri + "#" + modelSha256 + "#" + precision.id(), TaskDevice.current(),
-                this::load);
+        return ExecutorModels.get(KIND, key(), TaskDevice.current(), this::load);
     }
 
     private Loaded load(Device device) {
