@@ -78,6 +78,21 @@ import java.util.function.IntSupplier;
  * only cut the stream; the arithmetic is element-wise). Bytes sent per rank: 2(N-1)/N of the
  * array.
  *
+ * <h2>allReduceSum in the tree order ({@link Builder#treeOrder})</h2>
+ * The same segments, steps, connections and all-gather, but every element is summed in the pairwise
+ * midpoint tree over the ranks, {@code sum[lo, hi) = sum[lo, mid) + sum[mid, hi)}, {@code mid = (lo +
+ * hi) / 2} ({@code dev.rq.model.distributed.TreeSum} of the N ranks' values): the order of one process
+ * that sums the ranks' micro-batch positions in its tree, whenever each rank's share is a subtree
+ * (one micro-batch per rank, or N a power of two). In reduce-scatter step k, segment s does not carry
+ * one running sum but the sums of the largest tree nodes whose ranks it has visited ({@link RingTree});
+ * the receiving rank adds its own values as a leaf and completes the nodes that now have both halves.
+ * A message thus holds up to about 2 log2(N) segment arrays instead of one (N = 3: 2, N = 4: 2); the
+ * reduce-scatter moves {@code RingTree.reduceScatterFactor(N)} times the ring order's bytes (1.5 for
+ * N = 3, 5/3 for N = 4), the all-gather the same. For N = 2 both orders are one addition ({@code a + b
+ * = b + a} in IEEE arithmetic), so the tree order runs the ring's steps. The order does not depend on an element's position at all. Host memory:
+ * two reused stores of at most that many segment arrays. The op codes differ (6 f32, 7 f64), so
+ * ranks configured with different orders fail with a protocol mismatch.
+ *
  * <h2>broadcast, allGather, barrier</h2>
  * {@code broadcast} is a pipelined chain root → root+1 → ... → root-1 (one step; relays forward
  * each chunk as soon as it has arrived). {@code allGather} is a ring all-gather of N-1 steps
@@ -106,6 +121,8 @@ public final class TcpRingCollective implements Collective {
     private static final int OP_BROADCAST_F32 = 3;
     private static final int OP_ALLGATHER = 4;
     private static final int OP_BARRIER = 5;
+    private static final int OP_TREE_ALLREDUCE_F32 = 6;
+    private static final int OP_TREE_ALLREDUCE_F64 = 7;
 
     private final int rank;
     private final int worldSize;
@@ -114,6 +131,7 @@ public final class TcpRingCollective implements Collective {
     private final long timeoutNanos;
     private final long pollMillis;
     private final BooleanSupplier cancelled;
+    private final boolean tree; // allReduceSum in the ranks' tree order (else the ring's)
 
     private final int listenPort;
     private final SocketChannel out; // to next (null if N = 1)
@@ -125,6 +143,8 @@ public final class TcpRingCollective implements Collective {
     private final ByteBuffer recvBuf; // write mode between calls; may hold the start of the next message
     private final float[] floatScratch;
     private final double[] doubleScratch;
+    private final float[][] floatStores = new float[2][0]; // tree order: received and forwarded nodes
+    private final double[][] doubleStores = new double[2][0];
 
     private int sequence;
     private long firstArrival; // nanoTime of the first header received in the current allReduce (0: none yet)
@@ -142,6 +162,7 @@ public final class TcpRingCollective implements Collective {
         this.timeoutNanos = b.timeout.toNanos();
         this.pollMillis = Math.max(1, b.pollInterval.toMillis());
         this.cancelled = b.cancelled;
+        this.tree = b.treeOrder;
         this.out = out;
         this.in = in;
         if (worldSize > 1) {
@@ -190,14 +211,20 @@ public final class TcpRingCollective implements Collective {
     @Override
     public synchronized void allReduceSum(float[] data) {
         Objects.requireNonNull(data, "data");
-        allReduce(OP_ALLREDUCE_F32, "allReduceSum(float[" + data.length + "])", new FloatElements(data), data.length);
+        allReduce(tree ? OP_TREE_ALLREDUCE_F32 : OP_ALLREDUCE_F32, "allReduceSum(float[" + data.length + "])",
+                new FloatElements(data), data.length);
     }
 
     @Override
     public synchronized void allReduceSum(double[] data) {
         Objects.requireNonNull(data, "data");
-        allReduce(OP_ALLREDUCE_F64, "allReduceSum(double[" + data.length + "])", new DoubleElements(data),
-                data.length);
+        allReduce(tree ? OP_TREE_ALLREDUCE_F64 : OP_ALLREDUCE_F64, "allReduceSum(double[" + data.length + "])",
+                new DoubleElements(data), data.length);
+    }
+
+    /** @return whether {@link #allReduceSum} sums in the ranks' tree order ({@link Builder#treeOrder}) */
+    public boolean treeOrder() {
+        return tree;
     }
 
     /** Ring reduce-scatter then all-gather of {@code length} elements (see the class comment). */
@@ -210,7 +237,11 @@ public final class TcpRingCollective implements Collective {
         firstArrival = 0;
         try {
             int n = worldSize;
-            for (int k = 0; k < n - 1; k++) { // reduce-scatter: received partial + own value
+            boolean treeSteps = tree && n > 2; // N = 2: one addition, a + b = b + a: the ring's steps
+            for (int k = 0; k < n - 1 && treeSteps; k++) {
+                treeStep(op, k, data, length);
+            }
+            for (int k = 0; k < n - 1 && !treeSteps; k++) { // reduce-scatter: received partial + own value
                 int s = mod(rank - k - 1);
                 int t = mod(rank - k - 2);
                 exchange(op, k, s, new ArraySource(data, segStart(s, length), segStart(s + 1, length)),
@@ -226,6 +257,58 @@ public final class TcpRingCollective implements Collective {
         } catch (RuntimeException e) {
             throw fail(op, e);
         }
+    }
+
+    /**
+     * Step k of the tree-order reduce-scatter: send the nodes that segment {@code s = r-k-1} carries
+     * (after this rank added itself in step k-1; in step 0 this rank's own values), receive those of
+     * segment {@code t = r-k-2}, add this rank's leaf to them ({@link RingTree}): into the next step's
+     * outgoing store, or in the last step, when t = r is complete, into {@code data}.
+     */
+    private void treeStep(Op op, int k, Elements data, int length) {
+        int n = worldSize;
+        int s = mod(rank - k - 1);
+        int t = mod(rank - k - 2);
+        int sLen = segStart(s + 1, length) - segStart(s, length);
+        int tLen = segStart(t + 1, length) - segStart(t, length);
+        Source src = k == 0 ? new ArraySource(data, segStart(s, length), segStart(s + 1, length))
+                : new ArraySource(data.store(1, 0), 0, RingTree.carried(n, s + 1, k + 1).size() * sLen);
+        List<int[]> in = RingTree.carried(n, t + 1, k + 1); // visited t+1 .. r-1
+        Elements recv = data.store(0, in.size() * tLen);
+        exchange(op, k, s, src, t, bytes -> new ArraySink(recv, 0, in.size() * tLen, false, op, bytes));
+        List<int[]> next = RingTree.carried(n, t + 1, k + 2); // and this rank
+        Elements dst = k == n - 2 ? data : data.store(1, next.size() * tLen);
+        int at = k == n - 2 ? segStart(t, length) : 0;
+        for (int i = 0; i < next.size(); i++, at += tLen) {
+            int[] node = next.get(i);
+            Ref v = node(node[0], node[1], in, recv, data, segStart(t, length), dst, at, tLen);
+            if (v.e() != dst || v.at() != at) {
+                dst.copy(at, v.e(), v.at(), tLen);
+            }
+        }
+    }
+
+    /** Where a node's sums are: elements {@code [at, at + len)} of {@code e}. */
+    private record Ref(Elements e, int at) {}
+
+    /**
+     * @return the sums of node {@code [lo, hi)}: a received node, this rank's leaf ({@code data} at
+     *     {@code own}), or {@code left + right} computed into {@code dst} at {@code at}
+     */
+    private Ref node(int lo, int hi, List<int[]> in, Elements recv, Elements data, int own, Elements dst, int at,
+            int len) {
+        int i = RingTree.indexOf(in, lo, hi);
+        if (i >= 0) {
+            return new Ref(recv, i * len);
+        }
+        if (hi - lo == 1) {
+            return new Ref(data, own); // lo == rank: the only leaf not received
+        }
+        int mid = (lo + hi) >>> 1;
+        Ref left = node(lo, mid, in, recv, data, own, dst, at, len);
+        Ref right = node(mid, hi, in, recv, data, own, dst, at, len);
+        dst.sum(at, left.e(), left.at(), right.e(), right.at(), len);
+        return new Ref(dst, at);
     }
 
     @Override
@@ -609,6 +692,15 @@ public final class TcpRingCollective implements Collective {
 
         /** {@code a[i] = received + a[i]} for elements {@code [from, from+n)}: the fixed summation order. */
         void add(ByteBuffer buf, int from, int n);
+
+        /** {@code a[at+i] = x[xa+i] + y[ya+i]} for i in [0, n) (x, y of this type; may be this array). */
+        void sum(int at, Elements x, int xa, Elements y, int ya, int n);
+
+        /** {@code a[at+i] = x[xa+i]} for i in [0, n). */
+        void copy(int at, Elements x, int xa, int n);
+
+        /** @return reused store {@code which} (0 or 1) of this type, grown to at least {@code n} elements */
+        Elements store(int which, int n);
     }
 
     private final class FloatElements implements Elements {
@@ -641,6 +733,28 @@ public final class TcpRingCollective implements Collective {
                 a[from + i] = in[i] + a[from + i]; // partial sum from prev, plus our own value
             }
         }
+
+        @Override
+        public void sum(int at, Elements x, int xa, Elements y, int ya, int n) {
+            float[] p = ((FloatElements) x).a;
+            float[] q = ((FloatElements) y).a;
+            for (int i = 0; i < n; i++) {
+                a[at + i] = p[xa + i] + q[ya + i];
+            }
+        }
+
+        @Override
+        public void copy(int at, Elements x, int xa, int n) {
+            System.arraycopy(((FloatElements) x).a, xa, a, at, n);
+        }
+
+        @Override
+        public Elements store(int which, int n) {
+            if (floatStores[which].length < n) {
+                floatStores[which] = new float[n];
+            }
+            return new FloatElements(floatStores[which]);
+        }
     }
 
     private final class DoubleElements implements Elements {
@@ -672,6 +786,28 @@ public final class TcpRingCollective implements Collective {
             for (int i = 0; i < n; i++) {
                 a[from + i] = in[i] + a[from + i];
             }
+        }
+
+        @Override
+        public void sum(int at, Elements x, int xa, Elements y, int ya, int n) {
+            double[] p = ((DoubleElements) x).a;
+            double[] q = ((DoubleElements) y).a;
+            for (int i = 0; i < n; i++) {
+                a[at + i] = p[xa + i] + q[ya + i];
+            }
+        }
+
+        @Override
+        public void copy(int at, Elements x, int xa, int n) {
+            System.arraycopy(((DoubleElements) x).a, xa, a, at, n);
+        }
+
+        @Override
+        public Elements store(int which, int n) {
+            if (doubleStores[which].length < n) {
+                doubleStores[which] = new double[n];
+            }
+            return new DoubleElements(doubleStores[which]);
         }
     }
 
@@ -824,6 +960,7 @@ public final class TcpRingCollective implements Collective {
         Duration pollInterval = Duration.ofMillis(100);
         BooleanSupplier cancelled = () -> false;
         int chunkBytes = 1 << 20;
+        boolean treeOrder;
 
         private Builder() {}
 
@@ -897,6 +1034,16 @@ public final class TcpRingCollective implements Collective {
         /** Polled while waiting; when it returns true the call fails (e.g. {@code ctx::isInterrupted}). */
         public Builder cancelled(BooleanSupplier cancelled) {
             this.cancelled = Objects.requireNonNull(cancelled);
+            return this;
+        }
+
+        /**
+         * Sums {@link #allReduceSum} in the ranks' pairwise midpoint tree ({@code TreeSum} over the N
+         * ranks' values) instead of the ring's left fold (default false: the ring order). See the class
+         * comment; all ranks must agree (a rank of the other order fails with a protocol mismatch).
+         */
+        public Builder treeOrder(boolean treeOrder) {
+            this.treeOrder = treeOrder;
             return this;
         }
 

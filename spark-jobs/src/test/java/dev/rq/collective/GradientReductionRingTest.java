@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.rq.model.distributed.Collective;
+import dev.rq.model.distributed.TreeSum;
 import dev.rq.model.engine.Engines;
 import dev.rq.model.nn.Tensors;
 import dev.rq.model.train.GradientReduction;
@@ -22,9 +23,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * {@link GradientReduction}'s buckets over the real {@link TcpRingCollective}: for N = 2 and N = 3, every
- * bucket size gives the bits of one all-reduce of all gradients and statistics in the ring's documented
- * order (a parameter larger than the bucket included), and no array handed to the ring exceeds the bucket.
+ * {@link GradientReduction}'s buckets over the real {@link TcpRingCollective}: for N = 2 and N = 3 (ring
+ * order) and N = 3..5 (tree order), every bucket size gives the bits of one all-reduce of all gradients and
+ * statistics in the collective's documented order (a parameter larger than the bucket included), and no array handed to the ring exceeds the bucket.
  */
 class GradientReductionRingTest {
 
@@ -57,12 +58,23 @@ class GradientReductionRingTest {
     @ParameterizedTest(name = "N = {0}")
     @ValueSource(ints = {2, 3})
     void bucketsGiveTheBitsOfOneRingAllReduce(int n) {
+        bucketsGiveTheBitsOfOneAllReduce(n, false);
+    }
+
+    /** In the tree order ({@code train.allreduce_order}), the bits of {@link TreeSum} over the ranks, for any bucket. */
+    @ParameterizedTest(name = "N = {0}")
+    @ValueSource(ints = {3, 4, 5})
+    void bucketsGiveTheBitsOfOneTreeOrderAllReduce(int n) {
+        bucketsGiveTheBitsOfOneAllReduce(n, true);
+    }
+
+    private void bucketsGiveTheBitsOfOneAllReduce(int n, boolean tree) {
         int t = total();
         float[][] x = new float[n][];
         for (int r = 0; r < n; r++) {
             x[r] = TcpRingCollectiveTest.floats(r, t, 5);
         }
-        float[] sum = TcpRingCollectiveTest.referenceSum(x);
+        float[] sum = tree ? TreeSum.ofFloats(Arrays.asList(x)) : TcpRingCollectiveTest.referenceSum(x);
         float[] want = new float[t];
         try (NDManager s = m.newSubManager()) {
             float[] g = Arrays.copyOf(sum, t - STATS);
@@ -72,7 +84,8 @@ class GradientReductionRingTest {
             want[j] = sum[j] * (1f / G);
         }
         long[] buckets = {1, 100, 1000, 1L << 40};
-        List<List<float[]>> got = RingHarness.runOk(n, RingHarness.defaults(n, Duration.ofSeconds(30)), c -> {
+        var builders = RingHarness.defaults(n, Duration.ofSeconds(30));
+        List<List<float[]>> got = RingHarness.runOk(n, r -> builders.apply(r).treeOrder(tree), c -> {
             List<float[]> out = new java.util.ArrayList<>();
             for (long bucket : buckets) {
                 AtomicInteger longest = new AtomicInteger();

@@ -44,6 +44,12 @@ import java.util.List;
  *     parameter tensors only (ZeRO stage 1; default false): optimizer memory per worker ÷ N, one broadcast
  *     of the updated weights per step; bit-identical results and checkpoints
  *     ({@code dev.rq.model.train.OptimizerShards})
+ * @param allreduceOrder the order in which the workers' gradient sums (and codebook statistics) are added:
+ *     {@code tree} (the pairwise tree over the workers that one worker uses for its micro-batches: N workers
+ *     give one worker's bits when each holds one micro-batch of an accumulation step or N is a power of
+ *     two), {@code ring} (the ring's own order: one worker's bits for N &le; 2 only; the least traffic), or
+ *     {@code auto} (default: tree where it gives one worker's bits, else ring; {@link #treeAllReduce}). Runs
+ *     started before this key resume with {@code ring} (docs/training.md)
  */
 public record TrainConfig(
         Integer batchSize,
@@ -65,9 +71,17 @@ public record TrainConfig(
         String init,
         String precision,
         Double allreduceBucketMb,
-        Boolean shardOptimizerState) implements Serializable {
+        Boolean shardOptimizerState,
+        String allreduceOrder) implements Serializable {
 
     private static final String P = "train.";
+
+    /** {@link #allreduceOrder}: the tree order where it gives one worker's bits, else the ring's. */
+    public static final String AUTO = "auto";
+    /** {@link #allreduceOrder}: the pairwise tree over the workers. */
+    public static final String TREE = "tree";
+    /** {@link #allreduceOrder}: the ring's order (the only one before the key existed). */
+    public static final String RING = "ring";
 
     public TrainConfig {
         batchSize = batchSize == null ? 16 : batchSize;
@@ -88,6 +102,9 @@ public record TrainConfig(
         precision = precision == null ? Precision.FP32.id() : precision;
         allreduceBucketMb = allreduceBucketMb == null ? 25.0 : allreduceBucketMb;
         shardOptimizerState = shardOptimizerState != null && shardOptimizerState;
+        allreduceOrder = allreduceOrder == null ? AUTO : allreduceOrder;
+        ConfigException.require(List.of(AUTO, TREE, RING).contains(allreduceOrder), P + "allreduce_order",
+                "must be auto, tree or ring, got '%s'", allreduceOrder);
         ConfigException.require(batchSize > 0, P + "batch_size", "must be positive, got %s", batchSize);
         ConfigException.require(gradAccumSteps > 0, P + "grad_accum_steps", "must be positive, got %s", gradAccumSteps);
         ConfigException.require(batchSize % gradAccumSteps == 0, P + "grad_accum_steps",
@@ -127,21 +144,31 @@ public record TrainConfig(
             String init, String precision, Double allreduceBucketMb) {
         this(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay, warmupSteps, schedule, minLr,
                 maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery, init, precision,
-                allreduceBucketMb, null);
+                allreduceBucketMb, null, null);
+    }
+
+    /** Settings without {@code allreduce_order} ({@code auto}; the constructor of scripts written before it). */
+    public TrainConfig(Integer batchSize, Integer gradAccumSteps, Integer microBatchSize, Double lr, List<Double> betas,
+            Double adamEps, Double weightDecay, Integer warmupSteps, String schedule, Double minLr, Integer maxSteps,
+            Double gradClipNorm, Long seed, Integer checkpointEvery, Integer keepCheckpoints, Integer logEvery,
+            String init, String precision, Double allreduceBucketMb, Boolean shardOptimizerState) {
+        this(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay, warmupSteps, schedule, minLr,
+                maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery, init, precision,
+                allreduceBucketMb, shardOptimizerState, null);
     }
 
     /** @return these settings with compute precision {@code p} */
     public TrainConfig withPrecision(Precision p) {
         return new TrainConfig(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay,
                 warmupSteps, schedule, minLr, maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery,
-                init, p.id(), allreduceBucketMb, shardOptimizerState);
+                init, p.id(), allreduceBucketMb, shardOptimizerState, allreduceOrder);
     }
 
     /** @return these settings with {@code shard_optimizer_state} set to {@code on} */
     public TrainConfig withShardedOptimizerState(boolean on) {
         return new TrainConfig(batchSize, gradAccumSteps, microBatchSize, lr, betas, adamEps, weightDecay,
                 warmupSteps, schedule, minLr, maxSteps, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery,
-                init, precision, allreduceBucketMb, on);
+                init, precision, allreduceBucketMb, on, allreduceOrder);
     }
 
     /** @return {@link #precision} as the enum */
@@ -152,7 +179,7 @@ public record TrainConfig(
     /** @return the default training settings */
     public static TrainConfig defaults() {
         return new TrainConfig(null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null);
+                null, null, null, null, null, null, null, null);
     }
 
     /** @return images per accumulation step: {@code batchSize / gradAccumSteps} */
@@ -184,6 +211,24 @@ public record TrainConfig(
                 "%s workers cannot share the %s micro-batches of %s images of an accumulation step equally;"
                         + " use a micro_batch_size that divides %s", workers, microBatchesPerAccumulation(),
                 microBatchSize, acc / workers);
+    }
+
+    /**
+     * Whether {@code workers} ranks add their sums in the tree order ({@link #allreduceOrder}). {@code auto}
+     * picks it exactly where it gives one worker's bits: rank r sums micro-batch positions [rL, (r+1)L) of
+     * the M = NL of an accumulation step in the pairwise midpoint tree over its L, and one worker sums all M
+     * in the midpoint tree over M; every rank's block is a node of that tree, and the tree over the blocks
+     * is the midpoint tree over the N ranks, iff L = 1 or N is a power of two. Otherwise no order of
+     * adding the ranks' sums gives one worker's bits, and {@code auto} takes the ring's (less traffic).
+     *
+     * @return true for the tree order
+     */
+    public boolean treeAllReduce(int workers) {
+        if (!allreduceOrder.equals(AUTO)) {
+            return allreduceOrder.equals(TREE);
+        }
+        int l = microBatchesPerAccumulation() / workers;
+        return workers > 1 && (l == 1 || Integer.bitCount(workers) == 1);
     }
 
     private static int gcd(int a, int b) {

@@ -15,7 +15,8 @@ import java.util.List;
  * <p>Where the order of {@link #allReduceSum(float[])} depends on an element's position, it must do so
  * only through the segment {@code [s*L/N, (s+1)*L/N)} that holds it (as the TCP ring does): the
  * trainer's gradient buckets ({@code dev.rq.model.train.GradientReduction}) rely on this to give the
- * bits of one call over all gradients.
+ * bits of one call over all gradients. An order that does not depend on the position (the TCP ring's
+ * tree order: {@link TreeSum} over the ranks, {@code train.allreduce_order}) satisfies this trivially.
  */
 public interface Collective extends AutoCloseable {
 

@@ -91,6 +91,23 @@ class ConfigsTest {
             assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.shard_optimizer_state=" + bad)))
                     .isInstanceOf(ConfigException.class).hasMessageContaining("train.shard_optimizer_state");
         }
+        // train.allreduce_order: auto (tree where N workers give one worker's bits: L = 1 or N a power of two)
+        TrainConfig auto = Configs.loadRqVae(tiny, List.of("train.batch_size=12", "train.micro_batch_size=1")).train();
+        assertThat(auto.allreduceOrder()).isEqualTo("auto");
+        assertThat(auto.treeAllReduce(1)).isFalse(); // nothing to reduce
+        assertThat(auto.treeAllReduce(3)).isFalse(); // L = 4, N = 3: no order is exact, the ring's is cheaper
+        assertThat(auto.treeAllReduce(12)).isTrue(); // L = 1
+        assertThat(auto.treeAllReduce(4)).isTrue(); // L = 3, N a power of two
+        assertThat(auto.treeAllReduce(2)).isTrue();
+        assertThat(auto.treeAllReduce(6)).isFalse(); // L = 2, N = 6: likewise
+        TrainConfig ring = Configs.loadRqVae(tiny, List.of("train.allreduce_order=ring")).train();
+        assertThat(ring.treeAllReduce(4)).isFalse();
+        assertThat(Configs.loadRqVae(tiny, List.of("train.allreduce_order=tree", "train.batch_size=12",
+                "train.micro_batch_size=1")).train().treeAllReduce(6)).isTrue();
+        for (String bad : List.of("fast", "TREE")) {
+            assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("train.allreduce_order=" + bad)))
+                    .isInstanceOf(ConfigException.class).hasMessageStartingWith("train.allreduce_order:");
+        }
         assertThatThrownBy(() -> Configs.loadRqVae(tiny, List.of("noequals")))
                 .isInstanceOf(ConfigException.class);
     }

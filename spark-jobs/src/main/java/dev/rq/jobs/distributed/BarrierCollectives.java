@@ -40,9 +40,23 @@ public final class BarrierCollectives {
         return create(ctx, runToken, settings, executorHost(ctx));
     }
 
+    /**
+     * Like {@link #create(BarrierTaskContext, String, RingSettings)}, summing in the ranks' tree order
+     * ({@link TcpRingCollective.Builder#treeOrder}) when {@code treeOrder}.
+     */
+    public static TcpRingCollective create(BarrierTaskContext ctx, String runToken, RingSettings settings,
+            boolean treeOrder) {
+        return create(ctx, runToken, settings, executorHost(ctx), treeOrder);
+    }
+
     /** Like {@link #create(BarrierTaskContext, String, RingSettings)}, listening on {@code host}. */
     public static TcpRingCollective create(BarrierTaskContext ctx, String runToken, RingSettings settings,
             String host) {
+        return create(ctx, runToken, settings, host, false);
+    }
+
+    private static TcpRingCollective create(BarrierTaskContext ctx, String runToken, RingSettings settings,
+            String host, boolean treeOrder) {
         TcpRingCollective collective = TcpRingCollective.builder()
                 .rank(ctx.partitionId())
                 .worldSize(ctx.getTaskInfos().length)
@@ -54,6 +68,7 @@ public final class BarrierCollectives {
                 .setupTimeout(settings.setupTimeout())
                 .ports(settings.ringPorts())
                 .cancelled(ctx::isInterrupted)
+                .treeOrder(treeOrder)
                 .connect();
         ctx.addTaskCompletionListener((TaskCompletionListener) c -> collective.close());
         return collective;

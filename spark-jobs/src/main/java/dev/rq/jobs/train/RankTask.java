@@ -56,10 +56,12 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
     private final RingSettings network;
     private final String faultInjection;
     private final Map<String, String> hadoopConf;
+    private final boolean treeOrder;
 
     RankTask(TrainingStage stage, String runUri, String runToken, String progressAddress, RingSettings ring,
-            String faultInjection, Map<String, String> hadoopConf) {
+            String faultInjection, Map<String, String> hadoopConf, boolean treeOrder) {
         this.stage = stage;
+        this.treeOrder = treeOrder;
         this.runUri = runUri;
         this.runToken = runToken;
         this.progressAddress = progressAddress;
@@ -75,7 +77,8 @@ final class RankTask extends AbstractFunction1<Iterator<Integer>, Iterator<Strin
         hadoopConf.forEach(conf::set);
         int threads = Math.max(1, ctx.cpus());
         Engines.pytorch(threads);
-        try (TcpRingCollective ring = BarrierCollectives.create(ctx, runToken + "/" + ctx.stageAttemptNumber(), network);
+        try (TcpRingCollective ring = BarrierCollectives.create(ctx, runToken + "/" + ctx.stageAttemptNumber(), network,
+                treeOrder);
                 NDManager manager = Engines.pytorch(threads).newBaseManager(TaskDevice.forTask(ctx))) {
             return CollectionConverters.asScala(List.of(train(ctx, ring, conf, manager, threads)).iterator());
         } catch (IOException e) {

@@ -152,6 +152,26 @@ public final class RunDirectory {
         return false;
     }
 
+    /**
+     * @param dotted a config key, e.g. {@code train.allreduce_order}
+     * @return whether the run's stored config ({@code run.json}) holds the key: false for a run started
+     *     by an rq version without it (or no run)
+     */
+    public boolean storedConfigHas(String dotted) throws IOException {
+        Path p = path(RUN_JSON);
+        if (!fs.exists(p)) {
+            return false;
+        }
+        JsonNode node;
+        try (InputStream in = fs.open(p)) {
+            node = JSON.readTree(in).path("config");
+        }
+        for (String part : dotted.split("\\.")) {
+            node = node.path(part);
+        }
+        return !node.isMissingNode();
+    }
+
     /** Runs whose upgrade re-resolution this JVM has already logged: one INFO line per run and version. */
     private static final java.util.Set<String> UPGRADE_REPORTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 

@@ -109,6 +109,11 @@ public final class SidStage implements TrainingStage {
     }
 
     @Override
+    public boolean treeAllReduce(int workers) {
+        return config.train().treeAllReduce(workers);
+    }
+
+    @Override
     public Limits limits() {
         return Limits.of(config.train());
     }

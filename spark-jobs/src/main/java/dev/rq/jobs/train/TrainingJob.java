@@ -42,6 +42,9 @@ import scala.reflect.ClassTag$;
 public final class TrainingJob {
 
     static final Logger LOG = LoggerFactory.getLogger(TrainingJob.class);
+
+    /** The config key of the all-reduce order ({@code dev.rq.model.config.TrainConfig#allreduceOrder}). */
+    static final String ALLREDUCE_ORDER = "train.allreduce_order";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private TrainingJob() {}
@@ -99,6 +102,13 @@ public final class TrainingJob {
                         e.getMessage());
             }
         }
+        boolean tree = stage.treeAllReduce(o.workers());
+        if (tree && resume && !run.storedConfigHas(ALLREDUCE_ORDER)) {
+            // started by an rq without the key: the ring's order, so that the run keeps its bits
+            LOG.info("run {} was started before {} existed: it resumes in the ring's order (its own)", o.runUri(),
+                    ALLREDUCE_ORDER);
+            tree = false;
+        }
         RingSettings ring = RingSettings.from(spark.sparkContext().getConf(), o.collectiveTimeout());
         String driverHost = spark.sparkContext().getConf().get("spark.driver.host", "127.0.0.1");
         Map<String, String> hadoop = new HashMap<>();
@@ -116,7 +126,7 @@ public final class TrainingJob {
                     metrics::accept)) {
                 String token = spark.sparkContext().applicationId() + "/" + UUID.randomUUID();
                 RankTask task = new RankTask(stage, o.runUri(), token, progress.address(driverHost),
-                        ring, o.faultInjection(), hadoop);
+                        ring, o.faultInjection(), hadoop, tree);
                 List<String> results = JobGroup.run(spark, group, String.format("rq train %s: %d ranks, steps"
                         + " %d..%d -> %s", stage.kind(), o.workers(), from, maxSteps, o.runUri()), true, () -> {
                     JavaRDD<Integer> ranks = jsc.parallelize(IntStream.range(0, o.workers()).boxed().toList(),

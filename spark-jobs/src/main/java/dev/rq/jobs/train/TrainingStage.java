@@ -42,6 +42,14 @@ public interface TrainingStage extends Serializable {
      */
     JsonNode resolve(JsonNode stored);
 
+    /**
+     * @return whether {@code workers} ranks all-reduce in the tree order ({@code train.allreduce_order},
+     *     {@link TrainConfig#treeAllReduce}); false (the ring's order) for a stage without the key
+     */
+    default boolean treeAllReduce(int workers) {
+        return false;
+    }
+
     /** @return step limits and checkpoint cadence */
     Limits limits();
 

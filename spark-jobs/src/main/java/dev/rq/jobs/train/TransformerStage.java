@@ -102,6 +102,11 @@ public final class TransformerStage implements TrainingStage {
     }
 
     @Override
+    public boolean treeAllReduce(int workers) {
+        return config.train().treeAllReduce(workers);
+    }
+
+    @Override
     public Limits limits() {
         return Limits.of(config.train());
     }

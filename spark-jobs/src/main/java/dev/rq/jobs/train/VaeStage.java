@@ -75,6 +75,11 @@ public final class VaeStage implements TrainingStage {
     }
 
     @Override
+    public boolean treeAllReduce(int workers) {
+        return config.train().treeAllReduce(workers);
+    }
+
+    @Override
     public Limits limits() {
         return Limits.of(config.train());
     }

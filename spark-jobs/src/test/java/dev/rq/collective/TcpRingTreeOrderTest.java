@@ -1,0 +1,140 @@
+package dev.rq.collective;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.rq.model.distributed.TreeSum;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntFunction;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * {@link TcpRingCollective.Builder#treeOrder}: over TCP, every element's sum has the bits of {@link TreeSum}
+ * over the ranks' values (what one process summing the same terms gets), on every rank, for any length and
+ * chunk size; ranks of different orders fail instead of mixing data.
+ */
+class TcpRingTreeOrderTest {
+
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
+    static IntFunction<TcpRingCollective.Builder> tree(int n) {
+        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, TIMEOUT);
+        return r -> b.apply(r).treeOrder(true);
+    }
+
+    static float[] treeSum(float[][] x) {
+        return TreeSum.ofFloats(Arrays.asList(x));
+    }
+
+    static double treeSum(double[][] x, int i, int lo, int hi) {
+        if (hi - lo == 1) {
+            return x[lo][i];
+        }
+        int mid = (lo + hi) >>> 1;
+        return treeSum(x, i, lo, mid) + treeSum(x, i, mid, hi);
+    }
+
+    @ParameterizedTest(name = "N = {0}")
+    @ValueSource(ints = {2, 3, 4, 5, 7})
+    void floatSumsHaveTheBitsOfTreeSumOverTheRanks(int n) {
+        int[] lengths = {0, 1, 2, 3, 5, 17, 1000, 65_537, 300_007};
+        List<List<float[]>> results = RingHarness.runOk(n, tree(n), c -> {
+            assertThat(c.treeOrder()).isTrue();
+            List<float[]> mine = new ArrayList<>();
+            for (int length : lengths) {
+                float[] data = TcpRingCollectiveTest.floats(c.rank(), length, 1);
+                c.allReduceSum(data);
+                mine.add(data);
+            }
+            return mine;
+        });
+        for (int li = 0; li < lengths.length; li++) {
+            int length = lengths[li];
+            float[][] inputs = new float[n][];
+            for (int r = 0; r < n; r++) {
+                inputs[r] = TcpRingCollectiveTest.floats(r, length, 1);
+            }
+            float[] expected = treeSum(inputs);
+            for (int r = 0; r < n; r++) {
+                TcpRingCollectiveTest.assertSameBits(expected, results.get(r).get(li),
+                        "N=" + n + " length " + length + " rank " + r);
+            }
+            if (n >= 3 && length >= 1000) { // meaningful: the ring's order gives other bits somewhere
+                assertThat(Arrays.equals(TcpRingCollectiveTest.referenceSum(inputs), expected))
+                        .as("ring and tree orders differ at N=%d length %d", n, length).isFalse();
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "N = {0}")
+    @ValueSource(ints = {3, 4})
+    void doubleSumsAndSmallChunksToo(int n) {
+        int[] lengths = {2, 3, 1001, 100_003};
+        IntFunction<TcpRingCollective.Builder> b = tree(n);
+        List<List<Object>> results = RingHarness.runOk(n, r -> b.apply(r).chunkBytes(4096), c -> {
+            List<Object> mine = new ArrayList<>();
+            for (int length : lengths) {
+                double[] d = TcpRingCollectiveTest.doubles(c.rank(), length);
+                c.allReduceSum(d);
+                float[] f = TcpRingCollectiveTest.floats(c.rank(), length, 2);
+                c.allReduceSum(f);
+                mine.add(d);
+                mine.add(f);
+            }
+            return mine;
+        });
+        for (int li = 0; li < lengths.length; li++) {
+            double[][] dx = new double[n][];
+            float[][] fx = new float[n][];
+            for (int r = 0; r < n; r++) {
+                dx[r] = TcpRingCollectiveTest.doubles(r, lengths[li]);
+                fx[r] = TcpRingCollectiveTest.floats(r, lengths[li], 2);
+            }
+            double[] want = new double[lengths[li]];
+            for (int i = 0; i < want.length; i++) {
+                want[i] = treeSum(dx, i, 0, n);
+            }
+            for (int r = 0; r < n; r++) {
+                assertThat(Arrays.equals(want, (double[]) results.get(r).get(2 * li)))
+                        .as("N=%d double length %d rank %d", n, lengths[li], r).isTrue();
+                TcpRingCollectiveTest.assertSameBits(treeSum(fx), (float[]) results.get(r).get(2 * li + 1),
+                        "N=" + n + " chunk 4096 length " + lengths[li] + " rank " + r);
+            }
+        }
+    }
+
+    @Test
+    void ranksOfDifferentOrdersFailWithAProtocolMismatch() {
+        int n = 3;
+        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, TIMEOUT);
+        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, r -> b.apply(r).treeOrder(r != 1), c -> {
+            c.allReduceSum(new float[100]);
+            return null;
+        });
+        assertThat(out).allMatch(o -> o.error() instanceof CollectiveException);
+        assertThat(out).anyMatch(o -> o.error().getMessage().contains("protocol mismatch"));
+    }
+
+    @Test
+    void aMessageCarriesAtMostTwoNodesPerTreeLevel() {
+        for (int n = 2; n <= 64; n++) {
+            int levels = 32 - Integer.numberOfLeadingZeros(n - 1); // ceil(log2 n)
+            for (int start = 0; start < n; start++) {
+                for (int count = 1; count <= n; count++) {
+                    int k = RingTree.carried(n, start, count).size();
+                    assertThat(k).as("N=%d start %d count %d", n, start, count).isBetween(1, 2 * levels);
+                    if (count == n) {
+                        assertThat(k).isEqualTo(1);
+                    }
+                }
+            }
+        }
+        assertThat(RingTree.reduceScatterFactor(2)).isEqualTo(1.0);
+        assertThat(RingTree.reduceScatterFactor(3)).isEqualTo(1.5);
+        assertThat(RingTree.reduceScatterFactor(4)).isEqualTo(5.0 / 3);
+    }
+}
