@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -15,7 +17,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * {@link TcpRingCollective.Builder#treeOrder}: over TCP, every element's sum has the bits of {@link TreeSum}
  * over the ranks' values (what one process summing the same terms gets), on every rank, for any length and
- * chunk size; ranks of different orders fail instead of mixing data.
+ * chunk size; ranks of different orders fail instead of mixing data; a hung or dead rank makes the others fail
+ * with a {@link CollectiveException} (within the timeout, or at once), as in the ring order.
  */
 class TcpRingTreeOrderTest {
 
@@ -117,6 +120,53 @@ class TcpRingTreeOrderTest {
         });
         assertThat(out).allMatch(o -> o.error() instanceof CollectiveException);
         assertThat(out).anyMatch(o -> o.error().getMessage().contains("protocol mismatch"));
+    }
+
+    @Test
+    void aHungRankMakesTheOthersFailWithinTheTimeout() {
+        int n = 4;
+        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, Duration.ofSeconds(2));
+        CountDownLatch othersDone = new CountDownLatch(n - 1);
+        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, r -> b.apply(r).treeOrder(true), c -> {
+            c.allReduceSum(new float[10_000]); // all ranks take part once
+            if (c.rank() == 2) { // then stops participating, sockets open
+                othersDone.await(30, TimeUnit.SECONDS);
+                return null;
+            }
+            try {
+                c.allReduceSum(new float[100_000]);
+            } finally {
+                othersDone.countDown();
+            }
+            return null;
+        });
+        for (int r : new int[] {0, 1, 3}) {
+            assertThat(out.get(r).error()).as("rank %d", r).isInstanceOf(CollectiveException.class)
+                    .hasMessageContaining("allReduceSum");
+            assertThat(out.get(r).bodyMillis()).as("rank %d", r).isLessThan(6000L);
+        }
+        assertThat(out.get(3).error()).isInstanceOf(CollectiveTimeoutException.class).hasMessageContaining("rank 2");
+    }
+
+    @Test
+    void aDeadRankFailsTheOthersFast() {
+        int n = 4;
+        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, Duration.ofSeconds(20));
+        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, r -> b.apply(r).treeOrder(true), c -> {
+            c.allReduceSum(new float[10_000]);
+            if (c.rank() == 1) {
+                c.close(); // dies between two calls
+                return null;
+            }
+            Thread.sleep(200);
+            c.allReduceSum(new float[100_000]);
+            return null;
+        });
+        for (int r : new int[] {0, 2, 3}) {
+            assertThat(out.get(r).error()).as("rank %d", r).isInstanceOf(CollectiveException.class)
+                    .isNotInstanceOf(CollectiveTimeoutException.class);
+            assertThat(out.get(r).bodyMillis()).as("rank %d", r).isLessThan(5000L);
+        }
     }
 
     @Test
