@@ -142,18 +142,63 @@ public final class Kernels {
     }
 
     /**
+     * Maps with fewer pixels than this (H·W) take {@link #groupNormLines}'s NCHW route in a bfloat16
+     * channels-last inference pass: libtorch 2.7.1's channels-last bfloat16 GroupNorm kernel is 4–5×
+     * slower there than its NCHW kernel plus two layout copies (its other channels-last implementation,
+     * for H·W ≥ 1024, is not; docs/performance.md "Session 14").
+     */
+    static final int SMALL_GROUP_NORM_PIXELS = 1024;
+
+    /**
+     * Whether the GroupNorm kernels compiled now take the small-map route of {@link #groupNormLines}:
+     * only without autograd (training passes keep their kernels and backward as they are) and unless
+     * {@code -Drq.kernels.small_group_norm=false} (read per call, for the A/B).
+     */
+    static boolean smallGroupNormRoute() {
+        return !JniUtils.isGradMode() && Switches.on("rq.kernels.small_group_norm");
+    }
+
+    /**
+     * TorchScript lines that set {@code out} to {@code act(group_norm(in, groups, w, b, eps))} ({@code
+     * act} "silu", "silu_" or null for none). With {@code smallRoute}, a bfloat16 channels-last {@code
+     * in} of under {@link #SMALL_GROUP_NORM_PIXELS} pixels is copied to NCHW, normalised (and activated)
+     * there by libtorch's NCHW kernel and copied back to channels-last; anything else (float32, NCHW,
+     * larger maps) runs on {@code in} as it is.
+     */
+    static String groupNormLines(String out, String in, String w, String b, int groups, double eps, String act,
+            boolean smallRoute) {
+        String rest = ", " + groups + ", " + w + ", " + b + ", " + lit(eps) + ")";
+        String gn = "torch.group_norm(" + in + rest;
+        String nat = out + " = " + (act == null ? gn : "torch." + act + "(" + gn + ")");
+        if (!smallRoute) {
+            return nat;
+        }
+        String nchw = "torch.group_norm(torch.contiguous(" + in + ")" + rest;
+        return String.join("\n",
+                "if ops.prim.dtype(" + in + ") == " + BFLOAT16 + " and torch.is_contiguous(" + in + ", memory_format="
+                        + CHANNELS_LAST + ") and " + in + ".size(2) * " + in + ".size(3) < " + SMALL_GROUP_NORM_PIXELS + ":",
+                "    " + out + " = torch.contiguous(" + (act == null ? nchw : "torch." + act + "(" + nchw + ")")
+                        + ", memory_format=" + CHANNELS_LAST + ")",
+                "else:",
+                "    " + nat);
+    }
+
+    /**
      * {@code torch.nn.functional.group_norm(x, groups, gamma, beta, eps)}: one fused kernel (and
      * one fused backward). A bfloat16 {@code x} with float32 {@code gamma}/{@code beta} gives
-     * bfloat16 with float32 statistics.
+     * bfloat16 with float32 statistics; without autograd, small bfloat16 channels-last maps take
+     * {@link #groupNormLines}'s NCHW route.
      *
      * @param x [B, C, *]
      * @param gamma [C]
      * @param beta [C]
      */
     public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
-        String key = "group_norm_" + groups + "_" + bits(eps);
+        boolean small = smallGroupNormRoute() && x.getShape().dimension() == 4;
+        String key = "group_norm_" + groups + "_" + bits(eps) + (small ? "_small" : "");
         return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
-                "return torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + ")")).call(x, gamma, beta);
+                groupNormLines("y", "x", "w", "b", groups, eps, null, small)
+                        + "\nreturn y")).call(x, gamma, beta);
     }
 
     /**
@@ -162,15 +207,17 @@ public final class Kernels {
      * official model's {@code nonlinearity} after {@code norm} (one output buffer instead of two);
      * with autograd out of place, since SiLU's backward needs its input. Same values either way.
      * {@code -Drq.kernels.inplace_silu=false} (read per call) keeps it out of place, to compare.
+     * Without autograd, small bfloat16 channels-last maps take {@link #groupNormLines}'s NCHW route.
      *
      * @param x [B, C, *]
      */
     public static NDArray groupNormSilu(NDArray x, int groups, NDArray gamma, NDArray beta, double eps) {
         boolean inPlace = !JniUtils.isGradMode() && Switches.on("rq.kernels.inplace_silu");
+        boolean small = smallGroupNormRoute() && x.getShape().dimension() == 4;
         String silu = inPlace ? "silu_" : "silu";
-        String key = "group_norm_" + silu + "_" + groups + "_" + bits(eps);
+        String key = "group_norm_" + silu + "_" + groups + "_" + bits(eps) + (small ? "_small" : "");
         return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, w: Tensor, b: Tensor",
-                "return torch." + silu + "(torch.group_norm(x, " + groups + ", w, b, " + lit(eps) + "))"))
+                groupNormLines("y", "x", "w", "b", groups, eps, silu, small) + "\nreturn y"))
                 .call(x, gamma, beta);
     }
 

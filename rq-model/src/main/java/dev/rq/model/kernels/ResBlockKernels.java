@@ -28,7 +28,9 @@ public final class ResBlockKernels {
      * convolution's weight and bias are cast to {@code x}'s dtype first ({@code torch.to}, a no-op when
      * they already are), as {@code ParamStore.compute} casts them; GroupNorm keeps its float32 affine.
      * Without autograd the SiLUs run in place on the GroupNorm outputs, as {@link
-     * Kernels#groupNormSilu} does ({@code -Drq.kernels.inplace_silu}).
+     * Kernels#groupNormSilu} does ({@code -Drq.kernels.inplace_silu}), and small bfloat16 channels-last
+     * maps take the GroupNorm NCHW route of {@link Kernels#groupNormLines} ({@code
+     * -Drq.kernels.small_group_norm}).
      *
      * @param x [B, Cin, H, W] in the compute dtype, NCHW or channels-last (kept)
      * @param p gn1 weight, bias [Cin] (float32), conv1 weight [Cout, Cin, 3, 3], bias [Cout], gn2
@@ -43,16 +45,16 @@ public final class ResBlockKernels {
         }
         boolean inPlace = !JniUtils.isGradMode() && Switches.on("rq.kernels.inplace_silu");
         String silu = inPlace ? "silu_" : "silu";
-        String key = "resnet_block_" + nin + "_" + silu + "_" + groups + "_" + Kernels.bits(eps);
-        String e = Kernels.lit(eps);
+        boolean small = Kernels.smallGroupNormRoute();
+        String key = "resnet_block_" + nin + "_" + silu + "_" + groups + "_" + Kernels.bits(eps) + (small ? "_small" : "");
         String conv3 = ", [1, 1], [1, 1], [1, 1], 1)";
         String params = "x: Tensor, g1: Tensor, b1: Tensor, w1: Tensor, c1: Tensor, g2: Tensor, b2: Tensor, w2: Tensor,"
                 + " c2: Tensor" + (nin ? ", wn: Tensor, cn: Tensor" : "");
         String body = String.join("\n",
                 "dt = ops.prim.dtype(x)",
-                "h = torch." + silu + "(torch.group_norm(x, " + groups + ", g1, b1, " + e + "))",
+                Kernels.groupNormLines("h", "x", "g1", "b1", groups, eps, silu, small),
                 "h = torch.conv2d(h, torch.to(w1, dt), torch.to(c1, dt)" + conv3,
-                "h = torch." + silu + "(torch.group_norm(h, " + groups + ", g2, b2, " + e + "))",
+                Kernels.groupNormLines("h", "h", "g2", "b2", groups, eps, silu, small),
                 "h = torch.conv2d(h, torch.to(w2, dt), torch.to(c2, dt)" + conv3,
                 nin ? "s = torch.conv2d(x, torch.to(wn, dt), torch.to(cn, dt), [1, 1], [0, 0], [1, 1], 1)" : "s = x",
                 "return torch.add(s, h)");

@@ -146,6 +146,59 @@ class KernelsTest {
         assertClose(Kernels.groupNormSilu(x, 32, gamma, beta, 1e-6).toFloatArray(), expected.toFloatArray(), 1e-5);
     }
 
+    /**
+     * Small bfloat16 channels-last maps without autograd take the NCHW route: the same bits as libtorch's
+     * NCHW bfloat16 kernel on the NCHW copy, back in channels-last, and libtorch's float32 GroupNorm of the
+     * same values rounded to bfloat16 (within one bfloat16 step, as the channels-last kernel with the
+     * switch off); float32 inputs give the same bits with the switch on or off.
+     */
+    @Test
+    void smallBfloat16ChannelsLastGroupNormTakesTheNchwKernel() {
+        NDArray x32 = Kernels.toFloat32(Kernels.toBf16(random(21, 2, 64, 6, 5).mul(3f).add(1f)));
+        NDArray nchw = Kernels.toBf16(x32);
+        NDArray x = Kernels.channelsLast(nchw);
+        NDArray gamma = random(22, 64);
+        NDArray beta = random(23, 64);
+        NDArray norm = referenceGroupNorm(x32, 32, gamma, beta, 1e-6f);
+        float[] expectedGn = Kernels.toFloat32(Kernels.toBf16(norm)).toFloatArray();
+        String before = System.getProperty("rq.kernels.small_group_norm");
+        try {
+            System.clearProperty("rq.kernels.small_group_norm");
+            NDArray gn = Kernels.groupNorm(x, 32, gamma, beta, 1e-6);
+            NDArray gnSilu = Kernels.groupNormSilu(x, 32, gamma, beta, 1e-6);
+            for (NDArray y : new NDArray[] {gn, gnSilu}) {
+                assertThat(Kernels.isBf16(y)).isTrue();
+                assertThat(Kernels.isChannelsLast(y)).isTrue();
+            }
+            assertThat(Kernels.toFloat32(gn).toFloatArray())
+                    .containsExactly(Kernels.toFloat32(Kernels.groupNorm(nchw, 32, gamma, beta, 1e-6)).toFloatArray());
+            assertThat(Kernels.toFloat32(gnSilu).toFloatArray())
+                    .containsExactly(Kernels.toFloat32(Kernels.groupNormSilu(nchw, 32, gamma, beta, 1e-6)).toFloatArray());
+            assertWithinOneBf16Step(Kernels.toFloat32(gn).toFloatArray(), expectedGn);
+            float[] onF32 = Kernels.groupNormSilu(Kernels.channelsLast(x32), 32, gamma, beta, 1e-6).toFloatArray();
+            System.setProperty("rq.kernels.small_group_norm", "false");
+            assertWithinOneBf16Step(Kernels.toFloat32(Kernels.groupNorm(x, 32, gamma, beta, 1e-6)).toFloatArray(),
+                    expectedGn); // the channels-last kernel: as close (it may round a few elements the other way)
+            assertThat(Kernels.groupNormSilu(Kernels.channelsLast(x32), 32, gamma, beta, 1e-6).toFloatArray())
+                    .containsExactly(onF32);
+        } finally {
+            if (before == null) {
+                System.clearProperty("rq.kernels.small_group_norm");
+            } else {
+                System.setProperty("rq.kernels.small_group_norm", before);
+            }
+        }
+    }
+
+    /** |a − e| ≤ one bfloat16 step at e (2⁻⁷ relative) for every element. */
+    private static void assertWithinOneBf16Step(float[] actual, float[] expected) {
+        assertThat(actual).hasSameSizeAs(expected);
+        for (int i = 0; i < actual.length; i++) {
+            assertThat((double) actual[i]).as("element %d", i)
+                    .isCloseTo(expected[i], within(Math.abs(expected[i]) / 128.0 + 1e-6));
+        }
+    }
+
     @Test
     void upsampleRepeatsEachPixelTwiceInBothDirections() {
         NDArray x = random(8, 2, 3, 4, 5);
