@@ -22,8 +22,8 @@ import java.util.List;
  * In-process A/B of the RQ-VAE training step (VaeBench's step: one forward/backward over a batch of
  * 16 synthetic images, then Adam) between two settings of one system property that the code reads
  * at call time (e.g. rq.kernels.fp32), alternating step by step in one JVM on one model, so that
- * both variants see the same machine load. Prints the medians of the wall time and of the calling
- * thread's CPU time per step; with 1 intra-op thread every libtorch operator runs on the calling
+ * both variants see the same machine load. Prints the medians of the wall time, of the calling
+ * thread's CPU time and minor page faults per step, and of the trainer's forward / backward / optimizer wall times; with 1 intra-op thread every libtorch operator runs on the calling
  * thread, so the CPU time is the step's work even on a loaded machine.
  *
  * After `bin/rq --help` (builds the jars), from the repository root (~3 min for 4 rounds, loaded):
@@ -70,16 +70,23 @@ public class VaeStepAb {
             }
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
+            double[][] faults = new double[2][rounds];
+            double[][][] parts = new double[3][2][rounds]; // forward, backward, optimizer (wall ms)
             for (int r = -1; r < rounds; r++) {
                 for (int k = 0; k < 2; k++) {
                     int v = (k + Math.max(r, 0)) % 2;
                     System.setProperty(variants[v][0], variants[v][1]);
+                    long f0 = minorFaults();
                     long c0 = mx.getCurrentThreadCpuTime();
                     long t0 = System.nanoTime();
-                    trainer.step(List.of(x));
+                    var metrics = trainer.step(List.of(x));
                     if (r >= 0) {
                         wall[v][r] = (System.nanoTime() - t0) / 1e6;
                         cpu[v][r] = (mx.getCurrentThreadCpuTime() - c0) / 1e6;
+                        faults[v][r] = minorFaults() - f0;
+                        parts[0][v][r] = metrics.timings().forward() * 1e3;
+                        parts[1][v][r] = metrics.timings().backward() * 1e3;
+                        parts[2][v][r] = metrics.timings().optimizer() * 1e3;
                     }
                 }
             }
@@ -90,11 +97,28 @@ public class VaeStepAb {
                         Arrays.toString(round(wall[v])), Arrays.toString(round(cpu[v])));
                 Arrays.sort(wall[v]);
                 Arrays.sort(cpu[v]);
-                System.out.printf("  %-30s median wall %8.1f ms   thread cpu %8.1f ms%n", String.join("=", variants[v]),
-                        wall[v][rounds / 2], cpu[v][rounds / 2]);
+                Arrays.sort(faults[v]);
+                for (double[][] part : parts) {
+                    Arrays.sort(part[v]);
+                }
+                System.out.printf("  %-30s median wall %8.1f ms   thread cpu %8.1f ms   thread minor faults %7.0f"
+                        + "   (wall: forward %.1f, backward %.1f, optimizer %.1f ms)%n", String.join("=", variants[v]),
+                        wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2], parts[0][v][rounds / 2],
+                        parts[1][v][rounds / 2], parts[2][v][rounds / 2]);
             }
             System.out.printf("  A/B (>1: B faster): wall %.3f, cpu %.3f%n", wall[0][rounds / 2] / wall[1][rounds / 2],
                     cpu[0][rounds / 2] / cpu[1][rounds / 2]);
+        }
+    }
+
+    /** @return the calling thread's minor page faults so far (/proc/thread-self/stat field 10; -1 if unreadable) */
+    static long minorFaults() {
+        try {
+            String stat = java.nio.file.Files.readString(Path.of("/proc/thread-self/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(f[7]); // field 10 of the line: minflt
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
         }
     }
 
