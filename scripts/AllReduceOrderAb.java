@@ -8,9 +8,10 @@ import java.util.concurrent.CyclicBarrier;
 
 /**
  * train.allreduce_order A/B: one all-reduce of a bucket (float[B]) in the ring's order against the tree
- * order (TcpRingCollective.Builder.treeOrder), N ranks as N threads of this JVM over the real TCP ring on
- * loopback. Every rank holds two rings (one per order); the two orders alternate call by call (ring,
- * tree, tree, ring, ...: neither always first), the input restored before each call (untimed). Prints per order the median over the
+ * order (TcpRingCollective.Builder.treeOrder) round the ring and over the mesh (Builder.mesh), N ranks as N
+ * threads of this JVM over real TCP on loopback. Every rank holds one collective per variant; the variants
+ * alternate call by call in a rotating order (none always first), the input restored before each call
+ * (untimed). Prints per order the median over the
  * rounds of rank 0's wall time per call and of the ranks' summed thread CPU per call, and the tree/ring
  * ratios. Loopback on a shared 2-core machine is not a network: the transfer is memory copies through
  * the kernel, and with N > 2 ranks on 2 cores the ranks also wait for each other's CPU.
@@ -21,6 +22,8 @@ import java.util.concurrent.CyclicBarrier;
  *     scripts/AllReduceOrderAb.java ROUNDS N[,N...] BUCKET_MB[,BUCKET_MB...]
  */
 public class AllReduceOrderAb {
+
+    static final int V = 3; // ring order, tree order round the ring, tree order over the mesh
 
     public static void main(String[] a) throws Exception {
         int rounds = Integer.parseInt(a[0]);
@@ -40,8 +43,9 @@ public class AllReduceOrderAb {
         LocalRendezvous rvRing = new LocalRendezvous(n, Duration.ofSeconds(30));
         LocalRendezvous rvTree = new LocalRendezvous(n, Duration.ofSeconds(30));
         CyclicBarrier sync = new CyclicBarrier(n);
-        long[][] wall = new long[2][rounds]; // rank 0
-        long[][][] cpu = new long[2][n][rounds];
+        LocalRendezvous rvMesh = new LocalRendezvous(n, Duration.ofSeconds(30));
+        long[][] wall = new long[V][rounds]; // rank 0
+        long[][][] cpu = new long[V][n][rounds];
         Throwable[] errors = new Throwable[n];
         Thread[] threads = new Thread[n];
         for (int r = 0; r < n; r++) {
@@ -50,8 +54,12 @@ public class AllReduceOrderAb {
                 try (TcpRingCollective ring = TcpRingCollective.builder().rank(rank).worldSize(n)
                         .rendezvous(rvRing.forRank(rank)).runToken("ab-ring").timeout(Duration.ofSeconds(120)).connect();
                         TcpRingCollective tree = TcpRingCollective.builder().rank(rank).worldSize(n)
-                                .rendezvous(rvTree.forRank(rank)).runToken("ab-tree").treeOrder(true)
+                                .rendezvous(rvTree.forRank(rank)).runToken("ab-tree").treeOrder(true).mesh(false)
+                                .timeout(Duration.ofSeconds(120)).connect();
+                        TcpRingCollective mesh = TcpRingCollective.builder().rank(rank).worldSize(n)
+                                .rendezvous(rvMesh.forRank(rank)).runToken("ab-mesh").treeOrder(true).mesh(true)
                                 .timeout(Duration.ofSeconds(120)).connect()) {
+                    TcpRingCollective[] cs = {ring, tree, mesh};
                     float[] data = new float[floats];
                     SplittableRandom rnd = new SplittableRandom(rank);
                     for (int i = 0; i < floats; i++) {
@@ -59,13 +67,13 @@ public class AllReduceOrderAb {
                     }
                     float[] work = new float[floats];
                     for (int i = -2; i < rounds; i++) { // 2 warm-up rounds
-                        for (int j = 0; j < 2; j++) {
-                            int v = (i & 1) == 0 ? j : 1 - j; // ABBA: neither order always goes first
+                        for (int j = 0; j < V; j++) {
+                            int v = Math.floorMod(i + ((i / V) % 2 == 0 ? j : -j), V); // rotating: none always first
                             System.arraycopy(data, 0, work, 0, floats);
                             sync.await();
                             long c0 = mx.getCurrentThreadCpuTime();
                             long t0 = System.nanoTime();
-                            (v == 0 ? ring : tree).allReduceSum(work);
+                            cs[v].allReduceSum(work);
                             long t1 = System.nanoTime();
                             long c1 = mx.getCurrentThreadCpuTime();
                             if (i >= 0) {
@@ -90,9 +98,9 @@ public class AllReduceOrderAb {
                 throw new RuntimeException(e);
             }
         }
-        double[] w = new double[2];
-        double[] c = new double[2];
-        for (int v = 0; v < 2; v++) {
+        double[] w = new double[V];
+        double[] c = new double[V];
+        for (int v = 0; v < V; v++) {
             w[v] = median(wall[v]) / 1e6;
             long[] sum = new long[rounds];
             for (int r = 0; r < n; r++) {
@@ -102,9 +110,11 @@ public class AllReduceOrderAb {
             }
             c[v] = median(sum) / 1e6;
         }
-        System.out.printf("N=%d bucket %.3g MB (%d floats), %d rounds: wall rank 0 ring %.2f ms, tree %.2f ms (%.3fx);"
-                + " CPU all ranks ring %.2f ms, tree %.2f ms (%.3fx)%n", n, mb, floats, rounds, w[0], w[1], w[1] / w[0],
-                c[0], c[1], c[1] / c[0]);
+        System.out.printf("N=%d bucket %.3g MB (%d floats), %d rounds: wall rank 0 ring %.2f ms, tree round the ring %.2f ms"
+                + " (%.3fx), tree over the mesh %.2f ms (%.3fx); CPU all ranks ring %.2f ms, tree round the ring %.2f ms"
+                + " (%.3fx), tree over the mesh %.2f ms (%.3fx)%n",
+                n, mb, floats, rounds, w[0], w[1], w[1] / w[0], w[2], w[2] / w[0], c[0], c[1], c[1] / c[0], c[2],
+                c[2] / c[0]);
     }
 
     static double median(long[] x) {

@@ -61,8 +61,8 @@ final class RingSetup {
     RingSetup(TcpRingCollective.Builder b) {
         this.b = b;
         this.auth = new RingAuth(b.runToken);
-        this.next = (b.rank + 1) % b.worldSize;
-        this.prev = (b.rank - 1 + b.worldSize) % b.worldSize;
+        this.next = (b.rank + b.stride) % b.worldSize;
+        this.prev = (b.rank - b.stride + b.worldSize) % b.worldSize;
     }
 
     TcpRingCollective run() throws IOException {

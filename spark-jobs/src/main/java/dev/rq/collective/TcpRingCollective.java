@@ -46,7 +46,8 @@ import java.util.function.IntSupplier;
  * that neither direction can stall the other. A message is a 32-byte header followed by the
  * payload:
  * <pre>
- *   int  0x52510000 | opCode     (1 allReduce f32, 2 allReduce f64, 3 broadcast f32, 4 allGather, 5 barrier)
+ *   int  0x52510000 | opCode     (1 allReduce f32, 2 allReduce f64, 3 broadcast f32, 4 allGather, 5 barrier,
+ *                                6 / 7 allReduce f32 / f64 in the tree order)
  *   int  sequence number         (count of operations on this collective, from 0)
  *   int  step                    (step index within the operation)
  *   int  block                   (segment index, source rank of an allGather block, or broadcast root)
@@ -79,19 +80,27 @@ import java.util.function.IntSupplier;
  * array.
  *
  * <h2>allReduceSum in the tree order ({@link Builder#treeOrder})</h2>
- * The same segments, steps, connections and all-gather, but every element is summed in the pairwise
- * midpoint tree over the ranks, {@code sum[lo, hi) = sum[lo, mid) + sum[mid, hi)}, {@code mid = (lo +
- * hi) / 2} ({@code dev.rq.model.distributed.TreeSum} of the N ranks' values): the order of one process
- * that sums the ranks' micro-batch positions in its tree, whenever each rank's share is a subtree
- * (one micro-batch per rank, or N a power of two). In reduce-scatter step k, segment s does not carry
- * one running sum but the sums of the largest tree nodes whose ranks it has visited ({@link RingTree});
- * the receiving rank adds its own values as a leaf and completes the nodes that now have both halves.
- * A message thus holds up to about 2 log2(N) segment arrays instead of one (N = 3: 2, N = 4: 2); the
- * reduce-scatter moves {@code RingTree.reduceScatterFactor(N)} times the ring order's bytes (1.5 for
- * N = 3, 5/3 for N = 4), the all-gather the same. For N = 2 both orders are one addition ({@code a + b
- * = b + a} in IEEE arithmetic), so the tree order runs the ring's steps. The order does not depend on an element's position at all. Host memory:
- * two reused stores of at most that many segment arrays. The op codes differ (6 f32, 7 f64), so
- * ranks configured with different orders fail with a protocol mismatch.
+ * Every element is summed in the pairwise midpoint tree over the ranks, {@code sum[lo, hi) = sum[lo, mid)
+ * + sum[mid, hi)}, {@code mid = (lo + hi) / 2} ({@code dev.rq.model.distributed.TreeSum} of the N ranks'
+ * values): the order of one process that sums the ranks' micro-batch positions in its tree, whenever each
+ * rank's share is a subtree (one micro-batch per rank, or N a power of two). The order does not depend on
+ * an element's position. The same segments and all-gather; the reduce-scatter either
+ * <ul>
+ *   <li>over the <b>mesh</b> ({@link Builder#mesh}, default): in step d = 1..N-1 rank r sends its values
+ *       of segment r+d straight to rank r+d and receives rank r-d's values of segment r, over extra
+ *       connection pairs (rings of stride d, each set up like the ring after it, addresses exchanged over
+ *       the ring); then it sums the N pieces of segment r in the tree. Bytes and steps are the ring
+ *       order's; N - 1 peers per rank; or
+ *   <li><b>round the ring</b> ({@code mesh(false)}): in step k segment s carries the sums of the largest
+ *       tree nodes whose ranks it has visited ({@link RingTree}); the receiving rank adds its own values
+ *       as a leaf and completes the nodes that now have both halves. No extra connections, but a message
+ *       holds up to about 2 log2(N) segment arrays: the reduce-scatter moves {@code
+ *       RingTree.reduceScatterFactor(N)} times the ring order's bytes (1.5 for N = 3, 5/3 for N = 4, 2.6
+ *       for N = 8).
+ * </ul>
+ * For N = 2 both orders are one addition ({@code a + b = b + a} in IEEE arithmetic), so the tree order
+ * runs the ring's steps. Host memory: reused stores of at most one array's length. The op codes differ
+ * (6 f32, 7 f64), so ranks configured with different orders fail with a protocol mismatch.
  *
  * <h2>broadcast, allGather, barrier</h2>
  * {@code broadcast} is a pipelined chain root → root+1 → ... → root-1 (one step; relays forward
@@ -132,6 +141,7 @@ public final class TcpRingCollective implements Collective {
     private final long pollMillis;
     private final BooleanSupplier cancelled;
     private final boolean tree; // allReduceSum in the ranks' tree order (else the ring's)
+    private TcpRingCollective[] strided; // mesh: [d] sends to rank + d, receives from rank - d (d >= 2)
 
     private final int listenPort;
     private final SocketChannel out; // to next (null if N = 1)
@@ -157,8 +167,8 @@ public final class TcpRingCollective implements Collective {
         this.listenPort = listenPort;
         this.rank = b.rank;
         this.worldSize = b.worldSize;
-        this.next = (b.rank + 1) % b.worldSize;
-        this.prev = (b.rank - 1 + b.worldSize) % b.worldSize;
+        this.next = (b.rank + b.stride) % b.worldSize;
+        this.prev = (b.rank - b.stride + b.worldSize) % b.worldSize;
         this.timeoutNanos = b.timeout.toNanos();
         this.pollMillis = Math.max(1, b.pollInterval.toMillis());
         this.cancelled = b.cancelled;
@@ -227,6 +237,11 @@ public final class TcpRingCollective implements Collective {
         return tree;
     }
 
+    /** @return the ranks this rank sends to in an allReduceSum: N - 1 over the mesh, else next only (0 for N = 1) */
+    int peers() {
+        return worldSize == 1 ? 0 : strided != null ? worldSize - 1 : 1;
+    }
+
     /** Ring reduce-scatter then all-gather of {@code length} elements (see the class comment). */
     private void allReduce(int code, String name, Elements data, int length) {
         Op op = begin(code, name, length);
@@ -238,7 +253,10 @@ public final class TcpRingCollective implements Collective {
         try {
             int n = worldSize;
             boolean treeSteps = tree && n > 2; // N = 2: one addition, a + b = b + a: the ring's steps
-            for (int k = 0; k < n - 1 && treeSteps; k++) {
+            if (treeSteps && strided != null) {
+                meshReduceScatter(op, data, length);
+            }
+            for (int k = 0; k < n - 1 && treeSteps && strided == null; k++) {
                 treeStep(op, k, data, length);
             }
             for (int k = 0; k < n - 1 && !treeSteps; k++) { // reduce-scatter: received partial + own value
@@ -285,6 +303,39 @@ public final class TcpRingCollective implements Collective {
             if (v.e() != dst || v.at() != at) {
                 dst.copy(at, v.e(), v.at(), tLen);
             }
+        }
+    }
+
+    /**
+     * The tree order's reduce-scatter over the mesh ({@link Builder#mesh}): in step d = 1..N-1 this rank
+     * sends its values of segment {@code r+d} straight to rank r+d (over the ring of stride d) and receives
+     * rank r-d's values of its own segment r; then it sums the N pieces of segment r in the midpoint tree
+     * over the ranks into {@code data}. Each rank sends (N-1)/N of the array, as in the ring order.
+     */
+    private void meshReduceScatter(Op op, Elements data, int length) {
+        int n = worldSize;
+        int from0 = segStart(rank, length);
+        int len = segStart(rank + 1, length) - from0;
+        Elements pieces = data.store(0, n * len); // piece q: rank q's values of segment r
+        pieces.copy(rank * len, data, from0, len);
+        for (int d = 1; d < n; d++) {
+            TcpRingCollective c = d == 1 ? this : strided[d];
+            int to = mod(rank + d);
+            int q = mod(rank - d);
+            c.exchange(op, d - 1, to, new ArraySource(data, segStart(to, length), segStart(to + 1, length)), rank,
+                    bytes -> c.new ArraySink(pieces, q * len, (q + 1) * len, false, op, bytes));
+        }
+        treeSum(pieces, 0, n, len);
+        data.copy(from0, pieces, 0, len);
+    }
+
+    /** Sums pieces {@code [lo, hi)} (of {@code len} elements each) in the midpoint tree, into piece {@code lo}. */
+    private static void treeSum(Elements pieces, int lo, int hi, int len) {
+        if (hi - lo > 1) {
+            int mid = (lo + hi) >>> 1;
+            treeSum(pieces, lo, mid, len);
+            treeSum(pieces, mid, hi, len);
+            pieces.sum(lo * len, pieces, lo * len, pieces, mid * len, len);
         }
     }
 
@@ -386,6 +437,12 @@ public final class TcpRingCollective implements Collective {
     @Override
     public void close() {
         closed = true;
+        TcpRingCollective[] s = strided;
+        if (s != null) {
+            for (TcpRingCollective c : s) {
+                closeQuietly(c);
+            }
+        }
         closeQuietly(out);
         closeQuietly(in);
         if (selector != null) {
@@ -961,6 +1018,8 @@ public final class TcpRingCollective implements Collective {
         BooleanSupplier cancelled = () -> false;
         int chunkBytes = 1 << 20;
         boolean treeOrder;
+        boolean mesh = true;
+        int stride = 1; // a ring of stride d: next = rank + d, prev = rank - d (the mesh's extra rings)
 
         private Builder() {}
 
@@ -1039,11 +1098,24 @@ public final class TcpRingCollective implements Collective {
 
         /**
          * Sums {@link #allReduceSum} in the ranks' pairwise midpoint tree ({@code TreeSum} over the N
-         * ranks' values) instead of the ring's left fold (default false: the ring order). See the class
-         * comment; all ranks must agree (a rank of the other order fails with a protocol mismatch).
+         * ranks' values) instead of the ring's left fold (default false: the ring order); over the
+         * {@link #mesh} by default. See the class comment; all ranks must agree (a rank of the other order
+         * fails with a protocol mismatch).
          */
         public Builder treeOrder(boolean treeOrder) {
             this.treeOrder = treeOrder;
+            return this;
+        }
+
+        /**
+         * With {@link #treeOrder} and N &gt; 2: the reduce-scatter exchanges every segment directly with its
+         * owner (default true; a mesh: N - 1 peers per rank, over N - 2 extra connection pairs, rings of
+         * stride 2..N-1, set up after the ring with the ring's authentication and time-outs, their addresses
+         * exchanged over the ring), so each rank sends as many bytes as in the ring order. False: the tree
+         * nodes travel round the ring ({@link RingTree}: no extra connections, more bytes). Same bits.
+         */
+        public Builder mesh(boolean mesh) {
+            this.mesh = mesh;
             return this;
         }
 
@@ -1079,9 +1151,45 @@ public final class TcpRingCollective implements Collective {
                     return new TcpRingCollective(this, null, null, 0);
                 }
                 Objects.requireNonNull(rendezvous, "rendezvous");
-                return new RingSetup(this).run();
+                TcpRingCollective ring = new RingSetup(this).run();
+                if (treeOrder && mesh && worldSize > 2) {
+                    connectMesh(this, ring);
+                }
+                return ring;
             } catch (IOException e) {
                 throw new CollectiveException("[rank " + rank + "/" + worldSize + "] setup: " + e, "setup", -1, e);
+            }
+        }
+    }
+
+    /** Connects the mesh's rings of stride 2..N-1 of {@code ring} (closing it on failure). */
+    private static void connectMesh(Builder b, TcpRingCollective ring) throws IOException {
+        TcpRingCollective[] strided = new TcpRingCollective[b.worldSize];
+        ring.strided = strided; // closed with the ring
+        boolean ok = false;
+        try {
+            for (int d = 2; d < b.worldSize; d++) {
+                Builder s = new Builder();
+                s.rank = b.rank;
+                s.worldSize = b.worldSize;
+                s.host = b.host;
+                s.runToken = b.runToken;
+                s.attempt = b.attempt;
+                s.timeout = b.timeout;
+                s.setupTimeout = b.setupTimeout;
+                s.ports = b.ports;
+                s.pollInterval = b.pollInterval;
+                s.cancelled = b.cancelled;
+                s.chunkBytes = b.chunkBytes;
+                s.stride = d;
+                s.rendezvous = me -> ring.allGather(me.getBytes(StandardCharsets.UTF_8)).stream()
+                        .map(x -> new String(x, StandardCharsets.UTF_8)).toList();
+                strided[d] = new RingSetup(s).run();
+            }
+            ok = true;
+        } finally {
+            if (!ok) {
+                ring.close();
             }
         }
     }

@@ -65,10 +65,21 @@ class GradientReductionRingTest {
     @ParameterizedTest(name = "N = {0}")
     @ValueSource(ints = {3, 4, 5})
     void bucketsGiveTheBitsOfOneTreeOrderAllReduce(int n) {
-        bucketsGiveTheBitsOfOneAllReduce(n, true);
+        bucketsGiveTheBitsOfOneAllReduce(n, true, false);
+    }
+
+    /** The same over the mesh ({@link TcpRingCollective.Builder#mesh}). */
+    @ParameterizedTest(name = "N = {0}")
+    @ValueSource(ints = {4})
+    void bucketsGiveTheBitsOfOneTreeOrderAllReduceOverTheMesh(int n) {
+        bucketsGiveTheBitsOfOneAllReduce(n, true, true);
     }
 
     private void bucketsGiveTheBitsOfOneAllReduce(int n, boolean tree) {
+        bucketsGiveTheBitsOfOneAllReduce(n, tree, false);
+    }
+
+    private void bucketsGiveTheBitsOfOneAllReduce(int n, boolean tree, boolean mesh) {
         int t = total();
         float[][] x = new float[n][];
         for (int r = 0; r < n; r++) {
@@ -85,7 +96,7 @@ class GradientReductionRingTest {
         }
         long[] buckets = {1, 100, 1000, 1L << 40};
         var builders = RingHarness.defaults(n, Duration.ofSeconds(30));
-        List<List<float[]>> got = RingHarness.runOk(n, r -> builders.apply(r).treeOrder(tree), c -> {
+        List<List<float[]>> got = RingHarness.runOk(n, r -> builders.apply(r).treeOrder(tree).mesh(mesh), c -> {
             List<float[]> out = new java.util.ArrayList<>();
             for (long bucket : buckets) {
                 AtomicInteger longest = new AtomicInteger();

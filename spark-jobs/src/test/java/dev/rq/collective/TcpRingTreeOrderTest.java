@@ -25,8 +25,13 @@ class TcpRingTreeOrderTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
     static IntFunction<TcpRingCollective.Builder> tree(int n) {
-        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, TIMEOUT);
-        return r -> b.apply(r).treeOrder(true);
+        return tree(n, false, TIMEOUT);
+    }
+
+    /** Tree-order builders; {@code mesh}: the reduce-scatter exchanges directly ({@link TcpRingCollective.Builder#mesh}). */
+    static IntFunction<TcpRingCollective.Builder> tree(int n, boolean mesh, Duration timeout) {
+        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, timeout);
+        return r -> b.apply(r).treeOrder(true).mesh(mesh);
     }
 
     static float[] treeSum(float[][] x) {
@@ -44,9 +49,20 @@ class TcpRingTreeOrderTest {
     @ParameterizedTest(name = "N = {0}")
     @ValueSource(ints = {2, 3, 4, 5, 7})
     void floatSumsHaveTheBitsOfTreeSumOverTheRanks(int n) {
+        floatSums(n, false);
+    }
+
+    @ParameterizedTest(name = "N = {0}")
+    @ValueSource(ints = {2, 3, 4, 5, 7})
+    void overTheMeshTheSameBits(int n) {
+        floatSums(n, true);
+    }
+
+    private void floatSums(int n, boolean mesh) {
         int[] lengths = {0, 1, 2, 3, 5, 17, 1000, 65_537, 300_007};
-        List<List<float[]>> results = RingHarness.runOk(n, tree(n), c -> {
+        List<List<float[]>> results = RingHarness.runOk(n, tree(n, mesh, TIMEOUT), c -> {
             assertThat(c.treeOrder()).isTrue();
+            assertThat(c.peers()).isEqualTo(mesh && n > 2 ? n - 1 : 1);
             List<float[]> mine = new ArrayList<>();
             for (int length : lengths) {
                 float[] data = TcpRingCollectiveTest.floats(c.rank(), length, 1);
@@ -64,7 +80,7 @@ class TcpRingTreeOrderTest {
             float[] expected = treeSum(inputs);
             for (int r = 0; r < n; r++) {
                 TcpRingCollectiveTest.assertSameBits(expected, results.get(r).get(li),
-                        "N=" + n + " length " + length + " rank " + r);
+                        "N=" + n + (mesh ? " mesh" : "") + " length " + length + " rank " + r);
             }
             if (n >= 3 && length >= 1000) { // meaningful: the ring's order gives other bits somewhere
                 assertThat(Arrays.equals(TcpRingCollectiveTest.referenceSum(inputs), expected))
@@ -74,10 +90,11 @@ class TcpRingTreeOrderTest {
     }
 
     @ParameterizedTest(name = "N = {0}")
-    @ValueSource(ints = {3, 4})
-    void doubleSumsAndSmallChunksToo(int n) {
+    @ValueSource(ints = {3, 4, -4})
+    void doubleSumsAndSmallChunksToo(int signedN) {
+        int n = Math.abs(signedN); // negative: over the mesh
         int[] lengths = {2, 3, 1001, 100_003};
-        IntFunction<TcpRingCollective.Builder> b = tree(n);
+        IntFunction<TcpRingCollective.Builder> b = tree(n, signedN < 0, TIMEOUT);
         List<List<Object>> results = RingHarness.runOk(n, r -> b.apply(r).chunkBytes(4096), c -> {
             List<Object> mine = new ArrayList<>();
             for (int length : lengths) {
@@ -122,12 +139,12 @@ class TcpRingTreeOrderTest {
         assertThat(out).anyMatch(o -> o.error().getMessage().contains("protocol mismatch"));
     }
 
-    @Test
-    void aHungRankMakesTheOthersFailWithinTheTimeout() {
+    @ParameterizedTest(name = "mesh {0}")
+    @ValueSource(booleans = {false, true})
+    void aHungRankMakesTheOthersFailWithinTheTimeout(boolean mesh) {
         int n = 4;
-        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, Duration.ofSeconds(2));
         CountDownLatch othersDone = new CountDownLatch(n - 1);
-        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, r -> b.apply(r).treeOrder(true), c -> {
+        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, tree(n, mesh, Duration.ofSeconds(2)), c -> {
             c.allReduceSum(new float[10_000]); // all ranks take part once
             if (c.rank() == 2) { // then stops participating, sockets open
                 othersDone.await(30, TimeUnit.SECONDS);
@@ -148,11 +165,11 @@ class TcpRingTreeOrderTest {
         assertThat(out.get(3).error()).isInstanceOf(CollectiveTimeoutException.class).hasMessageContaining("rank 2");
     }
 
-    @Test
-    void aDeadRankFailsTheOthersFast() {
+    @ParameterizedTest(name = "mesh {0}")
+    @ValueSource(booleans = {false, true})
+    void aDeadRankFailsTheOthersFast(boolean mesh) {
         int n = 4;
-        IntFunction<TcpRingCollective.Builder> b = RingHarness.defaults(n, Duration.ofSeconds(20));
-        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, r -> b.apply(r).treeOrder(true), c -> {
+        List<RingHarness.Outcome<Object>> out = RingHarness.run(n, tree(n, mesh, Duration.ofSeconds(20)), c -> {
             c.allReduceSum(new float[10_000]);
             if (c.rank() == 1) {
                 c.close(); // dies between two calls
