@@ -187,6 +187,30 @@ class TcpRingTreeOrderTest {
     }
 
     @Test
+    void theMeshNeedsNoMorePortsThanTheRing() {
+        // one listening port per rank at a time: the mesh's setups (strides 2..N-1) reuse the range the
+        // ring was set up in, also with exactly N ports for N ranks on one host
+        int n = 5;
+        int lo = TcpRingCollectiveFailureTest.freeRange(n);
+        PortRange range = new PortRange(lo, lo + n - 1);
+        IntFunction<TcpRingCollective.Builder> b = tree(n, true, TIMEOUT);
+        List<float[]> got = RingHarness.runOk(n, r -> b.apply(r).ports(range), c -> {
+            assertThat(c.peers()).isEqualTo(n - 1);
+            assertThat(c.listenPort()).isBetween(lo, lo + n - 1);
+            float[] data = TcpRingCollectiveTest.floats(c.rank(), 1001, 4);
+            c.allReduceSum(data);
+            return data;
+        });
+        float[][] x = new float[n][];
+        for (int r = 0; r < n; r++) {
+            x[r] = TcpRingCollectiveTest.floats(r, 1001, 4);
+        }
+        for (int r = 0; r < n; r++) {
+            TcpRingCollectiveTest.assertSameBits(treeSum(x), got.get(r), "rank " + r);
+        }
+    }
+
+    @Test
     void aMessageCarriesAtMostTwoNodesPerTreeLevel() {
         for (int n = 2; n <= 64; n++) {
             int levels = 32 - Integer.numberOfLeadingZeros(n - 1); // ceil(log2 n)
