@@ -133,6 +133,11 @@ class TrainSidJobTest {
 
     @Test
     void rqvaeTwoRanksEqualOneRank() throws Exception {
+        // train.allreduce_order reaches the rqvae stage (auto = tree for 4 ranks); rq-kmeans keeps the ring's order
+        assertThat(SidStage.of(config("rqvae"), tmp.resolve("x").toString()).treeAllReduce(4)).isTrue();
+        assertThat(SidStage.of(config("rqvae", "train.allreduce_order=ring"), tmp.resolve("x").toString())
+                .treeAllReduce(4)).isFalse();
+        assertThat(SidStage.of(config("rq-kmeans"), tmp.resolve("x").toString()).treeAllReduce(4)).isFalse();
         Path one = tmp.resolve("vae-n1");
         train(config("rqvae"), one, 1, null);
         // fixed micro-batches (train.micro_batch_size), joint quantization per accumulation step and

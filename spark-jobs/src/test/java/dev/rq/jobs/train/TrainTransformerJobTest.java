@@ -91,6 +91,10 @@ class TrainTransformerJobTest {
 
     @Test
     void twoRanksEqualOneRank() throws Exception {
+        // train.allreduce_order reaches the stage: auto = tree for 4 ranks (N a power of two), ring when set
+        assertThat(new TransformerStage(config(), tokens, "validation", "validation").treeAllReduce(4)).isTrue();
+        assertThat(new TransformerStage(config("train.allreduce_order=ring"), tokens, "validation", "validation")
+                .treeAllReduce(4)).isFalse();
         Path one = tmp.resolve("n1");
         run(one, 1, null, "train.max_steps=5");
         Path two = tmp.resolve("n2");
