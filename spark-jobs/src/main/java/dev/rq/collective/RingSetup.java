@@ -67,7 +67,7 @@ final class RingSetup {
 
     TcpRingCollective run() throws IOException {
         boolean ok = false;
-        ServerSocketChannel server = b.ports.bindChannel(InetAddress.getByName(b.host), 64);
+        ServerSocketChannel server = bind();
         Selector sel = Selector.open();
         try {
             server.configureBlocking(false);
@@ -92,6 +92,31 @@ final class RingSetup {
             TcpRingCollective.closeQuietly(sel);
             if (!ok) {
                 toClose.forEach(TcpRingCollective::closeQuietly);
+            }
+        }
+    }
+
+    /**
+     * Opens the listening socket on a port of the range. The mesh's rings (stride &gt; 1) are set up one after
+     * another, so the ranks sharing a host's range move their listeners through it while a rank scans it: a
+     * scan may find every port busy although one is free at every moment (a 5-port range for 5 ranks: ~3 %
+     * of the setups). Those retry until the setup time-out; the ring itself (stride 1) fails at once.
+     */
+    private ServerSocketChannel bind() throws IOException {
+        long until = System.nanoTime() + b.effectiveSetupTimeout().toNanos();
+        while (true) {
+            try {
+                return b.ports.bindChannel(InetAddress.getByName(b.host), 64);
+            } catch (java.net.BindException e) {
+                if (b.stride == 1 || System.nanoTime() > until || b.cancelled.getAsBoolean()) {
+                    throw e;
+                }
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
             }
         }
     }
