@@ -35,6 +35,8 @@ import java.util.Map;
  *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/TransformerStepAb.java \
  *     conf/rqtransformer/bench64.yaml fp32|bf16 THREADS ROUNDS KEY=A KEY=B
  * e.g. ... bf16 1 6 rq.attention.explicit_max_len=16 rq.attention.explicit_max_len=0
+ * PROFILE=PREFIX instead of the two settings: ROUNDS untimed steps, then one step under libtorch's profiler with
+ * input shapes, written to PREFIX-transformer-train-PRECISION-bBATCH-tTHREADS.json (scripts/profile-summary.py).
  * -Drq.ab.batch=N: N rows per step instead of 16 (the quickstart's stage 2 steps 4 rows per rank);
  * -Drq.ab.set=KEY=V,KEY=V: config overrides (e.g. model.body.block.resid_pdrop=0.0). A variant may set
  * several properties: 'K1=A;K2=B'.
@@ -45,7 +47,8 @@ public class TransformerStepAb {
         Precision p = a[1].equals("bf16") ? Precision.BF16 : Precision.FP32;
         int threads = Integer.parseInt(a[2]);
         int rounds = Integer.parseInt(a[3]);
-        String[] variants = {a[4], a[5]}; // KEY=V, or several joined by ";"
+        String profile = a[4].startsWith("PROFILE=") ? a[4].substring("PROFILE=".length()) : null;
+        String[] variants = profile != null ? null : new String[] {a[4], a[5]}; // KEY=V, or several joined by ";"
         String set = System.getProperty("rq.ab.set", ""); // config overrides, comma-separated key=value
         TransformerRunConfig config = TransformerRunConfig.load(conf, set.isEmpty() ? List.of() : List.of(set.split(",")));
         VaeConfig vaeConfig = Configs.loadRqVae(conf.resolveSibling(config.vae().config()), List.of()).model();
@@ -69,9 +72,21 @@ public class TransformerStepAb {
             }
             NDArray x = Tensors.of(m, codes).reshape(batch, mc.height(), mc.width(), mc.depth());
             TransformerTrainer trainer = new TransformerTrainer(model, vae, config, Collective.local());
+            if (profile != null) { // ROUNDS untimed steps, then one profiled step (input shapes recorded)
+                for (int r = 0; r < Math.max(rounds, 2); r++) {
+                    trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
+                }
+                ai.djl.pytorch.jni.JniUtils.startProfile(false, true, false);
+                trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
+                String file = profile + "-transformer-train-" + p.id() + "-b" + batch + "-t" + threads + ".json";
+                ai.djl.pytorch.jni.JniUtils.stopProfile(file);
+                System.out.println("wrote " + file);
+                return;
+            }
             double[][] wall = new double[2][rounds];
             double[][] cpu = new double[2][rounds];
             double[][] faults = new double[2][rounds];
+            double[][][] parts = new double[3][2][rounds]; // forward + loss, backward, optimizer (wall ms)
             // untimed steps (variant B) until the JIT compiler has settled, as rq bench warms up (BenchTimer;
             // -Drq.ab.max_warmup_s=0: only the round below)
             set(variants[1]);
@@ -89,8 +104,11 @@ public class TransformerStepAb {
                     long f0 = minorFaults();
                     long c0 = mx.getCurrentThreadCpuTime();
                     long t0 = System.nanoTime();
-                    trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
+                    var metrics = trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
                     if (r >= 0) {
+                        parts[0][v][r] = metrics.timings().forward() * 1e3;
+                        parts[1][v][r] = metrics.timings().backward() * 1e3;
+                        parts[2][v][r] = metrics.timings().optimizer() * 1e3;
                         wall[v][r] = (System.nanoTime() - t0) / 1e6;
                         cpu[v][r] = (mx.getCurrentThreadCpuTime() - c0) / 1e6;
                         faults[v][r] = minorFaults() - f0;
@@ -102,8 +120,13 @@ public class TransformerStepAb {
                 Arrays.sort(wall[v]);
                 Arrays.sort(cpu[v]);
                 Arrays.sort(faults[v]);
-                System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms   minor faults %8.0f%n",
-                        variants[v], wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2]);
+                for (double[][] part : parts) {
+                    Arrays.sort(part[v]);
+                }
+                System.out.printf("  %-40s wall %8.1f ms   thread cpu %8.1f ms   minor faults %8.0f"
+                        + "   (wall: forward + loss %.1f, backward %.1f, optimizer %.1f ms)%n", variants[v],
+                        wall[v][rounds / 2], cpu[v][rounds / 2], faults[v][rounds / 2], parts[0][v][rounds / 2],
+                        parts[1][v][rounds / 2], parts[2][v][rounds / 2]);
             }
             Map<String, Long> jvm1 = jvmThreadTicks();
             System.out.printf("  JVM threads' CPU during the %d timed steps: JIT compilers %d ms, GC %d ms%n", 2 * rounds,

@@ -30,7 +30,7 @@ def step2():
         lg = tr(codes, model_aux=vae, cond=cond)
     l = tr.compute_loss(lg, codes); l.backward(); opt2.step()
 step2(); step2()
-with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
     step2()
 prof.export_chrome_trace(out)
 print("wrote", out)
