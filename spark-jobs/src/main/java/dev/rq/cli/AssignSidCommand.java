@@ -10,6 +10,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq assign-sid}: semantic IDs for every item of an item table (Spark job). */
 @Command(name = "assign-sid", mixinStandardHelpOptions = true,
+        header = "Give every item of a Parquet item table its semantic ID.",
         description = {"Give every item of a Parquet item table its semantic ID with a semantic-ID checkpoint",
             "(rq train-sid): <out>/ids (item_id, sid, dedup, sid_text), <out>/reverse (sid -> items),",
             "<out>/codebooks.safetensors, <out>/_rejects, <out>/_sid_manifest.json (written last).",

@@ -30,6 +30,7 @@ import picocli.CommandLine.Option;
  * top-k 100, top-p 0.95).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
+        header = "Measure tokenize, train-step and sampling images/s in-process.",
         description = {"Measure images/s in-process (after warm-up): tokenize and RQ-VAE train step for an RQ-VAE",
             "config; RQ-Transformer train step (fwd+bwd+AdamW) and KV-cached sampling (top-k 100, top-p 0.95)",
             "for a stage-2 config (conf/rqtransformer/*.yaml, has a vae: section)."})

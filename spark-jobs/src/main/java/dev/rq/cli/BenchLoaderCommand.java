@@ -28,6 +28,7 @@ import picocli.CommandLine.Option;
  * peak heap ({@link LoaderBenchJob}).
  */
 @Command(name = "bench-loader", mixinStandardHelpOptions = true,
+        header = "Measure the training loader alone: samples/s, bytes read, heap.",
         description = {"Run the training loader (read + decode + random crop/flip; token rows with --tokens) for E",
             "epochs as N ranks would, without a model; report samples/s, bytes read (Hadoop FileSystem statistics",
             "of all ranks), read amplification = bytes read / (E x dataset bytes), peak heap."})

@@ -13,6 +13,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq decode}: PNGs, a grid and an HTML index from the rows of a token table. */
 @Command(name = "decode", mixinStandardHelpOptions = true,
+        header = "Decode rows of a token table back into PNG images.",
         description = {"Decode rows of a token table back into images with the RQ-VAE:",
             "<output>/<split>/NNNNN_<id>_v<variant>.png, grid.png and index.html."})
 public final class DecodeCommand implements Callable<Integer> {

@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
  * Inception Score of generated images (Spark jobs).
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
+        header = "Reconstruction quality of a checkpoint; FID / IS of generated images.",
         description = {"Reconstruction: rq eval --checkpoint CKPT --data DATASET [--split val] --output OUT",
             "  per-image PSNR, SSIM and codes (Parquet), rFID with the FID Inception network",
             "  (eval.inception_weights), codebook usage and perplexity per depth, summary.json, report.html.",

@@ -18,7 +18,8 @@ import picocli.CommandLine.Option;
 
 /** {@code rq query}: Spark SQL over token tables, dataset splits, metrics and Parquet → CSV / JSON lines. */
 @Command(name = "query", mixinStandardHelpOptions = true,
-        description = {"Run Spark SQL over token tables, dataset splits, JSON lines (metrics.jsonl) or Parquet and",
+        header = "Spark SQL over token tables, datasets, metrics -> CSV / JSON lines.",
+        description = {"Run Spark SQL over token tables, dataset splits, JSON lines (a run's metrics/ parts) or Parquet and",
             "print the rows as CSV (arrays as JSON text, binary as base64) or JSON lines. Several",
             "--sql (each with its own --output) share one Spark session.",
             "Example: rq query --table t=runs/quickstart/tokens --sql \"SELECT split, count(*) AS n FROM t GROUP BY"

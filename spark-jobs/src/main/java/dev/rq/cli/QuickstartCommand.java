@@ -23,6 +23,7 @@ import picocli.CommandLine.Option;
  * sampling and a run report on the emoji dataset.
  */
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
+        header = "Run the whole pipeline (both stages) on the emoji dataset.",
         description = {"Run the whole pipeline on the embedded emoji dataset on local Spark: ingest check,",
             "RQ-VAE training (data-parallel), tokenize train + validation, decode validation, then stage 2:",
             "RQ-Transformer training on the train tokens (held-out bits/code on validation) and samples",

@@ -11,6 +11,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq sample}: class-conditional images from an RQ-Transformer checkpoint (Spark job). */
 @Command(name = "sample", mixinStandardHelpOptions = true,
+        header = "Sample images from an RQ-Transformer checkpoint.",
         description = {"Sample images from an RQ-Transformer checkpoint: KV-cached batched sampling spread over",
             "Spark tasks, reproducible per (seed, class, index). Writes images/class-<c>/<i>.png,",
             "grids/class-<c>.png, index.html and codes/ (token table with the sampling settings in its manifest);",

@@ -8,6 +8,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq sid-items}: write an item table (Fashion-MNIST or synthetic) for semantic-ID runs. */
 @Command(name = "sid-items", mixinStandardHelpOptions = true,
+        header = "Write an item table (Fashion-MNIST or synthetic items).",
         description = {"Write a Parquet item table (item_id, embedding array<float>, label, label_name):",
             "--source fashion-mnist (70,000 items x 784, from Debian's dataset-fashion-mnist files) or",
             "--source synthetic (a Gaussian mixture, any --items x --dim, e.g. 1,000,000 x 768 for scale runs)."})

@@ -15,6 +15,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq sid-quickstart}: semantic IDs with both methods on Fashion-MNIST (or any item table) and a report. */
 @Command(name = "sid-quickstart", mixinStandardHelpOptions = true,
+        header = "Semantic IDs end to end on Fashion-MNIST, both methods.",
         description = {"Semantic IDs end to end on local Spark: Fashion-MNIST as item embeddings (or --data),",
             "train-sid with the RQ-VAE and with residual k-means, assign-sid with both, and <out>/report.html +",
             "report.json side by side. Rerunning into the same --out skips what is done. See docs/semantic-ids.md."})

@@ -12,6 +12,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq sid-report}: semantic-ID tables side by side (HTML + JSON), without Spark. */
 @Command(name = "sid-report", mixinStandardHelpOptions = true,
+        header = "Compare semantic-ID tables side by side (HTML + JSON).",
         description = {"Compare semantic-ID tables (rq assign-sid outputs) side by side: codebook usage and",
             "perplexity per level, unique-SID ratio, collision rate, largest collision group, reconstruction",
             "MSE and cosine, prefix purity. Writes <out>/report.html and <out>/report.json."})

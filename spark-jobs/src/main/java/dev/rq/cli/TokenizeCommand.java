@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq tokenize}: encode a canonical image dataset into a token table (Spark job). */
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
+        header = "Encode every image of a dataset into a Parquet token table.",
         description = {"Encode every image of a dataset with an RQ-VAE checkpoint into a Parquet token table",
             "(one row per image and variant, _tokens_manifest.json with provenance; see docs/tokens.md).",
             "Runs on local[--workers] unless spark-submit sets a master."})

@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rq train-sid}: a semantic-ID model (RQ-VAE over embeddings, or residual k-means) on Spark. */
 @Command(name = "train-sid", mixinStandardHelpOptions = true,
+        header = "Train a semantic-ID model (RQ-VAE or residual k-means).",
         description = {"Train a semantic-ID model on a Parquet item table (id + embedding columns) data-parallel",
             "on Spark: the TIGER RQ-VAE (--method rqvae, k-means initialised codebooks) or residual k-means",
             "(--method rq-kmeans). Rows with a wrong length, NaN/Inf or null values go to <out>/items/_rejects.",
