@@ -187,6 +187,35 @@ class DocsTest {
                 .containsExactly("bin/rq train-vae    --y 1", "rq tokenize --x");
     }
 
+    /** Every test class the docs name in inline code ({@code FooTest}, {@code BarIT}) exists in a module's tests. */
+    @Test
+    void everyTestTheDocsNameExists() throws IOException {
+        Set<String> tests = new LinkedHashSet<>();
+        for (String module : List.of("rq-model", "spark-jobs")) {
+            try (Stream<Path> s = Files.walk(REPO.resolve(module).resolve("src/test/java"))) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".java"))
+                        .forEach(n -> tests.add(n.substring(0, n.length() - 5)));
+            }
+        }
+        Pattern testName = Pattern.compile("(?<![\\w.])((?=\\w*[a-z])[A-Z]\\w*(?:Test|IT))(?!\\w)");
+        List<String> named = new ArrayList<>();
+        List<String> missing = new ArrayList<>();
+        for (Path f : docs()) {
+            Matcher span = Pattern.compile("`([^`\\n]+)`").matcher(Files.readString(f));
+            while (span.find()) {
+                Matcher m = testName.matcher(span.group(1));
+                while (m.find()) {
+                    named.add(m.group(1));
+                    if (!tests.contains(m.group(1))) {
+                        missing.add(REPO.relativize(f) + ": " + m.group(1));
+                    }
+                }
+            }
+        }
+        assertThat(named).as("test names in the docs").contains("DeployTest", "Official821MIT").hasSizeGreaterThan(50);
+        assertThat(missing).as("tests the docs name that do not exist").isEmpty();
+    }
+
     /** GitHub's anchor of a heading: lower case, punctuation but '-' and '_' dropped, spaces as '-'. */
     static String anchor(String heading) {
         return heading.strip().toLowerCase(Locale.ROOT).replaceAll("[^\\p{L}\\p{N}_\\- ]", "").replace(' ', '-');
