@@ -27,7 +27,9 @@ import java.util.List;
  * own setting reproduces {@code rq sample}'s codes), decoded with the RQ-VAE, one grid row per (setting, class),
  * labelled. Settings: NAME=key:value,... over the checkpoint config's sampling section (NAME= alone: the config's
  * own); keys t (temperature), k (top-k, per depth with /, 0 = none), p (top-p, per depth with /), s (cfg_scale).
- * bf16, 1 libtorch thread; -Drq.grid.zoom=2 doubles the pixels. docs/quickstart.md "Session 13". After
+ * bf16, 1 libtorch thread; -Drq.grid.zoom=2 doubles the pixels; -Drq.grid.cols=8 wraps each row's N samples
+ * into rows of 8; -Drq.grid.images=DIR also writes each sample as DIR/NAME-cCLASS/sSEED-III.png (scripts/FaceCount.java
+ * counts discs and faces in such folders). docs/quickstart.md "Session 13". After
  * `bin/rq --help`, from the repository root (~10 s per 8 samples guided at load 10):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
  *     -cp "spark-jobs/target/classes:rq-model/target/classes:$(cat spark-jobs/target/classpath.txt)" \
@@ -71,7 +73,18 @@ public class SampleSettingsGrid {
                         res = (int) x.getShape().get(2);
                         img = x.toFloatArray();
                     }
-                    rows.add(ImageGrid.grid(img, n, 3, res, res, n, 2, 0xFFFFFF));
+                    rows.add(ImageGrid.grid(img, n, 3, res, res, Integer.getInteger("rq.grid.cols", n), 2, 0xFFFFFF));
+                    String dir = System.getProperty("rq.grid.images"); // one PNG per sample, e.g. for FaceCount.java
+                    if (dir != null) {
+                        Path d = Files.createDirectories(Path.of(dir, name + "-c" + c));
+                        int px = 3 * res * res;
+                        for (int j = 0; j < n; j++) {
+                            float[] one = Arrays.copyOfRange(img, j * px, (j + 1) * px);
+                            try (OutputStream o = Files.newOutputStream(d.resolve(String.format("s%d-%03d.png", seed, j)))) {
+                                ImageGrid.writePng(ImageGrid.grid(one, 1, 3, res, res, 1, 0, 0xFFFFFF), o);
+                            }
+                        }
+                    }
                     labels.add(name + " c" + c);
                     System.out.printf("%s class %d: %d samples in %.1f s (%s)%n", name, c, n,
                             (System.nanoTime() - t0) / 1e9, s);

@@ -3,7 +3,7 @@
 # (issue #15 item 2): clones this repository's HEAD into an empty folder, runs `time bin/rq quickstart`
 # there with the defaults, then prints the wall time, the validation PSNR, the held-out bits per code and
 # the machine's load, checks the targets (total <= 7 min on 2 cores, PSNR >= 23 dB) and copies the
-# reconstruction and sample grids to OUTDIR (default: runs/quickstart-quality) for docs/quickstart.md.
+# reconstruction and sample grids (and each sample as OUTDIR/sample-images/class-C/I.png) to OUTDIR (default: runs/quickstart-quality) for docs/quickstart.md.
 # Options after OUTDIR go to `bin/rq quickstart` (a candidate config, e.g. `--set model.ddconfig.ch=64`).
 # Meaningful only on an idle machine: the load average is printed before and after.
 set -euo pipefail
@@ -24,6 +24,10 @@ echo "load after:  $(uptime)"
 cp "$CLONE/qs/eval/comparison.png" "$OUT/comparison.png"
 cp "$CLONE/qs/eval/samples.png" "$OUT/samples.png" 2>/dev/null || true
 cp "$CLONE/qs/quickstart.json" "$OUT/quickstart.json"
+if [[ -d "$CLONE/qs/samples/images" ]]; then        # one PNG per sample, for scripts/FaceCount.java
+  rm -rf "$OUT/sample-images"; cp -r "$CLONE/qs/samples/images" "$OUT/sample-images"
+  find "$OUT/sample-images" -name '.*.crc' -delete
+fi
 python3 - "$CLONE/qs/quickstart.json" "$total" <<'PY'
 import json, sys
 q = json.load(open(sys.argv[1])); total = int(sys.argv[2])
