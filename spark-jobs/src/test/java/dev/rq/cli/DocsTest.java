@@ -216,6 +216,32 @@ class DocsTest {
         assertThat(missing).as("tests the docs name that do not exist").isEmpty();
     }
 
+    /** Every {@code spark.rq.*} setting the docs name is read by the code (a string literal in a main source). */
+    @Test
+    void everySparkRqSettingTheDocsNameExists() throws IOException {
+        StringBuilder code = new StringBuilder();
+        for (String module : List.of("rq-model", "spark-jobs")) {
+            try (Stream<Path> s = Files.walk(REPO.resolve(module).resolve("src/main/java"))) {
+                for (Path p : s.filter(p -> p.toString().endsWith(".java")).toList()) {
+                    code.append(Files.readString(p));
+                }
+            }
+        }
+        Pattern setting = Pattern.compile("spark\\.rq\\.[A-Za-z.]*[A-Za-z]");
+        Set<String> named = new LinkedHashSet<>();
+        List<String> missing = new ArrayList<>();
+        for (Path f : docs()) {
+            Matcher m = setting.matcher(Files.readString(f));
+            while (m.find()) {
+                if (named.add(m.group()) && !code.toString().contains("\"" + m.group() + "\"")) {
+                    missing.add(REPO.relativize(f) + ": " + m.group());
+                }
+            }
+        }
+        assertThat(named).as("spark.rq settings in the docs").contains("spark.rq.ring.ports");
+        assertThat(missing).as("spark.rq settings the docs name that no code reads").isEmpty();
+    }
+
     /** GitHub's anchor of a heading: lower case, punctuation but '-' and '_' dropped, spaces as '-'. */
     static String anchor(String heading) {
         return heading.strip().toLowerCase(Locale.ROOT).replaceAll("[^\\p{L}\\p{N}_\\- ]", "").replace(' ', '-');
