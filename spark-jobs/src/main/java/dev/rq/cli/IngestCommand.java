@@ -44,7 +44,7 @@ public final class IngestCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--workers", description = "Run on local[N] when no spark.master is set.")
+    @Option(names = "--workers", description = "Run on local[N] when no spark.master is set (default: all cores).")
     Integer workers;
 
     @Option(names = "--image-column", defaultValue = "image",
