@@ -43,6 +43,26 @@ public class TcpRingCollectiveTest {
      * The documented order: element i of segment s = [s*L/N, (s+1)*L/N) is
      * ((x[s+1] + x[s+2]) + ...) + x[s], ranks mod N, in float.
      */
+    /** @return what {@code c} holds after all-reducing {@code floats(rank, length, salt)} for each length in turn */
+    static List<float[]> allReduceEach(TcpRingCollective c, int[] lengths, long salt) {
+        List<float[]> mine = new ArrayList<>();
+        for (int length : lengths) {
+            float[] data = floats(c.rank(), length, salt);
+            c.allReduceSum(data);
+            mine.add(data);
+        }
+        return mine;
+    }
+
+    /** @return every rank's {@code floats(rank, length, salt)}, indexed by rank */
+    static float[][] inputs(int n, int length, long salt) {
+        float[][] inputs = new float[n][];
+        for (int r = 0; r < n; r++) {
+            inputs[r] = floats(r, length, salt);
+        }
+        return inputs;
+    }
+
     public static float[] referenceSum(float[][] x) {
         int n = x.length;
         int length = x[0].length;
@@ -94,21 +114,11 @@ public class TcpRingCollectiveTest {
     @ValueSource(ints = {1, 2, 3, 4})
     void allReduceFloatIsExactFixedOrderAndIdenticalOnAllRanks(int n) {
         int[] lengths = {0, 1, 2, 3, 5, 17, 1000, 65_537, 2_000_003};
-        List<List<float[]>> results = RingHarness.runOk(n, RingHarness.defaults(n, TIMEOUT), c -> {
-            List<float[]> mine = new ArrayList<>();
-            for (int length : lengths) {
-                float[] data = floats(c.rank(), length, 1);
-                c.allReduceSum(data);
-                mine.add(data);
-            }
-            return mine;
-        });
+        List<List<float[]>> results = RingHarness.runOk(n, RingHarness.defaults(n, TIMEOUT),
+                c -> allReduceEach(c, lengths, 1));
         for (int li = 0; li < lengths.length; li++) {
             int length = lengths[li];
-            float[][] inputs = new float[n][];
-            for (int r = 0; r < n; r++) {
-                inputs[r] = floats(r, length, 1);
-            }
+            float[][] inputs = inputs(n, length, 1);
             float[] expected = referenceSum(inputs);
             for (int r = 0; r < n; r++) {
                 assertSameBits(expected, results.get(r).get(li), "N=" + n + " length " + length + " rank " + r);

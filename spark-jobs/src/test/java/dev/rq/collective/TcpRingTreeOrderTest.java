@@ -63,20 +63,11 @@ class TcpRingTreeOrderTest {
         List<List<float[]>> results = RingHarness.runOk(n, tree(n, mesh, TIMEOUT), c -> {
             assertThat(c.treeOrder()).isTrue();
             assertThat(c.peers()).isEqualTo(mesh && n > 2 ? n - 1 : 1);
-            List<float[]> mine = new ArrayList<>();
-            for (int length : lengths) {
-                float[] data = TcpRingCollectiveTest.floats(c.rank(), length, 1);
-                c.allReduceSum(data);
-                mine.add(data);
-            }
-            return mine;
+            return TcpRingCollectiveTest.allReduceEach(c, lengths, 1);
         });
         for (int li = 0; li < lengths.length; li++) {
             int length = lengths[li];
-            float[][] inputs = new float[n][];
-            for (int r = 0; r < n; r++) {
-                inputs[r] = TcpRingCollectiveTest.floats(r, length, 1);
-            }
+            float[][] inputs = TcpRingCollectiveTest.inputs(n, length, 1);
             float[] expected = treeSum(inputs);
             for (int r = 0; r < n; r++) {
                 TcpRingCollectiveTest.assertSameBits(expected, results.get(r).get(li),
