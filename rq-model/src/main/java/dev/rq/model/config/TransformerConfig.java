@@ -39,6 +39,11 @@ import java.util.List;
  *     in the first D/2 channels and column in the last, that training then adjusts; for small data,
  *     where the learned table of the official init has not yet found which positions are vertical
  *     neighbours). Only the initial values differ: the tensor, its key and the checkpoints are official.
+ * @param condDropProb classifier-free guidance: probability of training with the null class (0: none, official)
+ * @param posRope2d 2-D rotary position encoding of the spatial stack's queries and keys (not in the
+ *     official model; default false): rotated by the row and column of the code each token embeds, as
+ *     in LlamaGen / ViT-RoPE, on top of the learned {@code pos_emb_hw}. No weights, so the keys, shapes
+ *     and checkpoints stay official; needs a body head dimension divisible by 4
  */
 public record TransformerConfig(
         String type,
@@ -61,7 +66,8 @@ public record TransformerConfig(
         Stack head,
         Boolean sharedClsEmb,
         String posEmbHwInit,
-        Double condDropProb) implements Serializable {
+        Double condDropProb,
+        Boolean posRope2d) implements Serializable {
 
     private static final String P = "model.";
 
@@ -168,6 +174,10 @@ public record TransformerConfig(
                         + " got vocab_size_cond %s, block_size_cond %s", vocabSizeCond, blockSizeCond);
         checkStack(body, "body", embedDim, false);
         checkStack(head, "head", embedDim, true);
+        posRope2d = posRope2d != null && posRope2d;
+        ConfigException.require(!posRope2d || (embedDim / body.block().nHead()) % 4 == 0, P + "pos_rope2d",
+                "needs a spatial head dimension (embed_dim / body.block.n_head) divisible by 4, got %s",
+                embedDim / body.block().nHead());
     }
 
     private static void checkStack(Stack s, String name, int d, boolean mayBeEmpty) {

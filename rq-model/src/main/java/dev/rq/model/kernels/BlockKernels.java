@@ -56,31 +56,40 @@ public final class BlockKernels {
      *     fc2 weight [D, 4D], bias
      * @param dropA the attention branch's dropout mask [N, L, D] float32, or null
      * @param dropH the MLP branch's dropout mask [N, L, D] float32, or null (both or neither)
+     * @param rope null, or the rotary tables cos, sin [L, D/h] float32 of the positions: queries and
+     *     keys rotated ({@link Kernels#rope}) before the key scale
      * @return [N, L, D] float32
      */
     public static NDArray trainBlock(NDArray x, NDArray mask, NDList w, NDArray dropA, NDArray dropH, int heads,
-            float scale, float eps, boolean exactGelu, boolean explicitAttention, boolean bf16) {
+            float scale, float eps, boolean exactGelu, boolean explicitAttention, boolean bf16, NDList rope) {
         if (w.size() != 16) {
             throw new IllegalArgumentException("a block has 16 tensors, got " + w.size());
         }
         int dim = Math.toIntExact(x.getShape().get(2));
         boolean dropout = dropA != null;
         String key = "train_block_" + dim + "_" + heads + "_" + Float.floatToRawIntBits(scale) + "_"
-                + Float.floatToRawIntBits(eps) + "_" + exactGelu + "_" + explicitAttention + "_" + bf16 + "_" + dropout;
+                + Float.floatToRawIntBits(eps) + "_" + exactGelu + "_" + explicitAttention + "_" + bf16 + "_" + dropout
+                + (rope != null ? "_rope" : "");
         ScriptFunction f = Kernels.function(key, () -> ScriptFunction.compile(key,
                 "x: Tensor, mask: Tensor, ln1w: Tensor, ln1b: Tensor, kw: Tensor, qw: Tensor, vw: Tensor, kb: Tensor,"
                         + " qb: Tensor, vb: Tensor, pw: Tensor, pb: Tensor, ln2w: Tensor, ln2b: Tensor, f1w: Tensor,"
-                        + " f1b: Tensor, f2w: Tensor, f2b: Tensor" + (dropout ? ", da: Tensor, dh: Tensor" : ""),
-                source(dim, heads, scale, eps, exactGelu, explicitAttention, bf16, dropout)));
-        NDArray[] in = new NDArray[dropout ? 20 : 18];
+                        + " f1b: Tensor, f2w: Tensor, f2b: Tensor" + (dropout ? ", da: Tensor, dh: Tensor" : "")
+                        + (rope != null ? ", rc: Tensor, rs: Tensor" : ""),
+                source(dim, heads, scale, eps, exactGelu, explicitAttention, bf16, dropout, rope != null)));
+        NDArray[] in = new NDArray[18 + (dropout ? 2 : 0) + (rope != null ? 2 : 0)];
         in[0] = x;
         in[1] = mask;
         for (int i = 0; i < 16; i++) {
             in[2 + i] = w.get(i);
         }
+        int next = 18;
         if (dropout) {
-            in[18] = dropA;
-            in[19] = dropH;
+            in[next++] = dropA;
+            in[next++] = dropH;
+        }
+        if (rope != null) {
+            in[next++] = rope.get(0);
+            in[next] = rope.get(1);
         }
         CALLS.incrementAndGet();
         return f.call(in);
@@ -88,7 +97,7 @@ public final class BlockKernels {
 
     /** @return the body of {@link #trainBlock}'s function */
     static String source(int dim, int heads, float scale, float eps, boolean exactGelu, boolean explicitAttention,
-            boolean bf16, boolean dropout) {
+            boolean bf16, boolean dropout, boolean rope) {
         int hd = dim / heads;
         String e = Kernels.lit(eps);
         // the compute-precision copy of a tensor (ParamStore.toCompute / compute): a cast in bfloat16
@@ -112,6 +121,7 @@ public final class BlockKernels {
                 "k = torch.permute(torch.reshape(parts[0], [n, l, " + heads + ", " + hd + "]), [0, 2, 1, 3])",
                 "q = torch.permute(torch.reshape(parts[1], [n, l, " + heads + ", " + hd + "]), [0, 2, 1, 3])",
                 "v = torch.permute(torch.reshape(parts[2], [n, l, " + heads + ", " + hd + "]), [0, 2, 1, 3])",
+                rope ? Kernels.ropeLines("q", "rc", "rs", hd, "") + "\n" + Kernels.ropeLines("k", "rc", "rs", hd, "") : "",
                 "k = torch.mul(k, torch.full([], " + Kernels.lit(scale) + ", dtype=" + FLOAT32 + "))",
                 attention,
                 "y = torch.reshape(torch.permute(y, [0, 2, 1, 3]), [n, l, " + dim + "])",

@@ -333,6 +333,38 @@ public final class Kernels {
     }
 
     /**
+     * Rotary position encoding of queries or keys (RoFormer's rotation, the "rotate half" pairing):
+     * channel j and j + E/2 of every head are rotated by the angle whose cosine and sine are column j
+     * of {@code cos} and {@code sin}, computed in float32 and cast back to {@code x}'s dtype. Rows of
+     * angle 0 (cos 1, sin 0) leave a position's values exactly unchanged.
+     *
+     * @param x [N, h, L, E] (float32 or bfloat16; any strides)
+     * @param cos [L, E] float32, the cosines of the angles, columns j and j + E/2 equal
+     * @param sin [L, E] float32, the sines
+     * @return [N, h, L, E] in {@code x}'s dtype
+     */
+    public static NDArray rope(NDArray x, NDArray cos, NDArray sin) {
+        int e = Math.toIntExact(x.getShape().get(3));
+        String key = "rope_" + e;
+        return fn(key, () -> ScriptFunction.compile(key, "x: Tensor, cos: Tensor, sin: Tensor",
+                ropeLines("x", "cos", "sin", e, "") + "\nreturn x")).call(x, cos, sin);
+    }
+
+    /**
+     * @return the TorchScript lines of {@link #rope} that replace {@code x} by its rotation (the same
+     *     operators in every fused kernel, so the values are bitwise those of {@link #rope})
+     */
+    static String ropeLines(String x, String cos, String sin, int e, String indent) {
+        int half = e / 2;
+        String f = x + "_f";
+        return String.join("\n",
+                indent + f + " = torch.to(" + x + ", " + FLOAT32 + ")",
+                indent + x + " = torch.to(torch.add(torch.mul(" + f + ", " + cos + "), torch.mul(torch.cat([torch.neg("
+                        + "torch.narrow(" + f + ", -1, " + half + ", " + half + ")), torch.narrow(" + f + ", -1, 0, "
+                        + half + ")], -1), " + sin + ")), " + x + ".dtype)");
+    }
+
+    /**
      * @return whether {@link #cachedStackStep} and {@link #depthStep} attend through libtorch's flash
      *     kernel ({@code -Drq.sample.step_attention=flash}, read at each call) instead of explicitly in
      *     float32
@@ -359,20 +391,24 @@ public final class Kernels {
      * @param x [B, 1, D] float32
      * @param weights per block, 12 tensors: LN1 weight, bias (float32), fused key/query/value weight
      *     [3D, D], bias [3D], projection weight, bias, LN2 weight, bias, fc1 weight, bias, fc2
-     *     weight, bias (all but the LayerNorms in the compute dtype)
+     *     weight, bias (all but the LayerNorms in the compute dtype); with {@code rope}, then the
+     *     rotary tables cos, sin [P, D/h] float32 of every position ({@link #rope})
      * @param keys per block its key cache [B, h, capacity, D/h] (compute dtype), written at {@code pos}
      * @param values per block its value cache, the same shape
      * @param pos the new position (positions before it are cached)
+     * @param rope queries and keys rotated by row {@code pos} of the tables (before the key scale, as
+     *     the block path)
      * @return [B, 1, D] float32 (runs in libtorch's inference mode: no autograd graph)
      */
     public static NDArray cachedStackStep(NDArray x, IValue weights, IValue keys, IValue values, long pos, int dim,
-            int heads, float scale, float eps, boolean exactGelu) {
-        String key = "cached_stack_" + dim + "_" + heads + "_" + bits(scale) + "_" + bits(eps) + "_" + exactGelu;
+            int heads, float scale, float eps, boolean exactGelu, boolean rope) {
+        String key = "cached_stack_" + dim + "_" + heads + "_" + bits(scale) + "_" + bits(eps) + "_" + exactGelu
+                + (rope ? "_rope" : "");
         boolean flash = stepAttentionFlash();
         String fkey = key + (flash ? "_flash" : "_explicit");
         ScriptFunction f = fn(fkey, () -> ScriptFunction.compile(fkey,
                 "x: Tensor, w: List[Tensor], kc: List[Tensor], vc: List[Tensor], pos: int",
-                "n = torch.size(x, 0)\n" + stackLoop(dim, heads, scale, eps, exactGelu, flash) + "\nreturn x"));
+                "n = torch.size(x, 0)\n" + stackLoop(dim, heads, scale, eps, exactGelu, flash, rope) + "\nreturn x"));
         PtNDManager manager = (PtNDManager) x.getManager();
         try (IValue xi = IValue.from((PtNDArray) x); IValue p = IValue.from(pos);
                 IValue out = f.callIValues(xi, weights, keys, values, p); PtNDArray y = out.toTensor(manager)) {
@@ -412,7 +448,7 @@ public final class Kernels {
                         "    t = torch.linear(torch.to(x, dt), w[e], w[e + 1])",
                         "x = torch.unsqueeze(torch.add(t, torch.select(torch.select(w[e + 2], 0, 0), 0, d)), 1)",
                         "n = torch.size(x, 0)",
-                        stackLoop(dim, heads, scale, eps, exactGelu, flash),
+                        stackLoop(dim, heads, scale, eps, exactGelu, flash, false),
                         "h = torch.squeeze(x, 1)",
                         "h = torch.to(torch.layer_norm(h, [" + dim + "], w[e + 3], w[e + 4], " + lit(eps) + ", False), dt)",
                         "return torch.to(torch.linear(h, w[e + 5], w[e + 6]), " + FLOAT32 + ")")));
@@ -424,7 +460,8 @@ public final class Kernels {
     }
 
     /** @return the TorchScript loop over the blocks of {@link #cachedStackStep} (x, n, w, kc, vc, pos in scope) */
-    private static String stackLoop(int dim, int heads, float scale, float eps, boolean exactGelu, boolean flash) {
+    private static String stackLoop(int dim, int heads, float scale, float eps, boolean exactGelu, boolean flash,
+            boolean rope) {
         int hd = dim / heads;
         String gelu = exactGelu ? "h = torch.gelu(h)" : "h = torch.mul(h, torch.sigmoid(torch.mul(h, 1.702)))";
         String kSeq = "torch.narrow(kc[i], 2, 0, pos + 1)";
@@ -433,7 +470,11 @@ public final class Kernels {
                 ? "    y = torch.scaled_dot_product_attention(q, " + kSeq + ", " + vSeq + ", None, 0., False, scale=1.)"
                 : "    y = torch.to(torch.matmul(torch.softmax(torch.matmul(torch.to(q, " + FLOAT32 + "), torch.transpose("
                         + "torch.to(" + kSeq + ", " + FLOAT32 + "), 2, 3)), -1), torch.to(" + vSeq + ", " + FLOAT32 + ")), dt)";
-        return String.join("\n",
+        String ropeRows = rope
+                ? "rc = torch.narrow(w[12 * len(kc)], 0, pos, 1)\nrs = torch.narrow(w[12 * len(kc) + 1], 0, pos, 1)\n"
+                : "";
+        String ropeQk = rope ? ropeLines("q", "rc", "rs", hd, "    ") + "\n" + ropeLines("k", "rc", "rs", hd, "    ") : "";
+        return ropeRows + String.join("\n",
                 "for i in range(len(kc)):",
                 "    o = 12 * i",
                 "    dt = ops.prim.dtype(w[o + 2])",
@@ -444,6 +485,7 @@ public final class Kernels {
                 "    k = torch.transpose(torch.reshape(parts[0], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
                 "    q = torch.transpose(torch.reshape(parts[1], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
                 "    v = torch.transpose(torch.reshape(parts[2], [n, 1, " + heads + ", " + hd + "]), 1, 2)",
+                ropeQk,
                 "    k = torch.mul(k, " + lit(scale) + ")",
                 "    k0 = torch.copy_(torch.narrow(kc[i], 2, pos, 1), k)",
                 "    v0 = torch.copy_(torch.narrow(vc[i], 2, pos, 1), v)",

@@ -66,13 +66,16 @@ final class AttentionBlock {
      * @param fromStart no cached positions (P = 0): the mask is the plain causal one
      * @param dropout null in eval mode
      * @param cache the stack's cache (null: no caching), {@code layer} this block's index in it
+     * @param rope null, or the rotary tables cos, sin [L, hd] of the L new positions ({@link Rope2d}):
+     *     queries and keys are rotated before the key scale
      */
-    NDArray forward(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache, int layer) {
+    NDArray forward(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache, int layer,
+            NDList rope) {
         if (cache == null && mask != null && fromStart && (dropout == null || attnPdrop <= 0) && stepFusable()
                 && BlockKernels.enabled(dropout != null && residPdrop > 0)) {
-            return fusedForward(x, mask, dropout);
+            return fusedForward(x, mask, dropout, rope);
         }
-        NDArray a = attention(ln1.forward(x), mask, fromStart, dropout, cache, layer);
+        NDArray a = attention(ln1.forward(x), mask, fromStart, dropout, cache, layer, rope);
         if (dropout != null) {
             a = dropout.apply(a, residPdrop);
         }
@@ -91,7 +94,7 @@ final class AttentionBlock {
      *
      * @param x [N, L, D] float32
      */
-    private NDArray fusedForward(NDArray x, NDArray mask, Dropout dropout) {
+    private NDArray fusedForward(NDArray x, NDArray mask, Dropout dropout, NDList rope) {
         NDList w = new NDList(ln1.weight(), ln1.bias(), key.weight(), query.weight(), value.weight(), key.bias(),
                 query.bias(), value.bias(), proj.weight(), proj.bias(), ln2.weight(), ln2.bias(), fc1.weight(),
                 fc1.bias(), fc2.weight(), fc2.bias());
@@ -100,7 +103,7 @@ final class AttentionBlock {
         try (NDArray da = drop ? dropout.mask(x.getManager(), x.getShape(), residPdrop) : null;
                 NDArray dh = drop ? dropout.mask(x.getManager(), x.getShape(), residPdrop) : null) {
             return BlockKernels.trainBlock(x, mask, w, da, dh, heads, scale, LayerNorm.EPS, exactGelu,
-                    l <= explicitMaxLen(), ps.precision() == Precision.BF16);
+                    l <= explicitMaxLen(), ps.precision() == Precision.BF16, rope);
         }
     }
 
@@ -124,7 +127,7 @@ final class AttentionBlock {
     }
 
     private NDArray attention(NDArray x, NDArray mask, boolean fromStart, Dropout dropout, KvCache cache,
-            int layer) {
+            int layer, NDList rope) {
         Shape s = x.getShape();
         long n = s.get(0);
         long l = s.get(1);
@@ -141,6 +144,10 @@ final class AttentionBlock {
         NDArray k = heads(parts.get(0), n, l); // [N, h, L, hd]
         NDArray q = heads(parts.get(1), n, l);
         NDArray v = heads(parts.get(2), n, l);
+        if (rope != null) {
+            q = Kernels.rope(q, rope.get(0), rope.get(1));
+            k = Kernels.rope(k, rope.get(0), rope.get(1));
+        }
         k = Ops.scale(k, scale);
         if (cache != null) {
             NDList kv = cache.append(layer, k, v); // scaled keys are cached

@@ -17,11 +17,14 @@ import java.util.function.Supplier;
 final class AttentionStack {
 
     private final List<AttentionBlock> blocks = new ArrayList<>();
+    private final Rope2d rope; // null: no rotary encoding
 
-    AttentionStack(ParamStore ps, String prefix, int dim, TransformerConfig.Stack c) {
+    /** @param rope the rotary encoding of every block's queries and keys, or null */
+    AttentionStack(ParamStore ps, String prefix, int dim, TransformerConfig.Stack c, Rope2d rope) {
         for (int i = 0; i < c.nLayer(); i++) {
             blocks.add(new AttentionBlock(ps, prefix + ".blocks." + i, dim, c.block()));
         }
+        this.rope = rope;
     }
 
     int layers() {
@@ -44,8 +47,9 @@ final class AttentionStack {
         int past = cache == null ? 0 : (int) cache.length();
         NDManager m = x.getManager();
         NDArray mask = len == 1 ? null : AttentionBlock.causalMask(m, past, len);
+        NDList rot = rope == null ? null : rope.rows(past, len); // positions past .. past+len-1
         for (int i = 0; i < blocks.size(); i++) {
-            x = blocks.get(i).forward(x, mask, past == 0, dropout, cache, i);
+            x = blocks.get(i).forward(x, mask, past == 0, dropout, cache, i, rot);
         }
         return x;
     }
@@ -63,9 +67,9 @@ final class AttentionStack {
     /** @param x [N, 1, D] float32, one new position after the cached ones */
     private NDArray cachedStep(NDArray x, KvCache cache) {
         AttentionBlock b0 = blocks.get(0);
-        IValue[] in = stepInputs(x, cache, NDList::new);
+        IValue[] in = stepInputs(x, cache, rope == null ? NDList::new : rope::all);
         return Kernels.cachedStackStep(x, in[0], in[1], in[2], cache.advance(), b0.heads() * b0.headDim(),
-                b0.heads(), b0.scale(), LayerNorm.EPS, b0.exactGelu());
+                b0.heads(), b0.scale(), LayerNorm.EPS, b0.exactGelu(), rope != null);
     }
 
     /**

@@ -52,6 +52,7 @@ public final class RqTransformer implements AutoCloseable {
     private final String condEmb;
     private final Linear inputMlp;
     private final Linear headMlp;
+    private final Rope2d rope; // model.pos_rope2d (no weights), or null
     private final AttentionStack body;
     private final AttentionStack head;
     private final LayerNorm clsNorm;
@@ -74,8 +75,9 @@ public final class RqTransformer implements AutoCloseable {
         this.condEmb = params.declare("cond_emb.weight", new long[] {c.condEmbRows(), d}, ParamStore.Init.NORMAL, 0, true, false);
         this.inputMlp = new Linear(params, "input_mlp", c.inputEmbedDim(), d, true);
         this.headMlp = new Linear(params, "head_mlp", c.inputEmbedDim(), d, true);
-        this.body = new AttentionStack(params, "body_transformer", d, c.body());
-        this.head = new AttentionStack(params, "head_transformer", d, c.head());
+        this.rope = c.posRope2d() ? new Rope2d(manager, lc, c.height(), c.width(), c.bodyHeadDim()) : null;
+        this.body = new AttentionStack(params, "body_transformer", d, c.body(), rope);
+        this.head = new AttentionStack(params, "head_transformer", d, c.head(), null);
         this.clsNorm = new LayerNorm(params, "classifier.layer_norm", d);
         int k = c.maxVocab();
         if (c.sharedClsEmb()) {
@@ -476,6 +478,9 @@ public final class RqTransformer implements AutoCloseable {
     @Override
     public void close() {
         params.close();
+        if (rope != null) {
+            rope.close();
+        }
         if (logitMask != null) {
             logitMask.close();
         }
