@@ -167,7 +167,8 @@ class OfficialParityTest {
         var h = config.hparams();
         VaeConfig noRestart = new VaeConfig(config.ddconfig(), new dev.rq.model.config.QuantizerConfig(
                 h.embedDim(), h.nEmbed(), h.decay(), h.lossType(), h.latentLossWeight(), h.bottleneckType(),
-                h.latentShape(), h.codeShape(), h.sharedCodebook(), false, h.eps(), h.checkpointing()));
+                h.latentShape(), h.codeShape(), h.sharedCodebook(), false, h.eps(), h.restartThreshold(),
+                h.greenMagentaLossWeight(), h.checkpointing()));
         try (NDManager m = Engines.newManager(); RqVae vae = RqVae.fromStateDict(noRestart, weights.tensors(), m)) {
             vae.quantizer().quantize(io.get("z_e").toNDArray(m), true, Collective.local(), new Rng(0));
             var state = vae.stateDict();

@@ -18,6 +18,13 @@ import java.util.List;
  * @param sharedCodebook one codebook for all depths
  * @param restartUnusedCodes re-seed codes whose EMA count drops below 1
  * @param eps Laplace smoothing ε of the cluster sizes
+ * @param restartThreshold a code is unused (re-seeded, with {@code restart_unused_codes}) when its EMA count is
+ *     below this; the official rule is 1 (the default). Not in the official code: a lower value gives a code that
+ *     small batches miss for a few calls time to be used again ({@code docs/training.md})
+ * @param greenMagentaLossWeight w: the reconstruction loss adds w times the loss of the error's green–magenta
+ *     opponent channel G − (R + B)/2 (squared or absolute, as {@code loss_type}; mean over pixels). 0 (the default)
+ *     is the official loss. Not in the official code: the green–magenta axis is the emoji colours' smallest
+ *     variance, and the model learns it last ({@code docs/training.md})
  * @param checkpointing gradient checkpointing flag of official configs: training needs it false
  *     ({@link #checkTrainable}: activation recomputation is not implemented; it would only save
  *     memory, results are the same without it). Reading a model with it set is fine: an existing
@@ -36,6 +43,8 @@ public record QuantizerConfig(
         Boolean sharedCodebook,
         Boolean restartUnusedCodes,
         Double eps,
+        Double restartThreshold,
+        Double greenMagentaLossWeight,
         Boolean checkpointing) implements Serializable {
 
     private static final String P = "model.hparams.";
@@ -53,6 +62,8 @@ public record QuantizerConfig(
         sharedCodebook = sharedCodebook != null && sharedCodebook;
         restartUnusedCodes = restartUnusedCodes != null && restartUnusedCodes;
         eps = eps == null ? 1e-5 : eps;
+        restartThreshold = restartThreshold == null ? 1.0 : restartThreshold;
+        greenMagentaLossWeight = greenMagentaLossWeight == null ? 0.0 : greenMagentaLossWeight;
         checkpointing = checkpointing != null && checkpointing;
         ConfigException.require(embedDim > 0, P + "embed_dim", "must be positive, got %s", embedDim);
         ConfigException.require(codeShape.size() == 3, P + "code_shape", "must be [h, w, depth], got %s", codeShape);
@@ -87,6 +98,12 @@ public record QuantizerConfig(
         ConfigException.require(bottleneckType.equals("rq"), P + "bottleneck_type", "only rq is supported, got %s",
                 bottleneckType);
         ConfigException.require(eps > 0, P + "eps", "must be positive, got %s", eps);
+        ConfigException.require(restartThreshold > 0 && restartThreshold <= 1, P + "restart_threshold",
+                "must be in (0, 1] (a restarted code starts at EMA count 1; the official rule is 1), got %s",
+                restartThreshold);
+        ConfigException.require(greenMagentaLossWeight >= 0 && Double.isFinite(greenMagentaLossWeight),
+                P + "green_magenta_loss_weight", "must be a finite number >= 0 (0: the official loss), got %s",
+                greenMagentaLossWeight);
     }
 
 

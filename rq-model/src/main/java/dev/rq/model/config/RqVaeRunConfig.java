@@ -20,6 +20,9 @@ public record RqVaeRunConfig(VaeConfig model, TrainConfig train, DataConfig data
         train = train == null ? TrainConfig.defaults() : train;
         data = data == null ? DataConfig.defaults() : data;
         eval = eval == null ? EvalConfig.defaults() : eval;
+        ConfigException.require(gan == null || model.hparams().greenMagentaLossWeight() == 0,
+                "model.hparams.green_magenta_loss_weight", "is not implemented with a gan section (set it to 0), got %s",
+                model.hparams().greenMagentaLossWeight());
     }
 
     /** A run config with default evaluation settings and no GAN. */

@@ -44,7 +44,8 @@ public final class ResidualQuantizer {
                 codebooks.add(codebooks.get(0));
             } else {
                 codebooks.add(new VqCodebook(ps, "quantizer.codebooks." + d, config.codebookSize(d), dim,
-                        config.decayOf(d), config.eps(), config.restartUnusedCodes()));
+                        config.decayOf(d), config.eps(), config.restartUnusedCodes(),
+                        config.restartThreshold()));
             }
         }
     }

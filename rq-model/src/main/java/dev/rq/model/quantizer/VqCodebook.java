@@ -41,9 +41,15 @@ public final class VqCodebook {
     private final double decay;
     private final double eps;
     private final boolean restartUnused;
+    private final float restartThreshold;
     private volatile double lastDeadFraction;
 
-    VqCodebook(ParamStore ps, String prefix, int size, int dim, double decay, double eps, boolean restart) {
+    /**
+     * @param restartThreshold a code is unused when its EMA count is below this (official: 1)
+     */
+    VqCodebook(ParamStore ps, String prefix, int size, int dim, double decay, double eps, boolean restart,
+            double restartThreshold) {
+        this.restartThreshold = (float) restartThreshold;
         this.ps = ps;
         this.size = size;
         this.dim = dim;
@@ -94,7 +100,7 @@ public final class VqCodebook {
     }
 
     /**
-     * @return fraction of codes whose EMA count was below 1 after the last training-mode EMA
+     * @return fraction of codes whose EMA count was below the restart threshold (official: 1) after the last training-mode EMA
      *     update (before restarts): the codes that were re-seeded, or would be with restarts on
      */
     public double lastDeadFraction() {
@@ -214,7 +220,7 @@ public final class VqCodebook {
         float[] cluster = clusterEma.toFloatArray();
         int dead = 0;
         for (float c : cluster) {
-            dead += c < 1f ? 1 : 0;
+            dead += c < restartThreshold ? 1 : 0;
         }
         lastDeadFraction = dead / (double) size;
         if (restartUnused && dead > 0) {
@@ -224,7 +230,8 @@ public final class VqCodebook {
     }
 
     /**
-     * Restart of unused codes (spec §2.5): codes whose EMA count is below 1 are re-seeded from a
+     * Restart of unused codes (spec §2.5): codes whose EMA count is below 1 (the official rule; {@code
+     * restart_threshold} otherwise) are re-seeded, with EMA count 1, from a
      * random pool of this call's input vectors (over all ranks, in rank order), tiled with uniform
      * noise U[0,1)·0.01/√C when there are fewer vectors than codes. The pool row for code k is row
      * {@code perm[k]} of a seeded random permutation, as in the official code; nothing is drawn
@@ -234,7 +241,7 @@ public final class VqCodebook {
             Collective collective, Rng rng) {
         List<Integer> dead = new ArrayList<>();
         for (int k = 0; k < size; k++) {
-            if (cluster[k] < 1f) {
+            if (cluster[k] < restartThreshold) {
                 dead.add(k);
             }
         }

@@ -113,7 +113,7 @@ interface Levels {
             List<Integer> ks = new ArrayList<>(c.codebookSize());
             this.q = new ResidualQuantizer(ps, new QuantizerConfig(dim, ks, List.of(c.decay()), "mse",
                     c.commitmentWeight(), "rq", List.of(1, 1, dim), List.of(1, 1, c.depth()), c.sharedCodebook(),
-                    c.restartUnusedCodes(), null, false));
+                    c.restartUnusedCodes(), null, null, null, false));
         }
 
         void initBuffers() {

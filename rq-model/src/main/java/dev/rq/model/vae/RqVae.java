@@ -269,13 +269,20 @@ public final class RqVae implements AutoCloseable {
     public record Forward(NDArray ze, ResidualQuantizer.Quantized quantized, NDArray recon) {}
 
     /**
-     * Stage-1 loss without perceptual/GAN terms: {@code recon + β·commit}, recon = MSE or L1 mean.
+     * Stage-1 loss without perceptual/GAN terms: {@code recon + β·commit}, recon = MSE or L1 mean (plus
+     * {@code green_magenta_loss_weight} times the same loss of the error's G − (R + B)/2 channel when set).
      *
      * @param x [B, 3, R, R] the input
      */
     public LossTerms loss(NDArray x, Forward f) {
         NDArray diff = f.recon().sub(x);
-        NDArray recon = config.hparams().lossType().equals("mse") ? diff.square().mean() : diff.abs().mean();
+        boolean mse = config.hparams().lossType().equals("mse");
+        NDArray recon = mse ? diff.square().mean() : diff.abs().mean();
+        float w = config.hparams().greenMagentaLossWeight().floatValue();
+        if (w > 0) { // + w · loss of G − (R + B)/2 of the error, mean over B·R·R pixels
+            NDArray gm = diff.get(":, 1").sub(diff.get(":, 0").add(diff.get(":, 2")).mul(0.5f)); // [B, R, R]
+            recon = recon.add(Ops.scale(mse ? gm.square().mean() : gm.abs().mean(), w));
+        }
         NDArray commit = f.quantized().commitLoss();
         NDArray total = recon.add(Ops.scale(commit, config.hparams().latentLossWeight().floatValue()));
         return new LossTerms(total, recon, commit);
