@@ -68,6 +68,29 @@ class TrainVaeJobTest {
     }
 
     @Test
+    void stageOneOptionsKeepTwoRanksEqualToOneRank() throws Exception {
+        // the green-magenta loss term (per micro-batch) and the restart threshold (on all-reduced counts): N=2 ranks
+        // of 4 images give N=1's bits after 5 steps, restarts included (every count starts at 0)
+        String[] opts = {"train.max_steps=5", "model.hparams.green_magenta_loss_weight=1",
+                "model.hparams.restart_threshold=0.05"};
+        Path one = tmp.resolve("opt-n1");
+        Path two = tmp.resolve("opt-n2");
+        TrainRuns.train(spark, TrainRuns.config(opts), one, 1, null, Duration.ofSeconds(60));
+        TrainRuns.train(spark, TrainRuns.config(opts), two, 2, null, Duration.ofSeconds(60));
+        var w1 = TrainRuns.weightsAt(one, 5);
+        var w2 = TrainRuns.weightsAt(two, 5);
+        Path off = tmp.resolve("opt-off");
+        TrainRuns.train(spark, TrainRuns.config("train.max_steps=5"), off, 1, null, Duration.ofSeconds(60));
+        var plain = TrainRuns.weightsAt(off, 5);
+        assertThat(w2.keySet()).containsExactlyElementsOf(w1.keySet());
+        for (String k : w1.keySet()) {
+            assertThat(w2.get(k).data()).as("%s bit-identical for N=2 and N=1", k).isEqualTo(w1.get(k).data());
+        }
+        assertThat(w1.get("decoder.conv_out.weight").data()).as("the options change the training")
+                .isNotEqualTo(plain.get("decoder.conv_out.weight").data());
+    }
+
+    @Test
     void twoRanksEqualOneRankWithTheSameGlobalBatch() throws Exception {
         // 5 steps, global batch 8: N=2 ranks of 4 images vs N=1 rank of 8
         Path one = tmp.resolve("n1");
