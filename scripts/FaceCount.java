@@ -32,7 +32,7 @@ public class FaceCount {
             File f = new File(arg);
             File[] files = f.isDirectory() ? f.listFiles((d, n) -> n.endsWith(".png") && !n.startsWith(".")) : new File[] {f};
             Arrays.sort(files);
-            int disc = 0, eyes = 0, face = 0, flag = 0, banded = 0;
+            int disc = 0, eyes = 0, face = 0, dotFace = 0, flag = 0, banded = 0;
             for (File x : files) {
                 BufferedImage img = ImageIO.read(x);
                 if (img == null) {
@@ -41,21 +41,26 @@ public class FaceCount {
                 int v = judge(img);
                 disc += v >= 1 ? 1 : 0;
                 eyes += v >= 2 ? 1 : 0;
-                face += v == 3 ? 1 : 0;
+                face += v >= 3 ? 1 : 0;
+                dotFace += v == 4 ? 1 : 0;
                 int fl = flag(img);
                 flag += fl >= 1 ? 1 : 0;
                 banded += fl == 2 ? 1 : 0;
                 if (list) {
-                    System.out.printf("  %s %s %s%n", x.getName(), new String[] {"-", "disc", "disc+eyes", "face"}[v],
+                    System.out.printf("  %s %s %s%n", x.getName(), new String[] {"-", "disc", "disc+eyes", "face", "face (two eyes)"}[v],
                             new String[] {"-", "rect", "banded-rect"}[fl]);
                 }
             }
-            System.out.printf("%-52s images %3d  discs %3d  discs+eyes %3d  faces %3d  rects %3d  banded %3d%n", arg,
-                    files.length, disc, eyes, face, flag, banded);
+            System.out.printf("%-52s images %3d  discs %3d  discs+eyes %3d  faces %3d  rects %3d  banded %3d  two-eye faces %3d%n",
+                    arg, files.length, disc, eyes, face, flag, banded, dotFace);
         }
     }
 
-    /** @return 0 no disc, 1 disc, 2 disc with eyes (no mouth), 3 face (disc, eyes, mouth) */
+    /**
+     * @return 0 no disc, 1 disc, 2 disc with eyes (no mouth), 3 face (disc, eyes, mouth) whose eyes include one dark band
+     *     across both sides, 4 face whose eyes are two separate regions (the stricter count: a horizontal bar alone is not
+     *     two eyes)
+     */
     static int judge(BufferedImage src) {
         int n = 64;
         BufferedImage im = new BufferedImage(n, n, BufferedImage.TYPE_INT_RGB);
@@ -99,7 +104,7 @@ public class FaceCount {
             }
         }
         List<double[]> eyes = new ArrayList<>(); // {centroid x, centroid y, size}
-        boolean pair = false;
+        boolean pair = false, dots = false;
         for (int[] r : regions(inDark, n)) {
             if (r[0] < 3 || r[1] <= d[1] || r[3] >= d[3] || r[2] <= d[2] || r[4] >= d[4]) {
                 continue;
@@ -117,10 +122,11 @@ public class FaceCount {
         }
         for (double[] l : eyes) {
             for (double[] r : eyes) {
-                pair |= l[0] < cx - 0.08 * bw && r[0] > cx + 0.08 * bw && Math.abs(l[1] - r[1]) <= 0.1 * bh
+                dots |= l[0] < cx - 0.08 * bw && r[0] > cx + 0.08 * bw && Math.abs(l[1] - r[1]) <= 0.1 * bh
                         && Math.abs((cx - l[0]) - (r[0] - cx)) <= 0.12 * bw && Math.max(l[2], r[2]) <= 3 * Math.min(l[2], r[2]);
             }
         }
+        pair |= dots;
         boolean mouth = false;
         for (int[] r : regions(inMouth, n)) {
             if (r[0] < 4 || r[1] <= d[1] || r[3] >= d[3] || r[2] <= d[2] || r[4] >= d[4]) {
@@ -130,7 +136,7 @@ public class FaceCount {
             mouth |= ry >= d[2] + 0.55 * bh && Math.abs(rx - cx) <= 0.2 * bw && r[3] - r[1] + 1 >= 0.12 * bw;
         }
         boolean left = pair && darkArea <= 0.3 * d[0], right = left;
-        return !(left && right) ? 1 : mouth ? 3 : 2;
+        return !(left && right) ? 1 : !mouth ? 2 : dots ? 4 : 3;
     }
 
     /**

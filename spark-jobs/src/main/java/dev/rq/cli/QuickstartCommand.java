@@ -105,8 +105,8 @@ public final class QuickstartCommand implements Callable<Integer> {
                 sets2.add("train.max_steps=" + stage2MaxSteps);
             } else if ((autoSteps = fp32AutoStage2Steps(auto, sets2)) != null) {
                 sets2.add(autoSteps);
-                System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's 1,400 take"
-                        + " about 15 instead of 12 minutes in fp32 on 2 cores; --stage2-max-steps chooses)");
+                System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's bf16 schedule would take"
+                        + " far over 7 minutes in fp32 on 2 cores; --stage2-max-steps chooses)");
             }
             Path conf2 = resolve(stage2Conf);
             try {
@@ -154,10 +154,11 @@ public final class QuickstartCommand implements Callable<Integer> {
     static final int FP32_AUTO_STAGE2_STEPS = 800;
 
     /**
-     * The stage-2 step override when the quickstart chose fp32 by itself: the default schedule (1,400
-     * steps, sized for the 7-minute budget in bf16) would take about 15 minutes in fp32 on 2 cores (projected
-     * from the step-cost ratios, docs/quickstart.md "Session 9"), so an automatic fp32 run trains
-     * {@link #FP32_AUTO_STAGE2_STEPS} steps (about 12 minutes).
+     * The stage-2 step override when the quickstart chose fp32 by itself: the default schedule (1,850
+     * steps since session 15, 1,400 before; sized for the 7-minute budget in bf16) would take far longer in fp32
+     * on 2 cores (1,400 steps: about 15 minutes in all, projected from the step-cost ratios, docs/quickstart.md
+     * "Session 9"), so an automatic fp32 run trains {@link #FP32_AUTO_STAGE2_STEPS} steps (about 12 minutes with
+     * session 14's 1,100-step stage 1; less with today's 800).
      *
      * @param auto what {@link #autoPrecision} returned (null: the user chose the precision)
      * @param sets2 the stage-2 overrides so far
