@@ -18,7 +18,7 @@ import java.util.List;
  * initialised models with the config's {@code model.cond_drop_prob}, which must be &gt; 0) without and with
  * classifier-free guidance ({@code sampling.cfg_scale} 1 vs SCALE: one pass of B vs 2B rows), alternating call
  * by call in one JVM so that both see the same load. Prints the medians of wall and calling-thread CPU time per
- * call (with 1 intra-op thread every libtorch operator runs on the calling thread). docs/quickstart.md
+ * call (with 1 intra-op thread every libtorch operator runs on the calling thread). docs/quickstart-history.md
  * "Session 12". After `bin/rq --help`, from the repository root (~1 min at 5 rounds, load 5):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
  *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/CfgSampleCostAb.java \

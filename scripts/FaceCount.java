@@ -20,7 +20,7 @@ import javax.imageio.ImageIO;
  *   <li><b>mouth</b>: a dark or red region (&gt;= 4 pixels) centred in the lower 45 % of the box, within a quarter of the
  *       box's width of its centre line.</li>
  * </ul>
- * A <b>face</b> is a disc with eyes and a mouth. The rule was checked on the emoji training images (docs/quickstart.md
+ * A <b>face</b> is a disc with eyes and a mouth. The rule was checked on the emoji training images (docs/quickstart-history.md
  * "Session 14"): how many of the smileys class's yellow faces it finds, and how many images of other classes it calls
  * faces. Usage: {@code java scripts/FaceCount.java DIR_OR_PNG...} prints, per directory (its PNGs) or file, the counts
  * of discs, discs with eyes, and faces; -Dface.list=true prints every image's verdict.

@@ -33,7 +33,7 @@ import org.apache.hadoop.conf.Configuration;
  * and decode(z_q) is not, the greens are lost in the codebook; if neither is, in the encoder/decoder. Also the
  * mean PSNR of the codes' decodes over every image of the split (a screen; the quickstart's own figure is eval.json),
  * and the split's colour variance along the luminance, yellow–blue and green–magenta opponent axes.
- * docs/quickstart.md "Session 15". After `bin/rq --help`, from the repository root:
+ * docs/quickstart-history.md "Session 15". After `bin/rq --help`, from the repository root:
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true -Xmx3g \
  *     -cp "spark-jobs/target/classes:rq-model/target/classes:$(cat spark-jobs/target/classpath.txt)" \
  *     scripts/S1GreenProbe.java VAE_CKPT data/emoji/validation OUT.png [N=8]

@@ -29,7 +29,7 @@ import java.util.List;
  * own); keys t (temperature), k (top-k, per depth with /, 0 = none), p (top-p, per depth with /), s (cfg_scale).
  * bf16, 1 libtorch thread; -Drq.grid.zoom=2 doubles the pixels; -Drq.grid.cols=8 wraps each row's N samples
  * into rows of 8; -Drq.grid.images=DIR also writes each sample as DIR/NAME-cCLASS/sSEED-III.png (scripts/FaceCount.java
- * counts discs and faces in such folders). docs/quickstart.md "Session 13". After
+ * counts discs and faces in such folders). docs/quickstart-history.md "Session 13". After
  * `bin/rq --help`, from the repository root (~10 s per 8 samples guided at load 10):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
  *     -cp "spark-jobs/target/classes:rq-model/target/classes:$(cat spark-jobs/target/classpath.txt)" \

@@ -17,7 +17,7 @@ import org.apache.hadoop.conf.Configuration;
  * Where a stage-2 checkpoint's bits go: bits per code per depth and per class, on the first N rows of each split of a
  * token table (the held-out pass of {@code TransformerStage}: eval, hard targets, conditioned on the true class, bf16
  * unless -Drq.precision=fp32), so that training and held-out bits of the same weights can be compared (under- vs
- * over-fitting) and the classes ranked. docs/quickstart.md "Session 14". After `bin/rq --help`, from the repository
+ * over-fitting) and the classes ranked. docs/quickstart-history.md "Session 14". After `bin/rq --help`, from the repository
  * root (about 1 minute for 1,720 + 186 rows at 1 thread, load 8):
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true \
  *     -cp "spark-jobs/target/classes:rq-model/target/classes:$(cat spark-jobs/target/classpath.txt)" \

@@ -22,7 +22,7 @@ import java.util.List;
  * In-process A/B of the RQ-VAE training step between two CONFIGS (override lists), e.g. the stage-1 options of
  * session 15: two models built from the same config plus A's or B's overrides, stepped alternately in one JVM on
  * the same synthetic batch, so both see the same machine load; medians of the calling thread's CPU time per step
- * (with 1 intra-op thread every libtorch operator runs on it). docs/quickstart.md "Session 15". After `bin/rq --help`:
+ * (with 1 intra-op thread every libtorch operator runs on it). docs/quickstart-history.md "Session 15". After `bin/rq --help`:
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true -Drq.ab.batch=4 \
  *     -cp "$(cat spark-jobs/target/classpath.txt):rq-model/target/classes" scripts/VaeConfigCostAb.java \
  *     conf/rqvae/quickstart.yaml bf16 1 ROUNDS "model.hparams.green_magenta_loss_weight=0;model.hparams.restart_threshold=1" -

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/quickstart-anatomy.sh OUT [STEPS1 [STEPS2]]: where the quickstart's time goes (docs/quickstart.md "Session 11"):
+# scripts/quickstart-anatomy.sh OUT [STEPS1 [STEPS2]]: where the quickstart's time goes (docs/quickstart-history.md "Session 11"):
 # runs `bin/rq quickstart --out OUT --max-steps STEPS1 --stage2-max-steps STEPS2` (default 60 / 60) with every step
 # logged, samples every thread's CPU time of the JVM from /proc every 0.5 s, then prints
 #  - per training stage, rank 0's shares of the wall time between consecutive logged steps (after step 10):

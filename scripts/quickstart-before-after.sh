@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/quickstart-before-after.sh BEFORE AFTER [ROUNDS [quickstart options...]]: the quickstart's wall time at two
-# revisions of this repository (issue #15 item 2, docs/quickstart.md "Session 11"), each from a fresh clone including
+# revisions of this repository (issue #15 item 2, docs/quickstart-history.md "Session 11"), each from a fresh clone including
 # bin/rq's build, alternating BEFORE, AFTER for ROUNDS rounds (default 1). Options after ROUNDS go to both runs
 # (default: --max-steps 300 --stage2-max-steps 300, about 2.5 minutes a run idle). Prints per run the total, each
 # stage's seconds and the first logged losses of both trainings (they must be equal where the change is not

@@ -4,7 +4,7 @@
 # quickstart's own tokenize + decode stages: prints the validation PSNR (mean over the 186 images), the
 # usage perplexity per depth and the median training step time. PSNR per fixed number of steps does not
 # depend on the machine's load; the step time does (compare variants only within one run, interleaved).
-# Example (docs/quickstart.md, "Choosing the config"):
+# Example (docs/quickstart-history.md, "What limits the PSNR: measured per fixed number of steps (session 4)"):
 #   scripts/quickstart-variants.sh runs/qs-variants 300 d4 --set "model.hparams.code_shape=[8,8,4]"
 #   scripts/quickstart-variants.sh runs/qs-variants 300 d8
 set -euo pipefail

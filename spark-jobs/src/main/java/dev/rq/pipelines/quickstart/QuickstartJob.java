@@ -81,7 +81,7 @@ public final class QuickstartJob {
     static final String HELD_OUT = "heldout.jsonl";
     /**
      * Images per model call when tokenizing: 8, not 64 — a batch of 64 64x64 images at 16x16 latents holds
-     * activations far beyond the CPU caches; batch 8 encoded 2.7x faster (docs/quickstart.md, session 6).
+     * activations far beyond the CPU caches; batch 8 encoded 2.7x faster (docs/quickstart-history.md, session 6).
      */
     static final int TOKENIZE_BATCH = 8;
 
