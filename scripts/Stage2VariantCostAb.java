@@ -23,7 +23,10 @@ import java.util.List;
  * all in one JVM at 1 libtorch thread, stepping in turn (rotating order each round) so that every
  * variant sees the same load; prints the medians of wall and calling-thread CPU time per step and
  * each variant's CPU cost relative to the first. A variant's {@code batch=N} (not a config key) sets its
- * micro-batch instead of BATCH (e.g. {@code batch=8} against {@code -}: per-row cost at a larger batch). With 1 intra-op thread every operator runs on the
+ * micro-batch instead of BATCH (e.g. {@code batch=8} against {@code -}: per-row cost at a larger batch); its {@code micro=G}
+ * (not a config key either) computes the step's rows in micro-batches of G rows, as {@code train.micro_batch_size} G
+ * does in {@code rq train-transformer} (e.g. {@code micro=1} against {@code -}: the quickstart's 4 rows per rank in 4
+ * passes of 1 instead of 1 of 4). With 1 intra-op thread every operator runs on the
  * calling thread, so the thread CPU time is the step's work even on a loaded machine.
  *
  * After `bin/rq --help`, from the repository root:
@@ -47,7 +50,9 @@ public class Stage2VariantCostAb {
                 List<String> ov = new ArrayList<>(names.get(v).equals("-") ? List.of() : List.of(names.get(v).split(",")));
                 int batch = ov.stream().filter(o -> o.startsWith("batch=")).mapToInt(o -> Integer.parseInt(o.substring(6)))
                         .findFirst().orElse(batch0);
-                ov.removeIf(o -> o.startsWith("batch="));
+                int micro = ov.stream().filter(o -> o.startsWith("micro=")).mapToInt(o -> Integer.parseInt(o.substring(6)))
+                        .findFirst().orElse(batch);
+                ov.removeIf(o -> o.startsWith("batch=") || o.startsWith("micro="));
                 TransformerRunConfig tc = TransformerRunConfig.load(conf, ov);
                 var mc = tc.model();
                 RqVae vae = RqVae.create(Configs.loadRqVae(conf.resolveSibling(tc.vae().config()), List.of()).model(), m, 0);
@@ -66,7 +71,13 @@ public class Stage2VariantCostAb {
                 TransformerRunConfig c = new TransformerRunConfig(mc, tc.vae(), tc.train().withPrecision(p), tc.loss(),
                         tc.sampling(), tc.data());
                 TransformerTrainer trainer = new TransformerTrainer(model, vae, c, Collective.local());
-                steps[v] = () -> trainer.step(List.of(TransformerTrainer.MicroBatch.ofCodes(x, labels)));
+                List<TransformerTrainer.MicroBatch> micros = new ArrayList<>();
+                int lc = mc.condLength();
+                for (int s = 0; s < batch; s += micro) {
+                    micros.add(TransformerTrainer.MicroBatch.ofCodes(x.get(s + ":" + (s + micro)),
+                            Arrays.copyOfRange(labels, s * lc, (s + micro) * lc)));
+                }
+                steps[v] = () -> trainer.step(micros);
                 close.add(model);
                 close.add(vae);
             }

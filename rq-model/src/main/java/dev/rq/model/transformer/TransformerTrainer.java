@@ -39,12 +39,16 @@ import java.util.Map;
  * loss.stochastic_codes}, soft-target cross-entropy) or of codes (e.g. from a token table; hard
  * targets unless soft targets are given).
  *
- * <p><b>Exactness</b>: with global batch B, N ranks and M micro-batches per step, every rank gets
- * b = B/(N·M) samples per micro-batch. The sample at position i of micro-batch m on rank r has
- * global index {@code m·N·b + r·b + i}; its dropout masks and stochastic codes come from
- * generators keyed by (seed, step, global index), so a step's randomness does not depend on N or
- * M, and the all-reduced update equals that of one rank with the whole batch up to float
- * summation order. The all-reduce is deterministic, so all ranks apply bit-identical updates.
+ * <p><b>Exactness</b>: the global batch B is M accumulation steps of B/M samples, each cut into
+ * micro-batches of b samples (the unit of computation: {@code train.micro_batch_size} in the Spark
+ * stage); rank r of N takes the r-th contiguous share of L micro-batches of every accumulation step
+ * (as {@link dev.rq.model.train.VaeTrainer}). The sample at position i of micro-batch j of rank r in
+ * accumulation step a has global index {@code ((a·N + r)·L + j)·b + i}; its dropout masks, stochastic
+ * codes and class dropout come from generators keyed by (seed, step, global index), so a
+ * micro-batch's forward and backward are the same computation for every N, and the loop adds the
+ * micro-batch gradients and loss statistics in an N-independent order ({@link
+ * dev.rq.model.train.StepLoop}): N ranks give one rank's bits where the tree order is exact ({@link
+ * TrainConfig#treeAllReduce}). The all-reduce is deterministic, so all ranks apply bit-identical updates.
  *
  * <p><b>Classifier-free guidance</b> ({@code model.cond_drop_prob} p &gt; 0, not in the official
  * recipe): a sample's class is replaced by the model's null class when the first uniform of its
@@ -136,44 +140,36 @@ public final class TransformerTrainer {
     /**
      * One optimizer step over this rank's micro-batches.
      *
-     * @param microBatches M micro-batches of b = B/(N·M) samples each, in micro-step order
+     * @param microBatches M·L micro-batches of b samples each: L per accumulation step (this rank's
+     *     contiguous share of the step's micro-batches), accumulation steps in order
      */
     public TransformerStepMetrics step(List<MicroBatch> microBatches) {
-        int mCount = microBatches.size();
-        if (mCount != config.gradAccumSteps()) {
-            throw new IllegalArgumentException("expected " + config.gradAccumSteps() + " micro-batches, got " + mCount);
+        int mCount = config.gradAccumSteps();
+        if (microBatches.isEmpty() || microBatches.size() % mCount != 0) {
+            throw new IllegalArgumentException("expected L micro-batches for each of the " + mCount
+                    + " accumulation steps, got " + microBatches.size());
+        }
+        int slots = microBatches.size() / mCount;
+        int b = microBatches.get(0).size();
+        for (MicroBatch mb : microBatches) {
+            if (mb.size() != b) {
+                throw new IllegalArgumentException("micro-batches of " + b + " and " + mb.size()
+                        + " samples: all micro-batches of a step must have the same size");
+            }
         }
         int depth = model.config().depth();
         long stepNo = step() + 1;
         int n = collective.worldSize();
-        int localImages = 0;
-        for (MicroBatch mb : microBatches) {
-            localImages += mb.size();
-        }
-        // one slot: the micro-batches' gradients accumulate in .grad; stats = loss, nll per depth
-        StepLoop.Plan plan = new StepLoop.Plan(mCount, 1, 1 + depth, mCount * n, true);
-        StepLoop.Result r = loop.step(plan, (mi, micro) -> {
-            MicroBatch mb = microBatches.get(mi);
-            int b = mb.size();
-            long first = (long) mi * n * b + (long) collective.rank() * b;
-            Inputs in = micro.noGrad(() -> inputs(mb, stepNo, first));
-            Dropout drop = dropout ? Dropout.forSamples(config.seed(), first, b, DROPOUT_STREAM, stepNo) : null;
-            RqTransformer.Output out = model.forward(vae, in.codes, in.cond, drop);
-            // hard targets: one log-softmax serves the loss and the per-depth NLL statistics
-            NDArray tokenNll = in.soft != null ? null : Losses.nll(out.logits(), in.codes); // [b, H, W, Dd]
-            NDArray loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft) : tokenNll.mean();
-            if (out.condLogits() != null) {
-                NDArray next = in.cond.get(new NDIndex().addAllDim().addSliceDim(1, in.cond.getShape().get(1)));
-                loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
-                        lossConfig.txtWeight());
+        int rank = collective.rank();
+        int localImages = microBatches.size() * b;
+        // L slots; each micro-batch's gradients accumulate per slot; stats = loss, nll per depth
+        StepLoop.Plan plan = new StepLoop.Plan(mCount, slots, 1 + depth, mCount * slots * n, true);
+        StepLoop.Result r = loop.step(plan, (a, micro) -> {
+            for (int j = 0; j < slots; j++) {
+                MicroBatch mb = microBatches.get(a * slots + j);
+                long first = (((long) a * n + rank) * slots + j) * b;
+                micro.collect(j, microStep(micro, mb, stepNo, first));
             }
-            micro.backward(loss);
-            float[] stats = new float[1 + depth];
-            stats[0] = loss.getFloat();
-            float[] nll = micro.noGrad(() -> (tokenNll != null ? tokenNll : Losses.nll(out.logits(), in.codes))
-                    .reshape(-1, depth).mean(new int[] {0}).toFloatArray());
-            System.arraycopy(nll, 0, stats, 1, depth);
-            micro.collect(0, stats);
         });
         double[] nll = new double[depth];
         for (int d = 0; d < depth; d++) {
@@ -181,6 +177,34 @@ public final class TransformerTrainer {
         }
         return new TransformerStepMetrics(step(), r.lrs()[0], r.stats()[0], nll, r.gradNorms()[0], localImages * n,
                 r.seconds(), r.timings());
+    }
+
+    /**
+     * Forward and backward of one micro-batch whose first sample has global index {@code first}.
+     *
+     * @return its statistics: loss, then the NLL per depth
+     */
+    private float[] microStep(StepLoop.Micro micro, MicroBatch mb, long stepNo, long first) {
+        int b = mb.size();
+        int depth = model.config().depth();
+        Inputs in = micro.noGrad(() -> inputs(mb, stepNo, first));
+        Dropout drop = dropout ? Dropout.forSamples(config.seed(), first, b, DROPOUT_STREAM, stepNo) : null;
+        RqTransformer.Output out = model.forward(vae, in.codes, in.cond, drop);
+        // hard targets: one log-softmax serves the loss and the per-depth NLL statistics
+        NDArray tokenNll = in.soft != null ? null : Losses.nll(out.logits(), in.codes); // [b, H, W, Dd]
+        NDArray loss = in.soft != null ? Losses.softCrossEntropy(out.logits(), in.soft) : tokenNll.mean();
+        if (out.condLogits() != null) {
+            NDArray next = in.cond.get(new NDIndex().addAllDim().addSliceDim(1, in.cond.getShape().get(1)));
+            loss = weighted(loss, lossConfig.imgWeight(), Losses.crossEntropy(out.condLogits(), next),
+                    lossConfig.txtWeight());
+        }
+        micro.backward(loss);
+        float[] stats = new float[1 + depth];
+        stats[0] = loss.getFloat();
+        float[] nll = micro.noGrad(() -> (tokenNll != null ? tokenNll : Losses.nll(out.logits(), in.codes))
+                .reshape(-1, depth).mean(new int[] {0}).toFloatArray());
+        System.arraycopy(nll, 0, stats, 1, depth);
+        return stats;
     }
 
     private static NDArray weighted(NDArray a, double wa, NDArray b, double wb) {

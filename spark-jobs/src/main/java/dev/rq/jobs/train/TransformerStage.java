@@ -49,7 +49,9 @@ import org.apache.hadoop.conf.Configuration;
  * targets. Samples are the table's rows in the same seeded, N-independent order as stage 1 ({@code
  * data.partitions}, {@code data.shuffle_window}), streamed block by block ({@link
  * TokenBatchLoader}): heap per rank is bounded by {@code data.cache_mb}, not by the table. Each
- * optimizer step consumes {@code grad_accum_steps} global batches and this rank reads its slice.
+ * optimizer step consumes {@code grad_accum_steps} global batches; this rank reads its slice of
+ * each and cuts it into micro-batches of {@code train.micro_batch_size} rows, the unit of
+ * computation whatever N ({@link TransformerTrainer}: N ranks give one rank's bits).
  *
  * <p>Targets: hard codes ({@code loss.type: cross_entropy}) need only the codes; soft targets
  * ({@code soft_target_cross_entropy}, the paper's default, optionally with stochastic input codes)
@@ -226,30 +228,33 @@ public final class TransformerStage implements TrainingStage {
 
         @Override
         public ObjectNode trainStep() {
-            int micro = config.train().gradAccumSteps();
+            int accumulation = config.train().gradAccumSteps();
+            int g = config.train().microBatchSize();
             try (NDManager stepManager = manager.newSubManager()) {
-                List<TransformerTrainer.MicroBatch> batches = new ArrayList<>(micro);
-                for (int m = 0; m < micro; m++) {
-                    batches.add(microBatch(stepManager, loader.next()));
+                List<TransformerTrainer.MicroBatch> batches = new ArrayList<>();
+                for (int a = 0; a < accumulation; a++) {
+                    TokenBatch t = loader.next(); // this rank's share: L micro-batches of g rows (check())
+                    for (int from = 0; from < t.size(); from += g) {
+                        batches.add(microBatch(stepManager, t, from, g));
+                    }
                 }
                 cursor = loader.cursor();
                 return metrics(trainer.step(batches));
             }
         }
 
-        /** Codes [b, H, W, D] (and soft targets) of this rank's rows of one global batch. */
-        private TransformerTrainer.MicroBatch microBatch(NDManager m, TokenBatch t) {
+        /** Codes [n, H, W, D] (and soft targets) of rows [from, from + n) of this rank's share {@code t}. */
+        private TransformerTrainer.MicroBatch microBatch(NDManager m, TokenBatch t, int from, int n) {
             int[] shape = manifest.codeShape().stream().mapToInt(Integer::intValue).toArray();
             int per = t.codesPerRow();
-            int n = t.size();
             long[] labels = new long[n];
             for (int i = 0; i < n; i++) {
-                labels[i] = Math.max(0, t.labels()[i]);
+                labels[i] = Math.max(0, t.labels()[from + i]);
             }
             if (!config.loss().soft()) {
                 long[] codes = new long[n * per];
                 for (int i = 0; i < codes.length; i++) {
-                    codes[i] = t.codes()[i];
+                    codes[i] = t.codes()[from * per + i];
                 }
                 NDArray c = Tensors.of(m, codes).reshape(n, shape[0], shape[1], shape[2]);
                 return TransformerTrainer.MicroBatch.ofCodes(c, labels);
@@ -258,7 +263,8 @@ public final class TransformerStage implements TrainingStage {
             int c = vae.config().hparams().embedDim();
             NDList codes = new NDList();
             NDList soft = new NDList();
-            for (int i = 0; i < n; i++) {
+            for (int k = 0; k < n; k++) {
+                int i = from + k;
                 long row = t.indices()[i];
                 byte[] half = java.util.Arrays.copyOfRange(t.latents(), i * t.latentBytes(), (i + 1) * t.latentBytes());
                 NDArray ze = Tensors.of(m, halfToFloat(half), new Shape(1, shape[0], shape[1], c));

@@ -67,6 +67,18 @@ public final class TokenFixtures {
         return dir;
     }
 
+    /** @return the codebook SHA-256 of an RQ-VAE checkpoint (what a token table written by it records) */
+    public static String codebookSha256(Path checkpoint) throws Exception {
+        Engines.pytorch(1);
+        try (NDManager m = Engines.newManager()) {
+            VaeCheckpoint.Loaded l = VaeCheckpoint.load(new LocalDir(checkpoint), m);
+            try (RqVae vae = l.vae()) {
+                return dev.rq.model.checkpoint.ModelHashes.codebookSha256(l.checkpoint().model(),
+                        vae.config().hparams());
+            }
+        }
+    }
+
     /** One image view's model input and identity. */
     public record View(String id, long label, int variant, float[] x) {}
 

@@ -2,14 +2,9 @@ package dev.rq.jobs.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rq.jobs.tokenize.TokenFixtures;
-import dev.rq.model.checkpoint.LocalDir;
-import dev.rq.model.checkpoint.ModelHashes;
-import dev.rq.model.engine.Engines;
-import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.TestTokenTables;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,13 +34,7 @@ class StreamingTokensTest {
     @BeforeAll
     static void write() throws Exception {
         vae = TokenFixtures.tinyCheckpoint(tmp.resolve("vae"), 5);
-        String sha;
-        Engines.pytorch(1);
-        try (NDManager m = Engines.newManager()) {
-            VaeCheckpoint.Loaded l = VaeCheckpoint.load(new LocalDir(vae), m);
-            sha = ModelHashes.codebookSha256(l.checkpoint().model(), l.vae().config().hparams());
-            l.vae().close();
-        }
+        String sha = TokenFixtures.codebookSha256(vae);
         table = tmp.resolve("tokens");
         long t0 = System.nanoTime();
         TestTokenTables.write(table, "train", ROWS, new int[] {8, 8, 4}, 32, new int[] {8, 8, 16}, sha, 512L << 10, 6,

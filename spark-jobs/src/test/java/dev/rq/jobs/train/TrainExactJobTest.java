@@ -72,7 +72,13 @@ class TrainExactJobTest {
     }
 
     static boolean sameCheckpoints(Path a, Path b) throws IOException {
-        for (String step : List.of("step-00000002", "step-00000004")) {
+        return sameCheckpoints(a, b, 2, STEPS);
+    }
+
+    /** @return whether the model and optimizer files of the checkpoints of {@code steps} are equal byte for byte */
+    static boolean sameCheckpoints(Path a, Path b, long... steps) throws IOException {
+        for (long s : steps) {
+            String step = RunDirectory.name(s);
             for (String file : List.of("model.safetensors", "optimizer.safetensors")) {
                 byte[] x = Files.readAllBytes(a.resolve("checkpoints").resolve(step).resolve(file));
                 byte[] y = Files.readAllBytes(b.resolve("checkpoints").resolve(step).resolve(file));
@@ -85,8 +91,12 @@ class TrainExactJobTest {
     }
 
     static void assertSameCheckpoints(Path got, Path want, String what) throws IOException {
-        assertThat(sameCheckpoints(got, want)).as("%s: model and optimizer of both checkpoints byte for byte", what)
-                .isTrue();
+        assertSameCheckpoints(got, want, what, 2, STEPS);
+    }
+
+    static void assertSameCheckpoints(Path got, Path want, String what, long... steps) throws IOException {
+        assertThat(sameCheckpoints(got, want, steps)).as("%s: model and optimizer of the checkpoints of steps %s byte"
+                + " for byte", what, Arrays.toString(steps)).isTrue();
     }
 
     @Test
