@@ -77,13 +77,11 @@ public final class QuickstartCommand implements Callable<Integer> {
         }
         List<String> sets = training.overrides();
         List<String> sets2 = training.precision.overrides(stage2Overrides); // --precision: both stages
-        String auto = autoPrecision(sets, sets2, System.getProperty("spark.master"), Precision.cpuHasBf16());
-        if (auto != null) { // neither --precision nor a train.precision override: the CPU decides
-            sets.add(auto);
-            sets2.add(auto);
-            System.out.println("precision: " + auto.substring(auto.indexOf('=') + 1) + " (auto: bf16 on a local master"
-                    + " whose CPU has bfloat16 units, fp32 elsewhere; --precision fp32|bf16 chooses)");
+        if (stage2MaxSteps != null) {
+            sets2.add("train.max_steps=" + stage2MaxSteps);
         }
+        autoSettings(sets, sets2, noStage2, System.getProperty("spark.master"), Precision.cpuHasBf16())
+                .forEach(System.out::println);
         String dataRoot = data.contains(":") ? data : resolve(Path.of(data)).toString();
         Path confFile = resolve(conf);
         RqVaeRunConfig config;
@@ -100,14 +98,6 @@ public final class QuickstartCommand implements Callable<Integer> {
                 .toList()));
         QuickstartJob.Stage2 stage2 = null;
         if (!noStage2) {
-            String autoSteps;
-            if (stage2MaxSteps != null) {
-                sets2.add("train.max_steps=" + stage2MaxSteps);
-            } else if ((autoSteps = fp32AutoStage2Steps(auto, sets2)) != null) {
-                sets2.add(autoSteps);
-                System.out.println("stage 2: " + FP32_AUTO_STAGE2_STEPS + " steps (auto: the default's bf16 schedule would take"
-                        + " far over 7 minutes in fp32 on 2 cores; --stage2-max-steps chooses)");
-            }
             Path conf2 = resolve(stage2Conf);
             try {
                 TransformerRunConfig c2 = TransformerRunConfig.load(conf2, sets2); // fails before Spark starts
@@ -134,9 +124,45 @@ public final class QuickstartCommand implements Callable<Integer> {
     }
 
     /**
+     * What the quickstart decides by itself when the user did not: the precision ({@link #autoPrecision}) and, when
+     * that fell back to fp32, each stage's fp32 schedule ({@link #fp32AutoSteps}). Adds the overrides to
+     * {@code sets} (stage 1) and {@code sets2} (stage 2).
+     *
+     * @return the lines to print, one per decision
+     */
+    static List<String> autoSettings(List<String> sets, List<String> sets2, boolean noStage2, String master,
+            boolean cpuHasBf16) {
+        String auto = autoPrecision(sets, sets2, master, cpuHasBf16);
+        if (auto == null) { // --precision or a train.precision override chose
+            return List.of();
+        }
+        sets.add(auto);
+        sets2.add(auto);
+        List<String> lines = new ArrayList<>(List.of("precision: " + auto.substring(auto.indexOf('=') + 1)
+                + " (auto: bf16 on a local master whose CPU has bfloat16 units, fp32 elsewhere; --precision fp32|bf16"
+                + " chooses)"));
+        String steps1 = fp32AutoSteps(auto, sets, FP32_AUTO_STAGE1_STEPS);
+        String steps2 = noStage2 ? null : fp32AutoSteps(auto, sets2, FP32_AUTO_STAGE2_STEPS);
+        if (steps1 != null) {
+            sets.add(steps1);
+        }
+        if (steps2 != null) {
+            sets2.add(steps2);
+        }
+        if (steps1 != null || steps2 != null) {
+            lines.add("fp32 schedule (auto, to stay near 7 minutes on 2 cores):"
+                    + (steps1 == null ? "" : " stage 1 " + FP32_AUTO_STAGE1_STEPS + " steps")
+                    + (steps2 == null ? "" : " stage 2 " + FP32_AUTO_STAGE2_STEPS + " steps")
+                    + "; its samples are weaker than bf16's (docs/quickstart.md \"Without bfloat16 units\";"
+                    + " --max-steps and --stage2-max-steps choose)");
+        }
+        return lines;
+    }
+
+    /**
      * The quickstart's precision when none is asked for: {@code train.precision=bf16} for both stages on a
      * local master (none set, or {@code local[...]}) whose CPU has bfloat16 units (the quickstart's training
-     * steps cost about 2.1x (stage 1) and 2.3x (stage 2) less there, docs/quickstart.md), {@code fp32} elsewhere
+     * steps cost about 2.1x (stage 1) and 2.3x (stage 2) less there, docs/quickstart-history.md "Session 8"), {@code fp32} elsewhere
      * (a cluster's executors may lack them).
      *
      * @return the override to add to both stages, or null when {@code --precision} or a
@@ -150,25 +176,30 @@ public final class QuickstartCommand implements Callable<Integer> {
         return "train.precision=" + (local && cpuHasBf16 ? Precision.BF16 : Precision.FP32).id();
     }
 
-    /** Stage-2 steps when the automatic precision fell back to fp32 (the pre-bf16 default's 800). */
-    static final int FP32_AUTO_STAGE2_STEPS = 800;
+    /** Stage-1 steps when the automatic precision fell back to fp32 (the bf16 default: 800; "Without bfloat16 units"). */
+    static final int FP32_AUTO_STAGE1_STEPS = 1_000;
+
+    /** Stage-2 steps when the automatic precision fell back to fp32 (the bf16 default: 1,850). */
+    static final int FP32_AUTO_STAGE2_STEPS = 900;
 
     /**
-     * The stage-2 step override when the quickstart chose fp32 by itself: the default schedule (1,850
-     * steps since session 15, 1,400 before; sized for the 7-minute budget in bf16) would take far longer in fp32
-     * on 2 cores (1,400 steps: about 15 minutes in all, projected from the step-cost ratios, docs/quickstart.md
-     * "Session 9"), so an automatic fp32 run trains {@link #FP32_AUTO_STAGE2_STEPS} steps (about 12 minutes with
-     * session 14's 1,100-step stage 1; less with today's 800).
+     * A stage's step override when the quickstart chose fp32 by itself. The defaults are sized for the 7-minute
+     * budget in bf16; in fp32 on 2 cores (measured idle, session 16, docs/quickstart.md "Without bfloat16 units")
+     * a stage-1 step costs about 1.2x and a stage-2 step about 1.6x its bf16 cost, and 800 stage-1 steps end below
+     * 23 dB (22.75). So an automatic fp32 run trains {@link #FP32_AUTO_STAGE1_STEPS} stage-1 steps (23.67 dB) and
+     * the {@link #FP32_AUTO_STAGE2_STEPS} stage-2 steps that the rest of the budget buys.
      *
      * @param auto what {@link #autoPrecision} returned (null: the user chose the precision)
-     * @param sets2 the stage-2 overrides so far
-     * @return {@code train.max_steps=800}, or null when the precision was chosen, is bf16, or a
-     *         {@code train.max_steps} override of stage 2 exists
+     * @param sets the stage's overrides so far
+     * @param steps the stage's fp32 steps
+     * @return {@code train.max_steps=<steps>}, or null when the precision was chosen, is bf16, or the stage has a
+     *         {@code train.max_steps} override ({@code --max-steps}, {@code --stage2-max-steps}, {@code --set},
+     *         {@code --stage2-set})
      */
-    static String fp32AutoStage2Steps(String auto, List<String> sets2) {
+    static String fp32AutoSteps(String auto, List<String> sets, int steps) {
         boolean autoFp32 = auto != null && auto.endsWith("=" + Precision.FP32.id());
-        boolean stepsChosen = sets2.stream().anyMatch(s -> s.startsWith("train.max_steps="));
-        return autoFp32 && !stepsChosen ? "train.max_steps=" + FP32_AUTO_STAGE2_STEPS : null;
+        boolean stepsChosen = sets.stream().anyMatch(s -> s.startsWith("train.max_steps="));
+        return autoFp32 && !stepsChosen ? "train.max_steps=" + steps : null;
     }
 
     /** A relative path that does not exist here is looked up below the rq home ({@code -Drq.home}, set by bin/rq). */

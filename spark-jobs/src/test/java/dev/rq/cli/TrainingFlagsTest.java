@@ -82,12 +82,37 @@ class TrainingFlagsTest {
     }
 
     @Test
-    void anAutomaticFp32QuickstartTrainsTheShorterStage2Schedule() {
+    void anAutomaticFp32QuickstartTrainsItsOwnScheduleUnlessStepsWereChosen() {
         List<String> none = List.of();
-        assertThat(QuickstartCommand.fp32AutoStage2Steps("train.precision=fp32", none)).isEqualTo("train.max_steps=800");
-        assertThat(QuickstartCommand.fp32AutoStage2Steps("train.precision=bf16", none)).as("bf16: the default").isNull();
-        assertThat(QuickstartCommand.fp32AutoStage2Steps(null, none)).as("the user chose fp32").isNull();
-        assertThat(QuickstartCommand.fp32AutoStage2Steps("train.precision=fp32", List.of("train.max_steps=50")))
-                .as("--stage2-set train.max_steps chose").isNull();
+        assertThat(QuickstartCommand.fp32AutoSteps("train.precision=fp32", none, QuickstartCommand.FP32_AUTO_STAGE1_STEPS))
+                .isEqualTo("train.max_steps=1000");
+        assertThat(QuickstartCommand.fp32AutoSteps("train.precision=fp32", none, QuickstartCommand.FP32_AUTO_STAGE2_STEPS))
+                .isEqualTo("train.max_steps=900");
+        assertThat(QuickstartCommand.fp32AutoSteps("train.precision=bf16", none, 950)).as("bf16: the default").isNull();
+        assertThat(QuickstartCommand.fp32AutoSteps(null, none, 950)).as("the user chose fp32").isNull();
+        assertThat(QuickstartCommand.fp32AutoSteps("train.precision=fp32", List.of("train.max_steps=50"), 950))
+                .as("--max-steps, --stage2-max-steps or a train.max_steps override chose").isNull();
+    }
+
+    @Test
+    void withoutBfloat16UnitsTheQuickstartPicksFp32AndItsScheduleForBothStagesAndSaysSo() {
+        java.util.ArrayList<String> s1 = new java.util.ArrayList<>(), s2 = new java.util.ArrayList<>();
+        List<String> lines = QuickstartCommand.autoSettings(s1, s2, false, null, false);
+        assertThat(s1).containsExactly("train.precision=fp32", "train.max_steps=1000");
+        assertThat(s2).containsExactly("train.precision=fp32", "train.max_steps=900");
+        assertThat(lines).hasSize(2);
+        assertThat(lines.get(1)).contains("stage 1 1000 steps", "stage 2 900 steps", "--stage2-max-steps");
+
+        s1 = new java.util.ArrayList<>(List.of("train.max_steps=300"));
+        s2 = new java.util.ArrayList<>();
+        QuickstartCommand.autoSettings(s1, s2, true, "local[2]", false);
+        assertThat(s1).as("--max-steps kept; --no-stage2").containsExactly("train.max_steps=300", "train.precision=fp32");
+        assertThat(s2).containsExactly("train.precision=fp32");
+
+        s1 = new java.util.ArrayList<>();
+        s2 = new java.util.ArrayList<>();
+        assertThat(QuickstartCommand.autoSettings(s1, s2, false, null, true)).hasSize(1);
+        assertThat(s1).as("bf16 units: the configs' own schedule").containsExactly("train.precision=bf16");
+        assertThat(s2).containsExactly("train.precision=bf16");
     }
 }
