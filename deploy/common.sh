@@ -13,7 +13,7 @@
 #   RQ_RING_PORTS      TCP ports the ranks listen on, e.g. 40000-40015 (spark.rq.ring.ports; default: any)
 #   RQ_PROGRESS_PORTS  TCP ports of the driver's progress endpoint, e.g. 40100-40103 (default: any)
 #   RQ_MALLOC_TUNABLES glibc malloc settings for the driver and executors (GLIBC_TUNABLES; default: the project's,
-#                      SparkSessions.MALLOC_TUNABLES, docs/performance.md "Session 9"; empty: none)
+#                      SparkSessions.MALLOC_TUNABLES, docs/performance-history.md "Session 9"; empty: none)
 #   RQ_DRY_RUN=1       print the command instead of running it
 #
 # Sets: RQ_SUBMIT (array: spark-submit + the settings every cluster manager needs) and RQ_ARGS (the

@@ -31,7 +31,7 @@ import java.util.List;
  * 16): per block of calls, the medians of the wall time and of the calling thread's CPU time, and
  * the JIT compiler threads' and GC threads' CPU per call ({@link JvmThreads}), plus the JVM's
  * uptime at the block's end (to match {@code -XX:+PrintCompilation} / JFR timestamps). Run it with
- * different JVM options to compare how fast compilation settles (docs/performance.md, "Session 10").
+ * different JVM options to compare how fast compilation settles (docs/performance-history.md, "Session 10").
  *
  * After `bin/rq --help`, from the repository root:
  *   java --add-opens=java.base/java.nio=ALL-UNNAMED -Dai.djl.offline=true [JVM OPTIONS] \

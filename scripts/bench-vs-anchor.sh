@@ -22,7 +22,8 @@
 #   --official-git D  a clone of github.com/kakaobrain/rq-vae-transformer: builds the reference
 #                     environment first when it is missing (shared/anchor/setup.sh)
 #   --rq-max-warmup S rq bench's --max-warmup-seconds (default: rq bench's, 60): the longest warm-up of each
-#                     headline measure until the JVM's JIT compiler has settled (docs/performance.md "Session 10")
+#                     headline measure until the JVM's JIT compiler has settled
+#                     (docs/performance-history.md "Session 10")
 #   --quick           a smoke run (rq: --min-seconds 2 --iters 2 --max-warmup-seconds 0): proves the script works, not a figure
 #   --no-roofline     skip scripts/roofline_bench64.py (FLOP per image and the 2048² matmul peak, run
 #                     once before the rounds; adds GFLOP/s and the fraction of that peak to the table)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/tf-step-scaling.sh: the RQ-Transformer train step (bench64, batch 16) of ours and of the official
 # code at 1 and at 2 intra-op threads, interleaved, medians: is the fp32 gap in the work per step (1 thread)
-# or in how the step scales to the second thread? (docs/performance.md, "session 6")
+# or in how the step scales to the second thread? (docs/performance-history.md, "session 6")
 #
 #   scripts/tf-step-scaling.sh [--rounds N] [--steps S] [--precision fp32|bf16] [--anchor-work DIR]
 #

@@ -12,7 +12,7 @@
 #   --ab "A B"         the two variants of ours, KEY=VALUE[,KEY=VALUE...] each (default: session 9's
 #                      switches off, then on: the quantizer's fused distances and codes-only path,
 #                      the held bfloat16 weight casts, the in-place SiLU, min-indices for argmin;
-#                      docs/performance.md "Session 9: bf16 tokenize ...")
+#                      docs/performance-history.md "Session 9: bf16 tokenize ...")
 # RQ_JAVA_OPTS is appended to the JVM options. GLIBC_TUNABLES defaults to bin/rq's malloc setting for both
 # processes (GLIBC_TUNABLES= turns it off), as users' `bin/rq` runs get it.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/vae-step-vs-anchor.sh: the RQ-VAE training step (bench64, batch 16) of this checkout against the
-# official step, interleaved in one session (docs/performance.md "Session 14: the RQ-VAE training step").
+# official step, interleaved in one session (docs/performance-history.md "Session 14: the RQ-VAE training step").
 #
 #   scripts/vae-step-vs-anchor.sh [--rounds N] [--threads T] [--steps S] [--switch KEY] [--out DIR]
 #

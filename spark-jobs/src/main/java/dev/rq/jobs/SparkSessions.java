@@ -49,7 +49,7 @@ public final class SparkSessions {
      * in again. libtorch's CPU allocator is plain malloc; the Java thread that runs a step allocates
      * from a per-thread arena, whose 64 MiB heaps glibc unmaps as soon as they are empty unless the
      * top pad covers a whole heap. Per-thread arenas stay (one arena for all threads was slower with
-     * two ranks in one JVM). Measured idle (docs/performance.md "Session 9"): the fp32
+     * two ranks in one JVM). Measured idle (docs/performance-history.md "Session 9"): the fp32
      * RQ-Transformer step's minor page faults 8,000–16,500 → ~130; the quickstart's 2-rank bf16
      * stage 1 1.09–1.17×. The price: freed native memory stays in the process up to each arena's
      * high-water mark.

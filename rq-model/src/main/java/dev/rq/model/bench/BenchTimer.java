@@ -14,7 +14,7 @@ import java.util.Map;
  * <p>HotSpot compiles a method with its optimising compiler (C2) after about 5,000 invocations, so a
  * method that a call runs k times is compiled around call 5,000 / k: on bench64 the JIT compiler
  * threads still took ~10 ms of CPU per tokenize call after 80 calls, on the cores the intra-op
- * threads run on (docs/performance.md, "Session 10"). A user's long job gets past that; the official
+ * threads run on (docs/performance-history.md, "Session 10"). A user's long job gets past that; the official
  * code has no JIT. So after the fixed {@code warmup} calls the warm-up goes on until the JIT
  * compiler threads' CPU time during the last half of the warm-up calls is at most
  * {@link #SETTLED_JIT_SHARE} of the calling thread's CPU time in those calls (on an idle machine about

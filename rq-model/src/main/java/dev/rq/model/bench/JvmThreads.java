@@ -14,7 +14,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * CPU time so far of the JVM's own threads that compete with libtorch's intra-op threads for cores:
  * the JIT compiler threads and the garbage collector's threads. On a machine with as many cores as
  * intra-op threads, such a thread that takes a core stalls the whole parallel region at its next
- * barrier (docs/performance.md, "Session 10: the JVM's own work during timed calls").
+ * barrier (docs/performance-history.md, "Session 10: the JVM's own work during timed calls").
  *
  * <p>On Linux, from {@code /proc/self/task/N/schedstat} (nanoseconds on the CPU; the thread's name
  * in {@code comm}: HotSpot's {@code C1/C2 CompilerThreadN}, {@code GC Thread#N}, {@code G1 ...}); elsewhere

@@ -29,7 +29,7 @@ public final class BlockKernels {
      * Whether a block of a teacher-forcing pass runs as one call ({@link #trainBlock}), from {@code
      * -Drq.kernels.fused_block} (read at each call): unset or {@code true}, blocks without residual
      * dropout in this pass (the quickstart's; eval passes); {@code always}, also blocks with dropout
-     * (their masks passed in); {@code false}, never. In-process A/Bs at 1 thread (docs/performance.md,
+     * (their masks passed in); {@code false}, never. In-process A/Bs at 1 thread (docs/performance-history.md,
      * session 11): the quickstart's step 1.011–1.028× less thread CPU with it; bench64's (dropout 0.1)
      * 0.95–1.04× (within the noise), so dropout blocks keep the DJL calls by default.
      *

@@ -107,7 +107,8 @@ public final class Kernels {
      * -Drq.kernels.fp32=false} gives float32 the explicit operators). In-process A/B of the bench64
      * RQ-VAE training step at 2 intra-op threads on the idle machine (scripts/VaeStepAb.java, NCHW,
      * 2026-12-06): 1.71–1.85× faster with them. The kill/resume mismatch that kept them off before is
-     * fixed by {@code VaeTrainer}'s warm-up pass (docs/performance.md). Read at each call, so that an
+     * fixed by {@code VaeTrainer}'s warm-up pass (docs/performance-history.md "Kernels and memory format: the
+     * fp32 kernels switch"). Read at each call, so that an
      * in-process A/B can alternate it step by step.
      */
     public static boolean fp32Kernels() {
@@ -145,7 +146,7 @@ public final class Kernels {
      * Maps with fewer pixels than this (H·W) take {@link #groupNormLines}'s NCHW route in a bfloat16
      * channels-last inference pass: libtorch 2.7.1's channels-last bfloat16 GroupNorm kernel is 4–5×
      * slower there than its NCHW kernel plus two layout copies (its other channels-last implementation,
-     * for H·W ≥ 1024, is not; docs/performance.md "Session 14").
+     * for H·W ≥ 1024, is not; docs/performance-history.md "Session 14").
      */
     static final int SMALL_GROUP_NORM_PIXELS = 1024;
 

@@ -9,7 +9,7 @@ import dev.rq.model.engine.Switches;
  * the same order (so the same values, bit for bit), where the block-by-block path makes 5–12 DJL
  * calls per block (two GroupNorm+SiLU kernels, two or three convolutions, the bfloat16 weight casts,
  * the residual add). Differentiable: under autograd every operator is recorded as in the DJL path and
- * the backward pass is libtorch's (docs/performance.md "Session 11: one call per ResNet block").
+ * the backward pass is libtorch's (docs/performance-history.md "Session 11: one native call per ResNet block").
  */
 public final class ResBlockKernels {
 

@@ -74,7 +74,7 @@ public final class Ops {
      * the next block runs, as PyTorch frees a tensor when its last reference goes, instead of holding
      * the whole pass's activations until the caller's scope ends (every operator then writes fresh,
      * page-faulting, uncached memory: about 60,000 minor page faults per bench64 tokenize call,
-     * docs/performance.md "Session 8: bf16 tokenize"). The result moves to the enclosing
+     * docs/performance-history.md "Session 8: bf16 tokenize"). The result moves to the enclosing
      * {@link NDScope}, if any. {@code -Drq.inference.free_early=false} (read at each call) keeps every
      * array, to compare. Training passes and any pass under autograd (e.g. VaeTrainer's warm-up) are
      * unchanged.

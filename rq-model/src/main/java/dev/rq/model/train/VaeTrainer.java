@@ -193,7 +193,7 @@ public final class VaeTrainer {
      * default since session 8; training then ran channels-last too) the first backward pass of a process resumed from a checkpoint
      * sometimes computed wrong gradients — on one rank, for one micro-batch, all parameters
      * upstream of one layer (scripts/fp32-kernels-resume-repro.sh with a gradient digest per
-     * micro-batch, docs/performance.md) — while uninterrupted processes never did: a first use of
+     * micro-batch, docs/performance-history.md) — while uninterrupted processes never did: a first use of
      * libtorch / oneDNN kernels in a process whose native heap is no longer fresh. The warm-up
      * takes that first use; every later pass was right. Gradients reach the first real step as
      * defined zeros in every process, fresh or resumed, so both compute the same bits.

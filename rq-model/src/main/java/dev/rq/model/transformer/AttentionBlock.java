@@ -119,7 +119,7 @@ final class AttentionBlock {
      *     threads, idle, 3 alternating runs: 21.7 vs 17.5 img/s (1.25×); 1 thread about equal; bf16 1.39×
      *     less work per step at 1 thread (session 6). The quickstart's bf16 step (body length 257, 1
      *     thread per rank): 1.175× less thread CPU explicit than flash; fp32 there 0.96× (session 11,
-     *     docs/performance.md). {@code -Drq.attention.explicit_max_len=N} sets both limits ({@code 0}:
+     *     docs/performance-history.md). {@code -Drq.attention.explicit_max_len=N} sets both limits ({@code 0}:
      *     flash everywhere, to compare; read at every call, so an in-process A/B can switch).
      */
     int explicitMaxLen() {
