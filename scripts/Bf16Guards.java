@@ -9,7 +9,7 @@ import dev.rq.model.metrics.Psnr;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.Variant;
-import dev.rq.tables.Views;
+import dev.rq.data.image.Views;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 

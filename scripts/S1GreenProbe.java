@@ -12,7 +12,7 @@ import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.report.ImageGrid;
 import dev.rq.tables.Variant;
-import dev.rq.tables.Views;
+import dev.rq.data.image.Views;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;

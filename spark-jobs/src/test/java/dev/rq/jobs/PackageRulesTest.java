@@ -128,6 +128,18 @@ class PackageRulesTest {
     }
 
     @Test
+    void theTokenTablesUseNoImageData() {
+        // dev.rq.data (the loaders stream token tables) stands above dev.rq.tables: a table never decodes images
+        List<String> violations = new ArrayList<>();
+        for (Map.Entry<Path, String> f : sources(main().resolve("tables"))) {
+            if (COMMENT.matcher(f.getValue()).replaceAll("").contains("dev.rq.data.")) {
+                violations.add(main().relativize(f.getKey()).toString());
+            }
+        }
+        assertThat(violations).isEmpty();
+    }
+
+    @Test
     void theModelLibraryUsesNeitherSparkNorTheJobs() {
         List<String> violations = new ArrayList<>();
         for (Map.Entry<Path, String> f : sources(root().resolve("rq-model/src/main/java"))) {

@@ -6,7 +6,7 @@ import dev.rq.data.image.ImageDecodeException;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.tables.TokenRow;
 import dev.rq.tables.Variant;
-import dev.rq.tables.Views;
+import dev.rq.data.image.Views;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.List;

@@ -8,7 +8,7 @@ import dev.rq.executor.ExecutorDatasets;
 import dev.rq.executor.RqVaeModel;
 import dev.rq.io.SerializableHadoopConf;
 import dev.rq.tables.Variant;
-import dev.rq.tables.Views;
+import dev.rq.data.image.Views;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collections;

@@ -12,7 +12,7 @@ import dev.rq.model.engine.Engines;
 import dev.rq.model.vae.RqVae;
 import dev.rq.model.vae.VaeCheckpoint;
 import dev.rq.tables.Variant;
-import dev.rq.tables.Views;
+import dev.rq.data.image.Views;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,8 +1,6 @@
-package dev.rq.tables;
+package dev.rq.data.image;
 
-import dev.rq.data.image.ImageDecodeException;
-import dev.rq.data.image.ImageDecoding;
-import dev.rq.data.image.ImageTransform;
+import dev.rq.tables.Variant;
 import java.awt.image.BufferedImage;
 import java.util.List;
 
